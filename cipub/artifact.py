@@ -1,0 +1,228 @@
+"""Read and check a built conda package (``.conda`` or ``.tar.bz2``) before it goes anywhere.
+
+One streaming pass (conda-package-streaming) reads ``info/index.json``, walks every member to prove
+the archive is whole, and refuses members that would escape the install prefix. A second streaming
+read computes sha256/md5. Memory stays flat whatever the package size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+import tarfile
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from conda_package_streaming import package_streaming
+
+from cipub.errors import InvalidPackageError
+
+PACKAGE_EXTENSIONS = (".conda", ".tar.bz2")
+#: suffixes that mark compiled, platform-specific code (used for the noarch advice)
+BINARY_SUFFIXES = (".so", ".dylib", ".dll", ".pyd", ".exe", ".a", ".lib")
+#: refuse archives that expand to more than this (a tar/zip bomb guard)
+MAX_UNPACKED_BYTES = 64 * 1024**3
+_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A package file on disk, with the metadata cipub needs to publish it."""
+
+    path: Path
+    filename: str
+    name: str
+    version: str
+    build: str
+    build_number: int
+    subdir: str
+    noarch: str | None
+    sha256: str
+    md5: str
+    size: int
+    depends: tuple[str, ...] = ()
+    #: compiled files found inside (first few), for the noarch advice
+    binary_files: tuple[str, ...] = ()
+    has_python_files: bool = False
+    index: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def key(self) -> str:
+        """``subdir/filename``: how every channel identifies a file."""
+        return f"{self.subdir}/{self.filename}"
+
+
+def package_extension(filename: str) -> str | None:
+    for ext in PACKAGE_EXTENSIONS:
+        if filename.endswith(ext):
+            return ext
+    return None
+
+
+def split_filename(filename: str) -> tuple[str, str, str, str]:
+    """``foo-bar-1.0-py_0.conda`` -> (name, version, build, ext). Raises InvalidPackageError."""
+    ext = package_extension(filename)
+    if ext is None:
+        raise InvalidPackageError(
+            f"{filename}: not a conda package (expected a .conda or .tar.bz2 file name)"
+        )
+    parts = filename[: -len(ext)].rsplit("-", 2)
+    if len(parts) != 3 or not all(parts):
+        raise InvalidPackageError(f"{filename}: file name is not NAME-VERSION-BUILD{ext}")
+    return parts[0], parts[1], parts[2], ext
+
+
+def check_member_name(filename: str, member: str) -> None:
+    """Refuse archive members with absolute paths or ``..`` that would escape the prefix."""
+    if member.startswith(("/", "\\")) or ".." in Path(member).parts or ":" in member.split("/")[0]:
+        raise InvalidPackageError(f"{filename}: member {member!r} would escape the install prefix")
+
+
+def _check_tar_member(filename: str, info: tarfile.TarInfo) -> None:
+    check_member_name(filename, info.name)
+    if info.issym() or info.islnk():
+        target = info.linkname
+        resolved = posixpath.normpath(posixpath.join(posixpath.dirname(info.name), target))
+        if target.startswith("/") or resolved.startswith("../") or resolved == "..":
+            raise InvalidPackageError(
+                f"{filename}: link {info.name!r} -> {target!r} points outside the package"
+            )
+    if info.isdev():
+        raise InvalidPackageError(f"{filename}: member {info.name!r} is a device file")
+
+
+def _iter_members(path: Path) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]]:
+    with path.open("rb") as fileobj:
+        if path.name.endswith(".conda"):
+            for component in (package_streaming.CondaComponent.info, package_streaming.CondaComponent.pkg):
+                fileobj.seek(0)
+                yield from package_streaming.stream_conda_component(path.name, fileobj, component)
+        else:
+            yield from package_streaming.stream_conda_component(path.name, fileobj)
+
+
+def _scan(path: Path) -> tuple[dict[str, Any], tuple[str, ...], bool]:
+    """Walk the whole archive once: index.json, binaries, integrity, hostile members."""
+    index: dict[str, Any] | None = None
+    binaries: list[str] = []
+    has_python = False
+    total = 0
+    for tar, member in _iter_members(path):
+        _check_tar_member(path.name, member)
+        total += member.size
+        if total > MAX_UNPACKED_BYTES:
+            raise InvalidPackageError(f"{path.name}: unpacks to more than {MAX_UNPACKED_BYTES} bytes")
+        if member.name == "info/index.json":
+            extracted = tar.extractfile(member)
+            if extracted is None:
+                raise InvalidPackageError(f"{path.name}: info/index.json is not a regular file")
+            index = json.loads(extracted.read(4 * 1024 * 1024))
+            continue
+        if not member.isfile():
+            continue
+        if member.name.endswith(BINARY_SUFFIXES) or ".so." in member.name:
+            if len(binaries) < 5:
+                binaries.append(member.name)
+        elif member.name.endswith(".py"):
+            has_python = True
+        # Reading the member drives decompression to the end: a truncated archive fails here.
+        extracted = tar.extractfile(member)
+        if extracted is not None:
+            while extracted.read(_CHUNK):
+                pass
+    if index is None:
+        raise InvalidPackageError(f"{path.name}: has no info/index.json")
+    if not isinstance(index, dict):
+        raise InvalidPackageError(f"{path.name}: info/index.json is not a JSON object")
+    return index, tuple(binaries), has_python
+
+
+def file_digests(path: Path) -> tuple[str, str, int]:
+    """(sha256, md5, size) of a file, read in chunks."""
+    sha256 = hashlib.sha256()
+    md5 = hashlib.md5()  # noqa: S324 - conda repodata carries md5; not used for security
+    size = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            sha256.update(chunk)
+            md5.update(chunk)
+            size += len(chunk)
+    return sha256.hexdigest(), md5.hexdigest(), size
+
+
+def noarch_kind(index: dict[str, Any]) -> str | None:
+    """``python``, ``generic`` or None, from index.json (also the legacy ``noarch_python``)."""
+    value = index.get("noarch")
+    if value in ("python", "generic"):
+        return str(value)
+    if value is True or index.get("noarch_python") is True:
+        return "python"
+    return None
+
+
+def read_artifact(path: str | Path) -> Artifact:
+    """Check a package file and return its metadata; raise InvalidPackageError if anything is off."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidPackageError(f"{path}: no such package file")
+    name, version, build, _ext = split_filename(path.name)
+    try:
+        index, binaries, has_python = _scan(path)
+    except InvalidPackageError:
+        raise
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, ValueError, KeyError) as exc:
+        raise InvalidPackageError(
+            f"{path.name}: damaged or truncated package ({type(exc).__name__}: {exc})",
+            hint="rebuild the package; a truncated file is never uploaded",
+        ) from exc
+    except Exception as exc:  # zstd raises its own error types
+        raise InvalidPackageError(
+            f"{path.name}: damaged or truncated package ({type(exc).__name__}: {exc})",
+            hint="rebuild the package; a truncated file is never uploaded",
+        ) from exc
+
+    for key in ("name", "version", "build", "build_number"):
+        if key not in index:
+            raise InvalidPackageError(f"{path.name}: info/index.json has no {key!r}")
+    mismatches = [
+        f"{key} {index[key]!r} (file name says {expected!r})"
+        for key, expected in (("name", name), ("version", version), ("build", build))
+        if str(index[key]) != expected
+    ]
+    if mismatches:
+        raise InvalidPackageError(
+            f"{path.name}: info/index.json disagrees with the file name: " + ", ".join(mismatches)
+        )
+    noarch = noarch_kind(index)
+    subdir = index.get("subdir") or ("noarch" if noarch else None)
+    if not isinstance(subdir, str) or not subdir or "/" in subdir or subdir in (".", ".."):
+        raise InvalidPackageError(f"{path.name}: info/index.json has no valid 'subdir'")
+    if noarch and subdir != "noarch":
+        raise InvalidPackageError(f"{path.name}: noarch: {noarch} package claims subdir {subdir!r}")
+    try:
+        build_number = int(index["build_number"])
+    except (TypeError, ValueError) as exc:
+        raise InvalidPackageError(f"{path.name}: build_number {index['build_number']!r} is not a number") from exc
+    sha256, md5, size = file_digests(path)
+    depends = index.get("depends") or []
+    return Artifact(
+        path=path,
+        filename=path.name,
+        name=name,
+        version=version,
+        build=build,
+        build_number=build_number,
+        subdir=subdir,
+        noarch=noarch,
+        sha256=sha256,
+        md5=md5,
+        size=size,
+        depends=tuple(str(d) for d in depends),
+        binary_files=binaries,
+        has_python_files=has_python,
+        index=index,
+    )

@@ -1,0 +1,120 @@
+"""The command line: parse, resolve settings, call one library function, report. The error boundary.
+
+Each command group lives in its own module (``build``, ``publish``, ``plan``, ``ci``) and registers
+itself on ``app``. ``main`` is the only place exceptions become exit codes (see ``cipub.errors``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+
+import typer
+
+from cipub import __version__
+from cipub.errors import CipubError
+from cipub.secrets import scrub
+
+app = typer.Typer(
+    name="cipub",
+    help=(
+        "Build conda packages, publish them to a staging label, and promote exactly what was built.\n\n"
+        "The local loop, with no configuration at all:\n\n"
+        "    cipub build recipe/ && cipub promote\n\n"
+        "builds with rattler-build, uploads to label 'test' of the local channel ./.cipub/channel, "
+        "then promotes the manifest's files to 'main'."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_state = {"debug": False}
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"cipub {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
+    ),
+    debug: bool = typer.Option(
+        False, "--debug", envvar="CIPUB_DEBUG", help="Show tracebacks and HTTP retries (never secrets)."
+    ),
+) -> None:
+    _state["debug"] = debug
+    logging.basicConfig(
+        level=logging.INFO if debug else logging.WARNING,
+        format="cipub: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def debug_enabled() -> bool:
+    return bool(_state["debug"]) or os.environ.get("CIPUB_DEBUG", "") in ("1", "true", "yes")
+
+
+def report_error(exc: CipubError) -> None:
+    """One line saying what failed, one saying what to do next."""
+    typer.echo(scrub(f"cipub: error: {exc.message}"), err=True)
+    if exc.hint:
+        typer.echo(scrub(f"cipub: hint: {exc.hint}"), err=True)
+
+
+def _register_commands() -> None:
+    # Imported for their side effect of adding commands to ``app``.
+    from cipub.cli import build, publish  # noqa: F401
+
+    for optional in ("plan", "ci"):
+        try:
+            __import__(f"cipub.cli.{optional}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"cipub.cli.{optional}":
+                raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app; map every failure to its exit code."""
+    _register_commands()
+    try:
+        app(args=argv, standalone_mode=False)
+    except CipubError as exc:
+        if debug_enabled():
+            typer.echo(scrub(traceback.format_exc()), err=True)
+        report_error(exc)
+        return exc.exit_code
+    except typer.Exit as exc:
+        return int(exc.exit_code or 0)
+    except typer.Abort:
+        typer.echo("cipub: aborted", err=True)
+        return 130
+    except KeyboardInterrupt:
+        typer.echo("cipub: interrupted", err=True)
+        return 130
+    except Exception as exc:  # the one place a bug becomes exit 1, with a way to see it
+        import click
+
+        if isinstance(exc, click.exceptions.UsageError):
+            exc.show()
+            return 2
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return 2
+        if debug_enabled():
+            typer.echo(scrub(traceback.format_exc()), err=True)
+        typer.echo(scrub(f"cipub: internal error: {type(exc).__name__}: {exc}"), err=True)
+        typer.echo("cipub: hint: this is a bug; re-run with --debug and report it", err=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""The manifest: what a build produced, and what upload and promote did with it.
+
+``dist/cipub-manifest.json`` by default. Versioned (``"schema": 1``), validated against the shipped
+JSON Schema (``cipub/schemas/manifest-1.schema.json``) on read, written atomically (temp file in the
+same directory + ``os.replace``), and never holds a secret. ``cipub upload`` and ``cipub promote`` act
+on the artifacts listed here, never on "whatever is in the label".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from cipub import __version__
+from cipub.artifact import Artifact
+from cipub.errors import UsageError
+
+SCHEMA_VERSION = 1
+DEFAULT_MANIFEST = Path("dist") / "cipub-manifest.json"
+
+UploadState = Literal["uploaded", "skipped-identical", "label-added", "conflict", "planned", "failed"]
+PromotionState = Literal["promoted", "already-promoted", "removed-from-source", "planned", "failed"]
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class ArtifactEntry:
+    filename: str
+    subdir: str
+    name: str
+    version: str
+    build: str
+    build_number: int
+    noarch: str | None
+    sha256: str
+    size: int
+    path: str
+    variant: dict[str, str] = field(default_factory=dict)
+    variant_id: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.subdir}/{self.filename}"
+
+    @classmethod
+    def from_artifact(
+        cls, artifact: Artifact, variant: dict[str, str] | None = None, variant_id: str | None = None
+    ) -> ArtifactEntry:
+        return cls(
+            filename=artifact.filename,
+            subdir=artifact.subdir,
+            name=artifact.name,
+            version=artifact.version,
+            build=artifact.build,
+            build_number=artifact.build_number,
+            noarch=artifact.noarch,
+            sha256=artifact.sha256,
+            size=artifact.size,
+            path=str(artifact.path),
+            variant=dict(variant or {}),
+            variant_id=variant_id,
+        )
+
+
+@dataclass
+class BuildNumberDecision:
+    name: str
+    version: str
+    recipe_number: int
+    channel_highest: int | None
+    chosen: int
+    reason: str
+    target: str | None = None
+
+
+@dataclass
+class UploadReceipt:
+    filename: str
+    subdir: str
+    sha256: str
+    target: str
+    label: str
+    state: UploadState
+    at: str = field(default_factory=now)
+    message: str | None = None
+
+
+@dataclass
+class PromotionReceipt:
+    filename: str
+    subdir: str
+    sha256: str
+    target: str
+    from_label: str
+    to_label: str
+    state: PromotionState
+    at: str = field(default_factory=now)
+    message: str | None = None
+
+
+@dataclass
+class Manifest:
+    artifacts: list[ArtifactEntry] = field(default_factory=list)
+    build_numbers: list[BuildNumberDecision] = field(default_factory=list)
+    uploads: list[UploadReceipt] = field(default_factory=list)
+    promotions: list[PromotionReceipt] = field(default_factory=list)
+    recipe: str | None = None
+    engine: str | None = None
+    created: str = field(default_factory=now)
+    tool: dict[str, str] = field(default_factory=lambda: {"name": "cipub", "version": __version__})
+    #: advice for the user, e.g. "this package could be noarch: python"
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"schema": SCHEMA_VERSION}
+        data.update(asdict(self))
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "manifest") -> Manifest:
+        validate(data, source=source)
+        return cls(
+            artifacts=[ArtifactEntry(**a) for a in data["artifacts"]],
+            build_numbers=[BuildNumberDecision(**b) for b in data.get("build_numbers", [])],
+            uploads=[UploadReceipt(**u) for u in data.get("uploads", [])],
+            promotions=[PromotionReceipt(**p) for p in data.get("promotions", [])],
+            recipe=data.get("recipe"),
+            engine=data.get("engine"),
+            created=data.get("created", now()),
+            tool=data.get("tool", {"name": "cipub", "version": __version__}),
+            notes=list(data.get("notes", [])),
+        )
+
+    def entry(self, key: str) -> ArtifactEntry | None:
+        for a in self.artifacts:
+            if a.key == key:
+                return a
+        return None
+
+
+def schema() -> dict[str, Any]:
+    text = resources.files("cipub").joinpath("schemas/manifest-1.schema.json").read_text(encoding="utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def validate(data: Any, *, source: str = "manifest") -> None:
+    """Check ``data`` against the shipped schema; UsageError naming the first problem."""
+    import jsonschema  # only needed when reading a manifest
+
+    if not isinstance(data, dict):
+        raise UsageError(f"{source}: not a JSON object")
+    if data.get("schema") != SCHEMA_VERSION:
+        raise UsageError(
+            f"{source}: unsupported manifest schema {data.get('schema')!r} (this cipub reads {SCHEMA_VERSION})"
+        )
+    validator = jsonschema.Draft202012Validator(schema())
+    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise UsageError(f"{source}: invalid manifest at {where}: {error.message}")
+
+
+def load(path: str | Path) -> Manifest:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise UsageError(
+            f"manifest {path} does not exist",
+            hint="run `cipub build` first, or pass --manifest PATH (or package files to `cipub upload`)",
+        ) from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from exc
+    return Manifest.from_dict(data, source=str(path))
+
+
+def dumps(manifest: Manifest) -> str:
+    return json.dumps(manifest.to_dict(), indent=2, sort_keys=False) + "\n"
+
+
+def write(manifest: Manifest, path: str | Path) -> Path:
+    """Write atomically: a crash leaves either the old manifest or the new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(dumps(manifest))
+            fh.flush()
+            os.fsync(fh.fileno())
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def merge(manifests: list[Manifest]) -> Manifest:
+    """Combine per-cell manifests into one (one publish job for a whole matrix).
+
+    Artifacts are keyed by ``subdir/filename``; the same key with two different sha256 is a conflict
+    between matrix cells (e.g. a noarch package built twice) and is refused.
+    """
+    merged = Manifest()
+    seen: dict[str, ArtifactEntry] = {}
+    for m in manifests:
+        for a in m.artifacts:
+            prior = seen.get(a.key)
+            if prior is None:
+                seen[a.key] = a
+                merged.artifacts.append(a)
+            elif prior.sha256 != a.sha256:
+                raise UsageError(
+                    f"cannot merge manifests: {a.key} appears twice with different sha256",
+                    hint="two matrix cells built the same file differently; build noarch packages once",
+                )
+        for b in m.build_numbers:
+            if b not in merged.build_numbers:
+                merged.build_numbers.append(b)
+        merged.uploads.extend(m.uploads)
+        merged.promotions.extend(m.promotions)
+        merged.notes.extend(n for n in m.notes if n not in merged.notes)
+        merged.recipe = merged.recipe or m.recipe
+        merged.engine = merged.engine or m.engine
+    return merged

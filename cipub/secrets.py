@@ -1,0 +1,79 @@
+"""Tokens: read from environment variables or a file, never from argv; never printed.
+
+A :class:`Secret` hides its value from ``str``/``repr``/f-strings, so it cannot leak into a message
+or a log line by accident. ``cipub.ci`` masks every secret that was read in CI logs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from cipub.errors import AuthError, UsageError
+
+#: every secret value read in this process, so output can be scrubbed and CI logs masked
+_SEEN: set[str] = set()
+
+
+class Secret:
+    __slots__ = ("_value", "source")
+
+    def __init__(self, value: str, source: str) -> None:
+        self._value = value
+        self.source = source  # e.g. "ANACONDA_API_TOKEN" or "token file /x" -- never the value
+        if value:
+            _SEEN.add(value)
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret(from {self.source})"
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return repr(self)
+
+
+def read_token(
+    env_names: Sequence[str],
+    *,
+    token_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    required: bool = True,
+    what: str = "this target",
+) -> Secret | None:
+    """First of: ``token_file``, then each variable in ``env_names``. AuthError (exit 5) if none."""
+    env = os.environ if environ is None else environ
+    if token_file is not None:
+        try:
+            value = token_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise UsageError(f"cannot read token file {token_file}: {exc.strerror}") from exc
+        if not value:
+            raise AuthError(f"token file {token_file} is empty")
+        return Secret(value, f"token file {token_file}")
+    for name in env_names:
+        value = env.get(name, "").strip()
+        if value:
+            return Secret(value, name)
+    if required:
+        raise AuthError(
+            f"no token for {what}: set {' or '.join(env_names)}",
+            hint="or pass --token-file PATH; tokens are never accepted as command-line values",
+        )
+    return None
+
+
+def scrub(text: str) -> str:
+    """Replace every secret value seen in this process by ``***``."""
+    for value in _SEEN:
+        if value and value in text:
+            text = text.replace(value, "***")
+    return text
+
+
+def seen_secrets() -> frozenset[str]:
+    return frozenset(_SEEN)

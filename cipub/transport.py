@@ -1,0 +1,174 @@
+"""HTTP for every server target: timeouts, bounded retries with backoff and jitter, error mapping.
+
+httpx retries only connection setup, so the retry policy is ours and lives only here:
+- retried: connection errors, timeouts, protocol errors (resets, truncated bodies), 5xx, 429
+  (honouring ``Retry-After``);
+- never retried: any other 4xx;
+- 401/403 -> AuthError (exit 5) with the server's message, scrubbed of secrets;
+- retries exhausted -> NetworkError (exit 7).
+A non-idempotent request (an upload) can pass ``landed``: before each retry it is asked whether the
+previous attempt reached the server after all, so a retried upload never runs twice.
+
+Retry budget with the defaults (5 retries, 0.5 s base): at most 0.5+1+2+4+8 s of sleep plus jitter
+(<= 25 %), plus the per-attempt timeouts (10 s connect, 60 s read).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from cipub import __version__
+from cipub.errors import AuthError, NetworkError
+from cipub.secrets import scrub
+
+log = logging.getLogger("cipub.transport")
+
+RETRY_STATUS = frozenset({429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
+USER_AGENT = f"cipub/{__version__}"
+_CHUNK = 1024 * 1024
+
+
+def file_chunks(path: Path, chunk_size: int = _CHUNK) -> Iterator[bytes]:
+    """Stream a file from disk: memory stays flat whatever the file size."""
+    with path.open("rb") as fh:
+        while chunk := fh.read(chunk_size):
+            yield chunk
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def server_message(response: httpx.Response) -> str:
+    """The server's own words, short and scrubbed."""
+    text = ""
+    try:
+        data = response.json()
+        if isinstance(data, dict):
+            text = str(data.get("error") or data.get("detail") or data.get("message") or "")
+    except ValueError:
+        text = response.text[:300]
+    text = text.strip() or response.reason_phrase
+    return scrub(text)
+
+
+class HttpClient:
+    """One httpx client with cipub's retry policy. Headers may hold secrets; they are never logged."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        retries: int = 5,
+        backoff: float = 0.5,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 60.0,
+        pool_size: int = 8,
+        what: str = "server",
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.what = what
+        self.retries = retries
+        self.backoff = backoff
+        self._sleep = sleep
+        self.client = httpx.Client(
+            base_url=base_url,
+            headers={"User-Agent": USER_AGENT, **(headers or {})},
+            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+            limits=httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size),
+            follow_redirects=False,
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _delay(self, attempt: int, response: httpx.Response | None) -> float:
+        if response is not None:
+            after = _retry_after(response)
+            if after is not None:
+                return min(after, 60.0)
+        base = self.backoff * (2**attempt)
+        return min(base + random.uniform(0, base / 4), 30.0)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        content_factory: Callable[[], Any] | None = None,
+        landed: Callable[[], bool] | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response | None:
+        """Send with retries. Returns the final response (any status but the retried ones and 401/403).
+
+        Returns None only when ``landed`` reported that an earlier attempt already succeeded.
+        ``content_factory`` re-creates a streamed body for every attempt.
+        """
+        last_problem = ""
+        for attempt in range(self.retries + 1):
+            if attempt and landed is not None and landed():
+                log.info("%s %s: an earlier attempt landed; not sending again", method, url)
+                return None
+            response: httpx.Response | None = None
+            try:
+                if content_factory is not None:
+                    kwargs["content"] = content_factory()
+                response = self.client.request(method, url, **kwargs)
+            except httpx.TransportError as exc:
+                last_problem = f"{type(exc).__name__}: {scrub(str(exc)) or 'no detail'}"
+            else:
+                if response.status_code in (401, 403):
+                    raise AuthError(
+                        f"{self.what} refused the credentials ({response.status_code}): "
+                        f"{server_message(response)}",
+                        hint="check the token's scopes and that it has not expired",
+                    )
+                if response.status_code not in RETRY_STATUS:
+                    return response
+                last_problem = f"HTTP {response.status_code} {server_message(response)}"
+            if attempt < self.retries:
+                delay = self._delay(attempt, response)
+                log.warning(
+                    "%s %s failed (%s); retry %d/%d in %.1fs",
+                    method, url, last_problem, attempt + 1, self.retries, delay,
+                )
+                self._sleep(delay)
+        raise NetworkError(
+            f"{self.what}: {method} {url} kept failing after {self.retries} retries ({last_problem})",
+            hint="the server may be down; re-running is safe: finished files are skipped",
+        )
+
+    def json(self, method: str, url: str, **kwargs: Any) -> Any:
+        """Request expecting a 2xx JSON answer; anything else is a NetworkError naming the status."""
+        response = self.request(method, url, **kwargs)
+        assert response is not None
+        if response.status_code >= 300:
+            raise NetworkError(
+                f"{self.what}: {method} {url} answered {response.status_code}: {server_message(response)}"
+            )
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise NetworkError(f"{self.what}: {method} {url} answered with invalid JSON") from exc
