@@ -63,6 +63,8 @@ class Channel(Protocol):
 
     #: the target as the user wrote it, minus any secret; shown in output and receipts
     display: str
+    #: how many upload/add_label calls cipub may run at once on this object (threads); 1 = serial
+    max_parallel: int
 
     def __enter__(self) -> Channel: ...
 
