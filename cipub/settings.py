@@ -49,6 +49,8 @@ class Settings:
     output_dir: str = DEFAULT_OUTPUT_DIR
     manifest: str = ""  # "" -> <output_dir>/cipub-manifest.json
     variant_config: tuple[str, ...] = ()
+    #: channels build dependencies are solved from (rattler-build -c / conda-build -c)
+    channels: tuple[str, ...] = ("conda-forge",)
     platforms: tuple[str, ...] = ()
     noarch_platform: str = "linux-64"
     concurrency: int = 4
