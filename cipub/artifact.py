@@ -67,9 +67,7 @@ def split_filename(filename: str) -> tuple[str, str, str, str]:
     """``foo-bar-1.0-py_0.conda`` -> (name, version, build, ext). Raises InvalidPackageError."""
     ext = package_extension(filename)
     if ext is None:
-        raise InvalidPackageError(
-            f"{filename}: not a conda package (expected a .conda or .tar.bz2 file name)"
-        )
+        raise InvalidPackageError(f"{filename}: not a conda package (expected a .conda or .tar.bz2 file name)")
     parts = filename[: -len(ext)].rsplit("-", 2)
     if len(parts) != 3 or not all(parts):
         raise InvalidPackageError(f"{filename}: file name is not NAME-VERSION-BUILD{ext}")
@@ -78,7 +76,7 @@ def split_filename(filename: str) -> tuple[str, str, str, str]:
 
 def check_member_name(filename: str, member: str) -> None:
     """Refuse archive members with absolute paths or ``..`` that would escape the prefix."""
-    if member.startswith(("/", "\\")) or ".." in Path(member).parts or ":" in member.split("/")[0]:
+    if member.startswith(("/", "\\")) or ".." in Path(member).parts or ":" in member.split("/", maxsplit=1)[0]:
         raise InvalidPackageError(f"{filename}: member {member!r} would escape the install prefix")
 
 
@@ -88,9 +86,7 @@ def _check_tar_member(filename: str, info: tarfile.TarInfo) -> None:
         target = info.linkname
         resolved = posixpath.normpath(posixpath.join(posixpath.dirname(info.name), target))
         if target.startswith("/") or resolved.startswith("../") or resolved == "..":
-            raise InvalidPackageError(
-                f"{filename}: link {info.name!r} -> {target!r} points outside the package"
-            )
+            raise InvalidPackageError(f"{filename}: link {info.name!r} -> {target!r} points outside the package")
     if info.isdev():
         raise InvalidPackageError(f"{filename}: member {info.name!r} is a device file")
 

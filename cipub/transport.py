@@ -110,7 +110,7 @@ class HttpClient:
             if after is not None:
                 return min(after, 60.0)
         base = self.backoff * (2**attempt)
-        return min(base + random.uniform(0, base / 4), 30.0)
+        return float(min(base + random.uniform(0, base / 4), 30.0))
 
     def request(
         self,
@@ -141,8 +141,7 @@ class HttpClient:
             else:
                 if response.status_code in (401, 403):
                     raise AuthError(
-                        f"{self.what} refused the credentials ({response.status_code}): "
-                        f"{server_message(response)}",
+                        f"{self.what} refused the credentials ({response.status_code}): {server_message(response)}",
                         hint="check the token's scopes and that it has not expired",
                     )
                 if response.status_code not in RETRY_STATUS:
@@ -152,7 +151,12 @@ class HttpClient:
                 delay = self._delay(attempt, response)
                 log.warning(
                     "%s %s failed (%s); retry %d/%d in %.1fs",
-                    method, url, last_problem, attempt + 1, self.retries, delay,
+                    method,
+                    url,
+                    last_problem,
+                    attempt + 1,
+                    self.retries,
+                    delay,
                 )
                 self._sleep(delay)
         raise NetworkError(

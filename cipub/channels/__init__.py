@@ -129,7 +129,7 @@ def open_channel(raw: str, options: TargetOptions | None = None) -> Channel:
     """Parse ``raw`` and open its module's channel (lazily imported)."""
     target = parse_target(raw)
     try:
-        module: TargetModule = importlib.import_module(_MODULES[target.kind])  # type: ignore[assignment]
+        module: TargetModule = importlib.import_module(_MODULES[target.kind])
     except ModuleNotFoundError as exc:
         raise UsageError(f"the {target.kind} target is not available in this cipub build ({exc})") from exc
     return module.open_target(target, options or TargetOptions())

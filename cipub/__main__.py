@@ -1,0 +1,3 @@
+from cipub.cli import run
+
+run()

@@ -1,0 +1,277 @@
+"""A conda channel in a local directory, with labels laid out like anaconda.org's conda URLs.
+
+    ROOT/<subdir>/...               label ``main``  (so ``conda install -c ROOT`` sees main)
+    ROOT/label/<L>/<subdir>/...     label ``L``
+
+Each label directory is a valid channel, indexed with py-rattler's ``index_fs``. A file carrying
+several labels is hard-linked into each (copied where links are impossible); files are never
+modified after creation, so the links are safe.
+
+Safety: writes go to a temp file in the target directory and are published with ``os.link``,
+which fails if the name exists (create-only, atomic). An exclusive ``flock`` on ``ROOT/.cipub.lock``
+is held for the whole batch, so concurrent cipub processes serialise and the index stays whole.
+Names are validated so nothing can be written outside ROOT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+from conda_package_streaming import package_streaming
+
+from cipub.artifact import PACKAGE_EXTENSIONS, Artifact, file_digests, split_filename
+from cipub.channels import Target, TargetOptions
+from cipub.channels.base import MAIN_LABEL, ChannelFile
+from cipub.errors import ConflictError, InvalidPackageError, UsageError, VerificationError
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+_SAFE_SUBDIR = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+LOCK_NAME = ".cipub.lock"
+
+
+def check_label(label: str) -> str:
+    if not _SAFE_NAME.match(label) or label in (".", ".."):
+        raise UsageError(f"invalid label {label!r}: use letters, digits, '.', '_', '-'")
+    return label
+
+
+def _check_subdir(subdir: str) -> str:
+    if not _SAFE_SUBDIR.match(subdir) or subdir == "label":
+        raise InvalidPackageError(f"invalid subdir {subdir!r}")
+    return subdir
+
+
+def _check_filename(filename: str) -> str:
+    if "/" in filename or "\\" in filename or not _SAFE_NAME.match(filename):
+        raise InvalidPackageError(f"refusing file name {filename!r}: it could escape the channel")
+    split_filename(filename)
+    return filename
+
+
+def run_index(coro: object) -> None:
+    """Run a py-rattler coroutine to completion from synchronous code."""
+    asyncio.run(coro)  # type: ignore[arg-type]
+
+
+class LocalChannel:
+    """Implements ``cipub.channels.base.Channel`` on a directory."""
+
+    max_parallel = 1  # a filesystem under one lock gains nothing from threads
+
+    def __init__(self, root: Path, display: str | None = None) -> None:
+        self.root = root.expanduser().absolute()
+        self.display = display or str(root)
+        self._lock_file: IO[str] | None = None
+        self._depth = 0
+        self._dirty: set[tuple[str, str]] = set()  # (label, subdir) to re-index
+        self._sha_cache: dict[tuple[int, int, int], str] = {}
+
+    # -- layout -----------------------------------------------------------------------------
+    def label_dir(self, label: str) -> Path:
+        check_label(label)
+        return self.root if label == MAIN_LABEL else self.root / "label" / label
+
+    def labels(self) -> list[str]:
+        found = [MAIN_LABEL] if self.root.is_dir() else []
+        label_root = self.root / "label"
+        if label_root.is_dir():
+            found.extend(sorted(p.name for p in label_root.iterdir() if p.is_dir() and _SAFE_NAME.match(p.name)))
+        return found
+
+    def _subdirs(self, label_dir: Path) -> list[str]:
+        if not label_dir.is_dir():
+            return []
+        return sorted(
+            p.name for p in label_dir.iterdir() if p.is_dir() and _SAFE_SUBDIR.match(p.name) and p.name != "label"
+        )
+
+    def _path(self, label: str, subdir: str, filename: str) -> Path:
+        path = self.label_dir(label) / _check_subdir(subdir) / _check_filename(filename)
+        # Belt and braces: the resolved parent must stay inside ROOT.
+        if not path.parent.resolve().is_relative_to(self.root.resolve()):
+            raise InvalidPackageError(f"refusing to write outside the channel: {path}")
+        return path
+
+    # -- context / locking --------------------------------------------------------------------
+    def __enter__(self) -> LocalChannel:
+        if self._depth == 0:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._lock_file = (self.root / LOCK_NAME).open("a+", encoding="utf-8")
+            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX)
+        self._depth += 1
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._depth -= 1
+        if self._depth:
+            return
+        try:
+            # Re-index even after a failure: what was written must be visible and consistent.
+            self.reindex()
+        finally:
+            if self._lock_file is not None:
+                fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
+                self._lock_file.close()
+                self._lock_file = None
+
+    def reindex(self, everything: bool = False) -> None:
+        """Index the label/subdir pairs touched in this batch (or all of them)."""
+        from rattler import Platform
+        from rattler.index import index_fs
+
+        pairs = set(self._dirty)
+        if everything:
+            for label in self.labels():
+                pairs.update((label, s) for s in self._subdirs(self.label_dir(label)))
+        for label, subdir in sorted(pairs):
+            label_dir = self.label_dir(label)
+            (label_dir / "noarch").mkdir(parents=True, exist_ok=True)  # a channel must have noarch
+            run_index(index_fs(label_dir, target_platform=Platform(subdir), write_zst=False, write_shards=False))
+        self._dirty.clear()
+
+    # -- reading ------------------------------------------------------------------------------
+    def _sha256(self, path: Path) -> str:
+        st = path.stat()
+        key = (st.st_ino, st.st_size, st.st_mtime_ns)
+        if key not in self._sha_cache:
+            self._sha_cache[key] = file_digests(path)[0]
+        return self._sha_cache[key]
+
+    def files(self, name: str, version: str | None = None) -> list[ChannelFile]:
+        """Scan only the directory entries that start with ``name-``: never the whole index."""
+        prefix = f"{name}-"
+        found: dict[tuple[str, str], dict[str, Path]] = {}
+        for label in self.labels():
+            label_dir = self.label_dir(label)
+            for subdir in self._subdirs(label_dir):
+                with os.scandir(label_dir / subdir) as entries:
+                    for entry in entries:
+                        fn = entry.name
+                        if not fn.startswith(prefix) or not fn.endswith(PACKAGE_EXTENSIONS):
+                            continue
+                        try:
+                            f_name, f_version, _build, _ext = split_filename(fn)
+                        except InvalidPackageError:
+                            continue
+                        if f_name != name or (version is not None and f_version != version):
+                            continue
+                        found.setdefault((subdir, fn), {})[label] = Path(entry.path)
+        result = []
+        for (subdir, fn), by_label in sorted(found.items()):
+            f_name, f_version, build, _ext = split_filename(fn)
+            shas = {label: self._sha256(path) for label, path in by_label.items()}
+            first = next(iter(by_label.values()))
+            result.append(
+                ChannelFile(
+                    subdir=subdir,
+                    filename=fn,
+                    name=f_name,
+                    version=f_version,
+                    build=build,
+                    build_number=_build_number(first, build),
+                    sha256=next(iter(shas.values())) if len(set(shas.values())) == 1 else None,
+                    labels=frozenset(by_label),
+                    label_sha256=tuple(sorted(shas.items())),
+                )
+            )
+        return result
+
+    # -- writing ------------------------------------------------------------------------------
+    def _require_lock(self) -> None:
+        if self._lock_file is None:
+            raise RuntimeError("LocalChannel must be used as a context manager to write")
+
+    def _create(self, source: Path, dest: Path, *, link: bool) -> None:
+        """Publish ``source`` at ``dest`` without ever replacing an existing ``dest``."""
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if link:
+            try:
+                os.link(source, dest)
+                return
+            except FileExistsError:
+                raise
+            except OSError:
+                pass  # cross-device or no hard links here: fall back to a copy
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as out, source.open("rb") as src:
+                shutil.copyfileobj(src, out, 1024 * 1024)
+                out.flush()
+                os.fsync(out.fileno())
+            os.link(tmp, dest)  # atomic, and fails if dest appeared meanwhile
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def upload(self, artifact: Artifact, label: str) -> None:
+        self._require_lock()
+        dest = self._path(label, artifact.subdir, artifact.filename)
+        existing = [f for f in self.files(artifact.name, artifact.version) if f.key == artifact.key]
+        if existing:
+            raise ConflictError(
+                f"{artifact.key} already exists on {self.display}",
+                hint="cipub never overwrites; build with a new build number",
+            )
+        try:
+            self._create(artifact.path, dest, link=False)
+        except FileExistsError as exc:
+            raise ConflictError(f"{artifact.key} already exists in label {label!r} of {self.display}") from exc
+        self._dirty.add((label, artifact.subdir))
+
+    def add_label(self, file: ChannelFile, label: str) -> None:
+        self._require_lock()
+        if label in file.labels:
+            return
+        source_label = sorted(file.labels)[0]
+        source = self._path(source_label, file.subdir, file.filename)
+        dest = self._path(label, file.subdir, file.filename)
+        try:
+            self._create(source, dest, link=True)
+        except FileExistsError as exc:
+            raise ConflictError(f"{file.key} already exists in label {label!r} of {self.display}") from exc
+        self._dirty.add((label, file.subdir))
+
+    def remove_label(self, file: ChannelFile, label: str) -> None:
+        self._require_lock()
+        if not (file.labels - {label}):
+            raise VerificationError(
+                f"refusing to remove {file.key} from {label!r}: it is its only label (that would delete it)"
+            )
+        self._path(label, file.subdir, file.filename).unlink(missing_ok=True)
+        self._dirty.add((label, file.subdir))
+
+    def install_url(self, label: str) -> str:
+        return self.label_dir(label).as_uri()
+
+
+def _build_number(path: Path, build: str) -> int:
+    """build_number from info/index.json (authoritative); the ``_N`` suffix only if unreadable."""
+    try:
+        with path.open("rb") as fh:
+            for tar, member in package_streaming.stream_conda_info(path.name, fh):
+                if member.name == "info/index.json":
+                    extracted = tar.extractfile(member)
+                    if extracted is not None:
+                        return int(json.loads(extracted.read())["build_number"])
+    except Exception:  # noqa: S110 - a damaged file on the channel must not break lookups
+        pass
+    tail = build.rsplit("_", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+def open_target(target: Target, options: TargetOptions) -> LocalChannel:
+    return LocalChannel(Path(target.base), display=target.raw)

@@ -1,0 +1,171 @@
+"""Upload policy, the same on every target (design principle 1, "never force").
+
+For each artifact of the manifest, against the channel's state across all labels:
+- absent                      -> upload it with the label;
+- present, same sha256        -> skip; add the label if the file does not carry it yet;
+- present, different sha256   -> conflict (exit 6).
+Every conflict is found *before* anything is written, so a conflicting batch leaves the channel
+untouched. After writing, the channel is read again: each file must carry the label with the
+manifest's sha256, or the command fails with exit 8.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from cipub.artifact import Artifact, read_artifact
+from cipub.channels.base import Channel, ChannelFile, find_file
+from cipub.errors import ConflictError, VerificationError
+from cipub.manifest import ArtifactEntry, Manifest, UploadReceipt
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class UploadAction:
+    entry: ArtifactEntry
+    action: str  # "upload" | "add-label" | "skip" | "conflict"
+    existing: ChannelFile | None
+    detail: str = ""
+
+
+def channel_state(channel: Channel, entries: list[ArtifactEntry]) -> dict[str, list[ChannelFile]]:
+    """One state query per (name, version), not per file."""
+    wanted: dict[tuple[str, str], list[ChannelFile]] = {}
+    for e in entries:
+        if (e.name, e.version) not in wanted:
+            wanted[(e.name, e.version)] = channel.files(e.name, e.version)
+    by_key: dict[str, list[ChannelFile]] = defaultdict(list)
+    for files in wanted.values():
+        for f in files:
+            by_key[f.key].append(f)
+    return by_key
+
+
+def plan_upload(channel: Channel, manifest: Manifest, label: str) -> list[UploadAction]:
+    state = channel_state(channel, manifest.artifacts)
+    actions = []
+    for entry in manifest.artifacts:
+        existing = find_file(state.get(entry.key, []), entry.subdir, entry.filename)
+        if existing is None:
+            actions.append(UploadAction(entry, "upload", None))
+            continue
+        copies = dict(existing.label_sha256) or dict.fromkeys(existing.labels, existing.sha256)
+        differing = sorted(lab for lab, sha in copies.items() if sha != entry.sha256)
+        if differing:
+            actions.append(
+                UploadAction(
+                    entry,
+                    "conflict",
+                    existing,
+                    f"{entry.key} exists on the channel (label {', '.join(differing)}) with different content",
+                )
+            )
+        elif label in existing.labels:
+            actions.append(UploadAction(entry, "skip", existing))
+        else:
+            actions.append(UploadAction(entry, "add-label", existing))
+    return actions
+
+
+def _checked_artifact(entry: ArtifactEntry) -> Artifact:
+    """Re-read the file: it must still be whole and be the one the manifest describes."""
+    artifact = read_artifact(Path(entry.path))
+    if artifact.sha256 != entry.sha256:
+        raise VerificationError(
+            f"{entry.path} changed since the manifest was written (sha256 differs)",
+            hint="rebuild, or upload the file that was built",
+        )
+    return artifact
+
+
+def upload(
+    manifest: Manifest,
+    channel: Channel,
+    label: str,
+    *,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> list[UploadReceipt]:
+    """Apply the policy; return one receipt per artifact (also appended to ``manifest.uploads``)."""
+    say = progress or (lambda _msg: None)
+    with channel:
+        actions = plan_upload(channel, manifest, label)
+        conflicts = [a for a in actions if a.action == "conflict"]
+        if conflicts:
+            raise ConflictError(
+                "; ".join(a.detail for a in conflicts) + " — nothing was uploaded",
+                hint="cipub never overwrites: rebuild with a new build number (the default bumps from the channel)",
+            )
+        if dry_run:
+            receipts = []
+            for a in actions:
+                say(f"would {a.action:<9} {a.entry.key} -> {label}")
+                receipts.append(_receipt(a.entry, channel, label, "planned", a.action))
+            return receipts
+
+        # Check every file before the first write, so a damaged file stops the batch untouched.
+        artifacts = {a.entry.key: _checked_artifact(a.entry) for a in actions if a.action == "upload"}
+
+        def run(action: UploadAction) -> UploadReceipt:
+            if action.action == "upload":
+                channel.upload(artifacts[action.entry.key], label)
+                say(f"uploaded  {action.entry.key} -> {label}")
+                return _receipt(action.entry, channel, label, "uploaded")
+            if action.action == "add-label":
+                assert action.existing is not None
+                channel.add_label(action.existing, label)
+                say(f"labelled  {action.entry.key} +{label} (identical file already there)")
+                return _receipt(action.entry, channel, label, "label-added")
+            say(f"skipped   {action.entry.key} (identical, already in {label})")
+            return _receipt(action.entry, channel, label, "skipped-identical")
+
+        workers = max(1, min(channel.max_parallel, len(actions)))
+        if workers == 1:
+            receipts = [run(a) for a in actions]
+        else:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cipub-upload") as pool:
+                receipts = list(pool.map(run, actions))
+        verify_labels(channel, manifest.artifacts, label)
+    manifest.uploads.extend(receipts)
+    return receipts
+
+
+def verify_labels(channel: Channel, entries: list[ArtifactEntry], label: str, *, absent: bool = False) -> None:
+    """Read the channel back: each entry carries ``label`` with the manifest's sha256 (or, with
+    ``absent``, no longer carries it)."""
+    state = channel_state(channel, entries)
+    problems = []
+    for e in entries:
+        f = find_file(state.get(e.key, []), e.subdir, e.filename)
+        if absent:
+            if f is not None and label in f.labels:
+                problems.append(f"{e.key} still carries label {label!r}")
+            continue
+        if f is None or label not in f.labels:
+            problems.append(f"{e.key} is not in label {label!r}")
+        elif f.sha256_in(label) != e.sha256:
+            problems.append(f"{e.key} in label {label!r} has sha256 {f.sha256_in(label)}, expected {e.sha256}")
+    if problems:
+        raise VerificationError(
+            f"{channel.display}: " + "; ".join(problems),
+            hint="re-run the same command: finished files are skipped",
+        )
+
+
+def _receipt(
+    entry: ArtifactEntry, channel: Channel, label: str, state: str, message: str | None = None
+) -> UploadReceipt:
+    return UploadReceipt(
+        filename=entry.filename,
+        subdir=entry.subdir,
+        sha256=entry.sha256,
+        target=channel.display,
+        label=label,
+        state=state,  # type: ignore[arg-type]
+        message=message,
+    )
