@@ -82,6 +82,7 @@ class HttpClient:
         pool_size: int = 8,
         what: str = "server",
         sleep: Callable[[float], None] = time.sleep,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.what = what
         self.retries = retries
@@ -93,6 +94,7 @@ class HttpClient:
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
             limits=httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size),
             follow_redirects=False,
+            transport=transport,
         )
 
     def close(self) -> None:

@@ -1,0 +1,49 @@
+"""Shared fixtures. Topic-specific fixtures live in tests/support/ and each test folder's conftest."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from cipub.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cipub(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
+    """Run the real CLI in-process: ``cipub("upload", "--json", cwd=tmp_path, env={...})``."""
+
+    def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> CliResult:
+        with monkeypatch.context() as m:
+            if cwd is not None:
+                m.chdir(cwd)
+            for key, value in (env or {}).items():
+                m.setenv(key, value)
+            capsys.readouterr()
+            code = main(list(args))
+            captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cipub_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No CIPUB_* or CI variables leak in from the developer's or the CI runner's environment."""
+    for name in list(os.environ):
+        if name.startswith("CIPUB_") or name in ("GITHUB_ACTIONS", "GITLAB_CI", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CIPUB_BACKOFF", "0.01")
