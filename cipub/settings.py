@@ -55,6 +55,8 @@ class Settings:
     noarch_platform: str = "linux-64"
     concurrency: int = 4
     retries: int = 5
+    #: base delay of the exponential retry backoff, seconds
+    backoff: float = 0.5
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     api_url: str = ""

@@ -53,7 +53,7 @@ def target_options(settings: Settings) -> TargetOptions:
         retries=settings.retries,
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
-        backoff=float(os.environ.get("CIPUB_BACKOFF", "0.5") or 0.5),
+        backoff=settings.backoff,
     )
 
 

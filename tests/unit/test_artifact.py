@@ -1,0 +1,131 @@
+"""The package reader: metadata from a real package; damaged or lying packages refused."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from cipub.artifact import read_artifact
+from cipub.errors import InvalidPackageError
+from tests.support.packages import make_package
+
+
+def _tar_bz2(path: Path, members: dict[str, bytes], links: dict[str, str] | None = None) -> Path:
+    with tarfile.open(path, "w:bz2") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for name, target in (links or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type = tarfile.SYMTYPE
+            info.linkname = target
+            tar.addfile(info)
+    return path
+
+
+def _index(**over: object) -> bytes:
+    data = {"name": "evil", "version": "1.0", "build": "0", "build_number": 0, "subdir": "linux-64"}
+    data.update(over)
+    return json.dumps(data).encode()
+
+
+def test_reads_conda(tmp_path: Path) -> None:
+    pkg = make_package(tmp_path, "demo", "1.0", 3)
+    a = read_artifact(pkg)
+    assert (a.name, a.version, a.build, a.build_number) == ("demo", "1.0", "h0000000_3", 3)
+    assert (a.subdir, a.noarch) == ("noarch", "generic")
+    assert a.sha256 == hashlib.sha256(pkg.read_bytes()).hexdigest()
+    assert a.size == pkg.stat().st_size
+    assert a.key == "noarch/demo-1.0-h0000000_3.conda"
+
+
+def test_reads_tar_bz2_platform_package(tmp_path: Path) -> None:
+    a = read_artifact(make_package(tmp_path, "demo", "2.0", 1, subdir="linux-64", tar_bz2=True))
+    assert (a.subdir, a.noarch, a.filename) == ("linux-64", None, "demo-2.0-h0000000_1.tar.bz2")
+
+
+def test_records_binaries_for_noarch_advice(tmp_path: Path) -> None:
+    pkg = make_package(tmp_path, "lib", "1.0", 0, subdir="linux-64", files={"lib/libx.so": "ELF", "a.py": "x=1"})
+    a = read_artifact(pkg)
+    assert a.binary_files == ("lib/libx.so",)
+    assert a.has_python_files
+
+
+def test_truncated_conda_refused(tmp_path: Path) -> None:
+    pkg = make_package(tmp_path, "demo", "1.0", 0, size_bytes=200_000)
+    data = pkg.read_bytes()
+    pkg.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InvalidPackageError, match="damaged or truncated"):
+        read_artifact(pkg)
+
+
+def test_truncated_tar_bz2_refused(tmp_path: Path) -> None:
+    pkg = make_package(tmp_path, "demo", "1.0", 0, tar_bz2=True, size_bytes=300_000)
+    data = pkg.read_bytes()
+    pkg.write_bytes(data[: len(data) - 200])
+    with pytest.raises(InvalidPackageError, match="damaged or truncated"):
+        read_artifact(pkg)
+
+
+def test_index_disagrees_with_filename(tmp_path: Path) -> None:
+    pkg = make_package(tmp_path, "demo", "1.0", 0, tar_bz2=True)
+    liar = pkg.with_name("other-1.0-h0000000_0.tar.bz2")
+    pkg.rename(liar)
+    with pytest.raises(InvalidPackageError, match="disagrees with the file name: name 'demo'"):
+        read_artifact(liar)
+
+
+def test_noarch_claiming_platform_subdir(tmp_path: Path) -> None:
+    pkg = _tar_bz2(tmp_path / "evil-1.0-0.tar.bz2", {"info/index.json": _index(noarch="python")})
+    with pytest.raises(InvalidPackageError, match="claims subdir"):
+        read_artifact(pkg)
+
+
+@pytest.mark.parametrize("member", ["../escape.txt", "/etc/passwd", "a/../../b"])
+def test_escaping_member_refused(tmp_path: Path, member: str) -> None:
+    pkg = _tar_bz2(tmp_path / "evil-1.0-0.tar.bz2", {"info/index.json": _index(), member: b"x"})
+    with pytest.raises(InvalidPackageError, match="escape"):
+        read_artifact(pkg)
+
+
+def test_symlink_out_refused(tmp_path: Path) -> None:
+    pkg = _tar_bz2(tmp_path / "evil-1.0-0.tar.bz2", {"info/index.json": _index()}, links={"lib/x": "../../../etc"})
+    with pytest.raises(InvalidPackageError, match="points outside"):
+        read_artifact(pkg)
+
+
+def test_bad_subdir_refused(tmp_path: Path) -> None:
+    pkg = _tar_bz2(tmp_path / "evil-1.0-0.tar.bz2", {"info/index.json": _index(subdir="../x")})
+    with pytest.raises(InvalidPackageError, match="subdir"):
+        read_artifact(pkg)
+
+
+def test_missing_index(tmp_path: Path) -> None:
+    pkg = _tar_bz2(tmp_path / "evil-1.0-0.tar.bz2", {"info/about.json": b"{}"})
+    with pytest.raises(InvalidPackageError, match="no info/index.json"):
+        read_artifact(pkg)
+
+
+def test_not_a_package_name(tmp_path: Path) -> None:
+    f = tmp_path / "readme.txt"
+    f.write_text("x")
+    with pytest.raises(InvalidPackageError, match="not a conda package"):
+        read_artifact(f)
+
+
+def test_cli_refuses_damaged_package_and_writes_nothing(cipub, tmp_path: Path) -> None:
+    pkg = make_package(tmp_path, "demo", "1.0", 0, size_bytes=100_000)
+    pkg.write_bytes(pkg.read_bytes()[: pkg.stat().st_size // 2])
+    channel = tmp_path / "chan"
+    result = cipub("upload", str(pkg), "--channel", str(channel), cwd=tmp_path)
+    assert result.code == 9
+    assert "truncated" in result.err
+    assert "Traceback" not in result.err
+    assert not channel.exists()
+    assert not (tmp_path / "dist").exists()
