@@ -1,0 +1,53 @@
+"""Build engines behind one Protocol, and the rule that picks one.
+
+``auto``: rattler-build (in-process) for ``recipe.yaml``; for ``meta.yaml``, conda-build when
+``conda`` is on PATH, else a build error (exit 4) saying how to install conda-build or convert the
+recipe. ``boa`` is a deprecated alias of conda-build that runs ``conda mambabuild``.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from cipub.engines.base import BuildRequest, Engine, new_package_files, package_files
+from cipub.engines.boa import BoaEngine
+from cipub.engines.conda_build import CondaBuildEngine, require_conda
+from cipub.engines.rattler_build import RattlerBuildEngine
+from cipub.errors import UsageError
+from cipub.recipe import Recipe
+
+ENGINE_NAMES = ("auto", "rattler-build", "conda-build", "boa")
+
+__all__ = [
+    "ENGINE_NAMES",
+    "BoaEngine",
+    "BuildRequest",
+    "CondaBuildEngine",
+    "Engine",
+    "RattlerBuildEngine",
+    "new_package_files",
+    "package_files",
+    "select_engine",
+]
+
+
+def select_engine(name: str, recipe: Recipe) -> Engine:
+    """The engine called ``name`` for ``recipe``; ``auto`` follows the rule in the module docstring."""
+    if name not in ENGINE_NAMES:
+        close = difflib.get_close_matches(name, ENGINE_NAMES, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"choose one of: {', '.join(ENGINE_NAMES)}"
+        raise UsageError(f"unknown build engine {name!r}", hint=hint)
+    if name == "auto":
+        name = "rattler-build" if recipe.format == "v1" else "conda-build"
+    if name == "rattler-build":
+        if recipe.format != "v1":
+            raise UsageError(
+                f"{recipe.path}: rattler-build builds recipe.yaml (v1) recipes, not meta.yaml",
+                hint="use --engine conda-build, or convert the recipe with conda-recipe-manager",
+            )
+        return RattlerBuildEngine()
+    # Fail before any work when conda is missing (exit 4, with how to fix it).
+    require_conda(name, recipe.path)
+    if name == "boa":
+        return BoaEngine()
+    return CondaBuildEngine()

@@ -1,0 +1,65 @@
+"""What every build engine takes and returns, and how outputs are found.
+
+Engines differ in how they run (in-process rattler-build, a ``conda build`` subprocess) but all
+answer one question the same way: which package files did this build produce? They look at the
+output folder before and after (``OUT/<subdir>/*.conda|*.tar.bz2``) and report the files that are
+new or rewritten. That is more reliable than ``conda build --output``, which is known to disagree
+with what was actually built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Protocol, runtime_checkable
+
+from cipub.artifact import PACKAGE_EXTENSIONS
+from cipub.recipe import Recipe
+
+#: file identity used to tell a rewritten package from an untouched one
+FileStamp = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """One build: a recipe, where packages go, and what to pin (variants, build number, platform)."""
+
+    recipe: Recipe
+    output_dir: Path
+    variant_configs: tuple[Path, ...] = ()
+    variant_overrides: Mapping[str, list[str]] = field(default_factory=lambda: MappingProxyType({}))
+    build_number: int | None = None
+    target_platform: str | None = None
+    channels: tuple[str, ...] = ("conda-forge",)
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """A build engine: builds the request and returns the package files it produced."""
+
+    name: str
+
+    def build(self, request: BuildRequest) -> list[Path]: ...
+
+
+def package_files(output_dir: Path) -> dict[Path, FileStamp]:
+    """Every package file directly inside ``output_dir/<subdir>/``, with a stamp to detect rewrites."""
+    found: dict[Path, FileStamp] = {}
+    if not output_dir.is_dir():
+        return found
+    for subdir in output_dir.iterdir():
+        if not subdir.is_dir():
+            continue
+        for entry in subdir.iterdir():
+            if entry.name.endswith(PACKAGE_EXTENSIONS) and entry.is_file():
+                stat = entry.stat()
+                found[entry] = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+    return found
+
+
+def new_package_files(output_dir: Path, before: Mapping[Path, FileStamp]) -> list[Path]:
+    """Package files that appeared (or were rewritten) since ``before``, sorted for stable output."""
+    after = package_files(output_dir)
+    return sorted(path for path, stamp in after.items() if before.get(path) != stamp)

@@ -1,0 +1,227 @@
+"""What cipub must know about a recipe before building it: names, versions, build numbers, noarch.
+
+``load_recipe(path)`` reads a v1 ``recipe.yaml`` (through py-rattler-build) or a v0 ``meta.yaml``
+(Jinja2 + ``# [selector]`` lines, see :mod:`cipub.recipe.v0`) for one target platform, the current
+one by default. Any failure is a :class:`~cipub.errors.RecipeError` (exit 3) naming the file, and
+the line when the parser says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from cipub.errors import RecipeError
+from cipub.recipe import v0, v1
+from cipub.recipe.selectors import check_platform, current_platform
+
+RecipeFormat = Literal["v1", "v0"]
+RECIPE_FILES: dict[str, RecipeFormat] = {"recipe.yaml": "v1", "meta.yaml": "v0"}
+
+__all__ = ["RECIPE_FILES", "Recipe", "RecipeError", "RecipeFormat", "RecipeOutput", "find_recipe_file", "load_recipe"]
+
+
+@dataclass(frozen=True)
+class RecipeOutput:
+    """One package the recipe builds for the target platform."""
+
+    name: str
+    version: str
+    build_number: int
+    noarch: str | None
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A recipe read for one target platform. ``name`` etc. describe the first output."""
+
+    path: Path
+    directory: Path
+    format: RecipeFormat
+    outputs: tuple[RecipeOutput, ...]
+    target_platform: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.outputs[0].name
+
+    @property
+    def version(self) -> str:
+        return self.outputs[0].version
+
+    @property
+    def build_number(self) -> int:
+        return self.outputs[0].build_number
+
+    @property
+    def noarch(self) -> str | None:
+        return self.outputs[0].noarch
+
+    @property
+    def is_noarch(self) -> bool:
+        """True when every output is noarch: the whole recipe builds once, on one platform."""
+        return all(o.noarch for o in self.outputs)
+
+    @property
+    def names_versions(self) -> list[tuple[str, str]]:
+        """Distinct (name, version) pairs, in output order: what build numbers are decided for."""
+        seen: dict[tuple[str, str], None] = {}
+        for output in self.outputs:
+            seen.setdefault((output.name, output.version), None)
+        return list(seen)
+
+
+def find_recipe_file(path: Path) -> tuple[Path, RecipeFormat]:
+    """The recipe file for a directory or file argument; RecipeError when there is none."""
+    path = Path(path)
+    if path.is_dir():
+        for filename, fmt in RECIPE_FILES.items():
+            if (path / filename).is_file():
+                return path / filename, fmt
+        raise RecipeError(
+            f"{path}: no recipe.yaml or meta.yaml in this directory",
+            hint="pass the directory that holds the recipe (see recipes-template/ for examples)",
+        )
+    if not path.exists():
+        raise RecipeError(f"{path}: no such recipe file or directory")
+    if path.name in RECIPE_FILES:
+        return path, RECIPE_FILES[path.name]
+    if path.suffix in (".yaml", ".yml"):
+        # Any other YAML file is taken as a v1 recipe unless it looks like a Jinja2 meta.yaml.
+        text = path.read_text(encoding="utf-8", errors="replace")
+        return path, ("v0" if "{%" in text or "{{ " in text.replace("${{", "") else "v1")
+    raise RecipeError(f"{path}: not a recipe (expected recipe.yaml or meta.yaml)")
+
+
+def load_recipe(path: Path, *, target_platform: str | None = None) -> Recipe:
+    """Read ``path`` (a recipe directory or file) for ``target_platform`` (default: this machine)."""
+    recipe_file, fmt = find_recipe_file(Path(path))
+    recipe_file = recipe_file.resolve()
+    platform = check_platform(target_platform) if target_platform else current_platform()
+    outputs = _read_v1(recipe_file, platform) if fmt == "v1" else _read_v0(recipe_file, platform)
+    if not outputs:
+        raise RecipeError(f"{recipe_file}: the recipe defines no package to build for {platform}")
+    return Recipe(
+        path=recipe_file,
+        directory=recipe_file.parent,
+        format=fmt,
+        outputs=tuple(outputs),
+        target_platform=platform,
+    )
+
+
+def _text(value: Any, what: str, path: Path) -> str:
+    if value is None or str(value).strip() == "":
+        raise RecipeError(f"{path}: {what} is missing or empty")
+    return str(value).strip()
+
+
+def _read_v1(path: Path, platform: str) -> list[RecipeOutput]:
+    stage0 = v1.parse_stage0(path)
+    try:
+        rendered = v1.render_outputs(stage0, platform)
+    except Exception:
+        # Rendering may need variant values; a plain read still gives names and numbers.
+        return _read_v1_plain(path, platform)
+    outputs: dict[str, RecipeOutput] = {}
+    for variant in rendered:
+        recipe = variant.recipe
+        name = str(recipe.package.name)
+        outputs.setdefault(
+            name,
+            RecipeOutput(
+                name=name,
+                version=str(recipe.package.version),
+                build_number=int(recipe.build.number or 0),
+                noarch=_noarch(recipe.build.noarch),
+            ),
+        )
+    # Empty when every output is skipped on this platform.
+    return list(outputs.values())
+
+
+def _noarch(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip().lower()
+    return text if text in ("python", "generic") else None
+
+
+def _read_v1_plain(path: Path, platform: str) -> list[RecipeOutput]:
+    data = v1.read_plain(path, platform)
+    top = data.get("package") or data.get("recipe") or {}
+    build = data.get("build") or {}
+    top_version = top.get("version") if isinstance(top, dict) else None
+    top_number = v0.build_number_of(build, 0, path=path) if isinstance(build, dict) else 0
+    outputs_data = data.get("outputs")
+    if not outputs_data:
+        return [
+            RecipeOutput(
+                name=_text(top.get("name"), "package/name", path),
+                version=_text(top_version, "package/version", path),
+                build_number=top_number,
+                noarch=_noarch(build.get("noarch")) if isinstance(build, dict) else None,
+            )
+        ]
+    outputs: list[RecipeOutput] = []
+    for item in outputs_data:
+        if not isinstance(item, dict) or not isinstance(item.get("package"), dict):
+            continue  # staging outputs and conditional entries carry no package of their own
+        package = item["package"]
+        out_build = item.get("build") or {}
+        outputs.append(
+            RecipeOutput(
+                name=_text(package.get("name"), "output package/name", path),
+                version=_text(package.get("version") or top_version, "output package/version", path),
+                build_number=v0.build_number_of(out_build, top_number, path=path),
+                noarch=_noarch(out_build.get("noarch")),
+            )
+        )
+    return outputs
+
+
+def _read_v0(path: Path, platform: str) -> list[RecipeOutput]:
+    rendered = v0.render_meta_yaml(path, platform)
+    data = rendered.data
+    package = v0.section(data, "package", path=path)
+    build = v0.section(data, "build", path=path)
+    undefined = f" (undefined: {', '.join(sorted(rendered.undefined))})" if rendered.undefined else ""
+    top_name = package.get("name")
+    top_version = package.get("version")
+    top_number = v0.build_number_of(build, 0, path=path)
+    if _skipped(build):
+        return []
+    outputs_data = data.get("outputs")
+    if not outputs_data:
+        return [
+            RecipeOutput(
+                name=_text(top_name, "package/name" + undefined, path),
+                version=_text(top_version, "package/version" + undefined, path),
+                build_number=top_number,
+                noarch=v0.noarch_of(build),
+            )
+        ]
+    if not isinstance(outputs_data, list):
+        raise RecipeError(f"{path}: 'outputs' must be a list")
+    outputs: list[RecipeOutput] = []
+    for item in outputs_data:
+        if not isinstance(item, dict):
+            raise RecipeError(f"{path}: every entry of 'outputs' must be a mapping")
+        out_build = v0.section(item, "build", path=path)
+        if _skipped(out_build):
+            continue
+        outputs.append(
+            RecipeOutput(
+                name=_text(item.get("name"), "outputs/name" + undefined, path),
+                version=_text(item.get("version") or top_version, "outputs/version" + undefined, path),
+                build_number=v0.build_number_of(out_build, top_number, path=path),
+                noarch=v0.noarch_of(out_build),
+            )
+        )
+    return outputs
+
+
+def _skipped(build: dict[str, Any]) -> bool:
+    """``build: skip: true`` (after selectors) means: not built for this platform."""
+    return str(build.get("skip", "")).strip().lower() in ("true", "yes", "1")

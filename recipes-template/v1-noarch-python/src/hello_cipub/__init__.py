@@ -1,0 +1,5 @@
+"""A starter package."""
+
+
+def greet(name: str) -> str:
+    return f"hello, {name}"

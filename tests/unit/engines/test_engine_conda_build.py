@@ -1,0 +1,217 @@
+"""conda-build / boa adapters at the command-line level: exact argv, output discovery, no conda."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from cipub.engines import BuildRequest, select_engine
+from cipub.engines.base import new_package_files, package_files
+from cipub.engines.boa import BoaEngine
+from cipub.engines.conda_build import CondaBuildEngine, conda_build_argv
+from cipub.engines.rattler_build import RattlerBuildEngine
+from cipub.errors import BuildFailedError, InvalidPackageError, UsageError
+from cipub.recipe import load_recipe
+from tests.support.packages import make_package
+
+REPO = Path(__file__).resolve().parents[3]
+V0 = REPO / "recipes-template" / "v0-noarch-python"
+V1 = REPO / "recipes-template" / "v1-noarch-generic"
+
+
+@pytest.fixture
+def v0_recipe():  # type: ignore[no-untyped-def]
+    return load_recipe(V0, target_platform="linux-64")
+
+
+def test_argv_is_pinned(v0_recipe, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    request = BuildRequest(
+        recipe=v0_recipe,
+        output_dir=tmp_path / "out",
+        variant_configs=(Path("/cfg/a.yaml"), Path("/cfg/b.yaml")),
+        build_number=5,
+        channels=("conda-forge", "https://example.org/extra"),
+    )
+    argv = conda_build_argv(request, Path("/tmp/clobber.yaml"))
+    assert argv == [
+        "conda",
+        "build",
+        str(V0.resolve()),
+        "--no-anaconda-upload",
+        "--output-folder",
+        str(tmp_path / "out"),
+        "-c",
+        "conda-forge",
+        "-c",
+        "https://example.org/extra",
+        "-m",
+        "/cfg/a.yaml",
+        "-m",
+        "/cfg/b.yaml",
+        "--clobber-file",
+        "/tmp/clobber.yaml",
+    ]
+
+
+def test_argv_with_overrides_platform_and_boa(v0_recipe, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    request = BuildRequest(
+        recipe=v0_recipe,
+        output_dir=tmp_path,
+        variant_overrides={"python": ["3.12"], "numpy": ["2.0"]},
+        target_platform="linux-aarch64",
+        channels=(),
+    )
+    argv = conda_build_argv(request, None, subcommand="mambabuild", conda="/opt/conda/bin/conda")
+    assert argv[:6] == [
+        "/opt/conda/bin/conda",
+        "mambabuild",
+        str(V0.resolve()),
+        "--no-anaconda-upload",
+        "--output-folder",
+        str(tmp_path),
+    ]
+    assert "--clobber-file" not in argv
+    assert argv[-2] == "--variants"
+    assert json.loads(argv[-1]) == {"numpy": ["2.0"], "python": ["3.12"], "target_platform": ["linux-aarch64"]}
+
+
+def test_output_discovery_reports_only_new_or_rewritten_packages(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    (out / "noarch").mkdir(parents=True)
+    (out / "linux-64").mkdir()
+    old = make_package(tmp_path / "a", "old", "1.0", 0)
+    old = old.rename(out / "noarch" / old.name)
+    (out / "noarch" / "repodata.json").write_text("{}")
+    before = package_files(out)
+    assert list(before) == [old]
+    new_noarch = make_package(tmp_path / "b", "new", "1.0", 1)
+    new_noarch = new_noarch.rename(out / "noarch" / new_noarch.name)
+    new_linux = make_package(tmp_path / "c", "native", "1.0", 0, subdir="linux-64", tar_bz2=True)
+    new_linux = new_linux.rename(out / "linux-64" / new_linux.name)
+    (out / "linux-64" / "notes.txt").write_text("not a package")
+    assert new_package_files(out, before) == sorted([new_noarch, new_linux])
+    # a package rewritten in place (same name, new content) counts as built
+    before = package_files(out)
+    rewritten = make_package(tmp_path / "d", "old", "1.0", 0, payload="different")
+    os.replace(rewritten, old)
+    assert new_package_files(out, before) == [old]
+
+
+def _fake_conda(bin_dir: Path, script: str) -> Path:
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    conda = bin_dir / "conda"
+    conda.write_text("#!/bin/sh\n" + script)
+    conda.chmod(conda.stat().st_mode | stat.S_IEXEC)
+    return conda
+
+
+def test_engine_reads_outputs_and_passes_clobber_file(
+    v0_recipe,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    # A stand-in `conda` records its argv and the clobber file, then "builds" a real package.
+    package = make_package(tmp_path / "pkg", "hello-cipub-v0", "0.1.0", 3, build_string="py_3")
+    log = tmp_path / "argv.txt"
+    _fake_conda(
+        tmp_path / "bin",
+        f'printf "%s\\n" "$@" > {log}\n'
+        'while [ "$1" != "--clobber-file" ]; do shift; done; shift\n'
+        f'cat "$1" >> {log}\n'
+        f"mkdir -p {tmp_path}/out/noarch && cp {package} {tmp_path}/out/noarch/\n",
+    )
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:/usr/bin:/bin")
+    engine = select_engine("auto", v0_recipe)
+    assert isinstance(engine, CondaBuildEngine)
+    built = engine.build(BuildRequest(recipe=v0_recipe, output_dir=tmp_path / "out", build_number=3))
+    assert built == [tmp_path / "out" / "noarch" / package.name]
+    recorded = log.read_text().splitlines()
+    assert recorded[:5] == [
+        "build",
+        str(V0.resolve()),
+        "--no-anaconda-upload",
+        "--output-folder",
+        str(tmp_path / "out"),
+    ]
+    assert "build:" in recorded and "  number: 3" in recorded
+
+
+def test_failed_conda_build_quotes_the_tail(
+    v0_recipe,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    _fake_conda(tmp_path / "bin", 'echo "solving"; echo "PackagesNotFoundError: nope" >&2; exit 1\n')
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:/usr/bin:/bin")
+    with pytest.raises(BuildFailedError, match="exit code 1") as info:
+        CondaBuildEngine().build(BuildRequest(recipe=v0_recipe, output_dir=tmp_path / "out"))
+    assert "PackagesNotFoundError: nope" in info.value.message
+    assert info.value.exit_code == 4
+
+
+def test_a_broken_output_package_is_refused(
+    v0_recipe,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    _fake_conda(tmp_path / "bin", f"mkdir -p {tmp_path}/out/noarch && echo junk > {tmp_path}/out/noarch/x-1-0.conda\n")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:/usr/bin:/bin")
+    with pytest.raises(InvalidPackageError):
+        CondaBuildEngine().build(BuildRequest(recipe=v0_recipe, output_dir=tmp_path / "out"))
+
+
+def test_no_conda_on_path_exit_4_with_how_to_fix(
+    v0_recipe,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    for name in ("auto", "conda-build", "boa"):
+        with pytest.raises(BuildFailedError) as info:
+            select_engine(name, v0_recipe)
+        assert info.value.exit_code == 4
+        assert "`conda` is not on PATH" in info.value.message
+        assert "conda install conda-build" in (info.value.hint or "")
+        assert "recipe.yaml" in (info.value.hint or "")
+
+
+def test_engine_selection(v0_recipe, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    v1 = load_recipe(V1, target_platform="linux-64")
+    assert isinstance(select_engine("auto", v1), RattlerBuildEngine)
+    assert select_engine("rattler-build", v1).name == "rattler-build"
+    with pytest.raises(UsageError, match="unknown build engine 'condabuild'") as info:
+        select_engine("condabuild", v1)
+    assert info.value.hint == "did you mean 'conda-build'?"
+    with pytest.raises(UsageError, match="recipe.yaml"):
+        select_engine("rattler-build", v0_recipe)
+    _fake_conda(tmp_path / "bin", "exit 0\n")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:/usr/bin:/bin")
+    assert isinstance(select_engine("boa", v0_recipe), BoaEngine)
+
+
+def test_boa_warns_once(
+    v0_recipe,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],  # type: ignore[no-untyped-def]
+) -> None:
+    from cipub.engines import boa
+
+    monkeypatch.setattr(boa, "_warned", set())
+    package = make_package(tmp_path / "pkg", "x", "1", 0)
+    _fake_conda(
+        tmp_path / "bin",
+        f'[ "$1" = mambabuild ] || exit 9\nmkdir -p {tmp_path}/out/noarch\n'
+        f"[ -e {tmp_path}/out/noarch/{package.name} ] || cp {package} {tmp_path}/out/noarch/\n",
+    )
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:/usr/bin:/bin")
+    engine = BoaEngine()
+    engine.build(BuildRequest(recipe=v0_recipe, output_dir=tmp_path / "out"))
+    with pytest.raises(BuildFailedError, match="wrote no package"):
+        engine.build(BuildRequest(recipe=v0_recipe, output_dir=tmp_path / "out"))
+    err = capsys.readouterr().err
+    assert err.count("boa (`conda mambabuild`) is archived upstream and superseded by rattler-build") == 1
