@@ -1,0 +1,585 @@
+"""A static conda channel in an S3 bucket (AWS, MinIO, Ceph, moto...), labels laid out like the local one.
+
+    s3://BUCKET/PREFIX/<subdir>/...            label ``main``
+    s3://BUCKET/PREFIX/label/<L>/<subdir>/...  label ``L``
+
+Each label root is a valid conda channel, indexed with py-rattler's ``index_s3`` when the batch ends.
+
+Safety:
+- uploads are create-only: ``PutObject`` with ``If-None-Match: *`` (S3 answers 412 when the key
+  exists, atomically). A 412 is then checked: the same bytes (an earlier attempt that landed) are
+  fine, anything else is a conflict;
+- labels are added by a server-side ``CopyObject`` to a key that was checked absent, also sent with
+  ``If-None-Match: *`` (enforced by AWS S3; servers that ignore it, such as moto, leave only the
+  check before the copy);
+- every object carries its sha256: the S3-verified ``x-amz-checksum-sha256`` (S3 rejects a body
+  that does not match it) and the ``package-sha256`` metadata rattler's uploader also writes.
+
+The client is boto3 (the optional extra ``cipub[s3]``): it signs requests (SigV4), reads the
+standard AWS environment and configuration chain, and retries with botocore's "standard" mode --
+exponential backoff with full jitter on connection errors, timeouts, 5xx and throttling, capped at
+``TargetOptions.retries`` retries, never on other 4xx -- the same policy as ``cipub.transport``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import functools
+import hashlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
+from types import TracebackType
+from typing import Any, TypeVar
+
+from cipub.artifact import PACKAGE_EXTENSIONS, Artifact, split_filename
+from cipub.channels import Target, TargetOptions
+from cipub.channels.base import MAIN_LABEL, ChannelFile
+from cipub.errors import AuthError, ConflictError, InvalidPackageError, NetworkError, UsageError, VerificationError
+from cipub.secrets import Secret, read_token, scrub
+
+log = logging.getLogger("cipub.s3")
+
+T = TypeVar("T")
+
+#: single PutObject / CopyObject limit; larger packages would need a multipart upload
+MAX_SINGLE_OBJECT = 5 * 1024**3
+_AUTH_CODES = frozenset(
+    {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "AllAccessDisabled"}
+)
+_PRECONDITION_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
+_NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+
+
+class S3Settings:
+    """Where the bucket is and how to reach it, from the standard AWS environment."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.endpoint_url = (environ.get("AWS_ENDPOINT_URL_S3") or environ.get("AWS_ENDPOINT_URL") or "").rstrip(
+            "/"
+        ) or None
+        self.region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        style = environ.get("S3_ADDRESSING_STYLE", "").strip().lower()
+        if style and style not in ("path", "virtual-host", "virtual"):
+            raise UsageError(f"S3_ADDRESSING_STYLE={style!r}: expected 'path' or 'virtual-host'")
+        # Self-hosted S3 servers (MinIO, Ceph, moto) generally want path-style addressing.
+        self.addressing_style = (
+            ("virtual-host" if style.startswith("virtual") else "path")
+            if style
+            else ("path" if self.endpoint_url else "virtual-host")
+        )
+
+    def public_url(self, bucket: str, key_prefix: str) -> str:
+        """The plain HTTPS(HTTP) URL of a key prefix: what conda / py-rattler install from."""
+        tail = f"/{key_prefix}" if key_prefix else ""
+        if self.endpoint_url:
+            if self.addressing_style == "path":
+                return f"{self.endpoint_url}/{bucket}{tail}"
+            scheme, _, host = self.endpoint_url.partition("://")
+            return f"{scheme}://{bucket}.{host}{tail}"
+        return f"https://{bucket}.s3.{self.region}.amazonaws.com{tail}"
+
+
+def _b64_to_hex(value: str | None) -> str | None:
+    if not value or "-" in value:  # "-N" marks a composite (multipart) checksum, not the file's sha256
+        return None
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return raw.hex() if len(raw) == 32 else None
+
+
+def _hex_to_b64(hexdigest: str) -> str:
+    return base64.b64encode(bytes.fromhex(hexdigest)).decode("ascii")
+
+
+def _build_number_from_string(build: str) -> int:
+    tail = build.rsplit("_", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+class S3Channel:
+    """Implements ``cipub.channels.base.Channel`` on ``s3://BUCKET/PREFIX``."""
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str,
+        client: Any,
+        settings: S3Settings,
+        *,
+        display: str,
+        max_parallel: int = 4,
+        indexer: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.client = client
+        self.settings = settings
+        self.display = display
+        self.max_parallel = max(1, max_parallel)
+        self._indexer = indexer
+        self._lock = threading.Lock()
+        self._depth = 0
+        #: (label, subdir) pairs whose index must be rebuilt: written to, or found newer than the index
+        self._dirty: set[tuple[str, str]] = set()
+        self._layout: dict[str, set[str]] | None = None  # label -> subdirs, read once per batch
+        self._repodata: dict[tuple[str, str], dict[str, Any]] = {}
+
+    # -- layout ---------------------------------------------------------------------------------
+    def label_root(self, label: str) -> str:
+        _check_label(label)
+        parts = [p for p in (self.prefix, "" if label == MAIN_LABEL else f"label/{label}") if p]
+        return "/".join(parts)
+
+    def key(self, label: str, subdir: str, filename: str) -> str:
+        _check_subdir(subdir)
+        if "/" in filename or not filename.endswith(PACKAGE_EXTENSIONS):
+            raise InvalidPackageError(f"refusing file name {filename!r}")
+        root = self.label_root(label)
+        return f"{root}/{subdir}/{filename}" if root else f"{subdir}/{filename}"
+
+    def _dir(self, key_prefix: str) -> str:
+        return f"{key_prefix}/" if key_prefix else ""
+
+    def _common_prefixes(self, key_prefix: str) -> list[str]:
+        names = []
+        for page in self._pages(Prefix=key_prefix, Delimiter="/"):
+            for cp in page.get("CommonPrefixes", []):
+                names.append(cp["Prefix"][len(key_prefix) :].rstrip("/"))
+        return names
+
+    def _pages(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        args = dict(kwargs, Bucket=self.bucket)
+        while True:
+            page: dict[str, Any] = self._call("list", functools.partial(self.client.list_objects_v2, **args))
+            yield page
+            if not page.get("IsTruncated"):
+                return
+            args = dict(args, ContinuationToken=page.get("NextContinuationToken"))
+
+    def layout(self) -> dict[str, set[str]]:
+        """label -> subdirs present on the bucket (read once per batch, then kept up to date)."""
+        with self._lock:
+            if self._layout is not None:
+                return self._layout
+        layout: dict[str, set[str]] = {}
+        root_entries = self._common_prefixes(self._dir(self.prefix))
+        main_subdirs = {s for s in root_entries if s != "label" and _is_subdir(s)}
+        if main_subdirs:
+            layout[MAIN_LABEL] = main_subdirs
+        if "label" in root_entries:
+            for label in self._common_prefixes(self._dir(self.label_root_raw("label"))):
+                if not _is_label(label):
+                    continue
+                subdirs = {s for s in self._common_prefixes(self._dir(self.label_root(label))) if _is_subdir(s)}
+                if subdirs:
+                    layout[label] = subdirs
+        with self._lock:
+            self._layout = layout
+        return layout
+
+    def label_root_raw(self, tail: str) -> str:
+        return f"{self.prefix}/{tail}" if self.prefix else tail
+
+    # -- context ----------------------------------------------------------------------------------
+    def __enter__(self) -> S3Channel:
+        self._depth += 1
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._depth -= 1
+        if self._depth:
+            return
+        try:
+            # Re-index even after a failure, so whatever was written is visible and consistent.
+            self.reindex()
+        except Exception:
+            if exc is None:
+                raise
+            log.warning("re-indexing after the failure above also failed", exc_info=True)
+        finally:
+            with self._lock:
+                self._layout = None
+                self._repodata.clear()
+
+    def reindex(self) -> None:
+        with self._lock:
+            pairs = sorted(self._dirty)
+            self._dirty.clear()
+        for label, subdir in pairs:
+            channel_url = f"s3://{self.bucket}/{self.label_root(label)}".rstrip("/")
+            log.info("re-indexing %s (%s)", channel_url, subdir)
+            try:
+                if self._indexer is not None:
+                    self._indexer(channel_url, subdir)
+            except Exception as exc:
+                with self._lock:
+                    self._dirty.add((label, subdir))
+                detail = scrub(str(exc)) or type(exc).__name__
+                raise NetworkError(
+                    f"{self.display}: re-indexing {channel_url} ({subdir}) failed: {detail}",
+                    hint="the files are uploaded; re-run the same command to re-index",
+                ) from exc
+
+    # -- reading ----------------------------------------------------------------------------------
+    def files(self, name: str, version: str | None = None) -> list[ChannelFile]:
+        found: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+        for label, subdirs in sorted(self.layout().items()):
+            for subdir in sorted(subdirs):
+                key_prefix = f"{self._dir(self.label_root(label))}{subdir}/{name}-"
+                index_time: datetime | bool | None = False  # False: not looked up yet
+                for page in self._pages(Prefix=key_prefix):
+                    for obj in page.get("Contents", []):
+                        filename = obj["Key"].rsplit("/", 1)[-1]
+                        try:
+                            f_name, f_version, _build, _ext = split_filename(filename)
+                        except InvalidPackageError:
+                            continue
+                        if f_name != name or (version is not None and f_version != version):
+                            continue
+                        if index_time is False:
+                            index_time = self._index_time(label, subdir)
+                        if index_time is None or obj["LastModified"] >= index_time:
+                            # Written after the last index (e.g. a run that crashed): index it again.
+                            with self._lock:
+                                self._dirty.add((label, subdir))
+                        found.setdefault((subdir, filename), {})[label] = obj
+        result = []
+        for (subdir, filename), by_label in sorted(found.items()):
+            f_name, f_version, build, _ext = split_filename(filename)
+            heads = {label: self._head(obj["Key"]) or {} for label, obj in by_label.items()}
+            shas = {label: self._sha256_of(by_label[label]["Key"], head) for label, head in heads.items()}
+            distinct = set(shas.values())
+            first_label = sorted(heads)[0]
+            result.append(
+                ChannelFile(
+                    subdir=subdir,
+                    filename=filename,
+                    name=f_name,
+                    version=f_version,
+                    build=build,
+                    build_number=self._build_number(first_label, subdir, filename, build, heads[first_label]),
+                    sha256=distinct.pop() if len(distinct) == 1 else None,
+                    labels=frozenset(by_label),
+                    label_sha256=tuple(sorted(shas.items())),
+                )
+            )
+        return result
+
+    def _head(self, key: str) -> dict[str, Any] | None:
+        try:
+            head: dict[str, Any] = self._call(
+                "head", lambda: self.client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
+            )
+            return head
+        except _NotFound:
+            return None
+
+    def _sha256_of(self, key: str, head: dict[str, Any]) -> str:
+        """The object's sha256: S3's own checksum, else our metadata, else read the bytes."""
+        sha = _b64_to_hex(head.get("ChecksumSHA256"))
+        if sha:
+            return sha
+        meta = head.get("Metadata") or {}
+        sha = str(meta.get("package-sha256", "")).lower()
+        if len(sha) == 64:
+            return sha
+        digest = hashlib.sha256()
+        body = self._call("get", lambda: self.client.get_object(Bucket=self.bucket, Key=key))["Body"]
+        for chunk in body.iter_chunks(1024 * 1024):
+            digest.update(chunk)
+        return digest.hexdigest()
+
+    def _index_time(self, label: str, subdir: str) -> datetime | None:
+        head = self._head(f"{self._dir(self.label_root(label))}{subdir}/repodata.json")
+        return head.get("LastModified") if head else None
+
+    def _build_number(self, label: str, subdir: str, filename: str, build: str, head: dict[str, Any]) -> int:
+        meta = head.get("Metadata") or {}
+        value = str(meta.get("package-build-number", ""))
+        if value.isdigit():
+            return int(value)
+        record = self._repodata_record(label, subdir, filename)
+        if record is not None and isinstance(record.get("build_number"), int):
+            return int(record["build_number"])
+        return _build_number_from_string(build)
+
+    def _repodata_record(self, label: str, subdir: str, filename: str) -> dict[str, Any] | None:
+        with self._lock:
+            cached = self._repodata.get((label, subdir))
+        if cached is None:
+            key = f"{self._dir(self.label_root(label))}{subdir}/repodata.json"
+            try:
+                body = self._call("get", lambda: self.client.get_object(Bucket=self.bucket, Key=key))["Body"]
+                cached = json.loads(body.read())
+            except _NotFound:
+                cached = {}
+            except ValueError:
+                cached = {}
+            with self._lock:
+                self._repodata[(label, subdir)] = cached
+        for section in ("packages.conda", "packages"):
+            record = (cached.get(section) or {}).get(filename)
+            if isinstance(record, dict):
+                return record
+        return None
+
+    # -- writing ----------------------------------------------------------------------------------
+    def upload(self, artifact: Artifact, label: str) -> None:
+        key = self.key(label, artifact.subdir, artifact.filename)
+        if artifact.size > MAX_SINGLE_OBJECT:
+            raise InvalidPackageError(
+                f"{artifact.filename} is larger than 5 GiB, the S3 single-upload limit",
+                hint="cipub does not do multipart S3 uploads yet",
+            )
+
+        def put() -> Any:
+            with artifact.path.open("rb") as body:
+                return self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=body,
+                    IfNoneMatch="*",
+                    ChecksumAlgorithm="SHA256",
+                    ChecksumSHA256=_hex_to_b64(artifact.sha256),
+                    ContentType="application/octet-stream",
+                    ContentDisposition=f"attachment; filename={artifact.filename}",
+                    Metadata={
+                        "package-sha256": artifact.sha256,
+                        "package-md5": artifact.md5,
+                        "package-build-number": str(artifact.build_number),
+                    },
+                )
+
+        try:
+            self._call("upload", put)
+        except _PreconditionFailed:
+            self._check_same(key, artifact.sha256, label)
+        self._wrote(label, artifact.subdir)
+
+    def add_label(self, file: ChannelFile, label: str) -> None:
+        if label in file.labels:
+            return
+        source_label = sorted(file.labels)[0]
+        sha = file.sha256_in(source_label)
+        source = self.key(source_label, file.subdir, file.filename)
+        dest = self.key(label, file.subdir, file.filename)
+        existing = self._head(dest)
+        if existing is not None:
+            self._check_same(dest, sha, label, existing)
+            self._wrote(label, file.subdir)
+            return
+        # A 412 means someone (or an earlier attempt) created it: checked below like any copy.
+        with contextlib.suppress(_PreconditionFailed):
+            self._call(
+                "copy",
+                lambda: self.client.copy_object(
+                    Bucket=self.bucket,
+                    Key=dest,
+                    CopySource={"Bucket": self.bucket, "Key": source},
+                    IfNoneMatch="*",
+                    MetadataDirective="COPY",
+                    ChecksumAlgorithm="SHA256",
+                ),
+            )
+        self._check_same(dest, sha, label)
+        self._wrote(label, file.subdir)
+
+    def remove_label(self, file: ChannelFile, label: str) -> None:
+        sha = file.sha256_in(label)
+        keeps = sorted(lab for lab in file.labels - {label} if file.sha256_in(lab) == sha)
+        if not keeps:
+            raise VerificationError(f"refusing to remove {file.key} from {label!r}: no other label holds the same file")
+        # Check the server, not only the caller's snapshot, before deleting anything.
+        kept_key = self.key(keeps[0], file.subdir, file.filename)
+        head = self._head(kept_key)
+        if head is None or self._sha256_of(kept_key, head) != sha:
+            raise VerificationError(
+                f"refusing to remove {file.key} from {label!r}: its copy in {keeps[0]!r} is missing or differs"
+            )
+        key = self.key(label, file.subdir, file.filename)
+        self._call("delete", lambda: self.client.delete_object(Bucket=self.bucket, Key=key))
+        self._wrote(label, file.subdir)
+
+    def install_url(self, label: str) -> str:
+        return self.settings.public_url(self.bucket, self.label_root(label))
+
+    def _check_same(self, key: str, sha256: str | None, label: str, head: dict[str, Any] | None = None) -> None:
+        """After a 412 or before a copy: the object at ``key`` must hold exactly ``sha256``."""
+        head = head if head is not None else self._head(key)
+        if head is None:
+            raise VerificationError(f"{self.display}: {key} is missing right after it was written")
+        found = self._sha256_of(key, head)
+        if found != sha256:
+            raise ConflictError(
+                f"{key} already exists in label {label!r} of {self.display} with different content",
+                hint="cipub never overwrites; build with a new build number",
+            )
+
+    def _wrote(self, label: str, subdir: str) -> None:
+        with self._lock:
+            self._dirty.add((label, subdir))
+            if self._layout is not None:
+                self._layout.setdefault(label, set()).add(subdir)
+            self._repodata.pop((label, subdir), None)
+
+    # -- errors -----------------------------------------------------------------------------------
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        """Run one boto3 call (botocore retries inside) and turn its failures into cipub errors."""
+        from botocore import exceptions as bce  # type: ignore[import-untyped]
+
+        try:
+            return fn()
+        except bce.ClientError as exc:
+            error = exc.response.get("Error", {})
+            code = str(error.get("Code", ""))
+            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+            message = scrub(str(error.get("Message") or code or status))
+            if code in _PRECONDITION_CODES or status == 412:
+                raise _PreconditionFailed(message) from exc
+            if code in _NOT_FOUND_CODES or (status == 404 and code != "NoSuchBucket"):
+                raise _NotFound(message) from exc
+            if code == "NoSuchBucket":
+                raise UsageError(
+                    f"{self.display}: bucket {self.bucket!r} does not exist",
+                    hint="create it first (cipub never creates buckets)",
+                ) from exc
+            if code in _AUTH_CODES or status in (401, 403):
+                raise AuthError(
+                    f"{self.display}: S3 refused the credentials ({status} {code}): {message}",
+                    hint="check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and the bucket policy",
+                ) from exc
+            if status >= 500 or status == 429:
+                raise NetworkError(
+                    f"{self.display}: S3 {what} kept failing after retries ({status} {code}: {message})",
+                    hint="the server may be down; re-running is safe: finished files are skipped",
+                ) from exc
+            raise NetworkError(f"{self.display}: S3 {what} failed ({status} {code}: {message})") from exc
+        except bce.NoCredentialsError as exc:
+            raise AuthError(
+                f"no AWS credentials for {self.display}",
+                hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or use an AWS profile / role)",
+            ) from exc
+        except (bce.EndpointConnectionError, bce.ConnectionError, bce.HTTPClientError) as exc:
+            raise NetworkError(
+                f"{self.display}: S3 {what} kept failing after retries ({type(exc).__name__}: {scrub(str(exc))})",
+                hint="check AWS_ENDPOINT_URL and the network; re-running is safe",
+            ) from exc
+        except bce.BotoCoreError as exc:
+            raise NetworkError(f"{self.display}: S3 {what} failed: {scrub(str(exc))}") from exc
+
+
+class _PreconditionFailed(Exception):
+    pass
+
+
+class _NotFound(Exception):
+    pass
+
+
+def _is_subdir(name: str) -> bool:
+    return bool(name) and name != "label" and all(c.isalnum() or c in "-_" for c in name) and name.islower()
+
+
+def _is_label(name: str) -> bool:
+    return bool(name) and name not in (".", "..") and all(c.isalnum() or c in "._+-" for c in name)
+
+
+def _check_subdir(subdir: str) -> None:
+    if not _is_subdir(subdir):
+        raise InvalidPackageError(f"invalid subdir {subdir!r}")
+
+
+def _check_label(label: str) -> None:
+    if not _is_label(label) or label.startswith("."):
+        raise UsageError(f"invalid label {label!r}: use letters, digits, '.', '_', '-'")
+
+
+def _rattler_indexer(
+    settings: S3Settings, credentials: Callable[[], tuple[str, Secret, Secret | None] | None]
+) -> Callable[[str, str], None]:
+    """Re-index one subdir of a label root with py-rattler's ``index_s3`` (same credentials as boto3)."""
+
+    def run(channel_url: str, subdir: str) -> None:
+        from rattler import Platform
+        from rattler.index import S3Credentials, index_s3
+
+        creds = credentials()
+        s3_credentials = S3Credentials(
+            endpoint_url=settings.endpoint_url or f"https://s3.{settings.region}.amazonaws.com",
+            region=settings.region,
+            access_key_id=creds[0] if creds else None,
+            secret_access_key=creds[1].reveal() if creds else None,
+            session_token=creds[2].reveal() if creds and creds[2] else None,
+            addressing_style="path" if settings.addressing_style == "path" else "virtual-host",
+        )
+        asyncio.run(index_s3(channel_url, credentials=s3_credentials, target_platform=Platform(subdir)))
+
+    return run
+
+
+def open_target(target: Target, options: TargetOptions, environ: Mapping[str, str] | None = None) -> S3Channel:
+    env = os.environ if environ is None else environ
+    if options.token_file is not None:
+        raise UsageError(
+            "the S3 target takes its credentials from the AWS environment, not --token-file",
+            hint="set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or use an AWS profile or role)",
+        )
+    if not target.base:
+        raise UsageError(f"{target.raw!r} names no bucket", hint="use s3://BUCKET/PREFIX")
+    try:
+        import boto3  # type: ignore[import-untyped]
+        from botocore.config import Config  # type: ignore[import-untyped]
+    except ModuleNotFoundError as exc:
+        raise UsageError("the S3 target needs boto3", hint="install it with: pip install 'cipub[s3]'") from exc
+    settings = S3Settings(env)
+    # Read through cipub.secrets so the values are registered for scrubbing and CI masking.
+    secret_key = read_token(["AWS_SECRET_ACCESS_KEY"], environ=env, required=False)
+    session_token = read_token(["AWS_SESSION_TOKEN"], environ=env, required=False)
+    session = boto3.session.Session(
+        aws_access_key_id=env.get("AWS_ACCESS_KEY_ID") or None,
+        aws_secret_access_key=secret_key.reveal() if secret_key else None,
+        aws_session_token=session_token.reveal() if session_token else None,
+        region_name=settings.region,
+    )
+    config = Config(
+        region_name=settings.region,
+        retries={"max_attempts": options.retries + 1, "mode": "standard"},
+        connect_timeout=options.connect_timeout,
+        read_timeout=options.read_timeout,
+        max_pool_connections=max(10, 2 * options.concurrency),
+        s3={"addressing_style": "path" if settings.addressing_style == "path" else "virtual"},
+        user_agent_extra="cipub",
+    )
+    client = session.client("s3", endpoint_url=settings.endpoint_url, config=config)
+
+    def credentials() -> tuple[str, Secret, Secret | None] | None:
+        found = session.get_credentials()
+        if found is None:
+            return None
+        frozen = found.get_frozen_credentials()
+        token = Secret(frozen.token, "AWS session token") if frozen.token else None
+        return frozen.access_key, Secret(frozen.secret_key, "AWS secret key"), token
+
+    return S3Channel(
+        target.base,
+        target.name,
+        client,
+        settings,
+        display=target.raw,
+        max_parallel=options.concurrency,
+        indexer=_rattler_indexer(settings, credentials),
+    )
