@@ -130,7 +130,7 @@ class LocalChannel:
 
     def reindex(self, everything: bool = False) -> None:
         """Index the label/subdir pairs touched in this batch (or all of them)."""
-        from rattler import Platform
+        from rattler import Subdir
         from rattler.index import index_fs
 
         pairs = set(self._dirty)
@@ -140,7 +140,7 @@ class LocalChannel:
         for label, subdir in sorted(pairs):
             label_dir = self.label_dir(label)
             (label_dir / "noarch").mkdir(parents=True, exist_ok=True)  # a channel must have noarch
-            run_index(index_fs(label_dir, target_platform=Platform(subdir), write_zst=False, write_shards=False))
+            run_index(index_fs(label_dir, target_platform=Subdir(subdir), write_zst=False, write_shards=False))
         self._dirty.clear()
 
     # -- reading ------------------------------------------------------------------------------

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from cipub import manifest as m
+from cipub.errors import UsageError
+
+
+def entry(filename: str = "demo-1.0-h_0.conda", sha: str = "a" * 64) -> m.ArtifactEntry:
+    return m.ArtifactEntry(filename, "noarch", "demo", "1.0", "h_0", 0, "generic", sha, 10, f"dist/noarch/{filename}")
+
+
+def test_round_trip_and_schema(tmp_path: Path) -> None:
+    man = m.Manifest(artifacts=[entry()], build_numbers=[m.BuildNumberDecision("demo", "1.0", 0, 2, 3, "bumped")])
+    path = m.write(man, tmp_path / "dist" / "cipub-manifest.json")
+    data = json.loads(path.read_text())
+    jsonschema.validate(data, m.schema())
+    assert data["schema"] == 1
+    back = m.load(path)
+    assert back.artifacts == man.artifacts
+    assert back.build_numbers == man.build_numbers
+
+
+def test_atomic_write_leaves_no_temp_files(tmp_path: Path) -> None:
+    m.write(m.Manifest(artifacts=[entry()]), tmp_path / "x.json")
+    m.write(m.Manifest(artifacts=[entry()]), tmp_path / "x.json")
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d.update(schema=2), "unsupported manifest schema"),
+        (lambda d: d["artifacts"][0].update(sha256="xyz"), "artifacts/0/sha256"),
+        (lambda d: d["artifacts"][0].update(filename="../evil.conda"), "artifacts/0/filename"),
+        (lambda d: d.update(extra=1), "Additional properties"),
+    ],
+)
+def test_invalid_manifests_are_usage_errors(tmp_path: Path, mutate, message: str) -> None:
+    data = m.Manifest(artifacts=[entry()]).to_dict()
+    mutate(data)
+    (tmp_path / "x.json").write_text(json.dumps(data))
+    with pytest.raises(UsageError, match=message):
+        m.load(tmp_path / "x.json")
+
+
+def test_not_json(tmp_path: Path) -> None:
+    (tmp_path / "x.json").write_text("{nope")
+    with pytest.raises(UsageError, match="not valid JSON"):
+        m.load(tmp_path / "x.json")
+
+
+def test_merge_dedupes_and_refuses_divergent_duplicates() -> None:
+    a = m.Manifest(artifacts=[entry("a-1-h_0.conda"), entry("n-1-h_0.conda")])
+    b = m.Manifest(artifacts=[entry("b-1-h_0.conda"), entry("n-1-h_0.conda")])
+    merged = m.merge([a, b])
+    assert [e.filename for e in merged.artifacts] == ["a-1-h_0.conda", "n-1-h_0.conda", "b-1-h_0.conda"]
+    c = m.Manifest(artifacts=[entry("n-1-h_0.conda", sha="b" * 64)])
+    with pytest.raises(UsageError, match="different sha256"):
+        m.merge([a, c])

@@ -1,0 +1,160 @@
+"""The never-force policy and promotion by manifest, on the local directory channel."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from cipub.artifact import read_artifact
+from cipub.channels.local import LocalChannel
+from cipub.errors import ConflictError, VerificationError
+from cipub.manifest import ArtifactEntry, Manifest
+from cipub.promote import promote
+from cipub.publish import upload
+from tests.support.packages import make_package
+
+
+def manifest_of(*paths: Path) -> Manifest:
+    return Manifest(artifacts=[ArtifactEntry.from_artifact(read_artifact(p)) for p in paths])
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every file under the channel with its sha256 (the lock file excluded)."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != ".cipub.lock"
+    }
+
+
+def repodata(root: Path, label: str, subdir: str) -> dict:
+    base = root if label == "main" else root / "label" / label
+    return json.loads((base / subdir / "repodata.json").read_text())
+
+
+@pytest.fixture
+def chan(tmp_path: Path) -> LocalChannel:
+    return LocalChannel(tmp_path / "channel")
+
+
+def test_upload_then_skip_identical(tmp_path: Path, chan: LocalChannel) -> None:
+    m = manifest_of(
+        make_package(tmp_path, "demo", "1.0", 0), make_package(tmp_path, "demo", "1.1", 0, subdir="linux-64")
+    )
+    first = upload(m, chan, "test")
+    assert [r.state for r in first] == ["uploaded", "uploaded"]
+    second = upload(m, chan, "test")
+    assert [r.state for r in second] == ["skipped-identical", "skipped-identical"]
+    data = repodata(chan.root, "test", "linux-64")
+    assert data["packages.conda"]["demo-1.1-h0000000_0.conda"]["sha256"] == m.artifacts[1].sha256
+    assert not (chan.root / "linux-64" / "demo-1.1-h0000000_0.conda").exists()  # not in main
+
+
+def test_identical_file_gets_missing_label(tmp_path: Path, chan: LocalChannel) -> None:
+    m = manifest_of(make_package(tmp_path, "demo", "1.0", 0))
+    upload(m, chan, "test")
+    receipts = upload(m, chan, "beta")
+    assert receipts[0].state == "label-added"
+    assert chan.files("demo", "1.0")[0].labels == {"test", "beta"}
+
+
+def test_conflict_leaves_channel_byte_identical(tmp_path: Path, chan: LocalChannel) -> None:
+    upload(manifest_of(make_package(tmp_path / "a", "demo", "1.0", 0, payload="one")), chan, "test")
+    before = snapshot(chan.root)
+    other = manifest_of(
+        make_package(tmp_path / "b", "demo", "1.0", 0, payload="two"),  # same name, other bytes
+        make_package(tmp_path / "b", "demo", "2.0", 0),  # would be fine alone: must not be written either
+    )
+    with pytest.raises(ConflictError, match="different content"):
+        upload(other, chan, "test")
+    assert snapshot(chan.root) == before
+
+
+def test_conflict_across_labels(tmp_path: Path, chan: LocalChannel) -> None:
+    upload(manifest_of(make_package(tmp_path / "a", "demo", "1.0", 0, payload="one")), chan, "main")
+    with pytest.raises(ConflictError):
+        upload(manifest_of(make_package(tmp_path / "b", "demo", "1.0", 0, payload="two")), chan, "test")
+
+
+def test_promote_exactly_the_manifest(tmp_path: Path, chan: LocalChannel) -> None:
+    ours = manifest_of(make_package(tmp_path / "a", "demo", "1.0", 1))
+    bystanders = manifest_of(
+        make_package(tmp_path / "b", "demo", "0.9", 0), make_package(tmp_path / "b", "other", "1.0", 0)
+    )
+    upload(bystanders, chan, "test")
+    upload(ours, chan, "test")
+    receipts = promote(ours, chan, "test", "main")
+    assert [r.state for r in receipts] == ["promoted"]
+    main = repodata(chan.root, "main", "noarch")["packages.conda"]
+    assert set(main) == {"demo-1.0-h0000000_1.conda"}
+    assert main["demo-1.0-h0000000_1.conda"]["sha256"] == ours.artifacts[0].sha256
+    assert set(repodata(chan.root, "test", "noarch")["packages.conda"]) == {
+        "demo-1.0-h0000000_1.conda",
+        "demo-0.9-h0000000_0.conda",
+        "other-1.0-h0000000_0.conda",
+    }
+    before = snapshot(chan.root)
+    again = promote(ours, chan, "test", "main")
+    assert [r.state for r in again] == ["already-promoted"]
+    assert snapshot(chan.root) == before
+
+
+def test_promote_move_removes_source_label_only(tmp_path: Path, chan: LocalChannel) -> None:
+    ours = manifest_of(make_package(tmp_path / "a", "demo", "1.0", 0))
+    bystander = manifest_of(make_package(tmp_path / "b", "other", "1.0", 0))
+    upload(ours, chan, "test")
+    upload(bystander, chan, "test")
+    promote(ours, chan, "test", "main", move=True)
+    assert chan.files("demo")[0].labels == {"main"}
+    assert set(repodata(chan.root, "test", "noarch")["packages.conda"]) == {"other-1.0-h0000000_0.conda"}
+    # idempotent after a move too
+    assert [r.state for r in promote(ours, chan, "test", "main", move=True)] == ["already-promoted"]
+
+
+def test_promote_missing_file_names_it(tmp_path: Path, chan: LocalChannel) -> None:
+    present = make_package(tmp_path, "demo", "1.0", 0)
+    upload(manifest_of(present), chan, "test")
+    m = manifest_of(present, make_package(tmp_path, "demo", "1.0", 5))
+    before = snapshot(chan.root)
+    with pytest.raises(VerificationError, match=r"noarch/demo-1.0-h0000000_5.conda is not on the channel"):
+        promote(m, chan, "test", "main")
+    assert snapshot(chan.root) == before
+
+
+def test_promote_checks_sha256_of_source(tmp_path: Path, chan: LocalChannel) -> None:
+    upload(manifest_of(make_package(tmp_path / "a", "demo", "1.0", 0, payload="one")), chan, "test")
+    built = manifest_of(make_package(tmp_path / "b", "demo", "1.0", 0, payload="two"))
+    with pytest.raises(VerificationError, match="not the file that was built"):
+        promote(built, chan, "test", "main")
+
+
+def test_dry_run_changes_nothing(tmp_path: Path, chan: LocalChannel) -> None:
+    m = manifest_of(make_package(tmp_path, "demo", "1.0", 0))
+    receipts = upload(m, chan, "test", dry_run=True)
+    assert [r.state for r in receipts] == ["planned"]
+    assert chan.files("demo") == []
+    upload(m, chan, "test")
+    before = snapshot(chan.root)
+    assert [r.state for r in promote(m, chan, "test", "main", dry_run=True)] == ["planned"]
+    assert snapshot(chan.root) == before
+
+
+def test_file_changed_after_manifest_is_refused(tmp_path: Path, chan: LocalChannel) -> None:
+    pkg = make_package(tmp_path, "demo", "1.0", 0, payload="one")
+    m = manifest_of(pkg)
+    make_package(tmp_path, "demo", "1.0", 0, payload="two")  # rebuilt in place: same path, new bytes
+    with pytest.raises(VerificationError, match="changed since the manifest"):
+        upload(m, chan, "test")
+    assert chan.files("demo") == []
+
+
+def test_files_reports_build_numbers_across_labels(tmp_path: Path, chan: LocalChannel) -> None:
+    upload(manifest_of(make_package(tmp_path, "demo", "1.0", 4)), chan, "main")
+    upload(manifest_of(make_package(tmp_path, "demo", "1.0", 7, subdir="linux-64")), chan, "test")
+    upload(manifest_of(make_package(tmp_path, "demo-extra", "1.0", 9)), chan, "test")
+    files = chan.files("demo", "1.0")
+    assert sorted(f.build_number for f in files) == [4, 7]
+    assert {f.name for f in files} == {"demo"}

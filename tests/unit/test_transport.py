@@ -1,0 +1,111 @@
+"""The one retry policy, driven through httpx's mock transport (no network)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from cipub.errors import AuthError, NetworkError
+from cipub.secrets import Secret
+from cipub.transport import HttpClient
+
+
+def client(handler, retries: int = 3, sleeps: list[float] | None = None) -> HttpClient:
+    record = sleeps if sleeps is not None else []
+    return HttpClient(
+        "http://server", retries=retries, backoff=0.01, transport=httpx.MockTransport(handler), sleep=record.append
+    )
+
+
+def test_retries_5xx_then_succeeds() -> None:
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        return httpx.Response(503 if len(calls) < 3 else 200, json={})
+
+    sleeps: list[float] = []
+    assert client(handler, sleeps=sleeps).request("GET", "/x").status_code == 200
+    assert len(calls) == 3
+    assert len(sleeps) == 2
+    assert sleeps[1] > sleeps[0]  # exponential
+
+
+def test_honours_retry_after() -> None:
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        if len(calls) == 1:
+            return httpx.Response(429, headers={"Retry-After": "7"})
+        return httpx.Response(200)
+
+    sleeps: list[float] = []
+    client(handler, sleeps=sleeps).request("GET", "/x")
+    assert sleeps == [7.0]
+
+
+def test_never_retries_other_4xx() -> None:
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return httpx.Response(409, json={"error": "exists"})
+
+    assert client(handler).request("POST", "/x").status_code == 409
+    assert len(calls) == 1
+
+
+def test_connection_errors_exhaust_to_network_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused")
+
+    with pytest.raises(NetworkError, match="kept failing after 3 retries"):
+        client(handler).request("GET", "/x")
+
+
+def test_auth_error_carries_server_message_not_token() -> None:
+    token = Secret("canary-token-123", "TEST_TOKEN")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.headers["authorization"] == "token canary-token-123"
+        return httpx.Response(401, json={"error": "bad token canary-token-123"})
+
+    c = HttpClient(
+        "http://server", headers={"Authorization": f"token {token.reveal()}"}, transport=httpx.MockTransport(handler)
+    )
+    with pytest.raises(AuthError) as exc:
+        c.request("GET", "/user")
+    assert "canary-token-123" not in str(exc.value)
+    assert "bad token ***" in str(exc.value)
+    assert "canary" not in repr(token) and "canary" not in f"{token}"
+
+
+def test_landed_callback_stops_a_retried_upload() -> None:
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return httpx.Response(502)
+
+    result = client(handler).request("POST", "/upload", landed=lambda: True)
+    assert result is None
+    assert len(calls) == 1
+
+
+def test_content_factory_recreated_per_attempt() -> None:
+    bodies = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(request.read())
+        return httpx.Response(500 if len(bodies) == 1 else 201)
+
+    made = []
+
+    def factory() -> bytes:
+        made.append(1)
+        return b"payload"
+
+    assert client(handler).request("PUT", "/f", content_factory=factory).status_code == 201
+    assert bodies == [b"payload", b"payload"]
+    assert len(made) == 2
