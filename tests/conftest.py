@@ -47,3 +47,21 @@ def _isolated_cipub_env(monkeypatch: pytest.MonkeyPatch) -> None:
         if name.startswith("CIPUB_") or name in ("GITHUB_ACTIONS", "GITLAB_CI", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CIPUB_BACKOFF", "0.01")
+
+
+_exit_status = {"code": 0}
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _exit_status["code"] = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Leave without interpreter finalisation: py-rattler's tokio threads can crash it (exit 134/139
+    after a fully passing run, seen here after index_fs). Everything is reported and flushed by now."""
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(_exit_status["code"])

@@ -82,11 +82,16 @@ def _register_commands() -> None:
                 raise
 
 
+def _is_click_usage_error(exc: Exception) -> bool:
+    """Bad arguments (typer vendors its own click, so match by shape rather than by class)."""
+    return any(cls.__name__ == "ClickException" for cls in type(exc).__mro__) and hasattr(exc, "show")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app; map every failure to its exit code."""
     _register_commands()
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, prog_name="cipub", standalone_mode=False)
     except CipubError as exc:
         if debug_enabled():
             typer.echo(scrub(traceback.format_exc()), err=True)
@@ -101,13 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         typer.echo("cipub: interrupted", err=True)
         return 130
     except Exception as exc:  # the one place a bug becomes exit 1, with a way to see it
-        import click
-
-        if isinstance(exc, click.exceptions.UsageError):
-            exc.show()
-            return 2
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
+        if _is_click_usage_error(exc):
+            exc.show()  # type: ignore[attr-defined]
             return 2
         if debug_enabled():
             typer.echo(scrub(traceback.format_exc()), err=True)
