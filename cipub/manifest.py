@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
@@ -119,11 +119,43 @@ class Manifest:
     tool: dict[str, str] = field(default_factory=lambda: {"name": "cipub", "version": __version__})
     #: advice for the user, e.g. "this package could be noarch: python"
     notes: list[str] = field(default_factory=list)
+    #: where relative artifact paths are anchored (the manifest's directory once written or loaded)
+    base_dir: Path | None = field(default=None, compare=False, repr=False)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, relative_to: Path | None = None) -> dict[str, Any]:
         data: dict[str, Any] = {"schema": SCHEMA_VERSION}
         data.update(asdict(self))
+        del data["base_dir"]
+        for entry, raw in zip(self.artifacts, data["artifacts"], strict=True):
+            raw["path"] = self._portable_path(entry, relative_to)
         return data
+
+    def _portable_path(self, entry: ArtifactEntry, relative_to: Path | None) -> str:
+        """Paths are stored relative to the manifest, so a manifest and its packages can move
+        together (CI artifacts downloaded into another job's workspace)."""
+        if relative_to is None:
+            return entry.path
+        located = self.artifact_path(entry).absolute()
+        try:
+            return os.path.relpath(located, relative_to.absolute())
+        except ValueError:  # another drive (Windows)
+            return str(located)
+
+    def artifact_path(self, entry: ArtifactEntry) -> Path:
+        """Where the package file of ``entry`` is on this machine (best guess if moved)."""
+        path = Path(entry.path)
+        candidates = [path] if path.is_absolute() else []
+        if self.base_dir is not None:
+            candidates += [
+                self.base_dir / path,
+                self.base_dir / entry.subdir / entry.filename,
+                self.base_dir / entry.filename,
+            ]
+        candidates.append(path)
+        for candidate in candidates:
+            if candidate.is_file():
+                return candidate
+        return candidates[0]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "manifest") -> Manifest:
@@ -183,11 +215,13 @@ def load(path: str | Path) -> Manifest:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from exc
-    return Manifest.from_dict(data, source=str(path))
+    loaded = Manifest.from_dict(data, source=str(path))
+    loaded.base_dir = path.parent
+    return loaded
 
 
-def dumps(manifest: Manifest) -> str:
-    return json.dumps(manifest.to_dict(), indent=2, sort_keys=False) + "\n"
+def dumps(manifest: Manifest, *, relative_to: Path | None = None) -> str:
+    return json.dumps(manifest.to_dict(relative_to=relative_to), indent=2, sort_keys=False) + "\n"
 
 
 def write(manifest: Manifest, path: str | Path) -> Path:
@@ -197,13 +231,17 @@ def write(manifest: Manifest, path: str | Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(dumps(manifest))
+            fh.write(dumps(manifest, relative_to=path.parent))
             fh.flush()
             os.fsync(fh.fileno())
         Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    # From now on relative paths in this object mean what the file says.
+    for entry in manifest.artifacts:
+        entry.path = manifest._portable_path(entry, path.parent)
+    manifest.base_dir = path.parent
     return path
 
 
@@ -219,8 +257,10 @@ def merge(manifests: list[Manifest]) -> Manifest:
         for a in m.artifacts:
             prior = seen.get(a.key)
             if prior is None:
-                seen[a.key] = a
-                merged.artifacts.append(a)
+                # Each input's relative paths are anchored at its own directory: make them absolute.
+                located = replace(a, path=str(m.artifact_path(a).absolute()))
+                seen[a.key] = located
+                merged.artifacts.append(located)
             elif prior.sha256 != a.sha256:
                 raise UsageError(
                     f"cannot merge manifests: {a.key} appears twice with different sha256",

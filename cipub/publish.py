@@ -15,7 +15,6 @@ from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 from cipub.artifact import Artifact, read_artifact
 from cipub.channels.base import Channel, ChannelFile, find_file
@@ -72,9 +71,9 @@ def plan_upload(channel: Channel, manifest: Manifest, label: str) -> list[Upload
     return actions
 
 
-def _checked_artifact(entry: ArtifactEntry) -> Artifact:
+def _checked_artifact(manifest: Manifest, entry: ArtifactEntry) -> Artifact:
     """Re-read the file: it must still be whole and be the one the manifest describes."""
-    artifact = read_artifact(Path(entry.path))
+    artifact = read_artifact(manifest.artifact_path(entry))
     if artifact.sha256 != entry.sha256:
         raise VerificationError(
             f"{entry.path} changed since the manifest was written (sha256 differs)",
@@ -109,7 +108,7 @@ def upload(
             return receipts
 
         # Check every file before the first write, so a damaged file stops the batch untouched.
-        artifacts = {a.entry.key: _checked_artifact(a.entry) for a in actions if a.action == "upload"}
+        artifacts = {a.entry.key: _checked_artifact(manifest, a.entry) for a in actions if a.action == "upload"}
 
         def run(action: UploadAction) -> UploadReceipt:
             if action.action == "upload":

@@ -62,3 +62,41 @@ def test_merge_dedupes_and_refuses_divergent_duplicates() -> None:
     c = m.Manifest(artifacts=[entry("n-1-h_0.conda", sha="b" * 64)])
     with pytest.raises(UsageError, match="different sha256"):
         m.merge([a, c])
+
+
+def test_manifest_and_packages_move_together(tmp_path: Path, cipub) -> None:
+    """CI: the build job's dist/ is downloaded somewhere else in the publish job."""
+    from tests.support.packages import make_package
+
+    build_dir = tmp_path / "build"
+    pkg = make_package(build_dir, "demo", "1.0", 0)
+    dist = build_dir / "dist"
+    (dist / "noarch").mkdir(parents=True)
+    pkg.rename(dist / "noarch" / pkg.name)
+    from cipub.artifact import read_artifact
+
+    man = m.Manifest(artifacts=[m.ArtifactEntry.from_artifact(read_artifact(dist / "noarch" / pkg.name))])
+    m.write(man, dist / "cipub-manifest.json")
+    assert (
+        json.loads((dist / "cipub-manifest.json").read_text())["artifacts"][0]["path"]
+        == "noarch/demo-1.0-h0000000_0.conda"
+    )
+
+    for cell in ("cell-a", "cell-b"):
+        moved = tmp_path / "publish" / cell
+        moved.parent.mkdir(exist_ok=True)
+        import shutil
+
+        shutil.copytree(dist, moved)
+    result = cipub(
+        "upload",
+        "--manifest",
+        "cell-a/cipub-manifest.json",
+        "--manifest",
+        "cell-b/cipub-manifest.json",
+        "--channel",
+        str(tmp_path / "chan"),
+        cwd=tmp_path / "publish",
+    )
+    assert result.code == 0, result.err
+    assert (tmp_path / "chan" / "label" / "test" / "noarch" / pkg.name).is_file()
