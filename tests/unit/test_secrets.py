@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cipub.errors import AuthError, UsageError
+from cipub.secrets import read_token, scrub
+
+
+def test_first_variable_wins_and_value_is_hidden() -> None:
+    env = {"B": "second-value", "A": "first-value"}
+    token = read_token(["A", "B"], environ=env)
+    assert token is not None
+    assert token.reveal() == "first-value"
+    assert token.source == "A"
+    assert "first-value" not in repr(token) + str(token) + f"{token}"
+    assert scrub("leaked first-value here") == "leaked *** here"
+
+
+def test_token_file_beats_environment(tmp_path: Path) -> None:
+    f = tmp_path / "tok"
+    f.write_text("from-file\n")
+    token = read_token(["A"], token_file=f, environ={"A": "from-env"})
+    assert token is not None and token.reveal() == "from-file"
+
+
+def test_missing_token_names_the_variables() -> None:
+    with pytest.raises(AuthError) as exc:
+        read_token(["ANACONDA_API_TOKEN", "BINSTAR_API_TOKEN"], environ={}, what="anaconda.org")
+    assert "ANACONDA_API_TOKEN or BINSTAR_API_TOKEN" in exc.value.message
+    assert exc.value.exit_code == 5
+
+
+def test_empty_or_unreadable_token_file(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.write_text("  \n")
+    with pytest.raises(AuthError, match="empty"):
+        read_token(["A"], token_file=empty, environ={})
+    with pytest.raises(UsageError, match="cannot read token file"):
+        read_token(["A"], token_file=tmp_path / "missing", environ={})
+
+
+def test_optional_token() -> None:
+    assert read_token(["A"], environ={}, required=False) is None
