@@ -11,6 +11,12 @@ Safety: writes go to a temp file in the target directory and are published with 
 which fails if the name exists (create-only, atomic). An exclusive ``flock`` on ``ROOT/.cipub.lock``
 is held for the whole batch, so concurrent cipub processes serialise and the index stays whole.
 Names are validated so nothing can be written outside ROOT.
+
+Crash safety: before the first write to a label/subdir, the pair is recorded in
+``ROOT/.cipub-pending`` (replaced atomically); the record goes only after that batch's re-index.
+A process killed between writing a file and indexing it leaves the record behind, so the next
+batch (whatever it is, even a read-only build-number lookup) re-indexes those pairs and removes
+the dead process's temporary ``.part`` files: the channel converges without anyone noticing.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from cipub.errors import ConflictError, InvalidPackageError, UsageError, Verific
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 _SAFE_SUBDIR = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 LOCK_NAME = ".cipub.lock"
+PENDING_NAME = ".cipub-pending"
 
 
 def check_label(label: str) -> str:
@@ -107,8 +114,34 @@ class LocalChannel:
             self.root.mkdir(parents=True, exist_ok=True)
             self._lock_file = (self.root / LOCK_NAME).open("a+", encoding="utf-8")
             fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX)
+            self._recover()
         self._depth += 1
         return self
+
+    def _recover(self) -> None:
+        """Finish the work of a process that died between writing and indexing (we hold the lock)."""
+        pending = self.root / PENDING_NAME
+        if not pending.exists():
+            return
+        try:
+            pairs = {(str(label), str(subdir)) for label, subdir in json.loads(pending.read_text(encoding="utf-8"))}
+        except (OSError, ValueError, TypeError):
+            pairs = {(label, s) for label in self.labels() for s in self._subdirs(self.label_dir(label))}
+        for label, subdir in pairs:
+            directory = self.label_dir(label) / _check_subdir(subdir)
+            if directory.is_dir():
+                for leftover in directory.glob(".*.part"):
+                    leftover.unlink(missing_ok=True)
+        self._dirty.update(pairs)
+
+    def _mark_dirty(self, label: str, subdir: str) -> None:
+        """Record the pair on disk *before* writing to it, so a crash cannot leave it unindexed."""
+        if (label, subdir) in self._dirty:
+            return
+        self._dirty.add((label, subdir))
+        tmp = self.root / f"{PENDING_NAME}.tmp"
+        tmp.write_text(json.dumps(sorted(self._dirty)), encoding="utf-8")
+        tmp.replace(self.root / PENDING_NAME)
 
     def __exit__(
         self,
@@ -122,6 +155,7 @@ class LocalChannel:
         try:
             # Re-index even after a failure: what was written must be visible and consistent.
             self.reindex()
+            (self.root / PENDING_NAME).unlink(missing_ok=True)
         finally:
             if self._lock_file is not None:
                 fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
@@ -226,11 +260,11 @@ class LocalChannel:
                 f"{artifact.key} already exists on {self.display}",
                 hint="cipub never overwrites; build with a new build number",
             )
+        self._mark_dirty(label, artifact.subdir)
         try:
             self._create(artifact.path, dest, link=False)
         except FileExistsError as exc:
             raise ConflictError(f"{artifact.key} already exists in label {label!r} of {self.display}") from exc
-        self._dirty.add((label, artifact.subdir))
 
     def add_label(self, file: ChannelFile, label: str) -> None:
         self._require_lock()
@@ -239,11 +273,11 @@ class LocalChannel:
         source_label = sorted(file.labels)[0]
         source = self._path(source_label, file.subdir, file.filename)
         dest = self._path(label, file.subdir, file.filename)
+        self._mark_dirty(label, file.subdir)
         try:
             self._create(source, dest, link=True)
         except FileExistsError as exc:
             raise ConflictError(f"{file.key} already exists in label {label!r} of {self.display}") from exc
-        self._dirty.add((label, file.subdir))
 
     def remove_label(self, file: ChannelFile, label: str) -> None:
         self._require_lock()
@@ -251,8 +285,8 @@ class LocalChannel:
             raise VerificationError(
                 f"refusing to remove {file.key} from {label!r}: it is its only label (that would delete it)"
             )
+        self._mark_dirty(label, file.subdir)
         self._path(label, file.subdir, file.filename).unlink(missing_ok=True)
-        self._dirty.add((label, file.subdir))
 
     def install_url(self, label: str) -> str:
         return self.label_dir(label).as_uri()
