@@ -1,0 +1,177 @@
+"""Which variant keys a meta.yaml uses, and what each variant of it renders to.
+
+conda-build's rule, without conda-build: a key splits the matrix only when the recipe uses it —
+
+* as a Jinja2 variable (``{{ python_min }}``, ``{% if cuda_compiler_version != "None" %}``,
+  ``{% set mpi = mpi or 'nompi' %}``) or inside a ``# [selector]`` (``py`` counts as ``python``,
+  ``np`` as ``numpy``);
+* through ``compiler('c')`` (``c_compiler``, ``c_compiler_version``), ``stdlib('c')`` (``c_stdlib``,
+  ``c_stdlib_version``), ``pin_compatible('numpy')`` / ``pin_subpackage('x')``;
+* as a bare requirement name, after rendering (``- numpy``, ``- libxml2-devel`` -> ``libxml2_devel``,
+  ``- {{ mpi }}`` -> ``mpich``); a name with a version constraint does not count;
+* as ``$key`` / ``${key}`` in ``build.sh`` or ``%key%`` in ``bld.bat`` (and in ``build/script``).
+
+v1 recipes need none of this: py-rattler-build renders them and reports the keys each output used.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import jinja2.meta
+import jinja2.nodes
+
+from cipub.errors import RecipeError
+from cipub.recipe import v0
+from cipub.recipe.selectors import SELECTOR_LINE
+
+#: selector names that stand for a variant key
+_DERIVED = {"py": "python", "py3k": "python", "py2k": "python", "py27": "python", "py36": "python", "np": "numpy"}
+#: keys kept in every cell when a variant file defines them: conda-forge's channels to build from
+ALWAYS_KEPT = ("channel_sources",)
+_REQUIREMENT_SECTIONS = ("build", "host", "run")
+
+
+def _selector_names(selector: str) -> set[str]:
+    import ast
+
+    try:
+        tree = ast.parse(selector.strip(), mode="eval")
+    except SyntaxError:
+        return set()
+    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+
+
+def _commented_before(line: str, column_hint: str) -> bool:
+    """True when ``#`` comes before the call on this line (a commented-out requirement)."""
+    hash_at = line.find("#")
+    call_at = line.find(column_hint)
+    return hash_at != -1 and (call_at == -1 or hash_at < call_at)
+
+
+def static_keys(path: Path, keys: Iterable[str]) -> set[str]:
+    """Keys used by Jinja variables, selectors, compiler()/stdlib()/pin_*() calls and build scripts."""
+    known = set(keys)
+    try:
+        source = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RecipeError(f"{path}: cannot read recipe ({exc})") from exc
+    env = jinja2.Environment(autoescape=False)  # noqa: S701 - parsed for names only, never rendered to HTML
+    try:
+        tree = env.parse(source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise RecipeError(f"{path}:{exc.lineno}: Jinja2 syntax error: {exc.message}") from None
+    used = {name for name in jinja2.meta.find_undeclared_variables(tree) if name in known}
+    lines = source.splitlines()
+    for call in tree.find_all(jinja2.nodes.Call):
+        if not isinstance(call.node, jinja2.nodes.Name) or not call.args:
+            continue
+        first = call.args[0]
+        if not isinstance(first, jinja2.nodes.Const) or not isinstance(first.value, str):
+            continue
+        line = lines[call.lineno - 1] if 0 < call.lineno <= len(lines) else ""
+        if _commented_before(line, call.node.name + "("):
+            continue
+        arg = first.value
+        if call.node.name == "compiler":
+            used.update(k for k in (f"{arg}_compiler", f"{arg}_compiler_version") if k in known)
+        elif call.node.name == "stdlib":
+            used.update(k for k in (f"{arg}_stdlib", f"{arg}_stdlib_version") if k in known)
+        elif call.node.name in ("pin_compatible", "pin_subpackage"):
+            key = arg.replace("-", "_")
+            if key in known:
+                used.add(key)
+    for line in lines:
+        match = SELECTOR_LINE.match(line)
+        if match:
+            for name in _selector_names(match.group("selector")):
+                key = _DERIVED.get(name, name)
+                if key in known:
+                    used.add(key)
+    used.update(_script_keys(path, source, known))
+    used.update(k for k in ALWAYS_KEPT if k in known)
+    return used
+
+
+def _script_keys(path: Path, source: str, known: set[str]) -> set[str]:
+    texts = [source]
+    for name in ("build.sh", "bld.bat"):
+        script = path.parent / name
+        if script.is_file():
+            texts.append(script.read_text(encoding="utf-8", errors="replace"))
+    found: set[str] = set()
+    for text in texts:
+        for match in re.finditer(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?|%([A-Za-z_][A-Za-z0-9_]*)%", text):
+            name = match.group(1) or match.group(2)
+            if name in known:
+                found.add(name)
+    return found
+
+
+def requirement_names(data: Mapping[str, Any]) -> set[str]:
+    """Bare requirement names (no version constraint) of the recipe and its outputs, ``-`` -> ``_``."""
+    names: set[str] = set()
+    sections = [data.get("requirements")]
+    for output in data.get("outputs") or []:
+        if isinstance(output, dict):
+            sections.append(output.get("requirements"))
+    for section_data in sections:
+        # an output may list its run requirements directly
+        reqs = {"run": section_data} if isinstance(section_data, list) else section_data
+        if not isinstance(reqs, dict):
+            continue
+        for section in _REQUIREMENT_SECTIONS:
+            for entry in reqs.get(section) or []:
+                text = str(entry).strip() if entry is not None else ""
+                if text and len(text.split()) == 1:
+                    names.add(text.replace("-", "_"))
+    return names
+
+
+@dataclass(frozen=True)
+class RenderedVariant:
+    """One variant of a meta.yaml: was it skipped, and which outputs are noarch."""
+
+    skipped: bool
+    noarch: tuple[str | None, ...]
+    requirement_keys: frozenset[str]
+
+
+def render_variant(
+    path: Path,
+    target_platform: str,
+    variant: Mapping[str, str],
+    known: Iterable[str],
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> RenderedVariant:
+    """Render the meta.yaml for one variant; report skip, per-output noarch and used requirement keys."""
+    rendered = v0.render_meta_yaml(path, target_platform, variant, strict_selectors=False, environ=environ)
+    data = rendered.data
+    build = v0.section(data, "build", path=path)
+    if _skip(build):
+        return RenderedVariant(True, (), frozenset())
+    outputs = data.get("outputs")
+    noarch: list[str | None] = []
+    if isinstance(outputs, list) and outputs:
+        for output in outputs:
+            if not isinstance(output, dict):
+                continue
+            out_build = v0.section(output, "build", path=path)
+            if not _skip(out_build):
+                noarch.append(v0.noarch_of(out_build))
+        if not noarch:
+            return RenderedVariant(True, (), frozenset())
+    else:
+        noarch.append(v0.noarch_of(build))
+    keys = frozenset(requirement_names(data) & set(known))
+    return RenderedVariant(False, tuple(noarch), keys)
+
+
+def _skip(build: Mapping[str, Any]) -> bool:
+    return str(build.get("skip", "")).strip().lower() in ("true", "yes", "1")

@@ -1,0 +1,460 @@
+"""Variant configuration: ``conda_build_config.yaml`` / ``variants.yaml`` files, merged and expanded.
+
+The rules follow conda-build and rattler-build:
+
+* Files are read for one target platform. A file named ``conda_build_config.yaml`` (and, for meta.yaml
+  recipes, every file: conda-build reads them all that way) has ``# [selector]`` lines; other files
+  are rattler-build ``variants.yaml`` files, whose list items may be ``if:/then:/else:`` mappings.
+* Later files win key by key (the whole list of a key is replaced, ``zip_keys`` too);
+  ``--variant KEY=V1,V2`` overrides win over every file.
+* conda-smithy migration files (a ``__migrator`` mapping) may be given as variant files too: a
+  ``key_add`` migration adds values to its primary key and that key's zip group (``additional_zip_keys``
+  joins keys to the group), other migrations replace the lists of the keys they name. They are applied
+  after all plain files, ordered by ``migrator_ts``, as conda-smithy does.
+* ``zip_keys`` groups advance together; lengths must match within a group.
+* Only the keys a recipe uses split the matrix (see :mod:`cipub.recipe.usage`).
+
+Every problem is a RecipeError (exit 3) naming the file and the line.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cipub.errors import RecipeError
+from cipub.recipe.selectors import SelectedText, SelectorError, evaluate, select_lines, selector_namespace
+from cipub.recipe.v0 import _StringNumberLoader
+
+#: keys that configure conda-build rather than name variant values
+SPECIAL_KEYS = frozenset(
+    {"zip_keys", "pin_run_as_build", "extend_keys", "ignore_version", "ignore_build_only_deps", "__migrator"}
+)
+MIGRATION_KEYS = frozenset({"__migrator", "migrator_ts"})
+CBC_NAME = "conda_build_config.yaml"
+
+
+def value_text(value: Any) -> str:
+    """A variant value as the string conda-build compares (YAML spelling for booleans)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "None"
+    return str(value)
+
+
+@dataclass
+class VariantConfig:
+    """Variant values per key (strings, in order), zip groups, and where each came from."""
+
+    values: dict[str, list[str]] = field(default_factory=dict)
+    zip_keys: list[list[str]] = field(default_factory=list)
+    #: key -> "FILE:LINE" of the definition that won (for error messages)
+    origins: dict[str, str] = field(default_factory=dict)
+    zip_origin: str = ""
+
+    def copy(self) -> VariantConfig:
+        return VariantConfig(
+            {k: list(v) for k, v in self.values.items()},
+            [list(g) for g in self.zip_keys],
+            dict(self.origins),
+            self.zip_origin,
+        )
+
+    def update(self, other: VariantConfig) -> None:
+        """Later wins key by key (conda-build's ``combine_specs``)."""
+        for key, values in other.values.items():
+            self.values[key] = list(values)
+            self.origins[key] = other.origins.get(key, "")
+        if other.zip_keys or other.zip_origin:
+            self.zip_keys = [list(g) for g in other.zip_keys]
+            self.zip_origin = other.zip_origin
+
+    def group_of(self, key: str) -> list[str] | None:
+        for group in self.zip_keys:
+            if key in group:
+                return group
+        return None
+
+
+@dataclass(frozen=True)
+class Migration:
+    """A conda-smithy migration file given as a variant file."""
+
+    path: Path
+    timestamp: float
+    operation: str | None
+    primary_key: str | None
+    additional_zip_keys: tuple[str, ...]
+    config: VariantConfig
+
+
+def is_cbc_format(path: Path, recipe_format: str) -> bool:
+    """conda-build reads every file with selectors; rattler-build only files named conda_build_config.yaml."""
+    return recipe_format == "v0" or path.name == CBC_NAME
+
+
+def _where(path: Path, selected: SelectedText, node: yaml.Node) -> str:
+    return f"{path}:{selected.source_line(node.start_mark.line + 1)}"
+
+
+def _scalar(node: yaml.Node, path: Path, selected: SelectedText) -> str:
+    if not isinstance(node, yaml.ScalarNode):
+        raise RecipeError(f"{_where(path, selected, node)}: expected a single value, found a {type(node).__name__}")
+    loader = _StringNumberLoader("")
+    return value_text(loader.construct_object(node, deep=True))
+
+
+def _conditional_items(
+    node: yaml.MappingNode, path: Path, selected: SelectedText, namespace: Mapping[str, Any]
+) -> list[yaml.Node]:
+    """A rattler-build ``- if: COND / then: X / else: Y`` list item -> the chosen nodes."""
+    parts = {_scalar(k, path, selected): v for k, v in node.value}
+    if "if" not in parts or "then" not in parts or set(parts) - {"if", "then", "else"}:
+        raise RecipeError(f"{_where(path, selected, node)}: a list item mapping must be if:/then:/else:")
+    condition = _scalar(parts["if"], path, selected)
+    try:
+        chosen = parts["then"] if evaluate(condition, namespace) else parts.get("else")
+    except SelectorError as exc:
+        raise RecipeError(f"{_where(path, selected, parts['if'])}: condition [{condition}]: {exc}") from None
+    if chosen is None:
+        return []
+    if isinstance(chosen, yaml.SequenceNode):
+        return list(chosen.value)
+    return [chosen]
+
+
+def _values(
+    node: yaml.Node, path: Path, selected: SelectedText, namespace: Mapping[str, Any], key: str
+) -> list[str] | None:
+    if isinstance(node, yaml.ScalarNode):
+        if node.tag == "tag:yaml.org,2002:null":
+            return None  # every entry was removed by selectors: the key is not set here
+        return [_scalar(node, path, selected)]
+    if isinstance(node, yaml.SequenceNode):
+        values: list[str] = []
+        pending = list(node.value)
+        while pending:
+            item = pending.pop(0)
+            if isinstance(item, yaml.MappingNode):
+                pending[0:0] = _conditional_items(item, path, selected, namespace)
+                continue
+            if isinstance(item, yaml.SequenceNode):
+                raise RecipeError(f"{_where(path, selected, item)}: '{key}': a value cannot be a list")
+            values.append(_scalar(item, path, selected))
+        return values
+    raise RecipeError(f"{_where(path, selected, node)}: '{key}' must be a list of values, not a mapping")
+
+
+def _zip_groups(node: yaml.Node, path: Path, selected: SelectedText) -> list[list[str]]:
+    where = _where(path, selected, node)
+    if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+        return []
+    if not isinstance(node, yaml.SequenceNode):
+        raise RecipeError(f"{where}: zip_keys must be a list of lists of keys")
+    items = node.value
+    if items and all(isinstance(i, yaml.ScalarNode) for i in items):
+        items = [node]  # a flat list is one group
+    groups: list[list[str]] = []
+    seen: dict[str, str] = {}
+    for group_node in items:
+        if not isinstance(group_node, yaml.SequenceNode):
+            raise RecipeError(f"{_where(path, selected, group_node)}: each zip_keys entry must be a list of keys")
+        group = [_scalar(k, path, selected) for k in group_node.value]
+        if not group:
+            continue  # every key of the group was removed by selectors
+        for key in group:
+            if key in seen:
+                raise RecipeError(
+                    f"{_where(path, selected, group_node)}: zip_keys: '{key}' is in two groups (also at {seen[key]})"
+                )
+            seen[key] = _where(path, selected, group_node)
+        if len(group) > 1:
+            groups.append(group)
+    return groups
+
+
+@dataclass(frozen=True)
+class ParsedFile:
+    config: VariantConfig
+    migration: Migration | None
+
+
+def parse_variant_text(
+    text: str,
+    path: Path,
+    target_platform: str,
+    *,
+    cbc_format: bool = True,
+    environ: Mapping[str, str] | None = None,
+) -> ParsedFile:
+    """Parse one variant file's text for ``target_platform``. RecipeError with ``FILE:LINE`` on problems."""
+    namespace = selector_namespace(target_platform, environ=environ)
+    if cbc_format:
+        selected = select_lines(text, namespace, source=path)
+    else:
+        lines = text.splitlines()
+        selected = SelectedText(text, tuple(range(1, len(lines) + 1)))
+    try:
+        root = yaml.compose(selected.text, Loader=_StringNumberLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{selected.source_line(mark.line + 1)}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise RecipeError(f"{where}: invalid YAML in variant file: {problem}") from None
+    config = VariantConfig()
+    if root is None or (isinstance(root, yaml.ScalarNode) and root.tag == "tag:yaml.org,2002:null"):
+        return ParsedFile(config, None)
+    if not isinstance(root, yaml.MappingNode):
+        raise RecipeError(f"{path}:1: a variant file must be a mapping of KEY: [values]")
+    migrator: dict[str, Any] | None = None
+    timestamp = 0.0
+    seen: dict[str, str] = {}
+    for key_node, value_node in root.value:
+        key = _scalar(key_node, path, selected)
+        where = _where(path, selected, key_node)
+        if key in seen:
+            raise RecipeError(f"{where}: duplicate key '{key}' (first at {seen[key]})")
+        seen[key] = where
+        if key == "zip_keys":
+            config.zip_keys = _zip_groups(value_node, path, selected)
+            config.zip_origin = where
+        elif key == "__migrator":
+            loaded = _StringNumberLoader("").construct_object(value_node, deep=True)
+            if not isinstance(loaded, dict):
+                raise RecipeError(f"{where}: __migrator must be a mapping")
+            migrator = loaded
+        elif key == "migrator_ts":
+            try:
+                timestamp = float(_scalar(value_node, path, selected))
+            except ValueError:
+                raise RecipeError(f"{where}: migrator_ts must be a number") from None
+        elif key in SPECIAL_KEYS or isinstance(value_node, yaml.MappingNode):
+            continue  # pin_run_as_build and friends configure conda-build, they are not variants
+        else:
+            if not key.replace("-", "_").replace(".", "_").isidentifier():
+                raise RecipeError(f"{where}: '{key}' is not a valid variant key")
+            values = _values(value_node, path, selected, namespace, key)
+            if values is None:
+                continue
+            if not values:
+                raise RecipeError(f"{where}: '{key}' has no values for {target_platform}")
+            config.values[key] = values
+            config.origins[key] = where
+    migration = None
+    if migrator is not None:
+        additional = migrator.get("additional_zip_keys") or []
+        migration = Migration(
+            path=path,
+            timestamp=timestamp,
+            operation=migrator.get("operation"),
+            primary_key=migrator.get("primary_key"),
+            additional_zip_keys=tuple(str(k) for k in additional),
+            config=config,
+        )
+    return ParsedFile(config, migration)
+
+
+def parse_variant_file(
+    path: Path,
+    target_platform: str,
+    *,
+    recipe_format: str = "v0",
+    environ: Mapping[str, str] | None = None,
+) -> ParsedFile:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RecipeError(f"{path}: variant file does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RecipeError(f"{path}: cannot read variant file ({exc})") from None
+    return parse_variant_text(
+        text, path, target_platform, cbc_format=is_cbc_format(path, recipe_format), environ=environ
+    )
+
+
+def _apply_key_add(config: VariantConfig, migration: Migration) -> None:
+    """conda-smithy's ``key_add``: new primary-key values join, with their zip partners' values."""
+    primary = migration.primary_key
+    new = migration.config
+    if not primary or primary not in new.values:
+        return
+    if primary not in config.values:
+        raise RecipeError(f"{migration.path}: migration adds to '{primary}', which no variant file defines")
+    group = config.group_of(primary)
+    if group is None:
+        group = [primary]
+        config.zip_keys.append(group)
+    length = len(config.values[primary])
+    for key in migration.additional_zip_keys:
+        if key in group:
+            continue
+        current = config.values.get(key)
+        if current is None:
+            raise RecipeError(f"{migration.path}: additional zip key '{key}' is not defined by any variant file")
+        if len(current) == 1:
+            current = current * length  # a single value joins the group by repetition
+        if len(current) != length:
+            raise RecipeError(
+                f"{migration.path}: additional zip key '{key}' has {len(current)} values, '{primary}' has {length}"
+            )
+        config.values[key] = current
+        group.append(key)
+    members = [k for k in group if k in config.values]
+    for index, value in enumerate(new.values[primary]):
+        if value in config.values[primary]:
+            continue
+        for key in members:
+            if key == primary:
+                config.values[key].append(value)
+                continue
+            added = new.values.get(key)
+            if added is None or index >= len(added):
+                raise RecipeError(
+                    f"{migration.path}: adds {primary} {value!r} but gives no value for its zip partner '{key}'"
+                )
+            config.values[key].append(added[index])
+    for key in members:
+        config.origins[key] = f"{migration.path} (migration)"
+    if len(group) < 2:
+        config.zip_keys = [g for g in config.zip_keys if g is not group]
+
+
+def apply_migration(config: VariantConfig, migration: Migration) -> None:
+    if migration.operation == "key_add":
+        _apply_key_add(config, migration)
+        return
+    # Version migrations: the migration's list takes the place of the key's list.
+    for key, values in migration.config.values.items():
+        config.values[key] = list(values)
+        config.origins[key] = f"{migration.path} (migration)"
+
+
+def load_variant_files(
+    files: Sequence[Path],
+    target_platform: str,
+    *,
+    recipe_format: str = "v0",
+    environ: Mapping[str, str] | None = None,
+) -> VariantConfig:
+    """Merge ``files`` (later wins), then apply migrations in ``migrator_ts`` order."""
+    config = VariantConfig()
+    migrations: list[Migration] = []
+    for path in files:
+        parsed = parse_variant_file(path, target_platform, recipe_format=recipe_format, environ=environ)
+        if parsed.migration is not None:
+            migrations.append(parsed.migration)
+        else:
+            config.update(parsed.config)
+    for migration in sorted(migrations, key=lambda m: (m.timestamp, str(m.path))):
+        apply_migration(config, migration)
+    return config
+
+
+def parse_override(text: str) -> tuple[str, list[str]]:
+    """``KEY=V1,V2`` -> (KEY, [V1, V2]); UsageError-free: RecipeError is wrong here, so UsageError."""
+    from cipub.errors import UsageError
+
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    values = [v.strip() for v in raw.split(",")]
+    if not sep or not key or not key.replace("-", "_").isidentifier() or not all(values):
+        raise UsageError(
+            f"--variant {text!r}: expected KEY=VALUE[,VALUE...]", hint="for example --variant python=3.11,3.12"
+        )
+    return key, values
+
+
+def apply_overrides(config: VariantConfig, overrides: Mapping[str, Sequence[str]]) -> None:
+    """``--variant`` values win. A subset of a zipped key's values keeps the matching zip partners."""
+    for key, raw_values in overrides.items():
+        values = [str(v) for v in raw_values]
+        group = config.group_of(key)
+        current = config.values.get(key)
+        if group is not None and current is not None and len(values) != len(current):
+            if all(v in current for v in values):
+                indices = [current.index(v) for v in values]
+                for member in group:
+                    if member in config.values and member != key:
+                        config.values[member] = [config.values[member][i] for i in indices]
+            else:
+                partners = ", ".join(k for k in group if k != key)
+                raise RecipeError(
+                    f"--variant {key}: {key} is zipped with {partners} ({config.zip_origin}); "
+                    f"give one value per entry of the group, or values the files already list",
+                )
+        config.values[key] = values
+        config.origins[key] = "--variant"
+
+
+def _check_group(config: VariantConfig, group: list[str]) -> None:
+    present = [k for k in group if k in config.values]
+    if len({len(config.values[k]) for k in present}) > 1:
+        detail = ", ".join(f"{k} has {len(config.values[k])} ({config.origins.get(k, '?')})" for k in present)
+        raise RecipeError(
+            f"{config.zip_origin or 'zip_keys'}: zip_keys group [{', '.join(group)}] has unequal lengths: {detail}",
+            hint="keys in one zip_keys group need the same number of values",
+        )
+
+
+def check_zip_lengths(config: VariantConfig) -> None:
+    """Every zip group must have equal lengths (the keys a file leaves out do not count)."""
+    for group in config.zip_keys:
+        _check_group(config, group)
+
+
+@dataclass(frozen=True)
+class Combination:
+    """One cell of the matrix: values of the used keys, plus the zip partners that go with them.
+
+    Partners are not used by the recipe but must be pinned too: builders refuse to override one key
+    of a zip group alone.
+    """
+
+    used: dict[str, str]
+    partners: dict[str, str]
+
+    @property
+    def values(self) -> dict[str, str]:
+        return {**self.partners, **self.used}
+
+
+def expand(config: VariantConfig, used: Iterable[str]) -> list[Combination]:
+    """Every combination of the ``used`` keys: zip groups advance together, the rest multiply.
+
+    Keys not used multiply nothing; duplicate combinations are dropped; the order is stable (the
+    order of the files' values).
+    """
+    used_keys = [k for k in sorted(set(used)) if k in config.values]
+    touched = [g for g in config.zip_keys if any(k in used_keys for k in g)]
+    for group in touched:
+        _check_group(config, group)
+    axes: list[list[Combination]] = []
+    grouped: set[str] = set()
+    for group in touched:
+        members = [k for k in group if k in used_keys]
+        others = [k for k in group if k in config.values and k not in used_keys]
+        grouped.update(members)
+        rows: list[Combination] = []
+        for i in range(len(config.values[members[0]])):
+            row = Combination({k: config.values[k][i] for k in members}, {k: config.values[k][i] for k in others})
+            if all(r.used != row.used for r in rows):
+                rows.append(row)
+        axes.append(rows)
+    for key in used_keys:
+        if key not in grouped:
+            axes.append([Combination({key: v}, {}) for v in dict.fromkeys(config.values[key])])
+    combos: list[Combination] = []
+    for parts in itertools.product(*axes):
+        combo = Combination({}, {})
+        for part in parts:
+            combo.used.update(part.used)
+            combo.partners.update(part.partners)
+        if all(c.used != combo.used for c in combos):
+            combos.append(combo)
+    return combos
