@@ -75,15 +75,19 @@ def split_filename(filename: str) -> tuple[str, str, str, str]:
 
 
 def check_member_name(filename: str, member: str) -> None:
-    """Refuse archive members with absolute paths or ``..`` that would escape the prefix."""
-    if member.startswith(("/", "\\")) or ".." in Path(member).parts or ":" in member.split("/", maxsplit=1)[0]:
+    """Refuse archive members with absolute paths or ``..`` that would escape the prefix.
+
+    Backslashes count as separators too: installers on Windows treat them so.
+    """
+    parts = member.replace("\\", "/").split("/")
+    if member.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:
         raise InvalidPackageError(f"{filename}: member {member!r} would escape the install prefix")
 
 
 def _check_tar_member(filename: str, info: tarfile.TarInfo) -> None:
     check_member_name(filename, info.name)
     if info.issym() or info.islnk():
-        target = info.linkname
+        target = info.linkname.replace("\\", "/")
         resolved = posixpath.normpath(posixpath.join(posixpath.dirname(info.name), target))
         if target.startswith("/") or resolved.startswith("../") or resolved == "..":
             raise InvalidPackageError(f"{filename}: link {info.name!r} -> {target!r} points outside the package")
@@ -113,6 +117,9 @@ def _scan(path: Path) -> tuple[dict[str, Any], tuple[str, ...], bool]:
         if total > MAX_UNPACKED_BYTES:
             raise InvalidPackageError(f"{path.name}: unpacks to more than {MAX_UNPACKED_BYTES} bytes")
         if member.name == "info/index.json":
+            if index is not None:
+                # Readers that take the first copy and readers that take the last would disagree.
+                raise InvalidPackageError(f"{path.name}: has more than one info/index.json")
             extracted = tar.extractfile(member)
             if extracted is None:
                 raise InvalidPackageError(f"{path.name}: info/index.json is not a regular file")
