@@ -26,6 +26,11 @@ PACKAGE_EXTENSIONS = (".conda", ".tar.bz2")
 BINARY_SUFFIXES = (".so", ".dylib", ".dll", ".pyd", ".exe", ".a", ".lib")
 #: refuse archives that expand to more than this (a tar/zip bomb guard)
 MAX_UNPACKED_BYTES = 64 * 1024**3
+#: ... and archives that expand more than this many times their size once past the floor: real
+#: packages compress 2-50x; a few kilobytes that inflate to gigabytes are a bomb, refused before
+#: the gigabytes are decompressed
+MAX_EXPANSION_RATIO = 1000
+EXPANSION_FLOOR_BYTES = 256 * 1024**2
 _CHUNK = 1024 * 1024
 
 
@@ -111,11 +116,15 @@ def _scan(path: Path) -> tuple[dict[str, Any], tuple[str, ...], bool]:
     binaries: list[str] = []
     has_python = False
     total = 0
+    limit = min(MAX_UNPACKED_BYTES, max(EXPANSION_FLOOR_BYTES, MAX_EXPANSION_RATIO * path.stat().st_size))
     for tar, member in _iter_members(path):
         _check_tar_member(path.name, member)
         total += member.size
-        if total > MAX_UNPACKED_BYTES:
-            raise InvalidPackageError(f"{path.name}: unpacks to more than {MAX_UNPACKED_BYTES} bytes")
+        if total > limit:
+            raise InvalidPackageError(
+                f"{path.name}: unpacks to more than {limit} bytes "
+                f"({'a decompression bomb' if limit < MAX_UNPACKED_BYTES else 'over the size limit'})"
+            )
         if member.name == "info/index.json":
             if index is not None:
                 # Readers that take the first copy and readers that take the last would disagree.
