@@ -283,10 +283,12 @@ def _digest(platform: str, variant: Mapping[str, str]) -> str:
 
 
 def assign_ids(prefix: str, cells: Sequence[_Cell]) -> list[str]:
-    """Stable ids: the prefix plus each key whose value varies among these cells, sorted by key."""
-    varying = sorted(
-        k for k in {k for c in cells for k in c.combo.used} if len({c.combo.used.get(k) for c in cells}) > 1
-    )
+    """Stable ids: the prefix plus each key whose value varies among these cells, sorted by key.
+
+    Keys kept only by convention (``channel_sources``) are left out, as conda-smithy does.
+    """
+    keys = {k for c in cells for k in c.combo.used} - set(usage.ALWAYS_KEPT)
+    varying = sorted(k for k in keys if len({c.combo.used.get(k) for c in cells}) > 1)
     ids: list[str] = []
     for cell in cells:
         parts = [prefix] + [f"{k}{_id_value(cell.combo.used[k])}" for k in varying if k in cell.combo.used]

@@ -181,8 +181,19 @@ def _read_v1_plain(path: Path, platform: str) -> list[RecipeOutput]:
     return outputs
 
 
+def _neighbour_variant(path: Path, platform: str) -> dict[str, str]:
+    """First values of the conda_build_config.yaml next to a meta.yaml (what conda-build reads too)."""
+    from cipub.recipe.variants import CBC_NAME, load_variant_files
+
+    cbc = path.parent / CBC_NAME
+    if not cbc.is_file():
+        return {}
+    config = load_variant_files([cbc], platform, recipe_format="v0")
+    return {key: values[0] for key, values in config.values.items() if values}
+
+
 def _read_v0(path: Path, platform: str) -> list[RecipeOutput]:
-    rendered = v0.render_meta_yaml(path, platform)
+    rendered = v0.render_meta_yaml(path, platform, _neighbour_variant(path, platform))
     data = rendered.data
     package = v0.section(data, "package", path=path)
     build = v0.section(data, "build", path=path)

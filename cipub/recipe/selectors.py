@@ -154,7 +154,8 @@ def selector_namespace(
     ns: dict[str, Any] = {}
     for key, value in variant.items():
         if isinstance(key, str) and key.isidentifier():
-            ns[key] = value
+            # YAML booleans reach cipub as "true"/"false"; recipes test them as booleans
+            ns[key] = {"true": True, "false": False}.get(value, value) if isinstance(value, str) else value
     ns.update(platform_namespace(target_platform))
     ns.update(python_namespace(_first_str(variant.get("python"))))
     ns.update(numpy_namespace(_first_str(variant.get("numpy"))))
@@ -197,6 +198,19 @@ _COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
 }
 
 
+class _Unknown:
+    """An undefined name in a lenient selector: falsy, and anything else done with it fails."""
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "<undefined>"
+
+
+_UNKNOWN = _Unknown()
+
+
 @dataclass
 class _Evaluator:
     namespace: Mapping[str, Any]
@@ -224,11 +238,16 @@ class _Evaluator:
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
             return not self.eval(node.operand)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-            return -self.eval(node.operand)
+            operand = self.eval(node.operand)
+            if not isinstance(operand, (int, float)) or isinstance(operand, bool):
+                raise SelectorError(f"cannot negate {operand!r}")
+            return -operand
         if isinstance(node, ast.Compare):
             left = self.eval(node.left)
             for op, comparator in zip(node.ops, node.comparators, strict=True):
                 right = self.eval(comparator)
+                if left is _UNKNOWN or right is _UNKNOWN:
+                    raise SelectorError("comparison with an undefined name")
                 try:
                     if not _COMPARE[type(op)](left, right):
                         return False
@@ -244,7 +263,7 @@ class _Evaluator:
             if node.id not in self.namespace:
                 if self.unknown_is_false:
                     self.unknown.append(node.id)
-                    return False
+                    return _UNKNOWN
                 raise SelectorError(f"unknown name {node.id!r}")
             return self.namespace[node.id]
         if isinstance(node, ast.Attribute):
@@ -286,14 +305,22 @@ class _Evaluator:
 def evaluate(selector: str, namespace: Mapping[str, Any], *, unknown_is_false: bool = False) -> bool:
     """Evaluate one selector expression; raise :class:`SelectorError` on anything unknown.
 
-    ``unknown_is_false`` follows conda-build for recipes read without their variant configuration
-    (an undefined variant key reads as False); variant files are always strict.
+    ``unknown_is_false`` is for recipes read without their variant configuration: an undefined
+    name is falsy (``not cuda`` holds), and a selector that compares or calls it is false as a
+    whole (so ``skip: true  # [py<37]`` does not skip when python is unknown). Variant files are
+    always strict.
     """
     try:
         tree = ast.parse(selector.strip(), mode="eval")
     except SyntaxError as exc:
         raise SelectorError(f"not a valid selector expression ({exc.msg})") from exc
-    return bool(_Evaluator(namespace, unknown_is_false=unknown_is_false).eval(tree))
+    evaluator = _Evaluator(namespace, unknown_is_false=unknown_is_false)
+    try:
+        return bool(evaluator.eval(tree))
+    except SelectorError:
+        if evaluator.unknown:
+            return False
+        raise
 
 
 @dataclass(frozen=True)

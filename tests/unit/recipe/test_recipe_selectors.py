@@ -54,9 +54,17 @@ def test_unsafe_or_unknown_selectors_are_refused(selector: str) -> None:
         evaluate(selector, selector_namespace("linux-64", environ={}))
 
 
-def test_unknown_names_read_false_in_lenient_mode() -> None:
-    assert evaluate("cuda_compiler_version != 'None'", selector_namespace("linux-64"), unknown_is_false=True)
-    assert not evaluate("some_key", selector_namespace("linux-64"), unknown_is_false=True)
+def test_unknown_names_in_lenient_mode() -> None:
+    ns = selector_namespace("linux-64")
+    assert not evaluate("some_key", ns, unknown_is_false=True)
+    assert evaluate("not some_key", ns, unknown_is_false=True)
+    assert evaluate("linux or some_key", ns, unknown_is_false=True)
+    # comparing or calling an undefined name makes the whole selector false
+    assert not evaluate("py<37", ns, unknown_is_false=True)
+    assert not evaluate("cuda_compiler_version != 'None'", ns, unknown_is_false=True)
+    assert not evaluate('fft_impl.startswith("mkl")', ns, unknown_is_false=True)
+    with pytest.raises(SelectorError):
+        evaluate("py<37", ns)
 
 
 def test_select_lines_drops_false_lines_and_maps_lines() -> None:
