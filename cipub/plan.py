@@ -75,6 +75,9 @@ class PlanCell:
     variant: dict[str, str]
     noarch: str | None
     runner: str
+    #: package names this cell publishes; another cell publishes the other outputs it builds
+    #: (a multi-output recipe whose outputs use different keys). Empty: everything it builds.
+    outputs: tuple[str, ...] = ()
 
 
 @dataclass
@@ -130,6 +133,7 @@ class Plan:
                         variant={str(k): str(v) for k, v in c["variant"].items()},
                         noarch=c.get("noarch"),
                         runner=str(c.get("runner", "")),
+                        outputs=tuple(str(o) for o in c.get("outputs", ())),
                     )
                     for c in data["cells"]
                 ],
@@ -149,6 +153,8 @@ class _Cell:
     platform: str
     combo: Combination
     noarch: str | None
+    #: the outputs this cell publishes (an output another cell builds too is published once)
+    outputs: tuple[str, ...] = ()
 
 
 def recipe_variant_file(recipe: Recipe) -> Path | None:
@@ -183,32 +189,63 @@ def _noarch_kind(kinds: Sequence[str | None]) -> str | None:
     return "python" if "python" in kinds else "generic"
 
 
+@dataclass(frozen=True)
+class _Output:
+    """One rendered output variant: its name, the variant values it uses, its noarch kind."""
+
+    name: str
+    values: dict[str, str]
+    noarch: str | None
+
+    @property
+    def identity(self) -> tuple[str, frozenset[tuple[str, str]]]:
+        return self.name, frozenset(self.values.items())
+
+
+def _cells_from_outputs(platform: str, config: VariantConfig, outputs: list[_Output]) -> list[_Cell]:
+    """The zip-aware product of every used key, each output variant published by exactly one cell.
+
+    An output that uses fewer keys than another is built in several cells (overrides cannot leave
+    an output out); the first cell that builds it publishes it. A cell that would publish nothing
+    new is dropped.
+    """
+    used = set().union(*(set(o.values) for o in outputs))
+    cells: list[_Cell] = []
+    claimed: set[tuple[str, frozenset[tuple[str, str]]]] = set()
+    for combo in expand(config, used):
+        matching = [o for o in outputs if all(combo.used.get(k) == v for k, v in o.values.items())]
+        fresh = [o for o in matching if o.identity not in claimed]
+        if not fresh:
+            continue
+        claimed.update(o.identity for o in fresh)
+        names = tuple(dict.fromkeys(o.name for o in fresh))
+        cells.append(_Cell(platform, combo, _noarch_kind([o.noarch for o in matching]), names))
+    return cells
+
+
 def _v1_cells(recipe: Recipe, platform: str, config: VariantConfig) -> list[_Cell]:
     stage0 = v1.parse_stage0(recipe.path)
     try:
         rendered = v1.render_outputs(stage0, platform, config.values, config.zip_keys or None)
     except Exception as exc:  # py-rattler-build's own error types
         raise v1.recipe_error(recipe.path, exc, f"cannot render for {platform}") from None
-    outputs: list[tuple[dict[str, str], str | None]] = []
+    outputs: list[_Output] = []
     for variant in rendered:
+        if v1.single_output_skipped(stage0, variant.variant, platform):
+            continue
         values = {str(k): str(v) for k, v in variant.variant.items() if k != "target_platform"}
         noarch = variant.recipe.build.noarch
-        outputs.append((values, str(noarch) if noarch in ("python", "generic") else None))
+        kind = str(noarch) if noarch in ("python", "generic") else None
+        output = _Output(str(variant.recipe.package.name), values, kind)
+        if output not in outputs:
+            outputs.append(output)
     if not outputs:
         return []
-    used = set().union(*(set(values) for values, _ in outputs))
-    cells: list[_Cell] = []
-    for combo in expand(config, used):
-        matching = [noarch for values, noarch in outputs if all(combo.used.get(k) == v for k, v in values.items())]
-        if matching:
-            cells.append(_Cell(platform, combo, _noarch_kind(matching)))
+    cells = _cells_from_outputs(platform, config, outputs)
     if not cells:
         # py-rattler-build spelled a value differently from the files: trust what it rendered
-        seen: list[dict[str, str]] = []
-        for values, noarch in outputs:
-            if values not in seen:
-                seen.append(values)
-                cells.append(_Cell(platform, Combination(dict(values), {}), noarch))
+        for output in outputs:
+            cells.append(_Cell(platform, Combination(dict(output.values), {}), output.noarch, (output.name,)))
     return cells
 
 
@@ -224,10 +261,21 @@ def _v0_cells(recipe: Recipe, platform: str, config: VariantConfig, environ: Map
         if not rendered.skipped:
             required |= rendered.requirement_keys
     cells: list[_Cell] = []
+    published_noarch: set[str] = set()
     for combo in expand(config, static | required):
         rendered = usage.render_variant(recipe.path, platform, {**first, **combo.values}, known, environ=environ)
-        if not rendered.skipped:
-            cells.append(_Cell(platform, combo, _noarch_kind(rendered.noarch)))
+        if rendered.skipped:
+            continue
+        # conda-build cannot say which keys each output uses: a noarch output among compiled ones
+        # is published by the first cell that builds it, every other output by each cell.
+        mixed = any(k is None for k in rendered.noarch)
+        names = tuple(
+            name
+            for name, kind in zip(rendered.names, rendered.noarch, strict=True)
+            if not (mixed and kind and name in published_noarch)
+        )
+        published_noarch.update(n for n, k in zip(rendered.names, rendered.noarch, strict=True) if k)
+        cells.append(_Cell(platform, combo, _noarch_kind(rendered.noarch), names))
     return cells
 
 
@@ -245,7 +293,7 @@ def _drop_python_for_noarch(cells: list[_Cell], config_groups: list[list[str]]) 
                 {k: v for k, v in cell.combo.used.items() if k not in drop},
                 {k: v for k, v in cell.combo.partners.items() if k not in drop},
             )
-            kept = _Cell(cell.platform, combo, cell.noarch)
+            kept = _Cell(cell.platform, combo, cell.noarch, cell.outputs)
         if all(c.combo.used != kept.combo.used or c.platform != kept.platform for c in collapsed):
             collapsed.append(kept)
     return collapsed
@@ -365,6 +413,7 @@ def _plan_cell(ident: str, platform: str, cell: _Cell) -> PlanCell:
         variant=dict(cell.combo.values),
         noarch=cell.noarch,
         runner=GITHUB_RUNNERS.get(platform, "ubuntu-latest"),
+        outputs=cell.outputs,
     )
 
 

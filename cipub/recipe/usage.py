@@ -140,6 +140,8 @@ class RenderedVariant:
     skipped: bool
     noarch: tuple[str | None, ...]
     requirement_keys: frozenset[str]
+    #: output names, in the order of ``noarch``
+    names: tuple[str, ...] = ()
 
 
 def render_variant(
@@ -158,6 +160,7 @@ def render_variant(
         return RenderedVariant(True, (), frozenset())
     outputs = data.get("outputs")
     noarch: list[str | None] = []
+    names: list[str] = []
     if isinstance(outputs, list) and outputs:
         for output in outputs:
             if not isinstance(output, dict):
@@ -165,12 +168,14 @@ def render_variant(
             out_build = v0.section(output, "build", path=path)
             if not _skip(out_build):
                 noarch.append(v0.noarch_of(out_build))
+                names.append(str(output.get("name", "")))
         if not noarch:
             return RenderedVariant(True, (), frozenset())
     else:
         noarch.append(v0.noarch_of(build))
+        names.append(str(v0.section(data, "package", path=path).get("name", "")))
     keys = frozenset(requirement_names(data) & set(known))
-    return RenderedVariant(False, tuple(noarch), keys)
+    return RenderedVariant(False, tuple(noarch), keys, tuple(names))
 
 
 def _skip(build: Mapping[str, Any]) -> bool:

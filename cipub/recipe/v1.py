@@ -126,3 +126,45 @@ def read_plain(path: Path, target_platform: str) -> dict[str, Any]:
     except _SubstitutionFailed as exc:
         raise RecipeError(f"{path}: cannot evaluate expression: {exc}") from None
     return dict(evaluated)
+
+
+def _match(value: Any, spec: str) -> bool:
+    """rattler-build's ``match(python, "<3.11")``: does the variant's version satisfy the spec."""
+    from rattler import Version, VersionSpec
+
+    text = str(value).split()[0].rstrip(".*") if value is not None else ""
+    try:
+        return bool(VersionSpec(str(spec)).matches(Version(text)))
+    except Exception:  # an unparseable version matches nothing
+        return False
+
+
+def single_output_skipped(stage0: Any, variant: Mapping[str, Any], target_platform: str) -> bool:
+    """Does a single-output recipe's ``build: skip:`` hold for this variant?
+
+    py-rattler-build's render applies ``skip`` to the outputs of multi-output recipes but not to a
+    single-output recipe's top level, which its command line does skip; cipub evaluates it the same
+    way (a list of expressions, any true one skips).
+    """
+    if type(stage0).__name__ != "SingleOutputRecipe":
+        return False
+    build = stage0.to_dict().get("build") or {}
+    conditions = build.get("skip") or []
+    if isinstance(conditions, (str, bool)):
+        conditions = [conditions]
+    env = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.StrictUndefined)
+    context: dict[str, Any] = dict(platform_namespace(target_platform))
+    for key, value in variant.items():
+        context[str(key)] = {"true": True, "false": False}.get(value, value) if isinstance(value, str) else value
+    context["match"] = _match
+    for condition in conditions:
+        if isinstance(condition, bool):
+            if condition:
+                return True
+            continue
+        try:
+            if env.compile_expression(str(condition))(**context):
+                return True
+        except jinja2.TemplateError:
+            continue  # names rattler-build would not know either: not a reason to skip
+    return False
