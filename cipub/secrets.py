@@ -22,8 +22,11 @@ class Secret:
     def __init__(self, value: str, source: str) -> None:
         self._value = value
         self.source = source  # e.g. "ANACONDA_API_TOKEN" or "token file /x" -- never the value
-        if value:
+        if value and value not in _SEEN:
             _SEEN.add(value)
+            from cipub import ci  # lazy: the secrets module stays free of import-time dependencies
+
+            ci.mask(value)  # hide it in CI logs before anything could print it
 
     def reveal(self) -> str:
         return self._value
