@@ -211,6 +211,10 @@ def load(path: str | Path) -> Manifest:
             f"manifest {path} does not exist",
             hint="run `cipub build` first, or pass --manifest PATH (or package files to `cipub upload`)",
         ) from exc
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not a manifest (not UTF-8 text: {exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read manifest {path}: {exc.strerror or exc}") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -76,7 +76,10 @@ def parse_target(raw: str) -> Target:
     local = parse_local_path(raw)
     if local is not None:
         return Target("local", raw, str(local), "")
-    parts = urlsplit(raw)
+    try:
+        parts = urlsplit(raw)
+    except ValueError as exc:  # e.g. "https://[" : urllib's own complaint is the clearest message
+        raise UsageError(f"channel target {raw!r} is not a valid URL ({exc})", hint=_FORMS_HINT) from None
     scheme = parts.scheme.lower()
     path = parts.path.strip("/")
     if not parts.netloc and scheme != "s3":
