@@ -378,10 +378,12 @@ class PSMChannel:
                 raise self._fail(response, f"uploading {artifact.filename}")
         self._expect(label, artifact.name, artifact.key, artifact.sha256)
 
-    def _bulk(self, label: str, body: dict[str, Any], what: str) -> None:
+    def _bulk(self, label: str, body: dict[str, Any], what: str, *, gone_is_done: bool = False) -> None:
         response = self.http.request("PUT", f"{self._place(label)}/artifacts/bulk", json=body)
         assert response is not None
         if response.status_code == 404:
+            if gone_is_done:  # a retried delete whose first attempt was applied
+                return
             raise VerificationError(f"PSM: {what}: {server_message(response)}")
         if response.status_code not in (200, 202, 204):
             raise self._fail(response, what)
@@ -421,7 +423,7 @@ class PSMChannel:
                 "bytes (that would delete the file)"
             )
         body = {"action": "delete", "items": [{"name": file.name, "family": FAMILY, "ckey": file.key}]}
-        self._bulk(label, body, f"removing {file.key} from {label!r}")
+        self._bulk(label, body, f"removing {file.key} from {label!r}", gone_is_done=True)
         self._expect(label, file.name, file.key, None)
 
     def install_url(self, label: str) -> str:
