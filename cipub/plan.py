@@ -52,7 +52,7 @@ GITHUB_RUNNERS = {
     "linux-64": "ubuntu-latest",
     "linux-aarch64": "ubuntu-24.04-arm",
     "osx-64": "macos-13",
-    "osx-arm64": "macos-14",
+    "osx-arm64": "macos-latest",  # arm64 since 2024
     "win-64": "windows-latest",
     "win-arm64": "windows-11-arm",
 }
@@ -431,10 +431,15 @@ def _decide_build_numbers(
     from cipub.buildnumber import decide
 
     numbers: dict[tuple[str, str], int] = {}
+    outputs = list(recipe.outputs)
     for platform in platforms:
-        for output in load_recipe(recipe.path, target_platform=platform).outputs:
-            key = (output.name, output.version)
-            numbers[key] = max(numbers.get(key, 0), output.build_number)
+        try:
+            outputs += load_recipe(recipe.path, target_platform=platform).outputs
+        except RecipeError:
+            continue  # nothing to read for this platform without its variant: the others say enough
+    for output in outputs:
+        key = (output.name, output.version)
+        numbers[key] = max(numbers.get(key, 0), output.build_number)
     return [decide(channel, name, version, number) for (name, version), number in numbers.items()]
 
 

@@ -194,6 +194,10 @@ def _neighbour_variant(path: Path, platform: str) -> dict[str, str]:
 
 def _read_v0(path: Path, platform: str) -> list[RecipeOutput]:
     rendered = v0.render_meta_yaml(path, platform, _neighbour_variant(path, platform))
+    if _skipped(v0.section(rendered.data, "build", path=path)):
+        # The first variant is skipped (say py<312 on win) but others may build: names and
+        # versions do not depend on it, so read the recipe as conda-build's first pass does.
+        rendered = v0.render_meta_yaml(path, platform)
     data = rendered.data
     package = v0.section(data, "package", path=path)
     build = v0.section(data, "build", path=path)

@@ -103,11 +103,19 @@ def _where(path: Path, selected: SelectedText, node: yaml.Node) -> str:
     return f"{path}:{selected.source_line(node.start_mark.line + 1)}"
 
 
+def _construct(node: yaml.Node, path: Path, selected: SelectedText) -> Any:
+    """The Python value of a node (safe constructors only; ``!!python/...`` tags are refused)."""
+    try:
+        return _StringNumberLoader("").construct_object(node, deep=True)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise RecipeError(f"{_where(path, selected, node)}: {problem}") from None
+
+
 def _scalar(node: yaml.Node, path: Path, selected: SelectedText) -> str:
     if not isinstance(node, yaml.ScalarNode):
         raise RecipeError(f"{_where(path, selected, node)}: expected a single value, found a {type(node).__name__}")
-    loader = _StringNumberLoader("")
-    return value_text(loader.construct_object(node, deep=True))
+    return value_text(_construct(node, path, selected))
 
 
 def _conditional_items(
@@ -225,7 +233,7 @@ def parse_variant_text(
             config.zip_keys = _zip_groups(value_node, path, selected)
             config.zip_origin = where
         elif key == "__migrator":
-            loaded = _StringNumberLoader("").construct_object(value_node, deep=True)
+            loaded = _construct(value_node, path, selected)
             if not isinstance(loaded, dict):
                 raise RecipeError(f"{where}: __migrator must be a mapping")
             migrator = loaded
@@ -353,6 +361,7 @@ def load_variant_files(
             config.update(parsed.config)
     for migration in sorted(migrations, key=lambda m: (m.timestamp, str(m.path))):
         apply_migration(config, migration)
+    check_zip_lengths(config)
     return config
 
 

@@ -192,3 +192,16 @@ def test_default_platform_is_this_machine() -> None:
     from rattler import Subdir
 
     assert load_recipe(TEMPLATES / "v1-noarch-generic").target_platform == str(Subdir.current())
+
+
+def test_v0_first_variant_skipped_still_reads(tmp_path: Path) -> None:
+    write(tmp_path / "conda_build_config.yaml", "python:\n  - 3.10\n  - 3.12\n")
+    write(
+        tmp_path / "meta.yaml",
+        "package: {name: a, version: '1.0'}\n"
+        "build:\n  number: {{ 7 if python == '3.10' else 8 }}\n  skip: true  # [win and py<312]\n",
+    )
+    # the neighbouring conda_build_config.yaml feeds the first values
+    assert load_recipe(tmp_path, target_platform="linux-64").build_number == 7
+    # on win the first value is skipped: the recipe is still read (python unknown there)
+    assert load_recipe(tmp_path, target_platform="win-64").build_number == 8
