@@ -9,7 +9,6 @@ Outputs are the new package files in the output folder, checked through their ``
 from __future__ import annotations
 
 import collections
-import json
 import shutil
 import subprocess
 import sys
@@ -52,10 +51,27 @@ def clobber_document(build_number: int) -> dict[str, dict[str, int]]:
     return {"build": {"number": build_number}}
 
 
+def overrides_document(request: BuildRequest) -> dict[str, list[str]]:
+    """The variant values this build pins (``--only`` cells, ``--variant``), as a variant file."""
+    variants: dict[str, list[str]] = {k: [str(v) for v in vs] for k, vs in request.variant_overrides.items()}
+    if request.target_platform and "target_platform" not in variants:
+        variants["target_platform"] = [request.target_platform]
+    return variants
+
+
 def conda_build_argv(
-    request: BuildRequest, clobber_file: Path | None, *, subcommand: str = "build", conda: str = "conda"
+    request: BuildRequest,
+    clobber_file: Path | None,
+    variants_file: Path | None = None,
+    *,
+    subcommand: str = "build",
+    conda: str = "conda",
 ) -> list[str]:
-    """The exact command line for one build (pure, so tests can pin it)."""
+    """The exact command line for one build (pure, so tests can pin it).
+
+    ``variants_file`` (from :func:`overrides_document`) comes after every ``-m`` file: conda-build
+    lets later files win key by key, so the pinned values win.
+    """
     argv = [
         conda,
         subcommand,
@@ -68,14 +84,10 @@ def conda_build_argv(
         argv += ["-c", channel]
     for config in request.variant_configs:
         argv += ["-m", str(config)]
+    if variants_file is not None:
+        argv += ["-m", str(variants_file)]
     if clobber_file is not None:
         argv += ["--clobber-file", str(clobber_file)]
-    variants: dict[str, list[str]] = {k: [str(v) for v in vs] for k, vs in request.variant_overrides.items()}
-    if request.target_platform and "target_platform" not in variants:
-        variants["target_platform"] = [request.target_platform]
-    if variants:
-        # conda-build reads --variants as YAML; JSON is YAML and leaves no quoting doubt.
-        argv += ["--variants", json.dumps(variants, sort_keys=True)]
     return argv
 
 
@@ -119,8 +131,17 @@ class CondaBuildEngine:
             if request.build_number is not None:
                 clobber = Path(tmp) / "clobber.yaml"
                 clobber.write_text(yaml.safe_dump(clobber_document(request.build_number)), encoding="utf-8")
+            variants_file: Path | None = None
+            pinned = overrides_document(request)
+            if pinned:
+                variants_file = Path(tmp) / "cipub_variant.yaml"
+                variants_file.write_text(yaml.safe_dump(pinned, sort_keys=True), encoding="utf-8")
             argv = conda_build_argv(
-                _with_output_dir(request, output_dir), clobber, subcommand=self.subcommand, conda=conda
+                _with_output_dir(request, output_dir),
+                clobber,
+                variants_file,
+                subcommand=self.subcommand,
+                conda=conda,
             )
             code, tail = run_streaming(argv)
         if code != 0:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 from cipub.engines import BuildRequest, select_engine
 from cipub.engines.base import new_package_files, package_files
 from cipub.engines.boa import BoaEngine
-from cipub.engines.conda_build import CondaBuildEngine, conda_build_argv
+from cipub.engines.conda_build import CondaBuildEngine, conda_build_argv, overrides_document
 from cipub.engines.rattler_build import RattlerBuildEngine
 from cipub.errors import BuildFailedError, InvalidPackageError, UsageError
 from cipub.recipe import load_recipe
@@ -61,22 +60,32 @@ def test_argv_with_overrides_platform_and_boa(v0_recipe, tmp_path: Path) -> None
     request = BuildRequest(
         recipe=v0_recipe,
         output_dir=tmp_path,
+        variant_configs=(Path("/cfg/pins.yaml"),),
         variant_overrides={"python": ["3.12"], "numpy": ["2.0"]},
         target_platform="linux-aarch64",
         channels=(),
     )
-    argv = conda_build_argv(request, None, subcommand="mambabuild", conda="/opt/conda/bin/conda")
-    assert argv[:6] == [
+    argv = conda_build_argv(
+        request, None, Path("/tmp/cipub_variant.yaml"), subcommand="mambabuild", conda="/opt/conda/bin/conda"
+    )
+    assert argv == [
         "/opt/conda/bin/conda",
         "mambabuild",
         str(V0.resolve()),
         "--no-anaconda-upload",
         "--output-folder",
         str(tmp_path),
+        "-m",
+        "/cfg/pins.yaml",
+        "-m",
+        "/tmp/cipub_variant.yaml",
     ]
-    assert "--clobber-file" not in argv
-    assert argv[-2] == "--variants"
-    assert json.loads(argv[-1]) == {"numpy": ["2.0"], "python": ["3.12"], "target_platform": ["linux-aarch64"]}
+    # the generated variant file pins the cell's values (and the target platform)
+    assert overrides_document(request) == {
+        "numpy": ["2.0"],
+        "python": ["3.12"],
+        "target_platform": ["linux-aarch64"],
+    }
 
 
 def test_output_discovery_reports_only_new_or_rewritten_packages(tmp_path: Path) -> None:
@@ -215,3 +224,25 @@ def test_boa_warns_once(
         engine.build(BuildRequest(recipe=v0_recipe, output_dir=tmp_path / "out"))
     err = capsys.readouterr().err
     assert err.count("boa (`conda mambabuild`) is archived upstream and superseded by rattler-build") == 1
+
+
+def test_engine_writes_the_cell_variant_file(
+    v0_recipe,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    package = make_package(tmp_path / "pkg", "hello-cipub-v0", "0.1.0", 0)
+    log = tmp_path / "variant.txt"
+    _fake_conda(
+        tmp_path / "bin",
+        'for a in "$@"; do last_m="$prev"; prev="$a"; case "$last_m" in -m) m="$a";; esac; done\n'
+        f'cat "$m" > {log}\n'
+        f"mkdir -p {tmp_path}/out/noarch && cp {package} {tmp_path}/out/noarch/\n",
+    )
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:/usr/bin:/bin")
+    CondaBuildEngine().build(
+        BuildRequest(recipe=v0_recipe, output_dir=tmp_path / "out", variant_overrides={"python": ["3.12.* *_cpython"]})
+    )
+    import yaml
+
+    assert yaml.safe_load(log.read_text()) == {"python": ["3.12.* *_cpython"]}
