@@ -70,6 +70,11 @@ def test_only_builds_each_cell_of_a_4_cell_plan(cipub, tmp_path: Path) -> None: 
     # noarch advice at plan time: compiler-free but no python requirement -> nothing said
     assert "could be" not in planned.err
 
+    # another pipeline publishes build 7 meanwhile: this pipeline's cells still build the planned 5
+    with channel:
+        other = make_package(tmp_path / "other", "cells", "1.0", 7, subdir="linux-64", payload="other")
+        channel.upload(read_artifact(other), "test")
+
     manifests = []
     for ident in ids:
         built = cipub(
