@@ -63,3 +63,34 @@ def new_package_files(output_dir: Path, before: Mapping[Path, FileStamp]) -> lis
     """Package files that appeared (or were rewritten) since ``before``, sorted for stable output."""
     after = package_files(output_dir)
     return sorted(path for path, stamp in after.items() if before.get(path) != stamp)
+
+
+def effective_variant_files(request: BuildRequest, scratch: Path) -> list[Path]:
+    """The ``-m`` files to hand the engine, checked first by cipub's own reader (exit 3, FILE:LINE).
+
+    Builders do not know conda-smithy migration files (``__migrator``): when one is among them,
+    cipub merges all the ``-m`` files for the target platform (as ``cipub plan`` does) into one
+    generated variant file. Otherwise the files go through unchanged.
+    """
+    import yaml
+
+    from cipub.recipe.variants import load_variant_files, parse_variant_file
+
+    files = [Path(p) for p in request.variant_configs]
+    platform = request.target_platform or request.recipe.target_platform
+    migrations = False
+    for path in files:
+        parsed = parse_variant_file(path, platform, recipe_format=request.recipe.format)
+        migrations = migrations or parsed.migration is not None
+    if not migrations:
+        return files
+    config = load_variant_files(files, platform, recipe_format=request.recipe.format)
+    document: dict[str, object] = dict(config.values)
+    if config.zip_keys:
+        document["zip_keys"] = config.zip_keys
+    merged = scratch / "cipub_merged_variants.yaml"
+    merged.write_text(
+        "# written by cipub: the -m files merged for " + platform + "\n" + yaml.safe_dump(document, sort_keys=True),
+        encoding="utf-8",
+    )
+    return [merged]

@@ -13,12 +13,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
 
 from cipub.artifact import read_artifact
-from cipub.engines.base import BuildRequest, new_package_files, package_files
+from cipub.engines.base import BuildRequest, effective_variant_files, new_package_files, package_files
 from cipub.errors import BuildFailedError
 
 #: how much of the engine's output a failure message quotes
@@ -136,8 +137,13 @@ class CondaBuildEngine:
             if pinned:
                 variants_file = Path(tmp) / "cipub_variant.yaml"
                 variants_file.write_text(yaml.safe_dump(pinned, sort_keys=True), encoding="utf-8")
+            request = replace(
+                request,
+                output_dir=output_dir,
+                variant_configs=tuple(effective_variant_files(request, Path(tmp))),
+            )
             argv = conda_build_argv(
-                _with_output_dir(request, output_dir),
+                request,
                 clobber,
                 variants_file,
                 subcommand=self.subcommand,
@@ -156,9 +162,3 @@ class CondaBuildEngine:
         for path in built:
             read_artifact(path)  # a package conda-build wrote must still be a valid package
         return built
-
-
-def _with_output_dir(request: BuildRequest, output_dir: Path) -> BuildRequest:
-    from dataclasses import replace
-
-    return replace(request, output_dir=output_dir)

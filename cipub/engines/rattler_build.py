@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
-from cipub.engines.base import BuildRequest, new_package_files, package_files
+from cipub.engines.base import BuildRequest, effective_variant_files, new_package_files, package_files
 from cipub.errors import BuildFailedError, RecipeError, UsageError
 from cipub.recipe import v1
 
@@ -29,10 +30,12 @@ class RattlerBuildEngine:
         # Parse first: build_recipes only says "Failed to parse recipe", this names file and line.
         v1.parse_stage0(recipe.path)
         before = package_files(output_dir)
-        try:
-            _run_build_recipes(request, output_dir)
-        except Exception as exc:
-            raise _translate(request, exc) from None
+        with tempfile.TemporaryDirectory(prefix="cipub-rattler-build-") as scratch:
+            variant_files = effective_variant_files(request, Path(scratch))
+            try:
+                _run_build_recipes(request, output_dir, variant_files)
+            except Exception as exc:
+                raise _translate(request, exc) from None
         built = new_package_files(output_dir, before)
         if not built:
             raise BuildFailedError(
@@ -43,7 +46,7 @@ class RattlerBuildEngine:
         return built
 
 
-def _run_build_recipes(request: BuildRequest, output_dir: Path) -> None:
+def _run_build_recipes(request: BuildRequest, output_dir: Path, variant_files: list[Path]) -> None:
     import rattler_build
 
     with warnings.catch_warnings():
@@ -54,7 +57,7 @@ def _run_build_recipes(request: BuildRequest, output_dir: Path) -> None:
             [request.recipe.path],
             output_dir=output_dir,
             build_num=request.build_number,
-            variant_config=[str(p) for p in request.variant_configs] or None,
+            variant_config=[str(p) for p in variant_files] or None,
             variant_overrides={k: [str(v) for v in vs] for k, vs in request.variant_overrides.items()} or None,
             target_platform=request.target_platform,
             channel=list(request.channels),

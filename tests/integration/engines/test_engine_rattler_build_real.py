@@ -83,3 +83,32 @@ def test_broken_variant_file_is_exit_3(tmp_path: Path) -> None:
             BuildRequest(recipe=recipe, output_dir=tmp_path / "out", variant_configs=(bad,), channels=())
         )
     assert info.value.exit_code == 3
+
+
+def test_migration_files_are_merged_before_rattler_build_sees_them(tmp_path: Path) -> None:
+    # rattler-build refuses conda-smithy migration files (`__migrator`); cipub merges them first
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "recipe.yaml").write_text(
+        "package: {name: migrated, version: '1.0'}\n"
+        "build:\n  noarch: generic\n  string: ${{ flavour }}_${{ build_number }}\n"
+        "  script:\n    - mkdir -p $PREFIX/share && echo ${{ flavour }} > $PREFIX/share/flavour.txt\n"
+    )
+    pins = tmp_path / "pins.yaml"
+    pins.write_text("flavour: [mint]\n")
+    migration = tmp_path / "lemon.yaml"
+    migration.write_text("migrator_ts: 1\n__migrator: {operation: key_add, primary_key: flavour}\nflavour: [lemon]\n")
+    recipe = load_recipe(tmp_path / "r")
+    built = select_engine("auto", recipe).build(
+        BuildRequest(recipe=recipe, output_dir=tmp_path / "out", variant_configs=(pins, migration), channels=())
+    )
+    assert sorted(p.name for p in built) == ["migrated-1.0-lemon_0.conda", "migrated-1.0-mint_0.conda"]
+
+
+def test_broken_variant_file_names_file_and_line(tmp_path: Path) -> None:
+    recipe = load_recipe(GENERIC)
+    bad = tmp_path / "conda_build_config.yaml"
+    bad.write_text("python:\n  - 3.11  # [lnux]\n")
+    with pytest.raises(RecipeError, match=r"conda_build_config\.yaml:2: selector \[lnux\]"):
+        select_engine("auto", recipe).build(
+            BuildRequest(recipe=recipe, output_dir=tmp_path / "out", variant_configs=(bad,), channels=())
+        )
