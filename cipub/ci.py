@@ -11,22 +11,29 @@ cipub detects the provider from the environment and writes, so the CI templates 
   line, no quotes, no blank lines, at most 5 KB -- large values are shortened, never the file broken.
   GitLab masks secrets through masked CI/CD variables; there is no runtime command for it.
 
-Outside CI every function here does nothing. Output names are the same everywhere: GitHub uses them
+``cipub ci gitlab-pipeline`` renders the GitLab child pipeline of a plan (see the last section).
+
+Outside CI every reporting function here does nothing. Output names are the same everywhere: GitHub uses them
 as written (``build-number``), GitLab as ``CIPUBCI_BUILD_NUMBER`` (not ``CIPUB_*``: those are
 settings, and downstream jobs receive dotenv values as environment variables).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
 import re
+import shlex
 import sys
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+
+import yaml
 
 from cipub.errors import UsageError
 from cipub.manifest import ArtifactEntry, Manifest, PromotionReceipt, UploadReceipt
@@ -430,3 +437,148 @@ def report_plan(plan: Plan, plan_path: str | None = None) -> None:
         return
     report_outputs(plan_outputs(plan, plan_path))
     report_summary(plan_summary(plan))
+
+
+# -- GitLab child pipeline ---------------------------------------------------------------------------
+#
+# The include (``cipub/templates/gitlab/cipub.yml``, shipped as ``gitlab-ci/cipub.yml``) runs
+# ``cipub plan``, then ``cipub ci gitlab-pipeline``, which writes the pipeline below with
+# ``yaml.safe_dump`` (plan values are data in it, never script text). GitLab runs it as a child
+# pipeline (``trigger: include: artifact:``) with the include's variables forwarded. A child
+# pipeline because the matrix is known only after planning; publish, verify and promote live in it
+# too, because a parent pipeline cannot read its child's artifacts.
+
+PROMOTE_WHEN = ("manual", "on_success", "never")
+VERIFY_MODES = ("install", "isolated", "files")
+#: GitLab refuses a parallel:matrix of more jobs than this
+GITLAB_MAX_MATRIX = 200
+CHILD_PLAN_FILE = "cipub-plan.json"
+
+
+def gitlab_include_text() -> str:
+    """The shipped include / component (also what ``cipub ci init gitlab`` vendors)."""
+    return resources.files("cipub").joinpath("templates/gitlab/cipub.yml").read_text(encoding="utf-8")
+
+
+def gitlab_install_script() -> list[str]:
+    """The include's ``before_script`` (install cipub), so child jobs install it the same way."""
+    documents = list(yaml.safe_load_all(gitlab_include_text()))
+    before = documents[1][".cipub"]["before_script"]
+    return [str(line) for line in before]
+
+
+def parse_runner_tags(text: str) -> dict[str, str]:
+    """``linux-64=docker,osx-arm64=mac`` -> {platform: tag}."""
+    tags: dict[str, str] = {}
+    for raw in text.replace("\n", ",").split(","):
+        item = raw.strip()
+        if not item:
+            continue
+        platform, sep, tag = item.partition("=")
+        if not sep or not platform.strip() or not tag.strip():
+            raise UsageError(f"runner tags: {item!r} is not PLATFORM=TAG", hint="e.g. linux-64=docker,osx-arm64=mac")
+        tags[platform.strip()] = tag.strip()
+    return tags
+
+
+def _manifests(plan: Plan) -> str:
+    return " ".join(f"--manifest={shlex.quote(f'dist/{cell.id}/cipub-manifest.json')}" for cell in plan.cells)
+
+
+def _matrix(plan: Plan, tags: Mapping[str, str]) -> list[dict[str, Any]]:
+    if not tags:
+        return [{"CIPUBCI_CELL": [cell.id for cell in plan.cells]}]
+    by_platform: dict[str, list[str]] = {}
+    for cell in plan.cells:
+        by_platform.setdefault(cell.platform, []).append(cell.id)
+    missing = sorted(p for p in by_platform if p not in tags)
+    if missing:
+        raise UsageError(
+            f"runner tags: no tag for platform {', '.join(missing)}",
+            hint="give a tag for every platform of the plan, or none to run on any runner",
+        )
+    return [{"CIPUBCI_CELL": ids, "CIPUBCI_RUNNER_TAG": tags[p]} for p, ids in by_platform.items()]
+
+
+def gitlab_child_pipeline(
+    plan: Plan,
+    *,
+    promote_when: str = "manual",
+    environment: str = "conda-main",
+    verify: str = "install",
+    runner_tags: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    if promote_when not in PROMOTE_WHEN:
+        raise UsageError(f"promote-when {promote_when!r}: choose one of {', '.join(PROMOTE_WHEN)}")
+    if verify not in VERIFY_MODES:
+        raise UsageError(f"verify {verify!r}: choose one of {', '.join(VERIFY_MODES)}")
+    if not plan.cells:
+        raise UsageError(f"the plan for {plan.recipe} has no cells: nothing to build")
+    if len(plan.cells) > GITLAB_MAX_MATRIX:
+        raise UsageError(
+            f"the plan has {len(plan.cells)} cells; a GitLab parallel:matrix takes at most {GITLAB_MAX_MATRIX}",
+            hint="plan each platform in its own pipeline (inputs: platforms)",
+        )
+    tags = dict(runner_tags or {})
+    manifests = _manifests(plan)
+    build_job: dict[str, Any] = {
+        "extends": ".cipub",
+        "stage": "build",
+        "parallel": {"matrix": _matrix(plan, tags)},
+        "script": [
+            # The plan travels inside this pipeline: every cell builds with the plan's numbers.
+            f'printf %s "$CIPUBCI_PLAN_B64" | base64 -d > {CHILD_PLAN_FILE}',
+            f'cipub build --plan {CHILD_PLAN_FILE} --only "$CIPUBCI_CELL" --no-upload --output-dir "dist/$CIPUBCI_CELL"'
+            ' -- "$CIPUBCI_RECIPE"',
+        ],
+        "artifacts": {"paths": ["dist/"], "expire_in": "1 week"},
+    }
+    if tags:
+        build_job["tags"] = ["$CIPUBCI_RUNNER_TAG"]
+    manifest_artifacts = {
+        "paths": ["dist/*/cipub-manifest.json", "dist/cipub-manifest.json"],
+        "reports": {"dotenv": "cipub.env"},
+        "expire_in": "1 month",
+    }
+    document: dict[str, Any] = {
+        "stages": ["build", "publish", "verify", "promote"],
+        "variables": {
+            "CIPUBCI_PLAN_B64": base64.b64encode(plan.to_json().encode("utf-8")).decode("ascii"),
+        },
+        ".cipub": {"before_script": gitlab_install_script()},
+        "cipub-build": build_job,
+        "cipub-publish": {
+            "extends": ".cipub",
+            "stage": "publish",
+            "needs": ["cipub-build"],
+            # One upload of every cell, never two publishes to the same channel at once.
+            "resource_group": "cipub-publish",
+            "script": [f"cipub upload {manifests}"],
+            "artifacts": manifest_artifacts,
+        },
+        "cipub-verify": {
+            "extends": ".cipub",
+            "stage": "verify",
+            "needs": ["cipub-publish"],
+            "script": [f"cipub ci verify --mode={verify} {manifests}"],
+        },
+        "cipub-promote": {
+            "extends": ".cipub",
+            "stage": "promote",
+            "needs": ["cipub-publish", "cipub-verify"],
+            "when": promote_when,
+            "environment": {"name": environment, "action": "start"},
+            "resource_group": "cipub-promote",
+            "script": [f"cipub promote {manifests}"],
+            "artifacts": manifest_artifacts,
+        },
+    }
+    return document
+
+
+def render_gitlab_child_pipeline(plan: Plan, **options: Any) -> str:
+    header = (
+        f"# generated by `cipub ci gitlab-pipeline`: {len(plan.cells)} cell(s). GitLab runs it as a\n"
+        "# child pipeline of the cipub include (gitlab-ci/cipub.yml).\n"
+    )
+    return header + yaml.safe_dump(gitlab_child_pipeline(plan, **options), sort_keys=False, width=1000)

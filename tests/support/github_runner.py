@@ -86,7 +86,7 @@ class ActionRun:
 
 class CompositeAction:
     def __init__(self, action_dir: Path) -> None:
-        self.action_dir = action_dir
+        self.action_dir = action_dir.resolve()
         self.spec: dict[str, Any] = yaml.safe_load((action_dir / "action.yml").read_text(encoding="utf-8"))
         assert self.spec["runs"]["using"] == "composite"
 

