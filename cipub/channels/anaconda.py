@@ -1,0 +1,483 @@
+"""anaconda.org and Anaconda Repository (``https://anaconda.org/OWNER``, ``anaconda+https://HOST/OWNER``).
+
+Labels are native: a file is stored once per owner and carries a set of labels; the conda channel
+of label ``L`` is ``CONDA/OWNER/label/L`` (``main``: ``CONDA/OWNER``).
+
+Wire (the binstar REST API as anaconda-client speaks it; ``shared/reference/protocols.md`` §1):
+- Token: ``ANACONDA_API_TOKEN``, else ``BINSTAR_API_TOKEN``, else ``ANACONDA_API_KEY`` (the names
+  anaconda-client and rattler-build read), or ``--token-file``; sent as ``Authorization: token T``.
+  Reads of public packages work without one; writes fail at once (exit 5) naming the variables.
+- State: ``GET /release/OWNER/NAME/VERSION`` (its distributions, with labels and sha256): one
+  request per (name, version), whatever the number of files; ``GET /package/OWNER/NAME/files``
+  when no version is given (build-number lookup over every version).
+- Upload: create the package and the release if missing (``GET`` then ``POST``, as anaconda-client
+  does), ``POST /stage/...`` with the label and the sha256, the S3 form POST (streamed from disk,
+  never held in memory; no anaconda token is sent to the storage host), ``POST /commit/...``.
+  A retried commit first asks ``GET /dist/...`` whether the file landed with our sha256.
+- Labels: ``POST`` / ``DELETE /channels/OWNER/LABEL`` with ``{package, version, basename}`` naming
+  exactly one file (a null field would widen the operation to every file of the owner).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from cipub.artifact import Artifact
+from cipub.channels import Target, TargetOptions
+from cipub.channels.base import MAIN_LABEL, ChannelFile
+from cipub.errors import AuthError, ConflictError, InvalidPackageError, NetworkError, UsageError, VerificationError
+from cipub.secrets import Secret, read_token
+from cipub.transport import HttpClient, file_chunks, server_message
+
+log = logging.getLogger("cipub.channels.anaconda")
+
+TOKEN_ENV = ("ANACONDA_API_TOKEN", "BINSTAR_API_TOKEN", "ANACONDA_API_KEY")
+DEFAULT_API = "https://api.anaconda.org"
+DEFAULT_CONDA = "https://conda.anaconda.org"
+#: anaconda.org lower-cases labels; cipub refuses names the server would change or misread
+_LABEL = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_ABOUT_KEYS = ("summary", "description", "license", "license_url", "license_family", "home", "dev_url", "doc_url")
+
+
+def conda_base_for(api_base: str) -> str:
+    """The conda download host of an API host: conda's own rule (first ``api`` -> ``conda``)."""
+    if api_base.rstrip("/") == DEFAULT_API:
+        return DEFAULT_CONDA
+    return re.sub(r"([./])api([./]|$)", r"\1conda\2", api_base.rstrip("/"), count=1)
+
+
+def read_about(path: Path) -> dict[str, Any]:
+    """``info/about.json`` of a package (empty if it has none), for the package's page."""
+    from conda_package_streaming import package_streaming
+
+    try:
+        with path.open("rb") as fh:
+            stream = package_streaming.stream_conda_component(path.name, fh, package_streaming.CondaComponent.info)
+            for tar, member in stream:
+                if member.name == "info/about.json":
+                    extracted = tar.extractfile(member)
+                    data = json.loads(extracted.read(1024 * 1024)) if extracted else {}
+                    stream.close()
+                    return data if isinstance(data, dict) else {}
+    except (OSError, ValueError) as exc:  # the package was checked before; about.json is decoration
+        log.info("%s: no readable info/about.json (%s)", path.name, exc)
+    return {}
+
+
+def multipart_form(
+    fields: list[tuple[str, str]], filename: str, path: Path, size: int
+) -> tuple[str, int, Callable[[], Iterator[bytes]]]:
+    """A multipart/form-data body with the file part last (S3 ignores fields after it).
+
+    Returns (content type, exact length, factory of a fresh streaming body): the file is read in
+    chunks at send time, so memory does not grow with its size; the length is sent as
+    Content-Length because S3 refuses chunked form POSTs.
+    """
+    boundary = uuid.uuid4().hex
+    head = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in fields
+    )
+    head += (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+
+    def body() -> Iterator[bytes]:
+        yield head
+        yield from file_chunks(path)
+        yield tail
+
+    return f"multipart/form-data; boundary={boundary}", len(head) + size + len(tail), body
+
+
+def _segment(value: str) -> str:
+    return quote(value, safe="")
+
+
+class AnacondaChannel:
+    """Implements ``cipub.channels.base.Channel`` against the anaconda.org (binstar) API."""
+
+    def __init__(
+        self,
+        api_base: str,
+        owner: str,
+        options: TargetOptions,
+        token: Secret | None,
+        display: str,
+        *,
+        conda_base: str | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if not owner or "/" in owner:
+            raise UsageError(f"{display!r}: expected one owner (user or organisation) after the host")
+        self.display = display
+        self.max_parallel = max(1, options.concurrency)
+        self.api_base = api_base.rstrip("/")
+        self.owner = owner
+        self.conda_base = (conda_base or conda_base_for(self.api_base)).rstrip("/")
+        self._options = options
+        self._token = token
+        self._sleep = sleep
+        self._transport = transport
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._api: HttpClient | None = None
+        self._storage: HttpClient | None = None
+        #: packages / releases known to exist during this batch, and a lock per key
+        self._known: set[tuple[str, ...]] = set()
+        self._key_locks: dict[tuple[str, ...], threading.Lock] = {}
+
+    # -- plumbing -----------------------------------------------------------------------------
+    def _client(self, *, api: bool) -> HttpClient:
+        with self._lock:
+            current = self._api if api else self._storage
+            if current is None:
+                headers = {"Accept": "application/json"}
+                if api and self._token is not None:
+                    headers["Authorization"] = f"token {self._token.reveal()}"
+                current = HttpClient(
+                    self.api_base if api else "",
+                    headers=headers,
+                    retries=self._options.retries,
+                    backoff=self._options.backoff,
+                    connect_timeout=self._options.connect_timeout,
+                    read_timeout=self._options.read_timeout,
+                    pool_size=self.max_parallel + 2,
+                    what=f"anaconda {urlsplit(self.api_base).netloc}" if api else "package storage",
+                    sleep=self._sleep,
+                    transport=self._transport,
+                )
+                if api:
+                    self._api = current
+                else:
+                    self._storage = current
+            return current
+
+    @property
+    def api(self) -> HttpClient:
+        return self._client(api=True)
+
+    @property
+    def storage(self) -> HttpClient:
+        """For the presigned storage POST: carries no anaconda token (it goes to another host)."""
+        return self._client(api=False)
+
+    def __enter__(self) -> AnacondaChannel:
+        self._depth += 1
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._depth -= 1
+        if self._depth:
+            return
+        self._known.clear()
+        for client in (self._api, self._storage):
+            if client is not None:
+                client.close()
+        self._api = self._storage = None
+
+    def _require_token(self) -> None:
+        if self._token is None:
+            raise AuthError(
+                f"no token for {self.display}: set {' or '.join(TOKEN_ENV)}",
+                hint="or pass --token-file PATH; tokens are never accepted as command-line values",
+            )
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        response = self.api.request(method, path, **kwargs)
+        assert response is not None  # only None with landed=
+        return response
+
+    def _fail(self, response: httpx.Response, action: str) -> NetworkError:
+        return NetworkError(f"{self.display}: {action} answered {response.status_code}: {server_message(response)}")
+
+    def _release_path(self, name: str, version: str) -> str:
+        return f"/{_segment(self.owner)}/{_segment(name)}/{_segment(version)}"
+
+    @staticmethod
+    def _check_label(label: str) -> None:
+        if not _LABEL.match(label):
+            raise UsageError(
+                f"invalid anaconda.org label {label!r}",
+                hint="labels are lowercase letters, digits, '.', '_' and '-' (the server lower-cases them)",
+            )
+
+    # -- state --------------------------------------------------------------------------------
+    def files(self, name: str, version: str | None = None) -> list[ChannelFile]:
+        if version is not None:
+            response = self._call("GET", f"/release{self._release_path(name, version)}")
+            if response.status_code == 404:
+                return []
+            if response.status_code != 200:
+                raise self._fail(response, f"reading release {name} {version}")
+            dists = response.json().get("distributions") or []
+        else:
+            response = self._call("GET", f"/package/{_segment(self.owner)}/{_segment(name)}/files")
+            if response.status_code == 404:
+                return []
+            if response.status_code != 200:
+                raise self._fail(response, f"reading the files of {name}")
+            dists = response.json()
+        found = []
+        for dist in dists:
+            channel_file = self._channel_file(name, dist)
+            if channel_file is not None:
+                found.append(channel_file)
+        return found
+
+    @staticmethod
+    def _channel_file(name: str, dist: Any) -> ChannelFile | None:
+        if not isinstance(dist, dict):
+            return None
+        basename = str(dist.get("basename") or "")
+        subdir, _, filename = basename.rpartition("/")
+        if not subdir or not filename.endswith((".conda", ".tar.bz2")):
+            return None  # not a conda file (anaconda.org also hosts pypi files and notebooks)
+        attrs = dist.get("attrs") or {}
+        build = str(attrs.get("build") or filename.removesuffix(".conda").removesuffix(".tar.bz2").rsplit("-", 2)[-1])
+        try:
+            build_number = int(attrs.get("build_number", build.rsplit("_", 1)[-1]))
+        except (TypeError, ValueError):
+            build_number = 0
+        sha256 = dist.get("sha256")
+        # old anaconda.org files may carry the string "None": unknown content, never "identical"
+        if not isinstance(sha256, str) or not re.fullmatch(r"[0-9a-f]{64}", sha256):
+            sha256 = None
+        return ChannelFile(
+            subdir=subdir,
+            filename=filename,
+            name=name,
+            version=str(dist.get("version") or attrs.get("version") or ""),
+            build=build,
+            build_number=build_number,
+            sha256=sha256,
+            labels=frozenset(str(label) for label in dist.get("labels") or []),
+        )
+
+    def _dist(self, artifact: Artifact) -> ChannelFile | None:
+        path = f"/dist{self._release_path(artifact.name, artifact.version)}/{_segment(artifact.subdir)}/"
+        response = self._call("GET", path + _segment(artifact.filename))
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise self._fail(response, f"reading {artifact.key}")
+        return self._channel_file(artifact.name, response.json())
+
+    def _landed(self, artifact: Artifact) -> bool:
+        """Did an earlier attempt create exactly this file? (asked before a retried commit)"""
+        existing = self._dist(artifact)
+        return existing is not None and existing.sha256 == artifact.sha256
+
+    # -- creating packages and releases ---------------------------------------------------------
+    def _once(self, key: tuple[str, ...], create: Callable[[], None]) -> None:
+        """Run ``create`` once per batch per key, even with parallel uploads of one package."""
+        with self._lock:
+            if key in self._known:
+                return
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            if key in self._known:
+                return
+            create()
+            with self._lock:
+                self._known.add(key)
+
+    def _ensure_package(self, artifact: Artifact, about: Callable[[], dict[str, Any]]) -> None:
+        def create() -> None:
+            path = f"/package/{_segment(self.owner)}/{_segment(artifact.name)}"
+            response = self._call("GET", path)
+            if response.status_code == 200:
+                return
+            if response.status_code != 404:
+                raise self._fail(response, f"reading package {artifact.name}")
+            info = about()
+            attrs = {key: info.get(key) for key in _ABOUT_KEYS}
+            attrs.update(
+                name=artifact.name,
+                package_types=["conda"],
+                license={
+                    "name": info.get("license"),
+                    "url": info.get("license_url"),
+                    "family": info.get("license_family"),
+                },
+            )
+            created = self._call("POST", path, json={"public": True, "publish": False, "public_attrs": attrs})
+            # 409: a parallel job created it between our GET and POST -- what we wanted
+            if created.status_code not in (200, 201, 409):
+                raise self._fail(created, f"creating package {artifact.name}")
+
+        self._once(("package", artifact.name), create)
+
+    def _ensure_release(self, artifact: Artifact, about: Callable[[], dict[str, Any]]) -> None:
+        def create() -> None:
+            path = f"/release{self._release_path(artifact.name, artifact.version)}"
+            response = self._call("GET", path)
+            if response.status_code == 200:
+                return
+            if response.status_code != 404:
+                raise self._fail(response, f"reading release {artifact.name} {artifact.version}")
+            info = about()
+            payload: dict[str, Any] = {"requirements": [], "announce": None, "description": None}
+            payload.update({key: info.get(key) for key in _ABOUT_KEYS})
+            payload.update(version=artifact.version, home_page=info.get("home"))
+            created = self._call("POST", path, json=payload)
+            if created.status_code not in (200, 201, 409):
+                raise self._fail(created, f"creating release {artifact.name} {artifact.version}")
+
+        self._once(("release", artifact.name, artifact.version), create)
+
+    # -- upload -------------------------------------------------------------------------------
+    def upload(self, artifact: Artifact, label: str) -> None:
+        self._require_token()
+        self._check_label(label)
+        about_cache: list[dict[str, Any]] = []
+
+        def about() -> dict[str, Any]:
+            if not about_cache:
+                about_cache.append(read_about(artifact.path))
+            return about_cache[0]
+
+        self._ensure_package(artifact, about)
+        self._ensure_release(artifact, about)
+        staged = self._stage(artifact, label)
+        if staged is None:
+            return
+        self._store(artifact, staged)
+        self._commit(artifact, label, str(staged["dist_id"]))
+
+    def _file_path(self, kind: str, artifact: Artifact) -> str:
+        # the basename keeps its slash, as anaconda-client sends it
+        return f"/{kind}{self._release_path(artifact.name, artifact.version)}/{_segment(artifact.subdir)}/" + (
+            _segment(artifact.filename)
+        )
+
+    def _stage(self, artifact: Artifact, label: str) -> dict[str, Any] | None:
+        payload = {
+            "distribution_type": "conda",
+            "description": None,
+            "attrs": artifact.index,
+            "dependencies": {"depends": [{"name": d.split(" ", 1)[0], "specs": []} for d in artifact.depends]},
+            "channels": [label],
+            "sha256": artifact.sha256,
+        }
+        response = self._call("POST", self._file_path("stage", artifact), json=payload)
+        if response.status_code == 200:
+            staged: dict[str, Any] = response.json()
+            if not isinstance(staged, dict) or not {"post_url", "form_data", "dist_id"} <= staged.keys():
+                raise NetworkError(f"{self.display}: staging {artifact.key} gave an answer without post_url")
+            return staged
+        if response.status_code == 409:
+            self._already_there(artifact, label)
+            return None
+        if response.status_code in (400, 422):
+            raise InvalidPackageError(
+                f"{self.display} refused {artifact.key}: {server_message(response)}",
+                hint="the server rejected the package's metadata; check info/index.json",
+            )
+        raise self._fail(response, f"staging {artifact.key}")
+
+    def _already_there(self, artifact: Artifact, label: str) -> None:
+        """The file exists (a parallel job, or an earlier attempt): fine only if it is ours."""
+        existing = self._dist(artifact)
+        if existing is None or existing.sha256 != artifact.sha256:
+            raise ConflictError(
+                f"{artifact.key} already exists on {self.display} with different content",
+                hint="cipub never overwrites: rebuild with a new build number",
+            )
+        if label not in existing.labels:
+            self.add_label(existing, label)
+
+    def _store(self, artifact: Artifact, staged: dict[str, Any]) -> None:
+        """The presigned form POST to the storage host, streamed from disk."""
+        form = staged["form_data"]
+        fields = [(str(k), str(v)) for k, v in (form.items() if isinstance(form, dict) else [])]
+        md5_b64 = base64.b64encode(bytes.fromhex(artifact.md5)).decode()
+        fields += [("Content-Length", str(artifact.size)), ("Content-MD5", md5_b64)]
+        content_type, length, body = multipart_form(fields, artifact.filename, artifact.path, artifact.size)
+        # Re-posting the same object under the same key is harmless, so plain retries are safe here.
+        response = self.storage.request(
+            "POST",
+            str(staged["post_url"]),
+            content_factory=body,
+            headers={"Content-Type": content_type, "Content-Length": str(length)},
+        )
+        assert response is not None
+        if 200 <= response.status_code < 300:
+            return
+        code = re.search(r"<Code>([^<]+)</Code>", response.text)
+        detail = code.group(1) if code else response.reason_phrase
+        if detail in ("InvalidDigest", "BadDigest"):
+            raise VerificationError(
+                f"the storage refused {artifact.key}: checksum mismatch ({detail})",
+                hint="the file changed while it was being uploaded; rebuild or re-run",
+            )
+        raise NetworkError(f"{self.display}: storing {artifact.key} answered {response.status_code} ({detail})")
+
+    def _commit(self, artifact: Artifact, label: str, dist_id: str) -> None:
+        response = self.api.request(
+            "POST",
+            self._file_path("commit", artifact),
+            json={"dist_id": dist_id},
+            landed=lambda: self._landed(artifact),
+        )
+        if response is None or response.status_code == 200:
+            return
+        if response.status_code == 409:
+            self._already_there(artifact, label)
+            return
+        if response.status_code == 404 and self._landed(artifact):
+            return  # an attempt whose answer was lost had committed (and used up the dist_id)
+        raise self._fail(response, f"committing {artifact.key}")
+
+    # -- labels -------------------------------------------------------------------------------
+    def _label_op(self, method: str, file: ChannelFile, label: str) -> None:
+        self._require_token()
+        self._check_label(label)
+        if not (file.name and file.version and file.subdir and file.filename):
+            raise UsageError(f"refusing a label change that does not name one file ({file.key})")
+        body = {"package": file.name, "version": file.version, "basename": file.key}
+        # add/remove of a label is idempotent, so retries need no landed check
+        response = self._call(method, f"/channels/{_segment(self.owner)}/{_segment(label)}", json=body)
+        if response.status_code in (200, 201, 204):
+            return
+        if response.status_code == 404 and method == "POST":
+            raise VerificationError(f"{self.display}: {file.key} ({file.version}) is not on the channel")
+        verb = "adding" if method == "POST" else "removing"
+        raise self._fail(response, f"{verb} label {label!r} on {file.key}")
+
+    def add_label(self, file: ChannelFile, label: str) -> None:
+        self._label_op("POST", file, label)
+
+    def remove_label(self, file: ChannelFile, label: str) -> None:
+        self._label_op("DELETE", file, label)
+
+    def install_url(self, label: str) -> str:
+        base = f"{self.conda_base}/{self.owner}"
+        return base if label == MAIN_LABEL else f"{base}/label/{label}"
+
+
+def open_target(target: Target, options: TargetOptions) -> AnacondaChannel:
+    token = read_token(TOKEN_ENV, token_file=options.token_file, required=False, what=target.raw)
+    api_base = options.api_url or target.base or DEFAULT_API
+    return AnacondaChannel(api_base, target.name, options, token, target.raw)
