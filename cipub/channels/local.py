@@ -110,13 +110,18 @@ class LocalChannel:
 
     # -- context / locking --------------------------------------------------------------------
     def __enter__(self) -> LocalChannel:
-        if self._depth == 0:
-            self.root.mkdir(parents=True, exist_ok=True)
-            self._lock_file = (self.root / LOCK_NAME).open("a+", encoding="utf-8")
-            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX)
-            self._recover()
+        # Reading a channel that does not exist yet must not create it (plan, build-number lookups):
+        # the directory and its lock appear with the first write.
+        if self._depth == 0 and self.root.is_dir():
+            self._acquire()
         self._depth += 1
         return self
+
+    def _acquire(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._lock_file = (self.root / LOCK_NAME).open("a+", encoding="utf-8")
+        fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX)
+        self._recover()
 
     def _recover(self) -> None:
         """Finish the work of a process that died between writing and indexing (we hold the lock)."""
@@ -226,8 +231,10 @@ class LocalChannel:
 
     # -- writing ------------------------------------------------------------------------------
     def _require_lock(self) -> None:
-        if self._lock_file is None:
+        if self._depth == 0:
             raise RuntimeError("LocalChannel must be used as a context manager to write")
+        if self._lock_file is None:
+            self._acquire()
 
     def _create(self, source: Path, dest: Path, *, link: bool) -> None:
         """Publish ``source`` at ``dest`` without ever replacing an existing ``dest``."""

@@ -112,6 +112,8 @@ def build_command(
     recipe = load_recipe(recipe_dir, target_platform=target_platform)
     cell_variant: dict[str, str] = {}
     cell_id: str | None = None
+    cell_outputs: tuple[str, ...] = ()
+    planned_builds: int | None = None
     planned: list[BuildNumberDecision] = []
     if only or plan_file:
         from cipub import plan as plan_mod
@@ -128,9 +130,10 @@ def build_command(
                 noarch_platform=settings.noarch_platform,
                 channel=None,
             )
+        planned_builds = len(the_plan.cells)
         if only:
             cell = plan_mod.select_cell(the_plan, only)
-            cell_id, cell_variant = cell.id, dict(cell.variant)
+            cell_id, cell_variant, cell_outputs = cell.id, dict(cell.variant), tuple(cell.outputs)
             overrides = {**{k: [v] for k, v in cell.variant.items() if k != "target_platform"}, **overrides}
             target_platform = target_platform or (cell.platform if not cell.noarch else None)
 
@@ -180,6 +183,13 @@ def build_command(
     out.say(f"building {recipe.path} with {selected.name}" + (f" (cell {cell_id})" if cell_id else ""))
     paths = selected.build(request)
     artifacts = [read_artifact(p) for p in paths]
+    if cell_outputs:
+        # A multi-output recipe builds every output in every cell; each output is published by the
+        # one cell the plan assigned it to, so merged manifests never hold the same file twice.
+        skipped = [a for a in artifacts if a.name not in cell_outputs]
+        artifacts = [a for a in artifacts if a.name in cell_outputs]
+        for a in skipped:
+            out.say(f"not in this cell's outputs (published by another cell): {a.key}")
     if not artifacts:
         from cipub.errors import BuildFailedError
 
@@ -190,12 +200,9 @@ def build_command(
         recipe=str(recipe.path),
         engine=selected.name,
     )
-    try:
-        from cipub.noarch import advise
+    from cipub.noarch import advise
 
-        data.notes.extend(advise(recipe, artifacts))
-    except ImportError:  # the advice module is optional at this layer
-        pass
+    data.notes.extend(advise(recipe, artifacts, planned_builds=planned_builds))
     for a in artifacts:
         out.say(f"built     {a.key}  sha256 {a.sha256[:12]}  build {a.build_number}")
     for note in data.notes:
