@@ -323,6 +323,11 @@ class AnacondaChannel:
                 },
             )
             created = self._call("POST", path, json={"public": True, "publish": False, "public_attrs": attrs})
+            if created.status_code == 404:
+                raise UsageError(
+                    f"{self.display}: cannot create package {artifact.name}: {server_message(created)}",
+                    hint=f"check that the owner {self.owner!r} exists and is spelled as on the server",
+                )
             # 409: a parallel job created it between our GET and POST -- what we wanted
             if created.status_code not in (200, 201, 409):
                 raise self._fail(created, f"creating package {artifact.name}")

@@ -13,9 +13,7 @@ from tests.support.publish_flows import Cipub
 pytestmark = pytest.mark.integration
 
 
-def test_build_upload_install_promote_install_and_rerun(
-    cipub: Cipub, anaconda: AnacondaHandle, tmp_path: Path
-) -> None:
+def test_build_upload_install_promote_install_and_rerun(cipub: Cipub, anaconda: AnacondaHandle, tmp_path: Path) -> None:
     publish_flows.build_upload_install_promote_rerun(cipub, anaconda, tmp_path)
 
 
