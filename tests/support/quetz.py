@@ -204,6 +204,20 @@ class QuetzServer:
                 self.process.wait(timeout=15)
 
 
+def _die_with_parent() -> None:
+    """Runs in the server's process before exec: on Linux, SIGTERM it when the test process dies.
+
+    The test process may end without running any cleanup (SIGKILL, a timeout, or ``os._exit``,
+    which tests/conftest.py uses to dodge a py-rattler crash at interpreter exit); the server must
+    not outlive it. The parent is the thread that started the server: start it from the main thread.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
 def _create_deployment(quetz: Path, deployment: Path) -> tuple[str, str]:
     done = subprocess.run(
         [str(quetz), "create", str(deployment), "--create-conf", "--dev"],
@@ -284,6 +298,7 @@ def start_quetz(workdir: Path, *, port: int | None = None, start_timeout: float 
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, async-signal-safe enough
         )
     server = QuetzServer(url, key, user, deployment, log_path, process, timings)
     try:
