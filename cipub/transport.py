@@ -16,10 +16,12 @@ Retry budget with the defaults (5 retries, 0.5 s base): at most 0.5+1+2+4+8 s of
 from __future__ import annotations
 
 import email.utils
+import hashlib
 import logging
 import random
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,16 @@ from cipub.errors import AuthError, NetworkError
 from cipub.secrets import scrub
 
 log = logging.getLogger("cipub.transport")
+
+
+@dataclass(frozen=True)
+class Downloaded:
+    status: int
+    headers: httpx.Headers
+    sha256: str | None
+    size: int
+    text: str
+
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
 USER_AGENT = f"cipub/{__version__}"
@@ -163,6 +175,51 @@ class HttpClient:
                 self._sleep(delay)
         raise NetworkError(
             f"{self.what}: {method} {url} kept failing after {self.retries} retries ({last_problem})",
+            hint="the server may be down; re-running is safe: finished files are skipped",
+        )
+
+    def download(self, url: str, dest: Path) -> Downloaded:
+        """GET ``url`` streaming the body into ``dest`` (never whole in memory), with the same retries.
+
+        Returns the status, headers and, for a 200, the sha256 and size of what was written. Other
+        answers (redirects, 404...) leave ``dest`` untouched and carry their (small) body in ``text``.
+        """
+        last_problem = ""
+        for attempt in range(self.retries + 1):
+            status: int | None = None
+            try:
+                with self.client.stream("GET", url) as response:
+                    status = response.status_code
+                    if status in (401, 403):
+                        response.read()
+                        raise AuthError(
+                            f"{self.what} refused the credentials ({status}): {server_message(response)}",
+                            hint="check the token's scopes and that it has not expired",
+                        )
+                    if status == 200:
+                        digest = hashlib.sha256()
+                        size = 0
+                        with dest.open("wb") as fh:
+                            for chunk in response.iter_bytes(_CHUNK):
+                                digest.update(chunk)
+                                size += len(chunk)
+                                fh.write(chunk)
+                        return Downloaded(status, response.headers, digest.hexdigest(), size, "")
+                    response.read()
+                    if status not in RETRY_STATUS:
+                        return Downloaded(status, response.headers, None, 0, response.text[:2000])
+                    last_problem = f"HTTP {status} {server_message(response)}"
+                    delay = self._delay(attempt, response)
+            except httpx.TransportError as exc:
+                last_problem = f"{type(exc).__name__}: {scrub(str(exc)) or 'no detail'}"
+                delay = self._delay(attempt, None)
+            if attempt < self.retries:
+                log.warning(
+                    "GET %s failed (%s); retry %d/%d in %.1fs", url, last_problem, attempt + 1, self.retries, delay
+                )
+                self._sleep(delay)
+        raise NetworkError(
+            f"{self.what}: GET {url} kept failing after {self.retries} retries ({last_problem})",
             hint="the server may be down; re-running is safe: finished files are skipped",
         )
 

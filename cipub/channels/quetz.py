@@ -25,13 +25,14 @@ the server named ``CHANNEL-<something>`` is therefore read as label ``<something
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -49,7 +50,7 @@ from cipub.errors import (
     UsageError,
     VerificationError,
 )
-from cipub.secrets import Secret, read_token
+from cipub.secrets import Secret, read_token, scrub
 from cipub.transport import HttpClient, file_chunks, server_message
 
 log = logging.getLogger("cipub.channels.quetz")
@@ -346,16 +347,16 @@ class QuetzChannel:
             body=lambda: file_chunks(artifact.path),
         )
 
-    def _download(self, channel_name: str, subdir: str, filename: str) -> bytes:
+    def _download(self, channel_name: str, subdir: str, filename: str, dest: Path) -> tuple[str, int]:
+        """Stream one file to ``dest``; returns (sha256, size). Memory stays flat."""
         path = f"/get/{_segment(channel_name)}/{_segment(subdir)}/{_segment(filename)}"
-        response = self.http.request("GET", path)
-        assert response is not None
-        if response.is_redirect and "location" in response.headers:
+        got = self.http.download(path, dest)
+        if got.status in (301, 302, 303, 307, 308) and "location" in got.headers:
             # A package store may redirect (S3, CDN). Follow it without the API key when it
             # leaves this server: the key is for Quetz only.
-            location = httpx.URL(self.base_url + path).join(response.headers["location"])
+            location = httpx.URL(self.base_url + path).join(got.headers["location"])
             if location.host == httpx.URL(self.base_url).host:
-                response = self.http.request("GET", str(location))
+                got = self.http.download(str(location), dest)
             else:
                 with HttpClient(
                     f"{location.scheme}://{location.netloc.decode()}",
@@ -367,11 +368,13 @@ class QuetzChannel:
                     sleep=self._sleep,
                     transport=self._transport,
                 ) as store:
-                    response = store.request("GET", str(location))
-            assert response is not None
-        if response.status_code != 200:
-            raise self._fail(response, f"downloading {subdir}/{filename} from {channel_name!r}")
-        return response.content
+                    got = store.download(str(location), dest)
+        if got.status != 200 or got.sha256 is None:
+            raise NetworkError(
+                f"Quetz: downloading {subdir}/{filename} from {channel_name!r} answered {got.status}: "
+                f"{scrub(got.text[:200]) or 'no detail'}"
+            )
+        return got.sha256, got.size
 
     def add_label(self, file: ChannelFile, label: str) -> None:
         if label in file.labels:
@@ -387,22 +390,23 @@ class QuetzChannel:
         self._require_token()
         source = self._channel_for(MAIN_LABEL if MAIN_LABEL in file.labels else sorted(file.labels)[0])
         target = self._ensure_channel(label)
-        data = self._download(source, file.subdir, file.filename)
-        got = hashlib.sha256(data).hexdigest()
-        if got != expected:
-            raise VerificationError(
-                f"{file.key} downloaded from Quetz channel {source!r} has sha256 {got}, expected {expected}",
-                hint="the copy on the server differs from what its index says; re-run, or check the server",
+        with tempfile.TemporaryDirectory(prefix="cipub-quetz-") as scratch:
+            copy = Path(scratch) / file.filename
+            got, size = self._download(source, file.subdir, file.filename, copy)
+            if got != expected:
+                raise VerificationError(
+                    f"{file.key} downloaded from Quetz channel {source!r} has sha256 {got}, expected {expected}",
+                    hint="the copy on the server differs from what its index says; re-run, or check the server",
+                )
+            self._post_package(
+                target,
+                name=file.name,
+                subdir=file.subdir,
+                filename=file.filename,
+                sha256=expected,
+                size=size,
+                body=lambda: file_chunks(copy),
             )
-        self._post_package(
-            target,
-            name=file.name,
-            subdir=file.subdir,
-            filename=file.filename,
-            sha256=expected,
-            size=len(data),
-            body=lambda: data,
-        )
 
     def remove_label(self, file: ChannelFile, label: str) -> None:
         self._require_token()

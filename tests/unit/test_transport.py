@@ -109,3 +109,32 @@ def test_content_factory_recreated_per_attempt() -> None:
     assert client(handler).request("PUT", "/f", content_factory=factory).status_code == 201
     assert bodies == [b"payload", b"payload"]
     assert len(made) == 2
+
+
+def test_download_streams_to_file_with_sha256_and_retries(tmp_path) -> None:
+    import hashlib
+
+    payload = b"x" * 3_000_000
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        if len(calls) == 1:
+            return httpx.Response(503)
+        return httpx.Response(200, content=payload)
+
+    dest = tmp_path / "f.conda"
+    got = client(handler).download("/get/f.conda", dest)
+    assert (got.status, got.size, got.sha256) == (200, len(payload), hashlib.sha256(payload).hexdigest())
+    assert dest.read_bytes() == payload
+    assert len(calls) == 2
+
+
+def test_download_other_status_leaves_file_alone(tmp_path) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(404, text="no such file")
+
+    dest = tmp_path / "f.conda"
+    got = client(handler).download("/get/f.conda", dest)
+    assert (got.status, got.sha256, got.text) == (404, None, "no such file")
+    assert not dest.exists()
