@@ -11,8 +11,9 @@ Wire (the binstar REST API as anaconda-client speaks it; ``shared/reference/prot
   request per (name, version), whatever the number of files; ``GET /package/OWNER/NAME/files``
   when no version is given (build-number lookup over every version).
 - Upload: create the package and the release if missing (``GET`` then ``POST``, as anaconda-client
-  does), ``POST /stage/...`` with the label and the sha256, the S3 form POST (streamed from disk,
-  never held in memory; no anaconda token is sent to the storage host), ``POST /commit/...``.
+  does; a release the state query just found, or found absent, is not asked for again),
+  ``POST /stage/...`` with the label and the sha256, the S3 form POST (streamed from disk, never
+  held in memory; no anaconda token is sent to the storage host), ``POST /commit/...``.
   A retried commit first asks ``GET /dist/...`` whether the file landed with our sha256.
 - Labels: ``POST`` / ``DELETE /channels/OWNER/LABEL`` with ``{package, version, basename}`` naming
   exactly one file (a null field would widen the operation to every file of the owner).
@@ -142,6 +143,8 @@ class AnacondaChannel:
         #: packages / releases known to exist during this batch, and a lock per key
         self._known: set[tuple[str, ...]] = set()
         self._key_locks: dict[tuple[str, ...], threading.Lock] = {}
+        #: releases the state query found absent in this batch (their GET need not be repeated)
+        self._absent: set[tuple[str, ...]] = set()
 
     # -- plumbing -----------------------------------------------------------------------------
     def _client(self, *, api: bool) -> HttpClient:
@@ -192,6 +195,7 @@ class AnacondaChannel:
         if self._depth:
             return
         self._known.clear()
+        self._absent.clear()
         for client in (self._api, self._storage):
             if client is not None:
                 client.close()
@@ -227,10 +231,16 @@ class AnacondaChannel:
     def files(self, name: str, version: str | None = None) -> list[ChannelFile]:
         if version is not None:
             response = self._call("GET", f"/release{self._release_path(name, version)}")
+            key = ("release", name, version)
             if response.status_code == 404:
+                with self._lock:
+                    self._absent.add(key)
                 return []
             if response.status_code != 200:
                 raise self._fail(response, f"reading release {name} {version}")
+            with self._lock:  # the release exists, so does its package: an upload needs neither GET
+                self._known.update({key, ("package", name)})
+                self._absent.discard(key)
             dists = response.json().get("distributions") or []
         else:
             response = self._call("GET", f"/package/{_segment(self.owner)}/{_segment(name)}/files")
@@ -335,13 +345,18 @@ class AnacondaChannel:
         self._once(("package", artifact.name), create)
 
     def _ensure_release(self, artifact: Artifact, about: Callable[[], dict[str, Any]]) -> None:
+        key = ("release", artifact.name, artifact.version)
+
         def create() -> None:
             path = f"/release{self._release_path(artifact.name, artifact.version)}"
-            response = self._call("GET", path)
-            if response.status_code == 200:
-                return
-            if response.status_code != 404:
-                raise self._fail(response, f"reading release {artifact.name} {artifact.version}")
+            with self._lock:
+                just_read_absent = key in self._absent
+            if not just_read_absent:
+                response = self._call("GET", path)
+                if response.status_code == 200:
+                    return
+                if response.status_code != 404:
+                    raise self._fail(response, f"reading release {artifact.name} {artifact.version}")
             info = about()
             payload: dict[str, Any] = {"requirements": [], "announce": None, "description": None}
             payload.update({key: info.get(key) for key in _ABOUT_KEYS})
@@ -350,7 +365,7 @@ class AnacondaChannel:
             if created.status_code not in (200, 201, 409):
                 raise self._fail(created, f"creating release {artifact.name} {artifact.version}")
 
-        self._once(("release", artifact.name, artifact.version), create)
+        self._once(key, create)
 
     # -- upload -------------------------------------------------------------------------------
     def upload(self, artifact: Artifact, label: str) -> None:
