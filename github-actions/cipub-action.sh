@@ -3,8 +3,9 @@
 # `cipub-action.sh run`). Every input arrives as an INPUT_* environment variable -- never pasted
 # into this script -- and becomes exactly one argv element in a bash array: no eval, no word
 # splitting, no globbing except for manifest patterns. Tokens go to a private file passed through
-# CIPUB_TOKEN_FILE, never into argv.
+# CIPUB_TOKEN_FILE, never into argv. Needs bash >= 4.4 (GitHub's runners have bash 5).
 set -euo pipefail
+shopt -s inherit_errexit
 
 # Values echoed into the log are escaped like workflow-command data, so a value can never start a
 # line of its own (a line beginning with "::" is a command to the runner).
@@ -16,58 +17,77 @@ log_safe() {
   printf '%s' "$s"
 }
 
+# On stderr (the runner reads workflow commands from both streams), then stop the step.
 fail() {
-  printf '::error title=cipub action::%s\n' "$(log_safe "$1")"
+  printf '::error title=cipub action::%s\n' "$(log_safe "$1")" >&2
   exit 2
 }
 
-# A single-value input: one line, or the step fails (a newline would be a second argument or a
-# workflow command in cipub's messages).
-single() {
-  local name=$1 value=$2
-  case $value in
-    *$'\n'* | *$'\r'*) fail "input '$name' must be a single line" ;;
-  esac
-  printf '%s' "$value"
-}
+# The checks below are called as commands, never inside $(...), so `fail` ends the step.
 
-boolean() {
-  local name=$1 value=$2
-  case $value in
-    true | false) printf '%s' "$value" ;;
-    *) fail "input '$name' must be 'true' or 'false'" ;;
+# One line, or the step fails: a newline would become a second argument, or a workflow command
+# of its own when cipub repeats the value in a message.
+check_single() {
+  case $2 in
+    *$'\n'* | *$'\r'*) fail "input '$1' must be a single line" ;;
   esac
 }
 
-# Each non-blank line of a list input, trimmed. (The caller reads them into an array.)
-lines_of() {
+# A path that reaches rattler-build, which writes paths into its build scripts inside double
+# quotes (export SRC_DIR="..."): there $, ` and " would run as code, so they are refused.
+check_path() {
+  check_single "$1" "$2"
+  case $2 in
+    *'$'* | *'`'* | *'"'*) fail "input '$1' must not contain \$, \` or \" (paths end up in build scripts)" ;;
+  esac
+}
+
+check_boolean() {
+  case $2 in
+    true | false) ;;
+    *) fail "input '$1' must be 'true' or 'false'" ;;
+  esac
+}
+
+# Variant values end up in recipes' build scripts through the recipe's own templates.
+check_variant() {
+  case $2 in
+    *[\$\`\"\'\\\;\&\|\<\>\(\)]*) fail "input '$1' must not contain shell characters (\$\`\"'\\;&|<>())" ;;
+  esac
+}
+
+# Each non-blank line of a list input, trimmed, into the array named by $2.
+read_lines() {
+  local -n into=$2
   local line
+  into=()
   while IFS= read -r line || [ -n "$line" ]; do
     line=${line%$'\r'}
     line="${line#"${line%%[![:space:]]*}"}"
     line="${line%"${line##*[![:space:]]}"}"
-    [ -n "$line" ] && printf '%s\n' "$line"
+    [ -z "$line" ] || into+=("$line")
   done <<<"$1"
 }
 
 install_cipub() {
   local python=${INPUT_PYTHON:-python3} spec=${INPUT_CIPUB_SPEC:-}
-  python=$(single python "$python")
-  spec=$(single cipub-spec "$spec")
+  check_single python "$python"
+  check_single cipub-spec "$spec"
   if ! command -v -- "$python" >/dev/null 2>&1; then
     if [ "$python" = python3 ] && command -v python >/dev/null 2>&1; then
       python=python # Windows runners name it python
     else
-      fail "input 'python': $(log_safe "$python") is not on PATH (run actions/setup-python first)"
+      fail "input 'python': $python is not on PATH (run actions/setup-python first)"
     fi
   fi
   local root=${RUNNER_TEMP:?RUNNER_TEMP is not set}/cipub-action
-  local venv=$root/venv source
+  local venv=$root/venv source action_root
   if [ -n "$spec" ]; then
     source="pip:$spec"
   else
     # The action's own checkout: cipub at exactly the ref the workflow pinned.
-    source="path:$(cd -- "${GITHUB_ACTION_PATH:?}/.." && pwd)"
+    action_root=$(cd -- "${GITHUB_ACTION_PATH:?}/.." && pwd)
+    source="path:$action_root"
   fi
   local exe=$venv/bin/cipub
   [ -d "$venv/Scripts" ] && exe=$venv/Scripts/cipub.exe
@@ -80,11 +100,7 @@ install_cipub() {
     local vpython=$venv/bin/python
     [ -x "$vpython" ] || vpython=$venv/Scripts/python.exe
     "$vpython" -m pip install --quiet --disable-pip-version-check --upgrade pip
-    if [ -n "$spec" ]; then
-      "$vpython" -m pip install --quiet --disable-pip-version-check -- "$spec"
-    else
-      "$vpython" -m pip install --quiet --disable-pip-version-check -- "${source#path:}"
-    fi
+    "$vpython" -m pip install --quiet --disable-pip-version-check -- "${spec:-$action_root}"
     exe=$venv/bin/cipub
     [ -x "$exe" ] || exe=$venv/Scripts/cipub.exe
     printf '%s' "$source" >"$root/installed"
@@ -93,27 +109,8 @@ install_cipub() {
   printf 'cipub=%s\n' "$exe" >>"${GITHUB_OUTPUT:?}"
 }
 
-# Expand manifest patterns (globs, ** allowed) into --manifest options; a pattern matching nothing
-# is an error, so a missing build artifact cannot turn into a partial release.
-add_manifests() {
-  local pattern matched saved_ifs=$IFS
-  local -a patterns=() found=()
-  mapfile -t patterns < <(lines_of "$1")
-  shopt -s nullglob globstar
-  for pattern in "${patterns[@]}"; do
-    IFS= # no word splitting: only pathname expansion applies to the unquoted pattern
-    # shellcheck disable=SC2206 # globbing is intended here
-    found=($pattern)
-    IFS=$saved_ifs
-    [ ${#found[@]} -gt 0 ] || fail "input 'manifest': no file matches $(log_safe "$pattern")"
-    for matched in "${found[@]}"; do
-      args+=("--manifest=$matched")
-    done
-  done
-  shopt -u nullglob globstar
-}
-
-add_list() { # add_list FLAG INPUT_NAME VALUE: FLAG ITEM for each line (or word, for platforms)
+# --name=VALUE for each line of a list input (each word, for platforms).
+add_list() {
   local flag=$1 name=$2 value=$3 item
   local -a items=()
   if [ "$name" = platforms ]; then
@@ -121,42 +118,65 @@ add_list() { # add_list FLAG INPUT_NAME VALUE: FLAG ITEM for each line (or word,
     value=${value//$'\t'/ }
     value=${value// /$'\n'}
   fi
-  mapfile -t items < <(lines_of "$value")
+  read_lines "$value" items
   for item in "${items[@]}"; do
+    case $name in
+      variants) check_variant variants "$item" ;;
+      variant-config) check_path variant-config "$item" ;;
+    esac
     args+=("$flag=$item")
   done
 }
 
-add_option() { # add_option FLAG INPUT_NAME VALUE: FLAG VALUE when VALUE is set
-  local flag=$1 name=$2 value
-  value=$(single "$name" "$3")
-  [ -n "$value" ] && args+=("$flag=$value")
-  return 0
+# --name=VALUE when the single-line input is set.
+add_option() {
+  check_single "$2" "$3"
+  [ -z "$3" ] || args+=("$1=$3")
+}
+
+# Manifest patterns (globs, ** allowed) into --manifest options; a pattern matching nothing is
+# an error, so a missing build artifact cannot turn into a partial release.
+add_manifests() {
+  local pattern matched saved_ifs=$IFS
+  local -a patterns=() found=()
+  read_lines "$1" patterns
+  shopt -s nullglob globstar
+  for pattern in "${patterns[@]}"; do
+    IFS= # no word splitting: only pathname expansion applies to the unquoted pattern
+    # shellcheck disable=SC2206 # globbing is intended here
+    found=($pattern)
+    IFS=$saved_ifs
+    [ ${#found[@]} -gt 0 ] || fail "input 'manifest': no file matches $pattern"
+    for matched in "${found[@]}"; do
+      args+=("--manifest=$matched")
+    done
+  done
+  shopt -u nullglob globstar
 }
 
 run_cipub() {
   local cipub=${ACTION_CIPUB:?the install step did not report where cipub is}
-  local command
-  command=$(single command "${INPUT_COMMAND:-}")
+  local command=${INPUT_COMMAND:-}
+  check_single command "$command"
   case $command in
     plan | build | upload | promote | verify) ;;
     *) fail "input 'command' must be one of plan, build, upload, promote, verify" ;;
   esac
-  local dry_run move upload
-  dry_run=$(boolean dry-run "${INPUT_DRY_RUN:-false}")
-  move=$(boolean move "${INPUT_MOVE:-false}")
-  upload=$(boolean upload "${INPUT_UPLOAD:-false}")
+  local dry_run=${INPUT_DRY_RUN:-false} move=${INPUT_MOVE:-false} upload=${INPUT_UPLOAD:-false}
+  check_boolean dry-run "$dry_run"
+  check_boolean move "$move"
+  check_boolean upload "$upload"
 
-  local workdir
-  workdir=$(single working-directory "${INPUT_WORKING_DIRECTORY:-.}")
-  cd -- "${workdir:-.}"
+  local workdir=${INPUT_WORKING_DIRECTORY:-.}
+  check_path working-directory "$workdir"
+  cd -- "$workdir"
 
-  # Settings that every command reads from the environment (flags would differ per command).
-  local channel api_url
-  channel=$(single channel "${INPUT_CHANNEL:-}")
-  api_url=$(single api-url "${INPUT_API_URL:-}")
-  [ -n "$channel" ] && export CIPUB_CHANNEL="$channel"
-  [ -n "$api_url" ] && export CIPUB_API_URL="$api_url"
+  # Settings every command reads from the environment (flags differ from command to command).
+  local channel=${INPUT_CHANNEL:-} api_url=${INPUT_API_URL:-}
+  check_single channel "$channel"
+  check_single api-url "$api_url"
+  [ -z "$channel" ] || export CIPUB_CHANNEL="$channel"
+  [ -z "$api_url" ] || export CIPUB_API_URL="$api_url"
 
   if [ -n "${INPUT_TOKEN:-}" ]; then
     # Masked first, before anything could print it (the runner matches masks line by line).
@@ -165,7 +185,7 @@ run_cipub() {
     case $INPUT_TOKEN in
       *$'\n'*)
         while IFS= read -r line; do
-          [ -n "$line" ] && printf '::add-mask::%s\n' "$(log_safe "$line")"
+          [ -z "$line" ] || printf '::add-mask::%s\n' "$(log_safe "$line")"
         done <<<"$INPUT_TOKEN"
         ;;
     esac
@@ -176,22 +196,25 @@ run_cipub() {
     export CIPUB_TOKEN_FILE="$token_file"
   fi
 
-  local plan_file
-  plan_file=$(single plan "${INPUT_PLAN:-}")
+  local plan_file=${INPUT_PLAN:-} recipe=${INPUT_RECIPE:-recipe}
+  check_path plan "$plan_file"
   local -a args=() positional=()
   case $command in
     plan)
+      check_path recipe "$recipe"
+      positional=("$recipe")
       args=(plan)
-      positional=("$(single recipe "${INPUT_RECIPE:-recipe}")")
       add_list --platform platforms "${INPUT_PLATFORMS:-}"
       add_list --variant-config variant-config "${INPUT_VARIANT_CONFIG:-}"
       add_list --variant variants "${INPUT_VARIANTS:-}"
-      plan_file=${plan_file:-cipub-plan.json}
-      args+=(--format=json "--output=$plan_file")
+      args+=(--format=json "--output=${plan_file:=cipub-plan.json}")
       ;;
     build)
+      check_path recipe "$recipe"
+      check_path output-dir "${INPUT_OUTPUT_DIR:-}"
+      check_path manifest "${INPUT_MANIFEST:-}"
+      positional=("$recipe")
       args=(build)
-      positional=("$(single recipe "${INPUT_RECIPE:-recipe}")")
       add_option --plan plan "$plan_file"
       add_option --only only "${INPUT_ONLY:-}"
       add_list --variant-config variant-config "${INPUT_VARIANT_CONFIG:-}"
@@ -212,7 +235,7 @@ run_cipub() {
       add_manifests "${INPUT_MANIFEST:-dist/cipub-manifest.json}"
       add_option --from from-label "${INPUT_FROM_LABEL:-}"
       add_option --to to-label "${INPUT_TO_LABEL:-}"
-      [ "$move" = true ] && args+=(--move)
+      [ "$move" = false ] || args+=(--move)
       ;;
     verify)
       args=(ci verify)
@@ -227,10 +250,10 @@ run_cipub() {
     esac
   fi
   local -a extra=()
-  mapfile -t extra < <(lines_of "${INPUT_EXTRA_ARGS:-}")
+  read_lines "${INPUT_EXTRA_ARGS:-}" extra
   args+=("${extra[@]}")
-  # Options are written --name=value and positionals come after "--": no value can be taken
-  # for an option, whatever it starts with.
+  # Options are written --name=VALUE and positionals come after "--": whatever a value starts
+  # with, it cannot be read as another option.
   [ ${#positional[@]} -eq 0 ] || args+=(-- "${positional[@]}")
 
   printf 'cipub'
@@ -239,7 +262,7 @@ run_cipub() {
   "$cipub" "${args[@]}"
   if [ "$command" = plan ]; then
     # Outputs (matrix, ids, build numbers) and the summary table, from the plan just written.
-    "$cipub" ci report-plan "$plan_file"
+    "$cipub" ci report-plan -- "$plan_file"
   fi
 }
 

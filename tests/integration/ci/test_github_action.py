@@ -1,0 +1,239 @@
+"""The composite action's steps, run as the GitHub runner runs them (bash -eo pipefail on a script
+file, inputs through env as INPUT_*, GITHUB_OUTPUT / GITHUB_STEP_SUMMARY files, GITHUB_ACTIONS=true):
+the whole plan -> build -> upload -> verify -> promote chain, the token only ever in a mask
+command, and hostile values through every input."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+from tests.integration.ci.conftest import (
+    SAMPLE_CELLS,
+    ActionHarness,
+    local_channel_state,
+    no_injection_happened,
+    write_sample_project,
+)
+from tests.support.github_runner import ActionRun, CompositeAction, masks_in, runner_env
+from tests.support.quetz import QuetzServer
+from tests.support.quetz_target import quetz_server, quetz_target
+
+pytestmark = pytest.mark.integration
+__all__ = ["quetz_server"]
+
+ACTION_INPUTS = list(yaml.safe_load((REPO / "github-actions" / "action.yml").read_text())["inputs"])
+ACTION_OUTPUTS = set(yaml.safe_load((REPO / "github-actions" / "action.yml").read_text())["outputs"])
+
+
+def run_action(harness: ActionHarness, workdir: Path, **inputs: str) -> ActionRun:
+    result = harness.run(workdir, {k.replace("_", "-"): v for k, v in inputs.items()})
+    assert isinstance(result, ActionRun)
+    return result
+
+
+def ok(result: ActionRun) -> ActionRun:
+    assert result.ok, "\n".join(f"{s.name}: {s.returncode}\n{s.stdout}\n{s.stderr}" for s in result.steps)
+    return result
+
+
+def run_chain(harness: ActionHarness, project: Path, channel: str, token: str = "") -> dict[str, ActionRun]:
+    """What the reusable workflow does, job by job, in one workspace."""
+    runs = {"plan": ok(run_action(harness, project, command="plan", channel=channel, token=token))}
+    for cell in json.loads(runs["plan"].outputs["ids"]):
+        runs[cell] = ok(
+            run_action(
+                harness,
+                project,
+                command="build",
+                channel=channel,
+                plan="cipub-plan.json",
+                only=cell,
+                output_dir=f"cells/{cell}",
+            )
+        )
+    runs["upload"] = ok(
+        run_action(
+            harness,
+            project,
+            command="upload",
+            channel=channel,
+            label="test",
+            manifest="cells/*/cipub-manifest.json",
+            token=token,
+        )
+    )
+    runs["verify"] = ok(
+        run_action(
+            harness,
+            project,
+            command="verify",
+            channel=channel,
+            label="test",
+            manifest="cells/**/cipub-manifest.json",
+            extra_args="--mode=isolated",
+            token=token,
+        )
+    )
+    runs["promote"] = ok(
+        run_action(
+            harness, project, command="promote", channel=channel, manifest="cells/**/cipub-manifest.json", token=token
+        )
+    )
+    return runs
+
+
+def test_action_chain_on_a_local_channel(action_harness: ActionHarness, tmp_path: Path) -> None:
+    project = write_sample_project(tmp_path / "work")
+    channel = tmp_path / "channel"
+    runs = run_chain(action_harness, project, str(channel))
+
+    plan = runs["plan"].outputs
+    matrix = json.loads(plan["matrix"])
+    assert [c["id"] for c in matrix["include"]] == SAMPLE_CELLS
+    assert all(c["runner"] == "ubuntu-latest" for c in matrix["include"])
+    assert (plan["cells"], plan["build-number"], plan["plan"]) == ("2", "0", "cipub-plan.json")
+    assert "| `linux-64-flavorred` | linux-64 | — | ubuntu-latest | flavor=red |" in runs["plan"].summary
+
+    built = {}
+    for cell in SAMPLE_CELLS:
+        outputs = runs[cell].outputs
+        assert outputs["manifest"] == f"cells/{cell}/cipub-manifest.json"
+        assert outputs["build-number"] == "0"
+        (artifact,) = json.loads(outputs["artifacts"])
+        assert artifact["variant_id"] == cell
+        built[f"{artifact['subdir']}/{artifact['filename']}"] = artifact["sha256"]
+        assert (
+            f"| `{artifact['filename']}` | linux-64 | `{artifact['sha256'][:12]}` | — | built |" in runs[cell].summary
+        )
+
+    upload = runs["upload"].outputs
+    assert json.loads(upload["states"]) == {"uploaded": 2} and upload["label"] == "test"
+    for key, sha in built.items():
+        row = f"| `{key.split('/')[1]}` | linux-64 | `{sha[:12]}` | test | uploaded |"
+        assert row in runs["upload"].summary
+        assert (
+            f"| `{key.split('/')[1]}` | linux-64 | `{sha[:12]}` | test → main | promoted |" in runs["promote"].summary
+        )
+    assert "installed" in runs["verify"].summary
+    assert json.loads(runs["promote"].outputs["states"]) == {"promoted": 2}
+
+    state = local_channel_state(channel)
+    assert state["test"] == built and state["main"] == built
+
+    # Each step printed the exact argv it ran, built from inputs without a shell in between.
+    assert "cipub build --plan=cipub-plan.json --only=linux-64-flavorred --output-dir=cells/linux-64-flavorred" in (
+        runs["linux-64-flavorred"].log
+    )
+
+
+def test_token_only_ever_appears_in_a_mask_command(
+    action_harness: ActionHarness, tmp_path: Path, quetz_server: QuetzServer
+) -> None:
+    with quetz_target(tmp_path / "quetz", server=quetz_server) as quetz:
+        (token,) = quetz.env.values()
+        project = write_sample_project(tmp_path / "work")
+        runs = run_chain(action_harness, project, quetz.url, token=token)
+        assert len(quetz.state()["main"]) == 2
+
+    for name, result in runs.items():
+        for step in result.steps:
+            for line in (step.stdout + step.stderr).splitlines():
+                if token in line:
+                    assert line.startswith("::add-mask::"), f"{name}/{step.name} printed the token: {line!r}"
+            assert all(token not in value for value in step.outputs.values())
+        assert token not in result.summary
+        if name in ("plan", "upload", "promote"):
+            assert token in masks_in(result.log), f"{name}: the token was never masked"
+    for path in project.rglob("*"):
+        if path.is_file():
+            assert token.encode() not in path.read_bytes(), f"the token was written to {path}"
+    leftovers = list(action_harness.runner_temp.glob("cipub-token.*"))
+    assert not leftovers, "the token file outlived its step"
+
+
+#: command substitution, backticks, breaking out of quotes, new lines (a second argument, a second
+#: command, a workflow command of its own)
+HOSTILE = {
+    "one-line": '$(touch pwned-dollar) `touch pwned-backtick` "; touch pwned-quote; rm -rf ~; echo "',
+    "multi-line": "x\ntouch pwned-newline\n::add-path::/tmp/pwned-path\n$(touch pwned-dollar2)",
+}
+#: the command each input matters to
+COMMAND_FOR = {
+    "recipe": "plan",
+    "platforms": "plan",
+    "variant-config": "plan",
+    "variants": "plan",
+    "plan": "plan",
+    "only": "build",
+    "output-dir": "build",
+    "build-number": "build",
+    "upload": "build",
+    "from-label": "promote",
+    "to-label": "promote",
+    "move": "promote",
+}
+RUN_STEP_INPUTS = [name for name in ACTION_INPUTS if name not in ("python", "cipub-spec")]
+#: inputs that only take a fixed set of values, or paths that rattler-build writes into build scripts
+REFUSED_ANY_SHELL_CHARACTER = {
+    "command",
+    "move",
+    "upload",
+    "dry-run",
+    "recipe",
+    "output-dir",
+    "plan",
+    "working-directory",
+    "variants",
+    "variant-config",
+}
+#: inputs that take one item per line (a token may span lines too)
+LIST_INPUTS = {"platforms", "variant-config", "variants", "manifest", "extra-args", "token"}
+
+
+@pytest.mark.parametrize("payload", list(HOSTILE.values()), ids=list(HOSTILE))
+@pytest.mark.parametrize("name", RUN_STEP_INPUTS)
+def test_hostile_action_input_is_data(action_harness: ActionHarness, tmp_path: Path, name: str, payload: str) -> None:
+    project = write_sample_project(tmp_path / "work")
+    (action_harness.home / "sentinel").write_text("still here")
+    inputs = {"command": COMMAND_FOR.get(name, "upload"), "channel": str(tmp_path / "channel"), name: payload}
+    result = action_harness.run(project, inputs)
+    assert isinstance(result, ActionRun)
+    no_injection_happened(tmp_path, action_harness.runner_temp)
+    assert (action_harness.home / "sentinel").read_text() == "still here"
+    assert_no_workflow_command_injected(result)
+    if ("\n" in payload and name not in LIST_INPUTS) or name in REFUSED_ANY_SHELL_CHARACTER:
+        # Refused by the action itself, before cipub runs.
+        assert not result.ok
+        assert f"::error title=cipub action::input '{name}' must" in result.log
+
+
+def assert_no_workflow_command_injected(result: ActionRun) -> None:
+    for step in result.steps:
+        for line in (step.stdout + step.stderr).splitlines():
+            if line.startswith("::"):
+                assert re.match(r"::(add-mask|error title=cipub action)::", line), f"injected: {line!r}"
+        assert set(step.outputs) <= ACTION_OUTPUTS | {"cipub", "command", "verified"}, step.outputs
+
+
+@pytest.mark.parametrize("payload", list(HOSTILE.values()), ids=list(HOSTILE))
+@pytest.mark.parametrize("name", ["python", "cipub-spec"])
+def test_hostile_install_input_is_data(tmp_path: Path, name: str, payload: str) -> None:
+    action = CompositeAction(REPO / "github-actions")
+    (tmp_path / "home").mkdir()
+    (tmp_path / "temp").mkdir()
+    result = action.run(
+        {"command": "plan", name: payload},
+        workdir=tmp_path,
+        runner_temp=tmp_path / "temp",
+        base_env=runner_env({"HOME": str(tmp_path / "home")}),
+        only_steps={"install"},
+    )
+    assert not result.ok
+    no_injection_happened(tmp_path)
+    assert_no_workflow_command_injected(result)

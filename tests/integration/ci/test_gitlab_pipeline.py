@@ -1,0 +1,201 @@
+"""The GitLab include, end to end with gitlab-ci-local (shell executor): plan -> a 2-cell build matrix
+-> publish to `test` -> verify -> promote to `main`, on a local channel and on a real Quetz; the
+`cipub ci init gitlab` starter the same way; and hostile input values through every input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.integration.ci.conftest import (
+    SAMPLE_CELLS,
+    copy_include,
+    init_git_project,
+    local_channel_state,
+    no_injection_happened,
+    run_gitlab_ci_local,
+    write_sample_project,
+)
+from tests.support.quetz import QuetzServer
+from tests.support.quetz_target import quetz_server, quetz_target
+
+pytestmark = pytest.mark.integration
+__all__ = ["quetz_server"]
+
+BUILD_JOBS = [f"cipub-build: [{cell}]" for cell in SAMPLE_CELLS]
+
+
+def include_project(root: Path, inputs: dict[str, str]) -> Path:
+    project = write_sample_project(root / "project")
+    copy_include(project)
+    lines = ["include:", "  - local: ci/cipub.yml", "    inputs:"]
+    lines += [f"      {key}: {json.dumps(value)}" for key, value in inputs.items()]
+    (project / ".gitlab-ci.yml").write_text("\n".join(lines) + "\n")
+    init_git_project(project)
+    return project
+
+
+def assert_passed(run_output: str, jobs: list[str]) -> None:
+    for job in jobs:
+        assert any(line.strip().startswith("PASS") and job in line for line in run_output.splitlines()), (
+            f"job {job!r} did not pass:\n{run_output[-6000:]}"
+        )
+
+
+def test_include_end_to_end_on_a_local_channel(tmp_path: Path) -> None:
+    channel = tmp_path / "channel"
+    project = include_project(
+        tmp_path,
+        {"recipe": "recipe", "channel": str(channel), "install": "none", "verify": "isolated"},
+    )
+    run = run_gitlab_ci_local(project, args=["--manual", "cipub-promote"], home=tmp_path / "home")
+    assert run.returncode == 0, run.output[-6000:]
+    assert_passed(run.output, ["cipub-plan", *BUILD_JOBS, "cipub-publish", "cipub-verify", "cipub-promote"])
+
+    # The plan job's outputs: the matrix and the build number, for later jobs.
+    plan = run.dotenv("cipub-plan")
+    assert json.loads(plan["CIPUBCI_IDS"]) == SAMPLE_CELLS
+    assert plan["CIPUBCI_CELLS"] == "2" and plan["CIPUBCI_BUILD_NUMBER"] == "0"
+
+    # Publish uploaded both cells to `test`; promote moved exactly those to `main`.
+    published = run.dotenv("cipub-publish")
+    artifacts = json.loads(published["CIPUBCI_ARTIFACTS"])
+    built = {f"{a['subdir']}/{a['filename']}": a["sha256"] for a in artifacts}
+    assert len(built) == 2 and {a["variant_id"] for a in artifacts} == set(SAMPLE_CELLS)
+    assert published["CIPUBCI_LABEL"] == "test"
+    assert json.loads(published["CIPUBCI_STATES"]) == {"uploaded": 2}
+    promoted = run.dotenv("cipub-promote")
+    assert json.loads(promoted["CIPUBCI_STATES"]) == {"promoted": 2}
+    assert (promoted["CIPUBCI_FROM_LABEL"], promoted["CIPUBCI_TO_LABEL"]) == ("test", "main")
+
+    state = local_channel_state(channel)
+    assert state["test"] == built
+    assert state["main"] == built
+    assert "installed" in run.job_log("cipub-verify")
+
+    # Only declared artifacts travelled: the builds happened in the jobs' own copies of the project.
+    assert not (project / "dist").exists()
+
+
+def test_promote_waits_for_a_person(tmp_path: Path) -> None:
+    channel = tmp_path / "channel"
+    project = include_project(
+        tmp_path, {"recipe": "recipe", "channel": str(channel), "install": "none", "verify": "files"}
+    )
+    run = run_gitlab_ci_local(project, home=tmp_path / "home")
+    assert run.returncode == 0, run.output[-6000:]
+    assert_passed(run.output, ["cipub-publish", "cipub-verify"])
+    state = local_channel_state(channel)
+    assert len(state["test"]) == 2
+    assert "main" not in state  # the manual promote job did not run
+
+
+def test_include_end_to_end_on_quetz(tmp_path: Path, quetz_server: QuetzServer) -> None:
+    with quetz_target(tmp_path / "quetz", server=quetz_server) as quetz:
+        project = include_project(
+            tmp_path, {"recipe": "recipe", "channel": quetz.url, "install": "none", "verify": "isolated"}
+        )
+        # The token is a (masked) CI/CD variable of the project, never an input.
+        run = run_gitlab_ci_local(
+            project, args=["--manual", "cipub-promote"], variables=quetz.env, home=tmp_path / "home"
+        )
+        assert run.returncode == 0, run.output[-6000:]
+        assert_passed(run.output, ["cipub-plan", *BUILD_JOBS, "cipub-publish", "cipub-verify", "cipub-promote"])
+        built = {
+            f"{a['subdir']}/{a['filename']}": a["sha256"]
+            for a in json.loads(run.dotenv("cipub-publish")["CIPUBCI_ARTIFACTS"])
+        }
+        state = quetz.state()
+        assert state["test"] == built
+        assert state["main"] == built
+        for token in quetz.env.values():
+            assert token not in run.output
+            assert not any(
+                token in p.read_text(errors="ignore")
+                for p in (project / ".gitlab-ci-local" / "artifacts").rglob("*")
+                if p.is_file()
+            )
+
+
+def test_ci_init_gitlab_output_builds_the_sample(tmp_path: Path, cipub: object) -> None:
+    channel = tmp_path / "channel"
+    project = write_sample_project(tmp_path / "project")
+    result = cipub(  # type: ignore[operator]
+        "ci",
+        "init",
+        "gitlab",
+        "--recipe",
+        "recipe",
+        "--channel",
+        str(channel),
+        "--image",
+        "",
+        "--install",
+        "none",
+        cwd=project,
+    )
+    assert result.code == 0, result.err
+    init_git_project(project)
+    # Offline here: verify from the label alone (a CI/CD variable overriding the include's default).
+    run = run_gitlab_ci_local(
+        project, args=["--manual", "cipub-promote"], variables={"CIPUBCI_VERIFY": "isolated"}, home=tmp_path / "home"
+    )
+    assert run.returncode == 0, run.output[-6000:]
+    assert_passed(run.output, ["cipub-plan", *BUILD_JOBS, "cipub-publish", "cipub-verify", "cipub-promote"])
+    state = local_channel_state(channel)
+    assert len(state["main"]) == 2 and state["main"] == state["test"]
+
+
+#: every way a value could turn into code in a shell or YAML: command substitution, backticks,
+#: breaking out of quotes, and new lines (a second command, or a second YAML key)
+HOSTILE = [
+    '$(touch pwned-dollar) `touch pwned-backtick` "; touch pwned-quote; rm -rf ~; echo "',
+    "x\ntouch pwned-newline\nevil: {script: [touch pwned-yaml]}\n$(touch pwned-dollar2)",
+]
+HOSTILE_IDS = ["one-line", "multi-line"]
+
+
+@pytest.mark.parametrize("payload", HOSTILE, ids=HOSTILE_IDS)
+def test_hostile_gitlab_inputs_are_data(tmp_path: Path, payload: str) -> None:
+    """Every free-text input at once (the `options:` inputs only accept their listed values)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "sentinel").write_text("still here")
+    inputs = {
+        name: payload
+        for name in (
+            "recipe",
+            "channel",
+            "platforms",
+            "variant-config",
+            "label",
+            "promote-to",
+            "environment",
+            "runner-tags",
+            "python",
+        )
+    }
+    inputs["install"] = "none"
+    project = include_project(tmp_path, inputs)
+    run = run_gitlab_ci_local(project, args=["--manual", "cipub-promote"], home=home)
+    # The plan job fails on the bad values (nothing to build); nothing ran as code.
+    assert "cipub-plan" in run.output
+    assert (home / "sentinel").read_text() == "still here"
+    no_injection_happened(tmp_path)
+    assert "Traceback" not in run.output
+
+
+@pytest.mark.parametrize("field", ["install", "python"])
+@pytest.mark.parametrize("payload", HOSTILE, ids=HOSTILE_IDS)
+def test_hostile_install_and_python_inputs_are_data(tmp_path: Path, field: str, payload: str) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    inputs = {"recipe": "recipe", "channel": str(tmp_path / "c"), "install": "cipub", "python": "python3"}
+    inputs[field] = payload
+    project = include_project(tmp_path, inputs)
+    run = run_gitlab_ci_local(project, home=home)
+    assert run.returncode != 0  # pip refuses the requirement / there is no such python
+    no_injection_happened(tmp_path)
+    assert not (tmp_path / "c").exists()
