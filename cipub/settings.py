@@ -101,6 +101,8 @@ def _coerce(key: str, value: Any, source: str) -> Any:
             if isinstance(value, (list, tuple)):
                 return tuple(str(v) for v in value)
             raise ValueError(value)
+        if isinstance(value, os.PathLike):  # typer hands Path objects for path options (--token-file)
+            value = os.fspath(value)
         if not isinstance(value, (str, int, float)):
             raise ValueError(value)
         return str(value)
