@@ -148,54 +148,48 @@ def test_ci_init_gitlab_output_builds_the_sample(tmp_path: Path, cipub: object) 
     assert len(state["main"]) == 2 and state["main"] == state["test"]
 
 
-#: every way a value could turn into code in a shell or YAML: command substitution, backticks,
-#: breaking out of quotes, and new lines (a second command, or a second YAML key)
-HOSTILE = [
-    '$(touch pwned-dollar) `touch pwned-backtick` "; touch pwned-quote; rm -rf ~; echo "',
-    "x\ntouch pwned-newline\nevil: {script: [touch pwned-yaml]}\n$(touch pwned-dollar2)",
+#: every way a value could become code: command substitution, backticks, breaking out of quotes,
+#: new lines (a second command, or a second YAML key if pasted into the file); `rm -rf ~` runs
+#: against a throw-away HOME with a sentinel in it
+HOSTILE = (
+    '$(touch pwned-dollar) `touch pwned-backtick` "; touch pwned-quote; rm -rf ~; echo "\n'
+    "touch pwned-newline\nevil: {script: [touch pwned-yaml]}"
+)
+#: the free-text inputs (the others only accept their `options:`), each alone with the rest valid
+FREE_TEXT_INPUTS = [
+    "recipe",
+    "channel",
+    "platforms",
+    "variant-config",
+    "label",
+    "promote-to",
+    "environment",
+    "runner-tags",
+    "install",
+    "python",
 ]
-HOSTILE_IDS = ["one-line", "multi-line"]
+#: inputs whose bad value stops the plan job (the rest run further and fail, or treat it as a name)
+STOPS_THE_PLAN = {"recipe", "platforms", "variant-config", "runner-tags", "install", "python"}
 
 
-@pytest.mark.parametrize("payload", HOSTILE, ids=HOSTILE_IDS)
-def test_hostile_gitlab_inputs_are_data(tmp_path: Path, payload: str) -> None:
-    """Every free-text input at once (the `options:` inputs only accept their listed values)."""
+@pytest.mark.parametrize("name", FREE_TEXT_INPUTS)
+def test_hostile_gitlab_input_is_data(tmp_path: Path, name: str) -> None:
     home = tmp_path / "home"
     home.mkdir()
     (home / "sentinel").write_text("still here")
-    inputs = {
-        name: payload
-        for name in (
-            "recipe",
-            "channel",
-            "platforms",
-            "variant-config",
-            "label",
-            "promote-to",
-            "environment",
-            "runner-tags",
-            "python",
-        )
-    }
-    inputs["install"] = "none"
+    inputs = {"recipe": "recipe", "channel": str(tmp_path / "channel"), "install": "none", "verify": "files"}
+    if name == "python":
+        inputs["install"] = "cipub"  # so the python input is used
+    inputs[name] = HOSTILE
     project = include_project(tmp_path, inputs)
     run = run_gitlab_ci_local(project, args=["--manual", "cipub-promote"], home=home)
-    # The plan job fails on the bad values (nothing to build); nothing ran as code.
-    assert "cipub-plan" in run.output
     assert (home / "sentinel").read_text() == "still here"
     no_injection_happened(tmp_path)
-    assert "Traceback" not in run.output
-
-
-@pytest.mark.parametrize("field", ["install", "python"])
-@pytest.mark.parametrize("payload", HOSTILE, ids=HOSTILE_IDS)
-def test_hostile_install_and_python_inputs_are_data(tmp_path: Path, field: str, payload: str) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
-    inputs = {"recipe": "recipe", "channel": str(tmp_path / "c"), "install": "cipub", "python": "python3"}
-    inputs[field] = payload
-    project = include_project(tmp_path, inputs)
-    run = run_gitlab_ci_local(project, home=home)
-    assert run.returncode != 0  # pip refuses the requirement / there is no such python
-    no_injection_happened(tmp_path)
-    assert not (tmp_path / "c").exists()
+    assert "cipub: internal error" not in run.output
+    plan_failed = any(line.strip().startswith("FAIL") and "cipub-plan" in line for line in run.output.splitlines())
+    if name in STOPS_THE_PLAN:
+        assert plan_failed, run.output[-4000:]
+    # Whatever got through is a name on the channel, never a file outside it.
+    channel = tmp_path / "channel"
+    if channel.exists():
+        assert all(p.resolve().is_relative_to(channel.resolve()) for p in channel.rglob("*"))
