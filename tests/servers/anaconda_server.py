@@ -213,6 +213,10 @@ class Store:
         self.packages: dict[tuple[str, str], PackageRec] = {}
         self.releases: dict[tuple[str, str, str], ReleaseRec] = {}
         self.files: dict[tuple[str, str, str, str], FileRec] = {}
+        #: indexes, so a request costs the same in a channel of 1k or 100k files
+        self.by_package: dict[tuple[str, str], dict[tuple[str, str], FileRec]] = {}
+        self.by_owner: dict[str, dict[str, FileRec]] = {}
+        self.storage_refs: dict[Path, int] = {}
         self.stages: dict[str, StageRec] = {}
         self.locked: set[tuple[str, str]] = set()
         self.generation = 0
@@ -232,20 +236,23 @@ class Store:
     def changed(self) -> None:
         self.generation += 1
 
+    def add_file(self, rec: FileRec) -> None:
+        self.files[(rec.owner, rec.package, rec.version, rec.basename)] = rec
+        self.by_package.setdefault((rec.owner, rec.package), {})[(rec.version, rec.basename)] = rec
+        self.by_owner.setdefault(rec.owner, {})[rec.basename] = rec
+        if rec.storage is not None:
+            self.storage_refs[rec.storage] = self.storage_refs.get(rec.storage, 0) + 1
+        self.changed()
+
     def release_files(self, owner: str, name: str, version: str) -> list[FileRec]:
-        return sorted(
-            (f for f in self.files.values() if (f.owner, f.package, f.version) == (owner, name, version)),
-            key=lambda f: f.basename,
-        )
+        files = self.by_package.get((owner, name), {})
+        return sorted((f for f in files.values() if f.version == version), key=lambda f: f.basename)
 
     def package_files(self, owner: str, name: str) -> list[FileRec]:
-        return sorted(
-            (f for f in self.files.values() if (f.owner, f.package) == (owner, name)),
-            key=lambda f: (f.version, f.basename),
-        )
+        return sorted(self.by_package.get((owner, name), {}).values(), key=lambda f: (f.version, f.basename))
 
     def owner_files(self, owner: str) -> list[FileRec]:
-        return [f for f in self.files.values() if f.owner == owner]
+        return list(self.by_owner.get(owner, {}).values())
 
     def drop_empty(self, owner: str, name: str, version: str) -> None:
         """anaconda.org garbage-collects a release, then a package, when its last file goes."""
@@ -258,9 +265,14 @@ class Store:
 
     def delete_file(self, rec: FileRec) -> None:
         del self.files[(rec.owner, rec.package, rec.version, rec.basename)]
-        if rec.storage is not None and not any(f.storage == rec.storage for f in self.files.values()):
-            with contextlib.suppress(FileNotFoundError):
-                rec.storage.unlink()
+        del self.by_package[(rec.owner, rec.package)][(rec.version, rec.basename)]
+        del self.by_owner[rec.owner][rec.basename]
+        if rec.storage is not None:
+            self.storage_refs[rec.storage] -= 1
+            if not self.storage_refs[rec.storage]:  # the last file using these bytes
+                del self.storage_refs[rec.storage]
+                with contextlib.suppress(FileNotFoundError):
+                    rec.storage.unlink()
         self.drop_empty(rec.owner, rec.package, rec.version)
         self.changed()
 
@@ -271,8 +283,8 @@ class Store:
                 return cached[1]
             packages: dict[str, Any] = {}
             conda: dict[str, Any] = {}
-            for f in self.files.values():
-                if f.owner != owner or label not in f.labels or f.subdir != subdir:
+            for f in self.by_owner.get(owner, {}).values():
+                if label not in f.labels or f.subdir != subdir:
                     continue
                 record = {k: f.attrs[k] for k in REPODATA_KEYS if k in f.attrs}
                 record.update(name=f.package, version=f.version, md5=f.md5, sha256=f.sha256, size=f.size)
@@ -681,8 +693,7 @@ class AnacondaServer:
                 dist_id=uuid.uuid4().hex,
                 storage=storage,
             )
-            store.files[(owner, name, version, rec.basename)] = rec
-            store.changed()
+            store.add_file(rec)
             return rec
 
 
@@ -1305,7 +1316,7 @@ class _Handler(BaseHTTPRequestHandler):
                 description=stage.description,
                 dependencies=stage.dependencies,
             )
-            store.files[(owner, name, version, basename)] = rec
+            store.add_file(rec)
             del store.stages[stage.dist_id]
             store.packages[(owner, name)].package_types.add("conda")
             store.changed()
@@ -1445,23 +1456,27 @@ class _Handler(BaseHTTPRequestHandler):
                 if clashes and method == "POST":
                     raise ApiError(409, f"file {clashes[0].basename} already exists in {to_owner}")
                 src_pkg = store.packages[(owner, name)]
-                store.packages.setdefault(
-                    (to_owner, name),
-                    PackageRec(to_owner, name, src_pkg.public, dict(src_pkg.public_attrs), set(src_pkg.package_types)),
-                )
-                store.releases.setdefault(
-                    (to_owner, name, version),
-                    ReleaseRec(to_owner, name, version, dict(store.releases[(owner, name, version)].attrs)),
-                )
+                src_rel = store.releases[(owner, name, version)]
                 for f in sources:
                     existing = store.files.get((to_owner, name, version, f.basename))
-                    if existing is not None and method == "PATCH":
-                        existing.labels.add(to_label)
-                        continue
+                    if existing is not None:
+                        if method == "PATCH":  # --update: keep the destination's file
+                            existing.labels.add(to_label)
+                            continue
+                        store.delete_file(existing)  # PUT, --replace
+                    store.packages.setdefault(
+                        (to_owner, name),
+                        PackageRec(
+                            to_owner, name, src_pkg.public, dict(src_pkg.public_attrs), set(src_pkg.package_types)
+                        ),
+                    )
+                    store.releases.setdefault(
+                        (to_owner, name, version), ReleaseRec(to_owner, name, version, dict(src_rel.attrs))
+                    )
                     new = FileRec(
                         **{**f.__dict__, "owner": to_owner, "labels": {to_label}, "dist_id": uuid.uuid4().hex}
                     )
-                    store.files[(to_owner, name, version, f.basename)] = new
+                    store.add_file(new)
                     copied.append(new)
             store.changed()
             docs = [file_json(f, self.app.url) for f in copied]
@@ -1530,15 +1545,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, body, headers={"Cache-Control": "public, max-age=0, no-cache"})
             return
         with self.app.store.lock:
-            rec = next(
-                (
-                    f
-                    for f in self.app.store.owner_files(owner)
-                    if f.basename == f"{subdir}/{name}" and label in f.labels
-                ),
-                None,
-            )
-        if rec is None or rec.storage is None:
+            rec = self.app.store.by_owner.get(owner, {}).get(f"{subdir}/{name}")
+        if rec is None or label not in rec.labels or rec.storage is None:
             raise ApiError(404, f"{owner}/label/{label}/{subdir}/{name} does not exist")
         self._stream_file(rec.storage)
 

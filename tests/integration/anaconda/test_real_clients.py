@@ -119,6 +119,9 @@ def test_anaconda_client_upload_show_copy_move_remove(
     assert install_from(anaconda.install_url("main"), "acdemo", tmp_path / "env-main") == ["acdemo-1.0-h0000000_0"]
     anaconda_cli("move", f"{owner}/acdemo/1.0/{k2}", "--from-label", "test", "--to-label", "rc")
     assert anaconda.state() == {"test": {k1: sha[k1]}, "main": {k1: sha[k1]}, "rc": {k2: sha[k2]}}
+    # without --to-owner, copy goes to the caller's own account (anaconda-client's documented default)
+    anaconda_cli("copy", f"{owner}/acdemo/1.0/{k2}", "--from-label", "rc", "--to-label", "mine")
+    assert anaconda.server is not None and anaconda.server.truth(USER)["mine"] == {k2: sha[k2]}
     listed = anaconda_cli("label", "--list", "-o", owner)
     assert all(label in listed.stdout + listed.stderr for label in ("main", "rc", "test"))
 

@@ -290,3 +290,28 @@ def test_multipart_body_streams_and_announces_its_exact_length(tmp_path: Path) -
     assert data.endswith(f"\r\n--{boundary}--\r\n".encode())
     assert blob.read_bytes() in data
     assert b"".join(body()) == data  # the factory makes a fresh body for each attempt
+
+
+def test_upload_reuses_what_the_state_query_learned(art: Artifact) -> None:
+    """Release absent -> one GET for the package, none for the release; present -> neither."""
+    server = FakeServer(art.path.read_bytes())
+    with channel(server) as chan:
+        assert chan.files("demo", "1.0") == []
+        chan.upload(art, "test")
+    assert [c for c in server.calls if c[0] == "GET"] == [
+        ("GET", "/release/alice/demo/1.0"),
+        ("GET", "/package/alice/demo"),
+    ]
+    assert ("POST", "/release/alice/demo/1.0") in server.calls
+
+    def present(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and request.url.path == "/release/alice/demo/1.0":
+            return httpx.Response(200, json={"distributions": []})
+        return server(request)
+
+    server.calls.clear()
+    server.committed = None
+    with channel(present) as chan:
+        chan.files("demo", "1.0")
+        chan.upload(art, "test")
+    assert not any(path.startswith(("/package/", "/release/")) for _m, path in server.calls)
