@@ -377,9 +377,9 @@ def verify_release(
         results = check_on_channel(manifest, channel, label)
         install_url = channel.install_url(label)
     if mode != "files":
-        from rattler import Platform
+        from rattler import Subdir
 
-        here = platform or str(Platform.current())
+        here = platform or str(Subdir.current())
         sources = [install_url] + (list(dependency_channels) if mode == "install" else [])
         with tempfile.TemporaryDirectory(prefix="cipub-verify-pkgs-") as cache:
             for i, result in enumerate(results):

@@ -1,0 +1,104 @@
+"""`cipub ci verify`: a staged file must be in the label with the built sha256, and install from it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cipub import manifest as manifest_mod
+from cipub.artifact import read_artifact
+from cipub.manifest import ArtifactEntry, Manifest
+from tests.support.packages import make_package
+
+pytestmark = pytest.mark.integration
+
+
+def stage(
+    tmp_path: Path, cipub: Callable[..., Any], *, payload: str = "hello", depends: list[str] | None = None
+) -> Path:
+    """Build a noarch package, upload it to label test of a local channel; return the manifest."""
+    dist = tmp_path / "dist"
+    pkg = make_package(dist / "noarch", "verify-me", "1.0", 0, payload=payload, depends=depends)
+    manifest = dist / "cipub-manifest.json"
+    manifest_mod.write(Manifest(artifacts=[ArtifactEntry.from_artifact(read_artifact(pkg))]), manifest)
+    result = cipub("upload", "--manifest", str(manifest), "--channel", str(tmp_path / "channel"), cwd=tmp_path)
+    assert result.code == 0, result.err
+    return manifest
+
+
+def test_verify_installs_from_the_label(tmp_path: Path, cipub: Callable[..., Any]) -> None:
+    manifest = stage(tmp_path, cipub)
+    result = cipub(
+        "ci", "verify", "-M", str(manifest), "-c", str(tmp_path / "channel"), "--mode", "isolated", cwd=tmp_path
+    )
+    assert result.code == 0, result.err
+    assert "ok     noarch/verify-me-1.0-" in result.out and "installed" in result.out
+
+
+def test_verify_fails_when_the_file_is_not_in_the_label(tmp_path: Path, cipub: Callable[..., Any]) -> None:
+    manifest = stage(tmp_path, cipub)
+    result = cipub(
+        "ci",
+        "verify",
+        "-M",
+        str(manifest),
+        "-c",
+        str(tmp_path / "channel"),
+        "--label",
+        "main",
+        "--mode",
+        "files",
+        cwd=tmp_path,
+    )
+    assert result.code == 8
+    assert "not in label main" in result.err and "Traceback" not in result.err
+
+
+def test_verify_fails_on_different_bytes_under_the_same_name(tmp_path: Path, cipub: Callable[..., Any]) -> None:
+    manifest = stage(tmp_path, cipub)
+    # A rebuild with other content but the same file name: the manifest no longer matches the label.
+    other = make_package(tmp_path / "other" / "noarch", "verify-me", "1.0", 0, payload="different")
+    data = manifest_mod.load(manifest)
+    data.artifacts = [ArtifactEntry.from_artifact(read_artifact(other))]
+    manifest_mod.write(data, manifest)
+    result = cipub(
+        "ci", "verify", "-M", str(manifest), "-c", str(tmp_path / "channel"), "--mode", "files", cwd=tmp_path
+    )
+    assert result.code == 8
+    assert "sha256" in result.err
+
+
+def test_verify_reports_what_cannot_be_installed(tmp_path: Path, cipub: Callable[..., Any]) -> None:
+    manifest = stage(tmp_path, cipub, depends=["no-such-dependency-anywhere >=1"])
+    result = cipub(
+        "ci", "verify", "-M", str(manifest), "-c", str(tmp_path / "channel"), "--mode", "isolated", cwd=tmp_path
+    )
+    assert result.code == 8
+    assert "cannot install verify-me ==1.0" in result.err
+
+
+def test_verify_with_github_outputs_and_summary(
+    tmp_path: Path, cipub: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manifest = stage(tmp_path, cipub)
+    out, summary = tmp_path / "gh_out", tmp_path / "gh_summary"
+    out.touch()
+    summary.touch()
+    result = cipub(
+        "ci",
+        "verify",
+        "-M",
+        str(manifest),
+        "-c",
+        str(tmp_path / "channel"),
+        "--mode",
+        "isolated",
+        cwd=tmp_path,
+        env={"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(out), "GITHUB_STEP_SUMMARY": str(summary)},
+    )
+    assert result.code == 0, result.err
+    assert "verified<<" in out.read_text()
+    assert "| test | installed |" in summary.read_text()
