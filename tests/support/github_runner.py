@@ -134,12 +134,16 @@ class CompositeAction:
         runner_temp: Path,
         base_env: Mapping[str, str],
         only_steps: set[str] | None = None,
+        step_outputs: Mapping[str, Mapping[str, str]] | None = None,
         timeout: float = 900,
     ) -> ActionRun:
-        """Run the action's steps in order (stopping at the first failure, as the runner does)."""
+        """Run the action's steps in order (stopping at the first failure, as the runner does).
+
+        ``only_steps`` runs just those step ids; ``step_outputs`` gives the outputs of steps that
+        are not run (e.g. the install step's, once cipub is installed)."""
         context: dict[str, Any] = {
             "inputs": {**self.input_defaults(), **inputs},
-            "steps": {},
+            "steps": {k: dict(v) for k, v in (step_outputs or {}).items()},
             "runner_temp": runner_temp,
             "env": dict(base_env),
         }

@@ -84,13 +84,21 @@ class ActionHarness:
     action: CompositeAction
     runner_temp: Path
     home: Path
+    #: the install step's outputs, from its one real run
+    installed: dict[str, str]
 
-    def run(self, workdir: Path, inputs: Mapping[str, str], env: Mapping[str, str] | None = None) -> object:
+    def run(
+        self, workdir: Path, inputs: Mapping[str, str], env: Mapping[str, str] | None = None, *, install: bool = True
+    ) -> object:
+        """Every step (the install step then finds cipub installed), or with ``install=False`` only
+        the run step, given the install step's outputs."""
         return self.action.run(
             inputs,
             workdir=workdir,
             runner_temp=self.runner_temp,
             base_env=runner_env({"HOME": str(self.home), **(env or {})}),
+            only_steps=None if install else {"run"},
+            step_outputs=None if install else {"install": self.installed},
         )
 
 
@@ -102,6 +110,7 @@ def action_harness(tmp_path_factory: pytest.TempPathFactory) -> ActionHarness:
         CompositeAction(REPO / "github-actions"),
         tmp_path_factory.mktemp("runner_temp"),
         tmp_path_factory.mktemp("home"),
+        {},
     )
     workdir = tmp_path_factory.mktemp("install")
     result = harness.action.run(
@@ -116,6 +125,7 @@ def action_harness(tmp_path_factory: pytest.TempPathFactory) -> ActionHarness:
     assert install.returncode == 0, f"install step failed:\n{install.stdout}\n{install.stderr}"
     cipub_exe = Path(install.outputs["cipub"])
     assert cipub_exe.is_file() and cipub_exe.is_relative_to(harness.runner_temp)
+    harness.installed.update(install.outputs)
     return harness
 
 

@@ -202,7 +202,7 @@ def test_hostile_action_input_is_data(action_harness: ActionHarness, tmp_path: P
     project = write_sample_project(tmp_path / "work")
     (action_harness.home / "sentinel").write_text("still here")
     inputs = {"command": COMMAND_FOR.get(name, "upload"), "channel": str(tmp_path / "channel"), name: payload}
-    result = action_harness.run(project, inputs)
+    result = action_harness.run(project, inputs, install=False)
     assert isinstance(result, ActionRun)
     no_injection_happened(tmp_path, action_harness.runner_temp)
     assert (action_harness.home / "sentinel").read_text() == "still here"
