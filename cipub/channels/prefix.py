@@ -61,9 +61,9 @@ Records = dict[str, dict[str, Any]]
 
 
 def all_subdirs() -> list[str]:
-    from rattler import Platform
+    from rattler import Subdir
 
-    return [str(p) for p in Platform.all()]
+    return [str(p) for p in Subdir.all()]
 
 
 def _check_label(label: str) -> str:
@@ -263,6 +263,8 @@ class PrefixChannel:
             self._expect.setdefault((chan, subdir), {})[filename] = sha256
             self._repodata.pop((chan, subdir), None)
             self._labels.add(label)
+            if self._subdirs is not None and subdir not in self._subdirs:
+                self._subdirs = sorted({*self._subdirs, subdir})
 
     def _post(self, chan: str, subdir: str, path: Path, *, filename: str, sha256: str, size: int, label: str) -> None:
         _check_filename(filename)

@@ -33,6 +33,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from types import TracebackType
@@ -118,6 +119,8 @@ class S3Channel:
         display: str,
         max_parallel: int = 4,
         indexer: Callable[[str, str], None] | None = None,
+        index_retries: int = 3,
+        index_backoff: float = 0.5,
     ) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
@@ -126,6 +129,8 @@ class S3Channel:
         self.display = display
         self.max_parallel = max(1, max_parallel)
         self._indexer = indexer
+        self.index_retries = index_retries
+        self.index_backoff = index_backoff
         self._lock = threading.Lock()
         self._depth = 0
         #: (label, subdir) pairs whose index must be rebuilt: written to, or found newer than the index
@@ -223,8 +228,7 @@ class S3Channel:
             channel_url = f"s3://{self.bucket}/{self.label_root(label)}".rstrip("/")
             log.info("re-indexing %s (%s)", channel_url, subdir)
             try:
-                if self._indexer is not None:
-                    self._indexer(channel_url, subdir)
+                self._index_with_retries(channel_url, subdir)
             except Exception as exc:
                 with self._lock:
                     self._dirty.add((label, subdir))
@@ -233,6 +237,21 @@ class S3Channel:
                     f"{self.display}: re-indexing {channel_url} ({subdir}) failed: {detail}",
                     hint="the files are uploaded; re-run the same command to re-index",
                 ) from exc
+
+    def _index_with_retries(self, channel_url: str, subdir: str) -> None:
+        """index_s3 is idempotent (it rebuilds from the objects), so a failed run is simply repeated."""
+        if self._indexer is None:
+            return
+        for attempt in range(self.index_retries + 1):
+            try:
+                self._indexer(channel_url, subdir)
+                return
+            except Exception as exc:
+                if attempt == self.index_retries:
+                    raise
+                delay = self.index_backoff * (2**attempt)
+                log.warning("re-indexing %s failed (%s); retry in %.1fs", channel_url, scrub(str(exc)), delay)
+                time.sleep(delay)
 
     # -- reading ----------------------------------------------------------------------------------
     def files(self, name: str, version: str | None = None) -> list[ChannelFile]:
@@ -514,7 +533,7 @@ def _rattler_indexer(
     """Re-index one subdir of a label root with py-rattler's ``index_s3`` (same credentials as boto3)."""
 
     def run(channel_url: str, subdir: str) -> None:
-        from rattler import Platform
+        from rattler import Subdir
         from rattler.index import S3Credentials, index_s3
 
         creds = credentials()
@@ -526,7 +545,7 @@ def _rattler_indexer(
             session_token=creds[2].reveal() if creds and creds[2] else None,
             addressing_style="path" if settings.addressing_style == "path" else "virtual-host",
         )
-        asyncio.run(index_s3(channel_url, credentials=s3_credentials, target_platform=Platform(subdir)))
+        asyncio.run(index_s3(channel_url, credentials=s3_credentials, target_platform=Subdir(subdir)))
 
     return run
 
@@ -582,4 +601,6 @@ def open_target(target: Target, options: TargetOptions, environ: Mapping[str, st
         display=target.raw,
         max_parallel=options.concurrency,
         indexer=_rattler_indexer(settings, credentials),
+        index_retries=options.retries,
+        index_backoff=options.backoff,
     )

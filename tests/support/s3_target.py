@@ -11,6 +11,7 @@ boto3 and hashes the bytes itself: it never trusts metadata or cipub.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import itertools
@@ -19,6 +20,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -145,6 +147,20 @@ def bucket_state(endpoint: str, bucket: str, prefix: str) -> dict[str, dict[str,
             body = client.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
             state.setdefault(label, {})[f"{subdir}/{filename}"] = hashlib.sha256(body).hexdigest()
     return state
+
+
+_shared: dict[str, Any] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_s3() -> str:
+    """The process-wide moto server's endpoint (started on first use, stopped at exit)."""
+    with _shared_lock:
+        if "endpoint" not in _shared:
+            stack = contextlib.ExitStack()
+            _shared["endpoint"] = stack.enter_context(moto_server())
+            atexit.register(stack.close)
+        return str(_shared["endpoint"])
 
 
 @contextlib.contextmanager

@@ -1,0 +1,278 @@
+"""One conformance suite, the same scenarios on every kind of target (local, anaconda, PSM, Quetz,
+prefix, Artifactory, S3), driven through the real CLI and checked against each server's own
+truth (``TargetHandle.state()``: the server's API or stored bytes, never cipub).
+
+Scenarios: upload · skip identical · conflict · build-number bump · promote (only the manifest's
+files) · promote again · --move · verify by installing · faults (a fault proxy in front of the
+server; for the local channel, a crashed earlier run) · unreachable target.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO, CliResult
+from tests.conformance.conftest import ALL_KINDS, KINDS
+from tests.support.faultproxy import FaultProxy
+from tests.support.packages import make_package
+from tests.support.targets import TargetHandle
+
+pytestmark = pytest.mark.integration
+
+TEMPLATE = REPO / "recipes-template" / "v1-noarch-generic"
+RECIPE_NAME = "hello-cipub-data"
+Runner = Callable[..., CliResult]
+
+
+# -- helpers ----------------------------------------------------------------------------------------
+def ok(result: CliResult) -> dict[str, Any]:
+    assert result.code == 0, f"exit {result.code}\nstdout:\n{result.out}\nstderr:\n{result.err}"
+    doc: dict[str, Any] = json.loads(result.out) if result.out.strip().startswith("{") else {}
+    return doc
+
+
+def packages(root: Path, *specs: tuple[str, str, int, str]) -> list[Path]:
+    """Real small packages, each in its own directory: (name, version, build number, payload)."""
+    return [
+        make_package(root / f"pkg{i}", name, version, number, payload=payload)
+        for i, (name, version, number, payload) in enumerate(specs)
+    ]
+
+
+def key(path: Path, subdir: str = "noarch") -> str:
+    return f"{subdir}/{path.name}"
+
+
+def sha(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def upload(run: Runner, files: list[Path], label: str = "test", **kwargs: Any) -> CliResult:
+    return run("upload", *map(str, files), "--label", label, "--json", **kwargs)
+
+
+def receipts(doc: dict[str, Any], field: str = "uploads") -> dict[str, str]:
+    return {f"{r['subdir']}/{r['filename']}": r["state"] for r in doc[field]}
+
+
+def installs(handle: TargetHandle, label: str, spec: str, prefix: Path) -> list[str]:
+    """Solve and install with py-rattler from one label, with a fresh repodata cache each time
+    (so an earlier look at the label cannot hide what was promoted since)."""
+    import asyncio
+
+    from rattler import Channel, Gateway, install, solve
+
+    async def go() -> list[str]:
+        gateway = Gateway(cache_dir=prefix.parent / f".{prefix.name}-repodata")
+        records = await solve(
+            [Channel(handle.install_url(label))], [spec], gateway=gateway, platforms=["linux-64", "noarch"]
+        )
+        await install(
+            records, target_prefix=prefix, cache_dir=prefix.parent / f".{prefix.name}-pkgs", show_progress=False
+        )
+        return [f"{r.name.normalized}-{r.version}-{r.build}" for r in records]
+
+    return asyncio.run(go())
+
+
+# -- the suite --------------------------------------------------------------------------------------
+def test_every_kind_takes_part() -> None:
+    """All seven kinds must be in the parametrization (each has tests/support/<kind>_target.py)."""
+    assert set(KINDS) == set(ALL_KINDS), f"missing target modules: {sorted(set(ALL_KINDS) - set(KINDS))}"
+
+
+def test_upload(run: Runner, target: TargetHandle, tmp_path: Path) -> None:
+    files = packages(tmp_path, ("conf-a", "1.0", 0, "a"), ("conf-b", "2.0", 3, "b"))
+    doc = ok(upload(run, files))
+    assert receipts(doc) == {key(f): "uploaded" for f in files}
+    assert target.state() == {"test": {key(f): sha(f) for f in files}}
+
+
+def test_upload_again_skips_identical(run: Runner, target: TargetHandle, tmp_path: Path) -> None:
+    files = packages(tmp_path, ("conf-a", "1.0", 0, "a"), ("conf-b", "2.0", 0, "b"))
+    ok(upload(run, files))
+    before = target.state()
+    doc = ok(upload(run, files))
+    assert receipts(doc) == {key(f): "skipped-identical" for f in files}
+    assert target.state() == before
+
+
+def test_conflict_exits_6_and_changes_nothing(run: Runner, target: TargetHandle, tmp_path: Path) -> None:
+    [real] = packages(tmp_path / "real", ("conf-clash", "1.0", 0, "the real one"))
+    [impostor, newcomer] = packages(
+        tmp_path / "other", ("conf-clash", "1.0", 0, "an impostor"), ("conf-new", "1.0", 0, "new")
+    )
+    assert real.name == impostor.name and sha(real) != sha(impostor)
+    ok(upload(run, [real]))
+    before = target.state()
+    for label in ("test", "main"):
+        result = upload(run, [newcomer, impostor], label=label)
+        assert result.code == 6, f"label {label}: exit {result.code}\n{result.err}"
+        assert "Traceback" not in result.err
+        assert target.state() == before, "a conflicting batch must leave the server untouched"
+
+
+def test_build_twice_bumps_the_build_number(run: Runner, target: TargetHandle) -> None:
+    work: Path = run.work  # type: ignore[attr-defined]
+    shutil.copytree(TEMPLATE, work / "recipe")
+    first = ok(run("build", "recipe", "--json"))["artifacts"][0]
+    second = ok(run("build", "recipe", "--json"))["artifacts"][0]
+    assert (first["build_number"], second["build_number"]) == (0, 1)
+    assert first["filename"] != second["filename"]
+    assert target.state() == {
+        "test": {
+            f"{first['subdir']}/{first['filename']}": first["sha256"],
+            f"{second['subdir']}/{second['filename']}": second["sha256"],
+        }
+    }
+
+
+def _staged_release(run: Runner, target: TargetHandle, tmp_path: Path) -> tuple[list[Path], list[Path]]:
+    """The release (in the manifest) and bystanders (same label, not in the manifest) in ``test``."""
+    bystanders = packages(tmp_path / "others", ("conf-rel", "0.9", 0, "older"), ("conf-other", "1.0", 0, "x"))
+    ok(upload(run, bystanders))
+    release = packages(tmp_path / "release", ("conf-rel", "1.0", 0, "new"), ("conf-rel-data", "1.0", 0, "d"))
+    ok(upload(run, release))  # the manifest now lists exactly the release
+    return release, bystanders
+
+
+def test_promote_moves_only_the_manifest_files(run: Runner, target: TargetHandle, tmp_path: Path) -> None:
+    release, bystanders = _staged_release(run, target, tmp_path)
+    doc = ok(run("promote", "--json"))
+    assert receipts(doc, "promotions") == {key(f): "promoted" for f in release}
+    assert target.state() == {
+        "test": {key(f): sha(f) for f in [*release, *bystanders]},
+        "main": {key(f): sha(f) for f in release},
+    }
+
+
+def test_promote_again_changes_nothing(run: Runner, target: TargetHandle, tmp_path: Path) -> None:
+    release, _ = _staged_release(run, target, tmp_path)
+    ok(run("promote", "--json"))
+    after = target.state()
+    doc = ok(run("promote", "--json"))
+    assert receipts(doc, "promotions") == {key(f): "already-promoted" for f in release}
+    assert target.state() == after
+
+
+def test_promote_move(run: Runner, target: TargetHandle, tmp_path: Path) -> None:
+    release, bystanders = _staged_release(run, target, tmp_path)
+    doc = ok(run("promote", "--move", "--json"))
+    states = [r["state"] for r in doc["promotions"]]
+    assert states.count("promoted") == len(release) and states.count("removed-from-source") == len(release)
+    expected = {"test": {key(f): sha(f) for f in bystanders}, "main": {key(f): sha(f) for f in release}}
+    assert target.state() == expected
+    ok(run("promote", "--move", "--json"))  # again: nothing left to do, nothing changes
+    assert target.state() == expected
+
+
+def test_verify_installs_from_each_label(run: Runner, target: TargetHandle, tmp_path: Path) -> None:
+    [pkg] = packages(tmp_path, ("conf-install", "1.0", 0, "installed payload"))
+    ok(upload(run, [pkg]))
+    assert installs(target, "test", "conf-install", tmp_path / "env-test") == ["conf-install-1.0-h0000000_0"]
+    with pytest.raises(Exception):  # noqa: PT011 - each server words "not there" its own way
+        installs(target, "main", "conf-install", tmp_path / "env-early")
+    assert not (tmp_path / "env-early" / "share" / "conf-install").exists()
+    ok(run("promote", "--json"))
+    assert installs(target, "main", "conf-install", tmp_path / "env-main") == ["conf-install-1.0-h0000000_0"]
+    payload = tmp_path / "env-main" / "share" / "conf-install" / "payload.txt"
+    assert payload.read_text() == "installed payload"
+
+
+# -- faults -----------------------------------------------------------------------------------------
+_LOOPBACK = re.compile(r"(?:127\.0\.0\.1|localhost):(\d+)")
+FAULT_SETTINGS = {
+    "CIPUB_RETRIES": "6",
+    "CIPUB_BACKOFF": "0.02",
+    "CIPUB_READ_TIMEOUT": "2",
+    "CIPUB_CONNECT_TIMEOUT": "2",
+}
+
+
+def _through(handle: TargetHandle, proxies: dict[int, FaultProxy]) -> TargetHandle:
+    """The same target reached through the proxies (every loopback port in its URL and env)."""
+
+    def swap(text: str) -> str:
+        return _LOOPBACK.sub(lambda m: f"127.0.0.1:{proxies[int(m.group(1))].port}", text)
+
+    return replace(handle, url=swap(handle.url), env={k: swap(v) for k, v in handle.env.items()})
+
+
+def _ports(handle: TargetHandle) -> set[int]:
+    return {int(p) for text in (handle.url, *handle.env.values()) for p in _LOOPBACK.findall(text)}
+
+
+def test_faults(run: Runner, target: TargetHandle, tmp_path: Path) -> None:
+    files = packages(tmp_path, *[(f"conf-fault{i}", "1.0", 0, f"payload {i}") for i in range(10)])
+    expected = {key(f): sha(f) for f in files}
+    if target.kind == "local":
+        # The local channel's fault is a crashed earlier run: half-written temp files left behind.
+        root = Path(target.url)
+        (root / "label" / "test" / "noarch").mkdir(parents=True)
+        (root / "label" / "test" / "noarch" / f".{files[0].name}.partial").write_bytes(b"\0" * 10)
+        ok(upload(run, files))
+        ok(upload(run, files))
+        assert target.state() == {"test": expected}
+        return
+    upstream = _ports(target)
+    assert upstream, f"{target.kind}: no loopback server to put the proxy in front of"
+    proxies = {
+        port: FaultProxy(f"http://127.0.0.1:{port}", rate=0.3, seed=7 + port % 97, max_consecutive=3, stall_seconds=4)
+        for port in upstream
+    }
+    for proxy in proxies.values():
+        proxy.__enter__()
+    try:
+        proxied = _through(target, proxies)
+        result = upload(run, files, channel=proxied.url, env={**proxied.env, **FAULT_SETTINGS})
+        assert result.code == 0, f"exit {result.code}\n{result.err}"
+        assert sum(p.stats.requests for p in proxies.values()) > 0
+    finally:
+        for proxy in proxies.values():
+            proxy.__exit__(None, None, None)
+    assert target.state() == {"test": expected}, "every file exactly once, with its sha256"
+
+
+def test_unreachable_target_fails_cleanly(run: Runner, target: TargetHandle, tmp_path: Path) -> None:
+    files = packages(tmp_path, ("conf-down", "1.0", 0, "x"))
+    before = target.state()
+    if target.kind == "local":
+        blocker = tmp_path / "not-a-directory"
+        blocker.write_text("a file where the channel should be")
+        result = upload(run, files, channel=str(blocker / "channel"))
+        assert result.code not in (0, 1), f"exit {result.code}\n{result.err}"
+    else:
+        proxies = {port: FaultProxy(f"http://127.0.0.1:{port}") for port in _ports(target)}
+        for proxy in proxies.values():
+            proxy.__enter__()
+            proxy.down = True  # every connection is reset: the server is gone for good
+        try:
+            proxied = _through(target, proxies)
+            settings = {**FAULT_SETTINGS, "CIPUB_RETRIES": "2"}
+            result = upload(run, files, channel=proxied.url, env={**proxied.env, **settings})
+        finally:
+            for proxy in proxies.values():
+                proxy.__exit__(None, None, None)
+        assert result.code == 7, f"exit {result.code}\n{result.err}"
+    assert "Traceback" not in result.err
+    assert len(result.err.strip().splitlines()) <= 4, result.err
+    assert target.state() == before
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+def test_kind_is_importable(kind: str) -> None:
+    """Each kind's cipub channel module loads and defines ``open_target``."""
+    import importlib
+
+    module = importlib.import_module(f"cipub.channels.{kind}")
+    assert callable(module.open_target)
