@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, CliResult
 from tests.conformance.conftest import ALL_KINDS, KINDS
+from tests.conftest import REPO, CliResult
 from tests.support.faultproxy import FaultProxy
 from tests.support.packages import make_package
 from tests.support.targets import TargetHandle
