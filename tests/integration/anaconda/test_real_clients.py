@@ -54,7 +54,7 @@ def full_package(out: Path, name: str, version: str, build_number: int, payload:
 class AnacondaCli:
     """Runs the real ``anaconda`` command against the test server, configured like a user would."""
 
-    def __init__(self, server: AnacondaServer, home: Path) -> None:
+    def __init__(self, server: AnacondaServer, home: Path, *, standalone: bool = False) -> None:
         if not ANACONDA.exists():
             pytest.fail(f"anaconda-client is not installed next to {sys.executable}: pip install anaconda-client")
         config_dir = home / "binstar"
@@ -69,6 +69,10 @@ class AnacondaCli:
             "BINSTAR_API_TOKEN": TOKEN,
         }
         self.env.pop("ANACONDA_API_TOKEN", None)
+        if standalone:
+            # anaconda-client without the anaconda-cli-base plugin host: the same requests, half the
+            # start-up time (its documented escape hatch, ANACONDA_CLIENT_FORCE_STANDALONE)
+            self.env["ANACONDA_CLIENT_FORCE_STANDALONE"] = "true"
 
     def __call__(self, *args: str, ok: bool = True, token: str | None = None) -> subprocess.CompletedProcess[str]:
         env = dict(self.env)
@@ -90,8 +94,9 @@ def anaconda_cli(anaconda_srv: AnacondaServer, tmp_path: Path) -> AnacondaCli:
 
 
 def test_anaconda_client_upload_show_copy_move_remove(
-    anaconda_cli: AnacondaCli, anaconda: AnacondaHandle, tmp_path: Path
+    anaconda_srv: AnacondaServer, anaconda: AnacondaHandle, tmp_path: Path
 ) -> None:
+    anaconda_cli = AnacondaCli(anaconda_srv, tmp_path / "home", standalone=True)
     owner = anaconda.owner
     one = full_package(tmp_path, "acdemo", "1.0", 0, payload="one")
     two = full_package(tmp_path, "acdemo", "1.0", 1, payload="two")
@@ -124,6 +129,14 @@ def test_anaconda_client_upload_show_copy_move_remove(
     assert anaconda.server is not None and anaconda.server.truth(USER)["mine"] == {k2: sha[k2]}
     listed = anaconda_cli("label", "--list", "-o", owner)
     assert all(label in listed.stdout + listed.stderr for label in ("main", "rc", "test"))
+    # label-wide operations: lock/show/unlock, and --copy tags every file of the label
+    anaconda_cli("label", "--lock", "rc", "-o", owner)
+    shown = anaconda_cli("label", "--show", "rc", "-o", owner)
+    assert "[locked]" in shown.stdout + shown.stderr and k2 in shown.stdout + shown.stderr
+    anaconda_cli("label", "--unlock", "rc", "-o", owner)
+    anaconda_cli("label", "--copy", "test", "stable", "-o", owner)
+    assert anaconda.state()["stable"] == {k1: sha[k1]}
+    assert anaconda.state()["rc"] == {k2: sha[k2]}
 
     # a second upload of a taken name is refused and changes nothing; --skip-existing skips
     before = anaconda.state()
@@ -134,7 +147,7 @@ def test_anaconda_client_upload_show_copy_move_remove(
 
     # remove deletes one file; the release and package go with their last file
     anaconda_cli("remove", "--force", f"{owner}/acdemo/1.0/{k2}")
-    assert anaconda.state() == {"test": {k1: sha[k1]}, "main": {k1: sha[k1]}}
+    assert anaconda.state() == {"test": {k1: sha[k1]}, "main": {k1: sha[k1]}, "stable": {k1: sha[k1]}}
     anaconda_cli("remove", "--force", f"{owner}/acdemo/1.0/{k1}")
     assert anaconda.state() == {}
     assert anaconda_cli("show", f"{owner}/acdemo", ok=False).returncode != 0
