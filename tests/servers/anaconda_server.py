@@ -23,8 +23,14 @@ Where the real server's behaviour is not documented, the choice made here is mar
 
 Test hooks: ``latency`` (seconds added to every response, for WAN-like benchmarks), ``faults``
 (a seeded :class:`FaultPlan` failing a fraction of requests: 5xx, 429, connection resets before
-or after processing, stalls past the client's read timeout), ``requests`` (the (method, path) log)
-and ``truth()`` / ``file_records()`` (the server's own state, read without HTTP).
+or after processing, stalls past the client's read timeout), ``requests`` (the (method, path) log),
+``truth()`` / ``file_records()`` / ``verify_storage()`` (the server's own state, read without
+HTTP), ``add_org()`` (owners a user may write to) and ``seed_file()`` (big channels for benchmarks,
+without uploading). Requests cost the same whatever the channel's size (files are indexed by
+package and by owner; repodata is cached until the next change).
+
+The server runs in a thread of the calling process. Clients that hold the GIL while they talk to
+it -- py-rattler-build's ``upload_package_to_anaconda`` does -- must run in a child process.
 
 Run standalone for manual experiments::
 
