@@ -489,22 +489,22 @@ def render_gitlab(plan: Plan, *, plan_file: str = "plan.json", job: str = "cipub
     """
     matrix = [
         {
-            "CIPUB_CELL": cell.id,
-            "CIPUB_PLATFORM": cell.platform,
-            "CIPUB_RUNNER_TAG": GITLAB_TAGS.get(cell.platform, GITLAB_TAGS["linux-64"]),
+            "CIPUBCI_CELL": cell.id,
+            "CIPUBCI_PLATFORM": cell.platform,
+            "CIPUBCI_RUNNER_TAG": GITLAB_TAGS.get(cell.platform, GITLAB_TAGS["linux-64"]),
         }
         for cell in plan.cells
     ]
     document = {
-        "variables": {"CIPUB_RECIPE": plan.recipe, "CIPUB_PLAN": plan_file},
+        "variables": {"CIPUBCI_RECIPE": plan.recipe, "CIPUBCI_PLAN": plan_file},
         "stages": ["build"],
         job: {
             "stage": "build",
-            "tags": ["$CIPUB_RUNNER_TAG"],
+            "tags": ["$CIPUBCI_RUNNER_TAG"],
             "parallel": {"matrix": matrix},
             "script": [
-                'cipub build "$CIPUB_RECIPE" --plan "$CIPUB_PLAN" --only "$CIPUB_CELL" --no-upload '
-                '--manifest "dist/cipub-manifest-$CIPUB_CELL.json"'
+                'cipub build "$CIPUBCI_RECIPE" --plan "$CIPUBCI_PLAN" --only "$CIPUBCI_CELL" --no-upload '
+                '--manifest "dist/cipub-manifest-$CIPUBCI_CELL.json"'
             ],
             "artifacts": {"paths": ["dist/"]},
         },

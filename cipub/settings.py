@@ -7,13 +7,15 @@ Precedence (highest first):
      ``pyproject.toml``, read from the current directory (``--config FILE`` names another)
   4. the defaults below
 
-An unknown key in the config file or an unknown ``CIPUB_*`` variable fails with a did-you-mean hint.
+An unknown key in the config file fails with a did-you-mean hint; an unknown ``CIPUB_*`` variable
+is reported as a warning with the same hint (the environment is shared with CI systems).
 Secrets are not settings: tokens come from their own environment variables or ``--token-file``.
 """
 
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import sys
 from collections.abc import Mapping
@@ -28,13 +30,15 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+log = logging.getLogger("cipub.settings")
+
 #: where artifacts go, and where the manifest lives, by default
 DEFAULT_OUTPUT_DIR = "dist"
 #: the zero-configuration channel: a local directory channel inside the project
 DEFAULT_CHANNEL = ".cipub/channel"
 ENV_PREFIX = "CIPUB_"
 #: CIPUB_* variables that are not settings (so they are not reported as unknown)
-_ENV_NOT_SETTINGS = frozenset({"CIPUB_CONFIG"})
+_ENV_NOT_SETTINGS = frozenset({"CIPUB_CONFIG", "CIPUB_DOTENV"})
 
 
 @dataclass(frozen=True)
@@ -168,7 +172,11 @@ def resolve(
             continue
         key = name[len(ENV_PREFIX) :].lower()
         if key not in _FIELDS:
-            raise _unknown(key, f"environment variable {name}")
+            # The environment is shared with CI systems and other tools: a stray CIPUB_* variable is
+            # worth a warning (it may be a typo), not a failure. Config-file keys stay strict.
+            problem = _unknown(key, f"environment variable {name}")
+            log.warning("%s (ignored; %s)", problem.message, problem.hint)
+            continue
         if value == "":
             continue
         values[key] = _coerce(key, value, f"environment variable {name}")

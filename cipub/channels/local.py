@@ -176,9 +176,13 @@ class LocalChannel:
         if everything:
             for label in self.labels():
                 pairs.update((label, s) for s in self._subdirs(self.label_dir(label)))
+        for label, _subdir in list(pairs):
+            # conda and rattler refuse a channel without noarch/repodata.json, even an empty one.
+            if not (self.label_dir(label) / "noarch" / "repodata.json").exists():
+                pairs.add((label, "noarch"))
         for label, subdir in sorted(pairs):
             label_dir = self.label_dir(label)
-            (label_dir / "noarch").mkdir(parents=True, exist_ok=True)  # a channel must have noarch
+            (label_dir / subdir).mkdir(parents=True, exist_ok=True)
             run_index(index_fs(label_dir, target_platform=Subdir(subdir), write_zst=False, write_shards=False))
         self._dirty.clear()
 
@@ -250,6 +254,7 @@ class LocalChannel:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
         tmp = Path(tmp_name)
         try:
+            os.fchmod(fd, 0o644)  # mkstemp makes 0600; a channel is served to others
             with os.fdopen(fd, "wb") as out, source.open("rb") as src:
                 shutil.copyfileobj(src, out, 1024 * 1024)
                 out.flush()

@@ -79,7 +79,7 @@ def build_command(
     ),
     channel: str = CHANNEL,
     label: str = LABEL,
-    build_number: int = typer.Option(None, "--build-number", min=0, metavar="N", help="Use exactly this number."),
+    build_number: int | None = typer.Option(None, "--build-number", min=0, metavar="N", help="Use exactly this number."),
     no_bump: bool = typer.Option(False, "--no-bump", help="Keep the recipe's build number."),
     no_upload: bool = typer.Option(False, "--no-upload", help="Build and write the manifest; upload nothing."),
     dry_run: bool = DRY_RUN,
@@ -94,6 +94,11 @@ def build_command(
 
     if build_number is not None and no_bump:
         raise UsageError("--build-number and --no-bump contradict each other")
+    for what, value in (("recipe path", recipe_dir), ("--output-dir", output_dir)):
+        # rattler-build writes these paths into its build script inside double quotes
+        # (export SRC_DIR="..."): `$`, backticks or `"` there would run as shell code.
+        if value is not None and any(ch in str(value.absolute()) for ch in '$`"'):
+            raise UsageError(f'{what} {str(value)!r} contains $, ` or "; refusing it', hint="rename the directory")
     settings = settings_from(
         config,
         channel=channel,
@@ -137,7 +142,9 @@ def build_command(
             overrides = {**{k: [v] for k, v in cell.variant.items() if k != "target_platform"}, **overrides}
             target_platform = target_platform or (cell.platform if not cell.noarch else None)
 
-    channel_obj = None if (no_upload and (no_bump or build_number is not None)) else open_settings_channel(settings)
+    # A build job that reuses the plan's numbers and uploads nothing needs no channel (and no token).
+    needs_channel = not no_upload or not (no_bump or build_number is not None or planned)
+    channel_obj = open_settings_channel(settings) if needs_channel else None
     if planned:
         decisions = [d for d in planned if any((d.name, d.version) == (o.name, o.version) for o in recipe.outputs)]
         out.say("build number from the plan: " + ", ".join(f"{d.name} {d.version} -> {d.chosen}" for d in decisions))

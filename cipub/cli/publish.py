@@ -101,7 +101,7 @@ def upload_command(
     out.say("done: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     if write_to is not None:
         manifest_mod.write(data, write_to)
-    ci.report_manifest("upload", data)
+    ci.report_manifest("upload", data, {"manifest": str(write_to)} if write_to else None)
     out.document(data.to_dict())
 
 
@@ -155,5 +155,5 @@ def promote_command(
     )
     if not dry_run:
         manifest_mod.write(data, write_to)
-    ci.report_manifest("promote", data)
+    ci.report_manifest("promote", data, None if dry_run else {"manifest": str(write_to)})
     out.document(data.to_dict())

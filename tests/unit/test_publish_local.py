@@ -158,3 +158,11 @@ def test_files_reports_build_numbers_across_labels(tmp_path: Path, chan: LocalCh
     files = chan.files("demo", "1.0")
     assert sorted(f.build_number for f in files) == [4, 7]
     assert {f.name for f in files} == {"demo"}
+
+
+def test_platform_only_upload_still_makes_a_valid_channel(tmp_path: Path, chan: LocalChannel) -> None:
+    """conda and rattler refuse a channel whose noarch/repodata.json is missing."""
+    upload(manifest_of(make_package(tmp_path, "demo", "1.0", 0, subdir="linux-64")), chan, "test")
+    assert repodata(chan.root, "test", "noarch")["packages.conda"] == {}
+    published = chan.root / "label" / "test" / "linux-64" / "demo-1.0-h0000000_0.conda"
+    assert published.stat().st_mode & 0o777 == 0o644  # readable by a web server serving the channel

@@ -45,11 +45,16 @@ def test_unknown_key_did_you_mean(tmp_path: Path) -> None:
     assert exc.value.hint == "did you mean 'channel'?"
 
 
-def test_unknown_env_variable(tmp_path: Path) -> None:
-    with pytest.raises(UsageError) as exc:
-        resolve({}, environ={"CIPUB_LABLE": "x"}, cwd=tmp_path)
-    assert "CIPUB_LABLE" in exc.value.message
-    assert "label" in (exc.value.hint or "")
+def test_unknown_env_variable_is_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    s = resolve({}, environ={"CIPUB_LABLE": "x"}, cwd=tmp_path)
+    assert s.label == "test"
+    assert "CIPUB_LABLE" in caplog.text
+    assert "did you mean 'label'?" in caplog.text
+
+
+def test_non_setting_variables_are_quiet(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    resolve({}, environ={"CIPUB_DOTENV": "x.env", "CIPUB_CONFIG": ""}, cwd=tmp_path)
+    assert caplog.text == ""
 
 
 def test_bad_value_type(tmp_path: Path) -> None:

@@ -23,8 +23,17 @@ pytestmark = pytest.mark.integration
 TEMPLATE = REPO / "recipes-template" / "v1-noarch-generic"
 
 
+def clean_env() -> dict[str, str]:
+    """No cipub settings or CI-provider files from the environment this test suite runs in."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CIPUB_", "GITHUB_", "GITLAB_")) and k not in ("CI", "RUNNER_TEMP")
+    }
+
+
 def run(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CIPUB_")}
+    env = clean_env()
     proc = subprocess.run(
         [sys.executable, "-m", "cipub", *args],
         check=False,
@@ -126,7 +135,7 @@ def test_two_processes_upload_at_once_leave_a_complete_index(tmp_path: Path) -> 
     for group in ("a", "b"):
         pkgs = [make_package(tmp_path / group, f"pkg-{group}{i}", "1.0", 0) for i in range(12)]
         groups.append(pkgs)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CIPUB_")}
+    env = clean_env()
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "cipub", "upload", *map(str, pkgs), "--channel", str(channel)],

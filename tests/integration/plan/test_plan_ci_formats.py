@@ -151,7 +151,7 @@ def test_gitlab_child_pipeline_passes_schema(cipub, recipe: Path, tmp_path: Path
     checked = check_jsonschema("vendor.gitlab-ci", pipeline)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert (
-        "parallel:" in pipeline.read_text() and "CIPUB_CELL: win-64-numpy2.1-python3.12_cpython" in pipeline.read_text()
+        "parallel:" in pipeline.read_text() and "CIPUBCI_CELL: win-64-numpy2.1-python3.12_cpython" in pipeline.read_text()
     )
     broken = tmp_path / "broken.yml"
     broken.write_text(pipeline.read_text().replace("matrix:", "matrix: 7\n    ignored:"))

@@ -204,7 +204,7 @@ def test_renderings(tmp_path: Path) -> None:
     assert matrix["include"][-1]["runner"] == "windows-latest"
     gitlab = yaml.safe_load(render_gitlab(plan))
     cells = gitlab["cipub-build"]["parallel"]["matrix"]
-    assert [c["CIPUB_CELL"] for c in cells] == plan.ids
+    assert [c["CIPUBCI_CELL"] for c in cells] == plan.ids
 
 
 def test_nothing_to_build_is_a_recipe_error(tmp_path: Path) -> None:

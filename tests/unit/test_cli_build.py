@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from tests.conftest import REPO
+
+
+def test_refuses_paths_that_rattler_build_would_run_as_shell(cipub, tmp_path: Path) -> None:
+    hostile = tmp_path / "rec$(touch pwned)"
+    shutil.copytree(REPO / "recipes-template" / "v1-noarch-generic", hostile)
+    result = cipub("build", str(hostile), "--no-upload", cwd=tmp_path)
+    assert result.code == 2
+    assert "contains $" in result.err
+    assert not (tmp_path / "pwned").exists()
+    result = cipub("build", str(REPO / "recipes-template" / "v1-noarch-generic"), "-o", "out`x`", cwd=tmp_path)
+    assert result.code == 2
+    assert not (tmp_path / "out`x`").exists()
+
+
+def test_contradicting_build_number_flags(cipub, tmp_path: Path) -> None:
+    result = cipub("build", "recipe", "--build-number", "3", "--no-bump", cwd=tmp_path)
+    assert result.code == 2
+    assert "contradict" in result.err
+
+
+def test_dry_run_builds_nothing_and_prints_a_valid_document(cipub, tmp_path: Path) -> None:
+    import json
+
+    import jsonschema
+
+    from cipub.manifest import schema
+
+    recipe = REPO / "recipes-template" / "v1-noarch-generic"
+    result = cipub("build", str(recipe), "--dry-run", "--json", cwd=tmp_path)
+    assert result.code == 0, result.err
+    doc = json.loads(result.out)
+    jsonschema.validate(doc, schema())
+    assert doc["artifacts"] == []
+    assert doc["build_numbers"][0]["chosen"] == 0
+    assert "would build" in result.err
+    assert not (tmp_path / "dist").exists()
+    assert not (tmp_path / ".cipub").exists()
