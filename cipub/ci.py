@@ -543,6 +543,8 @@ def gitlab_child_pipeline(
     document: dict[str, Any] = {
         "stages": ["build", "publish", "verify", "promote"],
         "variables": {
+            # The include passes its own CIPUBCI_RECIPE down (trigger variables win over these).
+            "CIPUBCI_RECIPE": plan.recipe,
             "CIPUBCI_PLAN_B64": base64.b64encode(plan.to_json().encode("utf-8")).decode("ascii"),
         },
         ".cipub": {"before_script": gitlab_install_script()},

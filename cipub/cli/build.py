@@ -79,7 +79,9 @@ def build_command(
     ),
     channel: str = CHANNEL,
     label: str = LABEL,
-    build_number: int | None = typer.Option(None, "--build-number", min=0, metavar="N", help="Use exactly this number."),
+    build_number: int | None = typer.Option(
+        None, "--build-number", min=0, metavar="N", help="Use exactly this number."
+    ),
     no_bump: bool = typer.Option(False, "--no-bump", help="Keep the recipe's build number."),
     no_upload: bool = typer.Option(False, "--no-upload", help="Build and write the manifest; upload nothing."),
     dry_run: bool = DRY_RUN,

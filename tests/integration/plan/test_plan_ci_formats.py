@@ -150,9 +150,7 @@ def test_gitlab_child_pipeline_passes_schema(cipub, recipe: Path, tmp_path: Path
     pipeline.write_text(plan_output(cipub, recipe, "gitlab"))
     checked = check_jsonschema("vendor.gitlab-ci", pipeline)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert (
-        "parallel:" in pipeline.read_text() and "CIPUBCI_CELL: win-64-numpy2.1-python3.12_cpython" in pipeline.read_text()
-    )
+    assert "parallel:" in pipeline.read_text() and "- win-64-numpy2.1-python3.12_cpython" in pipeline.read_text()
     broken = tmp_path / "broken.yml"
     broken.write_text(pipeline.read_text().replace("matrix:", "matrix: 7\n    ignored:"))
     assert check_jsonschema("vendor.gitlab-ci", broken).returncode != 0

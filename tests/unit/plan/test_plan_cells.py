@@ -203,8 +203,9 @@ def test_renderings(tmp_path: Path) -> None:
     assert [e["id"] for e in matrix["include"]] == plan.ids
     assert matrix["include"][-1]["runner"] == "windows-latest"
     gitlab = yaml.safe_load(render_gitlab(plan))
-    cells = gitlab["cipub-build"]["parallel"]["matrix"]
-    assert [c["CIPUBCI_CELL"] for c in cells] == plan.ids
+    assert gitlab["cipub-build"]["parallel"]["matrix"] == [{"CIPUBCI_CELL": plan.ids}]
+    assert gitlab["variables"]["CIPUBCI_RECIPE"] == plan.recipe
+    assert set(gitlab) >= {"cipub-build", "cipub-publish", "cipub-verify", "cipub-promote"}
 
 
 def test_nothing_to_build_is_a_recipe_error(tmp_path: Path) -> None:
