@@ -283,6 +283,11 @@ class PrefixServer:
             for channel, files in snapshot.items()
         }
 
+    def minted_tokens(self) -> list[str]:
+        """Tokens handed out by trusted publishing (for tests that check they never leak)."""
+        with self._lock:
+            return list(self._minted)
+
     # -- auth -------------------------------------------------------------------------------------
     def _token(self, request: BaseHTTPRequestHandler) -> str | None:
         scheme, _, value = request.headers.get("Authorization", "").partition(" ")
