@@ -401,6 +401,7 @@ class S3Channel:
             self._check_same(dest, sha, label, existing)
             self._wrote(label, file.subdir)
             return
+        conditional = {"IfNoneMatch": "*"} if self._copy_can_be_conditional() else {}
         # A 412 means someone (or an earlier attempt) created it: checked below like any copy.
         with contextlib.suppress(_PreconditionFailed):
             self._call(
@@ -409,13 +410,21 @@ class S3Channel:
                     Bucket=self.bucket,
                     Key=dest,
                     CopySource={"Bucket": self.bucket, "Key": source},
-                    IfNoneMatch="*",
                     MetadataDirective="COPY",
                     ChecksumAlgorithm="SHA256",
+                    **conditional,
                 ),
             )
         self._check_same(dest, sha, label)
         self._wrote(label, file.subdir)
+
+    def _copy_can_be_conditional(self) -> bool:
+        """Older botocore releases do not know CopyObject's If-None-Match (newer than PutObject's)."""
+        try:
+            members = self.client.meta.service_model.operation_model("CopyObject").input_shape.members
+        except Exception:
+            return False
+        return "IfNoneMatch" in members
 
     def remove_label(self, file: ChannelFile, label: str) -> None:
         sha = file.sha256_in(label)

@@ -227,3 +227,22 @@ def test_open_target_refuses_token_file_and_parses_the_url(s3: Any, tmp_path: Pa
     ch = open_target(target, TargetOptions(concurrency=3))
     assert (ch.bucket, ch.prefix, ch.max_parallel) == (BUCKET, "conda/chan", 3)
     assert "unit-secret-value-1234" not in repr(vars(ch))
+
+
+def test_writes_are_conditional_on_the_wire(s3: Any, tmp_path: Path) -> None:
+    """Both the PUT and the label copy carry If-None-Match: * (create-only on AWS S3)."""
+    sent: dict[str, str | None] = {}
+
+    def capture(request: Any, **_kw: Any) -> None:
+        operation = "copy" if "x-amz-copy-source" in request.headers else "put"
+        header = request.headers.get("If-None-Match")
+        sent[operation] = header.decode() if isinstance(header, bytes) else header
+
+    s3.meta.events.register("before-send.s3.PutObject", capture)
+    s3.meta.events.register("before-send.s3.CopyObject", capture)
+    art = pkg(tmp_path)
+    with channel(s3) as ch:
+        ch.upload(art, "test")
+        [f] = ch.files("demo")
+        ch.add_label(f, "main")
+    assert sent == {"put": "*", "copy": "*"}
