@@ -99,6 +99,8 @@ def test_passes_requests_through_unchanged(upstream: tuple[str, _Store]) -> None
     assert store.bodies == {"a": [payload], "b": [payload]}
     assert proxy.stats.requests == 5
     assert proxy.stats.faults_injected == 0
+    assert proxy.stats.bytes_from_clients == 2 * len(payload)
+    assert proxy.stats.bytes_to_clients > 100_000  # the /big body, plus headers and small answers
 
 
 def test_rewrites_upstream_urls_to_the_proxy(upstream: tuple[str, _Store]) -> None:

@@ -80,6 +80,9 @@ class FaultEvent:
 class ProxyStats:
     requests: int = 0
     forwarded: int = 0
+    #: request bodies received from clients, and response bytes (headers included) sent back
+    bytes_from_clients: int = 0
+    bytes_to_clients: int = 0
     faults: Counter[str] = field(default_factory=Counter)
     events: list[FaultEvent] = field(default_factory=list)
 
@@ -93,6 +96,8 @@ class ProxyStats:
             "forwarded": self.forwarded,
             "faults_injected": self.faults_injected,
             "faults": dict(sorted(self.faults.items())),
+            "bytes_from_clients": self.bytes_from_clients,
+            "bytes_to_clients": self.bytes_to_clients,
         }
 
 
@@ -268,6 +273,9 @@ class FaultProxy:
             _reset(sock)
             return False
         body = _read_body(rfile, headers)
+        with self._lock:
+            self.stats.bytes_from_clients += body.seek(0, 2)
+        body.seek(0)
         try:
             if fault in ("http500", "http502", "http503", "http429"):
                 self._sleep_latency()
@@ -302,9 +310,13 @@ class FaultProxy:
                     _reset(sock)
                 return False
             sock.sendall(head)
+            sent = len(head)
             if method != "HEAD":
                 while chunk := resp_body.read(_CHUNK):
                     sock.sendall(chunk)
+                    sent += len(chunk)
+            with self._lock:
+                self.stats.bytes_to_clients += sent
             return True
         finally:
             resp_body.close()
