@@ -117,8 +117,7 @@ def test_tokens_missing_or_refused_exit_5_without_showing_the_token(
 
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")
-    # the token file's path as a setting (CIPUB_TOKEN_FILE is --token-file's variable)
-    from_file = cipub(*args, cwd=tmp_path, env={"CIPUB_TOKEN_FILE": str(token_file)})
+    from_file = cipub(*args, "--token-file", str(token_file), cwd=tmp_path, env={})
     assert from_file.code == 0, from_file.err
     assert TOKEN not in from_file.out + from_file.err
     assert set(anaconda.state()) == {"test"}
