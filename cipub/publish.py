@@ -33,13 +33,17 @@ class UploadAction:
 
 
 def channel_state(channel: Channel, entries: list[ArtifactEntry]) -> dict[str, list[ChannelFile]]:
-    """One state query per (name, version), not per file."""
-    wanted: dict[tuple[str, str], list[ChannelFile]] = {}
-    for e in entries:
-        if (e.name, e.version) not in wanted:
-            wanted[(e.name, e.version)] = channel.files(e.name, e.version)
+    """One state query per (name, version), not per file; queries run in parallel where the channel
+    allows it (on a WAN, round trips — not bytes — dominate a batch of small packages)."""
+    keys = list(dict.fromkeys((e.name, e.version) for e in entries))
+    workers = max(1, min(channel.max_parallel, len(keys)))
+    if workers == 1:
+        results = [channel.files(name, version) for name, version in keys]
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cipub-state") as pool:
+            results = list(pool.map(lambda key: channel.files(*key), keys))
     by_key: dict[str, list[ChannelFile]] = defaultdict(list)
-    for files in wanted.values():
+    for files in results:
         for f in files:
             by_key[f.key].append(f)
     return by_key

@@ -22,6 +22,7 @@ def make_package(
     tar_bz2: bool = False,
     depends: list[str] | None = None,
     size_bytes: int = 0,
+    summary: str = "a cipub test package",
 ) -> Path:
     """Build one package and return its path. ``payload`` changes the content (and sha256)."""
     if subdir != "noarch":
@@ -55,6 +56,8 @@ def make_package(
         build_number=build_number,
         noarch=noarch,
         depends=depends,
+        # info/about.json: rattler-build's uploader refuses packages without it
+        summary=summary,
         archive_type=ArchiveType.TarBz2 if tar_bz2 else ArchiveType.Conda,
         compression_level=1,
     )
