@@ -55,6 +55,15 @@ def wait_http(url: str, proc: subprocess.Popen[bytes] | None = None, timeout: fl
     raise RuntimeError(f"server at {url} did not start within {timeout}s")
 
 
+_WATCHDOG = (
+    "import os, sys, threading\n"
+    "from moto.server import main\n"
+    "threading.Thread(target=main, args=(['-H', sys.argv[1], '-p', sys.argv[2]],), daemon=True).start()\n"
+    "sys.stdin.read()\n"
+    "os._exit(0)\n"
+)
+
+
 @contextlib.contextmanager
 def moto_server(log_dir: Path | None = None) -> Iterator[str]:
     """Start ``moto_server`` (from the ``moto[server]`` test extra) and yield its endpoint URL."""
@@ -64,8 +73,11 @@ def moto_server(log_dir: Path | None = None) -> Iterator[str]:
         raise RuntimeError("moto[server] is not installed: pip install -e '.[test]'") from exc
     port = free_port()
     log = (log_dir / "moto.log").open("wb") if log_dir else subprocess.DEVNULL
+    # moto's own server main, plus a watchdog: it exits when its stdin closes, i.e. when this
+    # process ends however it ends (the test session leaves through os._exit, skipping atexit).
     proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-c", _WATCHDOG, "127.0.0.1", str(port)],
+        stdin=subprocess.PIPE,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -74,6 +86,8 @@ def moto_server(log_dir: Path | None = None) -> Iterator[str]:
         wait_http(f"{endpoint}/moto-api/", proc)
         yield endpoint
     finally:
+        if proc.stdin is not None:
+            proc.stdin.close()
         proc.terminate()
         try:
             proc.wait(10)
