@@ -93,7 +93,7 @@ def _through_faults(kind: str, tmp_path: Path) -> list[str]:
     with (
         remote_handle(kind, tmp_path) as handle,
         behind_proxies(
-            handle, rate=RATE, seed=7, faults=FAULTS, stall_seconds=4, retry_after="1", max_consecutive=4
+            handle, rate=RATE, seed=7, faults=FAULTS, stall_seconds=4, retry_after="1", max_consecutive=2
         ) as (proxied, proxies),
     ):
         start = time.monotonic()
