@@ -154,10 +154,10 @@ def render(doc: dict[str, Any]) -> str:
     out.append(
         "Random: a real `cipub` process is killed after a random delay drawn from the span of an "
         "uninterrupted run (seeded). Every step: `tests/reliability/crashpoint.py` makes cipub kill itself "
-        "just before its first write and just after each write (local channel: each link, unlink and re-index; server: each "
-        "HTTP request that writes). Then the channel must hold exactly the manifest's files in the intended "
-        "labels with the right sha256, with an index (repodata) that agrees, and no duplicates. Half of the "
-        "random promote trials use `--move`.\n"
+        "just before its first write and just after each write (local channel: each link, unlink and "
+        "re-index; server: each HTTP request that writes). Then the channel must hold exactly the "
+        "manifest's files in the intended labels with the right sha256, with an index (repodata) that "
+        "agrees, and no duplicates. Half of the random promote trials use `--move`.\n"
     )
     rows = [
         [
