@@ -17,6 +17,12 @@ from cipub import __version__
 from cipub.errors import CipubError
 from cipub.secrets import scrub
 
+# httpx's package __init__ imports its own command-line client (httpx._main: rich, pygments, click)
+# whenever those are installed, which they are here (typer needs rich): about 70 ms of start-up for
+# a module cipub never uses. Marking it absent (before any command imports httpx) makes httpx take
+# its ImportError fallback, a stub ``main``; only the CLI does this. Measured by benchmarks B1/B4.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+
 app = typer.Typer(
     name="cipub",
     help=(
