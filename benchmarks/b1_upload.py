@@ -25,6 +25,7 @@ from benchmarks.common import (
     small_packages,
     write_manifest,
 )
+from benchmarks.profiling import py_spy_top
 
 RATTLER_UPLOAD = (
     "import os, sys, rattler_build\n"
@@ -93,6 +94,24 @@ def measure(work: Path, *, packages: int, runs: int, latencies: tuple[float, ...
                         raise RuntimeError(f"B1 {tool}: {landed}/{packages} files landed\n{result.err[-2000:]}")
                     s.seconds.append(result.seconds)
                 series.append(s)
+        server.latency = 0.0
+        owner = fresh_owner()
+        profile = py_spy_top(
+            [
+                sys.executable,
+                "-m",
+                "cipub",
+                "upload",
+                "--manifest",
+                str(manifest),
+                "--channel",
+                f"anaconda+{server.url}/{owner}",
+                "--label",
+                "test",
+            ],
+            cp_env,
+            work,
+        )
     rows = [s.as_dict() for s in series]
     by = {(s.case, s.tool): s.median_s for s in series}
     loop_case = next(s.case for s in series if "loopback" in s.case)
@@ -108,6 +127,7 @@ def measure(work: Path, *, packages: int, runs: int, latencies: tuple[float, ...
         "title": f"Upload {packages} small packages",
         "rows": rows,
         "ratios": ratios,
+        "profile": ["cipub upload, loopback, under py-spy:", *profile],
         "setup": f"anaconda.org-protocol test server on 127.0.0.1 (user {USER}); fresh owner per run; "
         f"median of {runs} runs; each tool a fresh process; cipub at its default concurrency (4).",
     }

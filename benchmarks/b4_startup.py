@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import ANACONDA, CIPUB, Series, anaconda_env, base_env, run
+from benchmarks.profiling import import_times
 
 
 def measure(work: Path, *, runs: int) -> dict[str, Any]:
@@ -48,8 +49,10 @@ def measure(work: Path, *, runs: int) -> dict[str, Any]:
             "met": None,
         },
     ]
+    profile = import_times(["-m", "cipub", "--help"], env, work)
     return {
         "id": "B4",
+        "profile": ["python -X importtime -m cipub --help:", *profile],
         "title": "Start-up time",
         "rows": [s.as_dict() for s in series.values()],
         "ratios": ratios,

@@ -94,6 +94,9 @@ def markdown(doc: dict[str, Any]) -> str:
                 )
                 + "\n"
             )
+        if result.get("profile"):
+            out.append("Profile, taken in the same run:\n")
+            out.append("```\n" + "\n".join(result["profile"]) + "\n```\n")
         for line in result.get("findings", []):
             out.append(f"- {line}")
         if result.get("findings"):

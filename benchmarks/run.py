@@ -31,13 +31,13 @@ def _scenarios(quick: bool) -> dict[str, Callable[[Path], dict[str, Any]]]:
     from benchmarks import b1_upload, b2_promote, b3_lookup, b4_startup, b5_memory, b6_plan, b7_build
 
     return {
-        "B1": lambda w: b1_upload.measure(w, packages=20 if quick else 100, runs=2 if quick else 3),
-        "B2": lambda w: b2_promote.measure(w, files=10 if quick else 100, runs=1 if quick else 3),
+        "B1": lambda w: b1_upload.measure(w, packages=20 if quick else 100, runs=1 if quick else 3),
+        "B2": lambda w: b2_promote.measure(w, files=5 if quick else 100, runs=1 if quick else 2),
         "B3": lambda w: b3_lookup.measure(w, sizes=(1_000, 10_000, 100_000), runs=3 if quick else 5),
         "B4": lambda w: b4_startup.measure(w, runs=5 if quick else 15),
         "B5": lambda w: b5_memory.measure(w, sizes_mib=(512,) if quick else (512, 1024), runs=1),
         "B6": lambda w: b6_plan.measure(w, runs=2 if quick else 5),
-        "B7": lambda w: b7_build.measure(w, runs=2 if quick else 5),
+        "B7": lambda w: b7_build.measure(w, runs=1 if quick else 3),
     }
 
 
