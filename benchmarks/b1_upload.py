@@ -40,7 +40,7 @@ def measure(work: Path, *, packages: int, runs: int, latencies: tuple[float, ...
     home = work / "b1-home"
     series: list[Series] = []
     owners = iter(range(10_000))
-    with anaconda_server(work / "b1-server", owners=3 * runs * len(latencies) + 3) as server:
+    with anaconda_server(work / "b1-server", owners=3 * runs * len(latencies) + 3, record=True) as server:
         ac_env = anaconda_env(home / "anaconda", server.url)
         cp_env = cipub_env(home / "cipub")
         rb_env = cipub_env(home / "rattler", {"BENCH_TOKEN": TOKEN})
@@ -88,7 +88,9 @@ def measure(work: Path, *, packages: int, runs: int, latencies: tuple[float, ...
                 s = Series(case, tool)
                 for _ in range(runs):
                     owner = fresh_owner()
+                    server.clear_requests()
                     result = run(command(owner), env=envs[tool], cwd=work)
+                    s.extra["HTTP requests"] = len(server.requests)
                     landed = count_files(owner)
                     if landed != packages:
                         raise RuntimeError(f"B1 {tool}: {landed}/{packages} files landed\n{result.err[-2000:]}")

@@ -236,12 +236,13 @@ def write_manifest(paths: Sequence[Path], where: Path) -> Path:
 
 
 @contextlib.contextmanager
-def anaconda_server(root: Path, owners: int = 0) -> Iterator[Any]:
-    """The test server (tests/servers/anaconda_server.py) with user ``bench`` and ``owners`` orgs."""
+def anaconda_server(root: Path, owners: int = 0, *, record: bool = False) -> Iterator[Any]:
+    """The test server (tests/servers/anaconda_server.py) with user ``bench`` and ``owners`` orgs;
+    ``record`` keeps its log of (method, path) requests."""
     from tests.servers.anaconda_server import AnacondaServer
 
     orgs = {USER: [f"o{i}" for i in range(owners)]}
-    with AnacondaServer(root, tokens={TOKEN: USER}, orgs=orgs, record=False) as server:
+    with AnacondaServer(root, tokens={TOKEN: USER}, orgs=orgs, record=record) as server:
         yield server
 
 
