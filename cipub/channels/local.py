@@ -28,6 +28,8 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -37,7 +39,14 @@ from conda_package_streaming import package_streaming
 from cipub.artifact import PACKAGE_EXTENSIONS, Artifact, file_digests, split_filename
 from cipub.channels import Target, TargetOptions
 from cipub.channels.base import MAIN_LABEL, ChannelFile
-from cipub.errors import ConflictError, InvalidPackageError, UsageError, VerificationError
+from cipub.errors import (
+    AuthError,
+    ConflictError,
+    InvalidPackageError,
+    NetworkError,
+    UsageError,
+    VerificationError,
+)
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 _SAFE_SUBDIR = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -62,6 +71,21 @@ def _check_filename(filename: str) -> str:
         raise InvalidPackageError(f"refusing file name {filename!r}: it could escape the channel")
     split_filename(filename)
     return filename
+
+
+@contextmanager
+def storage_errors(root: Path) -> Iterator[None]:
+    """Turn the filesystem's failures into cipub's: a clear line and the right exit code."""
+    try:
+        yield
+    except PermissionError as exc:
+        raise AuthError(f"no permission to write the channel at {root}: {exc.strerror} ({exc.filename})") from exc
+    except (NotADirectoryError, IsADirectoryError) as exc:
+        raise UsageError(f"cannot use {root} as a channel: {exc.strerror} ({exc.filename})") from exc
+    except FileExistsError:
+        raise  # create-only writes rely on it; callers turn it into a conflict
+    except OSError as exc:
+        raise NetworkError(f"storage error on the channel at {root}: {exc.strerror} ({exc.filename})") from exc
 
 
 def run_index(coro: object) -> None:
@@ -118,10 +142,11 @@ class LocalChannel:
         return self
 
     def _acquire(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        self._lock_file = (self.root / LOCK_NAME).open("a+", encoding="utf-8")
-        fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX)
-        self._recover()
+        with storage_errors(self.root):
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._lock_file = (self.root / LOCK_NAME).open("a+", encoding="utf-8")
+            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX)
+            self._recover()
 
     def _recover(self) -> None:
         """Finish the work of a process that died between writing and indexing (we hold the lock)."""
@@ -145,8 +170,9 @@ class LocalChannel:
             return
         self._dirty.add((label, subdir))
         tmp = self.root / f"{PENDING_NAME}.tmp"
-        tmp.write_text(json.dumps(sorted(self._dirty)), encoding="utf-8")
-        tmp.replace(self.root / PENDING_NAME)
+        with storage_errors(self.root):
+            tmp.write_text(json.dumps(sorted(self._dirty)), encoding="utf-8")
+            tmp.replace(self.root / PENDING_NAME)
 
     def __exit__(
         self,
@@ -158,9 +184,11 @@ class LocalChannel:
         if self._depth:
             return
         try:
-            # Re-index even after a failure: what was written must be visible and consistent.
-            self.reindex()
-            (self.root / PENDING_NAME).unlink(missing_ok=True)
+            if self._lock_file is not None:  # nothing was written if the channel was never locked
+                # Re-index even after a failure: what was written must be visible and consistent.
+                with storage_errors(self.root):
+                    self.reindex()
+                    (self.root / PENDING_NAME).unlink(missing_ok=True)
         finally:
             if self._lock_file is not None:
                 fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
@@ -242,6 +270,10 @@ class LocalChannel:
 
     def _create(self, source: Path, dest: Path, *, link: bool) -> None:
         """Publish ``source`` at ``dest`` without ever replacing an existing ``dest``."""
+        with storage_errors(self.root):
+            self._create_unchecked(source, dest, link=link)
+
+    def _create_unchecked(self, source: Path, dest: Path, *, link: bool) -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)
         if link:
             try:
@@ -298,7 +330,8 @@ class LocalChannel:
                 f"refusing to remove {file.key} from {label!r}: it is its only label (that would delete it)"
             )
         self._mark_dirty(label, file.subdir)
-        self._path(label, file.subdir, file.filename).unlink(missing_ok=True)
+        with storage_errors(self.root):
+            self._path(label, file.subdir, file.filename).unlink(missing_ok=True)
 
     def install_url(self, label: str) -> str:
         return self.label_dir(label).as_uri()

@@ -166,3 +166,30 @@ def test_platform_only_upload_still_makes_a_valid_channel(tmp_path: Path, chan: 
     assert repodata(chan.root, "test", "noarch")["packages.conda"] == {}
     published = chan.root / "label" / "test" / "linux-64" / "demo-1.0-h0000000_0.conda"
     assert published.stat().st_mode & 0o777 == 0o644  # readable by a web server serving the channel
+
+
+def test_channel_path_under_a_file_is_a_usage_error(tmp_path: Path, cipub) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("x")
+    pkg = make_package(tmp_path, "demo", "1.0", 0)
+    result = cipub("upload", str(pkg), "--channel", str(blocker / "channel"), cwd=tmp_path)
+    assert result.code == 2, result.err
+    assert "cannot use" in result.err and "Traceback" not in result.err
+
+
+def test_read_only_channel_is_a_permission_error(tmp_path: Path, cipub) -> None:
+    import os
+
+    if os.geteuid() == 0:
+        # root ignores directory modes; prove the mapping on the error type instead
+        from cipub.channels.local import storage_errors
+        from cipub.errors import AuthError
+
+        with pytest.raises(AuthError, match="no permission"), storage_errors(tmp_path):
+            raise PermissionError(13, "Permission denied", str(tmp_path / "x"))
+        return
+    root = tmp_path / "ro"
+    root.mkdir()
+    root.chmod(0o500)
+    result = cipub("upload", str(make_package(tmp_path, "demo", "1.0", 0)), "--channel", str(root), cwd=tmp_path)
+    assert result.code == 5
