@@ -49,7 +49,7 @@ about:
 """
 
 
-def measure(work: Path, *, runs: int) -> dict[str, Any]:
+def measure(work: Path, *, runs: int, mid_size: bool = True) -> dict[str, Any]:
     tiny = work / "tiny"
     shutil.copytree(REPO / "recipes-template" / "v1-noarch-generic", tiny)
     mid = work / "mid"
@@ -58,7 +58,10 @@ def measure(work: Path, *, runs: int) -> dict[str, Any]:
     env = base_env({"HOME": str(work / "home")})
     rows: list[Series] = []
     ratios: list[dict[str, Any]] = []
-    for label, recipe in (("starter recipe (tiny build)", tiny), ("mid-size data package (100 MB)", mid)):
+    recipes = [("starter recipe (tiny build)", tiny)]
+    if mid_size:
+        recipes.append(("mid-size data package (100 MB)", mid))
+    for label, recipe in recipes:
         mine, peer = Series(label, "cipub build"), Series(label, "py-rattler-build")
         for i in range(runs + 1):  # the first round warms caches and is not counted
             out_a, out_b = work / f"{recipe.name}-a{i}", work / f"{recipe.name}-b{i}"
@@ -93,13 +96,14 @@ def measure(work: Path, *, runs: int) -> dict[str, Any]:
                 "met": None,
             }
         )
+    profiled = mid if mid_size else tiny
     profile = py_spy_top(
         [
             sys.executable,
             "-m",
             "cipub",
             "build",
-            str(mid),
+            str(profiled),
             "--no-upload",
             "--build-number",
             "0",
@@ -115,6 +119,6 @@ def measure(work: Path, *, runs: int) -> dict[str, Any]:
         "title": "cipub build overhead over py-rattler-build",
         "rows": [s.as_dict() for s in rows],
         "ratios": ratios,
-        "profile": ["cipub build of the mid-size package under py-spy:", *profile],
+        "profile": [f"cipub build of the {profiled.name} recipe under py-spy:", *profile],
         "setup": f"median of {runs} runs after one warm-up round, interleaved; each a fresh process.",
     }

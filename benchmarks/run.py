@@ -37,7 +37,7 @@ def _scenarios(quick: bool) -> dict[str, Callable[[Path], dict[str, Any]]]:
         "B4": lambda w: b4_startup.measure(w, runs=5 if quick else 15),
         "B5": lambda w: b5_memory.measure(w, sizes_mib=(512,) if quick else (512, 1024), runs=1),
         "B6": lambda w: b6_plan.measure(w, runs=2 if quick else 5),
-        "B7": lambda w: b7_build.measure(w, runs=1 if quick else 3),
+        "B7": lambda w: b7_build.measure(w, runs=1 if quick else 3, mid_size=not quick),
     }
 
 
