@@ -47,7 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="comma-separated scenario ids, e.g. B1,B4")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
     parser.add_argument("--results", type=Path, help="raw figures (default: next to --out, .json)")
+    parser.add_argument("--render", type=Path, metavar="JSON", help="only re-render --out from an earlier run's JSON")
     opts = parser.parse_args(argv)
+    if opts.render:
+        opts.out.write_text(report.markdown(json.loads(opts.render.read_text(encoding="utf-8"))), encoding="utf-8")
+        print(f"wrote {opts.out} from {opts.render}")
+        return 0
     scenarios = _scenarios(opts.quick)
     wanted = [s.strip().upper() for s in opts.only.split(",")] if opts.only else list(scenarios)
     started = time.time()
