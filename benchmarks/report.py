@@ -65,7 +65,9 @@ def markdown(doc: dict[str, Any]) -> str:
         f"on {m['cpus']} CPUs ({m['cpu_model']}), Python {m['python']}, {m['platform']}. "
         "Regenerate with `python -m benchmarks` (full) or `python -m benchmarks --quick` (smaller sizes, "
         "fewer runs; what CI runs). Every figure below was measured in that run; every server is on "
-        "127.0.0.1; each tool runs as a fresh process, as a user runs it. Medians of the runs listed.\n",
+        "127.0.0.1; each tool runs as a fresh process, as a user runs it. Medians of the runs listed; "
+        "every run is listed too, so the spread shows (the machine may run other work at the same time; "
+        "B4, B6 and B7 interleave the tools' runs so that such noise hits them alike).\n",
         "## Goals\n",
     ]
     goal_rows = []
