@@ -70,12 +70,22 @@ def read_token(
     return None
 
 
+#: values shorter than this are not scrubbed: no real token is this short, and replacing every
+#: occurrence of a two-letter "token" would garble all output
+MIN_SCRUB_LENGTH = 8
+
+
 def scrub(text: str) -> str:
     """Replace every secret value seen in this process by ``***``."""
-    for value in _SEEN:
-        if value and value in text:
+    for value in sorted(_SEEN, key=len, reverse=True):
+        if len(value) >= MIN_SCRUB_LENGTH and value in text:
             text = text.replace(value, "***")
     return text
+
+
+def forget_all() -> None:
+    """Forget the secrets seen so far (tests run many commands in one process)."""
+    _SEEN.clear()
 
 
 def seen_secrets() -> frozenset[str]:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from cipub.cli import main
+from cipub.secrets import forget_all
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -47,6 +48,7 @@ def _isolated_cipub_env(monkeypatch: pytest.MonkeyPatch) -> None:
         if name.startswith("CIPUB_") or name in ("GITHUB_ACTIONS", "GITLAB_CI", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CIPUB_BACKOFF", "0.01")
+    forget_all()  # a secret seen by one test must not scrub another test's output
 
 
 _exit_status = {"code": 0}

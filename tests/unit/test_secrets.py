@@ -43,3 +43,8 @@ def test_empty_or_unreadable_token_file(tmp_path: Path) -> None:
 
 def test_optional_token() -> None:
     assert read_token(["A"], environ={}, required=False) is None
+
+
+def test_short_values_are_not_scrubbed() -> None:
+    read_token(["A"], environ={"A": "ci"})
+    assert scrub("cipub: error in ci") == "cipub: error in ci"
