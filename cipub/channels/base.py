@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Protocol, runtime_checkable
 
 from cipub.artifact import Artifact
+from cipub.errors import UsageError
 
 MAIN_LABEL = "main"
 
@@ -111,7 +112,10 @@ def find_file(files: Iterable[ChannelFile], subdir: str, filename: str) -> Chann
 def parse_local_path(target: str) -> Path | None:
     """``./channel``, ``/srv/conda`` or ``file:///srv/conda`` -> Path; None for other schemes."""
     if target.startswith("file://"):
-        return Path(target[len("file://") :])
+        path = target[len("file://") :]
+        if not path.startswith("/"):
+            raise UsageError(f"{target!r}: a file:// target needs an absolute path (file:///srv/conda)")
+        return Path(path)
     if "://" in target:
         return None
     return Path(target)

@@ -134,10 +134,9 @@ class LocalChannel:
 
     # -- context / locking --------------------------------------------------------------------
     def __enter__(self) -> LocalChannel:
-        # Reading a channel that does not exist yet must not create it (plan, build-number lookups):
-        # the directory and its lock appear with the first write.
-        if self._depth == 0 and self.root.is_dir():
-            self._acquire()
+        # Reading writes nothing (plans, build-number lookups, --dry-run): the directory and its
+        # lock appear with the first write. Reads need no lock: writes are create-only (os.link
+        # fails on an existing name), so state read before the lock can never cause an overwrite.
         self._depth += 1
         return self
 

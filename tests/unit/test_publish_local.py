@@ -193,3 +193,15 @@ def test_read_only_channel_is_a_permission_error(tmp_path: Path, cipub) -> None:
     root.chmod(0o500)
     result = cipub("upload", str(make_package(tmp_path, "demo", "1.0", 0)), "--channel", str(root), cwd=tmp_path)
     assert result.code == 5
+
+
+def test_dry_run_and_reads_write_nothing_in_an_existing_directory(tmp_path: Path) -> None:
+    """A mistyped --channel pointing at some existing directory must not get files dropped in it."""
+    somewhere = tmp_path / "home"
+    somewhere.mkdir()
+    m = manifest_of(make_package(tmp_path, "demo", "1.0", 0))
+    chan = LocalChannel(somewhere)
+    upload(m, chan, "test", dry_run=True)
+    with chan:
+        assert chan.files("demo") == []
+    assert list(somewhere.iterdir()) == []

@@ -36,6 +36,8 @@ def test_forms(raw: str, kind: str, base: str, name: str) -> None:
     ("raw", "message"),
     [
         ("", "empty"),
+        ("file://", "absolute path"),
+        ("file://relative/dir", "absolute path"),
         ("https://example.com/x", "cannot tell which server"),
         ("ftp://host/x", "unsupported"),
         ("quetz+ftp://host/x", "unsupported scheme"),
