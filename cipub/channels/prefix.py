@@ -13,7 +13,8 @@ prefix.dev has no labels, so a label maps to a channel: ``main`` -> ``CHANNEL``,
 - Promotion (``add_label``): download from the source label's channel (range requests, checked by
   sha256), upload to the target label's channel, read back. ``remove_label`` deletes the source
   channel's copy only when another label's copy holds the same sha256 on the server.
-- Token: ``PREFIX_API_KEY`` or ``--token-file``; else trusted publishing (``cipub.oidc``).
+- Token: ``PREFIX_API_KEY`` or ``--token-file``; else trusted publishing (``cipub.oidc``). Without
+  any, public channels can still be read (build numbers); every write fails at once (exit 5).
 - prefix.dev indexes uploads asynchronously: reads after a write wait (bounded) until the index
   shows the write.
 """
@@ -56,6 +57,8 @@ _SAFE_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 #: labels read even when the command does not name them (cipub's default staging label)
 DEFAULT_LABELS = (MAIN_LABEL, "test")
 DOWNLOAD_CHUNK = 8 * 1024 * 1024
+#: parallel repodata probes, each thread with its own HTTP client (see ``subdirs``)
+PROBE_THREADS = 8
 
 Records = dict[str, dict[str, Any]]
 
@@ -115,6 +118,8 @@ class PrefixChannel:
         max_parallel: int = 4,
         index_wait: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
+        anonymous: bool = False,
+        probe_client: Callable[[], HttpClient] | None = None,
     ) -> None:
         self.http = http
         self.channel = channel
@@ -122,6 +127,10 @@ class PrefixChannel:
         self.read_base = read_base.rstrip("/")
         self.max_parallel = max(1, max_parallel)
         self.index_wait = index_wait
+        #: no token: public channels can still be read (build numbers), every write fails at once
+        self.anonymous = anonymous
+        #: makes the per-thread clients of the repodata probe (tests inject a mock transport)
+        self._probe_client = probe_client or self._clone_http
         self._sleep = sleep
         self._labels = {_check_label(label) for label in (*DEFAULT_LABELS, *labels)}
         self._lock = threading.Lock()
@@ -149,9 +158,10 @@ class PrefixChannel:
         self.http.close()
 
     # -- reading ----------------------------------------------------------------------------------
-    def _read_repodata(self, chan: str, subdir: str) -> Records:
+    def _read_repodata(self, chan: str, subdir: str, http: HttpClient | None = None) -> Records:
         """``{filename: record}`` of one channel subdir; 404 = empty."""
-        response = self.http.request("GET", f"{self.read_base}/{chan}/{subdir}/repodata.json", follow_redirects=True)
+        client = http or self.http
+        response = client.request("GET", f"{self.read_base}/{chan}/{subdir}/repodata.json", follow_redirects=True)
         assert response is not None
         if response.status_code == 404:
             return {}
@@ -208,12 +218,47 @@ class PrefixChannel:
                 return self._subdirs
             labels = sorted(self._labels)
         pairs = [(label_channel_name(self.channel, label), s) for label in labels for s in all_subdirs()]
-        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="cipub-prefix-probe") as pool:
-            results = list(pool.map(lambda p: (p, self.repodata(*p)), pairs))
-        found = sorted({subdir for (_chan, subdir), records in results if records})
+        # Each probe thread has its own client: threads sharing one httpx pool were seen to have a
+        # connection closed under them by another thread's pool housekeeping (EBADF, or a stall
+        # until the read timeout).
+        local = threading.local()
+        clients: list[HttpClient] = []
+
+        def probe(pair: tuple[str, str]) -> tuple[tuple[str, str], Records]:
+            client = getattr(local, "client", None)
+            if client is None:
+                client = local.client = self._probe_client()
+                with self._lock:
+                    clients.append(client)
+            return pair, self._read_repodata(*pair, http=client)
+
+        try:
+            with ThreadPoolExecutor(max_workers=PROBE_THREADS, thread_name_prefix="cipub-prefix-probe") as pool:
+                results = list(pool.map(probe, pairs))
+        finally:
+            for client in clients:
+                client.close()
         with self._lock:
+            for (chan, subdir), records in results:
+                if (chan, subdir) not in self._expect:  # pending writes: read again (and wait) later
+                    self._repodata.setdefault((chan, subdir), records)
+            found = sorted({subdir for (_chan, subdir), records in results if records})
             self._subdirs = found
         return found
+
+    def _clone_http(self) -> HttpClient:
+        """Another client with the same server, credentials and retry policy."""
+        timeout = self.http.client.timeout
+        return HttpClient(
+            str(self.http.client.base_url),
+            headers=dict(self.http.client.headers),
+            retries=self.http.retries,
+            backoff=self.http.backoff,
+            connect_timeout=timeout.connect or 10.0,
+            read_timeout=timeout.read or 60.0,
+            pool_size=2,
+            what=self.http.what,
+        )
 
     def files(self, name: str, version: str | None = None) -> list[ChannelFile]:
         subdirs = self.subdirs()
@@ -266,7 +311,16 @@ class PrefixChannel:
             if self._subdirs is not None and subdir not in self._subdirs:
                 self._subdirs = sorted({*self._subdirs, subdir})
 
+    def _require_token(self) -> None:
+        if self.anonymous:
+            raise AuthError(
+                f"no token for {self.display}: set PREFIX_API_KEY, or use trusted publishing",
+                hint="trusted publishing: GitHub Actions with `permissions: id-token: write`, or GitLab CI with "
+                "`id_tokens: PREFIX_DEV_ID_TOKEN: {aud: prefix.dev}`; or pass --token-file PATH",
+            )
+
     def _post(self, chan: str, subdir: str, path: Path, *, filename: str, sha256: str, size: int, label: str) -> None:
+        self._require_token()
         _check_filename(filename)
         content_type, length, body = multipart_body(path, filename, sha256, size)
 
@@ -326,6 +380,7 @@ class PrefixChannel:
     def add_label(self, file: ChannelFile, label: str) -> None:
         if label in file.labels:
             return
+        self._require_token()
         _check_label(label)
         sources = [lab for lab in sorted(file.labels) if file.sha256_in(lab)]
         if not sources:
@@ -351,6 +406,7 @@ class PrefixChannel:
             self._post(dest, file.subdir, path, filename=file.filename, sha256=sha, size=size, label=label)
 
     def remove_label(self, file: ChannelFile, label: str) -> None:
+        self._require_token()
         sha = file.sha256_in(label)
         keeps = [lab for lab in sorted(file.labels - {label}) if file.sha256_in(lab) == sha]
         if not keeps:
@@ -443,16 +499,11 @@ def open_target(target: Target, options: TargetOptions) -> PrefixChannel:
         token = read_token(["PREFIX_API_KEY"], token_file=options.token_file, required=False)
         if token is None:
             token = trusted_publishing_token(server, http=http)
-        if token is None:
-            raise AuthError(
-                f"no token for {target.raw}: set PREFIX_API_KEY, or use trusted publishing",
-                hint="trusted publishing: GitHub Actions with `permissions: id-token: write`, or GitLab CI with "
-                "`id_tokens: PREFIX_DEV_ID_TOKEN: {aud: prefix.dev}`; or pass --token-file PATH",
-            )
     except BaseException:
         http.close()
         raise
-    http.client.headers["Authorization"] = f"Bearer {token.reveal()}"
+    if token is not None:
+        http.client.headers["Authorization"] = f"Bearer {token.reveal()}"
     labels = tuple(getattr(options, "labels", ()) or ())
     return PrefixChannel(
         http,
@@ -461,4 +512,5 @@ def open_target(target: Target, options: TargetOptions) -> PrefixChannel:
         read_base=read_base_for(server),
         labels=labels,
         max_parallel=options.concurrency,
+        anonymous=token is None,
     )

@@ -170,11 +170,21 @@ def repodata(subdir: str, records: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that drops a kept-alive connection is normal; only real bugs are printed."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError | OSError):
+            return
+        super().handle_error(request, client_address)
+
+
 class ServerThread:
     """Run a ThreadingHTTPServer on 127.0.0.1 in a daemon thread."""
 
     def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd = _QuietServer(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()

@@ -33,7 +33,15 @@ def http(handler: Handler) -> HttpClient:
 
 
 def channel(handler: Handler, **kw: Any) -> PrefixChannel:
-    return PrefixChannel(http(handler), "chan", display="prefix", read_base=BASE, sleep=lambda _s: None, **kw)
+    return PrefixChannel(
+        http(handler),
+        "chan",
+        display="prefix",
+        read_base=BASE,
+        sleep=lambda _s: None,
+        probe_client=lambda: http(handler),
+        **kw,
+    )
 
 
 def pkg(tmp_path: Path, payload: str = "p") -> Artifact:
@@ -187,8 +195,10 @@ def test_token_sources(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         "PREFIX_ID_TOKEN",
     ):
         monkeypatch.delenv(name, raising=False)
+    anonymous = open_target(target, TargetOptions())  # public channels can be read without a token
+    assert "authorization" not in anonymous.http.client.headers
     with pytest.raises(AuthError, match="PREFIX_API_KEY") as failed:
-        open_target(target, TargetOptions())
+        anonymous.upload(pkg(tmp_path), "test")
     assert failed.value.exit_code == 5 and "id-token" in (failed.value.hint or "")
     monkeypatch.setenv("PREFIX_API_KEY", "pfx_unit_key_123")
     ch = open_target(target, TargetOptions())
