@@ -137,6 +137,9 @@ class LocalChannel:
         # Reading writes nothing (plans, build-number lookups, --dry-run): the directory and its
         # lock appear with the first write. Reads need no lock: writes are create-only (os.link
         # fails on an existing name), so state read before the lock can never cause an overwrite.
+        # Exception: a crashed writer's journal means an index to repair, whatever this batch does.
+        if self._depth == 0 and (self.root / PENDING_NAME).exists():
+            self._acquire()
         self._depth += 1
         return self
 
