@@ -19,6 +19,7 @@ import email.utils
 import hashlib
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -100,17 +101,43 @@ class HttpClient:
         self.retries = retries
         self.backoff = backoff
         self._sleep = sleep
-        self.client = httpx.Client(
-            base_url=base_url,
-            headers={"User-Agent": USER_AGENT, **(headers or {})},
-            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
-            limits=httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size),
-            follow_redirects=False,
-            transport=transport,
-        )
+        self._client_options: dict[str, Any] = {
+            "base_url": base_url,
+            "headers": {"User-Agent": USER_AGENT, **(headers or {})},
+            "timeout": httpx.Timeout(read_timeout, connect=connect_timeout),
+            "limits": httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size),
+            "follow_redirects": False,
+            "transport": transport,
+        }
+        # One httpx client per thread: with parallel uploads sharing one connection pool, httpcore
+        # was seen closing a connection another thread was reading (EBADF, then a read-timeout stall).
+        self._local = threading.local()
+        self._clients: list[httpx.Client] = []
+        self._clients_lock = threading.Lock()
+
+    @property
+    def client(self) -> httpx.Client:
+        client: httpx.Client | None = getattr(self._local, "client", None)
+        if client is None:
+            client = httpx.Client(**self._client_options)
+            self._local.client = client
+            with self._clients_lock:
+                self._clients.append(client)
+        return client
+
+    def set_header(self, name: str, value: str) -> None:
+        """Add a header (e.g. a token minted after the client was made) for every thread's client."""
+        with self._clients_lock:
+            self._client_options["headers"] = {**self._client_options["headers"], name: value}
+            for client in self._clients:
+                client.headers[name] = value
 
     def close(self) -> None:
-        self.client.close()
+        with self._clients_lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
+            client.close()
+        self._local = threading.local()
 
     def __enter__(self) -> HttpClient:
         return self

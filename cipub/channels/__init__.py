@@ -50,6 +50,8 @@ class TargetOptions:
     read_timeout: float = 60.0
     #: base delay of exponential backoff, seconds (tests make it small)
     backoff: float = 0.5
+    #: labels this command works with, for servers that cannot list their label channels (prefix.dev)
+    labels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -347,6 +347,6 @@ def open_target(target: Target, options: TargetOptions) -> ArtifactoryChannel:
         http,
         target.name,
         display=target.raw,
-        labels=tuple(getattr(options, "labels", ()) or ()),
+        labels=options.labels,
         max_parallel=options.concurrency,
     )

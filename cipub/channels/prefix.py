@@ -119,7 +119,6 @@ class PrefixChannel:
         index_wait: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
         anonymous: bool = False,
-        probe_client: Callable[[], HttpClient] | None = None,
     ) -> None:
         self.http = http
         self.channel = channel
@@ -130,7 +129,6 @@ class PrefixChannel:
         #: no token: public channels can still be read (build numbers), every write fails at once
         self.anonymous = anonymous
         #: makes the per-thread clients of the repodata probe (tests inject a mock transport)
-        self._probe_client = probe_client or self._clone_http
         self._sleep = sleep
         self._labels = {_check_label(label) for label in (*DEFAULT_LABELS, *labels)}
         self._lock = threading.Lock()
@@ -218,26 +216,13 @@ class PrefixChannel:
                 return self._subdirs
             labels = sorted(self._labels)
         pairs = [(label_channel_name(self.channel, label), s) for label in labels for s in all_subdirs()]
-        # Each probe thread has its own client: threads sharing one httpx pool were seen to have a
-        # connection closed under them by another thread's pool housekeeping (EBADF, or a stall
-        # until the read timeout).
-        local = threading.local()
-        clients: list[HttpClient] = []
+        # HttpClient keeps one connection pool per thread, so parallel probes do not share one.
 
         def probe(pair: tuple[str, str]) -> tuple[tuple[str, str], Records]:
-            client = getattr(local, "client", None)
-            if client is None:
-                client = local.client = self._probe_client()
-                with self._lock:
-                    clients.append(client)
-            return pair, self._read_repodata(*pair, http=client)
+            return pair, self._read_repodata(*pair)
 
-        try:
-            with ThreadPoolExecutor(max_workers=PROBE_THREADS, thread_name_prefix="cipub-prefix-probe") as pool:
-                results = list(pool.map(probe, pairs))
-        finally:
-            for client in clients:
-                client.close()
+        with ThreadPoolExecutor(max_workers=PROBE_THREADS, thread_name_prefix="cipub-prefix-probe") as pool:
+            results = list(pool.map(probe, pairs))
         with self._lock:
             for (chan, subdir), records in results:
                 if (chan, subdir) not in self._expect:  # pending writes: read again (and wait) later
@@ -245,20 +230,6 @@ class PrefixChannel:
             found = sorted({subdir for (_chan, subdir), records in results if records})
             self._subdirs = found
         return found
-
-    def _clone_http(self) -> HttpClient:
-        """Another client with the same server, credentials and retry policy."""
-        timeout = self.http.client.timeout
-        return HttpClient(
-            str(self.http.client.base_url),
-            headers=dict(self.http.client.headers),
-            retries=self.http.retries,
-            backoff=self.http.backoff,
-            connect_timeout=timeout.connect or 10.0,
-            read_timeout=timeout.read or 60.0,
-            pool_size=2,
-            what=self.http.what,
-        )
 
     def files(self, name: str, version: str | None = None) -> list[ChannelFile]:
         subdirs = self.subdirs()
@@ -503,8 +474,8 @@ def open_target(target: Target, options: TargetOptions) -> PrefixChannel:
         http.close()
         raise
     if token is not None:
-        http.client.headers["Authorization"] = f"Bearer {token.reveal()}"
-    labels = tuple(getattr(options, "labels", ()) or ())
+        http.set_header("Authorization", f"Bearer {token.reveal()}")
+    labels = options.labels
     return PrefixChannel(
         http,
         channel,

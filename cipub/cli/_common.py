@@ -54,6 +54,7 @@ def target_options(settings: Settings) -> TargetOptions:
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
         backoff=settings.backoff,
+        labels=tuple(dict.fromkeys((settings.label, settings.promote_from, settings.promote_to))),
     )
 
 

@@ -73,8 +73,7 @@ class FakeArtifactory:
 
 
 def channel(fake: FakeArtifactory) -> ArtifactoryChannel:
-    http = HttpClient(BASE, retries=0)
-    http.client = httpx.Client(base_url=BASE, transport=httpx.MockTransport(fake))
+    http = HttpClient(BASE, retries=0, transport=httpx.MockTransport(fake))
     return ArtifactoryChannel(http, "conda", display="artifactory")
 
 
@@ -154,8 +153,7 @@ def test_a_file_without_sha256_on_the_server_is_not_trusted(tmp_path: Path) -> N
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"checksums": {"sha1": "abc"}})
 
-    http = HttpClient(BASE, retries=0)
-    http.client = httpx.Client(base_url=BASE, transport=httpx.MockTransport(handler))
+    http = HttpClient(BASE, retries=0, transport=httpx.MockTransport(handler))
     ch = ArtifactoryChannel(http, "conda", display="a")
     with pytest.raises(VerificationError, match="sha256"):
         ch.file_sha256("conda", "noarch", "demo-1.0-0.conda")

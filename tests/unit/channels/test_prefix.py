@@ -27,9 +27,7 @@ Handler = Callable[[httpx.Request], httpx.Response]
 
 
 def http(handler: Handler) -> HttpClient:
-    client = HttpClient(BASE, retries=0)
-    client.client = httpx.Client(base_url=BASE, transport=httpx.MockTransport(handler))
-    return client
+    return HttpClient(BASE, retries=0, transport=httpx.MockTransport(handler))
 
 
 def channel(handler: Handler, **kw: Any) -> PrefixChannel:
@@ -39,7 +37,6 @@ def channel(handler: Handler, **kw: Any) -> PrefixChannel:
         display="prefix",
         read_base=BASE,
         sleep=lambda _s: None,
-        probe_client=lambda: http(handler),
         **kw,
     )
 
