@@ -24,13 +24,16 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from cipub import __version__
 from cipub.errors import AuthError, NetworkError
 from cipub.secrets import scrub
+
+if TYPE_CHECKING:
+    from cipub.channels import TargetOptions
 
 log = logging.getLogger("cipub.transport")
 
@@ -114,6 +117,32 @@ class HttpClient:
         self._local = threading.local()
         self._clients: list[httpx.Client] = []
         self._clients_lock = threading.Lock()
+
+    @classmethod
+    def for_target(
+        cls,
+        base_url: str,
+        options: TargetOptions,
+        *,
+        what: str,
+        headers: dict[str, str] | None = None,
+        pool_size: int | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        transport: httpx.BaseTransport | None = None,
+    ) -> HttpClient:
+        """A client with the retry budget and timeouts the user configured for this target."""
+        return cls(
+            base_url,
+            headers=headers,
+            retries=options.retries,
+            backoff=options.backoff,
+            connect_timeout=options.connect_timeout,
+            read_timeout=options.read_timeout,
+            pool_size=pool_size or max(8, options.concurrency + 2),
+            what=what,
+            sleep=sleep,
+            transport=transport,
+        )
 
     @property
     def client(self) -> httpx.Client:

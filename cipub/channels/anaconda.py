@@ -154,13 +154,10 @@ class AnacondaChannel:
                 headers = {"Accept": "application/json"}
                 if api and self._token is not None:
                     headers["Authorization"] = f"token {self._token.reveal()}"
-                current = HttpClient(
+                current = HttpClient.for_target(
                     self.api_base if api else "",
+                    self._options,
                     headers=headers,
-                    retries=self._options.retries,
-                    backoff=self._options.backoff,
-                    connect_timeout=self._options.connect_timeout,
-                    read_timeout=self._options.read_timeout,
                     pool_size=self.max_parallel + 2,
                     what=f"anaconda {urlsplit(self.api_base).netloc}" if api else "package storage",
                     sleep=self._sleep,

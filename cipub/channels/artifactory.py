@@ -333,15 +333,8 @@ def open_target(target: Target, options: TargetOptions) -> ArtifactoryChannel:
         basic = base64.b64encode(f"{user.reveal()}:{password.reveal()}".encode()).decode()
         Secret(basic, "Artifactory basic credentials")  # registered, so it is scrubbed like the password
         headers["Authorization"] = f"Basic {basic}"
-    http = HttpClient(
-        base,
-        headers=headers,
-        retries=options.retries,
-        backoff=options.backoff,
-        connect_timeout=options.connect_timeout,
-        read_timeout=options.read_timeout,
-        pool_size=max(8, options.concurrency * 2),
-        what=f"Artifactory {base}",
+    http = HttpClient.for_target(
+        base, options, headers=headers, pool_size=max(8, options.concurrency * 2), what=f"Artifactory {base}"
     )
     return ArtifactoryChannel(
         http,

@@ -457,14 +457,8 @@ def open_target(target: Target, options: TargetOptions) -> PrefixChannel:
     channel = target.name
     if not _SAFE_LABEL.match(channel):
         raise UsageError(f"{target.raw!r}: {channel!r} is not a prefix.dev channel name")
-    http = HttpClient(
-        server,
-        retries=options.retries,
-        backoff=options.backoff,
-        connect_timeout=options.connect_timeout,
-        read_timeout=options.read_timeout,
-        pool_size=max(8, options.concurrency * 2),
-        what=f"prefix server {server}",
+    http = HttpClient.for_target(
+        server, options, pool_size=max(8, options.concurrency * 2), what=f"prefix server {server}"
     )
     try:
         token = read_token(["PREFIX_API_KEY"], token_file=options.token_file, required=False)

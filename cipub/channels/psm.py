@@ -111,13 +111,10 @@ class PSMChannel:
         with self._lock:
             if self._http is None:
                 headers = {"X-Auth": self._token.reveal()} if self._token else {}
-                self._http = HttpClient(
+                self._http = HttpClient.for_target(
                     self.api_base,
+                    self._options,
                     headers=headers,
-                    retries=self._options.retries,
-                    backoff=self._options.backoff,
-                    connect_timeout=self._options.connect_timeout,
-                    read_timeout=self._options.read_timeout,
                     pool_size=self.max_parallel + 2,
                     what=f"PSM {urlsplit(self.api_base).netloc}",
                     sleep=self._sleep,

@@ -118,13 +118,10 @@ class QuetzChannel:
         with self._lock:
             if self._http is None:
                 headers = {"X-API-Key": self._token.reveal()} if self._token else {}
-                self._http = HttpClient(
+                self._http = HttpClient.for_target(
                     self.base_url,
+                    self._options,
                     headers=headers,
-                    retries=self._options.retries,
-                    backoff=self._options.backoff,
-                    connect_timeout=self._options.connect_timeout,
-                    read_timeout=self._options.read_timeout,
                     pool_size=self.max_parallel + 2,
                     what=f"Quetz {urlsplit(self.base_url).netloc}",
                     sleep=self._sleep,
@@ -358,12 +355,9 @@ class QuetzChannel:
             if location.host == httpx.URL(self.base_url).host:
                 got = self.http.download(str(location), dest)
             else:
-                with HttpClient(
+                with HttpClient.for_target(
                     f"{location.scheme}://{location.netloc.decode()}",
-                    retries=self._options.retries,
-                    backoff=self._options.backoff,
-                    connect_timeout=self._options.connect_timeout,
-                    read_timeout=self._options.read_timeout,
+                    self._options,
                     what=f"package store {location.host}",
                     sleep=self._sleep,
                     transport=self._transport,
