@@ -223,3 +223,14 @@ def secret_values(handle: TargetHandle) -> list[str]:
         for k, v in handle.env.items()
         if any(m in k.upper() for m in markers) and not k.upper().endswith("KEY_ID") and len(v) >= 8
     ]
+
+
+def start_shared_servers_here() -> None:
+    """Start the process-wide servers from the calling (main) thread, before any worker thread does.
+
+    tests/support/quetz.py starts Quetz with PR_SET_PDEATHSIG, which Linux ties to the *thread* that
+    forked it: a Quetz started from a ThreadPoolExecutor worker gets SIGTERM when that worker exits.
+    """
+    from tests.support.quetz_target import shared_quetz
+
+    shared_quetz()

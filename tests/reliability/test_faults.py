@@ -23,7 +23,13 @@ import pytest
 
 from tests.reliability import figures
 from tests.reliability.helpers import Batch, make_batch, run_cipub
-from tests.reliability.targets import REMOTE_KINDS, proxied_handle, remote_handle, upstream_ports
+from tests.reliability.targets import (
+    REMOTE_KINDS,
+    proxied_handle,
+    remote_handle,
+    start_shared_servers_here,
+    upstream_ports,
+)
 from tests.support.faultproxy import FAULTS, FaultProxy
 from tests.support.targets import TargetHandle
 
@@ -141,6 +147,7 @@ def _through_faults(kind: str, tmp_path: Path) -> list[str]:
 
 def test_upload_and_promote_through_faults_on_every_server(tmp_path: Path) -> None:
     """All servers at once (the time goes in timeouts and Retry-After waits, not in CPU)."""
+    start_shared_servers_here()
     with ThreadPoolExecutor(max_workers=len(REMOTE_KINDS)) as pool:
         results = list(pool.map(lambda kind: _guarded(_through_faults, kind, tmp_path / kind), REMOTE_KINDS))
     problems = [p for found in results for p in found]
@@ -152,7 +159,9 @@ def _guarded(fn, kind: str, *args: object) -> list[str]:  # noqa: ANN001
     try:
         return fn(kind, *args)
     except BaseException as exc:  # pytest.fail raises an OutcomeException (a BaseException)
-        return [f"{kind}: {type(exc).__name__}: {exc}"]
+        import traceback
+
+        return [f"{kind}: {type(exc).__name__}: {exc}\n{traceback.format_exc()[-1500:]}"]
 
 
 def _down(kind: str, tmp_path: Path) -> list[str]:
@@ -180,6 +189,7 @@ def _down(kind: str, tmp_path: Path) -> list[str]:
 
 def test_server_down_for_good_exits_7_and_changes_nothing(tmp_path: Path) -> None:
     """Connections reset at once, for ever: exit 7 after the retries (3 here), channel unchanged."""
+    start_shared_servers_here()
     with ThreadPoolExecutor(max_workers=len(REMOTE_KINDS)) as pool:
         results = list(pool.map(lambda kind: _guarded(_down, kind, tmp_path / kind), REMOTE_KINDS))
     problems = [p for found in results for p in found]

@@ -29,6 +29,7 @@ from tests.reliability.targets import (
     own_anaconda_handle,
     remote_handle,
     secret_values,
+    start_shared_servers_here,
 )
 from tests.support.packages import make_package
 from tests.support.targets import TargetHandle
@@ -269,6 +270,7 @@ def test_canary_never_leaks_on_any_server(tmp_path: Path) -> None:
         except BaseException as exc:  # pytest.fail inside remote_handle is a BaseException
             return [f"{kind}: {type(exc).__name__}: {exc}"]
 
+    start_shared_servers_here()
     with ThreadPoolExecutor(max_workers=4) as pool:
         problems = [p for found in pool.map(guarded, REMOTE_KINDS) for p in found]
     assert not problems, "\n".join(problems)
