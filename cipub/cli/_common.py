@@ -8,14 +8,16 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from cipub import manifest as manifest_mod
-from cipub.channels import TargetOptions, open_channel
-from cipub.channels.base import Channel
 from cipub.settings import Settings, resolve
+
+if TYPE_CHECKING:
+    from cipub import manifest as manifest_mod
+    from cipub.channels import TargetOptions
+    from cipub.channels.base import Channel
 
 # -- option declarations (one place, so every command spells them the same) -------------------
 CHANNEL = typer.Option(
@@ -46,6 +48,8 @@ def settings_from(config: Path | None, **flags: Any) -> Settings:
 
 
 def target_options(settings: Settings) -> TargetOptions:
+    from cipub.channels import TargetOptions
+
     return TargetOptions(
         api_url=settings.api_url or None,
         token_file=Path(settings.token_file) if settings.token_file else None,
@@ -59,6 +63,8 @@ def target_options(settings: Settings) -> TargetOptions:
 
 
 def open_settings_channel(settings: Settings) -> Channel:
+    from cipub.channels import open_channel
+
     return open_channel(settings.channel, target_options(settings))
 
 
@@ -102,6 +108,8 @@ class Output:
 
 def load_manifests(paths: list[Path], settings: Settings) -> tuple[manifest_mod.Manifest, Path]:
     """One manifest, or several merged (one per matrix cell); returns it and where to write receipts."""
+    from cipub import manifest as manifest_mod
+
     chosen = paths or [settings.manifest_path]
     loaded = [manifest_mod.load(p) for p in chosen]
     merged = loaded[0] if len(loaded) == 1 else manifest_mod.merge(loaded)

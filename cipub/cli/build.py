@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from cipub import ci
-from cipub import manifest as manifest_mod
-from cipub.artifact import read_artifact
-from cipub.buildnumber import decide, unify
 from cipub.cli import app
 from cipub.cli._common import (
     API_URL,
@@ -25,8 +22,9 @@ from cipub.cli._common import (
     settings_from,
 )
 from cipub.errors import UsageError
-from cipub.manifest import ArtifactEntry, BuildNumberDecision, Manifest
-from cipub.publish import upload as upload_manifest
+
+if TYPE_CHECKING:
+    from cipub.manifest import BuildNumberDecision
 
 BUILD_HELP = """Build a recipe, record what was built in a manifest, and upload it to a staging label.
 
@@ -91,7 +89,14 @@ def build_command(
     concurrency: int = CONCURRENCY,
     config: Path = CONFIG,
 ) -> None:
+    # Imported here, not at module level: `cipub --help` must not pay for what `build` needs.
+    from cipub import ci
+    from cipub import manifest as manifest_mod
+    from cipub.artifact import read_artifact
+    from cipub.buildnumber import decide, unify
     from cipub.engines import BuildRequest, select_engine
+    from cipub.manifest import ArtifactEntry, Manifest
+    from cipub.publish import upload as upload_manifest
     from cipub.recipe import load_recipe
 
     if build_number is not None and no_bump:

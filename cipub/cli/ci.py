@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import tempfile
 from collections.abc import Callable, Sequence
@@ -16,13 +15,11 @@ from dataclasses import dataclass
 from enum import Enum
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
 import typer
 
-from cipub import __version__, ci
-from cipub.channels.base import Channel, ChannelFile, find_file
+from cipub import __version__
 from cipub.cli import app
 from cipub.cli._common import (
     API_URL,
@@ -36,7 +33,12 @@ from cipub.cli._common import (
     settings_from,
 )
 from cipub.errors import UsageError, VerificationError
-from cipub.manifest import ArtifactEntry, Manifest
+
+if TYPE_CHECKING:
+    import jinja2
+
+    from cipub.channels.base import Channel, ChannelFile
+    from cipub.manifest import ArtifactEntry, Manifest
 
 ci_app = typer.Typer(
     name="ci",
@@ -79,6 +81,8 @@ Examples:
 
 
 def _template_env() -> jinja2.Environment:
+    import jinja2
+
     # Custom delimiters: the files are full of GitHub's ${{ }} and GitLab's $[[ ]].
     return jinja2.Environment(
         loader=jinja2.PackageLoader("cipub", "templates"),
@@ -158,6 +162,8 @@ def render_init(
     install: str = "",
 ) -> dict[str, str]:
     """Relative path -> content of the files ``cipub ci init PROVIDER`` writes."""
+    from cipub import ci
+
     if provider == "github":
         text = render_github_workflow(
             reusable=False, recipe=recipe, channel=channel, platforms=platforms, action=action
@@ -256,6 +262,8 @@ def report_plan_command(
 
         cipub plan recipe/ --format json --output plan.json && cipub ci report-plan plan.json
     """
+    from cipub import ci
+
     the_plan = _load_plan(plan_file)
     ci.report_plan(the_plan, str(plan_file))
     typer.echo(f"{plan_file}: {len(the_plan.cells)} cell(s): {', '.join(the_plan.ids)}", err=True)
@@ -283,6 +291,8 @@ def gitlab_pipeline_command(
 
         cipub ci gitlab-pipeline plan.json --output cipub-pipeline.yml --promote-when manual
     """
+    from cipub import ci
+
     the_plan = _load_plan(plan_file)
     text = ci.render_gitlab_child_pipeline(
         the_plan,
@@ -317,6 +327,8 @@ class Checked:
 
 def check_on_channel(manifest: Manifest, channel: Channel, label: str) -> list[Checked]:
     """Each manifest file carries ``label`` on the channel with the sha256 the build recorded."""
+    from cipub.channels.base import find_file
+
     results = []
     listed: dict[tuple[str, str], list[ChannelFile]] = {}
     for a in manifest.artifacts:
@@ -337,6 +349,8 @@ def check_on_channel(manifest: Manifest, channel: Channel, label: str) -> list[C
 def install_exactly(entry: ArtifactEntry, channels: Sequence[str], platform: str, cache: Path) -> str | None:
     """Solve and install exactly this file (name, version, build) into a fresh prefix, as conda
     would; None when it worked, else what went wrong."""
+    import asyncio
+
     from rattler import Channel as RattlerChannel
     from rattler import install, solve
 
@@ -427,6 +441,8 @@ def verify_command(
     api_url: str = API_URL,
     config: Path = CONFIG,
 ) -> None:
+    from cipub import ci
+
     settings = settings_from(config, channel=channel, label=label, token_file=token_file, api_url=api_url)
     data, _ = load_manifests(manifest, settings)
     out = Output(False)

@@ -6,9 +6,6 @@ from pathlib import Path
 
 import typer
 
-from cipub import ci
-from cipub import manifest as manifest_mod
-from cipub.artifact import read_artifact
 from cipub.cli import app
 from cipub.cli._common import (
     API_URL,
@@ -25,9 +22,6 @@ from cipub.cli._common import (
     settings_from,
 )
 from cipub.errors import UsageError
-from cipub.manifest import ArtifactEntry, Manifest
-from cipub.promote import promote as promote_manifest
-from cipub.publish import upload as upload_manifest
 
 UPLOAD_HELP = """Upload built packages to a label of a channel (default label: test).
 
@@ -77,6 +71,12 @@ def upload_command(
     concurrency: int = CONCURRENCY,
     config: Path = CONFIG,
 ) -> None:
+    from cipub import ci
+    from cipub import manifest as manifest_mod
+    from cipub.artifact import read_artifact
+    from cipub.manifest import ArtifactEntry, Manifest
+    from cipub.publish import upload as upload_manifest
+
     settings = settings_from(
         config, channel=channel, label=label, token_file=token_file, api_url=api_url, concurrency=concurrency
     )
@@ -130,6 +130,10 @@ def promote_command(
         api_url=api_url,
         concurrency=concurrency,
     )
+    from cipub import ci
+    from cipub import manifest as manifest_mod
+    from cipub.promote import promote as promote_manifest
+
     out = Output(as_json)
     data, write_to = load_manifests(manifest, settings)
     if len(manifest) > 1:
