@@ -86,7 +86,7 @@ def parse_target(raw: str) -> Target:
     path = parts.path.strip("/")
     if not parts.netloc and scheme != "s3":
         raise UsageError(f"channel target {raw!r} has no host", hint=_FORMS_HINT)
-    if parts.username or parts.password or parts.query:
+    if "@" in parts.netloc or parts.query:
         raise UsageError(
             "channel targets must not carry credentials or query strings",
             hint="put tokens in the documented environment variable or use --token-file",

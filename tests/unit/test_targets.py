@@ -45,6 +45,8 @@ def test_forms(raw: str, kind: str, base: str, name: str) -> None:
         ("quetz+https://host", "names no channel"),
         ("https://user:secret@anaconda.org/me", "must not carry credentials"),
         ("https://anaconda.org/me?token=abc", "must not carry credentials"),
+        ("S3://@", "must not carry credentials"),
+        ("quetz+https://@host/c", "must not carry credentials"),
         ("https://anaconda.org/a/b", "exactly one path segment"),
     ],
 )
