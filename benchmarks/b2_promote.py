@@ -26,8 +26,8 @@ from benchmarks.common import (
 
 
 def measure(work: Path, *, files: int, runs: int) -> dict[str, Any]:
-    from cipub import manifest as manifest_mod
-    from cipub.artifact import read_artifact
+    from cipub.core import manifest as manifest_mod
+    from cipub.core.artifact import read_artifact
 
     paths = small_packages(100)[:files]
     artifacts = [read_artifact(p) for p in paths]

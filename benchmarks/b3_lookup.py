@@ -29,7 +29,7 @@ LOOKUP = r"""
 import json, sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[3])
-from cipub.buildnumber import decide
+from cipub.policy.buildnumber import decide
 from cipub.channels import open_channel
 
 def rchar():

@@ -224,9 +224,9 @@ def big_package(size_mib: int) -> Path:
 
 
 def write_manifest(paths: Sequence[Path], where: Path) -> Path:
-    from cipub import manifest as manifest_mod
-    from cipub.artifact import read_artifact
-    from cipub.manifest import ArtifactEntry, Manifest
+    from cipub.core import manifest as manifest_mod
+    from cipub.core.artifact import read_artifact
+    from cipub.core.manifest import ArtifactEntry, Manifest
 
     data = Manifest(artifacts=[ArtifactEntry.from_artifact(read_artifact(p)) for p in paths])
     return Path(manifest_mod.write(data, where))
@@ -248,7 +248,7 @@ def anaconda_server(root: Path, owners: int = 0, *, record: bool = False) -> Ite
 
 def seed_from_packages(server: Any, owner: str, paths: Sequence[Path], labels: tuple[str, ...]) -> None:
     """Put real packages on the server directly (no client), e.g. as the start of a promotion."""
-    from cipub.artifact import read_artifact
+    from cipub.core.artifact import read_artifact
 
     for path in paths:
         a = read_artifact(path)

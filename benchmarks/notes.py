@@ -55,10 +55,10 @@ a user sees, the whole `cipub plan` command, stays within 2x (its row and ratio 
 (`typer.rich_utils`, `rich.markdown`: about 80-110 ms of imports alone; a two-command typer app with
 rich help takes about 0.27 s here, the same app with `rich_markup_mode=None` about 0.14 s), and
 imports every command module, which import their dependencies at module level: `cipub.ci` ->
-`cipub.manifest` (dataclasses, yaml), `cipub.cli.ci` -> `jinja2`, `asyncio`. The import profile
+`cipub.core.manifest` (dataclasses, yaml), `cipub.cli.ci` -> `jinja2`, `asyncio`. The import profile
 above shows the split. To reach 1.5 x floor + 150 ms: (1) plain click help
 (`rich_markup_mode=None`, with `\\b` blocks to keep the examples' line breaks), and (2) move the
-heavy imports of `cipub/cli/*.py` and `cipub/ci.py` inside the functions that use them (the
+heavy imports of `cipub/cli/*.py` and `cipub/ci/` inside the functions that use them (the
 commands still register, their modules become cheap). anaconda-client's own start-up is 5x
 cipub's with its default entry point, 2.5x with `ANACONDA_CLIENT_FORCE_STANDALONE`.
 """,
@@ -79,7 +79,7 @@ and B4, about 0.2-0.3 s: the whole difference for the starter recipe, whose buil
 plus cipub's check of each package it built (`read_artifact`: decompress every member to prove the
 archive is whole and safe, and hash it), which grows with the package: in the profile above it is
 about 9% of the 100 MB build, imports about 7%, rattler-build itself the rest. During this work the
-hashing was moved next to the scan (`cipub/artifact.py`: 0.55 s -> 0.37 s for that package). The
+hashing was moved next to the scan (`cipub/core/artifact.py`: 0.55 s -> 0.37 s for that package). The
 mid-size rows vary run to run by more than the overhead itself (this machine is shared; see the
 individual runs: the first pair was 7.86 s vs 7.83 s), so their ratio is within noise of the
 start-up-plus-check figure. For a 0.1 s build no CLI in Python can add less than its own start-up;

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cipub.cli import main
-from cipub.secrets import forget_all
+from cipub.core.secrets import forget_all
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"

@@ -23,7 +23,7 @@ from typing import Literal, Protocol
 from urllib.parse import urlsplit
 
 from cipub.channels.base import Channel, ChannelFile, label_channel_name, parse_local_path
-from cipub.errors import UsageError
+from cipub.core.errors import UsageError
 
 TargetKind = Literal["local", "anaconda", "psm", "quetz", "prefix", "artifactory", "s3"]
 

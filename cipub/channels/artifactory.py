@@ -32,12 +32,12 @@ from urllib.parse import quote
 
 import httpx
 
-from cipub.artifact import Artifact, split_filename
 from cipub.channels import Target, TargetOptions
 from cipub.channels.base import MAIN_LABEL, ChannelFile, label_channel_name
-from cipub.errors import AuthError, ConflictError, InvalidPackageError, NetworkError, UsageError, VerificationError
-from cipub.secrets import Secret, read_token
-from cipub.transport import HttpClient, file_chunks, server_message
+from cipub.core.artifact import Artifact, split_filename
+from cipub.core.errors import AuthError, ConflictError, InvalidPackageError, NetworkError, UsageError, VerificationError
+from cipub.core.secrets import Secret, read_token
+from cipub.core.transport import HttpClient, file_chunks, server_message
 
 log = logging.getLogger("cipub.artifactory")
 

@@ -3,7 +3,7 @@
 A channel target knows how to *read state* (which files exist, under which labels, with which
 sha256), *create* a file under a label (never overwriting), and *add* or *remove* a label on a file
 that is already there. Everything about policy (skip identical, conflict, build numbers, promotion
-by manifest, verification) lives once in ``cipub.publish`` / ``cipub.promote`` / ``cipub.buildnumber``
+by manifest, verification) lives once in ``cipub.policy`` (``publish``, ``promote``, ``buildnumber``)
 and works the same on every target.
 
 Servers without labels (Quetz, prefix.dev, Artifactory) map a label to a channel or repository
@@ -19,8 +19,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol, runtime_checkable
 
-from cipub.artifact import Artifact
-from cipub.errors import UsageError
+from cipub.core.artifact import Artifact
+from cipub.core.errors import UsageError
 
 MAIN_LABEL = "main"
 
@@ -58,7 +58,7 @@ class Channel(Protocol):
 
     Implementations must:
     - never delete or replace an existing file's bytes (``upload`` raises ConflictError instead);
-    - raise ``cipub.errors`` classes only (AuthError, NetworkError after retries, ConflictError...);
+    - raise ``cipub.core.errors`` classes only (AuthError, NetworkError after retries, ConflictError...);
     - never include a secret in any message, log line or file.
     """
 

@@ -36,10 +36,10 @@ from typing import IO
 
 from conda_package_streaming import package_streaming
 
-from cipub.artifact import PACKAGE_EXTENSIONS, Artifact, file_digests, split_filename
 from cipub.channels import Target, TargetOptions
 from cipub.channels.base import MAIN_LABEL, ChannelFile
-from cipub.errors import (
+from cipub.core.artifact import PACKAGE_EXTENSIONS, Artifact, file_digests, split_filename
+from cipub.core.errors import (
     AuthError,
     ConflictError,
     InvalidPackageError,

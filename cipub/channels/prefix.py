@@ -13,7 +13,7 @@ prefix.dev has no labels, so a label maps to a channel: ``main`` -> ``CHANNEL``,
 - Promotion (``add_label``): download from the source label's channel (range requests, checked by
   sha256), upload to the target label's channel, read back. ``remove_label`` deletes the source
   channel's copy only when another label's copy holds the same sha256 on the server.
-- Token: ``PREFIX_API_KEY`` or ``--token-file``; else trusted publishing (``cipub.oidc``). Without
+- Token: ``PREFIX_API_KEY`` or ``--token-file``; else trusted publishing (``cipub.core.oidc``). Without
   any, public channels can still be read (build numbers); every write fails at once (exit 5).
 - prefix.dev indexes uploads asynchronously: reads after a write wait (bounded) until the index
   shows the write.
@@ -35,10 +35,10 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from cipub.artifact import Artifact, split_filename
 from cipub.channels import Target, TargetOptions
 from cipub.channels.base import MAIN_LABEL, ChannelFile, label_channel_name
-from cipub.errors import (
+from cipub.core.artifact import Artifact, split_filename
+from cipub.core.errors import (
     AuthError,
     ConflictError,
     InvalidPackageError,
@@ -46,9 +46,9 @@ from cipub.errors import (
     UsageError,
     VerificationError,
 )
-from cipub.oidc import trusted_publishing_token
-from cipub.secrets import read_token
-from cipub.transport import HttpClient, file_chunks, server_message
+from cipub.core.oidc import trusted_publishing_token
+from cipub.core.secrets import read_token
+from cipub.core.transport import HttpClient, file_chunks, server_message
 
 log = logging.getLogger("cipub.prefix")
 

@@ -39,10 +39,10 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from cipub.artifact import Artifact
 from cipub.channels import Target, TargetOptions
 from cipub.channels.base import MAIN_LABEL, ChannelFile, find_file, label_channel_name
-from cipub.errors import (
+from cipub.core.artifact import Artifact
+from cipub.core.errors import (
     AuthError,
     ConflictError,
     InvalidPackageError,
@@ -50,8 +50,8 @@ from cipub.errors import (
     UsageError,
     VerificationError,
 )
-from cipub.secrets import Secret, read_token, scrub
-from cipub.transport import HttpClient, file_chunks, server_message
+from cipub.core.secrets import Secret, read_token, scrub
+from cipub.core.transport import HttpClient, file_chunks, server_message
 
 log = logging.getLogger("cipub.channels.quetz")
 

@@ -18,7 +18,7 @@ Safety:
 The client is boto3 (the optional extra ``cipub[s3]``): it signs requests (SigV4), reads the
 standard AWS environment and configuration chain, and retries with botocore's "standard" mode --
 exponential backoff with full jitter on connection errors, timeouts, 5xx and throttling, capped at
-``TargetOptions.retries`` retries, never on other 4xx -- the same policy as ``cipub.transport``.
+``TargetOptions.retries`` retries, never on other 4xx -- the same policy as ``cipub.core.transport``.
 """
 
 from __future__ import annotations
@@ -39,11 +39,11 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
 
-from cipub.artifact import PACKAGE_EXTENSIONS, Artifact, split_filename
 from cipub.channels import Target, TargetOptions
 from cipub.channels.base import MAIN_LABEL, ChannelFile
-from cipub.errors import AuthError, ConflictError, InvalidPackageError, NetworkError, UsageError, VerificationError
-from cipub.secrets import Secret, read_token, scrub
+from cipub.core.artifact import PACKAGE_EXTENSIONS, Artifact, split_filename
+from cipub.core.errors import AuthError, ConflictError, InvalidPackageError, NetworkError, UsageError, VerificationError
+from cipub.core.secrets import Secret, read_token, scrub
 
 log = logging.getLogger("cipub.s3")
 
@@ -574,7 +574,7 @@ def open_target(target: Target, options: TargetOptions, environ: Mapping[str, st
     except ModuleNotFoundError as exc:
         raise UsageError("the S3 target needs boto3", hint="install it with: pip install 'cipub[s3]'") from exc
     settings = S3Settings(env)
-    # Read through cipub.secrets so the values are registered for scrubbing and CI masking.
+    # Read through cipub.core.secrets so the values are registered for scrubbing and CI masking.
     secret_key = read_token(["AWS_SECRET_ACCESS_KEY"], environ=env, required=False)
     session_token = read_token(["AWS_SESSION_TOKEN"], environ=env, required=False)
     session = boto3.session.Session(

@@ -1,7 +1,7 @@
 """The command line: parse, resolve settings, call one library function, report. The error boundary.
 
 Each command group lives in its own module (``build``, ``publish``, ``plan``, ``ci``) and registers
-itself on ``app``. ``main`` is the only place exceptions become exit codes (see ``cipub.errors``).
+itself on ``app``. ``main`` is the only place exceptions become exit codes (see ``cipub.core.errors``).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import traceback
 import typer
 
 from cipub import __version__
-from cipub.errors import CipubError
-from cipub.secrets import scrub
+from cipub.core.errors import CipubError
+from cipub.core.secrets import scrub
 
 # httpx's package __init__ imports its own command-line client (httpx._main: rich, pygments, click)
 # whenever those are installed, which they are here (typer needs rich): about 70 ms of start-up for

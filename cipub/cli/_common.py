@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from cipub.settings import Settings, resolve
+from cipub.core.settings import Settings, resolve
 
 if TYPE_CHECKING:
-    from cipub import manifest as manifest_mod
     from cipub.channels import TargetOptions
     from cipub.channels.base import Channel
+    from cipub.core import manifest as manifest_mod
 
 # -- option declarations (one place, so every command spells them the same) -------------------
 CHANNEL = typer.Option(
@@ -108,7 +108,7 @@ class Output:
 
 def load_manifests(paths: list[Path], settings: Settings) -> tuple[manifest_mod.Manifest, Path]:
     """One manifest, or several merged (one per matrix cell); returns it and where to write receipts."""
-    from cipub import manifest as manifest_mod
+    from cipub.core import manifest as manifest_mod
 
     chosen = paths or [settings.manifest_path]
     loaded = [manifest_mod.load(p) for p in chosen]

@@ -21,10 +21,10 @@ from cipub.cli._common import (
     open_settings_channel,
     settings_from,
 )
-from cipub.errors import UsageError
+from cipub.core.errors import UsageError
 
 if TYPE_CHECKING:
-    from cipub.manifest import BuildNumberDecision
+    from cipub.core.manifest import BuildNumberDecision
 
 BUILD_HELP = """Build a recipe, record what was built in a manifest, and upload it to a staging label.
 
@@ -91,12 +91,12 @@ def build_command(
 ) -> None:
     # Imported here, not at module level: `cipub --help` must not pay for what `build` needs.
     from cipub import ci
-    from cipub import manifest as manifest_mod
-    from cipub.artifact import read_artifact
-    from cipub.buildnumber import decide, unify
+    from cipub.core import manifest as manifest_mod
+    from cipub.core.artifact import read_artifact
+    from cipub.core.manifest import ArtifactEntry, Manifest
     from cipub.engines import BuildRequest, select_engine
-    from cipub.manifest import ArtifactEntry, Manifest
-    from cipub.publish import upload as upload_manifest
+    from cipub.policy.buildnumber import decide, unify
+    from cipub.policy.publish import upload as upload_manifest
     from cipub.recipe import load_recipe
 
     if build_number is not None and no_bump:
@@ -128,7 +128,7 @@ def build_command(
     planned_builds: int | None = None
     planned: list[BuildNumberDecision] = []
     if only or plan_file:
-        from cipub import plan as plan_mod
+        from cipub.policy import plan as plan_mod
 
         if plan_file:
             the_plan = plan_mod.Plan.from_json(plan_file.read_text(encoding="utf-8"))
@@ -205,7 +205,7 @@ def build_command(
         for a in skipped:
             out.say(f"not in this cell's outputs (published by another cell): {a.key}")
     if not artifacts:
-        from cipub.errors import BuildFailedError
+        from cipub.core.errors import BuildFailedError
 
         raise BuildFailedError(f"{selected.name} finished but produced no package in {out_dir}")
     data = Manifest(
@@ -214,7 +214,7 @@ def build_command(
         recipe=str(recipe.path),
         engine=selected.name,
     )
-    from cipub.noarch import advise
+    from cipub.policy.noarch import advise
 
     data.notes.extend(advise(recipe, artifacts, planned_builds=planned_builds))
     for a in artifacts:

@@ -32,13 +32,13 @@ from cipub.cli._common import (
     open_settings_channel,
     settings_from,
 )
-from cipub.errors import UsageError, VerificationError
+from cipub.core.errors import UsageError, VerificationError
 
 if TYPE_CHECKING:
     import jinja2
 
     from cipub.channels.base import Channel, ChannelFile
-    from cipub.manifest import ArtifactEntry, Manifest
+    from cipub.core.manifest import ArtifactEntry, Manifest
 
 ci_app = typer.Typer(
     name="ci",
@@ -236,7 +236,7 @@ def init_command(
 
 
 def _load_plan(path: Path) -> Any:
-    from cipub.plan import Plan
+    from cipub.policy.plan import Plan
 
     try:
         text = path.read_text(encoding="utf-8")

@@ -10,7 +10,7 @@ import typer
 
 from cipub.cli import app
 from cipub.cli._common import CHANNEL, CONFIG, open_settings_channel, settings_from
-from cipub.errors import UsageError
+from cipub.core.errors import UsageError
 
 PLAN_HELP = """Compute the build matrix of a recipe: one cell per variant and platform.
 
@@ -60,7 +60,7 @@ def plan_command(
     ),
     config: Path | None = CONFIG,
 ) -> None:
-    from cipub import noarch, plan
+    from cipub.policy import noarch, plan
     from cipub.recipe import load_recipe
     from cipub.recipe.variants import parse_override
 
@@ -114,7 +114,7 @@ def plan_command(
 
 
 def _table(the_plan: object) -> str:
-    from cipub.plan import Plan
+    from cipub.policy.plan import Plan
 
     assert isinstance(the_plan, Plan)
     width = max(len(c.id) for c in the_plan.cells)

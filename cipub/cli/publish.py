@@ -21,7 +21,7 @@ from cipub.cli._common import (
     open_settings_channel,
     settings_from,
 )
-from cipub.errors import UsageError
+from cipub.core.errors import UsageError
 
 UPLOAD_HELP = """Upload built packages to a label of a channel (default label: test).
 
@@ -72,10 +72,10 @@ def upload_command(
     config: Path = CONFIG,
 ) -> None:
     from cipub import ci
-    from cipub import manifest as manifest_mod
-    from cipub.artifact import read_artifact
-    from cipub.manifest import ArtifactEntry, Manifest
-    from cipub.publish import upload as upload_manifest
+    from cipub.core import manifest as manifest_mod
+    from cipub.core.artifact import read_artifact
+    from cipub.core.manifest import ArtifactEntry, Manifest
+    from cipub.policy.publish import upload as upload_manifest
 
     settings = settings_from(
         config, channel=channel, label=label, token_file=token_file, api_url=api_url, concurrency=concurrency
@@ -131,8 +131,8 @@ def promote_command(
         concurrency=concurrency,
     )
     from cipub import ci
-    from cipub import manifest as manifest_mod
-    from cipub.promote import promote as promote_manifest
+    from cipub.core import manifest as manifest_mod
+    from cipub.policy.promote import promote as promote_manifest
 
     out = Output(as_json)
     data, write_to = load_manifests(manifest, settings)

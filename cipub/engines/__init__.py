@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import difflib
 
+from cipub.core.errors import UsageError
 from cipub.engines.base import BuildRequest, Engine, new_package_files, package_files
 from cipub.engines.boa import BoaEngine
 from cipub.engines.conda_build import CondaBuildEngine, require_conda
 from cipub.engines.rattler_build import RattlerBuildEngine
-from cipub.errors import UsageError
 from cipub.recipe import Recipe
 
 ENGINE_NAMES = ("auto", "rattler-build", "conda-build", "boa")

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
-from cipub.artifact import PACKAGE_EXTENSIONS
+from cipub.core.artifact import PACKAGE_EXTENSIONS
 from cipub.recipe import Recipe
 
 #: file identity used to tell a rewritten package from an untouched one

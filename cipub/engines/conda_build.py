@@ -18,9 +18,9 @@ from pathlib import Path
 
 import yaml
 
-from cipub.artifact import read_artifact
+from cipub.core.artifact import read_artifact
+from cipub.core.errors import BuildFailedError
 from cipub.engines.base import BuildRequest, effective_variant_files, new_package_files, package_files
-from cipub.errors import BuildFailedError
 
 #: how much of the engine's output a failure message quotes
 STDERR_TAIL_LINES = 25

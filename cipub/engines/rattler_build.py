@@ -7,8 +7,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from cipub.core.errors import BuildFailedError, RecipeError, UsageError
 from cipub.engines.base import BuildRequest, effective_variant_files, new_package_files, package_files
-from cipub.errors import BuildFailedError, RecipeError, UsageError
 from cipub.recipe import v1
 
 

@@ -2,7 +2,7 @@
 
 ``load_recipe(path)`` reads a v1 ``recipe.yaml`` (through py-rattler-build) or a v0 ``meta.yaml``
 (Jinja2 + ``# [selector]`` lines, see :mod:`cipub.recipe.v0`) for one target platform, the current
-one by default. Any failure is a :class:`~cipub.errors.RecipeError` (exit 3) naming the file, and
+one by default. Any failure is a :class:`~cipub.core.errors.RecipeError` (exit 3) naming the file, and
 the line when the parser says.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from cipub.errors import RecipeError
+from cipub.core.errors import RecipeError
 from cipub.recipe import v0, v1
 from cipub.recipe.selectors import check_platform, current_platform
 

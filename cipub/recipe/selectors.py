@@ -19,7 +19,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from cipub.errors import RecipeError, UsageError
+from cipub.core.errors import RecipeError, UsageError
 
 #: ``  - numpy  # [py>=39 and linux]`` -> body ``  - numpy``, selector ``py>=39 and linux``.
 #: Only a ``#`` comment holds a selector: a bare ``[a, b]`` is a YAML flow list, not a selector.

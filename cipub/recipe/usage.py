@@ -26,7 +26,7 @@ import jinja2
 import jinja2.meta
 import jinja2.nodes
 
-from cipub.errors import RecipeError
+from cipub.core.errors import RecipeError
 from cipub.recipe import v0
 from cipub.recipe.selectors import SELECTOR_LINE
 

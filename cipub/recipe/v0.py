@@ -20,7 +20,7 @@ import jinja2
 import jinja2.sandbox
 import yaml
 
-from cipub.errors import RecipeError
+from cipub.core.errors import RecipeError
 from cipub.recipe.selectors import SelectedText, select_lines, selector_namespace
 
 #: conda-build's default compiler packages per platform family (``conda_build.jinja_context``)

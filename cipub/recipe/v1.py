@@ -17,7 +17,7 @@ import jinja2
 import jinja2.sandbox
 import yaml
 
-from cipub.errors import RecipeError
+from cipub.core.errors import RecipeError
 from cipub.recipe.selectors import platform_namespace
 
 #: py-rattler-build puts spans in its messages: ``line: 3, column: 12`` or ``4:6: ...``

@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from cipub.errors import RecipeError
+from cipub.core.errors import RecipeError
 from cipub.recipe.selectors import SelectedText, SelectorError, evaluate, select_lines, selector_namespace
 from cipub.recipe.v0 import _StringNumberLoader
 
@@ -367,7 +367,7 @@ def load_variant_files(
 
 def parse_override(text: str) -> tuple[str, list[str]]:
     """``KEY=V1,V2`` -> (KEY, [V1, V2]); UsageError-free: RecipeError is wrong here, so UsageError."""
-    from cipub.errors import UsageError
+    from cipub.core.errors import UsageError
 
     key, sep, raw = text.partition("=")
     key = key.strip()

@@ -11,9 +11,9 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from cipub import manifest as manifest_mod
-from cipub.artifact import read_artifact
-from cipub.manifest import ArtifactEntry, Manifest
+from cipub.core import manifest as manifest_mod
+from cipub.core.artifact import read_artifact
+from cipub.core.manifest import ArtifactEntry, Manifest
 from tests.support.packages import make_package
 
 REPO = Path(__file__).resolve().parents[2]

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from cipub import manifest as manifest_mod
-from cipub.artifact import read_artifact
+from cipub.core import manifest as manifest_mod
+from cipub.core.artifact import read_artifact
 from tests.reliability import figures
 from tests.reliability.helpers import Batch, cipub_cmd, cipub_env, make_batch, run_cipub
 from tests.reliability.targets import OWNER, AnacondaTarget, LocalTarget, TruthTarget, fresh_target

@@ -15,8 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from cipub.errors import NetworkError
-from cipub.transport import HttpClient
+from cipub.core.errors import NetworkError
+from cipub.core.transport import HttpClient
 from tests.support.faultproxy import FAULTS, FAULTS_AFTER, FAULTS_BEFORE, FaultProxy
 
 

@@ -1,6 +1,6 @@
 """Bad input never becomes a traceback: hypothesis throws thousands of malformed recipes, variant
 files, manifests and target URLs at cipub's parsers and at the CLI. The only acceptable outcomes
-are a result or a :class:`cipub.errors.CipubError` (a documented exit code with a one-line message).
+are a result or a :class:`cipub.core.errors.CipubError` (a documented exit code with a one-line message).
 
 Runs derandomized (the same cases every run, so CI is stable); set ``RELIABILITY_FUZZ_RANDOM=1`` to
 explore new ones. ``RELIABILITY_FUZZ_SCALE`` multiplies the number of cases (default 1).
@@ -20,10 +20,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cipub import manifest as manifest_mod
 from cipub.channels import parse_target
-from cipub.errors import EXIT_CODES, CipubError
-from cipub.manifest import Manifest
+from cipub.core import manifest as manifest_mod
+from cipub.core.errors import EXIT_CODES, CipubError
+from cipub.core.manifest import Manifest
 from cipub.recipe import load_recipe
 from cipub.recipe.variants import expand, parse_override, parse_variant_text
 from tests.reliability import figures

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from cipub.artifact import MAX_UNPACKED_BYTES, read_artifact
-from cipub.errors import InvalidPackageError
+from cipub.core.artifact import MAX_UNPACKED_BYTES, read_artifact
+from cipub.core.errors import InvalidPackageError
 from tests.conftest import CliResult
 from tests.reliability import figures
 from tests.reliability.craft import (

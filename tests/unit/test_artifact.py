@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from cipub.artifact import read_artifact
-from cipub.errors import InvalidPackageError
+from cipub.core.artifact import read_artifact
+from cipub.core.errors import InvalidPackageError
 from tests.support.packages import make_package
 
 

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cipub.artifact import read_artifact
-from cipub.buildnumber import decide, unify
 from cipub.channels.local import LocalChannel
-from cipub.manifest import ArtifactEntry, Manifest
-from cipub.publish import upload
+from cipub.core.artifact import read_artifact
+from cipub.core.manifest import ArtifactEntry, Manifest
+from cipub.policy.buildnumber import decide, unify
+from cipub.policy.publish import upload
 from tests.support.packages import make_package
 
 

@@ -29,7 +29,7 @@ def test_dry_run_builds_nothing_and_prints_a_valid_document(cipub, tmp_path: Pat
 
     import jsonschema
 
-    from cipub.manifest import schema
+    from cipub.core.manifest import schema
 
     recipe = REPO / "recipes-template" / "v1-noarch-generic"
     result = cipub("build", str(recipe), "--dry-run", "--json", cwd=tmp_path)

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from cipub import errors
-from cipub.errors import EXIT_CODES, CipubError
+from cipub.core import errors
+from cipub.core.errors import EXIT_CODES, CipubError
 from tests.conftest import REPO
 
 

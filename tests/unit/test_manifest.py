@@ -6,8 +6,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from cipub import manifest as m
-from cipub.errors import UsageError
+from cipub.core import manifest as m
+from cipub.core.errors import UsageError
 
 
 def entry(filename: str = "demo-1.0-h_0.conda", sha: str = "a" * 64) -> m.ArtifactEntry:
@@ -73,7 +73,7 @@ def test_manifest_and_packages_move_together(tmp_path: Path, cipub) -> None:
     dist = build_dir / "dist"
     (dist / "noarch").mkdir(parents=True)
     pkg.rename(dist / "noarch" / pkg.name)
-    from cipub.artifact import read_artifact
+    from cipub.core.artifact import read_artifact
 
     man = m.Manifest(artifacts=[m.ArtifactEntry.from_artifact(read_artifact(dist / "noarch" / pkg.name))])
     m.write(man, dist / "cipub-manifest.json")

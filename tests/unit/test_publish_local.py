@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from cipub.artifact import read_artifact
 from cipub.channels.local import LocalChannel
-from cipub.errors import ConflictError, VerificationError
-from cipub.manifest import ArtifactEntry, Manifest
-from cipub.promote import promote
-from cipub.publish import upload
+from cipub.core.artifact import read_artifact
+from cipub.core.errors import ConflictError, VerificationError
+from cipub.core.manifest import ArtifactEntry, Manifest
+from cipub.policy.promote import promote
+from cipub.policy.publish import upload
 from tests.support.packages import make_package
 
 
@@ -183,7 +183,7 @@ def test_read_only_channel_is_a_permission_error(tmp_path: Path, cipub) -> None:
     if os.geteuid() == 0:
         # root ignores directory modes; prove the mapping on the error type instead
         from cipub.channels.local import storage_errors
-        from cipub.errors import AuthError
+        from cipub.core.errors import AuthError
 
         with pytest.raises(AuthError, match="no permission"), storage_errors(tmp_path):
             raise PermissionError(13, "Permission denied", str(tmp_path / "x"))

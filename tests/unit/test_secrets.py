@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from cipub.errors import AuthError, UsageError
-from cipub.secrets import read_token, scrub
+from cipub.core.errors import AuthError, UsageError
+from cipub.core.secrets import read_token, scrub
 
 
 def test_first_variable_wins_and_value_is_hidden() -> None:

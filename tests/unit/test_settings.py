@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from cipub.errors import UsageError
-from cipub.settings import DEFAULT_CHANNEL, resolve
+from cipub.core.errors import UsageError
+from cipub.core.settings import DEFAULT_CHANNEL, resolve
 
 
 def test_defaults(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from cipub.channels import parse_target
-from cipub.errors import UsageError
+from cipub.core.errors import UsageError
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from cipub.errors import AuthError, NetworkError
-from cipub.secrets import Secret
-from cipub.transport import HttpClient
+from cipub.core.errors import AuthError, NetworkError
+from cipub.core.secrets import Secret
+from cipub.core.transport import HttpClient
 
 
 def client(handler, retries: int = 3, sleeps: list[float] | None = None) -> HttpClient:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cipub.artifact import read_artifact
+from cipub.core.artifact import read_artifact
 from tests.servers.anaconda_server import FAULT_KINDS, FaultPlan
 from tests.support.anaconda_target import TOKEN, AnacondaHandle, anaconda_target
 from tests.support.packages import make_package

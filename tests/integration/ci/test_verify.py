@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from cipub import manifest as manifest_mod
-from cipub.artifact import read_artifact
-from cipub.manifest import ArtifactEntry, Manifest
+from cipub.core import manifest as manifest_mod
+from cipub.core.artifact import read_artifact
+from cipub.core.manifest import ArtifactEntry, Manifest
 from tests.support.packages import make_package
 
 pytestmark = pytest.mark.integration

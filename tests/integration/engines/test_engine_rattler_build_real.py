@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from cipub.artifact import read_artifact
+from cipub.core.artifact import read_artifact
+from cipub.core.errors import BuildFailedError, RecipeError
 from cipub.engines import BuildRequest, select_engine
-from cipub.errors import BuildFailedError, RecipeError
 from cipub.recipe import load_recipe
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from cipub.manifest import schema
+from cipub.core.manifest import schema
 from tests.conftest import REPO
 from tests.support.install import install_from
 from tests.support.packages import make_package

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from cipub import manifest as manifest_mod
-from cipub.artifact import read_artifact
 from cipub.channels import TargetOptions, open_channel
+from cipub.core import manifest as manifest_mod
+from cipub.core.artifact import read_artifact
 from tests.support.packages import make_package
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cipub.plan import make_plan
+from cipub.policy.plan import make_plan
 from cipub.recipe import load_recipe
 from cipub.recipe.v0 import load_yaml_strings
 from cipub.recipe.variants import value_text

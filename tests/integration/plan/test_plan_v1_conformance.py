@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from cipub.plan import make_plan
+from cipub.policy.plan import make_plan
 from cipub.recipe import load_recipe
 
 pytestmark = pytest.mark.integration

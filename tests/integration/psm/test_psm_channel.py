@@ -9,10 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cipub.artifact import read_artifact
 from cipub.channels import TargetOptions, open_channel
 from cipub.channels.psm import PSMChannel
-from cipub.errors import AuthError, ConflictError, UsageError, VerificationError
+from cipub.core.artifact import read_artifact
+from cipub.core.errors import AuthError, ConflictError, UsageError, VerificationError
 from tests.servers.psm_server import PSMServer
 from tests.support.install import install_from
 from tests.support.packages import make_package

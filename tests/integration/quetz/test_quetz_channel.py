@@ -10,10 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cipub.artifact import read_artifact
 from cipub.channels import TargetOptions, open_channel
 from cipub.channels.quetz import QuetzChannel
-from cipub.errors import AuthError, ConflictError, VerificationError
+from cipub.core.artifact import read_artifact
+from cipub.core.errors import AuthError, ConflictError, VerificationError
 from tests.support.install import install_from
 from tests.support.packages import make_package
 from tests.support.quetz import QuetzServer
@@ -133,6 +133,6 @@ def test_parallel_uploads_land_exactly_once(quetz: TargetHandle, chan: QuetzChan
 
 
 def _secret(value: str):  # type: ignore[no-untyped-def]
-    from cipub.secrets import Secret
+    from cipub.core.secrets import Secret
 
     return Secret(value, "test")

@@ -16,12 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cipub.artifact import Artifact, read_artifact
 from cipub.channels import TargetOptions, open_channel, parse_target
 from cipub.channels.anaconda import AnacondaChannel, conda_base_for, multipart_form, open_target
 from cipub.channels.base import ChannelFile
-from cipub.errors import AuthError, ConflictError, UsageError
-from cipub.secrets import Secret
+from cipub.core.artifact import Artifact, read_artifact
+from cipub.core.errors import AuthError, ConflictError, UsageError
+from cipub.core.secrets import Secret
 from tests.support.packages import make_package
 
 TOKEN = "anaconda-unit-token-0123456789"

@@ -11,11 +11,11 @@ from urllib.parse import unquote
 import httpx
 import pytest
 
-from cipub.artifact import Artifact, read_artifact
 from cipub.channels import TargetOptions, parse_target
 from cipub.channels.artifactory import ArtifactoryChannel, open_target
-from cipub.errors import AuthError, ConflictError, UsageError, VerificationError
-from cipub.transport import HttpClient
+from cipub.core.artifact import Artifact, read_artifact
+from cipub.core.errors import AuthError, ConflictError, UsageError, VerificationError
+from cipub.core.transport import HttpClient
 from tests.support.packages import make_package
 
 BASE = "http://art.test/artifactory"

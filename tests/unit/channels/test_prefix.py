@@ -11,14 +11,14 @@ from typing import Any
 import httpx
 import pytest
 
-from cipub import oidc
-from cipub.artifact import Artifact, read_artifact
 from cipub.channels import TargetOptions, parse_target
 from cipub.channels.base import ChannelFile
 from cipub.channels.prefix import PrefixChannel, open_target, read_base_for
-from cipub.errors import AuthError, ConflictError, UsageError, VerificationError
-from cipub.secrets import scrub
-from cipub.transport import HttpClient
+from cipub.core import oidc
+from cipub.core.artifact import Artifact, read_artifact
+from cipub.core.errors import AuthError, ConflictError, UsageError, VerificationError
+from cipub.core.secrets import scrub
+from cipub.core.transport import HttpClient
 from tests.servers.prefix_server import parse_multipart, repodata
 from tests.support.packages import make_package
 
@@ -204,7 +204,7 @@ def test_token_sources(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert read_base_for("http://127.0.0.1:9") == "http://127.0.0.1:9"
 
 
-# -- trusted publishing (cipub.oidc) ------------------------------------------------------------------
+# -- trusted publishing (cipub.core.oidc) ------------------------------------------------------------------
 def test_audience_and_gitlab_variable_names() -> None:
     assert oidc.audience_for("https://prefix.dev") == "prefix.dev"
     assert oidc.audience_for("https://repo.prefix.dev") == "prefix.dev"

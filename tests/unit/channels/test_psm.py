@@ -10,12 +10,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cipub.artifact import Artifact, read_artifact
 from cipub.channels import TargetOptions, open_channel
 from cipub.channels.base import ChannelFile
 from cipub.channels.psm import PSMChannel
-from cipub.errors import AuthError, ConflictError, UsageError, VerificationError
-from cipub.secrets import Secret
+from cipub.core.artifact import Artifact, read_artifact
+from cipub.core.errors import AuthError, ConflictError, UsageError, VerificationError
+from cipub.core.secrets import Secret
 from tests.support.packages import make_package
 
 TOKEN = "psm-unit-token-5566"

@@ -13,12 +13,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cipub.artifact import Artifact, read_artifact
 from cipub.channels import TargetOptions
 from cipub.channels.base import ChannelFile
 from cipub.channels.quetz import QuetzChannel
-from cipub.errors import AuthError, ConflictError, InvalidPackageError, UsageError, VerificationError
-from cipub.secrets import Secret
+from cipub.core.artifact import Artifact, read_artifact
+from cipub.core.errors import AuthError, ConflictError, InvalidPackageError, UsageError, VerificationError
+from cipub.core.secrets import Secret
 from tests.support.packages import make_package
 
 KEY = "quetz-unit-key-0123456789"

@@ -13,11 +13,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from cipub.artifact import Artifact, read_artifact
 from cipub.channels import TargetOptions, parse_target
 from cipub.channels.base import ChannelFile
 from cipub.channels.s3 import S3Channel, S3Settings, open_target
-from cipub.errors import AuthError, ConflictError, UsageError, VerificationError
+from cipub.core.artifact import Artifact, read_artifact
+from cipub.core.errors import AuthError, ConflictError, UsageError, VerificationError
 from tests.support.packages import make_package
 
 BUCKET = "unit-bucket"
@@ -184,7 +184,7 @@ def test_a_failing_index_is_retried_then_reported(s3: Any, tmp_path: Path) -> No
         raise RuntimeError("index broken")
 
     ch = S3Channel(BUCKET, "d", s3, S3Settings(ENV), display="s3", indexer=broken, index_retries=1, index_backoff=0.0)
-    from cipub.errors import NetworkError
+    from cipub.core.errors import NetworkError
 
     with pytest.raises(NetworkError, match="re-indexing") as failed, ch:
         ch.upload(pkg(tmp_path, "x"), "test")

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from cipub import ci
-from cipub.manifest import ArtifactEntry, BuildNumberDecision, Manifest, PromotionReceipt, UploadReceipt
-from cipub.plan import Plan, PlanCell
-from cipub.secrets import Secret
+from cipub.core.manifest import ArtifactEntry, BuildNumberDecision, Manifest, PromotionReceipt, UploadReceipt
+from cipub.core.secrets import Secret
+from cipub.policy.plan import Plan, PlanCell
 from tests.support.github_runner import masks_in, parse_output_file
 
 

@@ -14,8 +14,8 @@ import yaml
 
 from cipub import __version__, ci
 from cipub.cli.ci import DEFAULT_ACTION, render_github_workflow, render_init
-from cipub.errors import UsageError
-from cipub.plan import Plan, PlanCell
+from cipub.core.errors import UsageError
+from cipub.policy.plan import Plan, PlanCell
 from tests.conftest import REPO
 
 ACTION = REPO / "github-actions" / "action.yml"
@@ -160,7 +160,7 @@ def test_gitlab_trigger_job_has_no_scripts() -> None:
 
 def test_include_variables_are_settings_or_ci_glue() -> None:
     """CIPUB_* variables reach cipub as settings; anything else must not start with CIPUB_."""
-    from cipub.settings import Settings
+    from cipub.core.settings import Settings
 
     body = gitlab_documents(GITLAB_INCLUDE.read_text())[1]
     settings = {f"CIPUB_{f.upper()}" for f in Settings.__dataclass_fields__ if f != "sources"}

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from cipub.core.errors import BuildFailedError, InvalidPackageError, UsageError
 from cipub.engines import BuildRequest, select_engine
 from cipub.engines.base import new_package_files, package_files
 from cipub.engines.boa import BoaEngine
 from cipub.engines.conda_build import CondaBuildEngine, conda_build_argv, overrides_document
 from cipub.engines.rattler_build import RattlerBuildEngine
-from cipub.errors import BuildFailedError, InvalidPackageError, UsageError
 from cipub.recipe import load_recipe
 from tests.support.packages import make_package
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from cipub.artifact import read_artifact
-from cipub.noarch import advise, advise_plan
-from cipub.plan import make_plan
+from cipub.core.artifact import read_artifact
+from cipub.policy.noarch import advise, advise_plan
+from cipub.policy.plan import make_plan
 from cipub.recipe import load_recipe
 from tests.support.packages import make_package
 

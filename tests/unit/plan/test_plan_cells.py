@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cipub.errors import RecipeError, UsageError
-from cipub.plan import MAX_ID_LENGTH, Plan, make_plan, render_github, render_gitlab, select_cell
+from cipub.core.errors import RecipeError, UsageError
+from cipub.policy.plan import MAX_ID_LENGTH, Plan, make_plan, render_github, render_gitlab, select_cell
 from cipub.recipe import load_recipe
 
 PLATFORMS = ["linux-64", "osx-arm64", "win-64"]
@@ -222,8 +222,8 @@ def test_bad_variant_file_through_the_plan(tmp_path: Path) -> None:
 
 
 def test_build_numbers_come_from_the_channel_once(tmp_path: Path) -> None:
-    from cipub.artifact import read_artifact
     from cipub.channels import TargetOptions, open_channel
+    from cipub.core.artifact import read_artifact
     from tests.support.packages import make_package
 
     d = recipe_dir(tmp_path, "meta.yaml", V0_COMPILED, **{"conda_build_config.yaml": CBC})

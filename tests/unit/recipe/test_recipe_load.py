@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cipub.errors import RecipeError, UsageError
+from cipub.core.errors import RecipeError, UsageError
 from cipub.recipe import find_recipe_file, load_recipe
 
 REPO = Path(__file__).resolve().parents[3]

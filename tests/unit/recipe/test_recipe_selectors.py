@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cipub.errors import RecipeError
+from cipub.core.errors import RecipeError
 from cipub.recipe.selectors import SelectorError, evaluate, select_lines, selector_namespace
 
 

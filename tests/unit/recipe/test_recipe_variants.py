@@ -10,7 +10,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cipub.errors import RecipeError, UsageError
+from cipub.core.errors import RecipeError, UsageError
 from cipub.recipe.variants import (
     apply_overrides,
     expand,

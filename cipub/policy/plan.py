@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from cipub.channels.base import Channel
-from cipub.errors import RecipeError, UsageError
-from cipub.manifest import BuildNumberDecision
+from cipub.core.errors import RecipeError, UsageError
+from cipub.core.manifest import BuildNumberDecision
 from cipub.recipe import Recipe, load_recipe, usage, v1
 from cipub.recipe.selectors import check_platform
 from cipub.recipe.variants import (
@@ -419,7 +419,7 @@ def _display_path(path: Path) -> str:
 def _decide_build_numbers(
     recipe: Recipe, platforms: Sequence[str], channel: Channel | None
 ) -> list[BuildNumberDecision]:
-    from cipub.buildnumber import decide
+    from cipub.policy.buildnumber import decide
 
     numbers: dict[tuple[str, str], int] = {}
     outputs = list(recipe.outputs)

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 
 from conda_package_streaming import package_streaming
 
-from cipub.artifact import Artifact
+from cipub.core.artifact import Artifact
 from cipub.recipe import Recipe
 
 if TYPE_CHECKING:
-    from cipub.plan import Plan
+    from cipub.policy.plan import Plan
 
 #: dependency names that tie a package to a platform (virtual packages start with "__")
 PLATFORM_DEPENDENCIES = frozenset(

@@ -12,9 +12,9 @@ Files that are not in the manifest are never touched, whatever else the source l
 from __future__ import annotations
 
 from cipub.channels.base import Channel, ChannelFile, find_file
-from cipub.errors import UsageError, VerificationError
-from cipub.manifest import ArtifactEntry, Manifest, PromotionReceipt
-from cipub.publish import Progress, channel_state, verify_labels
+from cipub.core.errors import UsageError, VerificationError
+from cipub.core.manifest import ArtifactEntry, Manifest, PromotionReceipt
+from cipub.policy.publish import Progress, channel_state, verify_labels
 
 
 def promote(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from cipub.channels.base import Channel, ChannelFile
-from cipub.manifest import BuildNumberDecision
+from cipub.core.manifest import BuildNumberDecision
 
 
 def highest(files: Iterable[ChannelFile]) -> int | None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from conda_package_streaming import package_streaming
 
-from cipub.errors import InvalidPackageError
+from cipub.core.errors import InvalidPackageError
 
 PACKAGE_EXTENSIONS = (".conda", ".tar.bz2")
 #: suffixes that mark compiled, platform-specific code (used for the noarch advice)

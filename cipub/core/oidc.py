@@ -12,7 +12,7 @@ the trusted publisher configured for the channel and answers with a token valid 
 - Exchange: ``POST {server}/api/oidc/mint_token`` with ``{"token": "<JWT>"}``; the response body
   is the upload token itself.
 
-Both the JWT and the minted token are :class:`cipub.secrets.Secret` values (scrubbed from every
+Both the JWT and the minted token are :class:`cipub.core.secrets.Secret` values (scrubbed from every
 message) and masked in the CI log.
 """
 
@@ -25,11 +25,11 @@ from collections.abc import Mapping
 from urllib.parse import urlencode, urlsplit
 
 from cipub import ci
-from cipub.errors import AuthError, NetworkError
-from cipub.secrets import Secret
-from cipub.transport import HttpClient, server_message
+from cipub.core.errors import AuthError, NetworkError
+from cipub.core.secrets import Secret
+from cipub.core.transport import HttpClient, server_message
 
-log = logging.getLogger("cipub.oidc")
+log = logging.getLogger("cipub.core.oidc")
 
 MINT_PATH = "/api/oidc/mint_token"
 PREFIX_DEV_AUDIENCE = "prefix.dev"

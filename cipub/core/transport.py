@@ -29,13 +29,13 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from cipub import __version__
-from cipub.errors import AuthError, NetworkError
-from cipub.secrets import scrub
+from cipub.core.errors import AuthError, NetworkError
+from cipub.core.secrets import scrub
 
 if TYPE_CHECKING:
     from cipub.channels import TargetOptions
 
-log = logging.getLogger("cipub.transport")
+log = logging.getLogger("cipub.core.transport")
 
 
 @dataclass(frozen=True)

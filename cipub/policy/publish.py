@@ -16,10 +16,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from cipub.artifact import Artifact, read_artifact
 from cipub.channels.base import Channel, ChannelFile, find_file
-from cipub.errors import ConflictError, VerificationError
-from cipub.manifest import ArtifactEntry, Manifest, UploadReceipt
+from cipub.core.artifact import Artifact, read_artifact
+from cipub.core.errors import ConflictError, VerificationError
+from cipub.core.manifest import ArtifactEntry, Manifest, UploadReceipt
 
 Progress = Callable[[str], None]
 

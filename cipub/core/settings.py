@@ -23,14 +23,14 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from cipub.errors import UsageError
+from cipub.core.errors import UsageError
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-log = logging.getLogger("cipub.settings")
+log = logging.getLogger("cipub.core.settings")
 
 #: where artifacts go, and where the manifest lives, by default
 DEFAULT_OUTPUT_DIR = "dist"

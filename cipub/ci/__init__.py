@@ -35,11 +35,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
-from cipub.errors import UsageError
-from cipub.manifest import ArtifactEntry, Manifest, PromotionReceipt, UploadReceipt
+from cipub.core.errors import UsageError
+from cipub.core.manifest import ArtifactEntry, Manifest, PromotionReceipt, UploadReceipt
 
 if TYPE_CHECKING:  # pragma: no cover
-    from cipub.plan import Plan
+    from cipub.policy.plan import Plan
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def _as_text(value: Any) -> str:
 
 
 def _scrubbed(text: str) -> str:
-    from cipub.secrets import scrub
+    from cipub.core.secrets import scrub
 
     return scrub(text)
 
@@ -388,7 +388,7 @@ def report_manifest(command: str, manifest: Manifest, extra_outputs: Mapping[str
 
 
 def plan_outputs(plan: Plan, plan_path: str | None = None) -> dict[str, Any]:
-    from cipub.plan import render_github
+    from cipub.policy.plan import render_github
 
     numbers = {f"{d.name}-{d.version}": d.chosen for d in plan.build_numbers}
     outputs: dict[str, Any] = {

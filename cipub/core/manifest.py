@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from cipub import __version__
-from cipub.artifact import Artifact
-from cipub.errors import UsageError
+from cipub.core.artifact import Artifact
+from cipub.core.errors import UsageError
 
 SCHEMA_VERSION = 1
 DEFAULT_MANIFEST = Path("dist") / "cipub-manifest.json"

@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from cipub.errors import AuthError, UsageError
+from cipub.core.errors import AuthError, UsageError
 
 #: every secret value read in this process, so output can be scrubbed and CI logs masked
 _SEEN: set[str] = set()

@@ -1,0 +1,5 @@
+"""Policy: the rules that are the same on every target and engine.
+
+Build numbers, the build matrix (plan), noarch advice, the upload policy (never force) and
+promotion by manifest. Targets and engines do I/O only; the decisions live here.
+"""
