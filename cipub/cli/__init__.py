@@ -15,7 +15,7 @@ import typer
 
 from cipub import __version__
 from cipub.core.errors import CipubError
-from cipub.core.secrets import scrub
+from cipub.core.secrets import install_masker, scrub
 
 # httpx's package __init__ imports its own command-line client (httpx._main: rich, pygments, click)
 # whenever those are installed, which they are here (typer needs rich): about 70 ms of start-up for
@@ -116,8 +116,16 @@ def _is_click_usage_error(exc: Exception) -> bool:
     return any(cls.__name__ == "ClickException" for cls in type(exc).__mro__) and hasattr(exc, "show")
 
 
+def _mask_in_ci(value: str) -> None:
+    """The masker the CLI gives ``cipub.core.secrets``: the CI provider's, imported at the first secret."""
+    from cipub.ci import mask
+
+    mask(value)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app; map every failure to its exit code."""
+    install_masker(_mask_in_ci)  # before anything reads a token
     _register_commands()
     try:
         app(args=argv, prog_name="cipub", standalone_mode=False)

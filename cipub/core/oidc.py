@@ -24,9 +24,8 @@ import re
 from collections.abc import Mapping
 from urllib.parse import urlencode, urlsplit
 
-from cipub import ci
 from cipub.core.errors import AuthError, NetworkError
-from cipub.core.secrets import Secret
+from cipub.core.secrets import Secret, mask
 from cipub.core.transport import HttpClient, server_message
 
 log = logging.getLogger("cipub.core.oidc")
@@ -52,7 +51,7 @@ def gitlab_variables(audience: str) -> list[str]:
 
 def _register(value: str, source: str) -> Secret:
     secret = Secret(value, source)
-    ci.mask(value)
+    mask(value)
     return secret
 
 

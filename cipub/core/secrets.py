@@ -1,19 +1,39 @@
 """Tokens: read from environment variables or a file, never from argv; never printed.
 
 A :class:`Secret` hides its value from ``str``/``repr``/f-strings, so it cannot leak into a message
-or a log line by accident. ``cipub.ci`` masks every secret that was read in CI logs.
+or a log line by accident. Every value read is handed to the installed *masker* (see
+:func:`install_masker`) before anything could print it: the CLI's entry point installs the CI
+provider's (``cipub.ci.provider.mask``, ``::add-mask::`` on GitHub Actions). This module imports
+nothing above ``cipub.core``; without a masker (library use) secrets are still scrubbed, not masked.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from cipub.core.errors import AuthError, UsageError
 
 #: every secret value read in this process, so output can be scrubbed and CI logs masked
 _SEEN: set[str] = set()
+
+#: hides one value in the CI log; called once per secret value read
+Masker = Callable[[str], None]
+_masker: Masker | None = None
+
+
+def install_masker(masker: Masker | None) -> Masker | None:
+    """Send every secret read from now on to ``masker`` (None: no masking). Returns the previous one."""
+    global _masker  # one process-wide hook, installed by the CLI's entry point
+    previous, _masker = _masker, masker
+    return previous
+
+
+def mask(value: str) -> None:
+    """Ask the installed masker to hide ``value`` in the CI log; nothing happens without one."""
+    if _masker is not None:
+        _masker(value)
 
 
 class Secret:
@@ -24,9 +44,7 @@ class Secret:
         self.source = source  # e.g. "ANACONDA_API_TOKEN" or "token file /x" -- never the value
         if value and value not in _SEEN:
             _SEEN.add(value)
-            from cipub import ci  # lazy: the secrets module stays free of import-time dependencies
-
-            ci.mask(value)  # hide it in CI logs before anything could print it
+            mask(value)  # hide it in CI logs before anything could print it
 
     def reveal(self) -> str:
         return self._value

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from cipub.core.errors import AuthError, UsageError
-from cipub.core.secrets import read_token, scrub
+from cipub.core.secrets import Secret, install_masker, mask, read_token, scrub
 
 
 def test_first_variable_wins_and_value_is_hidden() -> None:
@@ -48,3 +48,28 @@ def test_optional_token() -> None:
 def test_short_values_are_not_scrubbed() -> None:
     read_token(["A"], environ={"A": "ci"})
     assert scrub("cipub: error in ci") == "cipub: error in ci"
+
+
+def test_each_secret_value_goes_to_the_installed_masker_once() -> None:
+    masked: list[str] = []
+    previous = install_masker(masked.append)
+    try:
+        Secret("masker-value-1", "A")
+        Secret("masker-value-1", "B")  # the same value again: already masked
+        read_token(["C"], environ={"C": "masker-value-2"})
+        mask("explicit-value")  # what cipub.core.oidc uses for the tokens it mints
+    finally:
+        install_masker(previous)
+    assert masked == ["masker-value-1", "masker-value-2", "explicit-value"]
+
+
+def test_without_a_masker_secrets_are_still_scrubbed(capsys: pytest.CaptureFixture[str]) -> None:
+    # Library use (no CLI entry point): nothing is printed, and output is still scrubbed.
+    previous = install_masker(None)
+    try:
+        Secret("unmasked-but-scrubbed", "A")
+        mask("unmasked-but-scrubbed")
+    finally:
+        install_masker(previous)
+    assert capsys.readouterr() == ("", "")
+    assert scrub("x unmasked-but-scrubbed y") == "x *** y"

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from cipub import ci
+from cipub.cli import main
 from cipub.core.manifest import ArtifactEntry, BuildNumberDecision, Manifest, PromotionReceipt, UploadReceipt
-from cipub.core.secrets import Secret
+from cipub.core.secrets import Secret, install_masker
 from cipub.policy.plan import Plan, PlanCell
 from tests.support.github_runner import masks_in, parse_output_file
 
@@ -165,7 +167,18 @@ def test_mask_is_a_workflow_command_on_stderr(github: dict[str, Path], capsys: p
     assert masks_in(err) == ["s3cr%25t%0Asecond-line", "s3cr%25t", "second-line"]
 
 
-def test_reading_a_secret_masks_it_once(github: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.fixture
+def cli_masking() -> Iterator[None]:
+    """Secrets masked as in a cipub process: the CLI's entry point installs the CI masker."""
+    previous = install_masker(None)
+    assert main(["--version"]) == 0
+    yield
+    install_masker(previous)
+
+
+def test_reading_a_secret_masks_it_once(
+    github: dict[str, Path], cli_masking: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     Secret("token-masked-on-read-1", "TEST_TOKEN")
     Secret("token-masked-on-read-1", "TEST_TOKEN")
     assert masks_in(capsys.readouterr().err) == ["token-masked-on-read-1"]
