@@ -118,7 +118,7 @@ def _is_click_usage_error(exc: Exception) -> bool:
 
 def _mask_in_ci(value: str) -> None:
     """The masker the CLI gives ``cipub.core.secrets``: the CI provider's, imported at the first secret."""
-    from cipub.ci import mask
+    from cipub.ci.provider import mask
 
     mask(value)
 

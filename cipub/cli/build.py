@@ -90,7 +90,7 @@ def build_command(
     config: Path = CONFIG,
 ) -> None:
     # Imported here, not at module level: `cipub --help` must not pay for what `build` needs.
-    from cipub import ci
+    from cipub.ci import reports
     from cipub.core import manifest as manifest_mod
     from cipub.core.artifact import read_artifact
     from cipub.core.manifest import ArtifactEntry, Manifest
@@ -230,5 +230,5 @@ def build_command(
         with out.progress(len(artifacts), "uploading") as step:
             upload_manifest(data, channel_obj, settings.label, progress=step)
         manifest_mod.write(data, manifest_path)
-    ci.report_manifest("build", data, {"manifest": str(manifest_path)})
+    reports.report_manifest("build", data, {"manifest": str(manifest_path)})
     out.document(data.to_dict())

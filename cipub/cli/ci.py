@@ -162,7 +162,7 @@ def render_init(
     install: str = "",
 ) -> dict[str, str]:
     """Relative path -> content of the files ``cipub ci init PROVIDER`` writes."""
-    from cipub import ci
+    from cipub.ci import matrix
 
     if provider == "github":
         text = render_github_workflow(
@@ -179,7 +179,7 @@ def render_init(
             install=_scalar("install", install) if install else "",
             version=__version__,
         )
-        return {".gitlab-ci.yml": text, ".gitlab/cipub.yml": ci.gitlab_include_text()}
+        return {".gitlab-ci.yml": text, ".gitlab/cipub.yml": matrix.gitlab_include_text()}
     raise UsageError(f"unknown CI provider {provider!r}: choose github or gitlab")
 
 
@@ -262,10 +262,10 @@ def report_plan_command(
 
         cipub plan recipe/ --format json --output plan.json && cipub ci report-plan plan.json
     """
-    from cipub import ci
+    from cipub.ci import reports
 
     the_plan = _load_plan(plan_file)
-    ci.report_plan(the_plan, str(plan_file))
+    reports.report_plan(the_plan, str(plan_file))
     typer.echo(f"{plan_file}: {len(the_plan.cells)} cell(s): {', '.join(the_plan.ids)}", err=True)
 
 
@@ -291,15 +291,15 @@ def gitlab_pipeline_command(
 
         cipub ci gitlab-pipeline plan.json --output cipub-pipeline.yml --promote-when manual
     """
-    from cipub import ci
+    from cipub.ci import matrix
 
     the_plan = _load_plan(plan_file)
-    text = ci.render_gitlab_child_pipeline(
+    text = matrix.render_gitlab_child_pipeline(
         the_plan,
         promote_when=promote_when or "manual",
         environment=environment or "conda-main",
         verify=verify_mode or "install",
-        runner_tags=ci.parse_runner_tags(runner_tags or ""),
+        runner_tags=matrix.parse_runner_tags(runner_tags or ""),
     )
     if output is None:
         typer.echo(text, nl=False)
@@ -441,7 +441,7 @@ def verify_command(
     api_url: str = API_URL,
     config: Path = CONFIG,
 ) -> None:
-    from cipub import ci
+    from cipub.ci import provider, reports
 
     settings = settings_from(config, channel=channel, label=label, token_file=token_file, api_url=api_url)
     data, _ = load_manifests(manifest, settings)
@@ -457,20 +457,20 @@ def verify_command(
         platform=platform,
         say=out.say,
     )
-    ci.report_outputs({"command": "verify", "label": settings.label, "verified": len(results)})
+    provider.report_outputs({"command": "verify", "label": settings.label, "verified": len(results)})
     rows = [
         [
-            ci.md_code(r.entry.filename),
-            ci.md_cell(r.entry.subdir),
-            ci.md_code(r.entry.sha256[:12]),
-            ci.md_cell(settings.label),
-            ci.md_cell(r.state),
+            reports.md_code(r.entry.filename),
+            reports.md_cell(r.entry.subdir),
+            reports.md_code(r.entry.sha256[:12]),
+            reports.md_cell(settings.label),
+            reports.md_cell(r.state),
         ]
         for r in results
     ]
-    ci.report_summary(
-        f"### cipub verify: {len(results)} file(s) in label {ci.md_code(settings.label)}\n\n"
-        + ci.markdown_table(["File", "Subdir", "sha256", "Label", "State"], rows)
+    reports.report_summary(
+        f"### cipub verify: {len(results)} file(s) in label {reports.md_code(settings.label)}\n\n"
+        + reports.markdown_table(["File", "Subdir", "sha256", "Label", "State"], rows)
     )
 
 

@@ -60,6 +60,7 @@ def plan_command(
     ),
     config: Path | None = CONFIG,
 ) -> None:
+    from cipub.ci import matrix
     from cipub.policy import noarch, plan
     from cipub.recipe import load_recipe
     from cipub.recipe.variants import parse_override
@@ -99,9 +100,9 @@ def plan_command(
     if fmt == "json":
         text = the_plan.to_json()
     elif fmt == "github":
-        text = plan.render_github(the_plan)
+        text = matrix.render_github_matrix(the_plan)
     elif fmt == "gitlab":
-        text = plan.render_gitlab(the_plan)
+        text = matrix.render_gitlab_child_pipeline(the_plan)
     else:
         text = _table(the_plan)
     if output is not None:

@@ -71,7 +71,7 @@ def upload_command(
     concurrency: int = CONCURRENCY,
     config: Path = CONFIG,
 ) -> None:
-    from cipub import ci
+    from cipub.ci import reports
     from cipub.core import manifest as manifest_mod
     from cipub.core.artifact import read_artifact
     from cipub.core.manifest import ArtifactEntry, Manifest
@@ -101,7 +101,7 @@ def upload_command(
     out.say("done: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     if write_to is not None:
         manifest_mod.write(data, write_to)
-    ci.report_manifest("upload", data, {"manifest": str(write_to)} if write_to else None)
+    reports.report_manifest("upload", data, {"manifest": str(write_to)} if write_to else None)
     out.document(data.to_dict())
 
 
@@ -130,7 +130,7 @@ def promote_command(
         api_url=api_url,
         concurrency=concurrency,
     )
-    from cipub import ci
+    from cipub.ci import reports
     from cipub.core import manifest as manifest_mod
     from cipub.policy.promote import promote as promote_manifest
 
@@ -159,5 +159,5 @@ def promote_command(
     )
     if not dry_run:
         manifest_mod.write(data, write_to)
-    ci.report_manifest("promote", data, None if dry_run else {"manifest": str(write_to)})
+    reports.report_manifest("promote", data, None if dry_run else {"manifest": str(write_to)})
     out.document(data.to_dict())

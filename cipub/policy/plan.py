@@ -1,8 +1,8 @@
 """The build plan: one cell per variant and platform, stable ids, and build numbers decided once.
 
-``cipub plan`` computes it; CI turns it into a job matrix (``render_github`` / ``render_gitlab``);
-each job runs ``cipub build --plan plan.json --only ID`` for its cell, reusing the plan's build
-numbers so every job of a pipeline builds with the same number.
+``cipub plan`` computes it; CI turns it into a job matrix (:mod:`cipub.ci.matrix` renders a plan; this
+module knows nothing of CI); each job runs ``cipub build --plan plan.json --only ID`` for its cell,
+reusing the plan's build numbers so every job of a pipeline builds with the same number.
 
 How cells are found, per target platform:
 
@@ -43,8 +43,6 @@ from cipub.recipe.variants import (
 PLAN_SCHEMA = 1
 #: ids longer than this are cut and given a hash suffix (CI job names and paths stay manageable)
 MAX_ID_LENGTH = 64
-#: GitHub Actions refuses a matrix with more jobs than this
-GITHUB_MAX_JOBS = 256
 #: GitHub-hosted runner labels per target platform (a hint; override in your workflow)
 GITHUB_RUNNERS = {
     "linux-64": "ubuntu-latest",
@@ -443,39 +441,3 @@ def select_cell(plan: Plan, only: str) -> PlanCell:
         f"--only {only!r}: no such cell in the plan for {plan.recipe}",
         hint="valid ids: " + ", ".join(plan.ids),
     )
-
-
-# -- CI renderings ---------------------------------------------------------------------------------
-
-
-def _variant_text(variant: Mapping[str, str]) -> str:
-    return ",".join(f"{k}={v}" for k, v in sorted(variant.items()))
-
-
-def render_github(plan: Plan) -> str:
-    """``{"include": [...]}`` for ``strategy.matrix: ${{ fromJSON(needs.plan.outputs.matrix) }}``."""
-    if len(plan.cells) > GITHUB_MAX_JOBS:
-        raise UsageError(
-            f"the plan has {len(plan.cells)} cells; a GitHub Actions matrix takes at most {GITHUB_MAX_JOBS}",
-            hint="plan each platform separately (--platform) and use one matrix job per platform",
-        )
-    include = [
-        {
-            "id": cell.id,
-            "platform": cell.platform,
-            "runner": cell.runner,
-            "noarch": cell.noarch or "",
-            "variant": _variant_text(cell.variant),
-        }
-        for cell in plan.cells
-    ]
-    return json.dumps({"include": include}, separators=(",", ":")) + "\n"
-
-
-def render_gitlab(plan: Plan) -> str:
-    """The child pipeline the GitLab include runs (one build job per cell via ``parallel:matrix``,
-    then publish, verify and a manual promote): one renderer for ``cipub plan --format gitlab`` and
-    ``cipub ci gitlab-pipeline``, so what users read is what the include runs."""
-    from cipub.ci import render_gitlab_child_pipeline  # ci imports this module
-
-    return render_gitlab_child_pipeline(plan)

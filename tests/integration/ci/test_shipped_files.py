@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from cipub import ci
+from cipub.ci import matrix
 from cipub.cli.ci import render_init
 from cipub.policy.plan import Plan, PlanCell
 from tests.conftest import REPO
@@ -119,7 +119,7 @@ def test_gitlab_files_pass_the_schema(tmp_path: Path) -> None:
         cells=[PlanCell("linux-64-a", "linux-64", {}, None, ""), PlanCell("osx-arm64-a", "osx-arm64", {}, None, "")],
     )
     child = tmp_path / "child.yml"
-    child.write_text(ci.render_gitlab_child_pipeline(plan, runner_tags={"linux-64": "docker", "osx-arm64": "mac"}))
+    child.write_text(matrix.render_gitlab_child_pipeline(plan, runner_tags={"linux-64": "docker", "osx-arm64": "mac"}))
     files = [*GITLAB_FILES, init_dir / ".gitlab-ci.yml", init_dir / ".gitlab" / "cipub.yml", child]
     split = [doc for i, path in enumerate(files) for doc in gitlab_documents_as_files(path, tmp_path / f"f{i}")]
     assert len(split) == len(files) + 2 * 3  # include, component, vendored copy: spec + interpolated body
@@ -158,7 +158,7 @@ def test_scripts_pass_shellcheck(tmp_path: Path) -> None:
     )
     documents = [
         list(yaml.safe_load_all((REPO / "gitlab-ci" / "cipub.yml").read_text()))[1],
-        yaml.safe_load(ci.render_gitlab_child_pipeline(plan)),
+        yaml.safe_load(matrix.render_gitlab_child_pipeline(plan)),
     ]
     files = [REPO / "github-actions" / "cipub-action.sh"]
     for i, document in enumerate(documents):

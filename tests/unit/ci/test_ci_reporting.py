@@ -1,4 +1,5 @@
-"""cipub.ci: provider detection, GitHub outputs / summary / masks, GitLab dotenv; nothing outside CI."""
+"""cipub.ci.provider and cipub.ci.reports: provider detection, GitHub outputs / summary / masks, GitLab
+dotenv; nothing outside CI."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from cipub import ci
+from cipub.ci import provider, reports
 from cipub.cli import main
+from cipub.core.errors import UsageError
 from cipub.core.manifest import ArtifactEntry, BuildNumberDecision, Manifest, PromotionReceipt, UploadReceipt
 from cipub.core.secrets import Secret, install_masker
 from cipub.policy.plan import Plan, PlanCell
@@ -68,10 +70,10 @@ def gitlab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_detects_the_provider_from_the_environment() -> None:
-    assert ci.detect({"GITHUB_ACTIONS": "true"}) == "github"
-    assert ci.detect({"GITLAB_CI": "true"}) == "gitlab"
-    assert ci.detect({"GITHUB_ACTIONS": "false", "CI": "true"}) is None
-    assert ci.detect({}) is None
+    assert provider.detect({"GITHUB_ACTIONS": "true"}) == "github"
+    assert provider.detect({"GITLAB_CI": "true"}) == "gitlab"
+    assert provider.detect({"GITHUB_ACTIONS": "false", "CI": "true"}) is None
+    assert provider.detect({}) is None
 
 
 def test_outside_ci_nothing_is_written_or_printed(
@@ -81,9 +83,9 @@ def test_outside_ci_nothing_is_written_or_printed(
     out = tmp_path / "out"
     monkeypatch.setenv("GITHUB_OUTPUT", str(out))
     monkeypatch.chdir(tmp_path)
-    ci.report_manifest("upload", uploaded_manifest(), {"manifest": "dist/m.json"})
-    ci.report_outputs({"x": "1"})
-    ci.mask("a-secret-value")
+    reports.report_manifest("upload", uploaded_manifest(), {"manifest": "dist/m.json"})
+    provider.report_outputs({"x": "1"})
+    provider.mask("a-secret-value")
     assert not out.exists()
     assert not (tmp_path / "cipub.env").exists()
     assert capsys.readouterr() == ("", "")
@@ -91,7 +93,7 @@ def test_outside_ci_nothing_is_written_or_printed(
 
 def test_github_outputs_round_trip_through_the_runner_format(github: dict[str, Path]) -> None:
     tricky = "line one\nEOF\nghadelimiter_x\nname<<EOF\n"
-    ci.report_outputs({"plain": "v", "multi": tricky, "number": 7, "flag": True, "data": {"a": [1, 2]}})
+    provider.report_outputs({"plain": "v", "multi": tricky, "number": 7, "flag": True, "data": {"a": [1, 2]}})
     values = parse_output_file(github["output"].read_text())
     assert values == {
         "plain": "v",
@@ -103,7 +105,7 @@ def test_github_outputs_round_trip_through_the_runner_format(github: dict[str, P
 
 
 def test_github_upload_outputs_and_summary(github: dict[str, Path]) -> None:
-    ci.report_manifest("upload", uploaded_manifest(), {"manifest": "dist/cipub-manifest.json"})
+    reports.report_manifest("upload", uploaded_manifest(), {"manifest": "dist/cipub-manifest.json"})
     values = parse_output_file(github["output"].read_text())
     assert values["command"] == "upload"
     assert values["manifest"] == "dist/cipub-manifest.json"
@@ -132,7 +134,7 @@ def test_github_promote_summary_shows_both_labels(github: dict[str, Path]) -> No
     m.promotions = [
         PromotionReceipt(a.filename, a.subdir, a.sha256, "./chan", "test", "main", "promoted") for a in m.artifacts
     ]
-    ci.report_manifest("promote", m)
+    reports.report_manifest("promote", m)
     values = parse_output_file(github["output"].read_text())
     assert (values["from-label"], values["to-label"]) == ("test", "main")
     assert json.loads(values["states"]) == {"promoted": 2}
@@ -142,7 +144,7 @@ def test_github_promote_summary_shows_both_labels(github: dict[str, Path]) -> No
 
 def test_build_summary_without_uploads_says_built(github: dict[str, Path]) -> None:
     m = Manifest(artifacts=[entry()], notes=["could be noarch: python"])
-    ci.report_manifest("build", m, {"manifest": "dist/cipub-manifest.json"})
+    reports.report_manifest("build", m, {"manifest": "dist/cipub-manifest.json"})
     summary = github["summary"].read_text()
     assert "| `pkg-1.0-h0_3.conda` | noarch | `abababababab` | — | built |" in summary
     assert "> could be noarch: python" in summary
@@ -152,7 +154,7 @@ def test_build_summary_without_uploads_says_built(github: dict[str, Path]) -> No
 def test_summary_cells_cannot_break_the_table_or_inject_html(github: dict[str, Path]) -> None:
     m = Manifest(artifacts=[entry()], notes=["<script>x</script> | `y`\nnext"])
     m.uploads = [UploadReceipt(m.artifacts[0].filename, "noarch", "ab" * 32, "s3://b|c", "te|st", "uploaded")]
-    ci.report_manifest("upload", m)
+    reports.report_manifest("upload", m)
     summary = github["summary"].read_text()
     assert "<script>" not in summary and "&lt;script&gt;" in summary
     row = next(line for line in summary.splitlines() if "pkg-1.0" in line)
@@ -161,7 +163,7 @@ def test_summary_cells_cannot_break_the_table_or_inject_html(github: dict[str, P
 
 
 def test_mask_is_a_workflow_command_on_stderr(github: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
-    ci.mask("s3cr%t\nsecond-line")
+    provider.mask("s3cr%t\nsecond-line")
     out, err = capsys.readouterr()
     assert out == ""  # stdout may carry --json
     assert masks_in(err) == ["s3cr%25t%0Asecond-line", "s3cr%25t", "second-line"]
@@ -186,15 +188,15 @@ def test_reading_a_secret_masks_it_once(
 
 def test_outputs_never_carry_a_secret(github: dict[str, Path]) -> None:
     Secret("never-in-outputs-42", "TEST_TOKEN")
-    ci.report_outputs({"target": "https://u:never-in-outputs-42@host/x"})
+    provider.report_outputs({"target": "https://u:never-in-outputs-42@host/x"})
     assert "never-in-outputs-42" not in github["output"].read_text()
 
 
 def test_unwritable_output_file_is_a_clear_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     monkeypatch.setenv("GITHUB_OUTPUT", str(tmp_path / "missing-dir" / "out"))
-    with pytest.raises(ci.UsageError, match="GITHUB_OUTPUT"):
-        ci.report_outputs({"a": "b"})
+    with pytest.raises(UsageError, match="GITHUB_OUTPUT"):
+        provider.report_outputs({"a": "b"})
 
 
 _GITLAB_LINE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=[^\n]*$")
@@ -213,7 +215,7 @@ def assert_gitlab_dotenv(path: Path) -> dict[str, str]:
 
 def test_gitlab_dotenv_report(gitlab: Path, capsys: pytest.CaptureFixture[str]) -> None:
     gitlab.write_text("EXISTING=kept\n")
-    ci.report_manifest("upload", uploaded_manifest(), {"manifest": "dist/cipub-manifest.json"})
+    reports.report_manifest("upload", uploaded_manifest(), {"manifest": "dist/cipub-manifest.json"})
     values = assert_gitlab_dotenv(gitlab)
     assert values["EXISTING"] == "kept"
     assert values["CIPUBCI_COMMAND"] == "upload"
@@ -228,7 +230,7 @@ def test_gitlab_dotenv_report(gitlab: Path, capsys: pytest.CaptureFixture[str]) 
 def test_gitlab_dotenv_path_from_cipub_dotenv(gitlab: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     target = gitlab.parent / "reports" / "out.env"
     monkeypatch.setenv("CIPUB_DOTENV", str(target))
-    ci.report_outputs({"multi": "a\nb", "n": 1})
+    provider.report_outputs({"multi": "a\nb", "n": 1})
     values = assert_gitlab_dotenv(target)
     assert json.loads(values["CIPUBCI_MULTI"]) == "a\nb"
     assert values["CIPUBCI_N"] == "1"
@@ -237,14 +239,14 @@ def test_gitlab_dotenv_path_from_cipub_dotenv(gitlab: Path, monkeypatch: pytest.
 
 def test_gitlab_dotenv_stays_within_limits_for_large_matrices(gitlab: Path) -> None:
     m = Manifest(artifacts=[entry(f"package-number-{i}") for i in range(120)])
-    ci.report_manifest("build", m, {"manifest": "dist/cipub-manifest.json"})
+    reports.report_manifest("build", m, {"manifest": "dist/cipub-manifest.json"})
     values = assert_gitlab_dotenv(gitlab)
     assert values["CIPUBCI_MANIFEST"] == "dist/cipub-manifest.json"  # the small values survive
 
 
 def test_gitlab_dotenv_shortens_artifacts_before_dropping_them(gitlab: Path) -> None:
     m = Manifest(artifacts=[entry(f"pkg{i}") for i in range(30)])
-    ci.report_manifest("build", m)
+    reports.report_manifest("build", m)
     values = assert_gitlab_dotenv(gitlab)
     assert json.loads(values["CIPUBCI_ARTIFACTS"])[0] == "noarch/pkg0-1.0-h0_3.conda"
 
@@ -264,7 +266,7 @@ def make_plan() -> Plan:
 
 
 def test_plan_outputs_give_the_matrix_and_ids(github: dict[str, Path]) -> None:
-    ci.report_plan(make_plan(), "plan.json")
+    reports.report_plan(make_plan(), "plan.json")
     values = parse_output_file(github["output"].read_text())
     matrix = json.loads(values["matrix"])
     assert [c["id"] for c in matrix["include"]] == ["linux-64-flavor-a", "linux-64-flavor-b"]
@@ -278,7 +280,7 @@ def test_plan_outputs_give_the_matrix_and_ids(github: dict[str, Path]) -> None:
 
 
 def test_plan_outputs_in_gitlab_dotenv(gitlab: Path) -> None:
-    ci.report_plan(make_plan(), "plan.json")
+    reports.report_plan(make_plan(), "plan.json")
     values = assert_gitlab_dotenv(gitlab)
     assert values["CIPUBCI_CELLS"] == "2"
     assert values["CIPUBCI_PLAN"] == "plan.json"

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from cipub import __version__, ci
+from cipub import __version__
+from cipub.ci import matrix
 from cipub.cli.ci import DEFAULT_ACTION, render_github_workflow, render_init
 from cipub.core.errors import UsageError
 from cipub.policy.plan import Plan, PlanCell
@@ -115,7 +116,7 @@ def test_matrix_example_is_the_init_output() -> None:
 
 
 def test_include_component_and_package_copy_are_identical() -> None:
-    packaged = ci.gitlab_include_text()
+    packaged = matrix.gitlab_include_text()
     assert GITLAB_INCLUDE.read_text() == packaged
     assert (REPO / "gitlab-ci" / "component" / "templates" / "cipub.yml").read_text() == packaged
 
@@ -183,7 +184,7 @@ def make_plan(*cells: tuple[str, str]) -> Plan:
 
 def test_child_pipeline_builds_each_cell_and_publishes_them_together() -> None:
     plan = make_plan(("linux-64-a", "linux-64"), ("linux-64-b", "linux-64"))
-    doc = yaml.safe_load(ci.render_gitlab_child_pipeline(plan, promote_when="manual", verify="isolated"))
+    doc = yaml.safe_load(matrix.render_gitlab_child_pipeline(plan, promote_when="manual", verify="isolated"))
     assert doc["cipub-build"]["parallel"]["matrix"] == [{"CIPUBCI_CELL": ["linux-64-a", "linux-64-b"]}]
     assert "tags" not in doc["cipub-build"]
     manifests = "--manifest=dist/linux-64-a/cipub-manifest.json --manifest=dist/linux-64-b/cipub-manifest.json"
@@ -193,7 +194,7 @@ def test_child_pipeline_builds_each_cell_and_publishes_them_together() -> None:
     assert doc["cipub-promote"]["when"] == "manual"
     assert doc["cipub-promote"]["environment"]["name"] == "conda-main"
     assert doc["cipub-promote"]["needs"] == ["cipub-publish", "cipub-verify"]
-    assert doc[".cipub"]["before_script"] == ci.gitlab_install_script()
+    assert doc[".cipub"]["before_script"] == matrix.gitlab_install_script()
     # The plan rides along, byte for byte.
     import base64
 
@@ -202,16 +203,16 @@ def test_child_pipeline_builds_each_cell_and_publishes_them_together() -> None:
 
 def test_child_pipeline_runner_tags_per_platform() -> None:
     plan = make_plan(("l1", "linux-64"), ("m1", "osx-arm64"), ("l2", "linux-64"))
-    doc = ci.gitlab_child_pipeline(plan, runner_tags=ci.parse_runner_tags("linux-64=docker, osx-arm64=mac"))
+    doc = matrix.gitlab_child_pipeline(plan, runner_tags=matrix.parse_runner_tags("linux-64=docker, osx-arm64=mac"))
     assert doc["cipub-build"]["parallel"]["matrix"] == [
         {"CIPUBCI_CELL": ["l1", "l2"], "CIPUBCI_RUNNER_TAG": "docker"},
         {"CIPUBCI_CELL": ["m1"], "CIPUBCI_RUNNER_TAG": "mac"},
     ]
     assert doc["cipub-build"]["tags"] == ["$CIPUBCI_RUNNER_TAG"]
     with pytest.raises(UsageError, match="no tag for platform osx-arm64"):
-        ci.gitlab_child_pipeline(plan, runner_tags={"linux-64": "docker"})
+        matrix.gitlab_child_pipeline(plan, runner_tags={"linux-64": "docker"})
     with pytest.raises(UsageError, match="PLATFORM=TAG"):
-        ci.parse_runner_tags("linux-64")
+        matrix.parse_runner_tags("linux-64")
 
 
 @pytest.mark.parametrize(
@@ -220,12 +221,12 @@ def test_child_pipeline_runner_tags_per_platform() -> None:
 )
 def test_child_pipeline_rejects_unknown_choices(options: dict[str, str], message: str) -> None:
     with pytest.raises(UsageError, match=message):
-        ci.gitlab_child_pipeline(make_plan(("a", "linux-64")), **options)
+        matrix.gitlab_child_pipeline(make_plan(("a", "linux-64")), **options)
 
 
 def test_child_pipeline_cell_ids_are_shell_quoted() -> None:
     plan = make_plan(("odd id;$(x)", "linux-64"))
-    script = ci.gitlab_child_pipeline(plan)["cipub-publish"]["script"][0]
+    script = matrix.gitlab_child_pipeline(plan)["cipub-publish"]["script"][0]
     import shlex
 
     assert shlex.split(script) == ["cipub", "upload", "--manifest=dist/odd id;$(x)/cipub-manifest.json"]
@@ -282,7 +283,7 @@ def test_init_gitlab_writes_the_include_and_image(tmp_path: Path, cipub: Callabl
         }
     ]
     assert main[".cipub"] == {"image": "python:3.12-slim"}
-    assert (tmp_path / ".gitlab" / "cipub.yml").read_text() == ci.gitlab_include_text()
+    assert (tmp_path / ".gitlab" / "cipub.yml").read_text() == matrix.gitlab_include_text()
 
 
 def test_init_refuses_to_overwrite_without_force(tmp_path: Path, cipub: Callable[..., Any]) -> None:

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cipub.ci.matrix import render_github_matrix, render_gitlab_child_pipeline
 from cipub.core.errors import RecipeError, UsageError
-from cipub.policy.plan import MAX_ID_LENGTH, Plan, make_plan, render_github, render_gitlab, select_cell
+from cipub.policy.plan import MAX_ID_LENGTH, Plan, make_plan, select_cell
 from cipub.recipe import load_recipe
 
 PLATFORMS = ["linux-64", "osx-arm64", "win-64"]
@@ -199,10 +200,10 @@ def test_select_cell_and_json_round_trip(tmp_path: Path) -> None:
 def test_renderings(tmp_path: Path) -> None:
     d = recipe_dir(tmp_path, "meta.yaml", V0_COMPILED, **{"conda_build_config.yaml": CBC})
     plan = plan_of(d, ["linux-64", "win-64"])
-    matrix = json.loads(render_github(plan))
+    matrix = json.loads(render_github_matrix(plan))
     assert [e["id"] for e in matrix["include"]] == plan.ids
     assert matrix["include"][-1]["runner"] == "windows-latest"
-    gitlab = yaml.safe_load(render_gitlab(plan))
+    gitlab = yaml.safe_load(render_gitlab_child_pipeline(plan))
     assert gitlab["cipub-build"]["parallel"]["matrix"] == [{"CIPUBCI_CELL": plan.ids}]
     assert gitlab["variables"]["CIPUBCI_RECIPE"] == plan.recipe
     assert set(gitlab) >= {"cipub-build", "cipub-publish", "cipub-verify", "cipub-promote"}

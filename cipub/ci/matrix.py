@@ -1,0 +1,204 @@
+"""A plan rendered as CI jobs: the GitHub Actions matrix and the GitLab child pipeline.
+
+The plan (:mod:`cipub.policy.plan`) knows nothing of CI; whoever needs a rendering calls one of these
+with a :class:`~cipub.policy.plan.Plan`:
+
+* :func:`render_github_matrix` -- ``{"include": [...]}`` for ``strategy.matrix`` (``cipub plan
+  --format github`` and the ``matrix`` output of ``cipub ci report-plan``);
+* :func:`render_gitlab_child_pipeline` -- the child pipeline the GitLab include triggers (``cipub
+  plan --format gitlab`` and ``cipub ci gitlab-pipeline``), one renderer for both, so what users
+  read is what the include runs. :func:`gitlab_include_text` is the include itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shlex
+from collections.abc import Mapping
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from cipub.core.errors import UsageError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from cipub.policy.plan import Plan
+
+#: GitHub Actions refuses a matrix with more jobs than this
+GITHUB_MAX_JOBS = 256
+
+
+# -- GitHub Actions matrix ---------------------------------------------------------------------------
+
+
+def _variant_text(variant: Mapping[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(variant.items()))
+
+
+def render_github_matrix(plan: Plan) -> str:
+    """``{"include": [...]}`` for ``strategy.matrix: ${{ fromJSON(needs.plan.outputs.matrix) }}``."""
+    if len(plan.cells) > GITHUB_MAX_JOBS:
+        raise UsageError(
+            f"the plan has {len(plan.cells)} cells; a GitHub Actions matrix takes at most {GITHUB_MAX_JOBS}",
+            hint="plan each platform separately (--platform) and use one matrix job per platform",
+        )
+    include = [
+        {
+            "id": cell.id,
+            "platform": cell.platform,
+            "runner": cell.runner,
+            "noarch": cell.noarch or "",
+            "variant": _variant_text(cell.variant),
+        }
+        for cell in plan.cells
+    ]
+    return json.dumps({"include": include}, separators=(",", ":")) + "\n"
+
+
+# -- GitLab child pipeline ---------------------------------------------------------------------------
+#
+# The include (``cipub/templates/gitlab/cipub.yml``, shipped as ``gitlab-ci/cipub.yml``) runs
+# ``cipub plan``, then ``cipub ci gitlab-pipeline``, which writes the pipeline below with
+# ``yaml.safe_dump`` (plan values are data in it, never script text). GitLab runs it as a child
+# pipeline (``trigger: include: artifact:``) with the include's variables forwarded. A child
+# pipeline because the matrix is known only after planning; publish, verify and promote live in it
+# too, because a parent pipeline cannot read its child's artifacts.
+
+PROMOTE_WHEN = ("manual", "on_success", "never")
+VERIFY_MODES = ("install", "isolated", "files")
+#: GitLab refuses a parallel:matrix of more jobs than this
+GITLAB_MAX_MATRIX = 200
+CHILD_PLAN_FILE = "cipub-plan.json"
+
+
+def gitlab_include_text() -> str:
+    """The shipped include / component (also what ``cipub ci init gitlab`` vendors)."""
+    return resources.files("cipub").joinpath("templates/gitlab/cipub.yml").read_text(encoding="utf-8")
+
+
+def gitlab_install_script() -> list[str]:
+    """The include's ``before_script`` (install cipub), so child jobs install it the same way."""
+    documents = list(yaml.safe_load_all(gitlab_include_text()))
+    before = documents[1][".cipub"]["before_script"]
+    return [str(line) for line in before]
+
+
+def parse_runner_tags(text: str) -> dict[str, str]:
+    """``linux-64=docker,osx-arm64=mac`` -> {platform: tag}."""
+    tags: dict[str, str] = {}
+    for raw in text.replace("\n", ",").split(","):
+        item = raw.strip()
+        if not item:
+            continue
+        platform, sep, tag = item.partition("=")
+        if not sep or not platform.strip() or not tag.strip():
+            raise UsageError(f"runner tags: {item!r} is not PLATFORM=TAG", hint="e.g. linux-64=docker,osx-arm64=mac")
+        tags[platform.strip()] = tag.strip()
+    return tags
+
+
+def _manifests(plan: Plan) -> str:
+    return " ".join(f"--manifest={shlex.quote(f'dist/{cell.id}/cipub-manifest.json')}" for cell in plan.cells)
+
+
+def _matrix(plan: Plan, tags: Mapping[str, str]) -> list[dict[str, Any]]:
+    if not tags:
+        return [{"CIPUBCI_CELL": [cell.id for cell in plan.cells]}]
+    by_platform: dict[str, list[str]] = {}
+    for cell in plan.cells:
+        by_platform.setdefault(cell.platform, []).append(cell.id)
+    missing = sorted(p for p in by_platform if p not in tags)
+    if missing:
+        raise UsageError(
+            f"runner tags: no tag for platform {', '.join(missing)}",
+            hint="give a tag for every platform of the plan, or none to run on any runner",
+        )
+    return [{"CIPUBCI_CELL": ids, "CIPUBCI_RUNNER_TAG": tags[p]} for p, ids in by_platform.items()]
+
+
+def gitlab_child_pipeline(
+    plan: Plan,
+    *,
+    promote_when: str = "manual",
+    environment: str = "conda-main",
+    verify: str = "install",
+    runner_tags: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    if promote_when not in PROMOTE_WHEN:
+        raise UsageError(f"promote-when {promote_when!r}: choose one of {', '.join(PROMOTE_WHEN)}")
+    if verify not in VERIFY_MODES:
+        raise UsageError(f"verify {verify!r}: choose one of {', '.join(VERIFY_MODES)}")
+    if not plan.cells:
+        raise UsageError(f"the plan for {plan.recipe} has no cells: nothing to build")
+    if len(plan.cells) > GITLAB_MAX_MATRIX:
+        raise UsageError(
+            f"the plan has {len(plan.cells)} cells; a GitLab parallel:matrix takes at most {GITLAB_MAX_MATRIX}",
+            hint="plan each platform in its own pipeline (inputs: platforms)",
+        )
+    tags = dict(runner_tags or {})
+    manifests = _manifests(plan)
+    build_job: dict[str, Any] = {
+        "extends": ".cipub",
+        "stage": "build",
+        "parallel": {"matrix": _matrix(plan, tags)},
+        "script": [
+            # The plan travels inside this pipeline: every cell builds with the plan's numbers.
+            f'printf %s "$CIPUBCI_PLAN_B64" | base64 -d > {CHILD_PLAN_FILE}',
+            f'cipub build --plan {CHILD_PLAN_FILE} --only "$CIPUBCI_CELL" --no-upload --output-dir "dist/$CIPUBCI_CELL"'
+            ' -- "$CIPUBCI_RECIPE"',
+        ],
+        "artifacts": {"paths": ["dist/"], "expire_in": "1 week"},
+    }
+    if tags:
+        build_job["tags"] = ["$CIPUBCI_RUNNER_TAG"]
+    manifest_artifacts = {
+        "paths": ["dist/*/cipub-manifest.json", "dist/cipub-manifest.json"],
+        "reports": {"dotenv": "cipub.env"},
+        "expire_in": "1 month",
+    }
+    document: dict[str, Any] = {
+        "stages": ["build", "publish", "verify", "promote"],
+        "variables": {
+            # The include passes its own CIPUBCI_RECIPE down (trigger variables win over these).
+            "CIPUBCI_RECIPE": plan.recipe,
+            "CIPUBCI_PLAN_B64": base64.b64encode(plan.to_json().encode("utf-8")).decode("ascii"),
+        },
+        ".cipub": {"before_script": gitlab_install_script()},
+        "cipub-build": build_job,
+        "cipub-publish": {
+            "extends": ".cipub",
+            "stage": "publish",
+            "needs": ["cipub-build"],
+            # One upload of every cell, never two publishes to the same channel at once.
+            "resource_group": "cipub-publish",
+            "script": [f"cipub upload {manifests}"],
+            "artifacts": manifest_artifacts,
+        },
+        "cipub-verify": {
+            "extends": ".cipub",
+            "stage": "verify",
+            "needs": ["cipub-publish"],
+            "script": [f"cipub ci verify --mode={verify} {manifests}"],
+        },
+        "cipub-promote": {
+            "extends": ".cipub",
+            "stage": "promote",
+            "needs": ["cipub-publish", "cipub-verify"],
+            "when": promote_when,
+            "environment": {"name": environment, "action": "start"},
+            "resource_group": "cipub-promote",
+            "script": [f"cipub promote {manifests}"],
+            "artifacts": manifest_artifacts,
+        },
+    }
+    return document
+
+
+def render_gitlab_child_pipeline(plan: Plan, **options: Any) -> str:
+    header = (
+        f"# generated by `cipub ci gitlab-pipeline`: {len(plan.cells)} cell(s). GitLab runs it as a\n"
+        "# child pipeline of the cipub include (gitlab-ci/cipub.yml).\n"
+    )
+    return header + yaml.safe_dump(gitlab_child_pipeline(plan, **options), sort_keys=False, width=1000)

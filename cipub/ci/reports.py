@@ -1,0 +1,242 @@
+"""What a command tells CI about its work: the outputs it publishes and the GitHub step summary.
+
+* :func:`report_manifest` -- after ``build``/``upload``/``promote``: the build numbers, the files
+  (with sha256), the label and each file's state, as outputs (:func:`manifest_outputs`) and as a
+  Markdown table (:func:`manifest_summary`).
+* :func:`report_plan` -- after ``cipub plan``: the GitHub ``strategy.matrix`` JSON (rendered by
+  :mod:`cipub.ci.matrix`), the cell ids and build numbers, and a table of the cells.
+* :func:`report_summary` and the Markdown helpers (:func:`md_cell`, :func:`markdown_table`) for
+  commands with a report of their own (``cipub ci verify``).
+
+Where the values go (``$GITHUB_OUTPUT``, the GitLab dotenv) is :mod:`cipub.ci.provider`'s business;
+outside CI every function here does nothing. Summaries and outputs are scrubbed of secrets.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cipub.ci.matrix import render_github_matrix
+from cipub.ci.provider import detect, report_outputs
+from cipub.core.manifest import ArtifactEntry, Manifest, PromotionReceipt, UploadReceipt
+from cipub.core.secrets import scrub
+
+if TYPE_CHECKING:  # pragma: no cover
+    from cipub.policy.plan import Plan
+
+log = logging.getLogger(__name__)
+
+#: GitHub caps a step summary at 1 MiB; a matrix of hundreds of files stays far below with this
+SUMMARY_MAX_ROWS = 300
+
+
+# -- step summary ------------------------------------------------------------------------------------
+
+
+def md_cell(value: object) -> str:
+    """Text safe inside a Markdown table cell (no column breaks, no HTML)."""
+    text = str(value).replace("\r", " ").replace("\n", " ")
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("|", "\\|")
+
+
+def md_code(value: object) -> str:
+    text = md_cell(value)
+    return f"`{text}`" if "`" not in text else text
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    rows = list(rows)
+    lines = ["| " + " | ".join(md_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
+    for row in rows[:SUMMARY_MAX_ROWS]:
+        lines.append("| " + " | ".join(str(c) for c in row) + " |")
+    if len(rows) > SUMMARY_MAX_ROWS:
+        lines.append(f"\n... and {len(rows) - SUMMARY_MAX_ROWS} more (see the manifest)")
+    return "\n".join(lines) + "\n"
+
+
+def report_summary(markdown: str, *, environ: Mapping[str, str] | None = None) -> None:
+    """Append Markdown to the GitHub step summary. No-op elsewhere; a write failure only warns."""
+    env = os.environ if environ is None else environ
+    if detect(env) != "github":
+        return
+    path = env.get("GITHUB_STEP_SUMMARY")
+    if not path:
+        return
+    try:
+        with Path(path).open("a", encoding="utf-8", newline="\n") as fh:
+            fh.write(scrub(markdown) + "\n")
+    except OSError as exc:  # the summary is a courtesy; the outputs are what later jobs need
+        log.warning("cannot write the step summary %s: %s", path, exc.strerror)
+
+
+# -- manifests ---------------------------------------------------------------------------------------
+
+
+def _latest(receipts: Iterable[UploadReceipt | PromotionReceipt]) -> dict[str, Any]:
+    latest: dict[str, Any] = {}
+    for r in receipts:  # receipts accumulate across runs; the last one per file is this run's
+        latest[f"{r.subdir}/{r.filename}"] = r
+    return latest
+
+
+def _build_numbers(manifest: Manifest) -> dict[str, int]:
+    numbers = {f"{d.name}-{d.version}": d.chosen for d in manifest.build_numbers}
+    for a in manifest.artifacts:
+        numbers.setdefault(f"{a.name}-{a.version}", a.build_number)
+    return numbers
+
+
+def _single(numbers: Mapping[str, int]) -> str:
+    distinct = set(numbers.values())
+    return str(distinct.pop()) if len(distinct) == 1 else ""
+
+
+def artifact_outputs(entries: Sequence[ArtifactEntry]) -> list[dict[str, Any]]:
+    return [
+        {
+            "filename": a.filename,
+            "subdir": a.subdir,
+            "name": a.name,
+            "version": a.version,
+            "build": a.build,
+            "build_number": a.build_number,
+            "sha256": a.sha256,
+            "size": a.size,
+            "path": a.path,
+            "variant_id": a.variant_id,
+        }
+        for a in entries
+    ]
+
+
+def manifest_outputs(
+    command: str, manifest: Manifest, extra_outputs: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The outputs a command publishes (same names on every provider)."""
+    numbers = _build_numbers(manifest)
+    outputs: dict[str, Any] = {
+        "command": command,
+        "build-number": _single(numbers),
+        "build-numbers": numbers,
+        "artifacts": artifact_outputs(manifest.artifacts),
+    }
+    keys = {a.key for a in manifest.artifacts}
+    if command in ("build", "upload"):
+        uploads = [r for k, r in _latest(manifest.uploads).items() if k in keys]
+        if uploads:
+            outputs["label"] = uploads[-1].label
+            outputs["states"] = _count(r.state for r in uploads)
+    if command == "promote":
+        promotions = [r for k, r in _latest(manifest.promotions).items() if k in keys]
+        if promotions:
+            outputs["from-label"] = promotions[-1].from_label
+            outputs["to-label"] = promotions[-1].to_label
+            outputs["states"] = _count(r.state for r in promotions)
+    outputs.update(extra_outputs or {})
+    return outputs
+
+
+def _count(states: Iterable[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for s in states:
+        counts[s] = counts.get(s, 0) + 1
+    return counts
+
+
+def manifest_summary(command: str, manifest: Manifest) -> str:
+    """The Markdown summary: one row per file with its label and what happened to it."""
+    uploads = _latest(manifest.uploads)
+    promotions = _latest(manifest.promotions)
+    rows = []
+    targets: set[str] = set()
+    for a in manifest.artifacts:
+        label, state = "—", "built"
+        if command == "promote" and a.key in promotions:
+            p = promotions[a.key]
+            label, state = f"{p.from_label} → {p.to_label}", p.state
+            targets.add(p.target)
+        elif a.key in uploads:
+            u = uploads[a.key]
+            label, state = u.label, u.state
+            targets.add(u.target)
+        rows.append([md_code(a.filename), md_cell(a.subdir), md_code(a.sha256[:12]), md_cell(label), md_cell(state)])
+    verb = {"build": "built", "upload": "uploaded", "promote": "promoted"}.get(command, command)
+    title = f"### cipub {md_cell(command)}: {len(manifest.artifacts)} file(s) {verb}"
+    if targets:
+        title += " on " + ", ".join(md_code(t) for t in sorted(targets))
+    parts = [title, "", markdown_table(["File", "Subdir", "sha256", "Label", "State"], rows)]
+    if manifest.build_numbers:
+        parts.append(
+            "Build numbers: "
+            + "; ".join(md_cell(f"{d.name} {d.version} → {d.chosen} ({d.reason})") for d in manifest.build_numbers)
+            + "\n"
+        )
+    for note in manifest.notes:
+        parts.append(f"> {md_cell(note)}\n")
+    return "\n".join(parts)
+
+
+def report_manifest(command: str, manifest: Manifest, extra_outputs: Mapping[str, str] | None = None) -> None:
+    """Publish a command's results to the CI provider (outputs, summary). No-op outside CI."""
+    if detect() is None:
+        return
+    report_outputs(manifest_outputs(command, manifest, extra_outputs))
+    report_summary(manifest_summary(command, manifest))
+
+
+# -- plans -------------------------------------------------------------------------------------------
+
+
+def plan_outputs(plan: Plan, plan_path: str | None = None) -> dict[str, Any]:
+    numbers = {f"{d.name}-{d.version}": d.chosen for d in plan.build_numbers}
+    outputs: dict[str, Any] = {
+        "command": "plan",
+        "matrix": render_github_matrix(plan).strip(),
+        "ids": plan.ids,
+        "cells": len(plan.cells),
+        "build-number": _single(numbers),
+        "build-numbers": numbers,
+    }
+    if plan_path is not None:
+        outputs["plan"] = plan_path
+    return outputs
+
+
+def plan_summary(plan: Plan) -> str:
+    rows = [
+        [
+            md_code(c.id),
+            md_cell(c.platform),
+            md_cell(c.noarch or "—"),
+            md_cell(c.runner or "—"),
+            md_cell(" ".join(f"{k}={v}" for k, v in sorted(c.variant.items())) or "—"),
+        ]
+        for c in plan.cells
+    ]
+    parts = [
+        f"### cipub plan: {len(plan.cells)} cell(s) for {md_code(plan.recipe)}",
+        "",
+        markdown_table(["Cell", "Platform", "noarch", "Runner", "Variant"], rows),
+    ]
+    if plan.build_numbers:
+        parts.append(
+            "Build numbers: "
+            + "; ".join(md_cell(f"{d.name} {d.version} → {d.chosen} ({d.reason})") for d in plan.build_numbers)
+            + "\n"
+        )
+    for note in plan.notes:
+        parts.append(f"> {md_cell(note)}\n")
+    return "\n".join(parts)
+
+
+def report_plan(plan: Plan, plan_path: str | None = None) -> None:
+    """Publish a plan: the GitHub ``strategy.matrix`` JSON, cell ids, build numbers, a summary."""
+    if detect() is None:
+        return
+    report_outputs(plan_outputs(plan, plan_path))
+    report_summary(plan_summary(plan))
