@@ -53,6 +53,15 @@ def test_readme_settings_table_is_generated_from_the_registry() -> None:
         assert f"`{OPTIONS[key].config_key}`" in table and f"`CIPUB_{key.upper()}`" in table
 
 
+def test_help_shows_env_and_default_from_the_registry(cipub) -> None:  # type: ignore[no-untyped-def]
+    result = cipub("upload", "--help")
+    assert result.code == 0
+    text = " ".join(result.out.split())
+    assert "[env: CIPUB_LABEL; default: test]" in text
+    assert "[env: CIPUB_CONCURRENCY; default: 4]" in text
+    assert "--debug" in text  # the global option is listed on the command too
+
+
 def test_config_keys_may_be_kebab_or_snake_case(tmp_path) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "cipub.toml").write_text('noarch-platform = "osx-arm64"\nread_timeout = 5\n')
     s = resolve({}, environ={}, cwd=tmp_path)
