@@ -150,7 +150,9 @@ class Settings:
         help="Where to publish: ./dir, https://anaconda.org/OWNER, quetz+https://HOST/CH, s3://B/P ...",
         shown_default="./.cipub/channel",
     )
-    label: str = setting("test", "--label", "-l", metavar="LABEL", help="Label to upload to.")
+    label: str = setting(
+        "test", "--label", "-l", metavar="LABEL", help="The staging label: builds upload to it, ci verify checks it."
+    )
     promote_from: str = setting("test", "--from", metavar="LABEL", help="Label to promote from.")
     promote_to: str = setting("main", "--to", metavar="LABEL", help="Label to promote to.")
     engine: str = setting("auto", "--engine", "-e", metavar="auto|rattler-build|conda-build|boa", help="Build engine.")
