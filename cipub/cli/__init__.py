@@ -1,21 +1,25 @@
-"""The command line: parse, resolve settings, call one library function, report. The error boundary.
+"""The command line: parse, resolve settings, call one workflow, report. The error boundary.
 
-Each command group lives in its own module (``build``, ``publish``, ``plan``, ``ci``) and registers
-itself on ``app``. ``main`` is the only place exceptions become exit codes (see ``cipub.core.errors``).
+Rooms: ``_app`` holds the Typer app, the global options and ``settings_from``; ``_options`` makes
+typer options from the registry (:mod:`cipub.core.options`); ``_common`` the terminal output. Each
+command group lives in its own module (``build``, ``publish``, ``plan``, ``ci``), registers itself
+on ``app`` and hands the work to :mod:`cipub.workflows`. ``main`` is the only place exceptions
+become exit codes (see :mod:`cipub.core.errors`).
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import traceback
 
 import typer
 
-from cipub import __version__
+from cipub.cli._app import app, debug_enabled, reset_state
 from cipub.core.errors import CipubError
 from cipub.core.secrets import install_masker, scrub
+
+__all__ = ["app", "main", "run"]
 
 # httpx's package __init__ imports its own command-line client (httpx._main: rich, pygments, click)
 # whenever those are installed, which they are here (typer needs rich): about 70 ms of start-up for
@@ -23,71 +27,12 @@ from cipub.core.secrets import install_masker, scrub
 # its ImportError fallback, a stub ``main``; only the CLI does this. Measured by benchmarks B1/B4.
 sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
-app = typer.Typer(
-    name="cipub",
-    help=(
-        "Build conda packages, publish them to a staging label, and promote exactly what was built.\n\n"
-        "The local loop, with no configuration at all:\n\n"
-        "    cipub build recipe/ && cipub promote\n\n"
-        "builds with rattler-build, uploads to label 'test' of the local channel ./.cipub/channel, "
-        "then promotes the manifest's files to 'main'."
-    ),
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-_state = {"debug": False}
-
-
-def _version_callback(value: bool) -> None:
-    if value:
-        typer.echo(f"cipub {__version__}")
-        raise typer.Exit(0)
-
-
-@app.callback()
-def _root(
-    version: bool = typer.Option(
-        False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
-    ),
-    debug: bool = typer.Option(
-        False, "--debug", envvar="CIPUB_DEBUG", help="Show tracebacks and HTTP retries (never secrets)."
-    ),
-) -> None:
-    _state["debug"] = debug
-    logging.basicConfig(
-        level=logging.INFO if debug else logging.WARNING,
-        format="cipub: %(message)s",
-        stream=sys.stderr,
-    )
-
-
-def debug_enabled() -> bool:
-    return bool(_state["debug"]) or os.environ.get("CIPUB_DEBUG", "") in ("1", "true", "yes")
-
 
 def report_error(exc: CipubError) -> None:
     """One line saying what failed, one saying what to do next."""
     typer.echo(scrub(f"cipub: error: {exc.message}"), err=True)
     if exc.hint:
         typer.echo(scrub(f"cipub: hint: {exc.hint}"), err=True)
-
-
-def keep_code_blocks(text: str) -> str:
-    """Mark indented example paragraphs with click's ``\\b`` so help keeps their lines as written.
-
-    Help is rendered by plain click (``rich_markup_mode=None``): rich's renderer costs ~100 ms of
-    imports on every command, and start-up is what users feel most.
-    """
-    paragraphs = text.split("\n\n")
-    marked = [
-        "\b\n" + p if p.strip() and all(line.startswith("    ") for line in p.splitlines() if line.strip()) else p
-        for p in paragraphs
-    ]
-    return "\n\n".join(marked)
 
 
 def _register_commands() -> None:
@@ -100,15 +45,6 @@ def _register_commands() -> None:
         except ModuleNotFoundError as exc:
             if exc.name != f"cipub.cli.{optional}":
                 raise
-    for info in app.registered_commands:
-        text = info.help or (info.callback.__doc__ if info.callback else None)
-        if text and "\b\n" not in text:
-            info.help = keep_code_blocks(text)
-    for group in app.registered_groups:
-        for info in group.typer_instance.registered_commands if group.typer_instance else []:
-            text = info.help or (info.callback.__doc__ if info.callback else None)
-            if text and "\b\n" not in text:
-                info.help = keep_code_blocks(text)
 
 
 def _is_click_usage_error(exc: Exception) -> bool:
@@ -127,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app; map every failure to its exit code."""
     install_masker(_mask_in_ci)  # before anything reads a token
     _register_commands()
+    reset_state()
     try:
         app(args=argv, prog_name="cipub", standalone_mode=False)
     except CipubError as exc:

@@ -1,87 +1,50 @@
-"""One settings object, resolved once per command.
+"""Resolving the settings: one :class:`Settings` object per command, each value with its origin.
 
 Precedence (highest first):
   1. command-line flags
   2. environment variables ``CIPUB_<KEY>`` (e.g. ``CIPUB_CHANNEL``, ``CIPUB_LABEL``)
   3. the config file: ``cipub.toml`` (top level or ``[tool.cipub]``) or ``[tool.cipub]`` in
      ``pyproject.toml``, read from the current directory (``--config FILE`` names another)
-  4. the defaults below
+  4. the defaults
 
-An unknown key in the config file fails with a did-you-mean hint; an unknown ``CIPUB_*`` variable
-is reported as a warning with the same hint (the environment is shared with CI systems).
-Secrets are not settings: tokens come from their own environment variables or ``--token-file``.
+What the settings are (names, flags, variables, types, defaults) is declared in
+:mod:`cipub.core.options`; this module only layers the values. An unknown key in the config file
+fails with a did-you-mean hint; an unknown ``CIPUB_*`` variable is reported as a warning with the
+same hint (the environment is shared with CI systems).
 """
 
 from __future__ import annotations
 
-import difflib
 import logging
 import os
-import sys
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from cipub.core.errors import UsageError
+from cipub.core.options import (
+    DEFAULT_CHANNEL,
+    DEFAULT_OUTPUT_DIR,
+    ENV_PREFIX,
+    OPTIONS,
+    SETTING_KEYS,
+    Origin,
+    Settings,
+)
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+__all__ = ["DEFAULT_CHANNEL", "DEFAULT_OUTPUT_DIR", "ENV_PREFIX", "Settings", "describe", "resolve"]
 
 log = logging.getLogger("cipub.core.settings")
 
-#: where artifacts go, and where the manifest lives, by default
-DEFAULT_OUTPUT_DIR = "dist"
-#: the zero-configuration channel: a local directory channel inside the project
-DEFAULT_CHANNEL = ".cipub/channel"
-ENV_PREFIX = "CIPUB_"
+_BY_ENV: dict[str | None, str] = {OPTIONS[key].env: key for key in SETTING_KEYS}
 #: CIPUB_* variables that are not settings (so they are not reported as unknown)
-_ENV_NOT_SETTINGS = frozenset({"CIPUB_CONFIG", "CIPUB_DOTENV"})
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Everything a command needs to know, with its source recorded for ``--debug`` output."""
-
-    channel: str = DEFAULT_CHANNEL
-    label: str = "test"
-    promote_from: str = "test"
-    promote_to: str = "main"
-    engine: str = "auto"
-    output_dir: str = DEFAULT_OUTPUT_DIR
-    manifest: str = ""  # "" -> <output_dir>/cipub-manifest.json
-    variant_config: tuple[str, ...] = ()
-    #: channels build dependencies are solved from (rattler-build -c / conda-build -c)
-    channels: tuple[str, ...] = ("conda-forge",)
-    platforms: tuple[str, ...] = ()
-    noarch_platform: str = "linux-64"
-    concurrency: int = 4
-    retries: int = 5
-    #: base delay of the exponential retry backoff, seconds
-    backoff: float = 0.5
-    connect_timeout: float = 10.0
-    read_timeout: float = 60.0
-    api_url: str = ""
-    token_file: str = ""
-    debug: bool = False
-    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
-
-    @property
-    def manifest_path(self) -> Path:
-        return Path(self.manifest) if self.manifest else Path(self.output_dir) / "cipub-manifest.json"
-
-    @property
-    def channel_is_default(self) -> bool:
-        return self.sources.get("channel", "default") == "default"
-
-
-_FIELDS = {f.name: f for f in fields(Settings) if f.name != "sources"}
+_ENV_NOT_SETTINGS = frozenset({o.env for o in OPTIONS.values() if o.env and not o.is_setting} | {"CIPUB_DOTENV"})
 
 
 def _coerce(key: str, value: Any, source: str) -> Any:
-    default = _FIELDS[key].default
+    default = OPTIONS[key].default
     try:
         if isinstance(default, bool):
             if isinstance(value, bool):
@@ -103,7 +66,7 @@ def _coerce(key: str, value: Any, source: str) -> Any:
             if isinstance(value, str):
                 return tuple(v.strip() for v in value.split(",") if v.strip())
             if isinstance(value, (list, tuple)):
-                return tuple(str(v) for v in value)
+                return tuple(os.fspath(v) if isinstance(v, os.PathLike) else str(v) for v in value)
             raise ValueError(value)
         if isinstance(value, os.PathLike):  # typer hands Path objects for path options (--token-file)
             value = os.fspath(value)
@@ -116,13 +79,22 @@ def _coerce(key: str, value: Any, source: str) -> Any:
 
 
 def _unknown(key: str, source: str) -> UsageError:
-    close = difflib.get_close_matches(key, list(_FIELDS), n=1)
-    hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(sorted(_FIELDS))}"
+    import difflib
+
+    close = difflib.get_close_matches(key, list(SETTING_KEYS), n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(sorted(SETTING_KEYS))}"
     return UsageError(f"{source}: unknown setting {key!r}", hint=hint)
 
 
 def find_config_file(cwd: Path, explicit: Path | None = None) -> tuple[Path, dict[str, Any]] | None:
     """The config table and where it came from, or None."""
+    import sys
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+
     candidates = [explicit] if explicit else [cwd / "cipub.toml", cwd / "pyproject.toml"]
     for path in candidates:
         if path is None or not path.is_file():
@@ -150,11 +122,15 @@ def resolve(
     cwd: Path | None = None,
     config_file: Path | None = None,
 ) -> Settings:
-    """Build Settings from flags > environment > config file > defaults."""
+    """Build Settings from flags > environment > config file > defaults.
+
+    ``flags`` maps setting keys to what was given on the command line; None or an empty list means
+    "not given".
+    """
     env = os.environ if environ is None else environ
     cwd = cwd or Path.cwd()
     values: dict[str, Any] = {}
-    sources: dict[str, str] = {}
+    origins: dict[str, Origin] = {}
 
     explicit = config_file or (Path(env["CIPUB_CONFIG"]) if env.get("CIPUB_CONFIG") else None)
     found = find_config_file(cwd, explicit)
@@ -162,34 +138,57 @@ def resolve(
         path, table = found
         for raw_key, value in table.items():
             key = raw_key.replace("-", "_")
-            if key not in _FIELDS:
+            if key not in SETTING_KEYS:
                 raise _unknown(raw_key, str(path))
             values[key] = _coerce(key, value, str(path))
-            sources[key] = str(path)
+            origins[key] = Origin("file", str(path))
 
     for name, value in env.items():
         if not name.startswith(ENV_PREFIX) or name in _ENV_NOT_SETTINGS:
             continue
-        key = name[len(ENV_PREFIX) :].lower()
-        if key not in _FIELDS:
+        env_key = _BY_ENV.get(name)
+        if env_key is None:
             # The environment is shared with CI systems and other tools: a stray CIPUB_* variable is
             # worth a warning (it may be a typo), not a failure. Config-file keys stay strict.
-            problem = _unknown(key, f"environment variable {name}")
+            problem = _unknown(name[len(ENV_PREFIX) :].lower(), f"environment variable {name}")
             log.warning("%s (ignored; %s)", problem.message, problem.hint)
             continue
         if value == "":
             continue
-        values[key] = _coerce(key, value, f"environment variable {name}")
-        sources[key] = name
+        values[env_key] = _coerce(env_key, value, f"environment variable {name}")
+        origins[env_key] = Origin("env", name)
 
     for key, value in (flags or {}).items():
         if value is None or (isinstance(value, (tuple, list)) and not value):
             continue
-        if key not in _FIELDS:
+        if key not in SETTING_KEYS:
             raise _unknown(key, "command line")
-        values[key] = _coerce(key, value, f"--{key.replace('_', '-')}")
-        sources[key] = "command line"
+        flag = OPTIONS[key].flag
+        values[key] = _coerce(key, value, flag)
+        origins[key] = Origin("flag", flag)
 
-    for key in _FIELDS:
-        sources.setdefault(key, "default")
-    return replace(Settings(), **values, sources=sources)
+    return replace(Settings(), **values, origins=origins)
+
+
+# URL credentials (scheme://user:secret@host) never reach the screen, even if a setting holds one.
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, tuple):
+        text = ", ".join(str(v) for v in value)
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    else:
+        text = str(value)
+    return _USERINFO.sub(r"\g<scheme>***@", text) or '""'
+
+
+def describe(settings: Settings) -> list[str]:
+    """One line per setting: its key, value and origin (``--debug`` prints these).
+
+    Settings hold no secrets (tokens are read from their own variables or a file), and URL
+    credentials are masked; the caller still scrubs every line like all other output.
+    """
+    width = max(len(key) for key in SETTING_KEYS)
+    return [f"{key:<{width}}  {_shown(getattr(settings, key)):<28}  {settings.origin(key)}" for key in SETTING_KEYS]

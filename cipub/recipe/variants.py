@@ -379,6 +379,12 @@ def parse_override(text: str) -> tuple[str, list[str]]:
     return key, values
 
 
+def parse_overrides(texts: Iterable[str]) -> dict[str, list[str]]:
+    """Every ``--variant KEY=V1,V2`` of a command line (``build`` and ``plan`` alike); a later one for
+    the same key wins."""
+    return dict(parse_override(text) for text in texts)
+
+
 def apply_overrides(config: VariantConfig, overrides: Mapping[str, Sequence[str]]) -> None:
     """``--variant`` values win. A subset of a zipped key's values keeps the matching zip partners."""
     for key, raw_values in overrides.items():

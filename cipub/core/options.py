@@ -1,0 +1,329 @@
+"""Every option cipub understands, declared once.
+
+Three kinds, one :class:`Option` shape:
+
+* **settings** -- the fields of :class:`Settings`, each declared with :func:`setting`. They are
+  layered (flag > ``CIPUB_<KEY>`` environment variable > config file key > default, see
+  :mod:`cipub.core.settings`); most also have a command-line flag;
+* **global options** -- settings or flags with ``scope="global"``: every command accepts them, before
+  or after the subcommand (``cipub --debug upload`` and ``cipub upload --debug``);
+* **flags** -- command-line only (``--dry-run``, ``--only`` ...), in :data:`FLAGS`.
+
+Derived from these declarations, never written by hand elsewhere: the typer options of every
+command (:mod:`cipub.cli._options`), their ``--help`` texts with the environment variable and the
+default, the README "Configuration" table (``python -m cipub.core.options README.md`` rewrites it,
+``tests/unit/test_options.py`` checks it), and the fields, types and defaults of :class:`Settings`.
+
+Adding a setting is one ``setting(...)`` line in :class:`Settings`; renaming a flag is one edit here.
+
+This module is imported when ``cipub --help`` starts, so it imports nothing but the standard library.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Final, Literal, TypeVar
+
+_T = TypeVar("_T")
+
+Scope = Literal["global", "command"]
+OriginKind = Literal["flag", "env", "file", "default"]
+
+#: where artifacts go, and where the manifest lives, by default
+DEFAULT_OUTPUT_DIR: Final = "dist"
+#: the zero-configuration channel: a local directory channel inside the project
+DEFAULT_CHANNEL: Final = ".cipub/channel"
+ENV_PREFIX: Final = "CIPUB_"
+_METADATA_KEY: Final = "cipub.option"
+
+#: how a value's Python type is named in the README and in error messages
+_KIND_NAMES: Final = {bool: "true/false", int: "integer", float: "number", str: "text", tuple: "list", list: "list"}
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option: how it is spelled on the command line, in the environment and in a config file."""
+
+    key: str
+    default: Any
+    help: str
+    #: command-line spellings, long form first; () for settings that only come from env or a file
+    flags: tuple[str, ...] = ()
+    metavar: str | None = None
+    #: environment variable (settings: ``CIPUB_<KEY>``), or None
+    env: str | None = None
+    #: key in ``cipub.toml`` / ``[tool.cipub]`` (settings only; snake_case is accepted too)
+    config_key: str | None = None
+    scope: Scope = "command"
+    #: how ``--help`` and the README show the default, when not the value itself
+    shown_default: str | None = None
+    #: smallest accepted number (typer checks it on the command line)
+    min: int | None = None
+    #: a counted flag (``-vv``): its value is how often it was given
+    count: bool = False
+
+    @property
+    def is_setting(self) -> bool:
+        return self.config_key is not None
+
+    @property
+    def type_name(self) -> str:
+        return _KIND_NAMES.get(type(self.default), "text")
+
+    @property
+    def flag(self) -> str:
+        """The long spelling, used wherever one flag names the option (``--debug`` output, errors)."""
+        return self.flags[0] if self.flags else f"--{self.key.replace('_', '-')}"
+
+    def default_text(self) -> str:
+        if self.shown_default is not None:
+            return self.shown_default
+        if self.default is None:
+            return ""
+        if isinstance(self.default, bool):
+            return "true" if self.default else "false"
+        if isinstance(self.default, (tuple, list)):
+            return ", ".join(str(v) for v in self.default)
+        return str(self.default)
+
+    def help_text(self) -> str:
+        """The help line with its environment variable and default, as ``--help`` shows it."""
+        notes = []
+        if self.env:
+            notes.append(f"env: {self.env}")
+        shown = self.default_text()
+        if shown and not (isinstance(self.default, bool) and not self.default):
+            notes.append(f"default: {shown}")
+        return f"{self.help} [{'; '.join(notes)}]" if notes else self.help
+
+
+def setting(
+    default: _T,
+    *flags: str,
+    help: str,
+    metavar: str | None = None,
+    scope: Scope = "command",
+    shown_default: str | None = None,
+    min: int | None = None,
+    count: bool = False,
+) -> _T:
+    """Declare a field of :class:`Settings` as a setting (its default, flags and help).
+
+    The field's name becomes the key, the environment variable and the config key (see
+    :func:`_settings_options`).
+    """
+    declared = Option("", default, help, flags, metavar, scope=scope, shown_default=shown_default, min=min, count=count)
+    return field(default=default, metadata={_METADATA_KEY: declared})
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a setting's value came from: shown by ``--debug``."""
+
+    kind: OriginKind
+    #: the flag, the environment variable or the config file
+    where: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.where}" if self.where else self.kind
+
+
+DEFAULT_ORIGIN: Final = Origin("default")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a command needs to know, resolved once (see :func:`cipub.core.settings.resolve`).
+
+    Each field is a setting. Secrets are not settings: tokens come from their own environment
+    variables or ``--token-file``, never from here.
+    """
+
+    channel: str = setting(
+        DEFAULT_CHANNEL,
+        "--channel",
+        "-c",
+        metavar="TARGET",
+        help="Where to publish: ./dir, https://anaconda.org/OWNER, quetz+https://HOST/CH, s3://B/P ...",
+        shown_default="./.cipub/channel",
+    )
+    label: str = setting(
+        "test", "--label", "-l", metavar="LABEL", help="The staging label: builds upload to it, ci verify checks it."
+    )
+    promote_from: str = setting("test", "--from", metavar="LABEL", help="Label to promote from.")
+    promote_to: str = setting("main", "--to", metavar="LABEL", help="Label to promote to.")
+    engine: str = setting("auto", "--engine", "-e", metavar="auto|rattler-build|conda-build|boa", help="Build engine.")
+    output_dir: str = setting(DEFAULT_OUTPUT_DIR, "--output-dir", "-o", metavar="DIR", help="Where packages go.")
+    manifest: str = setting(
+        "",
+        "--manifest",
+        "-M",
+        metavar="PATH",
+        help="Manifest to write.",
+        shown_default="<output-dir>/cipub-manifest.json",
+    )
+    variant_config: tuple[str, ...] = setting(
+        (),
+        "--variant-config",
+        "-m",
+        metavar="FILE",
+        help="Variant config file(s) (conda_build_config.yaml, variants.yaml); later files win.",
+    )
+    channels: tuple[str, ...] = setting(
+        ("conda-forge",), help="Channels build dependencies are solved from (rattler-build / conda-build -c)."
+    )
+    platforms: tuple[str, ...] = setting(
+        (),
+        "--platform",
+        "-p",
+        metavar="SUBDIR",
+        help="Target platform(s) of the plan.",
+        shown_default="this machine",
+    )
+    noarch_platform: str = setting(
+        "linux-64", "--noarch-platform", metavar="SUBDIR", help="Where noarch recipes build."
+    )
+    concurrency: int = setting(4, "--concurrency", "-j", metavar="N", min=1, help="Parallel uploads.")
+    retries: int = setting(5, help="Retries of a failing HTTP request (5xx, timeouts) before giving up with exit 7.")
+    backoff: float = setting(0.5, help="Base delay of the exponential retry backoff, in seconds.")
+    connect_timeout: float = setting(10.0, help="Seconds to wait for a server to accept a connection.")
+    read_timeout: float = setting(60.0, help="Seconds to wait for a server's answer.")
+    api_url: str = setting("", "--api-url", metavar="URL", help="API base URL for on-prem servers.")
+    token_file: str = setting(
+        "",
+        "--token-file",
+        metavar="PATH",
+        help="Read the token from this file (tokens are never taken as command-line values).",
+    )
+    debug: bool = setting(
+        False,
+        "--debug",
+        scope="global",
+        help="Show tracebacks, HTTP retries and where each setting came from (never secrets).",
+    )
+    #: where each value came from (flag, env, file, default), for ``--debug``
+    origins: Mapping[str, Origin] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def manifest_path(self) -> Path:
+        return Path(self.manifest) if self.manifest else Path(self.output_dir) / "cipub-manifest.json"
+
+    @property
+    def channel_is_default(self) -> bool:
+        return self.origin("channel").kind == "default"
+
+    def origin(self, key: str) -> Origin:
+        return self.origins.get(key, DEFAULT_ORIGIN)
+
+    @property
+    def sources(self) -> dict[str, str]:
+        """Each setting's origin in a word: "command line", the variable, the file, or "default"."""
+        words = {"flag": "command line", "default": "default"}
+        described = {}
+        for key in SETTING_KEYS:
+            origin = self.origin(key)
+            described[key] = words.get(origin.kind) or origin.where
+        return described
+
+
+#: command-line only options (not layered, not in config files), shared by the commands that take them
+FLAGS: Final = (
+    Option(
+        "config",
+        None,
+        "Config file instead of ./cipub.toml / pyproject.toml.",
+        ("--config",),
+        "FILE",
+        env="CIPUB_CONFIG",
+    ),
+    Option("dry_run", False, "Print what would be done; change nothing.", ("--dry-run",)),
+    Option("as_json", False, "Print one JSON document (the manifest, schema 1) on stdout.", ("--json",)),
+    Option(
+        "manifests",
+        (),
+        "Manifest(s) to act on; repeat to merge matrix cells.",
+        ("--manifest", "-M"),
+        "PATH",
+        shown_default="<output-dir>/cipub-manifest.json",
+    ),
+    Option("variant", (), "Override a variant key; repeatable.", ("--variant",), "KEY=V1,V2"),
+    Option("platform", None, "Target platform, e.g. linux-64.", ("--platform",), "SUBDIR"),
+    Option("only", None, "Build only this cell of the plan (see cipub plan).", ("--only",), "ID"),
+    Option("plan_file", None, "Plan from `cipub plan --format json`: reuse its build numbers.", ("--plan",), "FILE"),
+    Option("build_number", None, "Use exactly this number.", ("--build-number",), "N", min=0),
+    Option("no_bump", False, "Keep the recipe's build number.", ("--no-bump",)),
+    Option("no_upload", False, "Build and write the manifest; upload nothing.", ("--no-upload",)),
+    Option("move", False, "Also remove the source label once the target is verified.", ("--move",)),
+    Option("format", "text", "Output format.", ("--format", "-f"), "text|json|github|gitlab"),
+    Option("output", None, "Write the output here, not stdout.", ("--output", "-o"), "FILE"),
+    Option("no_build_numbers", False, "Do not ask the channel for build numbers.", ("--no-build-numbers",)),
+    Option(
+        "verify_mode",
+        "install",
+        "install (from the label and the dependency channels), isolated (the label alone) or files.",
+        ("--mode",),
+        "install|isolated|files",
+    ),
+)
+
+
+def _settings_options() -> list[Option]:
+    return [
+        replace(declared, key=f.name, env=ENV_PREFIX + f.name.upper(), config_key=f.name.replace("_", "-"))
+        for f in fields(Settings)
+        if isinstance(declared := f.metadata.get(_METADATA_KEY), Option)
+    ]
+
+
+#: every option by key: the settings (in declaration order), then the flags
+OPTIONS: Final[Mapping[str, Option]] = {o.key: o for o in (*_settings_options(), *FLAGS)}
+SETTING_KEYS: Final = tuple(key for key, o in OPTIONS.items() if o.is_setting)
+GLOBAL_KEYS: Final = tuple(key for key, o in OPTIONS.items() if o.scope == "global")
+
+
+# -- the README "Configuration" table ------------------------------------------------------------
+
+README_START: Final = "<!-- settings-table: generated by `python -m cipub.core.options README.md` -->"
+README_END: Final = "<!-- /settings-table -->"
+
+
+_NONE: Final = "\N{EN DASH}"  # an empty table cell, as the README's other tables write it
+
+
+def _code(text: str) -> str:
+    return f"`{text}`" if text else _NONE
+
+
+def settings_table() -> str:
+    """The README's table of settings, one row per setting, from the declarations above."""
+    rows = [
+        "| config key | flag | environment | type | default | what it sets |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key in SETTING_KEYS:
+        o = OPTIONS[key]
+        flags = ", ".join(f"`{f}`" for f in o.flags) or _NONE
+        help_text = o.help.replace("|", "\\|")
+        rows.append(
+            f"| `{o.config_key}` | {flags} | `{o.env}` | {o.type_name} | {_code(o.default_text())} | {help_text} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+def replace_settings_table(text: str) -> str:
+    """``text`` (the README) with the block between the settings-table markers regenerated."""
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        raise ValueError(f"no {README_START!r} ... {README_END!r} block")
+    return text[: start + len(README_START)] + "\n" + settings_table() + text[end:]
+
+
+if __name__ == "__main__":  # pragma: no cover - a maintainer's tool
+    if len(sys.argv) != 2:
+        sys.stdout.write(settings_table())
+    else:
+        readme = Path(sys.argv[1])
+        readme.write_text(replace_settings_table(readme.read_text(encoding="utf-8")), encoding="utf-8")

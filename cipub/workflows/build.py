@@ -1,0 +1,221 @@
+"""``cipub build``: decide the build number from the channel, build, write the manifest, upload.
+
+The order is the contract: build numbers are decided before building (from the channel, or reused
+from the plan), the manifest is written before any upload (a failed upload loses nothing), and
+the upload acts on the manifest only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cipub.core.errors import BuildFailedError, UsageError
+from cipub.core.options import Settings
+from cipub.workflows.report import SILENT, Reporter
+from cipub.workflows.target import open_target
+
+if TYPE_CHECKING:
+    from cipub.channels.base import Channel
+    from cipub.core.manifest import BuildNumberDecision, Manifest
+    from cipub.engines import BuildRequest, Engine
+    from cipub.policy.cells import CellChoice
+    from cipub.recipe import Recipe
+
+
+@dataclass(frozen=True)
+class BuildJob:
+    """What one build is asked to do, beyond the settings."""
+
+    recipe: Path
+    #: target platform (subdir); None: the cell's, else this machine's
+    platform: str | None = None
+    variant_overrides: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    #: build only this cell of the plan
+    only: str | None = None
+    #: a plan from ``cipub plan --format json``: its cells and build numbers are reused
+    plan_file: Path | None = None
+    #: use exactly this build number
+    build_number: int | None = None
+    #: keep the recipe's build number
+    no_bump: bool = False
+    upload: bool = True
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    manifest: Manifest
+    #: where the manifest was written; None for a dry run
+    manifest_path: Path | None
+
+
+def check_job(job: BuildJob, settings: Settings) -> None:
+    """Refuse what cannot be meant, and paths the build script would run as shell code."""
+    from cipub.policy.buildnumber import check_request
+
+    check_request(job.build_number, job.no_bump)
+    for what, value in (("recipe path", job.recipe), ("--output-dir", Path(settings.output_dir))):
+        # rattler-build writes these paths into its build script inside double quotes
+        # (export SRC_DIR="..."): `$`, backticks or `"` there would run as shell code.
+        if any(ch in str(value.absolute()) for ch in '$`"'):
+            raise UsageError(f'{what} {str(value)!r} contains $, ` or "; refusing it', hint="rename the directory")
+
+
+def build(settings: Settings, job: BuildJob, report: Reporter = SILENT) -> BuildResult:
+    """Build ``job.recipe`` (one plan cell with ``job.only``), write its manifest, upload it."""
+    from cipub.engines import select_engine
+    from cipub.policy.buildnumber import engine_number, needs_channel
+    from cipub.recipe import load_recipe
+
+    check_job(job, settings)
+    recipe = load_recipe(job.recipe, target_platform=job.platform)
+    cell, planned = _choose_cell(settings, job, recipe)
+    lookup = needs_channel(explicit=job.build_number, no_bump=job.no_bump, planned=bool(planned))
+    # A build job that reuses the plan's numbers and uploads nothing needs no channel (and no token).
+    channel = open_target(settings) if job.upload or lookup else None
+    decisions = _build_numbers(recipe, job, planned, channel, report)
+    engine = select_engine(settings.engine, recipe)
+    request = _engine_request(settings, recipe, cell, engine_number(decisions, job.build_number))
+    if job.dry_run:
+        return _dry_run(settings, job, engine, request, cell=cell, decisions=decisions, report=report)
+    manifest = _run_engine(engine, request, cell, decisions, report)
+    from cipub.ci import reports
+    from cipub.core import manifest as manifest_mod
+
+    # The manifest is written before any upload: a failed upload loses nothing.
+    path = manifest_mod.write(manifest, settings.manifest_path)
+    report.say(f"manifest  {path}")
+    if job.upload:
+        assert channel is not None
+        _upload(manifest, channel, settings.label, report)
+        manifest_mod.write(manifest, path)
+    reports.report_manifest("build", manifest, {"manifest": str(path)})
+    return BuildResult(manifest, path)
+
+
+def _choose_cell(settings: Settings, job: BuildJob, recipe: Recipe) -> tuple[CellChoice, list[BuildNumberDecision]]:
+    """The part of the matrix to build, and the build numbers a plan file decided (if one is given)."""
+    from cipub.policy import cells
+
+    if not (job.only or job.plan_file):
+        return cells.whole_recipe(job.variant_overrides, job.platform), []
+    if job.plan_file:
+        from cipub.workflows.plan import load_plan
+
+        the_plan = load_plan(job.plan_file)
+        planned = list(the_plan.build_numbers)
+    else:
+        from cipub.policy.plan import make_plan
+
+        the_plan = make_plan(
+            recipe,
+            variant_configs=[Path(p) for p in settings.variant_config],
+            overrides=job.variant_overrides,
+            platforms=list(settings.platforms) or ([job.platform] if job.platform else []),
+            noarch_platform=settings.noarch_platform,
+            channel=None,
+        )
+        planned = []
+    return cells.choose(the_plan, job.only, overrides=job.variant_overrides, platform=job.platform), planned
+
+
+def _build_numbers(
+    recipe: Recipe,
+    job: BuildJob,
+    planned: list[BuildNumberDecision],
+    channel: Channel | None,
+    report: Reporter,
+) -> list[BuildNumberDecision]:
+    from cipub.policy.buildnumber import decide_outputs, from_plan
+
+    if planned:
+        decisions = from_plan(planned, recipe.outputs)
+        report.say("build number from the plan: " + ", ".join(f"{d.name} {d.version} -> {d.chosen}" for d in decisions))
+        return decisions
+    if channel is not None:
+        with channel:  # entered even when the numbers are given: a target that cannot be used fails now
+            decisions = decide_outputs(channel, recipe.outputs, explicit=job.build_number, no_bump=job.no_bump)
+    else:
+        decisions = decide_outputs(None, recipe.outputs, explicit=job.build_number, no_bump=job.no_bump)
+    for d in decisions:
+        report.say(f"build number for {d.name} {d.version}: {d.chosen} ({d.reason})")
+    return decisions
+
+
+def _engine_request(settings: Settings, recipe: Recipe, cell: CellChoice, number: int | None) -> BuildRequest:
+    from cipub.engines import BuildRequest
+
+    return BuildRequest(
+        recipe=recipe,
+        output_dir=Path(settings.output_dir),
+        variant_configs=tuple(Path(p) for p in settings.variant_config),
+        variant_overrides={k: list(v) for k, v in cell.overrides.items()},
+        build_number=number,
+        target_platform=cell.target_platform,
+        channels=tuple(settings.channels),
+    )
+
+
+def _dry_run(
+    settings: Settings,
+    job: BuildJob,
+    engine: Engine,
+    request: BuildRequest,
+    *,
+    cell: CellChoice,
+    decisions: list[BuildNumberDecision],
+    report: Reporter,
+) -> BuildResult:
+    from cipub.core.manifest import Manifest
+
+    report.say(
+        f"would build {request.recipe.path} with {engine.name} into {request.output_dir}"
+        + (f" (cell {cell.id})" if cell.id else "")
+        + (f", build number {request.build_number}" if request.build_number is not None else "")
+        + (f", then upload to {settings.channel} label {settings.label}" if job.upload else "")
+    )
+    return BuildResult(Manifest(build_numbers=decisions, recipe=str(request.recipe.path), engine=engine.name), None)
+
+
+def _run_engine(
+    engine: Engine,
+    request: BuildRequest,
+    cell: CellChoice,
+    decisions: list[BuildNumberDecision],
+    report: Reporter,
+) -> Manifest:
+    """Build, keep what this cell publishes, and describe it in a manifest (with the noarch advice)."""
+    from cipub.core.artifact import read_artifact
+    from cipub.core.manifest import ArtifactEntry, Manifest
+    from cipub.policy.cells import split_owned
+    from cipub.policy.noarch import advise
+
+    report.say(f"building {request.recipe.path} with {engine.name}" + (f" (cell {cell.id})" if cell.id else ""))
+    artifacts, skipped = split_owned(cell, [read_artifact(p) for p in engine.build(request)])
+    for a in skipped:
+        report.say(f"not in this cell's outputs (published by another cell): {a.key}")
+    if not artifacts:
+        raise BuildFailedError(f"{engine.name} finished but produced no package in {request.output_dir}")
+    manifest = Manifest(
+        artifacts=[ArtifactEntry.from_artifact(a, dict(cell.variant), cell.id) for a in artifacts],
+        build_numbers=decisions,
+        recipe=str(request.recipe.path),
+        engine=engine.name,
+    )
+    manifest.notes.extend(advise(request.recipe, artifacts, planned_builds=cell.planned_builds))
+    for a in artifacts:
+        report.say(f"built     {a.key}  sha256 {a.sha256[:12]}  build {a.build_number}")
+    for note in manifest.notes:
+        report.say(f"note: {note}")
+    return manifest
+
+
+def _upload(manifest: Manifest, channel: Channel, label: str, report: Reporter) -> None:
+    from cipub.policy.publish import upload
+
+    report.say(f"uploading to {channel.display}, label {label}")
+    with report.progress(len(manifest.artifacts), "uploading") as step:
+        upload(manifest, channel, label, progress=step)

@@ -1,0 +1,244 @@
+"""``cipub ci``: starter CI files (``init``), and the steps cipub's CI templates run.
+
+- :func:`init`: write a starter workflow (GitHub) or pipeline (GitLab) into a repository;
+- :func:`report_plan`: publish a plan as CI outputs (matrix, ids, build numbers, summary);
+- :func:`gitlab_pipeline`: the GitLab child pipeline of a plan (rendered by :mod:`cipub.ci`).
+
+``ci verify`` is :mod:`cipub.workflows.verify`. Imports are lazy: ``cipub ci --help`` reads the defaults here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from cipub import __version__
+from cipub.core.errors import UsageError
+
+if TYPE_CHECKING:
+    import jinja2
+
+    from cipub.policy.plan import Plan
+
+Provider = Literal["github", "gitlab"]
+
+#: where the composite action lives; `cipub ci init github --action` overrides it
+DEFAULT_ACTION = "OWNER/cipub/github-actions@v1"
+#: gitlab: the image of the cipub jobs; `--image ''` for shell runners
+DEFAULT_IMAGE = "python:3.12-slim"
+
+
+# -- init --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InitJob:
+    provider: str
+    #: where CI publishes (a target, as on the command line)
+    channel: str
+    recipe: str = "recipe"
+    platforms: Sequence[str] = ()
+    #: the repository root the files are written into
+    directory: Path = Path()
+    action: str = DEFAULT_ACTION
+    image: str = DEFAULT_IMAGE
+    install: str = ""
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class InitResult:
+    written: list[Path]
+    #: the recipe directory does not exist yet (the workflow builds it there)
+    recipe_missing: bool
+    #: where the user stores the target's token, in words
+    token_where: str
+
+
+def init(job: InitJob) -> InitResult:
+    """Write the starter files; UsageError (exit 2) if one exists and ``force`` is not set."""
+    files = render_init(
+        job.provider,
+        recipe=job.recipe,
+        channel=job.channel,
+        platforms=job.platforms,
+        action=job.action,
+        image=job.image,
+        install=job.install,
+    )
+    existing = [name for name in files if (job.directory / name).exists()]
+    if existing and not job.force:
+        raise UsageError(
+            f"{', '.join(str(job.directory / n) for n in existing)} already exist(s); nothing written",
+            hint="pass --force to overwrite",
+        )
+    written = []
+    for name, text in files.items():
+        path = job.directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    if job.provider == "github":
+        where = "the repository secret CONDA_TOKEN"
+    else:
+        where = "a masked, protected CI/CD variable named as the target expects (ANACONDA_API_TOKEN, QUETZ_API_KEY...)"
+    return InitResult(written, not (job.directory / job.recipe).exists(), where)
+
+
+def _template_env() -> jinja2.Environment:
+    import jinja2
+
+    # Custom delimiters: the files are full of GitHub's ${{ }} and GitLab's $[[ ]].
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("cipub", "templates"),
+        block_start_string="<%",
+        block_end_string="%>",
+        variable_start_string="<<",
+        variable_end_string=">>",
+        comment_start_string="<#",
+        comment_end_string="#>",
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # noqa: S701 -- YAML, not HTML: values are quoted by _scalar instead
+    )
+
+
+def _scalar(name: str, value: str) -> str:
+    """A user's value as a YAML double-quoted scalar: it can never become YAML structure or a CI
+    expression (GitHub evaluates ${{ }} in `with:` values, GitLab $[[ ]] in included files)."""
+    import json
+
+    if any(c in value for c in "\n\r\0"):
+        raise UsageError(f"--{name} must be a single line")
+    if "${{" in value or "$[[" in value:
+        raise UsageError(f"--{name} must not contain a CI expression (${{{{ }}}} or $[[ ]])")
+    return json.dumps(value, ensure_ascii=False)
+
+
+def render_github_workflow(
+    *,
+    reusable: bool,
+    recipe: str = "recipe",
+    channel: str = "",
+    platforms: Sequence[str] = (),
+    action: str = DEFAULT_ACTION,
+) -> str:
+    """The starter workflow (``reusable=False``) or the shipped reusable workflow (``reusable=True``)."""
+    if reusable:
+        values = {
+            "recipe": "${{ inputs.recipe }}",
+            "channel": "${{ inputs.channel }}",
+            "platforms": "${{ inputs.platforms }}",
+            "variant_config": "${{ inputs.variant-config }}",
+            "label": "${{ inputs.label }}",
+            "promote_to": "${{ inputs.promote-to }}",
+            "promote_condition": "inputs.promote",
+            "environment": "${{ inputs.environment }}",
+            "verify_args": "--mode=${{ inputs.verify }}",
+            "python_version": "${{ inputs.python-version }}",
+            "token": "${{ secrets.token }}",
+        }
+    else:
+        values = {
+            "recipe": _scalar("recipe", recipe),
+            "channel": _scalar("channel", channel),
+            "platforms": _scalar("platform", " ".join(platforms)),
+            "variant_config": '""',
+            "label": '"test"',
+            "promote_to": '"main"',
+            "promote_condition": "startsWith(github.ref, 'refs/tags/')",
+            "environment": "release",
+            "verify_args": "--mode=install",
+            "python_version": '"3.12"',
+            "token": "${{ secrets.CONDA_TOKEN }}",
+        }
+    template = _template_env().get_template("github/workflow.yml.j2")
+    return template.render(reusable=reusable, action=_scalar("action", action), version=__version__, **values)
+
+
+def render_init(
+    provider: str,
+    *,
+    recipe: str = "recipe",
+    channel: str = "",
+    platforms: Sequence[str] = (),
+    action: str = DEFAULT_ACTION,
+    image: str = DEFAULT_IMAGE,
+    install: str = "",
+) -> dict[str, str]:
+    """Relative path -> content of the files ``cipub ci init PROVIDER`` writes."""
+    from cipub.ci import matrix
+
+    if provider == "github":
+        text = render_github_workflow(
+            reusable=False, recipe=recipe, channel=channel, platforms=platforms, action=action
+        )
+        return {".github/workflows/cipub.yml": text}
+    if provider == "gitlab":
+        template = _template_env().get_template("gitlab/gitlab-ci.yml.j2")
+        text = template.render(
+            recipe=_scalar("recipe", recipe),
+            channel=_scalar("channel", channel),
+            platforms=_scalar("platform", ",".join(platforms)),
+            image=_scalar("image", image) if image else "",
+            install=_scalar("install", install) if install else "",
+            version=__version__,
+        )
+        return {".gitlab-ci.yml": text, ".gitlab/cipub.yml": matrix.gitlab_include_text()}
+    raise UsageError(f"unknown CI provider {provider!r}: choose github or gitlab")
+
+
+def template_names() -> list[str]:
+    """Every template file shipped in the package (used by the tests and the wheel check)."""
+    from importlib import resources
+
+    root = resources.files("cipub").joinpath("templates")
+    return sorted(f"{d.name}/{f.name}" for d in root.iterdir() if d.is_dir() for f in d.iterdir() if f.is_file())
+
+
+# -- report-plan, gitlab-pipeline --------------------------------------------------------------------
+
+
+def report_plan(plan_file: Path) -> Plan:
+    """Publish a plan to the CI provider (outputs, summary); does nothing outside CI."""
+    from cipub.ci import reports
+    from cipub.workflows.plan import load_plan
+
+    the_plan = load_plan(plan_file)
+    reports.report_plan(the_plan, str(plan_file))
+    return the_plan
+
+
+@dataclass(frozen=True)
+class GitlabPipelineJob:
+    plan_file: Path
+    #: write the pipeline here, or None to return it for stdout
+    output: Path | None = None
+    promote_when: str = "manual"
+    environment: str = "conda-main"
+    verify: str = "install"
+    #: ``PLATFORM=TAG,...``: the runner tag of each platform's build jobs
+    runner_tags: str = ""
+
+
+def gitlab_pipeline(job: GitlabPipelineJob) -> tuple[Plan, str]:
+    """The GitLab child pipeline for a plan: build each cell, publish, verify, promote."""
+    from cipub.ci import matrix
+    from cipub.workflows.plan import load_plan
+
+    the_plan = load_plan(job.plan_file)
+    options: Mapping[str, object] = {
+        "promote_when": job.promote_when or "manual",
+        "environment": job.environment or "conda-main",
+        "verify": job.verify or "install",
+        "runner_tags": matrix.parse_runner_tags(job.runner_tags or ""),
+    }
+    text = matrix.render_gitlab_child_pipeline(the_plan, **options)
+    if job.output is not None:
+        job.output.parent.mkdir(parents=True, exist_ok=True)
+        job.output.write_text(text, encoding="utf-8")
+    return the_plan, text

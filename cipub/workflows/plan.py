@@ -1,0 +1,132 @@
+"""``cipub plan``: the build matrix of a recipe, with build numbers decided once for the pipeline.
+
+The matrix itself is :mod:`cipub.policy.plan`; this module opens the target for the build numbers,
+adds the noarch advice, renders the plan in the asked format and writes it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cipub.core.errors import UsageError
+from cipub.core.options import Settings
+from cipub.workflows.target import open_target
+
+if TYPE_CHECKING:
+    from cipub.policy.plan import Plan
+
+FORMATS = ("text", "json", "github", "gitlab")
+
+
+@dataclass(frozen=True)
+class PlanJob:
+    recipe: Path
+    variant_overrides: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    #: text, json, github (a strategy.matrix) or gitlab (a child pipeline)
+    format: str = "text"
+    #: write the rendering here (atomically) instead of returning it for stdout
+    output: Path | None = None
+    #: ask the target for the next build numbers
+    build_numbers: bool = True
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    plan: Plan
+    #: the plan rendered in the asked format
+    text: str
+    #: where ``text`` was written, or None (then the caller prints it)
+    written_to: Path | None
+
+
+def plan(settings: Settings, job: PlanJob) -> PlanResult:
+    """Plan ``job.recipe`` for the settings' platforms; render it; write it if asked to."""
+    from cipub.policy import noarch
+    from cipub.policy import plan as plan_mod
+    from cipub.recipe import load_recipe
+
+    if job.format not in FORMATS:
+        raise UsageError(f"--format {job.format!r}: choose one of {', '.join(FORMATS)}")
+    recipe = load_recipe(job.recipe, target_platform=(settings.platforms or [None])[0])
+    arguments = {
+        "variant_configs": [Path(p) for p in settings.variant_config],
+        "overrides": job.variant_overrides,
+        "platforms": list(settings.platforms),
+        "noarch_platform": settings.noarch_platform,
+    }
+    notes: list[str] = []
+    opened = None
+    if job.build_numbers:
+        try:
+            opened = open_target(settings)
+        except ImportError as exc:
+            notes.append(f"channel {settings.channel} cannot be opened here ({exc}): planned without build numbers")
+    if opened is not None:
+        with opened:
+            the_plan = plan_mod.make_plan(recipe, channel=opened, **arguments)  # type: ignore[arg-type]
+    else:
+        the_plan = plan_mod.make_plan(recipe, channel=None, **arguments)  # type: ignore[arg-type]
+    notes.extend(noarch.advise_plan(recipe, the_plan))
+    the_plan.notes.extend(notes)
+    text = render(the_plan, job.format)
+    if job.output is not None:
+        write_atomically(job.output, text)
+    return PlanResult(the_plan, text, job.output)
+
+
+def render(the_plan: Plan, fmt: str) -> str:
+    """The plan as JSON, a GitHub matrix, a GitLab child pipeline, or a table for people."""
+    from cipub.ci import matrix
+
+    if fmt == "json":
+        return the_plan.to_json()
+    if fmt == "github":
+        return matrix.render_github_matrix(the_plan)
+    if fmt == "gitlab":
+        return matrix.render_gitlab_child_pipeline(the_plan)
+    return _table(the_plan)
+
+
+def _table(the_plan: Plan) -> str:
+    width = max(len(c.id) for c in the_plan.cells)
+    lines = [f"{the_plan.recipe}: {len(the_plan.cells)} cell(s)"]
+    for cell in the_plan.cells:
+        variant = " ".join(f"{k}={v}" for k, v in sorted(cell.variant.items())) or "-"
+        kind = f"noarch: {cell.noarch}" if cell.noarch else cell.platform
+        lines.append(f"  {cell.id:<{width}}  {kind:<16}  runner {cell.runner:<16}  {variant}")
+    for d in the_plan.build_numbers:
+        lines.append(f"build number {d.name} {d.version}: {d.chosen} ({d.reason})")
+    return "\n".join(lines) + "\n"
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so a reader sees the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_plan(path: Path) -> Plan:
+    """A plan written by ``cipub plan --format json``; UsageError (exit 2) saying how to make one."""
+    from cipub.policy.plan import Plan
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(
+            f"plan {path} does not exist", hint="write one with `cipub plan RECIPE --format json --output FILE`"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read plan {path}: {exc}") from None
+    return Plan.from_json(text, source=str(path))

@@ -1,0 +1,35 @@
+"""How a workflow tells its caller what it is doing, without knowing where the words go."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Protocol
+
+#: called once per finished item of a long step (one uploaded file, one promoted file)
+Step = Callable[[str], None]
+
+
+class Reporter(Protocol):
+    """Where a workflow's progress lines go: the terminal for the CLI, nowhere by default."""
+
+    def say(self, message: str) -> None: ...
+
+    def progress(self, total: int, what: str) -> AbstractContextManager[Step]: ...
+
+
+class Silent:
+    """A reporter that drops everything (the default for library callers)."""
+
+    def say(self, message: str) -> None:
+        pass
+
+    @contextmanager
+    def _steps(self) -> Iterator[Step]:
+        yield self.say
+
+    def progress(self, total: int, what: str) -> AbstractContextManager[Step]:
+        return self._steps()
+
+
+SILENT = Silent()

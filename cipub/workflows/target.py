@@ -1,0 +1,52 @@
+"""From settings to what the workflows act on: the opened target, the manifest(s) to use."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cipub.core.options import Settings
+
+if TYPE_CHECKING:
+    from cipub.channels import TargetOptions
+    from cipub.channels.base import Channel
+    from cipub.core.manifest import Manifest
+
+
+def target_options(settings: Settings) -> TargetOptions:
+    """How the target is reached: the retry budget, timeouts, where the token is, the labels used."""
+    from cipub.channels import TargetOptions
+
+    return TargetOptions(
+        api_url=settings.api_url or None,
+        token_file=Path(settings.token_file) if settings.token_file else None,
+        concurrency=settings.concurrency,
+        retries=settings.retries,
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        backoff=settings.backoff,
+        labels=tuple(dict.fromkeys((settings.label, settings.promote_from, settings.promote_to))),
+    )
+
+
+def open_target(settings: Settings) -> Channel:
+    """The channel target the settings name (not yet entered: use it as a context manager)."""
+    from cipub.channels import open_channel
+
+    return open_channel(settings.channel, target_options(settings))
+
+
+def load_manifests(paths: Sequence[Path], settings: Settings) -> tuple[Manifest, Path]:
+    """One manifest, or several merged (one per matrix cell), and where its receipts are written.
+
+    No paths: the settings' manifest. Several: merged, and written to the settings' manifest path
+    (the inputs stay as they were).
+    """
+    from cipub.core import manifest as manifest_mod
+
+    chosen = list(paths) or [settings.manifest_path]
+    loaded = [manifest_mod.load(p) for p in chosen]
+    if len(loaded) == 1:
+        return loaded[0], chosen[0]
+    return manifest_mod.merge(loaded), settings.manifest_path

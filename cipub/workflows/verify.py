@@ -1,0 +1,167 @@
+"""``cipub ci verify``: a staged release is on its label with the built sha256, and installs.
+
+Run between upload and promotion: every file of the manifest(s) must carry the label with the
+sha256 the build recorded; then each package this machine can install (its platform and noarch)
+is solved and installed, exactly that build, into a throw-away environment with py-rattler.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cipub.core.errors import UsageError, VerificationError
+from cipub.core.options import Settings
+from cipub.workflows.report import SILENT, Reporter
+from cipub.workflows.target import load_manifests, open_target
+
+if TYPE_CHECKING:
+    from cipub.channels.base import Channel, ChannelFile
+    from cipub.core.manifest import ArtifactEntry, Manifest
+
+#: install: from the label and the dependency channels; isolated: from the label alone; files: no install
+VERIFY_MODES = ("install", "isolated", "files")
+
+
+@dataclass
+class Checked:
+    entry: ArtifactEntry
+    state: str  # "installed", "on channel", or what is wrong
+    ok: bool
+
+
+def verify(
+    settings: Settings,
+    *,
+    manifests: Sequence[Path] = (),
+    mode: str = "install",
+    platform: str | None = None,
+    report: Reporter = SILENT,
+) -> list[Checked]:
+    """Verify the manifest(s) in ``settings.label``; report to the CI provider; VerificationError (exit 8)."""
+    if mode not in VERIFY_MODES:
+        raise UsageError(f"--mode {mode!r}: choose one of {', '.join(VERIFY_MODES)}")
+    manifest, _ = load_manifests(manifests, settings)
+    target = open_target(settings)
+    report.say(f"verifying {len(manifest.artifacts)} file(s) in label {settings.label} of {target.display}")
+    results = verify_release(
+        manifest,
+        target,
+        settings.label,
+        mode=mode,
+        dependency_channels=settings.channels,
+        platform=platform,
+        report=report,
+    )
+    _report_to_ci(results, settings.label)
+    return results
+
+
+def _report_to_ci(results: Sequence[Checked], label: str) -> None:
+    from cipub.ci import provider, reports
+
+    provider.report_outputs({"command": "verify", "label": label, "verified": len(results)})
+    rows = [
+        [
+            reports.md_code(r.entry.filename),
+            reports.md_cell(r.entry.subdir),
+            reports.md_code(r.entry.sha256[:12]),
+            reports.md_cell(label),
+            reports.md_cell(r.state),
+        ]
+        for r in results
+    ]
+    reports.report_summary(
+        f"### cipub verify: {len(results)} file(s) in label {reports.md_code(label)}\n\n"
+        + reports.markdown_table(["File", "Subdir", "sha256", "Label", "State"], rows)
+    )
+
+
+def check_on_channel(manifest: Manifest, channel: Channel, label: str) -> list[Checked]:
+    """Each manifest file carries ``label`` on the channel with the sha256 the build recorded."""
+    from cipub.channels.base import find_file
+
+    results = []
+    listed: dict[tuple[str, str], list[ChannelFile]] = {}
+    for a in manifest.artifacts:
+        key = (a.name, a.version)
+        if key not in listed:
+            listed[key] = channel.files(a.name, a.version)
+        found = find_file(listed[key], a.subdir, a.filename)
+        sha = found.sha256_in(label) if found is not None else None
+        if found is None or label not in found.labels:
+            results.append(Checked(a, f"not in label {label}", False))
+        elif sha != a.sha256:
+            results.append(Checked(a, f"sha256 {str(sha)[:12]} in label {label}, built {a.sha256[:12]}", False))
+        else:
+            results.append(Checked(a, "on channel", True))
+    return results
+
+
+def install_exactly(entry: ArtifactEntry, channels: Sequence[str], platform: str, cache: Path) -> str | None:
+    """Solve and install exactly this file (name, version, build) into a fresh prefix, as conda
+    would; None when it worked, else what went wrong."""
+    import asyncio
+
+    from rattler import Channel as RattlerChannel
+    from rattler import install, solve
+
+    spec = f"{entry.name} =={entry.version} {entry.build}"
+
+    async def run(prefix: Path) -> str | None:
+        subdirs: Any = [platform, "noarch"]
+        records = await solve([RattlerChannel(c) for c in channels], [spec], platforms=subdirs)
+        mine = [r for r in records if r.name.normalized == entry.name.lower()]
+        if not mine or mine[0].file_name != entry.filename:
+            return f"the solver did not select {entry.filename}"
+        served = mine[0].sha256
+        if served is not None and served.hex() != entry.sha256:
+            return f"the channel serves {entry.filename} with sha256 {served.hex()[:12]}"
+        await install(records, target_prefix=prefix, cache_dir=cache, show_progress=False)
+        return None
+
+    with tempfile.TemporaryDirectory(prefix="cipub-verify-") as tmp:
+        try:
+            return asyncio.run(run(Path(tmp) / "env"))
+        except Exception as exc:  # py-rattler has its own exception classes; keep the first line
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            return f"cannot install {spec}: {first}"
+
+
+def verify_release(
+    manifest: Manifest,
+    channel: Channel,
+    label: str,
+    *,
+    mode: str = "install",
+    dependency_channels: Sequence[str] = (),
+    platform: str | None = None,
+    report: Reporter = SILENT,
+) -> list[Checked]:
+    """Check every file; VerificationError (exit 8) naming each one that failed."""
+    with channel:
+        results = check_on_channel(manifest, channel, label)
+        install_url = channel.install_url(label)
+    if mode != "files":
+        from rattler import Subdir
+
+        here = platform or str(Subdir.current())
+        sources = [install_url] + (list(dependency_channels) if mode == "install" else [])
+        with tempfile.TemporaryDirectory(prefix="cipub-verify-pkgs-") as cache:
+            for i, result in enumerate(results):
+                if result.ok and result.entry.subdir in (here, "noarch"):
+                    problem = install_exactly(result.entry, sources, here, Path(cache))
+                    results[i] = Checked(result.entry, problem or "installed", problem is None)
+    for r in results:
+        report.say(f"{'ok' if r.ok else 'FAILED':<7}{r.entry.key}  {r.state}")
+    failed = [r for r in results if not r.ok]
+    if failed:
+        raise VerificationError(
+            f"{len(failed)} of {len(results)} file(s) failed verification in label {label}: "
+            + "; ".join(f"{r.entry.key}: {r.state}" for r in failed),
+            hint="nothing was promoted; upload the manifest again (`cipub upload`) and re-run verify",
+        )
+    return results

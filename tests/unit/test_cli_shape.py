@@ -1,0 +1,118 @@
+"""The CLI stays thin: short functions, options from the registry, global options anywhere, fast help."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cipub.core.options import OPTIONS
+from tests.conftest import REPO
+from tests.support.packages import make_package
+
+CLI = REPO / "cipub" / "cli"
+#: a command is parse -> settings -> one workflow call -> report; anything longer holds work
+MAX_FUNCTION_LINES = 60
+
+
+def function_lengths(path: Path) -> dict[str, int]:
+    """Every function and method in ``path`` (nested ones too): lines from its first decorator to its end."""
+    lengths = {}
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            assert node.end_lineno is not None
+            lengths[f"{path.name}:{node.name}"] = node.end_lineno - start + 1
+    return lengths
+
+
+def test_no_cli_function_is_longer_than_60_lines() -> None:
+    lengths: dict[str, int] = {}
+    for path in sorted(CLI.glob("*.py")):
+        lengths.update(function_lengths(path))
+    assert lengths, "no functions found under cipub/cli"
+    too_long = {name: n for name, n in lengths.items() if n > MAX_FUNCTION_LINES}
+    assert not too_long, f"move the work into cipub/workflows: {too_long}"
+
+
+def test_command_options_are_spelled_as_the_registry_says() -> None:
+    import typer.main
+
+    from cipub.cli import _register_commands, app
+
+    _register_commands()
+    checked = 0
+    stack = [typer.main.get_command(app)]
+    while stack:
+        cmd = stack.pop()
+        stack.extend(getattr(cmd, "commands", {}).values())
+        for param in cmd.params:
+            if param.name in OPTIONS and param.param_type_name == "option":
+                assert set(param.opts) | set(param.secondary_opts) == set(OPTIONS[param.name].flags), (
+                    cmd.name,
+                    param.name,
+                )
+                checked += 1
+    assert checked > 40
+
+
+@pytest.fixture
+def package(tmp_path: Path) -> Path:
+    return make_package(tmp_path / "pkgs", "shape-demo", "1.0", 0)
+
+
+@pytest.mark.parametrize("before", [True, False], ids=["before-subcommand", "after-subcommand"])
+def test_debug_before_or_after_the_subcommand_prints_each_source(  # type: ignore[no-untyped-def]
+    cipub, tmp_path: Path, package: Path, before: bool
+) -> None:
+    (tmp_path / "cipub.toml").write_text("concurrency = 2\n")
+    args = ["upload", str(package), "--channel", str(tmp_path / "chan"), "--dry-run"]
+    args = ["--debug", *args] if before else [*args, "--debug"]
+    canary = "canary-token-never-printed-0123456789"
+    result = cipub(*args, cwd=tmp_path, env={"CIPUB_LABEL": "rc", "ANACONDA_API_TOKEN": canary})
+    assert result.code == 0, result.err
+    lines = [line.split() for line in result.err.splitlines() if line.startswith("cipub:   ")]
+    origins = {words[1]: " ".join(words[3:]) for words in lines}
+    assert origins["channel"] == "flag --channel"
+    assert origins["label"] == "env CIPUB_LABEL"
+    assert origins["concurrency"] == f"file {tmp_path / 'cipub.toml'}"
+    assert origins["retries"] == "default"
+    assert origins["debug"] == "flag --debug"
+    assert canary not in result.out + result.err
+
+
+def test_debug_after_a_group_subcommand(cipub, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    for args in (["ci", "verify", "--mode", "files", "--debug"], ["ci", "--debug", "verify", "--mode", "files"]):
+        result = cipub(*args, cwd=tmp_path)
+        assert result.code == 2  # no manifest yet: but the settings were resolved and shown first
+        assert "flag --debug" in result.err
+
+
+def test_without_debug_no_settings_are_printed(cipub, tmp_path: Path, package: Path) -> None:  # type: ignore[no-untyped-def]
+    result = cipub("upload", str(package), "--channel", str(tmp_path / "chan"), "--dry-run", cwd=tmp_path)
+    assert result.code == 0, result.err
+    assert "cipub: settings" not in result.err
+
+
+@pytest.mark.parametrize("bad", ["python", "python=", "python=3.11,", "=3.11", "py thon=3"])
+def test_variant_parses_the_same_in_build_and_plan(cipub, tmp_path: Path, bad: str) -> None:  # type: ignore[no-untyped-def]
+    results = [cipub(command, "recipe", "--variant", bad, cwd=tmp_path) for command in ("build", "plan")]
+    assert [r.code for r in results] == [2, 2]
+    assert results[0].err == results[1].err
+    assert f"--variant {bad!r}: expected KEY=VALUE" in results[0].err
+
+
+def test_help_imports_no_heavy_module() -> None:
+    code = (
+        "import sys\n"
+        "from cipub.cli import main\n"
+        "main(['--help'])\n"
+        "heavy = [m for m in ('pydantic', 'httpx', 'rattler', 'rattler_build', 'yaml', 'jinja2', 'rich.progress',"
+        " 'cipub.workflows.build', 'cipub.core.settings') if m in sys.modules]\n"
+        "print('imported:', ','.join(heavy))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert done.stdout.splitlines()[-1] == "imported: ", done.stdout
