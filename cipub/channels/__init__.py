@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 from urllib.parse import urlsplit
 
-from cipub.channels.base import Channel, ChannelFile, label_channel_name, parse_local_path
+from cipub.channels.base import Capabilities, Channel, ChannelFile, label_channel_name, parse_local_path
 from cipub.core.errors import UsageError
 
 TargetKind = Literal["local", "anaconda", "psm", "quetz", "prefix", "artifactory", "s3"]
@@ -50,7 +50,8 @@ class TargetOptions:
     read_timeout: float = 60.0
     #: base delay of exponential backoff, seconds (tests make it small)
     backoff: float = 0.5
-    #: labels this command works with, for servers that cannot list their label channels (prefix.dev)
+    #: labels this command works with (--label, --from, --to): read, besides ``main`` and ``test``,
+    #: by targets that cannot list their label channels (``Capabilities.lists_labels`` False)
     labels: tuple[str, ...] = ()
 
 
@@ -141,6 +142,7 @@ def open_channel(raw: str, options: TargetOptions | None = None) -> Channel:
 
 
 __all__ = [
+    "Capabilities",
     "Channel",
     "ChannelFile",
     "Target",
