@@ -35,11 +35,9 @@ class UploadAction:
     source_label: str | None = None
 
 
-def copy_source(file: ChannelFile, sha256: str, preferred: str | None = None) -> str | None:
-    """The label to copy ``file`` from so the copy is ``sha256``: ``preferred`` when its copy is
-    exactly that, else the first such label by name; None when no copy is."""
-    if preferred is not None and file.sha256_in(preferred) == sha256:
-        return preferred
+def copy_source(file: ChannelFile, sha256: str) -> str | None:
+    """The label to copy ``file`` from so the copy is exactly ``sha256``: the first such label by
+    name (promotion does not choose: it copies from --from); None when no copy is."""
     return next((label for label in sorted(file.labels) if file.sha256_in(label) == sha256), None)
 
 
