@@ -26,30 +26,30 @@ import json
 import logging
 import re
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 from typing import Any
-from urllib.parse import quote, urlsplit
 
-import httpx
-
-from cipub.channels import Target, TargetOptions
-from cipub.channels.base import MAIN_LABEL, ChannelFile
+from cipub.channels.base import MAIN_LABEL, Capabilities, ChannelFile, NameRule
+from cipub.channels.http import Body, HttpChannel, file_form, segment
+from cipub.channels.target import Target, TargetOptions
 from cipub.core.artifact import Artifact
-from cipub.core.errors import AuthError, ConflictError, InvalidPackageError, NetworkError, UsageError, VerificationError
+from cipub.core.errors import ConflictError, NetworkError, UsageError, VerificationError
 from cipub.core.secrets import Secret, read_token
-from cipub.core.transport import HttpClient, file_chunks, server_message
+from cipub.core.transport import HttpClient, server_message
 
 log = logging.getLogger("cipub.channels.anaconda")
 
 TOKEN_ENV = ("ANACONDA_API_TOKEN", "BINSTAR_API_TOKEN", "ANACONDA_API_KEY")
 DEFAULT_API = "https://api.anaconda.org"
 DEFAULT_CONDA = "https://conda.anaconda.org"
-#: anaconda.org lower-cases labels; cipub refuses names the server would change or misread
-_LABEL = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+#: anaconda.org lower-cases labels, so cipub refuses names the server would change (verification
+#: would then miss them): the one naming rule, lowercase only
+ANACONDA_LABELS = NameRule(
+    re.compile(r"[a-z0-9][a-z0-9._-]*"),
+    "anaconda.org labels are lowercase letters, digits, '.', '_' and '-' (the server lower-cases them)",
+)
 _ABOUT_KEYS = ("summary", "description", "license", "license_url", "license_family", "home", "dev_url", "doc_url")
 
 
@@ -78,156 +78,68 @@ def read_about(path: Path) -> dict[str, Any]:
     return {}
 
 
-def multipart_form(
-    fields: list[tuple[str, str]], filename: str, path: Path, size: int
-) -> tuple[str, int, Callable[[], Iterator[bytes]]]:
-    """A multipart/form-data body with the file part last (S3 ignores fields after it).
-
-    Returns (content type, exact length, factory of a fresh streaming body): the file is read in
-    chunks at send time, so memory does not grow with its size; the length is sent as
-    Content-Length because S3 refuses chunked form POSTs.
-    """
+def multipart_form(fields: list[tuple[str, str]], filename: str, path: Path, size: int) -> tuple[str, int, Body]:
+    """The storage's form POST: the presigned fields, then the file part last (S3 ignores fields
+    after it), streamed from disk (see ``file_form``)."""
     boundary = uuid.uuid4().hex
-    head = b"".join(
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-        for name, value in fields
+    head = "".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n' for name, value in fields
     )
     head += (
         f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
         "Content-Type: application/octet-stream\r\n\r\n"
-    ).encode()
-    tail = f"\r\n--{boundary}--\r\n".encode()
-
-    def body() -> Iterator[bytes]:
-        yield head
-        yield from file_chunks(path)
-        yield tail
-
-    return f"multipart/form-data; boundary={boundary}", len(head) + size + len(tail), body
+    )
+    return file_form(boundary, head, path, size)
 
 
-def _segment(value: str) -> str:
-    return quote(value, safe="")
-
-
-class AnacondaChannel:
+class AnacondaChannel(HttpChannel):
     """Implements ``cipub.channels.base.Channel`` against the anaconda.org (binstar) API."""
 
-    def __init__(
-        self,
-        api_base: str,
-        owner: str,
-        options: TargetOptions,
-        token: Secret | None,
-        display: str,
-        *,
-        conda_base: str | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        if not owner or "/" in owner:
-            raise UsageError(f"{display!r}: expected one owner (user or organisation) after the host")
-        self.display = display
-        self.max_parallel = max(1, options.concurrency)
-        self.api_base = api_base.rstrip("/")
-        self.owner = owner
-        self.conda_base = (conda_base or conda_base_for(self.api_base)).rstrip("/")
-        self._options = options
-        self._token = token
-        self._sleep = sleep
-        self._transport = transport
-        self._lock = threading.Lock()
-        self._depth = 0
-        self._api: HttpClient | None = None
-        self._storage: HttpClient | None = None
-        #: packages / releases known to exist during this batch, and a lock per key
-        self._known: set[tuple[str, ...]] = set()
-        self._key_locks: dict[tuple[str, ...], threading.Lock] = {}
-        #: releases the state query found absent in this batch (their GET need not be repeated)
-        self._absent: set[tuple[str, ...]] = set()
+    capabilities = Capabilities(native_labels=True, server_side_copy=True, server_side_index=True, lists_labels=True)
+    server = "anaconda"
+    token_env = TOKEN_ENV
+    label_names = ANACONDA_LABELS
+    name_what = "anaconda.org owner"
+    name_rule = NameRule(re.compile(r"[^/]+"), "expected one owner (user or organisation) after the host")
+    extra_headers = (("Accept", "application/json"),)
+
+    #: packages / releases known to exist during this batch, and a lock per key
+    _known: set[tuple[str, ...]]
+    _key_locks: dict[tuple[str, ...], threading.Lock]
+    #: releases the state query found absent in this batch (their GET need not be repeated)
+    _absent: set[tuple[str, ...]]
 
     # -- plumbing -----------------------------------------------------------------------------
-    def _client(self, *, api: bool) -> HttpClient:
-        with self._lock:
-            current = self._api if api else self._storage
-            if current is None:
-                headers = {"Accept": "application/json"}
-                if api and self._token is not None:
-                    headers["Authorization"] = f"token {self._token.reveal()}"
-                current = HttpClient.for_target(
-                    self.api_base if api else "",
-                    self._options,
-                    headers=headers,
-                    pool_size=self.max_parallel + 2,
-                    what=f"anaconda {urlsplit(self.api_base).netloc}" if api else "package storage",
-                    sleep=self._sleep,
-                    transport=self._transport,
-                )
-                if api:
-                    self._api = current
-                else:
-                    self._storage = current
-            return current
+    @property
+    def api_base(self) -> str:
+        return self.base_url
 
     @property
-    def api(self) -> HttpClient:
-        return self._client(api=True)
+    def owner(self) -> str:
+        return self.name
+
+    @property
+    def conda_base(self) -> str:
+        return conda_base_for(self.base_url)
+
+    def auth_headers(self, token: Secret) -> dict[str, str]:
+        return {"Authorization": f"token {token.reveal()}"}
 
     @property
     def storage(self) -> HttpClient:
         """For the presigned storage POST: carries no anaconda token (it goes to another host)."""
-        return self._client(api=False)
+        return self.plain_client("", "package storage")
 
-    def __enter__(self) -> AnacondaChannel:
-        self._depth += 1
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._depth -= 1
-        if self._depth:
-            return
-        self._known.clear()
-        self._absent.clear()
-        for client in (self._api, self._storage):
-            if client is not None:
-                client.close()
-        self._api = self._storage = None
-
-    def _require_token(self) -> None:
-        if self._token is None:
-            raise AuthError(
-                f"no token for {self.display}: set {' or '.join(TOKEN_ENV)}",
-                hint="or pass --token-file PATH; tokens are never accepted as command-line values",
-            )
-
-    def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        response = self.api.request(method, path, **kwargs)
-        assert response is not None  # only None with landed=
-        return response
-
-    def _fail(self, response: httpx.Response, action: str) -> NetworkError:
-        return NetworkError(f"{self.display}: {action} answered {response.status_code}: {server_message(response)}")
+    def _forget_batch(self) -> None:
+        self._known, self._absent, self._key_locks = set(), set(), {}
 
     def _release_path(self, name: str, version: str) -> str:
-        return f"/{_segment(self.owner)}/{_segment(name)}/{_segment(version)}"
-
-    @staticmethod
-    def _check_label(label: str) -> None:
-        if not _LABEL.match(label):
-            raise UsageError(
-                f"invalid anaconda.org label {label!r}",
-                hint="labels are lowercase letters, digits, '.', '_' and '-' (the server lower-cases them)",
-            )
+        return f"/{segment(self.owner)}/{segment(name)}/{segment(version)}"
 
     # -- state --------------------------------------------------------------------------------
     def files(self, name: str, version: str | None = None) -> list[ChannelFile]:
         if version is not None:
-            response = self._call("GET", f"/release{self._release_path(name, version)}")
+            response = self.http.request("GET", f"/release{self._release_path(name, version)}")
             key = ("release", name, version)
             if response.status_code == 404:
                 with self._lock:
@@ -240,7 +152,7 @@ class AnacondaChannel:
                 self._absent.discard(key)
             dists = response.json().get("distributions") or []
         else:
-            response = self._call("GET", f"/package/{_segment(self.owner)}/{_segment(name)}/files")
+            response = self.http.request("GET", f"/package/{segment(self.owner)}/{segment(name)}/files")
             if response.status_code == 404:
                 return []
             if response.status_code != 200:
@@ -283,8 +195,8 @@ class AnacondaChannel:
         )
 
     def _dist(self, artifact: Artifact) -> ChannelFile | None:
-        path = f"/dist{self._release_path(artifact.name, artifact.version)}/{_segment(artifact.subdir)}/"
-        response = self._call("GET", path + _segment(artifact.filename))
+        path = f"/dist{self._release_path(artifact.name, artifact.version)}/{segment(artifact.subdir)}/"
+        response = self.http.request("GET", path + segment(artifact.filename))
         if response.status_code == 404:
             return None
         if response.status_code != 200:
@@ -310,14 +222,17 @@ class AnacondaChannel:
             with self._lock:
                 self._known.add(key)
 
+    def _exists(self, path: str, what: str) -> bool:
+        response = self.http.request("GET", path)
+        if response.status_code not in (200, 404):
+            raise self._fail(response, f"reading {what}")
+        return response.status_code == 200
+
     def _ensure_package(self, artifact: Artifact, about: Callable[[], dict[str, Any]]) -> None:
         def create() -> None:
-            path = f"/package/{_segment(self.owner)}/{_segment(artifact.name)}"
-            response = self._call("GET", path)
-            if response.status_code == 200:
+            path = f"/package/{segment(self.owner)}/{segment(artifact.name)}"
+            if self._exists(path, f"package {artifact.name}"):
                 return
-            if response.status_code != 404:
-                raise self._fail(response, f"reading package {artifact.name}")
             info = about()
             attrs = {key: info.get(key) for key in _ABOUT_KEYS}
             attrs.update(
@@ -329,7 +244,7 @@ class AnacondaChannel:
                     "family": info.get("license_family"),
                 },
             )
-            created = self._call("POST", path, json={"public": True, "publish": False, "public_attrs": attrs})
+            created = self.http.request("POST", path, json={"public": True, "publish": False, "public_attrs": attrs})
             if created.status_code == 404:
                 raise UsageError(
                     f"{self.display}: cannot create package {artifact.name}: {server_message(created)}",
@@ -348,17 +263,13 @@ class AnacondaChannel:
             path = f"/release{self._release_path(artifact.name, artifact.version)}"
             with self._lock:
                 just_read_absent = key in self._absent
-            if not just_read_absent:
-                response = self._call("GET", path)
-                if response.status_code == 200:
-                    return
-                if response.status_code != 404:
-                    raise self._fail(response, f"reading release {artifact.name} {artifact.version}")
+            if not just_read_absent and self._exists(path, f"release {artifact.name} {artifact.version}"):
+                return
             info = about()
             payload: dict[str, Any] = {"requirements": [], "announce": None, "description": None}
             payload.update({key: info.get(key) for key in _ABOUT_KEYS})
             payload.update(version=artifact.version, home_page=info.get("home"))
-            created = self._call("POST", path, json=payload)
+            created = self.http.request("POST", path, json=payload)
             if created.status_code not in (200, 201, 409):
                 raise self._fail(created, f"creating release {artifact.name} {artifact.version}")
 
@@ -367,7 +278,7 @@ class AnacondaChannel:
     # -- upload -------------------------------------------------------------------------------
     def upload(self, artifact: Artifact, label: str) -> None:
         self._require_token()
-        self._check_label(label)
+        self.check_label(label)
         about_cache: list[dict[str, Any]] = []
 
         def about() -> dict[str, Any]:
@@ -385,8 +296,8 @@ class AnacondaChannel:
 
     def _file_path(self, kind: str, artifact: Artifact) -> str:
         # the basename keeps its slash, as anaconda-client sends it
-        return f"/{kind}{self._release_path(artifact.name, artifact.version)}/{_segment(artifact.subdir)}/" + (
-            _segment(artifact.filename)
+        return f"/{kind}{self._release_path(artifact.name, artifact.version)}/{segment(artifact.subdir)}/" + (
+            segment(artifact.filename)
         )
 
     def _stage(self, artifact: Artifact, label: str) -> dict[str, Any] | None:
@@ -398,7 +309,7 @@ class AnacondaChannel:
             "channels": [label],
             "sha256": artifact.sha256,
         }
-        response = self._call("POST", self._file_path("stage", artifact), json=payload)
+        response = self.http.request("POST", self._file_path("stage", artifact), json=payload)
         if response.status_code == 200:
             staged: dict[str, Any] = response.json()
             if not isinstance(staged, dict) or not {"post_url", "form_data", "dist_id"} <= staged.keys():
@@ -407,12 +318,7 @@ class AnacondaChannel:
         if response.status_code == 409:
             self._already_there(artifact, label)
             return None
-        if response.status_code in (400, 422):
-            raise InvalidPackageError(
-                f"{self.display} refused {artifact.key}: {server_message(response)}",
-                hint="the server rejected the package's metadata; check info/index.json",
-            )
-        raise self._fail(response, f"staging {artifact.key}")
+        raise self._refused(response, f"staging {artifact.key}")
 
     def _already_there(self, artifact: Artifact, label: str) -> None:
         """The file exists (a parallel job, or an earlier attempt): fine only if it is ours."""
@@ -423,7 +329,7 @@ class AnacondaChannel:
                 hint="cipub never overwrites: rebuild with a new build number",
             )
         if label not in existing.labels:
-            self.add_label(existing, label)
+            self._label_op("POST", existing, label)
 
     def _store(self, artifact: Artifact, staged: dict[str, Any]) -> None:
         """The presigned form POST to the storage host, streamed from disk."""
@@ -439,7 +345,6 @@ class AnacondaChannel:
             content_factory=body,
             headers={"Content-Type": content_type, "Content-Length": str(length)},
         )
-        assert response is not None
         if 200 <= response.status_code < 300:
             return
         code = re.search(r"<Code>([^<]+)</Code>", response.text)
@@ -452,13 +357,13 @@ class AnacondaChannel:
         raise NetworkError(f"{self.display}: storing {artifact.key} answered {response.status_code} ({detail})")
 
     def _commit(self, artifact: Artifact, label: str, dist_id: str) -> None:
-        response = self.api.request(
+        response = self.http.request(
             "POST",
             self._file_path("commit", artifact),
             json={"dist_id": dist_id},
             landed=lambda: self._landed(artifact),
         )
-        if response is None or response.status_code == 200:
+        if response.status_code == 200:  # also when an earlier attempt's answer was lost
             return
         if response.status_code == 409:
             self._already_there(artifact, label)
@@ -470,12 +375,12 @@ class AnacondaChannel:
     # -- labels -------------------------------------------------------------------------------
     def _label_op(self, method: str, file: ChannelFile, label: str) -> None:
         self._require_token()
-        self._check_label(label)
+        self.check_label(label)
         if not (file.name and file.version and file.subdir and file.filename):
             raise UsageError(f"refusing a label change that does not name one file ({file.key})")
         body = {"package": file.name, "version": file.version, "basename": file.key}
         # add/remove of a label is idempotent, so retries need no landed check
-        response = self._call(method, f"/channels/{_segment(self.owner)}/{_segment(label)}", json=body)
+        response = self.http.request(method, f"/channels/{segment(self.owner)}/{segment(label)}", json=body)
         if response.status_code in (200, 201, 204):
             return
         if response.status_code == 404 and method == "POST":
@@ -483,7 +388,8 @@ class AnacondaChannel:
         verb = "adding" if method == "POST" else "removing"
         raise self._fail(response, f"{verb} label {label!r} on {file.key}")
 
-    def add_label(self, file: ChannelFile, label: str) -> None:
+    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> None:
+        """A label change: the file is stored once, whatever label it came from."""
         self._label_op("POST", file, label)
 
     def remove_label(self, file: ChannelFile, label: str) -> None:

@@ -25,52 +25,22 @@ import asyncio
 import fcntl
 import json
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
 from typing import IO
 
 from conda_package_streaming import package_streaming
 
-from cipub.channels import Target, TargetOptions
-from cipub.channels.base import MAIN_LABEL, ChannelFile
-from cipub.core.artifact import PACKAGE_EXTENSIONS, Artifact, file_digests, split_filename
-from cipub.core.errors import (
-    AuthError,
-    ConflictError,
-    InvalidPackageError,
-    NetworkError,
-    UsageError,
-    VerificationError,
-)
+from cipub.channels.base import MAIN_LABEL, NAMES, Batch, Capabilities, ChannelFile, is_subdir, package_of, tree_path
+from cipub.channels.target import Target, TargetOptions
+from cipub.core.artifact import PACKAGE_EXTENSIONS, Artifact, file_digests
+from cipub.core.errors import AuthError, ConflictError, InvalidPackageError, NetworkError, UsageError
 
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
-_SAFE_SUBDIR = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 LOCK_NAME = ".cipub.lock"
 PENDING_NAME = ".cipub-pending"
-
-
-def check_label(label: str) -> str:
-    if not _SAFE_NAME.match(label) or label in (".", ".."):
-        raise UsageError(f"invalid label {label!r}: use letters, digits, '.', '_', '-'")
-    return label
-
-
-def _check_subdir(subdir: str) -> str:
-    if not _SAFE_SUBDIR.match(subdir) or subdir == "label":
-        raise InvalidPackageError(f"invalid subdir {subdir!r}")
-    return subdir
-
-
-def _check_filename(filename: str) -> str:
-    if "/" in filename or "\\" in filename or not _SAFE_NAME.match(filename):
-        raise InvalidPackageError(f"refusing file name {filename!r}: it could escape the channel")
-    split_filename(filename)
-    return filename
 
 
 @contextmanager
@@ -93,55 +63,50 @@ def run_index(coro: object) -> None:
     asyncio.run(coro)  # type: ignore[arg-type]
 
 
-class LocalChannel:
+class LocalChannel(Batch):
     """Implements ``cipub.channels.base.Channel`` on a directory."""
 
+    capabilities = Capabilities(server_side_copy=True, lists_labels=True)
     max_parallel = 1  # a filesystem under one lock gains nothing from threads
 
     def __init__(self, root: Path, display: str | None = None) -> None:
         self.root = root.expanduser().absolute()
         self.display = display or str(root)
         self._lock_file: IO[str] | None = None
-        self._depth = 0
         self._dirty: set[tuple[str, str]] = set()  # (label, subdir) to re-index
         self._sha_cache: dict[tuple[int, int, int], str] = {}
 
     # -- layout -----------------------------------------------------------------------------
     def label_dir(self, label: str) -> Path:
-        check_label(label)
-        return self.root if label == MAIN_LABEL else self.root / "label" / label
+        return self.root / tree_path(label)
 
     def labels(self) -> list[str]:
         found = [MAIN_LABEL] if self.root.is_dir() else []
         label_root = self.root / "label"
         if label_root.is_dir():
-            found.extend(sorted(p.name for p in label_root.iterdir() if p.is_dir() and _SAFE_NAME.match(p.name)))
+            found.extend(sorted(p.name for p in label_root.iterdir() if p.is_dir() and NAMES.matches(p.name)))
         return found
 
     def _subdirs(self, label_dir: Path) -> list[str]:
         if not label_dir.is_dir():
             return []
-        return sorted(
-            p.name for p in label_dir.iterdir() if p.is_dir() and _SAFE_SUBDIR.match(p.name) and p.name != "label"
-        )
+        return sorted(p.name for p in label_dir.iterdir() if p.is_dir() and is_subdir(p.name))
 
     def _path(self, label: str, subdir: str, filename: str) -> Path:
-        path = self.label_dir(label) / _check_subdir(subdir) / _check_filename(filename)
+        path = self.root / tree_path(label, subdir, filename)
         # Belt and braces: the resolved parent must stay inside ROOT.
         if not path.parent.resolve().is_relative_to(self.root.resolve()):
             raise InvalidPackageError(f"refusing to write outside the channel: {path}")
         return path
 
     # -- context / locking --------------------------------------------------------------------
-    def __enter__(self) -> LocalChannel:
+    def _begin_batch(self) -> None:
         # Reading writes nothing (plans, build-number lookups, --dry-run): the directory and its
         # lock appear with the first write. Reads need no lock: writes are create-only (os.link
         # fails on an existing name), so state read before the lock can never cause an overwrite.
         # Exception: a crashed writer's journal means an index to repair, whatever this batch does.
-        if self._depth == 0 and (self.root / PENDING_NAME).exists():
+        if (self.root / PENDING_NAME).exists():
             self._acquire()
-        self._depth += 1
-        return self
 
     def _acquire(self) -> None:
         with storage_errors(self.root):
@@ -160,7 +125,7 @@ class LocalChannel:
         except (OSError, ValueError, TypeError):
             pairs = {(label, s) for label in self.labels() for s in self._subdirs(self.label_dir(label))}
         for label, subdir in pairs:
-            directory = self.label_dir(label) / _check_subdir(subdir)
+            directory = self.root / tree_path(label, subdir)
             if directory.is_dir():
                 for leftover in directory.glob(".*.part"):
                     leftover.unlink(missing_ok=True)
@@ -176,15 +141,7 @@ class LocalChannel:
             tmp.write_text(json.dumps(sorted(self._dirty)), encoding="utf-8")
             tmp.replace(self.root / PENDING_NAME)
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._depth -= 1
-        if self._depth:
-            return
+    def _end_batch(self, exc: BaseException | None) -> None:
         try:
             if self._lock_file is not None:  # nothing was written if the channel was never locked
                 # Re-index even after a failure: what was written must be visible and consistent.
@@ -234,38 +191,21 @@ class LocalChannel:
                 with os.scandir(label_dir / subdir) as entries:
                     for entry in entries:
                         fn = entry.name
-                        if not fn.startswith(prefix) or not fn.endswith(PACKAGE_EXTENSIONS):
-                            continue
-                        try:
-                            f_name, f_version, _build, _ext = split_filename(fn)
-                        except InvalidPackageError:
-                            continue
-                        if f_name != name or (version is not None and f_version != version):
-                            continue
-                        found.setdefault((subdir, fn), {})[label] = Path(entry.path)
-        result = []
-        for (subdir, fn), by_label in sorted(found.items()):
-            f_name, f_version, build, _ext = split_filename(fn)
-            shas = {label: self._sha256(path) for label, path in by_label.items()}
-            first = next(iter(by_label.values()))
-            result.append(
-                ChannelFile(
-                    subdir=subdir,
-                    filename=fn,
-                    name=f_name,
-                    version=f_version,
-                    build=build,
-                    build_number=_build_number(first, build),
-                    sha256=next(iter(shas.values())) if len(set(shas.values())) == 1 else None,
-                    labels=frozenset(by_label),
-                    label_sha256=tuple(sorted(shas.items())),
-                )
+                        if fn.startswith(prefix) and fn.endswith(PACKAGE_EXTENSIONS) and package_of(fn, name, version):
+                            found.setdefault((subdir, fn), {})[label] = Path(entry.path)
+        return [
+            ChannelFile.from_copies(
+                subdir,
+                fn,
+                {label: self._sha256(path) for label, path in by_label.items()},
+                build_number=_build_number(next(iter(by_label.values()))),
             )
-        return result
+            for (subdir, fn), by_label in sorted(found.items())
+        ]
 
     # -- writing ------------------------------------------------------------------------------
     def _require_lock(self) -> None:
-        if self._depth == 0:
+        if not self.in_batch:
             raise RuntimeError("LocalChannel must be used as a context manager to write")
         if self._lock_file is None:
             self._acquire()
@@ -312,11 +252,9 @@ class LocalChannel:
         except FileExistsError as exc:
             raise ConflictError(f"{artifact.key} already exists in label {label!r} of {self.display}") from exc
 
-    def add_label(self, file: ChannelFile, label: str) -> None:
+    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> None:
         self._require_lock()
-        if label in file.labels:
-            return
-        source_label = sorted(file.labels)[0]
+        source_label, _sha = file.source_copy(source_label)
         source = self._path(source_label, file.subdir, file.filename)
         dest = self._path(label, file.subdir, file.filename)
         self._mark_dirty(label, file.subdir)
@@ -327,10 +265,6 @@ class LocalChannel:
 
     def remove_label(self, file: ChannelFile, label: str) -> None:
         self._require_lock()
-        if not (file.labels - {label}):
-            raise VerificationError(
-                f"refusing to remove {file.key} from {label!r}: it is its only label (that would delete it)"
-            )
         self._mark_dirty(label, file.subdir)
         with storage_errors(self.root):
             self._path(label, file.subdir, file.filename).unlink(missing_ok=True)
@@ -339,8 +273,8 @@ class LocalChannel:
         return self.label_dir(label).as_uri()
 
 
-def _build_number(path: Path, build: str) -> int:
-    """build_number from info/index.json (authoritative); the ``_N`` suffix only if unreadable."""
+def _build_number(path: Path) -> int | None:
+    """build_number from info/index.json (authoritative); None (the ``_N`` suffix) if unreadable."""
     try:
         with path.open("rb") as fh:
             for tar, member in package_streaming.stream_conda_info(path.name, fh):
@@ -350,8 +284,7 @@ def _build_number(path: Path, build: str) -> int:
                         return int(json.loads(extracted.read())["build_number"])
     except Exception:  # noqa: S110 - a damaged file on the channel must not break lookups
         pass
-    tail = build.rsplit("_", 1)[-1]
-    return int(tail) if tail.isdigit() else 0
+    return None
 
 
 def open_target(target: Target, options: TargetOptions) -> LocalChannel:

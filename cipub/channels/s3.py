@@ -36,12 +36,21 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
-from types import TracebackType
 from typing import Any, TypeVar
 
-from cipub.channels import Target, TargetOptions
-from cipub.channels.base import MAIN_LABEL, ChannelFile
-from cipub.core.artifact import PACKAGE_EXTENSIONS, Artifact, split_filename
+from cipub.channels.base import (
+    MAIN_LABEL,
+    NAMES,
+    Batch,
+    Capabilities,
+    ChannelFile,
+    is_subdir,
+    package_of,
+    repodata_records,
+    tree_path,
+)
+from cipub.channels.target import Target, TargetOptions
+from cipub.core.artifact import Artifact
 from cipub.core.errors import AuthError, ConflictError, InvalidPackageError, NetworkError, UsageError, VerificationError
 from cipub.core.secrets import Secret, read_token, scrub
 
@@ -101,13 +110,10 @@ def _hex_to_b64(hexdigest: str) -> str:
     return base64.b64encode(bytes.fromhex(hexdigest)).decode("ascii")
 
 
-def _build_number_from_string(build: str) -> int:
-    tail = build.rsplit("_", 1)[-1]
-    return int(tail) if tail.isdigit() else 0
-
-
-class S3Channel:
+class S3Channel(Batch):
     """Implements ``cipub.channels.base.Channel`` on ``s3://BUCKET/PREFIX``."""
+
+    capabilities = Capabilities(server_side_copy=True, lists_labels=True)
 
     def __init__(
         self,
@@ -132,24 +138,19 @@ class S3Channel:
         self.index_retries = index_retries
         self.index_backoff = index_backoff
         self._lock = threading.Lock()
-        self._depth = 0
         #: (label, subdir) pairs whose index must be rebuilt: written to, or found newer than the index
         self._dirty: set[tuple[str, str]] = set()
         self._layout: dict[str, set[str]] | None = None  # label -> subdirs, read once per batch
-        self._repodata: dict[tuple[str, str], dict[str, Any]] = {}
+        self._repodata: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
 
     # -- layout ---------------------------------------------------------------------------------
     def label_root(self, label: str) -> str:
-        _check_label(label)
-        parts = [p for p in (self.prefix, "" if label == MAIN_LABEL else f"label/{label}") if p]
+        parts = [p for p in (self.prefix, tree_path(label)) if p]
         return "/".join(parts)
 
     def key(self, label: str, subdir: str, filename: str) -> str:
-        _check_subdir(subdir)
-        if "/" in filename or not filename.endswith(PACKAGE_EXTENSIONS):
-            raise InvalidPackageError(f"refusing file name {filename!r}")
-        root = self.label_root(label)
-        return f"{root}/{subdir}/{filename}" if root else f"{subdir}/{filename}"
+        tail = tree_path(label, subdir, filename)
+        return f"{self.prefix}/{tail}" if self.prefix else tail
 
     def _dir(self, key_prefix: str) -> str:
         return f"{key_prefix}/" if key_prefix else ""
@@ -177,14 +178,14 @@ class S3Channel:
                 return self._layout
         layout: dict[str, set[str]] = {}
         root_entries = self._common_prefixes(self._dir(self.prefix))
-        main_subdirs = {s for s in root_entries if s != "label" and _is_subdir(s)}
+        main_subdirs = set(filter(is_subdir, root_entries))
         if main_subdirs:
             layout[MAIN_LABEL] = main_subdirs
         if "label" in root_entries:
             for label in self._common_prefixes(self._dir(self.label_root_raw("label"))):
-                if not _is_label(label):
+                if not NAMES.matches(label):
                     continue
-                subdirs = {s for s in self._common_prefixes(self._dir(self.label_root(label))) if _is_subdir(s)}
+                subdirs = set(filter(is_subdir, self._common_prefixes(self._dir(self.label_root(label)))))
                 if subdirs:
                     layout[label] = subdirs
         with self._lock:
@@ -195,19 +196,7 @@ class S3Channel:
         return f"{self.prefix}/{tail}" if self.prefix else tail
 
     # -- context ----------------------------------------------------------------------------------
-    def __enter__(self) -> S3Channel:
-        self._depth += 1
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._depth -= 1
-        if self._depth:
-            return
+    def _end_batch(self, exc: BaseException | None) -> None:
         try:
             # Re-index even after a failure, so whatever was written is visible and consistent.
             self.reindex()
@@ -263,11 +252,7 @@ class S3Channel:
                 for page in self._pages(Prefix=key_prefix):
                     for obj in page.get("Contents", []):
                         filename = obj["Key"].rsplit("/", 1)[-1]
-                        try:
-                            f_name, f_version, _build, _ext = split_filename(filename)
-                        except InvalidPackageError:
-                            continue
-                        if f_name != name or (version is not None and f_version != version):
+                        if not package_of(filename, name, version):
                             continue
                         if index_time is False:
                             index_time = self._index_time(label, subdir)
@@ -278,22 +263,14 @@ class S3Channel:
                         found.setdefault((subdir, filename), {})[label] = obj
         result = []
         for (subdir, filename), by_label in sorted(found.items()):
-            f_name, f_version, build, _ext = split_filename(filename)
             heads = {label: self._head(obj["Key"]) or {} for label, obj in by_label.items()}
-            shas = {label: self._sha256_of(by_label[label]["Key"], head) for label, head in heads.items()}
-            distinct = set(shas.values())
-            first_label = sorted(heads)[0]
+            first_label = min(heads)
             result.append(
-                ChannelFile(
-                    subdir=subdir,
-                    filename=filename,
-                    name=f_name,
-                    version=f_version,
-                    build=build,
-                    build_number=self._build_number(first_label, subdir, filename, build, heads[first_label]),
-                    sha256=distinct.pop() if len(distinct) == 1 else None,
-                    labels=frozenset(by_label),
-                    label_sha256=tuple(sorted(shas.items())),
+                ChannelFile.from_copies(
+                    subdir,
+                    filename,
+                    {label: self._sha256_of(by_label[label]["Key"], head) for label, head in heads.items()},
+                    build_number=self._build_number(first_label, subdir, filename, heads[first_label]),
                 )
             )
         return result
@@ -326,35 +303,24 @@ class S3Channel:
         head = self._head(f"{self._dir(self.label_root(label))}{subdir}/repodata.json")
         return head.get("LastModified") if head else None
 
-    def _build_number(self, label: str, subdir: str, filename: str, build: str, head: dict[str, Any]) -> int:
-        meta = head.get("Metadata") or {}
-        value = str(meta.get("package-build-number", ""))
+    def _build_number(self, label: str, subdir: str, filename: str, head: dict[str, Any]) -> int | None:
+        """From our metadata, else the label's repodata.json; None: the build string's ``_N``."""
+        value = str((head.get("Metadata") or {}).get("package-build-number", ""))
         if value.isdigit():
             return int(value)
-        record = self._repodata_record(label, subdir, filename)
-        if record is not None and isinstance(record.get("build_number"), int):
-            return int(record["build_number"])
-        return _build_number_from_string(build)
-
-    def _repodata_record(self, label: str, subdir: str, filename: str) -> dict[str, Any] | None:
         with self._lock:
-            cached = self._repodata.get((label, subdir))
-        if cached is None:
+            records = self._repodata.get((label, subdir))
+        if records is None:
             key = f"{self._dir(self.label_root(label))}{subdir}/repodata.json"
             try:
                 body = self._call("get", lambda: self.client.get_object(Bucket=self.bucket, Key=key))["Body"]
-                cached = json.loads(body.read())
-            except _NotFound:
-                cached = {}
-            except ValueError:
-                cached = {}
+                records = repodata_records(json.loads(body.read()))
+            except (_NotFound, ValueError):
+                records = {}
             with self._lock:
-                self._repodata[(label, subdir)] = cached
-        for section in ("packages.conda", "packages"):
-            record = (cached.get(section) or {}).get(filename)
-            if isinstance(record, dict):
-                return record
-        return None
+                self._repodata[(label, subdir)] = records
+        number = (records.get(filename) or {}).get("build_number")
+        return number if isinstance(number, int) else None
 
     # -- writing ----------------------------------------------------------------------------------
     def upload(self, artifact: Artifact, label: str) -> None:
@@ -389,11 +355,8 @@ class S3Channel:
             self._check_same(key, artifact.sha256, label)
         self._wrote(label, artifact.subdir)
 
-    def add_label(self, file: ChannelFile, label: str) -> None:
-        if label in file.labels:
-            return
-        source_label = sorted(file.labels)[0]
-        sha = file.sha256_in(source_label)
+    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> None:
+        source_label, sha = file.source_copy(source_label)
         source = self.key(source_label, file.subdir, file.filename)
         dest = self.key(label, file.subdir, file.filename)
         existing = self._head(dest)
@@ -427,17 +390,6 @@ class S3Channel:
         return "IfNoneMatch" in members
 
     def remove_label(self, file: ChannelFile, label: str) -> None:
-        sha = file.sha256_in(label)
-        keeps = sorted(lab for lab in file.labels - {label} if file.sha256_in(lab) == sha)
-        if not keeps:
-            raise VerificationError(f"refusing to remove {file.key} from {label!r}: no other label holds the same file")
-        # Check the server, not only the caller's snapshot, before deleting anything.
-        kept_key = self.key(keeps[0], file.subdir, file.filename)
-        head = self._head(kept_key)
-        if head is None or self._sha256_of(kept_key, head) != sha:
-            raise VerificationError(
-                f"refusing to remove {file.key} from {label!r}: its copy in {keeps[0]!r} is missing or differs"
-            )
         key = self.key(label, file.subdir, file.filename)
         self._call("delete", lambda: self.client.delete_object(Bucket=self.bucket, Key=key))
         self._wrote(label, file.subdir)
@@ -445,7 +397,7 @@ class S3Channel:
     def install_url(self, label: str) -> str:
         return self.settings.public_url(self.bucket, self.label_root(label))
 
-    def _check_same(self, key: str, sha256: str | None, label: str, head: dict[str, Any] | None = None) -> None:
+    def _check_same(self, key: str, sha256: str, label: str, head: dict[str, Any] | None = None) -> None:
         """After a 412 or before a copy: the object at ``key`` must hold exactly ``sha256``."""
         head = head if head is not None else self._head(key)
         if head is None:
@@ -516,24 +468,6 @@ class _PreconditionFailed(Exception):
 
 class _NotFound(Exception):
     pass
-
-
-def _is_subdir(name: str) -> bool:
-    return bool(name) and name != "label" and all(c.isalnum() or c in "-_" for c in name) and name.islower()
-
-
-def _is_label(name: str) -> bool:
-    return bool(name) and name not in (".", "..") and all(c.isalnum() or c in "._+-" for c in name)
-
-
-def _check_subdir(subdir: str) -> None:
-    if not _is_subdir(subdir):
-        raise InvalidPackageError(f"invalid subdir {subdir!r}")
-
-
-def _check_label(label: str) -> None:
-    if not _is_label(label) or label.startswith("."):
-        raise UsageError(f"invalid label {label!r}: use letters, digits, '.', '_', '-'")
 
 
 def _rattler_indexer(

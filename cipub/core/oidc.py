@@ -100,7 +100,6 @@ def mint_token(server_url: str, identity: Secret, *, http: HttpClient) -> Secret
         response = http.request("POST", url, json={"token": identity.reveal()})
     except AuthError as exc:
         raise AuthError(f"trusted publishing failed: {exc.message}", hint=hint) from exc
-    assert response is not None
     if response.status_code >= 300:
         raise AuthError(
             f"{server_url} refused the CI's OIDC token ({response.status_code}): {server_message(response)}",

@@ -7,7 +7,9 @@ httpx retries only connection setup, so the retry policy is ours and lives only 
 - 401/403 -> AuthError (exit 5) with the server's message, scrubbed of secrets;
 - retries exhausted -> NetworkError (exit 7).
 A non-idempotent request (an upload) can pass ``landed``: before each retry it is asked whether the
-previous attempt reached the server after all, so a retried upload never runs twice.
+previous attempt reached the server after all, so a retried upload never runs twice. ``request()``
+always returns a response: when an earlier attempt landed, a ``200 OK`` of its own making, which
+:func:`landed_earlier` tells apart (callers treat it as the success it was).
 
 Retry budget with the defaults (5 retries, 0.5 s base): at most 0.5+1+2+4+8 s of sleep plus jitter
 (<= 25 %), plus the per-attempt timeouts (10 s connect, 60 s read).
@@ -24,7 +26,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -32,10 +34,22 @@ from cipub import __version__
 from cipub.core.errors import AuthError, NetworkError
 from cipub.core.secrets import scrub
 
-if TYPE_CHECKING:
-    from cipub.channels import TargetOptions
-
 log = logging.getLogger("cipub.core.transport")
+
+
+class RetryBudget(Protocol):
+    """What a client needs of a target's settings (``cipub.channels.target.TargetOptions`` is one)."""
+
+    @property
+    def retries(self) -> int: ...
+    @property
+    def backoff(self) -> float: ...
+    @property
+    def connect_timeout(self) -> float: ...
+    @property
+    def read_timeout(self) -> float: ...
+    @property
+    def concurrency(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -47,6 +61,8 @@ class Downloaded:
     text: str
 
 
+#: response extension marking the answer ``request()`` makes up when ``landed`` said yes
+LANDED = "cipub.landed"
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
 USER_AGENT = f"cipub/{__version__}"
 _CHUNK = 1024 * 1024
@@ -68,6 +84,11 @@ def _retry_after(response: httpx.Response) -> float | None:
     except ValueError:
         parsed = email.utils.parsedate_to_datetime(value)
         return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def landed_earlier(response: httpx.Response) -> bool:
+    """True for the answer ``HttpClient.request`` made up because an earlier attempt had landed."""
+    return bool(response.extensions.get(LANDED))
 
 
 def server_message(response: httpx.Response) -> str:
@@ -122,7 +143,7 @@ class HttpClient:
     def for_target(
         cls,
         base_url: str,
-        options: TargetOptions,
+        options: RetryBudget,
         *,
         what: str,
         headers: dict[str, str] | None = None,
@@ -190,17 +211,18 @@ class HttpClient:
         content_factory: Callable[[], Any] | None = None,
         landed: Callable[[], bool] | None = None,
         **kwargs: Any,
-    ) -> httpx.Response | None:
+    ) -> httpx.Response:
         """Send with retries. Returns the final response (any status but the retried ones and 401/403).
 
-        Returns None only when ``landed`` reported that an earlier attempt already succeeded.
+        When ``landed`` reports that an earlier attempt already succeeded, nothing more is sent and
+        the answer is a made-up ``200 OK`` (see :func:`landed_earlier`).
         ``content_factory`` re-creates a streamed body for every attempt.
         """
         last_problem = ""
         for attempt in range(self.retries + 1):
             if attempt and landed is not None and landed():
                 log.info("%s %s: an earlier attempt landed; not sending again", method, url)
-                return None
+                return httpx.Response(200, request=self.client.build_request(method, url), extensions={LANDED: True})
             response: httpx.Response | None = None
             try:
                 if content_factory is not None:
@@ -282,7 +304,6 @@ class HttpClient:
     def json(self, method: str, url: str, **kwargs: Any) -> Any:
         """Request expecting a 2xx JSON answer; anything else is a NetworkError naming the status."""
         response = self.request(method, url, **kwargs)
-        assert response is not None
         if response.status_code >= 300:
             raise NetworkError(
                 f"{self.what}: {method} {url} answered {response.status_code}: {server_message(response)}"

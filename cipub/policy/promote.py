@@ -3,18 +3,66 @@
 1. Read the channel's state; every manifest file must be on the channel with the manifest's sha256
    and carry the source label (or already carry the target label: promotion is idempotent).
    Any problem stops the command before anything changes, naming the files.
-2. Add the target label to the files that need it (label-less servers copy the bytes).
+2. Add the target label to the files that need it, from the *source label's* copy (label-less
+   servers copy those bytes, checked by sha256) — never from whichever copy a server lists first.
 3. Read back: each file carries the target label with the manifest's sha256 (else exit 8).
-4. With ``move``: only now take the source label off, and read back again.
+4. With ``move``: only now take the source label off, after reading the channel again and checking
+   that no file would lose its last copy; then read back again.
 Files that are not in the manifest are never touched, whatever else the source label holds.
+
+The decisions (``decide_promotion``, ``last_copy_problem``) are pure functions of the manifest and
+the channel's state, so every kind of target decides alike; targets only do the I/O.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
 
 from cipub.channels.base import Channel, ChannelFile, find_file
 from cipub.core.errors import UsageError, VerificationError
 from cipub.core.manifest import ArtifactEntry, Manifest, PromotionReceipt
 from cipub.policy.publish import Progress, channel_state, verify_labels
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    """What promoting one manifest file must do: ``promote`` it, nothing (``already`` there), or
+    ``refuse`` (``problem`` says why)."""
+
+    entry: ArtifactEntry
+    action: Literal["promote", "already", "refuse"]
+    file: ChannelFile | None
+    problem: str = ""
+
+
+def decide_promotion(
+    entry: ArtifactEntry, file: ChannelFile | None, from_label: str, to_label: str
+) -> PromotionDecision:
+    """Promote ``entry`` only from the ``from_label`` copy that is exactly the built file (sha256)."""
+    key = entry.key
+    if file is None:
+        return PromotionDecision(entry, "refuse", None, f"{key} is not on the channel")
+    if to_label in file.labels and file.sha256_in(to_label) == entry.sha256:
+        return PromotionDecision(entry, "already", file)
+    if from_label not in file.labels:
+        labels = ", ".join(sorted(file.labels))
+        return PromotionDecision(entry, "refuse", file, f"{key} is not in label {from_label!r} (it has: {labels})")
+    if file.sha256_in(from_label) != entry.sha256:
+        problem = f"{key} in label {from_label!r} is not the file that was built (sha256 differs)"
+        return PromotionDecision(entry, "refuse", file, problem)
+    if to_label in file.labels:
+        return PromotionDecision(entry, "refuse", file, f"{key} in label {to_label!r} has different content")
+    return PromotionDecision(entry, "promote", file)
+
+
+def last_copy_problem(file: ChannelFile, label: str) -> str | None:
+    """Why ``label`` must not be taken off ``file``: no other label holds the same bytes, so the file
+    would be gone (label-less servers delete that label's copy). None when another label keeps it."""
+    sha = file.sha256_in(label)
+    if sha and any(file.sha256_in(other) == sha for other in file.labels - {label}):
+        return None
+    return f"refusing to remove {file.key} from label {label!r}: no other label holds the same bytes"
 
 
 def promote(
@@ -34,67 +82,87 @@ def promote(
         raise UsageError("the manifest lists no artifacts: nothing to promote")
     with channel:
         state = channel_state(channel, manifest.artifacts)
-        todo: list[tuple[ArtifactEntry, ChannelFile]] = []
-        done: list[tuple[ArtifactEntry, ChannelFile]] = []
-        problems = []
-        for e in manifest.artifacts:
-            f = find_file(state.get(e.key, []), e.subdir, e.filename)
-            if f is None:
-                problems.append(f"{e.key} is not on the channel")
-            elif to_label in f.labels and f.sha256_in(to_label) == e.sha256:
-                done.append((e, f))
-            elif from_label not in f.labels:
-                problems.append(f"{e.key} is not in label {from_label!r} (it has: {', '.join(sorted(f.labels))})")
-            elif f.sha256_in(from_label) != e.sha256:
-                problems.append(f"{e.key} in label {from_label!r} is not the file that was built (sha256 differs)")
-            elif to_label in f.labels:
-                problems.append(f"{e.key} in label {to_label!r} has different content")
-            else:
-                todo.append((e, f))
+        decisions = [
+            decide_promotion(e, find_file(state.get(e.key, []), e.subdir, e.filename), from_label, to_label)
+            for e in manifest.artifacts
+        ]
+        problems = [d.problem for d in decisions if d.action == "refuse"]
         if problems:
             raise VerificationError(
                 "cannot promote: " + "; ".join(problems) + " — nothing was changed",
                 hint=f"upload the manifest to {from_label!r} first (`cipub upload --label {from_label}`)",
             )
+        todo = [d for d in decisions if d.action == "promote"]
+        done = [d for d in decisions if d.action == "already"]
         receipts: list[PromotionReceipt] = []
+
+        def receipt(entry: ArtifactEntry, state: str) -> None:
+            receipts.append(_receipt(entry, channel, from_label, to_label, state))
+
         if dry_run:
-            for e, _f in todo:
-                say(f"would promote {e.key}: {from_label} -> {to_label}{' (move)' if move else ''}")
-                receipts.append(_receipt(e, channel, from_label, to_label, "planned"))
-            for e, _f in done:
-                say(f"already in {to_label}: {e.key}")
+            how = _how_labels_are_added(channel)
+            for d in todo:
+                say(f"would promote {d.entry.key}: {from_label} -> {to_label} ({how}){' (move)' if move else ''}")
+                receipt(d.entry, "planned")
+            for d in done:
+                say(f"already in {to_label}: {d.entry.key}")
             return receipts
 
-        for e, f in todo:
-            channel.add_label(f, to_label)
-            say(f"promoted  {e.key}: {from_label} -> {to_label}")
-            receipts.append(_receipt(e, channel, from_label, to_label, "promoted"))
-        for e, _f in done:
-            say(f"already   {e.key} in {to_label}")
-            receipts.append(_receipt(e, channel, from_label, to_label, "already-promoted"))
+        for d in todo:
+            assert d.file is not None
+            channel.add_label(d.file, to_label, source_label=from_label)
+            say(f"promoted  {d.entry.key}: {from_label} -> {to_label}")
+            receipt(d.entry, "promoted")
+        for d in done:
+            say(f"already   {d.entry.key} in {to_label}")
+            receipt(d.entry, "already-promoted")
         verify_labels(channel, manifest.artifacts, to_label)
 
         if move:
-            state = channel_state(channel, manifest.artifacts)
-            for e in manifest.artifacts:
-                f = find_file(state.get(e.key, []), e.subdir, e.filename)
-                if f is not None and from_label in f.labels:
-                    channel.remove_label(f, from_label)
-                    say(f"removed   {e.key} from {from_label}")
-                    receipts.append(_receipt(e, channel, from_label, to_label, "removed-from-source"))
-            verify_labels(channel, manifest.artifacts, from_label, absent=True)
+            for entry in remove_label(channel, manifest.artifacts, from_label, progress=say):
+                receipt(entry, "removed-from-source")
             verify_labels(channel, manifest.artifacts, to_label)
     manifest.promotions.extend(receipts)
     return receipts
 
 
+def remove_label(
+    channel: Channel, entries: list[ArtifactEntry], label: str, *, progress: Progress | None = None
+) -> list[ArtifactEntry]:
+    """Take ``label`` off the files of ``entries`` that carry it, never a file's last copy.
+
+    The channel is read afresh first; if any file would lose its last copy, nothing is removed
+    (VerificationError). Returns the entries whose label was removed, verified gone.
+    """
+    say = progress or (lambda _msg: None)
+    with channel:
+        state = channel_state(channel, entries)
+        carrying = [
+            (e, f)
+            for e in entries
+            if (f := find_file(state.get(e.key, []), e.subdir, e.filename)) is not None and label in f.labels
+        ]
+        problems = [p for _e, f in carrying if (p := last_copy_problem(f, label))]
+        if problems:
+            raise VerificationError(
+                "; ".join(problems) + " (that would delete the file) — nothing was removed",
+                hint="promote the files to another label first",
+            )
+        for e, f in carrying:
+            channel.remove_label(f, label)
+            say(f"removed   {e.key} from {label}")
+        verify_labels(channel, entries, label, absent=True)
+    return [e for e, _f in carrying]
+
+
+def _how_labels_are_added(channel: Channel) -> str:
+    """For ``--dry-run``: what adding a label will do on this kind of target."""
+    if channel.capabilities.native_labels:
+        return "label added"
+    if channel.capabilities.server_side_copy:
+        return "copied on the server"
+    return "downloaded, checked by sha256, uploaded"
+
+
 def _receipt(e: ArtifactEntry, channel: Channel, from_label: str, to_label: str, state: str) -> PromotionReceipt:
-    return PromotionReceipt(
-        filename=e.filename,
-        subdir=e.subdir,
-        sha256=e.sha256,
-        target=channel.display,
-        from_label=from_label,
-        to_label=to_label,
-        state=state,  # type: ignore[arg-type]
-    )
+    return PromotionReceipt(e.filename, e.subdir, e.sha256, channel.display, from_label, to_label, state)  # type: ignore[arg-type]

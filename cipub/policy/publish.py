@@ -2,8 +2,9 @@
 
 For each artifact of the manifest, against the channel's state across all labels:
 - absent                      -> upload it with the label;
-- present, same sha256        -> skip; add the label if the file does not carry it yet;
-- present, different sha256   -> conflict (exit 6).
+- present, same sha256        -> skip; add the label if the file does not carry it yet (copied
+                                 from a label whose copy has that sha256: ``copy_source``);
+- present, different sha256   -> conflict (exit 6), whichever label holds the other bytes.
 Every conflict is found *before* anything is written, so a conflicting batch leaves the channel
 untouched. After writing, the channel is read again: each file must carry the label with the
 manifest's sha256, or the command fails with exit 8.
@@ -30,6 +31,29 @@ class UploadAction:
     action: str  # "upload" | "add-label" | "skip" | "conflict"
     existing: ChannelFile | None
     detail: str = ""
+    #: for "add-label": the label whose copy is copied (None: the file carries no label)
+    source_label: str | None = None
+
+
+def copy_source(file: ChannelFile, sha256: str) -> str | None:
+    """The label to copy ``file`` from so the copy is exactly ``sha256``: the first such label by
+    name (promotion does not choose: it copies from --from); None when no copy is."""
+    return next((label for label in sorted(file.labels) if file.sha256_in(label) == sha256), None)
+
+
+def decide_upload(entry: ArtifactEntry, existing: ChannelFile | None, label: str) -> UploadAction:
+    """What uploading ``entry`` to ``label`` must do, given the file of that name on the channel."""
+    if existing is None:
+        return UploadAction(entry, "upload", None)
+    # a file on a native-label server may carry no label at all: its one copy still counts
+    copies = dict(existing.label_sha256) or dict.fromkeys(existing.labels or ["no label"], existing.sha256)
+    differing = sorted(lab for lab, sha in copies.items() if sha != entry.sha256)
+    if differing:
+        detail = f"{entry.key} exists on the channel (label {', '.join(differing)}) with different content"
+        return UploadAction(entry, "conflict", existing, detail)
+    if label in existing.labels:
+        return UploadAction(entry, "skip", existing)
+    return UploadAction(entry, "add-label", existing, source_label=copy_source(existing, entry.sha256))
 
 
 def channel_state(channel: Channel, entries: list[ArtifactEntry]) -> dict[str, list[ChannelFile]]:
@@ -51,28 +75,7 @@ def channel_state(channel: Channel, entries: list[ArtifactEntry]) -> dict[str, l
 
 def plan_upload(channel: Channel, manifest: Manifest, label: str) -> list[UploadAction]:
     state = channel_state(channel, manifest.artifacts)
-    actions = []
-    for entry in manifest.artifacts:
-        existing = find_file(state.get(entry.key, []), entry.subdir, entry.filename)
-        if existing is None:
-            actions.append(UploadAction(entry, "upload", None))
-            continue
-        copies = dict(existing.label_sha256) or dict.fromkeys(existing.labels, existing.sha256)
-        differing = sorted(lab for lab, sha in copies.items() if sha != entry.sha256)
-        if differing:
-            actions.append(
-                UploadAction(
-                    entry,
-                    "conflict",
-                    existing,
-                    f"{entry.key} exists on the channel (label {', '.join(differing)}) with different content",
-                )
-            )
-        elif label in existing.labels:
-            actions.append(UploadAction(entry, "skip", existing))
-        else:
-            actions.append(UploadAction(entry, "add-label", existing))
-    return actions
+    return [decide_upload(e, find_file(state.get(e.key, []), e.subdir, e.filename), label) for e in manifest.artifacts]
 
 
 def _checked_artifact(manifest: Manifest, entry: ArtifactEntry) -> Artifact:
@@ -121,7 +124,7 @@ def upload(
                 return _receipt(action.entry, channel, label, "uploaded")
             if action.action == "add-label":
                 assert action.existing is not None
-                channel.add_label(action.existing, label)
+                channel.add_label(action.existing, label, source_label=action.source_label)
                 say(f"labelled  {action.entry.key} +{label} (identical file already there)")
                 return _receipt(action.entry, channel, label, "label-added")
             say(f"skipped   {action.entry.key} (identical, already in {label})")
@@ -163,12 +166,4 @@ def verify_labels(channel: Channel, entries: list[ArtifactEntry], label: str, *,
 def _receipt(
     entry: ArtifactEntry, channel: Channel, label: str, state: str, message: str | None = None
 ) -> UploadReceipt:
-    return UploadReceipt(
-        filename=entry.filename,
-        subdir=entry.subdir,
-        sha256=entry.sha256,
-        target=channel.display,
-        label=label,
-        state=state,  # type: ignore[arg-type]
-        message=message,
-    )
+    return UploadReceipt(entry.filename, entry.subdir, entry.sha256, channel.display, label, state, message=message)  # type: ignore[arg-type]

@@ -269,6 +269,103 @@ def test_unreachable_target_fails_cleanly(run: Runner, target: TargetHandle, tmp
     assert target.state() == before
 
 
+# -- one decision on every kind ------------------------------------------------------------------------
+#: what every kind must decide, step by step: (exit code, receipt states) or (exit code, the problem)
+SAME_DECISIONS = [
+    ("promote a build that is not on the channel", (8, "is not on the channel")),
+    ("promote when --from holds another build of that name", (8, "is not the file that was built")),
+    ("take the label off the only copy", (8, "no other label holds the same bytes")),
+    ("promote --dry-run", (0, ["planned"])),
+    ("promote", (0, ["promoted"])),
+    ("promote again", (0, ["already-promoted"])),
+    ("promote --move", (0, ["already-promoted", "removed-from-source"])),
+    ("promote --move again", (0, ["already-promoted"])),
+    ("take the label off the last copy left", (8, "no other label holds the same bytes")),
+]
+PROBLEMS = ("is not on the channel", "is not the file that was built", "no other label holds the same bytes")
+
+
+def test_same_manifest_same_state_same_decision(
+    run: Runner, target: TargetHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The promote/refuse decision is the policy's (cipub.policy.promote), not the target's: the
+    same manifest and channel state give the same answer on all seven kinds, the last-copy case
+    included, and a refusal changes nothing on the server."""
+    from cipub.channels import TargetOptions, open_channel
+    from cipub.core import manifest as manifest_mod
+    from cipub.core.artifact import read_artifact
+    from cipub.core.errors import CipubError
+    from cipub.core.manifest import ArtifactEntry, Manifest
+    from cipub.policy.promote import promote, remove_label
+
+    [built_a, release] = packages(tmp_path / "built", ("conf-dec-a", "1.0", 0, "built"), ("conf-dec", "1.0", 0, "r"))
+    [impostor] = packages(tmp_path / "impostor", ("conf-dec-a", "1.0", 0, "another build"))
+    assert built_a.name == impostor.name and sha(built_a) != sha(impostor)
+    entries = {p: [ArtifactEntry.from_artifact(read_artifact(p))] for p in (built_a, release)}
+    for name, value in target.env.items():
+        monkeypatch.setenv(name, value)
+    channel = open_channel(target.url, TargetOptions(backoff=0.01, labels=("test", "main")))
+
+    def problem(text: str) -> str:
+        return next((p for p in PROBLEMS if p in text), text)
+
+    def cli(pkg: Path, *args: str) -> tuple[int, object]:
+        path = manifest_mod.write(Manifest(artifacts=list(entries[pkg])), tmp_path / "manifest.json")
+        result = run("promote", "--manifest", str(path), "--json", *args)
+        assert "Traceback" not in result.err
+        if result.code:
+            return result.code, problem(result.err)
+        return 0, [r["state"] for r in json.loads(result.out)["promotions"]]
+
+    def library(act: Callable[[], object]) -> tuple[int, object]:
+        try:
+            return 0, act()
+        except CipubError as exc:
+            return exc.exit_code, problem(exc.message)
+
+    def dry_run() -> list[str]:
+        return [r.state for r in promote(Manifest(artifacts=entries[release]), channel, "test", "main", dry_run=True)]
+
+    def take_off(label: str) -> list[str]:
+        return [e.key for e in remove_label(channel, entries[release], label)]
+
+    def state() -> dict[str, dict[str, str]]:
+        return {label: files for label, files in target.state().items() if files}
+
+    impostor_in_test = {"test": {key(impostor): sha(impostor)}}
+    staged = {"test": {key(impostor): sha(impostor), key(release): sha(release)}}
+    both = {**staged, "main": {key(release): sha(release)}}
+    moved = {"test": {key(impostor): sha(impostor)}, "main": {key(release): sha(release)}}
+
+    def staged_first(pkg: Path) -> Callable[[], object]:
+        return lambda: ok(upload(run, [pkg]))  # upload to "test" before deciding
+
+    Step = tuple[str, Callable[[], object] | None, Callable[[], tuple[int, object]], dict[str, dict[str, str]]]
+    steps: list[Step] = [
+        ("promote a build that is not on the channel", None, lambda: cli(built_a), {}),
+        (
+            "promote when --from holds another build of that name",
+            staged_first(impostor),
+            lambda: cli(built_a),
+            impostor_in_test,
+        ),
+        ("take the label off the only copy", staged_first(release), lambda: library(lambda: take_off("test")), staged),
+        ("promote --dry-run", None, lambda: library(dry_run), staged),
+        ("promote", None, lambda: cli(release), both),
+        ("promote again", None, lambda: cli(release), both),
+        ("promote --move", None, lambda: cli(release, "--move"), moved),
+        ("promote --move again", None, lambda: cli(release, "--move"), moved),
+        ("take the label off the last copy left", None, lambda: library(lambda: take_off("main")), moved),
+    ]
+    decided = []
+    for name, setup, act, expected_state in steps:
+        if setup is not None:
+            setup()
+        decided.append((name, act()))
+        assert state() == expected_state, f"{target.kind}, after {name!r}"
+    assert decided == SAME_DECISIONS
+
+
 @pytest.mark.parametrize("kind", ALL_KINDS)
 def test_kind_is_importable(kind: str) -> None:
     """Each kind's cipub channel module loads and defines ``open_target``."""

@@ -63,35 +63,6 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("core", ("cipub.core",)),
 )
 
-#: Cycles that exist on this branch in code owned by another part of issue 10. Each entry is the
-#: exact set of modules of one strongly connected component; the test fails when such a cycle
-#: changes or disappears, so the entry is removed with the fix. Do not add entries.
-KNOWN_CYCLES: dict[frozenset[str], str] = {
-    frozenset(
-        {
-            "cipub.channels",
-            "cipub.channels.anaconda",
-            "cipub.channels.artifactory",
-            "cipub.channels.local",
-            "cipub.channels.prefix",
-            "cipub.channels.psm",
-            "cipub.channels.quetz",
-            "cipub.channels.s3",
-            "cipub.core.oidc",
-            "cipub.core.transport",
-        }
-    ): (
-        "each target imports Target/TargetOptions from cipub.channels, whose open_channel imports the target by"
-        " name; and cipub.core.transport imports TargetOptions (type only) from cipub.channels"
-    ),
-}
-
-#: Imports against the layer order that exist on this branch in code owned by another part of
-#: issue 10 (importer, imported) -> why; the same rules as KNOWN_CYCLES.
-KNOWN_LAYER_VIOLATIONS: dict[tuple[str, str], str] = {
-    ("cipub.core.transport", "cipub.channels"): "TargetOptions, the type of HttpClient.for_target's argument",
-}
-
 
 @dataclass(frozen=True)
 class Module:
@@ -310,21 +281,13 @@ def graph() -> Graph:
 
 def test_no_import_cycle_in_cipub(graph: Graph) -> None:
     cycles = [c for c in strongly_connected_components(graph.edges) if len(c) > 1]
-    unexpected = [c for c in cycles if frozenset(c) not in KNOWN_CYCLES]
-    gone = [sorted(k) for k in KNOWN_CYCLES if list(sorted(k)) not in cycles]
-    message = [f"import cycle among {', '.join(c)}:\n{cycle_in(graph, c)}" for c in unexpected]
-    message += [f"KNOWN_CYCLES lists {', '.join(c)}, which is no longer a cycle: remove the entry" for c in gone]
+    message = [f"import cycle among {', '.join(c)}:\n{cycle_in(graph, c)}" for c in cycles]
     assert not message, "\n".join(message)
 
 
 def test_every_import_goes_down_the_layers(graph: Graph) -> None:
     found = layer_violations(graph)
-    unexpected = {edge: where for edge, where in found.items() if edge not in KNOWN_LAYER_VIOLATIONS}
-    gone = [edge for edge in KNOWN_LAYER_VIOLATIONS if edge not in found]
-    message = [
-        f"{a} ({_layer_name(a)}) imports {b} ({_layer_name(b)}) at {where}" for (a, b), where in unexpected.items()
-    ]
-    message += [f"KNOWN_LAYER_VIOLATIONS lists {a} -> {b}, which is gone: remove the entry" for a, b in gone]
+    message = [f"{a} ({_layer_name(a)}) imports {b} ({_layer_name(b)}) at {where}" for (a, b), where in found.items()]
     assert not message, "layer order is " + " > ".join(n for n, _ in LAYERS) + ":\n" + "\n".join(message)
 
 

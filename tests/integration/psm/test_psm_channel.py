@@ -13,6 +13,8 @@ from cipub.channels import TargetOptions, open_channel
 from cipub.channels.psm import PSMChannel
 from cipub.core.artifact import read_artifact
 from cipub.core.errors import AuthError, ConflictError, UsageError, VerificationError
+from cipub.core.manifest import ArtifactEntry
+from cipub.policy.promote import remove_label
 from tests.servers.psm_server import PSMServer
 from tests.support.install import install_from
 from tests.support.packages import make_package
@@ -81,14 +83,14 @@ def test_promotion_uses_the_bulk_copy_and_waits_for_it(
     with chan:
         chan.upload(read_artifact(pkg), "test")
         [f] = chan.files("gamma")
-        chan.add_label(f, "main")
+        chan.add_label(f, "main", source_label="test")
         [f] = chan.files("gamma")  # the copy is applied in the background; files() waits for it
         assert f.labels == {"test", "main"} and f.sha256 == sha(pkg)
         chan.remove_label(f, "test")
         [f] = chan.files("gamma")
         assert f.labels == {"main"}
         with pytest.raises(VerificationError, match="no other label"):
-            chan.remove_label(f, "main")
+            remove_label(chan, [ArtifactEntry.from_artifact(read_artifact(pkg))], "main")
     channel = psm.url.rsplit("/", 1)[-1]
     assert ("PUT", f"/api/channels/{channel}/subchannels/test/artifacts/bulk") in psm_srv.requests
     assert psm.state() == {"main": {f"linux-64/{pkg.name}": sha(pkg)}}
@@ -106,7 +108,7 @@ def test_slow_indexing_and_missing_sha256_in_listings(monkeypatch: pytest.Monkey
             chan.upload(read_artifact(pkg), "test")
             [f] = chan.files("delta")  # waits until the server lists it; hashes the served bytes
             assert f.sha256_in("test") == sha(pkg)
-            chan.add_label(f, "main")
+            chan.add_label(f, "main", source_label="test")
         assert handle.state() == {"main": {f"noarch/{pkg.name}": sha(pkg)}, "test": {f"noarch/{pkg.name}": sha(pkg)}}
 
 

@@ -14,6 +14,8 @@ from cipub.channels import TargetOptions, open_channel
 from cipub.channels.quetz import QuetzChannel
 from cipub.core.artifact import read_artifact
 from cipub.core.errors import AuthError, ConflictError, VerificationError
+from cipub.core.manifest import ArtifactEntry
+from cipub.policy.promote import remove_label
 from tests.support.install import install_from
 from tests.support.packages import make_package
 from tests.support.quetz import QuetzServer
@@ -77,13 +79,12 @@ def test_add_label_copies_verified_bytes_and_remove_label_keeps_the_last_copy(
     with chan:
         chan.upload(read_artifact(pkg), "test")
         [f] = chan.files("gamma")
-        chan.add_label(f, "main")
+        chan.add_label(f, "main", source_label="test")
         [f] = chan.files("gamma")
         assert f.labels == {"test", "main"} and f.sha256 == sha(pkg) and f.build_number == 3
         chan.remove_label(f, "test")
-        [f] = chan.files("gamma")
         with pytest.raises(VerificationError, match="only|no other label"):
-            chan.remove_label(f, "main")
+            remove_label(chan, [ArtifactEntry.from_artifact(read_artifact(pkg))], "main")
     assert quetz.state() == {"main": {f"linux-64/{pkg.name}": sha(pkg)}}
     installed = install_from(quetz.install_url("main"), "gamma", tmp_path / "env", platforms=("linux-64", "noarch"))
     assert installed == ["gamma-2.0-h0000000_3"]

@@ -125,7 +125,7 @@ def test_writes_without_a_token_fail_before_any_request(art: Artifact) -> None:
     assert all(v in caught.value.message for v in ("ANACONDA_API_TOKEN", "BINSTAR_API_TOKEN", "ANACONDA_API_KEY"))
     file = ChannelFile("noarch", art.filename, "demo", "1.0", art.build, 0, art.sha256)
     with pytest.raises(AuthError):
-        chan.add_label(file, "main")
+        chan.add_label(file, "main", source_label="test")
 
 
 def test_a_refused_token_is_an_auth_error_with_the_servers_words_only() -> None:
@@ -268,12 +268,13 @@ def test_label_changes_name_exactly_one_file() -> None:
 
     file = ChannelFile("noarch", "demo-1.0-h0_0.conda", "demo", "1.0", "h0_0", 0, "a" * 64, frozenset({"test"}))
     chan = channel(handler)
-    chan.add_label(file, "main")
+    chan.add_label(file, "main", source_label="test")
     chan.remove_label(file, "test")
     one = {"package": "demo", "version": "1.0", "basename": "noarch/demo-1.0-h0_0.conda"}
     assert bodies == [("POST", "/channels/alice/main", one), ("DELETE", "/channels/alice/test", one)]
     with pytest.raises(UsageError):
-        chan.add_label(file, "Main")  # the server would lower-case it; verification would then fail
+        # the server would lower-case it; verification would then fail
+        chan.add_label(file, "Main", source_label="test")
     with pytest.raises(UsageError):
         chan.remove_label(ChannelFile("noarch", "", "demo", "1.0", "", 0, None), "test")
 

@@ -5,6 +5,7 @@ rattler-build's uploader are exercised in tests/integration/targets/."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -15,7 +16,9 @@ from cipub.channels import TargetOptions, parse_target
 from cipub.channels.artifactory import ArtifactoryChannel, open_target
 from cipub.core.artifact import Artifact, read_artifact
 from cipub.core.errors import AuthError, ConflictError, UsageError, VerificationError
-from cipub.core.transport import HttpClient
+from cipub.core.manifest import ArtifactEntry
+from cipub.core.secrets import Secret
+from cipub.policy.promote import remove_label
 from tests.support.packages import make_package
 
 BASE = "http://art.test/artifactory"
@@ -72,9 +75,10 @@ class FakeArtifactory:
         return httpx.Response(404)
 
 
-def channel(fake: FakeArtifactory) -> ArtifactoryChannel:
-    http = HttpClient(BASE, retries=0, transport=httpx.MockTransport(fake))
-    return ArtifactoryChannel(http, "conda", display="artifactory")
+def channel(fake: Callable[[httpx.Request], httpx.Response]) -> ArtifactoryChannel:
+    options = TargetOptions(retries=0)
+    token = Secret("art-unit-token-0042", "test")
+    return ArtifactoryChannel(BASE, "conda", options, token, "artifactory", transport=httpx.MockTransport(fake))
 
 
 def pkg(tmp_path: Path, payload: str = "p") -> Artifact:
@@ -122,15 +126,15 @@ def test_promotion_uses_the_copy_api_and_move_deletes_only_with_a_copy_kept(tmp_
     ch = channel(fake)
     ch.upload(art, "test")
     [f] = ch.files("demo")
-    ch.add_label(f, "main")
+    ch.add_label(f, "main", source_label="test")
     assert ("POST", f"api/copy/conda-test/noarch/{art.filename}") in fake.requests
     [f] = ch.files("demo")
     assert f.labels == {"test", "main"}
     ch.remove_label(f, "test")
     assert fake.repos["conda-test"] == {} and f"noarch/{art.filename}" in fake.repos["conda"]
-    [f] = ch.files("demo")
-    with pytest.raises(VerificationError):
-        ch.remove_label(f, "main")  # the only copy left
+    with pytest.raises(VerificationError, match="no other label"):
+        remove_label(ch, [ArtifactEntry.from_artifact(art)], "main")  # the only copy left
+    assert f"noarch/{art.filename}" in fake.repos["conda"]
 
 
 def test_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -153,7 +157,6 @@ def test_a_file_without_sha256_on_the_server_is_not_trusted(tmp_path: Path) -> N
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"checksums": {"sha1": "abc"}})
 
-    http = HttpClient(BASE, retries=0, transport=httpx.MockTransport(handler))
-    ch = ArtifactoryChannel(http, "conda", display="a")
+    ch = channel(handler)
     with pytest.raises(VerificationError, match="sha256"):
         ch.file_sha256("conda", "noarch", "demo-1.0-0.conda")

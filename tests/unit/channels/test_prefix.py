@@ -17,8 +17,10 @@ from cipub.channels.prefix import PrefixChannel, open_target, read_base_for
 from cipub.core import oidc
 from cipub.core.artifact import Artifact, read_artifact
 from cipub.core.errors import AuthError, ConflictError, UsageError, VerificationError
-from cipub.core.secrets import scrub
+from cipub.core.manifest import ArtifactEntry
+from cipub.core.secrets import Secret, scrub
 from cipub.core.transport import HttpClient
+from cipub.policy.promote import remove_label
 from tests.servers.prefix_server import parse_multipart, repodata
 from tests.support.packages import make_package
 
@@ -30,15 +32,18 @@ def http(handler: Handler) -> HttpClient:
     return HttpClient(BASE, retries=0, transport=httpx.MockTransport(handler))
 
 
-def channel(handler: Handler, **kw: Any) -> PrefixChannel:
-    return PrefixChannel(
-        http(handler),
+def channel(handler: Handler, index_wait: float = PrefixChannel.index_wait) -> PrefixChannel:
+    chan = PrefixChannel(
+        BASE,
         "chan",
-        display="prefix",
-        read_base=BASE,
+        TargetOptions(retries=0),
+        Secret("pfx_unit_key_0099", "test"),
+        "prefix",
         sleep=lambda _s: None,
-        **kw,
+        transport=httpx.MockTransport(handler),
     )
+    chan.index_wait = index_wait
+    return chan
 
 
 def pkg(tmp_path: Path, payload: str = "p") -> Artifact:
@@ -151,7 +156,7 @@ def test_add_label_downloads_in_ranges_checks_sha_and_uploads(tmp_path: Path) ->
     original = prefix_module.DOWNLOAD_CHUNK
     prefix_module.DOWNLOAD_CHUNK = 1000  # several ranges for a small file
     try:
-        channel(handler).add_label(file, "main")
+        channel(handler).add_label(file, "main", source_label="test")
     finally:
         prefix_module.DOWNLOAD_CHUNK = original
     assert uploads == ["/api/v1/upload/chan"]
@@ -159,11 +164,13 @@ def test_add_label_downloads_in_ranges_checks_sha_and_uploads(tmp_path: Path) ->
     bad = ChannelFile("noarch", art.filename, "demo", "1.0", art.build, 2, "f" * 64, frozenset({"test"}))
     uploads.clear()
     with pytest.raises(VerificationError, match="sha256"):
-        channel(handler).add_label(bad, "main")
+        channel(handler).add_label(bad, "main", source_label="test")
     assert uploads == []
 
 
-def test_remove_label_checks_the_kept_copy_on_the_server(tmp_path: Path) -> None:
+def test_removing_a_label_checks_the_kept_copy_on_the_server(tmp_path: Path) -> None:
+    """The policy guard reads the server's index itself: the "main" copy is not really there,
+    so taking "test" off (the only copy) is refused and nothing is deleted."""
     art = pkg(tmp_path)
     deletes: list[str] = []
 
@@ -171,14 +178,12 @@ def test_remove_label_checks_the_kept_copy_on_the_server(tmp_path: Path) -> None
         if request.method == "DELETE":
             deletes.append(request.url.path)
             return httpx.Response(200)
-        return repodata_response({})  # the "main" copy is not really there
+        if request.url.path == "/chan-test/noarch/repodata.json":
+            return repodata_response({art.filename: record(art)})
+        return repodata_response({})
 
-    both = ChannelFile("noarch", art.filename, "demo", "1.0", art.build, 2, art.sha256, frozenset({"test", "main"}))
-    with pytest.raises(VerificationError):
-        channel(handler).remove_label(both, "test")
-    only = ChannelFile("noarch", art.filename, "demo", "1.0", art.build, 2, art.sha256, frozenset({"test"}))
-    with pytest.raises(VerificationError):
-        channel(handler).remove_label(only, "test")
+    with pytest.raises(VerificationError, match="no other label"):
+        remove_label(channel(handler), [ArtifactEntry.from_artifact(art)], "test")
     assert deletes == []
 
 

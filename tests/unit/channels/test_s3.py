@@ -18,6 +18,8 @@ from cipub.channels.base import ChannelFile
 from cipub.channels.s3 import S3Channel, S3Settings, open_target
 from cipub.core.artifact import Artifact, read_artifact
 from cipub.core.errors import AuthError, ConflictError, UsageError, VerificationError
+from cipub.core.manifest import ArtifactEntry
+from cipub.policy.promote import remove_label
 from tests.support.packages import make_package
 
 BUCKET = "unit-bucket"
@@ -109,7 +111,7 @@ def test_add_label_copies_server_side_and_remove_label_keeps_the_other_copy(s3: 
     with channel(s3, indexer=indexer) as ch:
         ch.upload(art, "test")
         [f] = ch.files("demo")
-        ch.add_label(f, "main")
+        ch.add_label(f, "main", source_label="test")
         [f] = ch.files("demo")
         assert f.labels == {"test", "main"} and dict(f.label_sha256) == {"test": art.sha256, "main": art.sha256}
         ch.remove_label(f, "test")
@@ -127,20 +129,17 @@ def test_add_label_onto_different_bytes_is_a_conflict(s3: Any, tmp_path: Path) -
         [f] = [x for x in ch.files("demo") if "test" in x.labels]
         staged = ChannelFile(f.subdir, f.filename, f.name, f.version, f.build, 0, first.sha256, frozenset({"test"}))
         with pytest.raises(ConflictError):
-            ch.add_label(staged, "main")
+            ch.add_label(staged, "main", source_label="test")
 
 
-def test_remove_label_refuses_to_delete_the_only_copy(s3: Any, tmp_path: Path) -> None:
+def test_removing_the_only_copy_is_refused(s3: Any, tmp_path: Path) -> None:
+    """The policy guard (cipub.policy.promote.remove_label) reads the bucket itself: no caller's
+    snapshot claiming a second label is involved, and the only copy stays."""
     art = pkg(tmp_path)
     with channel(s3) as ch:
         ch.upload(art, "test")
-        [f] = ch.files("demo")
-        with pytest.raises(VerificationError):
-            ch.remove_label(f, "test")
-        # A stale snapshot claiming a second label does not fool it: the server is checked.
-        fake = ChannelFile(f.subdir, f.filename, f.name, f.version, f.build, 0, art.sha256, frozenset({"test", "main"}))
-        with pytest.raises(VerificationError):
-            ch.remove_label(fake, "test")
+        with pytest.raises(VerificationError, match="no other label"):
+            remove_label(ch, [ArtifactEntry.from_artifact(art)], "test")
     assert len(keys(s3)) == 1
 
 
@@ -244,5 +243,5 @@ def test_writes_are_conditional_on_the_wire(s3: Any, tmp_path: Path) -> None:
     with channel(s3) as ch:
         ch.upload(art, "test")
         [f] = ch.files("demo")
-        ch.add_label(f, "main")
+        ch.add_label(f, "main", source_label="test")
     assert sent == {"put": "*", "copy": "*"}

@@ -1,0 +1,105 @@
+"""What a target is: its kind, the parsed ``--target`` value, and the options that shape how it is reached.
+
+A leaf module (no target module is imported here), so every target can import it without a cycle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from cipub.channels.base import parse_local_path
+from cipub.core.errors import UsageError
+
+TargetKind = Literal["local", "anaconda", "psm", "quetz", "prefix", "artifactory", "s3"]
+
+
+@dataclass(frozen=True)
+class TargetOptions:
+    """Settings that shape how a target is reached; secrets are never stored here, only where to read them."""
+
+    api_url: str | None = None
+    token_file: Path | None = None
+    concurrency: int = 4
+    retries: int = 5
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    #: base delay of exponential backoff, seconds (tests make it small)
+    backoff: float = 0.5
+    #: labels this command works with (--label, --from, --to): read, besides ``main`` and ``test``,
+    #: by targets that cannot list their label channels (``Capabilities.lists_labels`` False)
+    labels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Target:
+    """A parsed target: its kind and the pieces its module needs."""
+
+    kind: TargetKind
+    raw: str
+    #: for servers: base URL (scheme://host[:port][/prefix]); for local: the directory
+    base: str
+    #: owner (anaconda), channel (psm, quetz, prefix), repo (artifactory), prefix (s3), "" (local)
+    name: str
+
+
+def parse_target(raw: str) -> Target:
+    """Turn a ``--channel`` value into a Target, or fail with a message that lists the forms."""
+    raw = raw.strip()
+    if not raw:
+        raise UsageError("empty channel target")
+    local = parse_local_path(raw)
+    if local is not None:
+        return Target("local", raw, str(local), "")
+    try:
+        parts = urlsplit(raw)
+    except ValueError as exc:  # e.g. "https://[" : urllib's own complaint is the clearest message
+        raise UsageError(f"channel target {raw!r} is not a valid URL ({exc})", hint=_FORMS_HINT) from None
+    scheme = parts.scheme.lower()
+    path = parts.path.strip("/")
+    if not parts.netloc and scheme != "s3":
+        raise UsageError(f"channel target {raw!r} has no host", hint=_FORMS_HINT)
+    if "@" in parts.netloc or parts.query:
+        raise UsageError(
+            "channel targets must not carry credentials or query strings",
+            hint="put tokens in the documented environment variable or use --token-file",
+        )
+    host_base = f"{scheme.split('+')[-1]}://{parts.netloc}"
+    if scheme == "s3":
+        return Target("s3", raw, parts.netloc, path)
+    if "+" in scheme:
+        kind_name, _, inner = scheme.partition("+")
+        if inner not in ("http", "https"):
+            raise UsageError(f"unsupported scheme {scheme!r} in {raw!r}", hint=_FORMS_HINT)
+        if kind_name not in ("anaconda", "psm", "quetz", "prefix", "artifactory"):
+            raise UsageError(f"unknown target kind {kind_name!r} in {raw!r}", hint=_FORMS_HINT)
+        if not path:
+            raise UsageError(f"{raw!r} names no channel/owner/repository after the host", hint=_FORMS_HINT)
+        if kind_name == "artifactory":
+            prefix, _, repo = path.rpartition("/")
+            base = f"{host_base}/{prefix}" if prefix else host_base
+            return Target("artifactory", raw, base, repo)
+        kind: TargetKind = kind_name  # type: ignore[assignment]
+        return Target(kind, raw, host_base, path)
+    if scheme in ("http", "https"):
+        host = parts.hostname or ""
+        if not path or "/" in path:
+            raise UsageError(f"{raw!r}: expected exactly one path segment (owner or channel)", hint=_FORMS_HINT)
+        if host in ("anaconda.org", "www.anaconda.org", "conda.anaconda.org"):
+            return Target("anaconda", raw, "https://api.anaconda.org", path)
+        if host in ("prefix.dev", "repo.prefix.dev"):
+            return Target("prefix", raw, "https://prefix.dev", path)
+        raise UsageError(
+            f"cannot tell which server {raw!r} is",
+            hint="prefix the scheme with the server kind, e.g. quetz+https://HOST/CHANNEL. " + _FORMS_HINT,
+        )
+    raise UsageError(f"unsupported channel target {raw!r}", hint=_FORMS_HINT)
+
+
+_FORMS_HINT = (
+    "targets: ./dir | file:///dir | https://anaconda.org/OWNER | anaconda+https://HOST/OWNER | "
+    "psm+https://HOST/CHANNEL | quetz+https://HOST/CHANNEL | https://prefix.dev/CHANNEL | "
+    "artifactory+https://HOST/artifactory/REPO | s3://BUCKET/PREFIX"
+)
