@@ -59,7 +59,7 @@ def measure(work: Path, *, files: int, runs: int) -> dict[str, Any]:
                 manifest = manifest_mod.write(
                     manifest_mod.load(manifest_template), work / f"run{i}-{move}" / "cipub-manifest.json"
                 )
-                args = [CIPUB, "promote", "--manifest", str(manifest), "--channel", f"anaconda+{server.url}/{owner}"]
+                args = [CIPUB, "promote", "--manifest", str(manifest), "--target", f"anaconda+{server.url}/{owner}"]
                 result = run([*args, "--move"] if move else args, env=cp_env, cwd=work)
                 check(owner, move, "cipub")
                 series["cipub promote --move" if move else "cipub promote"].seconds.append(result.seconds)

@@ -98,7 +98,7 @@ def measure(work: Path, *, sizes: tuple[int, ...], runs: int) -> dict[str, Any]:
         # the whole user-facing command that does this lookup: start-up and recipe reading included
         plan = Series(f"local channel, {size:,} files", "cipub plan (whole command)")
         for _ in range(runs):
-            result = run([CIPUB, "plan", str(recipe), "--channel", str(root), "--format", "json"], env=env, cwd=work)
+            result = run([CIPUB, "plan", str(recipe), "--target", str(root), "--format", "json"], env=env, cwd=work)
             if json.loads(result.out)["build_numbers"][0]["chosen"] != BUILDS:
                 raise RuntimeError(f"B3 plan did not choose build {BUILDS}: {result.out[:2000]}")
             plan.seconds.append(result.seconds)

@@ -42,7 +42,7 @@ def measure(work: Path, *, sizes_mib: tuple[int, ...], runs: int) -> dict[str, A
                     "upload",
                     "--manifest",
                     str(manifest),
-                    "--channel",
+                    "--target",
                     f"anaconda+{server.url}/{owner}",
                 ],
                 "anaconda-client": lambda owner: [ANACONDA, "upload", "--user", owner, "--label", "test", str(package)],

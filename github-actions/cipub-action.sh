@@ -172,10 +172,12 @@ run_cipub() {
   cd -- "$workdir"
 
   # Settings every command reads from the environment (flags differ from command to command).
-  local channel=${INPUT_CHANNEL:-} api_url=${INPUT_API_URL:-}
-  check_single channel "$channel"
+  # The input 'channel' was the publish target; it is refused with what changed, never reinterpreted.
+  [ -z "${INPUT_CHANNEL:-}" ] || fail "input 'channel' must be empty: it was renamed 'target' (where to publish); dependency channels go in extra-args as -c CHANNEL"
+  local target=${INPUT_TARGET:-} api_url=${INPUT_API_URL:-}
+  check_single target "$target"
   check_single api-url "$api_url"
-  [ -z "$channel" ] || export CIPUB_CHANNEL="$channel"
+  [ -z "$target" ] || export CIPUB_TARGET="$target"
   [ -z "$api_url" ] || export CIPUB_API_URL="$api_url"
 
   if [ -n "${INPUT_TOKEN:-}" ]; then

@@ -5,6 +5,7 @@ A leaf module (no target module is imported here), so every target can import it
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -45,25 +46,46 @@ class Target:
     name: str
 
 
+_WINDOWS_ABSOLUTE = re.compile(r"[A-Za-z]:[\\/]|\\\\")
+
+
+def is_clearly_a_path(raw: str) -> bool:
+    """``./x``, ``../x``, ``/x``, ``~/x``, ``C:\\x`` (``file://`` is a URL): a word alone is not.
+
+    A bare word (``conda-forge``, ``my-channel``) is a channel name in every conda tool; taking it as
+    a directory would publish into a new folder of that name without a word.
+    """
+    if raw in (".", "..", "~"):
+        return True
+    return raw.startswith(("./", "../", "/", "~/", ".\\", "..\\")) or bool(_WINDOWS_ABSOLUTE.match(raw))
+
+
 def parse_target(raw: str) -> Target:
-    """Turn a ``--channel`` value into a Target, or fail with a message that lists the forms."""
+    """Turn a ``--target`` value into a Target, or fail with a message that lists the forms."""
     raw = raw.strip()
     if not raw:
-        raise UsageError("empty channel target")
+        raise UsageError("empty target")
+    if "://" not in raw and not is_clearly_a_path(raw):
+        raise UsageError(
+            f"target {raw!r} is neither a URL nor a path",
+            hint=f"write a directory channel as a path (--target ./{raw}) and a server as a URL "
+            "(https://anaconda.org/OWNER, quetz+https://HOST/CHANNEL ...); dependency channels go to "
+            "-c/--channel on build and plan",
+        )
     local = parse_local_path(raw)
     if local is not None:
         return Target("local", raw, str(local), "")
     try:
         parts = urlsplit(raw)
     except ValueError as exc:  # e.g. "https://[" : urllib's own complaint is the clearest message
-        raise UsageError(f"channel target {raw!r} is not a valid URL ({exc})", hint=_FORMS_HINT) from None
+        raise UsageError(f"target {raw!r} is not a valid URL ({exc})", hint=_FORMS_HINT) from None
     scheme = parts.scheme.lower()
     path = parts.path.strip("/")
     if not parts.netloc and scheme != "s3":
-        raise UsageError(f"channel target {raw!r} has no host", hint=_FORMS_HINT)
+        raise UsageError(f"target {raw!r} has no host", hint=_FORMS_HINT)
     if "@" in parts.netloc or parts.query:
         raise UsageError(
-            "channel targets must not carry credentials or query strings",
+            "targets must not carry credentials or query strings",
             hint="put tokens in the documented environment variable or use --token-file",
         )
     host_base = f"{scheme.split('+')[-1]}://{parts.netloc}"
@@ -95,7 +117,22 @@ def parse_target(raw: str) -> Target:
             f"cannot tell which server {raw!r} is",
             hint="prefix the scheme with the server kind, e.g. quetz+https://HOST/CHANNEL. " + _FORMS_HINT,
         )
-    raise UsageError(f"unsupported channel target {raw!r}", hint=_FORMS_HINT)
+    raise UsageError(f"unsupported target {raw!r}", hint=_FORMS_HINT)
+
+
+def check_dependency_channel(raw: str) -> str:
+    """A ``-c/--channel`` value, refused when it can only be a cipub publish target (``quetz+https://``).
+
+    Dependency channels are what conda and rattler-build take (names, URLs, paths); the
+    ``KIND+https://`` forms exist only in cipub, so someone writing one means ``--target``.
+    """
+    scheme = raw.partition("://")[0].lower() if "://" in raw else ""
+    if "+" in scheme:
+        raise UsageError(
+            f"-c/--channel {raw!r} is a publish target, not a channel to solve dependencies from",
+            hint=f"publish with --target {raw}; -c/--channel names dependency channels (conda-forge, URLs, paths)",
+        )
+    return raw
 
 
 _FORMS_HINT = (

@@ -22,7 +22,7 @@ import typer
 
 from cipub import __version__
 from cipub.cli._options import option, python_type, registry_key
-from cipub.core.options import GLOBAL_KEYS, OPTIONS, SETTING_KEYS
+from cipub.core.options import GLOBAL_KEYS, OPTIONS, RETIRED_FLAGS, RETIRED_TARGET_HINT, SETTING_KEYS
 
 if TYPE_CHECKING:
     from cipub.core.options import Settings
@@ -31,6 +31,8 @@ _Command = TypeVar("_Command", bound=Callable[..., None])
 
 #: the parameter through which the wrapper receives typer's context (never a command-line option)
 _CONTEXT = "_cipub_context"
+#: the hidden parameter that catches the retired target flags (``--channel``/``-c``, see the registry)
+_RETIRED = "_cipub_retired_target"
 _TRUE = ("1", "true", "yes", "on")
 
 
@@ -118,6 +120,14 @@ def settings_from(ctx: typer.Context) -> Settings:
     return settings
 
 
+def _refuse_retired_target(value: str | None) -> None:
+    """Eager, so it speaks before click complains about anything else (a missing --target)."""
+    if value is not None:
+        from cipub.core.errors import UsageError
+
+        raise UsageError("--channel/-c no longer names the publish target", hint=RETIRED_TARGET_HINT)
+
+
 def _with_global_options(func: _Command) -> _Command:
     """``func`` with the global options (and typer's context) added to its signature.
 
@@ -139,6 +149,11 @@ def _with_global_options(func: _Command) -> _Command:
         for key in GLOBAL_KEYS
         if key not in signature.parameters
     ]
+    if "channels" not in signature.parameters:
+        # The old spelling of the target: refused with what changed, never taken as something else.
+        retired = typer.Option(None, *RETIRED_FLAGS, hidden=True, is_eager=True, callback=_refuse_retired_target)
+        keyword = inspect.Parameter.KEYWORD_ONLY
+        added.append(inspect.Parameter(_RETIRED, keyword, default=retired, annotation=str | None))
 
     @functools.wraps(func)
     def run(*args: Any, **kwargs: Any) -> None:

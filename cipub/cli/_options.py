@@ -36,7 +36,7 @@ def option(key: str, *, help: str | None = None, required: bool = False) -> Any:
     """The typer option for registry entry ``key``.
 
     ``help`` replaces the registry's text where one command means something narrower by the same
-    flag (``ci verify --platform``); ``required`` makes the option mandatory (``ci init --channel``).
+    flag (``ci verify --platform``); ``required`` makes the option mandatory (``ci init --target``).
     """
     spec = OPTIONS[key]
     info = typer.Option(

@@ -12,7 +12,9 @@ from cipub.cli._options import option
 BUILD_HELP = """Build a recipe, record what was built in a manifest, and upload it to a staging label.
 
 The build number is decided before building: one more than the highest build of the same
-name and version anywhere on the target channel (unless the recipe's number is higher).
+name and version anywhere on the target (unless the recipe's number is higher). -c/--channel
+names the channels dependencies are solved from (default conda-forge); --target says where
+the packages are published.
 recipe.yaml builds in-process with rattler-build (no conda needed); meta.yaml uses conda-build.
 
 Examples:
@@ -22,7 +24,9 @@ Examples:
 
     cipub build recipe/ --no-upload --output-dir out/
 
-    cipub build recipe/ --channel https://anaconda.org/me --label test
+    cipub build recipe/ -c conda-forge -c ./local-deps      # dependency channels, as in conda-build
+
+    cipub build recipe/ --target https://anaconda.org/me --label test
 
     cipub plan recipe/ --format github > matrix.json          # in CI: one job per cell ...
     cipub build recipe/ --plan plan.json --only linux-64-python3.12   # ... each builds its cell
@@ -41,7 +45,8 @@ def build_command(
     plan_file: Path | None = option("plan_file"),
     output_dir: Path | None = option("output_dir"),
     manifest: Path | None = option("manifest"),
-    channel: str | None = option("channel"),
+    channels: list[str] = option("channels"),
+    target: str | None = option("target"),
     label: str | None = option("label"),
     build_number: int | None = option("build_number"),
     no_bump: bool = option("no_bump"),
@@ -53,7 +58,7 @@ def build_command(
     concurrency: int | None = option("concurrency"),
     config: Path | None = option("config"),
 ) -> None:
-    # The settings among these parameters (engine, channel, label ...) reach the workflow through
+    # The settings among these parameters (engine, target, label ...) reach the workflow through
     # settings_from(ctx), layered over env and config. Imported here, not at module level:
     # `cipub --help` must not pay for what `build` needs.
     from cipub.cli._common import Output

@@ -46,9 +46,10 @@ Refuses to overwrite an existing file unless --force (exit 2).
 
 Examples:
 
-    cipub ci init github --recipe recipe --channel https://anaconda.org/my-org
+    cipub ci init github --recipe recipe --target https://anaconda.org/my-org
 
-    cipub ci init gitlab --recipe conda/recipe --platform linux-64 --platform osx-arm64
+    cipub ci init gitlab --recipe conda/recipe --target quetz+https://quetz.example.org/my-channel \\
+        --platform linux-64 --platform osx-arm64
 """
 
 
@@ -56,7 +57,7 @@ Examples:
 def init_command(
     provider: Provider = typer.Argument(..., metavar="github|gitlab", help="Which CI to write files for."),
     recipe: str = typer.Option("recipe", "--recipe", metavar="DIR", help="Recipe directory, relative to the repo."),
-    channel: str = option("channel", required=True, help="Where CI publishes (https://anaconda.org/OWNER, ...)."),
+    target: str = option("target", required=True, help="Where CI publishes (https://anaconda.org/OWNER, ...)."),
     platforms: list[str] = option("platforms", help="Target platform(s)."),
     directory: Path = typer.Option(Path(), "--directory", "-C", metavar="DIR", help="Repository root."),
     action: str = typer.Option(
@@ -72,13 +73,13 @@ def init_command(
 ) -> None:
     from cipub.workflows.ci import InitJob, init
 
-    job = InitJob(provider.value, channel, recipe, platforms, directory, action, image, install, force)
+    job = InitJob(provider.value, target, recipe, platforms, directory, action, image, install, force)
     result = init(job)
     for path in result.written:
         typer.echo(f"wrote {path}")
     if result.recipe_missing:
         typer.echo(f"note: {directory / recipe} does not exist yet; the workflow builds the recipe there", err=True)
-    typer.echo(f"next: store the channel's token as {result.token_where}, then commit and push", err=True)
+    typer.echo(f"next: store the target's token as {result.token_where}, then commit and push", err=True)
 
 
 @command(ci_app, "report-plan")
@@ -150,7 +151,7 @@ Examples:
 
     cipub ci verify                                   # dist/cipub-manifest.json, label test
 
-    cipub ci verify --manifest a.json --manifest b.json --channel https://anaconda.org/me
+    cipub ci verify --manifest a.json --manifest b.json --target https://anaconda.org/me
 """
 
 
@@ -158,7 +159,7 @@ Examples:
 def verify_command(
     ctx: typer.Context,
     manifests: list[Path] = option("manifests"),
-    channel: str | None = option("channel"),
+    target: str | None = option("target"),
     label: str | None = option("label"),
     verify_mode: VerifyMode = option("verify_mode"),
     platform: str | None = option("platform", help="Install as this platform."),
@@ -166,7 +167,7 @@ def verify_command(
     api_url: str | None = option("api_url"),
     config: Path | None = option("config"),
 ) -> None:
-    # Settings among the parameters (channel, label ...) reach the workflow through settings_from.
+    # Settings among the parameters (target, label ...) reach the workflow through settings_from.
     from cipub.cli._common import Output
     from cipub.workflows.verify import verify
 

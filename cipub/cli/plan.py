@@ -14,7 +14,8 @@ PLAN_HELP = """Compute the build matrix of a recipe: one cell per variant and pl
 Expands conda_build_config.yaml / variants.yaml (next to the recipe and every -m file, later files
 win), --variant overrides, zip_keys and # [selector] lines, keeping only the keys the recipe
 uses. A noarch recipe gives one cell, whatever the platforms. The build number of each
-(name, version) is looked up once from the channel, so every job builds with the same one.
+(name, version) is looked up once from the --target, so every job builds with the same one.
+-c/--channel (dependency channels) is recorded in the plan for the build jobs.
 
 Examples:
 
@@ -39,14 +40,15 @@ def plan_command(
     platforms: list[str] = option("platforms"),
     variant_config: list[Path] = option("variant_config"),
     variant: list[str] = option("variant"),
-    channel: str | None = option("channel"),
+    channels: list[str] = option("channels"),
+    target: str | None = option("target"),
     format: str = option("format"),
     output: Path | None = option("output"),
     noarch_platform: str | None = option("noarch_platform"),
     no_build_numbers: bool = option("no_build_numbers"),
     config: Path | None = option("config"),
 ) -> None:
-    # Settings among the parameters (platforms, channel ...) reach the workflow through settings_from.
+    # Settings among the parameters (platforms, target ...) reach the workflow through settings_from.
     from cipub.recipe.variants import parse_overrides
     from cipub.workflows.plan import PlanJob, plan
 

@@ -1,6 +1,6 @@
 """``cipub upload`` and ``cipub promote``: act on a manifest, never on "whatever is in the label".
 
-The work is :mod:`cipub.workflows.publish`; settings among the parameters (channel, label ...)
+The work is :mod:`cipub.workflows.publish`; settings among the parameters (target, label ...)
 reach it through ``settings_from(ctx)``.
 """
 
@@ -23,7 +23,7 @@ Examples:
 
     cipub upload                                   # dist/cipub-manifest.json -> ./.cipub/channel, label test
 
-    ANACONDA_API_TOKEN=... cipub upload --channel https://anaconda.org/me --label test
+    ANACONDA_API_TOKEN=... cipub upload --target https://anaconda.org/me --label test
 
     cipub upload --manifest cell1.json --manifest cell2.json   # merge matrix cells, one upload
 
@@ -40,7 +40,7 @@ Examples:
 
     cipub promote                                  # dist/cipub-manifest.json, test -> main
 
-    cipub promote --channel quetz+https://quetz.example.org/mychan --from rc --to main --move
+    cipub promote --target quetz+https://quetz.example.org/mychan --from rc --to main --move
 
     cipub build recipe/ && cipub promote           # the whole local loop, zero configuration
 """
@@ -51,7 +51,7 @@ def upload_command(
     ctx: typer.Context,
     files: list[Path] = typer.Argument(None, metavar="[FILES]...", help="Package files (instead of a manifest)."),
     manifests: list[Path] = option("manifests"),
-    channel: str | None = option("channel"),
+    target: str | None = option("target"),
     label: str | None = option("label"),
     dry_run: bool = option("dry_run"),
     as_json: bool = option("as_json"),
@@ -73,7 +73,7 @@ def upload_command(
 def promote_command(
     ctx: typer.Context,
     manifests: list[Path] = option("manifests"),
-    channel: str | None = option("channel"),
+    target: str | None = option("target"),
     promote_from: str | None = option("promote_from"),
     promote_to: str | None = option("promote_to"),
     move: bool = option("move"),

@@ -34,8 +34,8 @@ OriginKind = Literal["flag", "env", "file", "default"]
 
 #: where artifacts go, and where the manifest lives, by default
 DEFAULT_OUTPUT_DIR: Final = "dist"
-#: the zero-configuration channel: a local directory channel inside the project
-DEFAULT_CHANNEL: Final = ".cipub/channel"
+#: the zero-configuration target: a local directory channel inside the project
+DEFAULT_TARGET: Final = "./.cipub/channel"
 ENV_PREFIX: Final = "CIPUB_"
 _METADATA_KEY: Final = "cipub.option"
 
@@ -142,13 +142,11 @@ class Settings:
     variables or ``--token-file``, never from here.
     """
 
-    channel: str = setting(
-        DEFAULT_CHANNEL,
-        "--channel",
-        "-c",
-        metavar="TARGET",
+    target: str = setting(
+        DEFAULT_TARGET,
+        "--target",
+        metavar="URL",
         help="Where to publish: ./dir, https://anaconda.org/OWNER, quetz+https://HOST/CH, s3://B/P ...",
-        shown_default="./.cipub/channel",
     )
     label: str = setting(
         "test", "--label", "-l", metavar="LABEL", help="The staging label: builds upload to it, ci verify checks it."
@@ -173,7 +171,11 @@ class Settings:
         help="Variant config file(s) (conda_build_config.yaml, variants.yaml); later files win.",
     )
     channels: tuple[str, ...] = setting(
-        ("conda-forge",), help="Channels build dependencies are solved from (rattler-build / conda-build -c)."
+        ("conda-forge",),
+        "--channel",
+        "-c",
+        metavar="CHANNEL",
+        help="Dependency channel the build solves from, as conda-build/rattler-build -c; repeatable.",
     )
     platforms: tuple[str, ...] = setting(
         (),
@@ -212,8 +214,8 @@ class Settings:
         return Path(self.manifest) if self.manifest else Path(self.output_dir) / "cipub-manifest.json"
 
     @property
-    def channel_is_default(self) -> bool:
-        return self.origin("channel").kind == "default"
+    def target_is_default(self) -> bool:
+        return self.origin("target").kind == "default"
 
     def origin(self, key: str) -> Origin:
         return self.origins.get(key, DEFAULT_ORIGIN)
@@ -268,6 +270,19 @@ FLAGS: Final = (
         "install|isolated|files",
     ),
 )
+
+
+#: what the publish target used to be called; every old spelling is refused with this hint (exit 2),
+#: never reinterpreted: ``-c`` means a dependency channel in conda, conda-build, rattler-build and pixi
+RETIRED_TARGET_HINT: Final = (
+    "the publish target is now --target URL (environment CIPUB_TARGET, config key `target`); "
+    "-c/--channel names dependency channels, on build and plan only"
+)
+#: old flags, by spelling, on the commands that no longer take them (all but build and plan)
+RETIRED_FLAGS: Final = ("--channel", "-c")
+#: old environment variables and config keys
+RETIRED_ENV: Final = ("CIPUB_CHANNEL",)
+RETIRED_CONFIG_KEYS: Final = ("channel",)
 
 
 def _settings_options() -> list[Option]:

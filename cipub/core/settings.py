@@ -2,7 +2,7 @@
 
 Precedence (highest first):
   1. command-line flags
-  2. environment variables ``CIPUB_<KEY>`` (e.g. ``CIPUB_CHANNEL``, ``CIPUB_LABEL``)
+  2. environment variables ``CIPUB_<KEY>`` (e.g. ``CIPUB_TARGET``, ``CIPUB_LABEL``)
   3. the config file: ``cipub.toml`` (top level or ``[tool.cipub]``) or ``[tool.cipub]`` in
      ``pyproject.toml``, read from the current directory (``--config FILE`` names another)
   4. the defaults
@@ -10,7 +10,8 @@ Precedence (highest first):
 What the settings are (names, flags, variables, types, defaults) is declared in
 :mod:`cipub.core.options`; this module only layers the values. An unknown key in the config file
 fails with a did-you-mean hint; an unknown ``CIPUB_*`` variable is reported as a warning with the
-same hint (the environment is shared with CI systems).
+same hint (the environment is shared with CI systems). Retired spellings (``CIPUB_CHANNEL``, config
+``channel``: the publish target is ``target`` now) fail with what changed, in either place.
 """
 
 from __future__ import annotations
@@ -25,16 +26,19 @@ from typing import Any
 
 from cipub.core.errors import UsageError
 from cipub.core.options import (
-    DEFAULT_CHANNEL,
     DEFAULT_OUTPUT_DIR,
+    DEFAULT_TARGET,
     ENV_PREFIX,
     OPTIONS,
+    RETIRED_CONFIG_KEYS,
+    RETIRED_ENV,
+    RETIRED_TARGET_HINT,
     SETTING_KEYS,
     Origin,
     Settings,
 )
 
-__all__ = ["DEFAULT_CHANNEL", "DEFAULT_OUTPUT_DIR", "ENV_PREFIX", "Settings", "describe", "resolve"]
+__all__ = ["DEFAULT_OUTPUT_DIR", "DEFAULT_TARGET", "ENV_PREFIX", "Settings", "describe", "resolve"]
 
 log = logging.getLogger("cipub.core.settings")
 
@@ -138,6 +142,9 @@ def resolve(
         path, table = found
         for raw_key, value in table.items():
             key = raw_key.replace("-", "_")
+            if key in RETIRED_CONFIG_KEYS:
+                message = f"{path}: the key {raw_key!r} was renamed: write target = ..."
+                raise UsageError(message, hint=RETIRED_TARGET_HINT)
             if key not in SETTING_KEYS:
                 raise _unknown(raw_key, str(path))
             values[key] = _coerce(key, value, str(path))
@@ -146,6 +153,8 @@ def resolve(
     for name, value in env.items():
         if not name.startswith(ENV_PREFIX) or name in _ENV_NOT_SETTINGS:
             continue
+        if name in RETIRED_ENV and value:
+            raise UsageError(f"environment variable {name} was renamed CIPUB_TARGET", hint=RETIRED_TARGET_HINT)
         env_key = _BY_ENV.get(name)
         if env_key is None:
             # The environment is shared with CI systems and other tools: a stray CIPUB_* variable is

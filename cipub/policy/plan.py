@@ -77,8 +77,11 @@ class Plan:
     noarch_platform: str
     cells: list[PlanCell]
     build_numbers: list[BuildNumberDecision] = field(default_factory=list)
+    #: the target the build numbers were read from (None: planned without one)
     channel: str | None = None
     notes: list[str] = field(default_factory=list)
+    #: dependency channels (``cipub plan -c``): the build jobs of this plan solve from them
+    channels: list[str] = field(default_factory=list)
 
     @property
     def ids(self) -> list[str]:
@@ -129,6 +132,7 @@ class Plan:
                 build_numbers=[BuildNumberDecision(**b) for b in data.get("build_numbers", [])],
                 channel=data.get("channel"),
                 notes=[str(n) for n in data.get("notes", [])],
+                channels=[str(c) for c in data.get("channels", [])],
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise UsageError(f"{source}: malformed plan ({type(exc).__name__}: {exc})") from None

@@ -8,14 +8,14 @@ the upload acts on the manifest only.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cipub.core.errors import BuildFailedError, UsageError
 from cipub.core.options import Settings
 from cipub.workflows.report import SILENT, Reporter
-from cipub.workflows.target import open_target
+from cipub.workflows.target import check_dependency_channels, open_target
 
 if TYPE_CHECKING:
     from cipub.channels.base import Channel
@@ -57,6 +57,7 @@ def check_job(job: BuildJob, settings: Settings) -> None:
     from cipub.policy.buildnumber import check_request
 
     check_request(job.build_number, job.no_bump)
+    check_dependency_channels(settings)
     for what, value in (("recipe path", job.recipe), ("--output-dir", Path(settings.output_dir))):
         # rattler-build writes these paths into its build script inside double quotes
         # (export SRC_DIR="..."): `$`, backticks or `"` there would run as shell code.
@@ -72,7 +73,10 @@ def build(settings: Settings, job: BuildJob, report: Reporter = SILENT) -> Build
 
     check_job(job, settings)
     recipe = load_recipe(job.recipe, target_platform=job.platform)
-    cell, planned = _choose_cell(settings, job, recipe)
+    cell, planned, plan_channels = _choose_cell(settings, job, recipe)
+    if plan_channels and settings.origin("channels").kind == "default":
+        # The plan's dependency channels (cipub plan -c) reach every build job, unless it names its own.
+        settings = replace(settings, channels=tuple(plan_channels))
     lookup = needs_channel(explicit=job.build_number, no_bump=job.no_bump, planned=bool(planned))
     # A build job that reuses the plan's numbers and uploads nothing needs no channel (and no token).
     channel = open_target(settings) if job.upload or lookup else None
@@ -96,17 +100,22 @@ def build(settings: Settings, job: BuildJob, report: Reporter = SILENT) -> Build
     return BuildResult(manifest, path)
 
 
-def _choose_cell(settings: Settings, job: BuildJob, recipe: Recipe) -> tuple[CellChoice, list[BuildNumberDecision]]:
-    """The part of the matrix to build, and the build numbers a plan file decided (if one is given)."""
+def _choose_cell(
+    settings: Settings, job: BuildJob, recipe: Recipe
+) -> tuple[CellChoice, list[BuildNumberDecision], list[str]]:
+    """The part of the matrix to build, and the build numbers and dependency channels a plan file
+    decided (if one is given)."""
     from cipub.policy import cells
 
     if not (job.only or job.plan_file):
-        return cells.whole_recipe(job.variant_overrides, job.platform), []
+        return cells.whole_recipe(job.variant_overrides, job.platform), [], []
+    plan_channels: list[str] = []
     if job.plan_file:
         from cipub.workflows.plan import load_plan
 
         the_plan = load_plan(job.plan_file)
         planned = list(the_plan.build_numbers)
+        plan_channels = list(the_plan.channels)
     else:
         from cipub.policy.plan import make_plan
 
@@ -119,7 +128,8 @@ def _choose_cell(settings: Settings, job: BuildJob, recipe: Recipe) -> tuple[Cel
             channel=None,
         )
         planned = []
-    return cells.choose(the_plan, job.only, overrides=job.variant_overrides, platform=job.platform), planned
+    chosen = cells.choose(the_plan, job.only, overrides=job.variant_overrides, platform=job.platform)
+    return chosen, planned, plan_channels
 
 
 def _build_numbers(
@@ -174,8 +184,9 @@ def _dry_run(
     report.say(
         f"would build {request.recipe.path} with {engine.name} into {request.output_dir}"
         + (f" (cell {cell.id})" if cell.id else "")
+        + f", solving dependencies from {', '.join(request.channels) or 'no channel'}"
         + (f", build number {request.build_number}" if request.build_number is not None else "")
-        + (f", then upload to {settings.channel} label {settings.label}" if job.upload else "")
+        + (f", then upload to {settings.target} label {settings.label}" if job.upload else "")
     )
     return BuildResult(Manifest(build_numbers=decisions, recipe=str(request.recipe.path), engine=engine.name), None)
 

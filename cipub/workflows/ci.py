@@ -37,7 +37,7 @@ DEFAULT_IMAGE = "python:3.12-slim"
 class InitJob:
     provider: str
     #: where CI publishes (a target, as on the command line)
-    channel: str
+    target: str
     recipe: str = "recipe"
     platforms: Sequence[str] = ()
     #: the repository root the files are written into
@@ -59,15 +59,18 @@ class InitResult:
 
 def init(job: InitJob) -> InitResult:
     """Write the starter files; UsageError (exit 2) if one exists and ``force`` is not set."""
+    from cipub.channels.target import parse_target
+
     files = render_init(
         job.provider,
         recipe=job.recipe,
-        channel=job.channel,
+        target=job.target,
         platforms=job.platforms,
         action=job.action,
         image=job.image,
         install=job.install,
     )
+    parse_target(job.target)  # a target CI could not use is refused now, not at the first push
     existing = [name for name in files if (job.directory / name).exists()]
     if existing and not job.force:
         raise UsageError(
@@ -123,7 +126,7 @@ def render_github_workflow(
     *,
     reusable: bool,
     recipe: str = "recipe",
-    channel: str = "",
+    target: str = "",
     platforms: Sequence[str] = (),
     action: str = DEFAULT_ACTION,
 ) -> str:
@@ -131,7 +134,7 @@ def render_github_workflow(
     if reusable:
         values = {
             "recipe": "${{ inputs.recipe }}",
-            "channel": "${{ inputs.channel }}",
+            "target": "${{ inputs.target }}",
             "platforms": "${{ inputs.platforms }}",
             "variant_config": "${{ inputs.variant-config }}",
             "label": "${{ inputs.label }}",
@@ -145,7 +148,7 @@ def render_github_workflow(
     else:
         values = {
             "recipe": _scalar("recipe", recipe),
-            "channel": _scalar("channel", channel),
+            "target": _scalar("target", target),
             "platforms": _scalar("platform", " ".join(platforms)),
             "variant_config": '""',
             "label": '"test"',
@@ -164,7 +167,7 @@ def render_init(
     provider: str,
     *,
     recipe: str = "recipe",
-    channel: str = "",
+    target: str = "",
     platforms: Sequence[str] = (),
     action: str = DEFAULT_ACTION,
     image: str = DEFAULT_IMAGE,
@@ -174,15 +177,13 @@ def render_init(
     from cipub.ci import matrix
 
     if provider == "github":
-        text = render_github_workflow(
-            reusable=False, recipe=recipe, channel=channel, platforms=platforms, action=action
-        )
+        text = render_github_workflow(reusable=False, recipe=recipe, target=target, platforms=platforms, action=action)
         return {".github/workflows/cipub.yml": text}
     if provider == "gitlab":
         template = _template_env().get_template("gitlab/gitlab-ci.yml.j2")
         text = template.render(
             recipe=_scalar("recipe", recipe),
-            channel=_scalar("channel", channel),
+            target=_scalar("target", target),
             platforms=_scalar("platform", ",".join(platforms)),
             image=_scalar("image", image) if image else "",
             install=_scalar("install", install) if install else "",

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from cipub.core.errors import UsageError
 from cipub.core.options import Settings
-from cipub.workflows.target import open_target
+from cipub.workflows.target import check_dependency_channels, open_target
 
 if TYPE_CHECKING:
     from cipub.policy.plan import Plan
@@ -52,6 +52,7 @@ def plan(settings: Settings, job: PlanJob) -> PlanResult:
 
     if job.format not in FORMATS:
         raise UsageError(f"--format {job.format!r}: choose one of {', '.join(FORMATS)}")
+    check_dependency_channels(settings)
     recipe = load_recipe(job.recipe, target_platform=(settings.platforms or [None])[0])
     arguments = {
         "variant_configs": [Path(p) for p in settings.variant_config],
@@ -65,7 +66,7 @@ def plan(settings: Settings, job: PlanJob) -> PlanResult:
         try:
             opened = open_target(settings)
         except ImportError as exc:
-            notes.append(f"channel {settings.channel} cannot be opened here ({exc}): planned without build numbers")
+            notes.append(f"target {settings.target} cannot be opened here ({exc}): planned without build numbers")
     if opened is not None:
         with opened:
             the_plan = plan_mod.make_plan(recipe, channel=opened, **arguments)  # type: ignore[arg-type]
@@ -73,6 +74,7 @@ def plan(settings: Settings, job: PlanJob) -> PlanResult:
         the_plan = plan_mod.make_plan(recipe, channel=None, **arguments)  # type: ignore[arg-type]
     notes.extend(noarch.advise_plan(recipe, the_plan))
     the_plan.notes.extend(notes)
+    the_plan.channels = list(settings.channels)
     text = render(the_plan, job.format)
     if job.output is not None:
         write_atomically(job.output, text)

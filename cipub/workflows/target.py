@@ -30,11 +30,19 @@ def target_options(settings: Settings) -> TargetOptions:
     )
 
 
+def check_dependency_channels(settings: Settings) -> None:
+    """Refuse a ``-c`` value that can only be a publish target (the old meaning of ``-c``)."""
+    from cipub.channels.target import check_dependency_channel
+
+    for channel in settings.channels:
+        check_dependency_channel(channel)
+
+
 def open_target(settings: Settings) -> Channel:
     """The channel target the settings name (not yet entered: use it as a context manager)."""
     from cipub.channels import open_channel
 
-    return open_channel(settings.channel, target_options(settings))
+    return open_channel(settings.target, target_options(settings))
 
 
 def load_manifests(paths: Sequence[Path], settings: Settings) -> tuple[Manifest, Path]:

@@ -85,14 +85,14 @@ Runner = Callable[..., CliResult]
 @pytest.fixture
 def run(cipub: Runner, target: TargetHandle, tmp_path: Path) -> Runner:
     """``run("upload", ...)``: the real CLI in-process, in a work directory, with the target's
-    environment and ``--channel``/extra options appended to channel commands."""
+    environment and ``--target``/extra options appended to channel commands."""
     work = tmp_path / "work"
     work.mkdir()
 
     def go(*args: str, env: dict[str, str] | None = None, channel: str | None = None) -> CliResult:
         extra: list[str] = []
         if args and args[0] in ("upload", "promote", "build"):
-            extra = ["--channel", channel or target.url, *target.extra_args]
+            extra = ["--target", channel or target.url, *target.extra_args]
         return cipub(*args, *extra, cwd=work, env={**target.env, **(env or {})})
 
     go.work = work  # type: ignore[attr-defined]

@@ -1,7 +1,7 @@
 """Run cipub, killing itself with SIGKILL at a chosen point: the N-th call of some function.
 
     python -m tests.reliability.crashpoint --at os.link --at httpx.Client.send --nth 3 --after \\
-        -- upload --manifest m.json --channel ./chan
+        -- upload --manifest m.json --target ./chan
 
 Random-time kills (``test_crash.py``) sample the run; this visits every step of it: with ``--nth 0``
 nothing is killed and the number of calls is written to ``--count-file``, so a test can then kill

@@ -1,7 +1,7 @@
 """Two pipelines publishing the same recipe at the same moment: distinct build numbers, or one clean
 conflict (exit 6) — never an overwrite, never a lost file.
 
-Each round runs two real ``cipub build RECIPE --channel TARGET`` processes at once (rattler-build
+Each round runs two real ``cipub build RECIPE --target TARGET`` processes at once (rattler-build
 builds for real; each decides its build number from the channel, builds, writes its manifest and
 uploads to ``test``), then checks every file on the channel against the manifest of the pipeline that
 uploaded it.
@@ -31,7 +31,7 @@ def _pipeline(workdir: Path, target_url: str, env: dict[str, str], extra: list[s
     workdir.mkdir(parents=True)
     shutil.copytree(RECIPE, workdir / "recipe")
     done = subprocess.run(
-        cipub_cmd("build", "recipe", "--channel", target_url, "--label", "test", *extra),
+        cipub_cmd("build", "recipe", "--target", target_url, "--label", "test", *extra),
         cwd=workdir,
         env=cipub_env(env),
         capture_output=True,

@@ -60,8 +60,8 @@ def _own_manifest(batch: Batch, workdir: Path) -> Path:
 
 def _command(op: str, manifest: Path, target: TruthTarget, move: bool) -> list[str]:
     if op == "upload":
-        return ["upload", "--manifest", str(manifest), "--channel", target.url, "--label", "test"]
-    args = ["promote", "--manifest", str(manifest), "--channel", target.url, "--from", "test", "--to", "main"]
+        return ["upload", "--manifest", str(manifest), "--target", target.url, "--label", "test"]
+    args = ["promote", "--manifest", str(manifest), "--target", target.url, "--from", "test", "--to", "main"]
     return [*args, "--move"] if move else args
 
 

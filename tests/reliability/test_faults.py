@@ -64,7 +64,7 @@ def _faults(proxies: list[FaultProxy]) -> dict[str, int]:
 
 def _run(handle: TargetHandle, cwd: Path, *args: str, extra_env: dict[str, str] | None = None):  # noqa: ANN202
     env = {**handle.env, **SETTINGS, **(extra_env or {})}
-    return run_cipub(*args, "--channel", handle.url, *handle.extra_args, cwd=cwd, env=env, timeout=600)
+    return run_cipub(*args, "--target", handle.url, *handle.extra_args, cwd=cwd, env=env, timeout=600)
 
 
 def _compare(batch: Batch, held: dict[str, str]) -> tuple[int, int]:

@@ -438,7 +438,7 @@ def test_cli_with_hostile_manifests_and_targets(tmp_path: Path, capsys: pytest.C
         path = tmp_path / "fuzz-manifest.json"
         path.write_text(json.dumps(data), encoding="utf-8")
         tally.cases += 1
-        code = main([command, "--manifest", str(path), "--channel", target, "--dry-run"])
+        code = main([command, "--manifest", str(path), "--target", target, "--dry-run"])
         captured = capsys.readouterr()
         text = captured.out + captured.err
         if code not in documented or "Traceback" in text or "internal error" in text:

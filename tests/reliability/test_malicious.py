@@ -149,7 +149,7 @@ def test_cipub_upload_refuses_every_hostile_file(cipub: Callable[..., CliResult]
         directory = tmp_path / case.replace(" ", "_").replace("/", "_")
         directory.mkdir()
         for path in make(directory):
-            result = cipub("upload", str(path), "--channel", str(channel), "--label", "test", cwd=tmp_path)
+            result = cipub("upload", str(path), "--target", str(channel), "--label", "test", cwd=tmp_path)
             assert result.code == 9, (case, path.name, result.code, result.err)
             assert "Traceback" not in result.err + result.out
             assert result.err.count("cipub: error:") == 1, result.err

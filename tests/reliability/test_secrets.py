@@ -171,7 +171,7 @@ def _sweep(kind: str, handle: TargetHandle, ws: Workspace) -> Sweep:
     secrets = sorted(set(secret_values(handle)) | {CANARY, WRONG_CANARY})
     sweep = Sweep(kind, secrets)
     url, env, extra = handle.url, dict(handle.env), list(handle.extra_args)
-    ch = ["--channel", url, *extra]
+    ch = ["--target", url, *extra]
     # -- success paths -------------------------------------------------------------------------
     _run(sweep, ws, "plan --debug", ["--debug", "plan", "recipe", *ch, "--format", "json"], env)
     _run(sweep, ws, "build --debug", ["--debug", "build", "recipe", *ch], env)
@@ -217,11 +217,11 @@ def _sweep(kind: str, handle: TargetHandle, ws: Workspace) -> Sweep:
     with echo_server() as echo:
         hostile, overrides = _hostile_url(kind, echo)
         henv = {**env, **overrides, **fast}
-        _run(sweep, ws, "upload to an echoing server --debug", ["--debug", "upload", "--channel", hostile], henv)
-        _run(sweep, ws, "promote to an echoing server", ["promote", "--channel", hostile], henv)
+        _run(sweep, ws, "upload to an echoing server --debug", ["--debug", "upload", "--target", hostile], henv)
+        _run(sweep, ws, "promote to an echoing server", ["promote", "--target", hostile], henv)
     down, overrides = _hostile_url(kind, f"http://127.0.0.1:{_closed_port()}")
     _run(
-        sweep, ws, "upload, server down --debug", ["--debug", "upload", "--channel", down], {**env, **overrides, **fast}
+        sweep, ws, "upload, server down --debug", ["--debug", "upload", "--target", down], {**env, **overrides, **fast}
     )
     sweep.leaks += ws.files_containing(secrets, skip={token_file})
     return sweep
@@ -293,7 +293,7 @@ def test_token_never_on_a_command_line_during_upload(tmp_path: Path) -> None:
     batch = make_batch(tmp_path / "pkgs", 8, prefix="ps")
     with AnacondaServer(tmp_path / "server", tokens={CANARY: OWNER}, latency=0.15, record=False) as server:
         proc = subprocess.Popen(
-            cipub_cmd("upload", "--manifest", str(batch.manifest), "--channel", f"anaconda+{server.url}/{OWNER}"),
+            cipub_cmd("upload", "--manifest", str(batch.manifest), "--target", f"anaconda+{server.url}/{OWNER}"),
             cwd=tmp_path,
             env=cipub_env({"ANACONDA_API_TOKEN": CANARY}),
             stdout=subprocess.PIPE,

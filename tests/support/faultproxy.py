@@ -1,7 +1,7 @@
 """A fault-injecting HTTP reverse proxy on 127.0.0.1, to put between cipub and any test server.
 
     with FaultProxy("http://127.0.0.1:8123", rate=0.3, seed=1) as proxy:
-        run_cipub("--channel", f"anaconda+{proxy.url}/owner", ...)
+        run_cipub("--target", f"anaconda+{proxy.url}/owner", ...)
         print(proxy.stats.faults)          # {"http503": 12, "reset_response": 9, ...}
 
 Each request that reaches the proxy is numbered in arrival order; a ``random.Random(seed)`` drawn

@@ -23,7 +23,7 @@ Cipub = Callable[..., CliResult]
 
 
 def _args(handle: TargetHandle) -> list[str]:
-    return ["--channel", handle.url, *handle.extra_args]
+    return ["--target", handle.url, *handle.extra_args]
 
 
 def run_json(cipub: Cipub, handle: TargetHandle, *args: str, cwd: Path) -> dict[str, Any]:

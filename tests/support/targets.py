@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 class TargetHandle:
     #: "local", "anaconda", "psm", "quetz", "prefix", "artifactory", "s3"
     kind: str
-    #: the value for ``cipub ... --channel``
+    #: the value for ``cipub ... --target``
     url: str
     #: environment variables cipub needs (tokens, AWS settings); merged into the process env by tests
     env: dict[str, str] = field(default_factory=dict)

@@ -123,7 +123,7 @@ def test_cli_refuses_damaged_package_and_writes_nothing(cipub, tmp_path: Path) -
     pkg = make_package(tmp_path, "demo", "1.0", 0, size_bytes=100_000)
     pkg.write_bytes(pkg.read_bytes()[: pkg.stat().st_size // 2])
     channel = tmp_path / "chan"
-    result = cipub("upload", str(pkg), "--channel", str(channel), cwd=tmp_path)
+    result = cipub("upload", str(pkg), "--target", str(channel), cwd=tmp_path)
     assert result.code == 9
     assert "truncated" in result.err
     assert "Traceback" not in result.err

@@ -154,7 +154,7 @@ def test_build_workflow_dry_run_decides_from_the_channel(tmp_path: Path) -> None
     seeded(tmp_path, 0, 3)
     (tmp_path / "recipe").mkdir()
     (tmp_path / "recipe" / "recipe.yaml").write_text(RECIPE)
-    settings = resolve({"channel": str(tmp_path / "ch"), "output_dir": str(tmp_path / "out")}, environ={}, cwd=tmp_path)
+    settings = resolve({"target": str(tmp_path / "ch"), "output_dir": str(tmp_path / "out")}, environ={}, cwd=tmp_path)
     said: list[str] = []
 
     class Collect:

@@ -69,14 +69,14 @@ def test_debug_before_or_after_the_subcommand_prints_each_source(  # type: ignor
     cipub, tmp_path: Path, package: Path, before: bool
 ) -> None:
     (tmp_path / "cipub.toml").write_text("concurrency = 2\n")
-    args = ["upload", str(package), "--channel", str(tmp_path / "chan"), "--dry-run"]
+    args = ["upload", str(package), "--target", str(tmp_path / "chan"), "--dry-run"]
     args = ["--debug", *args] if before else [*args, "--debug"]
     canary = "canary-token-never-printed-0123456789"
     result = cipub(*args, cwd=tmp_path, env={"CIPUB_LABEL": "rc", "ANACONDA_API_TOKEN": canary})
     assert result.code == 0, result.err
     lines = [line.split() for line in result.err.splitlines() if line.startswith("cipub:   ")]
     origins = {words[1]: " ".join(words[3:]) for words in lines}
-    assert origins["channel"] == "flag --channel"
+    assert origins["target"] == "flag --target"
     assert origins["label"] == "env CIPUB_LABEL"
     assert origins["concurrency"] == f"file {tmp_path / 'cipub.toml'}"
     assert origins["retries"] == "default"
@@ -92,7 +92,7 @@ def test_debug_after_a_group_subcommand(cipub, tmp_path: Path) -> None:  # type:
 
 
 def test_without_debug_no_settings_are_printed(cipub, tmp_path: Path, package: Path) -> None:  # type: ignore[no-untyped-def]
-    result = cipub("upload", str(package), "--channel", str(tmp_path / "chan"), "--dry-run", cwd=tmp_path)
+    result = cipub("upload", str(package), "--target", str(tmp_path / "chan"), "--dry-run", cwd=tmp_path)
     assert result.code == 0, result.err
     assert "cipub: settings" not in result.err
 

@@ -94,7 +94,7 @@ def test_manifest_and_packages_move_together(tmp_path: Path, cipub) -> None:
         "cell-a/cipub-manifest.json",
         "--manifest",
         "cell-b/cipub-manifest.json",
-        "--channel",
+        "--target",
         str(tmp_path / "chan"),
         cwd=tmp_path / "publish",
     )

@@ -72,13 +72,13 @@ def test_config_keys_may_be_kebab_or_snake_case(tmp_path) -> None:  # type: igno
 def test_describe_names_each_origin_and_masks_url_credentials(tmp_path) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "cipub.toml").write_text("concurrency = 2\n")
     s = resolve(
-        {"channel": "./x", "api_url": "https://user:hunter2-secret@host/api"},
+        {"target": "./x", "api_url": "https://user:hunter2-secret@host/api"},
         environ={"CIPUB_RETRIES": "1"},
         cwd=tmp_path,
     )
     lines = {line.split()[0]: line for line in describe(s)}
     assert set(lines) == set(SETTING_KEYS)
-    assert lines["channel"].endswith("flag --channel")
+    assert lines["target"].endswith("flag --target")
     assert lines["retries"].endswith("env CIPUB_RETRIES")
     assert lines["concurrency"].endswith(f"file {tmp_path / 'cipub.toml'}")
     assert lines["label"].endswith("default")

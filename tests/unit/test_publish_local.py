@@ -172,7 +172,7 @@ def test_channel_path_under_a_file_is_a_usage_error(tmp_path: Path, cipub) -> No
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("x")
     pkg = make_package(tmp_path, "demo", "1.0", 0)
-    result = cipub("upload", str(pkg), "--channel", str(blocker / "channel"), cwd=tmp_path)
+    result = cipub("upload", str(pkg), "--target", str(blocker / "channel"), cwd=tmp_path)
     assert result.code == 2, result.err
     assert "cannot use" in result.err and "Traceback" not in result.err
 
@@ -191,12 +191,12 @@ def test_read_only_channel_is_a_permission_error(tmp_path: Path, cipub) -> None:
     root = tmp_path / "ro"
     root.mkdir()
     root.chmod(0o500)
-    result = cipub("upload", str(make_package(tmp_path, "demo", "1.0", 0)), "--channel", str(root), cwd=tmp_path)
+    result = cipub("upload", str(make_package(tmp_path, "demo", "1.0", 0)), "--target", str(root), cwd=tmp_path)
     assert result.code == 5
 
 
 def test_dry_run_and_reads_write_nothing_in_an_existing_directory(tmp_path: Path) -> None:
-    """A mistyped --channel pointing at some existing directory must not get files dropped in it."""
+    """A mistyped --target pointing at some existing directory must not get files dropped in it."""
     somewhere = tmp_path / "home"
     somewhere.mkdir()
     m = manifest_of(make_package(tmp_path, "demo", "1.0", 0))

@@ -5,44 +5,44 @@ from pathlib import Path
 import pytest
 
 from cipub.core.errors import UsageError
-from cipub.core.settings import DEFAULT_CHANNEL, resolve
+from cipub.core.settings import DEFAULT_TARGET, resolve
 
 
 def test_defaults(tmp_path: Path) -> None:
     s = resolve({}, environ={}, cwd=tmp_path)
-    assert s.channel == DEFAULT_CHANNEL
+    assert s.target == DEFAULT_TARGET
     assert s.label == "test"
     assert (s.promote_from, s.promote_to) == ("test", "main")
     assert s.manifest_path == Path("dist/cipub-manifest.json")
-    assert s.channel_is_default
+    assert s.target_is_default
 
 
 def test_precedence_flags_env_file_defaults(tmp_path: Path) -> None:
-    (tmp_path / "pyproject.toml").write_text('[tool.cipub]\nchannel = "from-file"\nlabel = "rc"\nconcurrency = 2\n')
+    (tmp_path / "pyproject.toml").write_text('[tool.cipub]\ntarget = "./from-file"\nlabel = "rc"\nconcurrency = 2\n')
     s = resolve({}, environ={}, cwd=tmp_path)
-    assert (s.channel, s.label, s.concurrency) == ("from-file", "rc", 2)
-    s = resolve({}, environ={"CIPUB_CHANNEL": "from-env"}, cwd=tmp_path)
-    assert (s.channel, s.label) == ("from-env", "rc")
-    assert s.sources["channel"] == "CIPUB_CHANNEL"
-    s = resolve({"channel": "from-flag"}, environ={"CIPUB_CHANNEL": "from-env"}, cwd=tmp_path)
-    assert s.channel == "from-flag"
-    assert s.sources["channel"] == "command line"
-    assert not s.channel_is_default
+    assert (s.target, s.label, s.concurrency) == ("./from-file", "rc", 2)
+    s = resolve({}, environ={"CIPUB_TARGET": "./from-env"}, cwd=tmp_path)
+    assert (s.target, s.label) == ("./from-env", "rc")
+    assert s.sources["target"] == "CIPUB_TARGET"
+    s = resolve({"target": "./from-flag"}, environ={"CIPUB_TARGET": "./from-env"}, cwd=tmp_path)
+    assert s.target == "./from-flag"
+    assert s.sources["target"] == "command line"
+    assert not s.target_is_default
 
 
 def test_cipub_toml_top_level(tmp_path: Path) -> None:
-    (tmp_path / "cipub.toml").write_text('channel = "x"\nvariant-config = ["a.yaml", "b.yaml"]\n')
+    (tmp_path / "cipub.toml").write_text('target = "x"\nvariant-config = ["a.yaml", "b.yaml"]\n')
     s = resolve({}, environ={}, cwd=tmp_path)
-    assert s.channel == "x"
+    assert s.target == "x"
     assert s.variant_config == ("a.yaml", "b.yaml")
 
 
 def test_unknown_key_did_you_mean(tmp_path: Path) -> None:
-    (tmp_path / "pyproject.toml").write_text('[tool.cipub]\nchanel = "x"\n')
+    (tmp_path / "pyproject.toml").write_text('[tool.cipub]\ntargte = "x"\n')
     with pytest.raises(UsageError) as exc:
         resolve({}, environ={}, cwd=tmp_path)
-    assert "chanel" in exc.value.message
-    assert exc.value.hint == "did you mean 'channel'?"
+    assert "targte" in exc.value.message
+    assert exc.value.hint == "did you mean 'target'?"
 
 
 def test_unknown_env_variable_is_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

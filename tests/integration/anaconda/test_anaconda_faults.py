@@ -36,7 +36,7 @@ def test_forty_uploads_through_30_percent_faults_land_exactly_once(
     result = cipub(
         "upload",
         *map(str, packages),
-        "--channel",
+        "--target",
         anaconda.url,
         "--label",
         "test",
@@ -64,7 +64,7 @@ def test_server_down_for_good_exits_7_after_the_retry_budget(cipub: Cipub, tmp_p
         result = cipub(
             "upload",
             str(pkg),
-            "--channel",
+            "--target",
             handle.url,
             cwd=tmp_path,
             env={**handle.env, "CIPUB_RETRIES": "2", "CIPUB_BACKOFF": "0.01"},
@@ -85,7 +85,7 @@ def test_a_server_that_always_fails_gets_exactly_the_retry_budget(
     result = cipub(
         "upload",
         str(pkg),
-        "--channel",
+        "--target",
         anaconda.url,
         cwd=tmp_path,
         env={**anaconda.env, "CIPUB_RETRIES": "3", "CIPUB_BACKOFF": "0.01"},
@@ -103,7 +103,7 @@ def test_tokens_missing_or_refused_exit_5_without_showing_the_token(
     for name in ("ANACONDA_API_TOKEN", "BINSTAR_API_TOKEN", "ANACONDA_API_KEY"):
         monkeypatch.delenv(name, raising=False)
     pkg = make_package(tmp_path, "guarded", "1.0", 0)
-    args = ("upload", str(pkg), "--channel", anaconda.url)
+    args = ("upload", str(pkg), "--target", anaconda.url)
 
     missing = cipub(*args, cwd=tmp_path, env={})
     assert missing.code == 5, missing.err

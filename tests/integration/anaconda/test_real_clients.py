@@ -242,7 +242,7 @@ def test_cipub_upload_speaks_like_anaconda_client(
     client = _calls(anaconda_srv, client_owner)
 
     anaconda_srv.clear_requests()
-    result = cipub("upload", str(pkg), "--channel", anaconda.url, "--label", "test", cwd=tmp_path, env=anaconda.env)
+    result = cipub("upload", str(pkg), "--target", anaconda.url, "--label", "test", cwd=tmp_path, env=anaconda.env)
     assert result.code == 0, result.err
     ours = _calls(anaconda_srv, anaconda.owner)
 

@@ -44,14 +44,14 @@ def ok(result: ActionRun) -> ActionRun:
 
 def run_chain(harness: ActionHarness, project: Path, channel: str, token: str = "") -> dict[str, ActionRun]:
     """What the reusable workflow does, job by job, in one workspace."""
-    runs = {"plan": ok(run_action(harness, project, command="plan", channel=channel, token=token))}
+    runs = {"plan": ok(run_action(harness, project, command="plan", target=channel, token=token))}
     for cell in json.loads(runs["plan"].outputs["ids"]):
         runs[cell] = ok(
             run_action(
                 harness,
                 project,
                 command="build",
-                channel=channel,
+                target=channel,
                 plan="cipub-plan.json",
                 only=cell,
                 output_dir=f"cells/{cell}",
@@ -62,7 +62,7 @@ def run_chain(harness: ActionHarness, project: Path, channel: str, token: str = 
             harness,
             project,
             command="upload",
-            channel=channel,
+            target=channel,
             label="test",
             manifest="cells/*/cipub-manifest.json",
             token=token,
@@ -73,7 +73,7 @@ def run_chain(harness: ActionHarness, project: Path, channel: str, token: str = 
             harness,
             project,
             command="verify",
-            channel=channel,
+            target=channel,
             label="test",
             manifest="cells/**/cipub-manifest.json",
             extra_args="--mode=isolated",
@@ -82,7 +82,7 @@ def run_chain(harness: ActionHarness, project: Path, channel: str, token: str = 
     )
     runs["promote"] = ok(
         run_action(
-            harness, project, command="promote", channel=channel, manifest="cells/**/cipub-manifest.json", token=token
+            harness, project, command="promote", target=channel, manifest="cells/**/cipub-manifest.json", token=token
         )
     )
     return runs
@@ -201,7 +201,7 @@ LIST_INPUTS = {"platforms", "variant-config", "variants", "manifest", "extra-arg
 def test_hostile_action_input_is_data(action_harness: ActionHarness, tmp_path: Path, name: str, payload: str) -> None:
     project = write_sample_project(tmp_path / "work")
     (action_harness.home / "sentinel").write_text("still here")
-    inputs = {"command": COMMAND_FOR.get(name, "upload"), "channel": str(tmp_path / "channel"), name: payload}
+    inputs = {"command": COMMAND_FOR.get(name, "upload"), "target": str(tmp_path / "channel"), name: payload}
     result = action_harness.run(project, inputs, install=False)
     assert isinstance(result, ActionRun)
     no_injection_happened(tmp_path, action_harness.runner_temp)

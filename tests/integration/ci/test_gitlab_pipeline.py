@@ -48,7 +48,7 @@ def test_include_end_to_end_on_a_local_channel(tmp_path: Path) -> None:
     channel = tmp_path / "channel"
     project = include_project(
         tmp_path,
-        {"recipe": "recipe", "channel": str(channel), "install": "none", "verify": "isolated"},
+        {"recipe": "recipe", "target": str(channel), "install": "none", "verify": "isolated"},
     )
     run = run_gitlab_ci_local(project, args=["--manual", "cipub-promote"], home=tmp_path / "home")
     assert run.returncode == 0, run.output[-6000:]
@@ -82,7 +82,7 @@ def test_include_end_to_end_on_a_local_channel(tmp_path: Path) -> None:
 def test_promote_waits_for_a_person(tmp_path: Path) -> None:
     channel = tmp_path / "channel"
     project = include_project(
-        tmp_path, {"recipe": "recipe", "channel": str(channel), "install": "none", "verify": "files"}
+        tmp_path, {"recipe": "recipe", "target": str(channel), "install": "none", "verify": "files"}
     )
     run = run_gitlab_ci_local(project, home=tmp_path / "home")
     assert run.returncode == 0, run.output[-6000:]
@@ -95,7 +95,7 @@ def test_promote_waits_for_a_person(tmp_path: Path) -> None:
 def test_include_end_to_end_on_quetz(tmp_path: Path, quetz_server: QuetzServer) -> None:
     with quetz_target(tmp_path / "quetz", server=quetz_server) as quetz:
         project = include_project(
-            tmp_path, {"recipe": "recipe", "channel": quetz.url, "install": "none", "verify": "isolated"}
+            tmp_path, {"recipe": "recipe", "target": quetz.url, "install": "none", "verify": "isolated"}
         )
         # The token is a (masked) CI/CD variable of the project, never an input.
         run = run_gitlab_ci_local(
@@ -128,7 +128,7 @@ def test_ci_init_gitlab_output_builds_the_sample(tmp_path: Path, cipub: object) 
         "gitlab",
         "--recipe",
         "recipe",
-        "--channel",
+        "--target",
         str(channel),
         "--image",
         "",
@@ -158,7 +158,7 @@ HOSTILE = (
 #: the free-text inputs (the others only accept their `options:`), each alone with the rest valid
 FREE_TEXT_INPUTS = [
     "recipe",
-    "channel",
+    "target",
     "platforms",
     "variant-config",
     "label",
@@ -177,7 +177,7 @@ def test_hostile_gitlab_input_is_data(tmp_path: Path, name: str) -> None:
     home = tmp_path / "home"
     home.mkdir()
     (home / "sentinel").write_text("still here")
-    inputs = {"recipe": "recipe", "channel": str(tmp_path / "channel"), "install": "none", "verify": "files"}
+    inputs = {"recipe": "recipe", "target": str(tmp_path / "channel"), "install": "none", "verify": "files"}
     if name == "python":
         inputs["install"] = "cipub"  # so the python input is used
     inputs[name] = HOSTILE

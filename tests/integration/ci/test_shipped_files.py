@@ -34,7 +34,7 @@ GITLAB_FILES = [
     *sorted((REPO / "gitlab-ci" / "examples").glob("*.yml")),
 ]
 #: inputs a user might give, to validate the include as GitLab sees it after interpolation
-SAMPLE_INPUTS = {"recipe": "conda/recipe", "channel": "https://anaconda.org/o", "platforms": "linux-64,osx-arm64"}
+SAMPLE_INPUTS = {"recipe": "conda/recipe", "target": "https://anaconda.org/o", "platforms": "linux-64,osx-arm64"}
 
 
 def check_jsonschema(schema: str, paths: Iterable[Path]) -> None:
@@ -87,7 +87,7 @@ def test_github_workflows_pass_the_schema_and_actionlint(tmp_path: Path) -> None
     init = tmp_path / "init" / ".github" / "workflows" / "cipub.yml"
     init.parent.mkdir(parents=True)
     init.write_text(
-        render_init("github", recipe="recipe", channel="https://anaconda.org/o")[".github/workflows/cipub.yml"]
+        render_init("github", recipe="recipe", target="https://anaconda.org/o")[".github/workflows/cipub.yml"]
     )
     files = [*GITHUB_WORKFLOWS, init]
     check_jsonschema("vendor.github-workflows", files)
@@ -108,7 +108,7 @@ def test_actionlint_catches_what_it_should(tmp_path: Path) -> None:
 
 def test_gitlab_files_pass_the_schema(tmp_path: Path) -> None:
     init_dir = tmp_path / "init"
-    for name, text in render_init("gitlab", recipe="recipe", channel="https://anaconda.org/o").items():
+    for name, text in render_init("gitlab", recipe="recipe", target="https://anaconda.org/o").items():
         (init_dir / name).parent.mkdir(parents=True, exist_ok=True)
         (init_dir / name).write_text(text)
     plan = Plan(

@@ -24,7 +24,7 @@ def stage(
     pkg = make_package(dist / "noarch", "verify-me", "1.0", 0, payload=payload, depends=depends)
     manifest = dist / "cipub-manifest.json"
     manifest_mod.write(Manifest(artifacts=[ArtifactEntry.from_artifact(read_artifact(pkg))]), manifest)
-    result = cipub("upload", "--manifest", str(manifest), "--channel", str(tmp_path / "channel"), cwd=tmp_path)
+    result = cipub("upload", "--manifest", str(manifest), "--target", str(tmp_path / "channel"), cwd=tmp_path)
     assert result.code == 0, result.err
     return manifest
 
@@ -32,7 +32,7 @@ def stage(
 def test_verify_installs_from_the_label(tmp_path: Path, cipub: Callable[..., Any]) -> None:
     manifest = stage(tmp_path, cipub)
     result = cipub(
-        "ci", "verify", "-M", str(manifest), "-c", str(tmp_path / "channel"), "--mode", "isolated", cwd=tmp_path
+        "ci", "verify", "-M", str(manifest), "--target", str(tmp_path / "channel"), "--mode", "isolated", cwd=tmp_path
     )
     assert result.code == 0, result.err
     assert "ok     noarch/verify-me-1.0-" in result.out and "installed" in result.out
@@ -45,7 +45,7 @@ def test_verify_fails_when_the_file_is_not_in_the_label(tmp_path: Path, cipub: C
         "verify",
         "-M",
         str(manifest),
-        "-c",
+        "--target",
         str(tmp_path / "channel"),
         "--label",
         "main",
@@ -65,7 +65,7 @@ def test_verify_fails_on_different_bytes_under_the_same_name(tmp_path: Path, cip
     data.artifacts = [ArtifactEntry.from_artifact(read_artifact(other))]
     manifest_mod.write(data, manifest)
     result = cipub(
-        "ci", "verify", "-M", str(manifest), "-c", str(tmp_path / "channel"), "--mode", "files", cwd=tmp_path
+        "ci", "verify", "-M", str(manifest), "--target", str(tmp_path / "channel"), "--mode", "files", cwd=tmp_path
     )
     assert result.code == 8
     assert "sha256" in result.err
@@ -74,7 +74,7 @@ def test_verify_fails_on_different_bytes_under_the_same_name(tmp_path: Path, cip
 def test_verify_reports_what_cannot_be_installed(tmp_path: Path, cipub: Callable[..., Any]) -> None:
     manifest = stage(tmp_path, cipub, depends=["no-such-dependency-anywhere >=1"])
     result = cipub(
-        "ci", "verify", "-M", str(manifest), "-c", str(tmp_path / "channel"), "--mode", "isolated", cwd=tmp_path
+        "ci", "verify", "-M", str(manifest), "--target", str(tmp_path / "channel"), "--mode", "isolated", cwd=tmp_path
     )
     assert result.code == 8
     assert "cannot install verify-me ==1.0" in result.err
@@ -92,7 +92,7 @@ def test_verify_with_github_outputs_and_summary(
         "verify",
         "-M",
         str(manifest),
-        "-c",
+        "--target",
         str(tmp_path / "channel"),
         "--mode",
         "isolated",

@@ -138,7 +138,7 @@ def test_two_processes_upload_at_once_leave_a_complete_index(tmp_path: Path) -> 
     env = clean_env()
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "cipub", "upload", *map(str, pkgs), "--channel", str(channel)],
+            [sys.executable, "-m", "cipub", "upload", *map(str, pkgs), "--target", str(channel)],
             cwd=tmp_path / group,
             env=env,
             stdout=subprocess.PIPE,

@@ -49,8 +49,8 @@ def test_only_builds_each_cell_of_a_4_cell_plan(cipub, tmp_path: Path) -> None: 
         "recipe",
         "-p",
         "linux-64",
-        "--channel",
-        "channel",
+        "--target",
+        "./channel",
         "--format",
         "json",
         "--output",
@@ -89,8 +89,8 @@ def test_only_builds_each_cell_of_a_4_cell_plan(cipub, tmp_path: Path) -> None: 
             f"dist/{ident}",
             "--manifest",
             f"dist/{ident}/cipub-manifest.json",
-            "--channel",
-            "channel",
+            "--target",
+            "./channel",
             cwd=tmp_path,
         )
         assert built.code == 0, built.err + built.out

@@ -116,7 +116,7 @@ def test_never_overwrites_even_where_the_server_would(cipub: Cipub, handle: Targ
     impostor = make_package(tmp_path / "b", "art-keep", "1.0", 0, payload="impostor")
     work = tmp_path / "w"
     work.mkdir()
-    args = ("--channel", handle.url)
+    args = ("--target", handle.url)
     assert cipub("upload", str(real), *args, cwd=work, env=handle.env).code == 0
     assert cipub("promote", *args, cwd=work, env=handle.env).code == 0
     before = handle.state()
@@ -129,10 +129,10 @@ def test_basic_credentials(cipub: Cipub, handle: TargetHandle, tmp_path: Path) -
     server.users["deployer"] = "pw-basic-canary-42"
     pkg = make_package(tmp_path / "p", "art-basic", "1.0", 0)
     env = {"ARTIFACTORY_USERNAME": "deployer", "ARTIFACTORY_PASSWORD": "pw-basic-canary-42"}
-    result = cipub("--debug", "upload", str(pkg), "--channel", handle.url, cwd=tmp_path, env=env)
+    result = cipub("--debug", "upload", str(pkg), "--target", handle.url, cwd=tmp_path, env=env)
     assert result.code == 0, result.err
     assert "pw-basic-canary-42" not in result.out + result.err
     env["ARTIFACTORY_PASSWORD"] = "wrong-password-canary"
-    result = cipub("upload", str(pkg), "--channel", handle.url, "--label", "rc2", cwd=tmp_path, env=env)
+    result = cipub("upload", str(pkg), "--target", handle.url, "--label", "rc2", cwd=tmp_path, env=env)
     assert result.code == 5, result.err
     assert "wrong-password-canary" not in result.out + result.err

@@ -129,7 +129,7 @@ def test_waits_for_the_servers_asynchronous_index(cipub: Cipub, tmp_path: Path) 
     with PrefixServer(tmp_path / "slow", api_keys={API_KEY}, channels=["slow", "slow-test"], index_delay=1.5) as server:
         pkg = make_package(tmp_path / "p", "lagging", "1.0", 0)
         result = cipub(
-            "upload", str(pkg), "--channel", f"prefix+{server.url}/slow", cwd=tmp_path, env={"PREFIX_API_KEY": API_KEY}
+            "upload", str(pkg), "--target", f"prefix+{server.url}/slow", cwd=tmp_path, env={"PREFIX_API_KEY": API_KEY}
         )
         assert result.code == 0, result.err
 
@@ -141,7 +141,7 @@ def upload_tp(
     pkg = make_package(tmp_path / name, name, "1.0", 0)
     work = tmp_path / f"work-{name}"
     work.mkdir()
-    result = cipub("--debug", "upload", str(pkg), "--channel", f"prefix+{server.url}/tp", cwd=work, env=env)
+    result = cipub("--debug", "upload", str(pkg), "--target", f"prefix+{server.url}/tp", cwd=work, env=env)
     return result, work
 
 

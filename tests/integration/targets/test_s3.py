@@ -63,9 +63,9 @@ def test_each_label_root_is_a_complete_channel(cipub: Cipub, handle: TargetHandl
     noarch = make_package(tmp_path / "n", "s3-noarch", "1.0", 0)
     work = tmp_path / "w"
     work.mkdir()
-    result = cipub("upload", str(linux), "--channel", handle.url, "--label", "rc", cwd=work, env=handle.env)
+    result = cipub("upload", str(linux), "--target", handle.url, "--label", "rc", cwd=work, env=handle.env)
     assert result.code == 0, result.err
-    result = cipub("upload", str(noarch), "--channel", handle.url, "--label", "main", cwd=work, env=handle.env)
+    result = cipub("upload", str(noarch), "--target", handle.url, "--label", "main", cwd=work, env=handle.env)
     assert result.code == 0, result.err
 
     import httpx
@@ -91,7 +91,7 @@ def test_an_object_written_by_a_crashed_run_gets_indexed(cipub: Cipub, handle: T
     client.put_object(Bucket=bucket, Key=f"{prefix}/label/test/noarch/{pkg.name}", Body=pkg.read_bytes())
     work = tmp_path / "w"
     work.mkdir()
-    result = cipub("upload", str(pkg), "--channel", handle.url, "--json", cwd=work, env=handle.env)
+    result = cipub("upload", str(pkg), "--target", handle.url, "--json", cwd=work, env=handle.env)
     assert result.code == 0, result.err
     assert [u["state"] for u in json.loads(result.out)["uploads"]] == ["skipped-identical"]
     from tests.support.install import install_from
@@ -104,11 +104,11 @@ def test_the_secret_key_never_reaches_output(cipub: Cipub, handle: TargetHandle,
     work = tmp_path / "w"
     work.mkdir()
     for args in (("--debug", "upload", str(pkg)), ("--debug", "promote")):
-        result = cipub(*args, "--channel", handle.url, cwd=work, env=handle.env)
+        result = cipub(*args, "--target", handle.url, cwd=work, env=handle.env)
         assert result.code == 0, result.err
         assert SECRET_KEY not in result.out + result.err
     bad = {**handle.env, "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}  # nothing listens there
-    result = cipub("--debug", "upload", str(pkg), "--channel", handle.url, cwd=work, env={**bad, "CIPUB_RETRIES": "1"})
+    result = cipub("--debug", "upload", str(pkg), "--target", handle.url, cwd=work, env={**bad, "CIPUB_RETRIES": "1"})
     assert result.code == 7, result.err
     assert SECRET_KEY not in result.out + result.err
     assert SECRET_KEY not in (work / "dist" / "cipub-manifest.json").read_text()

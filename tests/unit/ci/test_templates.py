@@ -110,7 +110,7 @@ def test_reusable_workflow_is_the_rendered_template() -> None:
 
 def test_matrix_example_is_the_init_output() -> None:
     expected = render_init(
-        "github", recipe="recipe", channel="https://anaconda.org/my-org", platforms=["linux-64", "osx-arm64"]
+        "github", recipe="recipe", target="https://anaconda.org/my-org", platforms=["linux-64", "osx-arm64"]
     )[".github/workflows/cipub.yml"]
     assert (REPO / "github-actions" / "examples" / "matrix.yml").read_text() == expected
 
@@ -236,14 +236,14 @@ def test_child_pipeline_cell_ids_are_shell_quoted() -> None:
 
 
 def test_init_github_values_become_quoted_scalars() -> None:
-    text = render_init("github", recipe="conda/my recipe", channel="https://anaconda.org/o", platforms=["linux-64"])[
+    text = render_init("github", recipe="conda/my recipe", target="https://anaconda.org/o", platforms=["linux-64"])[
         ".github/workflows/cipub.yml"
     ]
     doc = load_text(text)
     plan_step = next(s for s in doc["jobs"]["plan"]["steps"] if s.get("id") == "plan")
     assert plan_step["uses"] == DEFAULT_ACTION
     assert plan_step["with"]["recipe"] == "conda/my recipe"
-    assert plan_step["with"]["channel"] == "https://anaconda.org/o"
+    assert plan_step["with"]["target"] == "https://anaconda.org/o"
     assert doc["jobs"]["promote"]["environment"] == "release"
 
 
@@ -258,7 +258,7 @@ def load_text(text: str) -> Any:
 def test_init_values_cannot_become_yaml_or_expressions(value: str) -> None:
     for provider in ("github", "gitlab"):
         try:
-            files = render_init(provider, recipe=value, channel="c")
+            files = render_init(provider, recipe=value, target="c")
         except UsageError:
             continue  # refused: fine
         main = files[".github/workflows/cipub.yml" if provider == "github" else ".gitlab-ci.yml"]
@@ -272,14 +272,14 @@ def test_init_values_cannot_become_yaml_or_expressions(value: str) -> None:
 
 def test_init_gitlab_writes_the_include_and_image(tmp_path: Path, cipub: Callable[..., Any]) -> None:
     result = cipub(
-        "ci", "init", "gitlab", "--channel", "https://anaconda.org/o", "-p", "linux-64", "-p", "osx-arm64", cwd=tmp_path
+        "ci", "init", "gitlab", "--target", "https://anaconda.org/o", "-p", "linux-64", "-p", "osx-arm64", cwd=tmp_path
     )
     assert result.code == 0, result.err
     main = load(tmp_path / ".gitlab-ci.yml")
     assert main["include"] == [
         {
             "local": ".gitlab/cipub.yml",
-            "inputs": {"recipe": "recipe", "channel": "https://anaconda.org/o", "platforms": "linux-64,osx-arm64"},
+            "inputs": {"recipe": "recipe", "target": "https://anaconda.org/o", "platforms": "linux-64,osx-arm64"},
         }
     ]
     assert main[".cipub"] == {"image": "python:3.12-slim"}
@@ -290,12 +290,12 @@ def test_init_refuses_to_overwrite_without_force(tmp_path: Path, cipub: Callable
     target = tmp_path / ".github" / "workflows" / "cipub.yml"
     target.parent.mkdir(parents=True)
     target.write_text("mine\n")
-    result = cipub("ci", "init", "github", "--channel", "x", cwd=tmp_path)
+    result = cipub("ci", "init", "github", "--target", "./x", cwd=tmp_path)
     assert result.code == 2
     assert "already exist" in result.err and "--force" in result.err
     assert "Traceback" not in result.err
     assert target.read_text() == "mine\n"
-    forced = cipub("ci", "init", "github", "--channel", "x", "--force", cwd=tmp_path)
+    forced = cipub("ci", "init", "github", "--target", "./x", "--force", cwd=tmp_path)
     assert forced.code == 0
     assert target.read_text().startswith("# Conda packages with cipub")
 
@@ -303,14 +303,14 @@ def test_init_refuses_to_overwrite_without_force(tmp_path: Path, cipub: Callable
 def test_init_gitlab_refuses_when_either_file_exists(tmp_path: Path, cipub: Callable[..., Any]) -> None:
     (tmp_path / ".gitlab").mkdir()
     (tmp_path / ".gitlab" / "cipub.yml").write_text("old\n")
-    result = cipub("ci", "init", "gitlab", "--channel", "x", cwd=tmp_path)
+    result = cipub("ci", "init", "gitlab", "--target", "./x", cwd=tmp_path)
     assert result.code == 2
     assert not (tmp_path / ".gitlab-ci.yml").exists()  # nothing written at all
 
 
 def test_init_needs_a_channel_and_a_known_provider(tmp_path: Path, cipub: Callable[..., Any]) -> None:
     assert cipub("ci", "init", "github", cwd=tmp_path).code == 2
-    assert cipub("ci", "init", "jenkins", "--channel", "x", cwd=tmp_path).code == 2
+    assert cipub("ci", "init", "jenkins", "--target", "./x", cwd=tmp_path).code == 2
     assert not any(tmp_path.iterdir())
 
 

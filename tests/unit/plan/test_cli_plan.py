@@ -93,7 +93,7 @@ def test_channel_module_missing_plans_without_build_numbers(  # type: ignore[no-
         raise ModuleNotFoundError("No module named 'boto3'")
 
     monkeypatch.setattr(plan_workflow, "open_target", unavailable)
-    result = cipub("plan", "recipe", "-m", "cbc.yaml", "-f", "json", "--channel", "s3://bucket/x", cwd=project)
+    result = cipub("plan", "recipe", "-m", "cbc.yaml", "-f", "json", "--target", "s3://bucket/x", cwd=project)
     assert result.code == 0, result.err
     assert "planned without build numbers" in result.err
     decision = json.loads(result.out)["build_numbers"][0]
