@@ -222,6 +222,10 @@ def _stop(proc: subprocess.Popen[str]) -> None:
     """End the worker's whole session (py-rattler-build and the build script it runs)."""
     if proc.poll() is not None:
         return
+    if not hasattr(os, "killpg"):  # Windows: no sessions; the worker alone
+        proc.kill()
+        proc.wait()
+        return
     try:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=5)

@@ -105,3 +105,34 @@ def test_writes_to_a_remote_target_check_the_token_before_anything_is_sent(
     result = cipub(*args, cwd=tmp_path, env={"QUETZ_API_KEY": "", "CIPUB_RETRIES": "0"})
     assert result.code == 5, result.err
     assert "no token" in result.err and "QUETZ_API_KEY" in result.err
+
+
+def test_an_interrupted_upload_starts_no_further_file(tmp_path: Path) -> None:
+    import time
+
+    from cipub.channels.local import LocalChannel
+    from cipub.core.artifact import read_artifact
+    from cipub.core.manifest import ArtifactEntry, Manifest
+    from cipub.policy.publish import upload
+
+    class Stop(BaseException):
+        pass
+
+    started: list[str] = []
+
+    class Interrupting(LocalChannel):
+        def upload(self, artifact: Any, label: str) -> None:
+            started.append(artifact.filename)
+            if len(started) == 1:
+                raise Stop  # as SIGINT arriving during the first file
+            time.sleep(0.3)
+            super().upload(artifact, label)
+
+    channel = Interrupting(tmp_path / "ch")
+    channel.max_parallel = 2
+    packages = [make_package(tmp_path, f"p{i}") for i in range(6)]
+    manifest = Manifest(artifacts=[ArtifactEntry.from_artifact(read_artifact(p)) for p in packages])
+    with pytest.raises(Stop):
+        upload(manifest, channel, "test")
+    # Executor.map cancels what has not started: each file is complete on the target or absent
+    assert len(started) <= 3, started  # the one that stopped, the one in flight, at most one more
