@@ -207,6 +207,11 @@ class Settings:
     noarch_platform: str = setting(
         "linux-64", "--noarch-platform", metavar="SUBDIR", help="Where noarch recipes build."
     )
+    run_tests: bool = setting(
+        True,
+        "--test/--no-test",
+        help="Run the recipe's tests after building (rattler-build; conda-build keeps its own default).",
+    )
     concurrency: int = setting(4, "--concurrency", "-j", metavar="N", min=1, max=64, help="Parallel uploads.")
     retries: int = setting(
         5, min=0, max=20, help="Retries of a failing HTTP request (5xx, timeouts) before giving up with exit 7."
@@ -228,6 +233,19 @@ class Settings:
         "--debug",
         scope="global",
         help="Show tracebacks, HTTP retries and where each setting came from (never secrets).",
+    )
+    quiet: bool = setting(
+        False, "--quiet", "-q", scope="global", help="Print only errors and results: no build log, no progress."
+    )
+    verbose: int = setting(
+        0, "--verbose", "-v", scope="global", count=True, help="More detail: -v shows retries and engine steps."
+    )
+    color: str = setting(
+        "auto",
+        "--color",
+        metavar="auto|always|never",
+        scope="global",
+        help="Colour in terminal output; auto honours NO_COLOR and CLICOLOR_FORCE.",
     )
     #: where each value came from (flag, env, file, default), for ``--debug``
     origins: Mapping[str, Origin] = field(default_factory=dict, compare=False, repr=False)
