@@ -149,7 +149,7 @@ installed, exactly that build, into a throw-away environment with py-rattler.
 
 Examples:
 
-    cipub ci verify                                   # dist/cipub-manifest.json, label test
+    cipub ci verify                                   # output/cipub-manifest.json, label test
 
     cipub ci verify --manifest a.json --manifest b.json --target https://anaconda.org/me
 """

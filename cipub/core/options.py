@@ -33,7 +33,7 @@ Scope = Literal["global", "command"]
 OriginKind = Literal["flag", "env", "file", "default"]
 
 #: where artifacts go, and where the manifest lives, by default
-DEFAULT_OUTPUT_DIR: Final = "dist"
+DEFAULT_OUTPUT_DIR: Final = "output"
 #: the zero-configuration target: a local directory channel inside the project
 DEFAULT_TARGET: Final = "./.cipub/channel"
 ENV_PREFIX: Final = "CIPUB_"

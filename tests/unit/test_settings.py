@@ -13,7 +13,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert s.target == DEFAULT_TARGET
     assert s.label == "test"
     assert (s.promote_from, s.promote_to) == ("test", "main")
-    assert s.manifest_path == Path("dist/cipub-manifest.json")
+    assert s.manifest_path == Path("output/cipub-manifest.json")
     assert s.target_is_default
 
 
