@@ -114,6 +114,9 @@ def settings_from(ctx: typer.Context) -> Settings:
     if settings.debug or debug_enabled():  # debug = true in a config file counts too
         state.debug = True
         _configure_logging()
+        root = settings.project_root
+        where = f"project root {root} (its config file's directory)" if root else "no project config found"
+        typer.echo(f"cipub: {where}; relative paths of the config file start there", err=True)
         typer.echo("cipub: settings (value, then where it came from; tokens are never settings):", err=True)
         for line in describe(settings):
             typer.echo(scrub(f"cipub:   {line}"), err=True)

@@ -56,7 +56,9 @@ Examples:
 @command(ci_app, "init", help=INIT_HELP)
 def init_command(
     provider: Provider = typer.Argument(..., metavar="github|gitlab", help="Which CI to write files for."),
-    recipe: str = typer.Option("recipe", "--recipe", metavar="DIR", help="Recipe directory, relative to the repo."),
+    recipe_path: str = typer.Option(
+        "recipe", "--recipe", metavar="DIR", help="Recipe directory, relative to the repo."
+    ),
     target: str = option("target", required=True, help="Where CI publishes (https://anaconda.org/OWNER, ...)."),
     platforms: list[str] = option("platforms", help="Target platform(s)."),
     directory: Path = typer.Option(Path(), "--directory", "-C", metavar="DIR", help="Repository root."),
@@ -73,12 +75,14 @@ def init_command(
 ) -> None:
     from cipub.workflows.ci import InitJob, init
 
-    job = InitJob(provider.value, target, recipe, platforms, directory, action, image, install, force)
+    job = InitJob(provider.value, target, recipe_path, platforms, directory, action, image, install, force)
     result = init(job)
     for path in result.written:
         typer.echo(f"wrote {path}")
     if result.recipe_missing:
-        typer.echo(f"note: {directory / recipe} does not exist yet; the workflow builds the recipe there", err=True)
+        typer.echo(
+            f"note: {directory / recipe_path} does not exist yet; the workflow builds the recipe there", err=True
+        )
     typer.echo(f"next: store the target's token as {result.token_where}, then commit and push", err=True)
 
 

@@ -31,6 +31,9 @@ _T = TypeVar("_T")
 
 Scope = Literal["global", "command"]
 OriginKind = Literal["flag", "env", "file", "default"]
+#: how a relative value from the config file (or a default) resolves against the project root:
+#: "path" always; "dotted" only when clearly a path (``./x``, ``../x``): a bare word is a channel name
+PathKind = Literal["path", "dotted"]
 
 #: where artifacts go, and where the manifest lives, by default
 DEFAULT_OUTPUT_DIR: Final = "output"
@@ -64,6 +67,8 @@ class Option:
     min: int | None = None
     #: a counted flag (``-vv``): its value is how often it was given
     count: bool = False
+    #: a path setting: relative values from the config file and defaults are taken from the project root
+    path: PathKind | None = None
 
     @property
     def is_setting(self) -> bool:
@@ -109,13 +114,16 @@ def setting(
     shown_default: str | None = None,
     min: int | None = None,
     count: bool = False,
+    path: PathKind | None = None,
 ) -> _T:
     """Declare a field of :class:`Settings` as a setting (its default, flags and help).
 
     The field's name becomes the key, the environment variable and the config key (see
     :func:`_settings_options`).
     """
-    declared = Option("", default, help, flags, metavar, scope=scope, shown_default=shown_default, min=min, count=count)
+    declared = Option(
+        "", default, help, flags, metavar, scope=scope, shown_default=shown_default, min=min, count=count, path=path
+    )
     return field(default=default, metadata={_METADATA_KEY: declared})
 
 
@@ -142,10 +150,16 @@ class Settings:
     variables or ``--token-file``, never from here.
     """
 
+    recipe: str = setting(
+        "recipe",
+        path="path",
+        help="Recipe directory (or file) that build and plan use when none is named on the command line.",
+    )
     target: str = setting(
         DEFAULT_TARGET,
         "--target",
         metavar="URL",
+        path="dotted",
         help="Where to publish: ./dir, https://anaconda.org/OWNER, quetz+https://HOST/CH, s3://B/P ...",
     )
     label: str = setting(
@@ -154,12 +168,15 @@ class Settings:
     promote_from: str = setting("test", "--from", metavar="LABEL", help="Label to promote from.")
     promote_to: str = setting("main", "--to", metavar="LABEL", help="Label to promote to.")
     engine: str = setting("auto", "--engine", "-e", metavar="auto|rattler-build|conda-build|boa", help="Build engine.")
-    output_dir: str = setting(DEFAULT_OUTPUT_DIR, "--output-dir", "-o", metavar="DIR", help="Where packages go.")
+    output_dir: str = setting(
+        DEFAULT_OUTPUT_DIR, "--output-dir", "-o", metavar="DIR", path="path", help="Where packages go."
+    )
     manifest: str = setting(
         "",
         "--manifest",
         "-M",
         metavar="PATH",
+        path="path",
         help="Manifest to write.",
         shown_default="<output-dir>/cipub-manifest.json",
     )
@@ -168,6 +185,7 @@ class Settings:
         "--variant-config",
         "-m",
         metavar="FILE",
+        path="path",
         help="Variant config file(s) (conda_build_config.yaml, variants.yaml); later files win.",
     )
     channels: tuple[str, ...] = setting(
@@ -175,6 +193,7 @@ class Settings:
         "--channel",
         "-c",
         metavar="CHANNEL",
+        path="dotted",
         help="Dependency channel the build solves from, as conda-build/rattler-build -c; repeatable.",
     )
     platforms: tuple[str, ...] = setting(
@@ -198,6 +217,7 @@ class Settings:
         "",
         "--token-file",
         metavar="PATH",
+        path="path",
         help="Read the token from this file (tokens are never taken as command-line values).",
     )
     debug: bool = setting(
@@ -208,6 +228,8 @@ class Settings:
     )
     #: where each value came from (flag, env, file, default), for ``--debug``
     origins: Mapping[str, Origin] = field(default_factory=dict, compare=False, repr=False)
+    #: the project root (the directory of the config file found, see :mod:`cipub.core.settings`), or None
+    project_root: Path | None = field(default=None, compare=False, repr=False)
 
     @property
     def manifest_path(self) -> Path:
@@ -236,7 +258,7 @@ FLAGS: Final = (
     Option(
         "config",
         None,
-        "Config file instead of ./cipub.toml / pyproject.toml.",
+        "Config file instead of the project's cipub.toml / pyproject.toml (found upward from here).",
         ("--config",),
         "FILE",
         env="CIPUB_CONFIG",
