@@ -63,7 +63,10 @@ def init_command(
     platforms: list[str] = option("platforms", help="Target platform(s)."),
     directory: Path = typer.Option(Path(), "--directory", "-C", metavar="DIR", help="Repository root."),
     action: str = typer.Option(
-        DEFAULT_ACTION, "--action", metavar="OWNER/REPO/PATH@REF", help="github: the cipub action to use."
+        DEFAULT_ACTION,
+        "--action",
+        metavar="OWNER/REPO/PATH@REF",
+        help="github: the cipub action (default: this version, pinned by commit).",
     ),
     image: str = typer.Option(
         DEFAULT_IMAGE, "--image", metavar="IMAGE", help="gitlab: image of the cipub jobs ('' for shell runners)."
@@ -72,10 +75,11 @@ def init_command(
         "", "--install", metavar="SPEC", help="gitlab: pip requirement for cipub in the jobs, or 'none'."
     ),
     force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
+    runners: list[str] = option("runners", help="github: runner label of a platform (osx-64=LABEL); repeatable."),
 ) -> None:
     from cipub.workflows.ci import InitJob, init
 
-    job = InitJob(provider.value, target, recipe_path, platforms, directory, action, image, install, force)
+    job = InitJob(provider.value, target, recipe_path, platforms, directory, action, image, install, force, runners)
     result = init(job)
     for path in result.written:
         typer.echo(f"wrote {path}")

@@ -45,6 +45,7 @@ def plan_command(
     format: str = option("format"),
     output: Path | None = option("output"),
     noarch_platform: str | None = option("noarch_platform"),
+    runners: list[str] = option("runners"),
     no_build_numbers: bool = option("no_build_numbers"),
     config: Path | None = option("config"),
 ) -> None:

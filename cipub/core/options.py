@@ -207,6 +207,13 @@ class Settings:
     noarch_platform: str = setting(
         "linux-64", "--noarch-platform", metavar="SUBDIR", help="Where noarch recipes build."
     )
+    runners: tuple[str, ...] = setting(
+        (),
+        "--runner",
+        metavar="PLATFORM=LABEL",
+        help="GitHub runner label of a platform's build jobs in the plan (osx-64=macos-15-large ...); repeatable.",
+        shown_default="GitHub-hosted: ubuntu-latest, macos-15-intel (osx-64), macos-latest (osx-arm64) ...",
+    )
     concurrency: int = setting(4, "--concurrency", "-j", metavar="N", min=1, help="Parallel uploads.")
     retries: int = setting(5, help="Retries of a failing HTTP request (5xx, timeouts) before giving up with exit 7.")
     backoff: float = setting(0.5, help="Base delay of the exponential retry backoff, in seconds.")
