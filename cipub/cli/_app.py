@@ -108,9 +108,11 @@ def settings_from(ctx: typer.Context) -> Settings:
     """
     from cipub.core.secrets import scrub
     from cipub.core.settings import describe, resolve
+    from cipub.workflows.target import with_target_label
 
     given = given_options(ctx)
     settings = resolve({k: v for k, v in given.items() if k in SETTING_KEYS}, config_file=given.get("config"))
+    settings = with_target_label(settings)
     if settings.debug or debug_enabled():  # debug = true in a config file counts too
         state.debug = True
         _configure_logging()
