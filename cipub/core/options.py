@@ -212,7 +212,7 @@ class Settings:
         "--runner",
         metavar="PLATFORM=LABEL",
         help="GitHub runner label of a platform's build jobs in the plan (osx-64=macos-15-large ...); repeatable.",
-        shown_default="GitHub-hosted: ubuntu-latest, macos-15-intel (osx-64), macos-latest (osx-arm64) ...",
+        shown_default="GitHub-hosted labels (osx-64: macos-15-intel)",
     )
     concurrency: int = setting(4, "--concurrency", "-j", metavar="N", min=1, help="Parallel uploads.")
     retries: int = setting(5, help="Retries of a failing HTTP request (5xx, timeouts) before giving up with exit 7.")

@@ -136,3 +136,22 @@ def test_init_writes_runner_overrides_for_the_plan_step(cipub: Callable[..., Any
     assert plan_step["env"] == {"CIPUB_RUNNERS": "osx-64=macos-15-large"}
     bad = cipub("ci", "init", "github", "--directory", str(tmp_path / "x"), "--target", "./c", "--runner", "mac")
     assert bad.code == 2
+
+
+#: every shipped file that shows this project's action, workflow or include by reference
+SHOWN_REFERENCES = [
+    REPO / "README.md",
+    REPO / ".github" / "workflows" / "cipub.yml",
+    *sorted((REPO / "github-actions" / "examples").glob("*.yml")),
+    *sorted((REPO / "gitlab-ci").rglob("*.yml")),
+    *sorted((REPO / "cipub" / "templates").rglob("*")),
+]
+
+
+@pytest.mark.parametrize("path", [p for p in SHOWN_REFERENCES if p.is_file()], ids=lambda p: str(p.relative_to(REPO)))
+def test_every_shown_reference_to_this_project_is_the_pinned_one(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert "OWNER/cipub" not in text
+    refs = re.findall(rf"{re.escape(ACTION_REPOSITORY)}(?:/[\w./-]+)?@([\w.-]+)", text)
+    refs += re.findall(rf"raw\.githubusercontent\.com/{re.escape(ACTION_REPOSITORY)}/([\w.-]+)/", text)
+    assert set(refs) <= {ACTION_REF}, f"{path.name}: bump to ACTION_REF {ACTION_REF}"
