@@ -92,11 +92,15 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         raise UsageError(f"{source}: {key} = {value!r} is not a valid {kind}") from None
 
 
-def _unknown(key: str, source: str) -> UsageError:
+def _unknown(key: str, source: str, *, as_env: bool = False) -> UsageError:
     import difflib
 
-    close = difflib.get_close_matches(key, list(SETTING_KEYS), n=1)
-    hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(sorted(SETTING_KEYS))}"
+    # Named as the place spells them: config keys kebab-case (snake_case is accepted too), variables
+    # CIPUB_UPPER_CASE.
+    spelled = {(OPTIONS[k].env if as_env else OPTIONS[k].config_key) or k: k for k in SETTING_KEYS}
+    wanted = ENV_PREFIX + key.upper() if as_env else key.replace("_", "-")
+    close = difflib.get_close_matches(wanted, list(spelled), n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(sorted(spelled))}"
     return UsageError(f"{source}: unknown setting {key!r}", hint=hint)
 
 
@@ -132,15 +136,27 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _config_table(path: Path) -> dict[str, Any] | None:
-    """cipub's table in ``path``: ``[tool.cipub]``, or (``cipub.toml`` only) the top level; None if absent."""
+    """cipub's table in ``path``: ``[tool.cipub]``, or (``cipub.toml`` only) the top level; None if absent.
+
+    A ``cipub.toml`` holding both top-level settings and ``[tool.cipub]`` is refused: one of the
+    two would be ignored without a word.
+    """
     data = _read_toml(path)
     tool = data.get("tool", {})
-    table = tool.get("cipub") if isinstance(tool, dict) else None
-    if table is None and path.name != "pyproject.toml":
-        table = {k: v for k, v in data.items() if k != "tool"}
+    if not isinstance(tool, dict):
+        raise UsageError(f"{path}: `tool` must be a table ([tool.cipub])", hint="write the settings under [tool.cipub]")
+    table = tool.get("cipub")
     if table is not None and not isinstance(table, dict):
         raise UsageError(f"{path}: [tool.cipub] must be a table")
-    return table
+    if path.name == "pyproject.toml":
+        return table
+    top_level = {k: v for k, v in data.items() if k != "tool"}
+    if table is not None and top_level:
+        raise UsageError(
+            f"{path}: settings both at the top level ({', '.join(sorted(top_level))}) and in [tool.cipub]",
+            hint="keep one place: in cipub.toml, top-level keys are the usual form",
+        )
+    return table if table is not None else top_level
 
 
 def _config_in(directory: Path) -> ConfigFile | None:
@@ -181,6 +197,10 @@ def find_config_file(cwd: Path, explicit: Path | None = None) -> ConfigFile | No
     if explicit is None:
         return find_project(cwd)
     path = explicit if explicit.is_absolute() else cwd / explicit
+    if path.is_dir():
+        raise UsageError(
+            f"config file {explicit} is a directory", hint="name the file: DIR/cipub.toml or DIR/pyproject.toml"
+        )
     if not path.is_file():
         raise UsageError(f"config file {explicit} does not exist")
     table = _config_table(path)
@@ -252,7 +272,7 @@ def resolve(
         if env_key is None:
             # The environment is shared with CI systems and other tools: a stray CIPUB_* variable is
             # worth a warning (it may be a typo), not a failure. Config-file keys stay strict.
-            problem = _unknown(name[len(ENV_PREFIX) :].lower(), f"environment variable {name}")
+            problem = _unknown(name[len(ENV_PREFIX) :].lower(), f"environment variable {name}", as_env=True)
             log.warning("%s (ignored; %s)", problem.message, problem.hint)
             continue
         if value == "":
@@ -302,4 +322,7 @@ def describe(settings: Settings) -> list[str]:
     credentials are masked; the caller still scrubs every line like all other output.
     """
     width = max(len(key) for key in SETTING_KEYS)
-    return [f"{key:<{width}}  {_shown(getattr(settings, key)):<28}  {settings.origin(key)}" for key in SETTING_KEYS]
+    return [
+        f"{OPTIONS[key].config_key or key:<{width}}  {_shown(getattr(settings, key)):<28}  {settings.origin(key)}"
+        for key in SETTING_KEYS
+    ]

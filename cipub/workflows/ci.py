@@ -92,6 +92,8 @@ def init(job: InitJob) -> InitResult:
         install=job.install,
         runners=job.runners,
     )
+    if not job.directory.is_dir():  # a typo in --directory must not grow a new tree somewhere
+        raise UsageError(f"{job.directory} is not a directory", hint="pass the repository root with --directory/-C")
     existing = [name for name in files if (job.directory / name).exists()]
     if existing and not job.force:
         raise UsageError(

@@ -76,7 +76,7 @@ def test_describe_names_each_origin_and_masks_url_credentials(tmp_path) -> None:
         environ={"CIPUB_RETRIES": "1"},
         cwd=tmp_path,
     )
-    lines = {line.split()[0]: line for line in describe(s)}
+    lines = {line.split()[0].replace("-", "_"): line for line in describe(s)}  # listed as config keys
     assert set(lines) == set(SETTING_KEYS)
     assert lines["target"].endswith("flag --target")
     assert lines["retries"].endswith("env CIPUB_RETRIES")

@@ -50,7 +50,7 @@ def test_unknown_env_variable_is_a_warning(tmp_path: Path, caplog: pytest.LogCap
     s = resolve({}, environ={"CIPUB_LABLE": "x"}, cwd=tmp_path)
     assert s.label == "test"
     assert "CIPUB_LABLE" in caplog.text
-    assert "did you mean 'label'?" in caplog.text
+    assert "did you mean 'CIPUB_LABEL'?" in caplog.text
 
 
 def test_non_setting_variables_are_quiet(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -155,3 +155,30 @@ def test_explicit_config_file_is_the_project_root(tmp_path: Path) -> None:
     (tmp_path / "conf" / "cipub.toml").write_text('output-dir = "out"\n')
     s = resolve({}, environ={}, cwd=tmp_path, config_file=Path("conf/cipub.toml"))
     assert s.output_dir == str(tmp_path / "conf" / "out")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('tool = "x"\n', "`tool` must be a table"),
+        ('label = "a"\n[tool.cipub]\nlabel = "b"\n', "both at the top level (label) and in [tool.cipub]"),
+        ("[tool]\ncipub = 3\n", "[tool.cipub] must be a table"),
+    ],
+)
+def test_malformed_cipub_toml_is_a_usage_error(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "cipub.toml").write_text(text)
+    with pytest.raises(UsageError) as exc:
+        resolve({}, environ={}, cwd=tmp_path)
+    assert message in exc.value.message
+
+
+def test_config_naming_a_directory_says_so(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="is a directory"):
+        resolve({}, environ={}, cwd=tmp_path, config_file=tmp_path)
+
+
+def test_hints_name_keys_as_the_config_file_spells_them(tmp_path: Path) -> None:
+    (tmp_path / "cipub.toml").write_text('promote_too = "x"\n')
+    with pytest.raises(UsageError) as exc:
+        resolve({}, environ={}, cwd=tmp_path)
+    assert exc.value.hint == "did you mean 'promote-to'?"

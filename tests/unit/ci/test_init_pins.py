@@ -155,3 +155,11 @@ def test_every_shown_reference_to_this_project_is_the_pinned_one(path: Path) -> 
     refs = re.findall(rf"{re.escape(ACTION_REPOSITORY)}(?:/[\w./-]+)?@([\w.-]+)", text)
     refs += re.findall(rf"raw\.githubusercontent\.com/{re.escape(ACTION_REPOSITORY)}/([\w.-]+)/", text)
     assert set(refs) <= {ACTION_REF}, f"{path.name}: bump to ACTION_REF {ACTION_REF}"
+
+
+def test_init_refuses_a_directory_that_does_not_exist(cipub: Callable[..., Any], tmp_path: Path) -> None:
+    missing = tmp_path / "no" / "such" / "repo"
+    result = cipub("ci", "init", "github", "--directory", str(missing), "--target", "./channel")
+    assert result.code == 2, result.err
+    assert "is not a directory" in result.err
+    assert not (tmp_path / "no").exists()
