@@ -61,7 +61,9 @@ def init_command(
     ),
     target: str = option("target", required=True, help="Where CI publishes (https://anaconda.org/OWNER, ...)."),
     platforms: list[str] = option("platforms", help="Target platform(s)."),
-    directory: Path = typer.Option(Path(), "--directory", "-C", metavar="DIR", help="Repository root."),
+    directory: Path | None = typer.Option(
+        None, "--directory", "-C", metavar="DIR", help="Repository root (default: the one cipub runs in)."
+    ),
     action: str = typer.Option(
         DEFAULT_ACTION,
         "--action",
@@ -77,8 +79,11 @@ def init_command(
     force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
     runners: list[str] = option("runners", help="github: runner label of a platform (osx-64=LABEL); repeatable."),
 ) -> None:
+    from cipub.core.settings import repository_root
     from cipub.workflows.ci import InitJob, init
 
+    # CI files live at the repository's root, wherever in the checkout this runs.
+    directory = directory or repository_root(Path.cwd()) or Path()
     job = InitJob(provider.value, target, recipe_path, platforms, directory, action, image, install, force, runners)
     result = init(job)
     for path in result.written:

@@ -192,6 +192,17 @@ def find_project(cwd: Path) -> ConfigFile | None:
         directory = directory.parent
 
 
+def repository_root(cwd: Path) -> Path | None:
+    """The nearest directory at or above ``cwd`` holding a VCS marker (``.git`` ...), or None."""
+    directory = cwd.absolute()
+    while True:
+        if any((directory / marker).exists() for marker in VCS_MARKERS):
+            return directory
+        if directory.parent == directory:
+            return None
+        directory = directory.parent
+
+
 def find_config_file(cwd: Path, explicit: Path | None = None) -> ConfigFile | None:
     """The config file: ``explicit`` (which must exist and hold cipub's table), else the project's."""
     if explicit is None:

@@ -163,3 +163,12 @@ def test_init_refuses_a_directory_that_does_not_exist(cipub: Callable[..., Any],
     assert result.code == 2, result.err
     assert "is not a directory" in result.err
     assert not (tmp_path / "no").exists()
+
+
+def test_init_from_a_subdirectory_writes_at_the_repository_root(cipub: Callable[..., Any], tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "src" / "pkg").mkdir(parents=True)
+    result = cipub("ci", "init", "github", "--target", "./channel", cwd=tmp_path / "src" / "pkg")
+    assert result.code == 0, result.err
+    assert (tmp_path / ".github" / "workflows" / "cipub.yml").is_file()
+    assert not (tmp_path / "src" / "pkg" / ".github").exists()
