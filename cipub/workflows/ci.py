@@ -28,9 +28,10 @@ Provider = Literal["github", "gitlab"]
 ACTION_REPOSITORY = "cipub-dev/cipub"
 #: the commit of this project the generated workflows pin the action to: a full SHA, as GitHub
 #: advises for third-party actions (a tag can move). It must be a commit of this repository's main
-#: history with github-actions/action.yml: tests/unit/ci/test_init_pins.py checks that it exists and
+#: history with github-actions/action.yml (merged with its history, never squashed):
+#: tests/unit/ci/test_init_pins.py checks that it exists and
 #: that its action takes every input the generated workflow passes. Bump it when the action changes.
-ACTION_REF = "83a577c5fc5fb2654fa7434f953021295a141b0f"
+ACTION_REF = "9a0a94b5c829b246401bdd477d8da6d79299c1af"
 #: the version of the pinned commit, as the "# vX.Y.Z" comment every pinned action carries
 ACTION_REF_NAME = "v0.1.0"
 #: where the composite action lives; `cipub ci init github --action` overrides it
