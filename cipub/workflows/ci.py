@@ -34,6 +34,9 @@ ACTION_REPOSITORY = "cipub-dev/cipub"
 ACTION_REF = "9a0a94b5c829b246401bdd477d8da6d79299c1af"
 #: the version of the pinned commit, as the "# vX.Y.Z" comment every pinned action carries
 ACTION_REF_NAME = "v0.1.0"
+#: gitlab: the pip requirement the include installs cipub from by default (cipub is not on PyPI):
+#: this project's source at the pinned commit, an archive pip builds without git
+PINNED_REQUIREMENT = f"cipub @ https://github.com/{ACTION_REPOSITORY}/archive/{ACTION_REF}.tar.gz"
 #: where the composite action lives; `cipub ci init github --action` overrides it
 DEFAULT_ACTION = f"{ACTION_REPOSITORY}/github-actions@{ACTION_REF}"
 #: github: the repository secret the generated workflow passes as the token, by target kind: the

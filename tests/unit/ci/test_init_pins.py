@@ -154,6 +154,7 @@ def test_every_shown_reference_to_this_project_is_the_pinned_one(path: Path) -> 
     assert "OWNER/cipub" not in text
     refs = re.findall(rf"{re.escape(ACTION_REPOSITORY)}(?:/[\w./-]+)?@([\w.-]+)", text)
     refs += re.findall(rf"raw\.githubusercontent\.com/{re.escape(ACTION_REPOSITORY)}/([\w.-]+)/", text)
+    refs += re.findall(rf"{re.escape(ACTION_REPOSITORY)}/archive/([\w.-]+)\.tar\.gz", text)
     assert set(refs) <= {ACTION_REF}, f"{path.name}: bump to ACTION_REF {ACTION_REF}"
 
 

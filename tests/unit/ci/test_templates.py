@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 import yaml
 
-from cipub import __version__
 from cipub.ci import matrix
 from cipub.core.errors import UsageError
 from cipub.policy.plan import Plan, PlanCell
@@ -122,8 +121,11 @@ def test_include_component_and_package_copy_are_identical() -> None:
 
 
 def test_include_installs_the_cipub_version_it_ships_with() -> None:
+    from cipub.workflows.ci import PINNED_REQUIREMENT
+
     spec = gitlab_documents(GITLAB_INCLUDE.read_text())[0]["spec"]
-    assert spec["inputs"]["install"]["default"] == f"cipub=={__version__}"
+    # cipub is not on PyPI: the default is this project's source at the commit the action is pinned to
+    assert spec["inputs"]["install"]["default"] == PINNED_REQUIREMENT
 
 
 # -- the GitLab include ----------------------------------------------------------------------------------
