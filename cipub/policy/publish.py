@@ -12,6 +12,7 @@ manifest's sha256, or the command fails with exit 8.
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -135,10 +136,32 @@ def upload(
             receipts = [run(a) for a in actions]
         else:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cipub-upload") as pool:
-                receipts = list(pool.map(run, actions))
+                receipts = list(pool.map(_stop_after_first_failure(run), actions))
         verify_labels(channel, manifest.artifacts, label)
     manifest.uploads.extend(receipts)
     return receipts
+
+
+class _NotStarted(Exception):
+    """A file left alone because another file of the batch failed or was interrupted first."""
+
+
+def _stop_after_first_failure(run: Callable[[UploadAction], UploadReceipt]) -> Callable[[UploadAction], UploadReceipt]:
+    """``run``, except that once one call raises (an error, or Ctrl-C arriving in a worker), no
+    worker starts another file. Executor.map cancels only what is still queued when the caller
+    sees the failure, which on a loaded machine can be several files later."""
+    stop = threading.Event()
+
+    def guarded(action: UploadAction) -> UploadReceipt:
+        if stop.is_set():
+            raise _NotStarted(action.entry.key)
+        try:
+            return run(action)
+        except BaseException:
+            stop.set()
+            raise
+
+    return guarded
 
 
 def verify_labels(channel: Channel, entries: list[ArtifactEntry], label: str, *, absent: bool = False) -> None:
