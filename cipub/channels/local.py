@@ -22,6 +22,7 @@ the dead process's temporary ``.part`` files: the channel converges without anyo
 from __future__ import annotations
 
 import asyncio
+import errno
 import fcntl
 import hashlib
 import json
@@ -54,6 +55,7 @@ from cipub.core.errors import (
     ConflictError,
     InvalidPackageError,
     NetworkError,
+    StorageError,
     UsageError,
     VerificationError,
 )
@@ -86,6 +88,11 @@ def storage_errors(root: Path) -> Iterator[None]:
     except FileExistsError:
         raise  # create-only writes rely on it; callers turn it into a conflict
     except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG):
+            raise StorageError(
+                f"cannot write the channel at {root}: {exc.strerror} ({exc.filename})",
+                hint="free space or make it writable, then re-run: finished files are skipped",
+            ) from exc
         raise NetworkError(f"storage error on the channel at {root}: {exc.strerror} ({exc.filename})") from exc
 
 

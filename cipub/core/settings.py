@@ -17,6 +17,7 @@ same hint (the environment is shared with CI systems). Retired spellings (``CIPU
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -47,6 +48,11 @@ _BY_ENV: dict[str | None, str] = {OPTIONS[key].env: key for key in SETTING_KEYS}
 _ENV_NOT_SETTINGS = frozenset({o.env for o in OPTIONS.values() if o.env and not o.is_setting} | {"CIPUB_DOTENV"})
 
 
+#: bounds of numeric settings: counts (retries, concurrency) and seconds (timeouts, backoff)
+MAX_INT_SETTING = 1_000_000
+MAX_SECONDS_SETTING = 86_400.0
+
+
 def _coerce(key: str, value: Any, source: str) -> Any:
     default = OPTIONS[key].default
     try:
@@ -61,11 +67,16 @@ def _coerce(key: str, value: Any, source: str) -> Any:
             raise ValueError(value)
         if isinstance(default, int):
             number = int(value)
-            if number < 0:
+            if number < 0 or number > MAX_INT_SETTING:
                 raise ValueError(value)
             return number
         if isinstance(default, float):
-            return float(value)
+            real = float(value)
+            # NaN compares false with everything, so it would pass any later check; inf and huge
+            # values overflow sleep() and timeouts: a number of seconds, at most a day
+            if not math.isfinite(real) or real < 0 or real > MAX_SECONDS_SETTING:
+                raise ValueError(value)
+            return real
         if isinstance(default, tuple):
             if isinstance(value, str):
                 return tuple(v.strip() for v in value.split(",") if v.strip())
@@ -79,7 +90,8 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         return str(value)
     except ValueError:
         kind = type(default).__name__
-        raise UsageError(f"{source}: {key} = {value!r} is not a valid {kind}") from None
+        bounds = {"int": f" (0 to {MAX_INT_SETTING})", "float": f" (0 to {MAX_SECONDS_SETTING:.0f})"}.get(kind, "")
+        raise UsageError(f"{source}: {key} = {value!r} is not a valid {kind}{bounds}") from None
 
 
 def _unknown(key: str, source: str) -> UsageError:
