@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,28 @@ def _isolated_cipub_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CIPUB_BACKOFF", "0.01")
     forget_all()  # a secret seen by one test must not scrub another test's output
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Install the npm test tools before the first test, when a selected test needs them: the
+    install has its own timeout (tests/support/node_tools.py), not the per-test one."""
+    if session.config.option.collectonly or "tests.support.node_tools" not in sys.modules:
+        return
+    users = {Path(str(item.fspath)) for item in session.items}
+    if any(_uses_node_tools(path) for path in users):
+        from tests.support.node_tools import bootstrap_for_session
+
+        bootstrap_for_session()
+
+
+def _uses_node_tools(path: Path) -> bool:
+    for candidate in (path, path.parent / "conftest.py"):
+        try:
+            if "node_tools" in candidate.read_text(encoding="utf-8"):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 _exit_status = {"code": 0}

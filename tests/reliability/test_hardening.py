@@ -471,3 +471,66 @@ def test_two_identical_uploads_and_promotions_at_once_converge(tmp_path: Path, r
     assert set(truth.files["main"]) == {f"noarch/{p.name}" for p in packages}
     assert truth.indexed["main"] == set(truth.files["main"])
     _held("7 concurrency", "identical upload + promote at once (local, processes)", n=2)
+
+
+# -- test infrastructure: the npm tool bootstrap is atomic ---------------------------------------
+
+FAKE_NPM = """#!/bin/sh
+# fake npm: install --prefix DIR pkg@ver...; MODE=ok|fail|hang
+prefix=""; while [ $# -gt 0 ]; do
+  case "$1" in --prefix) prefix="$2"; shift 2;; *@*) pkg="${1%@*}"; ver="${1##*@}";
+    mkdir -p "$prefix/node_modules/$pkg"; echo "{\\"version\\": \\"$ver\\"}" > "$prefix/node_modules/$pkg/package.json";
+    [ "$MODE" = fail ] && exit 3; [ "$MODE" = hang ] && sleep 30; shift;; *) shift;; esac
+done
+echo "$prefix" >> "$CALLS"
+"""
+
+
+@pytest.fixture
+def fake_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    from tests.support import node_tools
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    npm = bin_dir / "npm"
+    npm.write_text(FAKE_NPM)
+    npm.chmod(0o755)
+    calls = tmp_path / "calls"
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("CALLS", str(calls))
+    monkeypatch.setattr(node_tools, "TOOLS_DIR", tmp_path / "tools")
+    monkeypatch.setattr(node_tools, "NODE_PREFIX", tmp_path / "tools" / "node")
+    return tmp_path / "tools" / "node", calls
+
+
+@pytest.mark.parametrize("mode", ["fail", "hang"])
+def test_interrupted_tool_install_is_redone_not_trusted(
+    fake_tools: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    from tests.support import node_tools
+
+    prefix, calls = fake_tools
+    monkeypatch.setenv("MODE", mode)
+    monkeypatch.setattr(node_tools, "INSTALL_TIMEOUT", 1.0)
+    with pytest.raises(node_tools.ToolInstallError):
+        node_tools.bootstrap()
+    assert not prefix.exists(), "a half-finished install must never sit where a whole one is expected"
+    monkeypatch.setenv("MODE", "ok")
+    assert node_tools.bootstrap() == prefix
+    assert node_tools._ready(prefix) and calls.read_text().count("\n") == 1
+    node_tools.bootstrap()  # ready: not installed again
+    assert calls.read_text().count("\n") == 1
+    _held("test infra", f"tool install interrupted ({mode}), then redone")
+
+
+def test_half_install_from_before_is_redone(fake_tools: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.support import node_tools
+
+    prefix, calls = fake_tools
+    for package, version in node_tools.NPM_PACKAGES.items():  # versions right, but npm never finished
+        (prefix / "node_modules" / package).mkdir(parents=True)
+        (prefix / "node_modules" / package / "package.json").write_text(json.dumps({"version": version}))
+    monkeypatch.setenv("MODE", "ok")
+    node_tools.bootstrap()
+    assert calls.is_file() and node_tools._ready(prefix)
+    _held("test infra", "half install without the ready mark is redone")
