@@ -181,6 +181,11 @@ class LocalChannel(Batch):
             pairs = {(str(label), str(subdir)) for label, subdir in json.loads(pending.read_text(encoding="utf-8"))}
         except (OSError, ValueError, TypeError):
             pairs = {(label, s) for label in self.labels() for s in self._subdirs(self.label_dir(label))}
+        # An entry no label or subdir can have (written by an older cipub) must not brick the channel.
+        unusable = {(label, s) for label, s in pairs if not (NAMES.matches(label) and is_subdir(s))}
+        for label, s in sorted(unusable):
+            log.warning("%s: dropping an unusable entry %r/%r from %s", self.display, label[:40], s[:40], PENDING_NAME)
+        pairs -= unusable
         for label, subdir in pairs:
             directory = self.root / tree_path(label, subdir)
             if directory.is_dir():
@@ -398,9 +403,20 @@ class LocalChannel(Batch):
 
     def remove_label(self, file: ChannelFile, label: str) -> None:
         self._require_lock()
+        path = self._path(label, file.subdir, file.filename)
+        # The policy only removes a label when another label holds the same bytes; make sure that
+        # other copy is another directory entry, not this very file seen through a second name.
+        others = [self._path(other, file.subdir, file.filename) for other in file.labels if other != label]
+        real = os.path.realpath(path)
+        if others and all(os.path.realpath(o) == real or not o.is_file() for o in others):
+            raise VerificationError(
+                f"{file.key} in label {label!r} is the only copy on {self.display} (the other labels "
+                "reach it through a link) — nothing was removed",
+                hint="replace linked label directories with real ones",
+            )
         self._mark_dirty(label, file.subdir)
         with storage_errors(self.root):
-            self._path(label, file.subdir, file.filename).unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
 
     def install_url(self, label: str) -> str:
         return self.label_dir(label).as_uri()

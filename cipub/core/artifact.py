@@ -133,12 +133,14 @@ class _Layout:
 
     def add(self, info: tarfile.TarInfo) -> None:
         name = info.name.replace("\\", "/").strip("/")
-        # Whatever a member is, its parent directories must resolve inside the prefix.
-        self.resolve(posixpath.dirname(name), f"member {info.name!r}")
+        # Whatever a member is, its parent directories must resolve inside the prefix; it lands
+        # where they resolve to (``share -> .`` puts ``share/a`` at ``a``).
+        parent = self.resolve(posixpath.dirname(name), f"member {info.name!r}")
+        real = posixpath.join(parent, posixpath.basename(name)) if parent else posixpath.basename(name)
         if info.issym():
             target = info.linkname.replace("\\", "/")
-            self.symlinks[name] = target
-            self.resolve(name, f"link {info.name!r} -> {info.linkname!r}")
+            self.symlinks[real] = target
+            self.resolve(real, f"link {info.name!r} -> {info.linkname!r}")
         elif info.isfile():
             self.files.add(name)
 

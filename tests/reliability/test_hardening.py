@@ -84,6 +84,35 @@ def test_symlinked_subdir_and_package_file_are_refused(cipub: Cli, tmp_path: Pat
     _held("1 layout", "symlinked subdir / package file", n=2)
 
 
+def test_symlinked_label_as_the_source_is_refused_too(cipub: Cli, tmp_path: Path) -> None:
+    """The reverse direction: promote --from alias --to test --move, alias -> test."""
+    package = make_package(tmp_path / "pkgs", "solo", payload="only copy")
+    channel = tmp_path / "ch"
+    assert cipub("upload", str(package), "--target", str(channel), "--label", "test", cwd=tmp_path).code == 0
+    (channel / "label" / "alias").symlink_to("test")
+    manifest = _manifest(tmp_path, package)
+    result = cipub(
+        "promote", "-M", str(manifest), "--target", str(channel), "--from", "alias", "--to", "test", "--move"
+    )
+    assert result.code == 2 and _one_line(result), result.err
+    assert (channel / "label" / "test" / "noarch" / package.name).is_file()
+    _held("1 layout", "symlinked label as --from")
+
+
+def test_overlong_label_and_bad_journal_never_brick_the_channel(cipub: Cli, tmp_path: Path) -> None:
+    package = make_package(tmp_path / "pkgs", "long", payload="l")
+    channel = tmp_path / "ch"
+    assert cipub("upload", str(package), "--target", str(channel), "--label", "test", cwd=tmp_path).code == 0
+    manifest = _manifest(tmp_path, package)
+    result = cipub("promote", "-M", str(manifest), "--target", str(channel), "--to", "a" * 300)
+    assert result.code == 2 and _one_line(result) and len(result.err) < 400, result.err
+    assert not (channel / ".cipub-pending").exists()
+    (channel / ".cipub-pending").write_text(json.dumps([["a" * 300, "noarch"], ["test", "../x"]]))
+    again = cipub("promote", "-M", str(manifest), "--target", str(channel), cwd=tmp_path)
+    assert again.code == 0, again.err
+    _held("1 layout", "over-long label / unusable journal entry", n=2)
+
+
 def _junk_files(directory: Path) -> list[Path]:
     """What a channel may come to hold by hand or from an older cipub: not packages at all, and
     packages with well-formed but wrongly typed index.json (accepted by the main branch)."""
