@@ -144,6 +144,38 @@ def test_junk_in_a_label_is_skipped_reported_and_kept(
     _held("1 layout", "junk files in a label, later commands", n=len(junk))
 
 
+def test_junk_in_an_s3_label_is_skipped_reported_and_kept(
+    cipub: Cli, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The same on an S3 channel (moto): index_s3 fails on a junk object; cipub indexes without it."""
+    from tests.support.s3_target import s3_client, s3_target, shared_s3
+
+    endpoint = shared_s3()
+    with s3_target(tmp_path, server=endpoint) as handle:
+        first = make_package(tmp_path / "p1", "good", payload="1")
+        up = cipub("upload", str(first), "--target", handle.url, "--label", "test", cwd=tmp_path, env=handle.env)
+        assert up.code == 0, up.err
+        bucket, prefix = handle.url.removeprefix("s3://").split("/", 1)
+        client = s3_client(endpoint)
+        junk_keys = [f"{prefix}/label/test/noarch/junk-1.0-0.conda", f"{prefix}/label/test/noarch/typed-1.0-0.conda"]
+        typed = write_conda(tmp_path, Spec(name="typed", index={"depends": "python"}, pkg=[OK_FILE]))
+        client.put_object(Bucket=bucket, Key=junk_keys[0], Body=b"not a zip")
+        client.put_object(Bucket=bucket, Key=junk_keys[1], Body=typed.read_bytes())
+        second = make_package(tmp_path / "p2", "later", payload="2")
+        later = cipub("upload", str(second), "--target", handle.url, "--label", "test", cwd=tmp_path, env=handle.env)
+        assert later.code == 0, later.err
+        assert all(k.rsplit("/", 1)[-1] in caplog.text for k in junk_keys), caplog.text
+        for key in junk_keys:
+            client.head_object(Bucket=bucket, Key=key)  # still there: never deleted silently
+        repodata = json.loads(
+            client.get_object(Bucket=bucket, Key=f"{prefix}/label/test/noarch/repodata.json")["Body"].read()
+        )
+        assert set(repodata["packages.conda"]) == {first.name, second.name}
+        leftovers = client.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/label/test/.cipub-index-")
+        assert not leftovers.get("Contents"), "the scratch index must be cleaned up"
+    _held("1 layout", "junk objects in an S3 label, later commands", n=len(junk_keys))
+
+
 INDEX_VALUES = st.one_of(
     st.none(),
     st.booleans(),
@@ -389,7 +421,7 @@ def test_closed_stdout_exits_10_with_one_line(tmp_path: Path) -> None:
         codes.append(proc.returncode)
         assert proc.returncode == 10, (proc.returncode, err)
         assert err.count("cipub: error:") == 1 and "Fatal Python error" not in err, err
-    _held("6 process", "stdout closed (| head)", n=len(codes))
+    _held("6 process", "stdout closed early (head)", n=len(codes))
 
 
 def test_disk_full_and_paths_that_are_files(tmp_path: Path) -> None:
