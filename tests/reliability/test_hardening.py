@@ -595,3 +595,24 @@ def test_half_install_from_before_is_redone(fake_tools: tuple[Path, Path], monke
     node_tools.bootstrap()
     assert calls.is_file() and node_tools._ready(prefix)
     _held("test infra", "half install without the ready mark is redone")
+
+
+def test_debug_still_shows_a_traceback_for_a_real_bug(
+    cipub: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The new boundaries (exit 10, EPIPE) must not swallow bugs: an unexpected error is exit 1 with
+    a traceback under --debug, also for an OSError that is not about local storage."""
+    import errno
+
+    from cipub.workflows import publish as publish_workflow
+
+    package = make_package(tmp_path / "pkgs", "bug", payload="b")
+    for bug in (RuntimeError("boom"), OSError(errno.EBADF, "Bad file descriptor")):
+
+        def broken(*_args: object, bug: BaseException = bug, **_kwargs: object) -> None:
+            raise bug
+
+        monkeypatch.setattr(publish_workflow, "upload", broken)
+        monkeypatch.setattr("cipub.cli.publish.upload", broken, raising=False)
+        result = cipub("--debug", "upload", str(package), "--target", str(tmp_path / "ch"), cwd=tmp_path)
+        assert result.code == 1 and "Traceback" in result.err and "internal error" in result.err, result.err
