@@ -42,7 +42,19 @@ def report_error(exc: CipubError) -> None:
 
 #: errors of the machine cipub runs on, not of cipub: each ends the command with exit 10
 LOCAL_ERRNOS = frozenset(
-    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.EMFILE, errno.EFBIG}
+    {
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.EROFS,
+        errno.EACCES,
+        errno.EPERM,
+        errno.ENOTDIR,
+        errno.EISDIR,
+        errno.EEXIST,
+        errno.ENAMETOOLONG,
+        errno.EMFILE,
+        errno.EFBIG,
+    }
 )
 
 

@@ -353,6 +353,16 @@ def test_escapes_an_installer_would_follow_are_refused(case: str, tmp_path: Path
         _held("3 hostile", case)
 
 
+def test_paths_json_that_points_outside_is_refused(tmp_path: Path) -> None:
+    """conda links what info/paths.json lists: a listed path outside the prefix is refused too."""
+    listing = {"paths": [{"_path": "../../etc/cron.d/x", "path_type": "hardlink"}], "paths_version": 1}
+    spec = Spec(name="listed", pkg=[OK_FILE], info_extra=[Member("info/paths.json", json.dumps(listing).encode())])
+    for path in (write_conda(tmp_path, spec), write_tar_bz2(tmp_path, spec)):
+        with pytest.raises(InvalidPackageError):
+            read_artifact(path)
+        _held("3 hostile", "info/paths.json lists a path outside the prefix")
+
+
 NAMES = st.sampled_from(["a", "b", "share", "share/a", "share/b", "share/x/y"])
 TARGETS = st.lists(st.sampled_from(["..", ".", "a", "b", "x", "share"]), min_size=1, max_size=4).map("/".join)
 
@@ -443,7 +453,12 @@ def test_disk_full_and_paths_that_are_files(tmp_path: Path) -> None:
     for target in (a_file, a_file / "sub"):
         done = _run(["upload", str(package), "--target", str(target)], tmp_path)
         assert done.returncode in (2, 10) and done.stderr.count("cipub: error:") == 1, done.stderr
-    _held("6 process", "disk full (/dev/full) and file-for-directory paths", n=3)
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "dist").write_text("a file where the manifest's directory goes")
+    done = _run(["upload", str(package), "--target", str(tmp_path / "ch-dist")], work)
+    assert done.returncode == 10 and done.stderr.count("cipub: error:") == 1, done.stderr
+    _held("6 process", "disk full (/dev/full) and file-for-directory paths", n=4)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes through read-only modes")
