@@ -278,10 +278,12 @@ def render(doc: dict[str, Any]) -> str:
 
 HARDENING_INTRO = """## Attack classes from the independent red team (issue 18)
 
-`tests/reliability/test_hardening.py` and `test_races_every_target.py`. Most of these tests
-failed on main before the fix (at 83a577c: 35 of them, among them the lost-race tests on the
-local target); the others guard what main already did. A case is counted only when its test
-passed, so "held" equals "cases" in a passing run: a case that does not hold fails the run.
+`tests/reliability/test_hardening.py` and `test_races_every_target.py`: 39 of their 64 test
+items failed on main before the fix (83a577c), among them the lost-race tests on the local target
+(upload, promote, promote --move) and on PSM and Quetz (promote --move), and a real two-process
+race with --move; the others guard what main already did (the other targets already converged).
+A case is counted only when its test passed, so "held" equals "cases" in a passing run: a case
+that does not hold fails the run.
 
 A case *held* when cipub refused it before writing anything (exit 2, 6, 8 or 9, one line),
 converged (exit 0, channel right), or exited with its documented code and one line (exit 10 for
