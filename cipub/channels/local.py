@@ -384,11 +384,30 @@ class LocalChannel(Batch):
                 f"{artifact.key} already exists on {self.display}",
                 hint="cipub never overwrites; build with a new build number",
             )
+        twin = self._case_twin(artifact.subdir, artifact.filename)
+        if twin is not None:
+            raise ConflictError(
+                f"{artifact.key} differs only in case from {twin} on {self.display}",
+                hint="on case-insensitive disks and servers they are one file; use one spelling",
+            )
         self._mark_dirty(label, artifact.subdir)
         try:
             self._create(artifact.path, dest, link=False, sha256=artifact.sha256)
         except FileExistsError as exc:
             raise ConflictError(f"{artifact.key} already exists in label {label!r} of {self.display}") from exc
+
+    def _case_twin(self, subdir: str, filename: str) -> str | None:
+        """A file in any label whose name equals ``filename`` but for case (``X-1.0RC`` vs ``x-1.0rc``)."""
+        folded = filename.casefold()
+        for label in self.labels():
+            directory = self.label_dir(label) / subdir
+            if not directory.is_dir():
+                continue
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    if entry.name != filename and entry.name.casefold() == folded:
+                        return f"{tree_path(label, subdir)}/{entry.name}"
+        return None
 
     def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> None:
         self._require_lock()

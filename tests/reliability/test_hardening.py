@@ -240,7 +240,12 @@ def test_two_formats_and_case_twins_are_refused(cipub: Cli, tmp_path: Path) -> N
     upper = write_conda(tmp_path, Spec(name="Evil", pkg=[OK_FILE]))
     refused = cipub("upload", str(upper), "--target", str(channel), cwd=tmp_path)
     assert refused.code == 9 and "lower case" in refused.err, refused.err
-    _held("1 layout", "two formats / upper-case name", n=3)
+    lower = make_package(tmp_path / "c", "casey", "1.0rc1", payload="c")
+    upper = make_package(tmp_path / "d", "casey", "1.0RC1", payload="d")
+    assert cipub("upload", str(lower), "--target", str(channel), cwd=tmp_path).code == 0
+    twin = cipub("upload", str(upper), "--target", str(channel), "--label", "main", cwd=tmp_path)
+    assert twin.code == 6 and "only in case" in twin.err and _one_line(twin), twin.err
+    _held("1 layout", "two formats / upper-case name / case twin on the channel", n=4)
 
 
 # -- class 2: batch integrity --------------------------------------------------------------------
