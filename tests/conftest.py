@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -53,21 +54,31 @@ def _isolated_cipub_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Install the npm test tools before the first test, when a selected test needs them: the
-    install has its own timeout (tests/support/node_tools.py), not the per-test one."""
-    if session.config.option.collectonly or "tests.support.node_tools" not in sys.modules:
+    """Install the test tools (npm packages, the Quetz venv) before the first test, when a selected
+    test needs them: each install has its own timeout, not the per-test one."""
+    if session.config.option.collectonly:
+        return
+    if "tests.support.node_tools" not in sys.modules and "tests.support.quetz" not in sys.modules:
         return
     users = {Path(str(item.fspath)) for item in session.items}
-    if any(_uses_node_tools(path) for path in users):
+    if "tests.support.node_tools" in sys.modules and any(_mentions(path, "node_tools") for path in users):
         from tests.support.node_tools import bootstrap_for_session
 
         bootstrap_for_session()
+    # The Quetz test server's venv likewise (it marks itself ready last; unit tests never need it).
+    if "tests.support.quetz" in sys.modules and any(
+        "unit" not in path.parts and _mentions(path, "quetz") for path in users
+    ):
+        from tests.support.quetz import QuetzUnavailable, ensure_quetz_venv
+
+        with contextlib.suppress(QuetzUnavailable):  # the tests that need it fail with the message
+            ensure_quetz_venv()
 
 
-def _uses_node_tools(path: Path) -> bool:
+def _mentions(path: Path, word: str) -> bool:
     for candidate in (path, path.parent / "conftest.py"):
         try:
-            if "node_tools" in candidate.read_text(encoding="utf-8"):
+            if word in candidate.read_text(encoding="utf-8"):
                 return True
         except OSError:
             continue
