@@ -195,24 +195,51 @@ class _Output:
         return self.name, frozenset(self.values.items())
 
 
-def _cells_from_outputs(platform: str, config: VariantConfig, outputs: list[_Output]) -> list[_Cell]:
+def _cells_from_outputs(
+    recipe: Recipe, platform: str, config: VariantConfig, outputs: Sequence[_Output]
+) -> list[_Cell]:
     """The zip-aware product of every used key, each output variant published by exactly one cell.
 
-    An output that uses fewer keys than another is built in several cells (overrides cannot leave
-    an output out); the first cell that builds it publishes it. A cell that would publish nothing
-    new is dropped.
+    Only keys the variant files define split cells: py-rattler-build also reports keys it derives
+    (a ``pin_subpackage``'d sibling's version, ``build_platform``), which never name a cell. An
+    output that uses fewer keys than another is built in several cells (overrides cannot leave an
+    output out); the first cell that builds it publishes it. A cell that would publish nothing new
+    is dropped. Every rendered output must land in a cell: one that does not is a RecipeError naming
+    it (an output is never dropped without a word).
+
+    Outputs are indexed by the values of their keys, so this is linear in cells.
     """
-    used = set().union(*(set(o.values) for o in outputs))
+    known = set(config.values)
+    index: dict[tuple[str, ...], dict[tuple[str, ...], list[int]]] = {}
+    used: set[str] = set()
+    for position, output in enumerate(outputs):
+        keys = tuple(sorted(k for k in output.values if k in known))
+        used.update(keys)
+        index.setdefault(keys, {}).setdefault(tuple(output.values[k] for k in keys), []).append(position)
     cells: list[_Cell] = []
     claimed: set[tuple[str, frozenset[tuple[str, str]]]] = set()
     for combo in expand(config, used):
-        matching = [o for o in outputs if all(combo.used.get(k) == v for k, v in o.values.items())]
+        positions: list[int] = []
+        for keys, by_values in index.items():
+            positions += by_values.get(tuple(combo.used.get(k, "") for k in keys), [])
+        matching = [outputs[i] for i in sorted(positions)]
         fresh = [o for o in matching if o.identity not in claimed]
         if not fresh:
             continue
         claimed.update(o.identity for o in fresh)
         names = tuple(dict.fromkeys(o.name for o in fresh))
         cells.append(_Cell(platform, combo, _noarch_kind([o.noarch for o in matching]), names))
+    lost = [o for o in outputs if o.identity not in claimed]
+    if lost:
+        first = lost[0]
+        values = " ".join(f"{k}={v}" for k, v in sorted(first.values.items()) if k in known) or "no variant keys"
+        others = f" (and {len(lost) - 1} more output variant(s))" if len(lost) > 1 else ""
+        raise RecipeError(
+            f"{recipe.path}: output {first.name} ({values}) for {platform} matches no combination of the "
+            f"variant files{others}",
+            hint="py-rattler-build rendered a value the variant files do not list; check the files' "
+            "spelling of these values and zip_keys",
+        )
     return cells
 
 
@@ -222,7 +249,7 @@ def _v1_cells(recipe: Recipe, platform: str, config: VariantConfig) -> list[_Cel
         rendered = v1.render_outputs(stage0, platform, config.values, config.zip_keys or None)
     except Exception as exc:  # py-rattler-build's own error types
         raise v1.recipe_error(recipe.path, exc, f"cannot render for {platform}") from None
-    outputs: list[_Output] = []
+    outputs: dict[tuple[str, frozenset[tuple[str, str]]], _Output] = {}
     for variant in rendered:
         if v1.single_output_skipped(stage0, variant.variant, platform):
             continue
@@ -230,16 +257,10 @@ def _v1_cells(recipe: Recipe, platform: str, config: VariantConfig) -> list[_Cel
         noarch = variant.recipe.build.noarch
         kind = str(noarch) if noarch in ("python", "generic") else None
         output = _Output(str(variant.recipe.package.name), values, kind)
-        if output not in outputs:
-            outputs.append(output)
+        outputs.setdefault(output.identity, output)
     if not outputs:
         return []
-    cells = _cells_from_outputs(platform, config, outputs)
-    if not cells:
-        # py-rattler-build spelled a value differently from the files: trust what it rendered
-        for output in outputs:
-            cells.append(_Cell(platform, Combination(dict(output.values), {}), output.noarch, (output.name,)))
-    return cells
+    return _cells_from_outputs(recipe, platform, config, list(outputs.values()))
 
 
 def _v0_cells(recipe: Recipe, platform: str, config: VariantConfig, environ: Mapping[str, str] | None) -> list[_Cell]:
@@ -279,6 +300,7 @@ def _drop_python_for_noarch(cells: list[_Cell], config_groups: list[list[str]]) 
     for group in config_groups:
         if "python" in group:
             drop.update(group)
+    seen: set[tuple[str, frozenset[tuple[str, str]]]] = set()
     for cell in cells:
         kept = cell
         if cell.noarch == "python":
@@ -287,7 +309,9 @@ def _drop_python_for_noarch(cells: list[_Cell], config_groups: list[list[str]]) 
                 {k: v for k, v in cell.combo.partners.items() if k not in drop},
             )
             kept = _Cell(cell.platform, combo, cell.noarch, cell.outputs)
-        if all(c.combo.used != kept.combo.used or c.platform != kept.platform for c in collapsed):
+        key = (kept.platform, frozenset(kept.combo.used.items()))
+        if key not in seen:
+            seen.add(key)
             collapsed.append(kept)
     return collapsed
 

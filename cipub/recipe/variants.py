@@ -456,20 +456,24 @@ def expand(config: VariantConfig, used: Iterable[str]) -> list[Combination]:
         others = [k for k in group if k in config.values and k not in used_keys]
         grouped.update(members)
         rows: list[Combination] = []
+        seen_rows: set[frozenset[tuple[str, str]]] = set()
         for i in range(len(config.values[members[0]])):
             row = Combination({k: config.values[k][i] for k in members}, {k: config.values[k][i] for k in others})
-            if all(r.used != row.used for r in rows):
+            if frozenset(row.used.items()) not in seen_rows:
+                seen_rows.add(frozenset(row.used.items()))
                 rows.append(row)
         axes.append(rows)
     for key in used_keys:
         if key not in grouped:
             axes.append([Combination({key: v}, {}) for v in dict.fromkeys(config.values[key])])
     combos: list[Combination] = []
+    seen: set[frozenset[tuple[str, str]]] = set()
     for parts in itertools.product(*axes):
         combo = Combination({}, {})
         for part in parts:
             combo.used.update(part.used)
             combo.partners.update(part.partners)
-        if all(c.used != combo.used for c in combos):
+        if frozenset(combo.used.items()) not in seen:
+            seen.add(frozenset(combo.used.items()))
             combos.append(combo)
     return combos
