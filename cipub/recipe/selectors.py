@@ -148,14 +148,19 @@ def selector_namespace(
     variant: Mapping[str, Any] | None = None,
     *,
     environ: Mapping[str, str] | None = None,
+    numbers: bool = True,
 ) -> dict[str, Any]:
-    """Everything a selector may name: platform flags, variant values, ``py``/``np``, ``os``."""
+    """Everything a selector may name: platform flags, variant values, ``py``/``np``, ``os``.
+
+    As conda-build's ``get_selectors``, a variant value that reads as an integer is one
+    (``microarch_level > 1``) and ``true``/``false`` are booleans; ``numbers=False`` keeps integers
+    as the strings written (what a Jinja2 template sees).
+    """
     variant = dict(variant or {})
     ns: dict[str, Any] = {}
     for key, value in variant.items():
         if isinstance(key, str) and key.isidentifier():
-            # YAML booleans reach cipub as "true"/"false"; recipes test them as booleans
-            ns[key] = {"true": True, "false": False}.get(value, value) if isinstance(value, str) else value
+            ns[key] = _selector_value(value, numbers=numbers)
     ns.update(platform_namespace(target_platform))
     ns.update(python_namespace(_first_str(variant.get("python"))))
     ns.update(numpy_namespace(_first_str(variant.get("numpy"))))
@@ -166,6 +171,19 @@ def selector_namespace(
     ns["False"] = False
     ns["None"] = None
     return ns
+
+
+def _selector_value(value: Any, *, numbers: bool) -> Any:
+    if not isinstance(value, str):
+        return value
+    if value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    if numbers:
+        try:
+            return int(value)
+        except ValueError:
+            return value
+    return value
 
 
 def _first_str(value: Any) -> str | None:

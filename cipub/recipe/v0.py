@@ -86,7 +86,7 @@ def jinja_context(
     """The names a meta.yaml template sees, close to ``conda_build.jinja_context.context_processor``."""
     variant = {k: v for k, v in (variant or {}).items() if isinstance(k, str)}
     family = _split_platform(target_platform)
-    ns = selector_namespace(target_platform, variant, environ=environ)
+    ns = selector_namespace(target_platform, variant, environ=environ, numbers=False)
 
     def compiler(language: str) -> str:
         default = _DEFAULT_COMPILERS.get(family, {}).get(language, language)

@@ -40,6 +40,11 @@ NOT_USED = {
     "ignore_build_only_deps",
     "upload_on_branch",
     "build_number_decrement",
+    # conda-smithy keeps these in every osx file, used or not
+    "MACOSX_DEPLOYMENT_TARGET",
+    "MACOSX_SDK_VERSION",
+    "macos_machine",
+    "macos_min_version",
 }
 
 Cell = tuple[tuple[str, str | None], ...]
@@ -127,10 +132,13 @@ def compare(feedstock: Path, mode: str) -> tuple[int, int, list[str]]:
             lines.append(f"{feedstock.name} {platform}: match, {len(cells)} cell(s){grouping}")
             continue
         lines.append(f"{feedstock.name} {platform}: DIFFERS (cipub {sum(got.values())}, conda-smithy {len(cells)})")
-        for cell in sorted(set(want) | set(got), key=str):
-            if want[cell] != got[cell]:
-                shown = " ".join(f"{k}={v}" for k, v in cell if v is not None)
-                lines.append(f"    conda-smithy {want[cell]} cipub {got[cell]}: {shown}")
+        only_want = sorted((want - got).elements(), key=str)
+        only_got = sorted((got - want).elements(), key=str)
+        common = [k for k in keys if len({dict(c).get(k) for c in only_want + only_got}) == 1]
+        for side, group in (("conda-smithy only", only_want), ("cipub only", only_got)):
+            for cell in group:
+                shown = " ".join(f"{k}={v}" for k, v in cell if k not in common)
+                lines.append(f"    {side}: {shown or '(same keys)'}")
     lines.append(f"{feedstock.name}: {matched}/{len(expected)} in {elapsed:.0f} s")
     return matched, len(expected), lines
 

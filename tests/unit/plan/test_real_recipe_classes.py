@@ -45,3 +45,8 @@ def test_class1_an_output_matching_no_combination_is_an_error_naming_it() -> Non
     ]
     with pytest.raises(RecipeError, match=r"output py-demo \(python=3\.13\) for linux-64 matches no combination"):
         plan_mod._cells_from_outputs(recipe, "linux-64", config, outputs)
+
+
+def test_class3_selectors_see_integer_variant_values() -> None:
+    plan = _plan("int-selectors", ["linux-64"])
+    assert sorted(c.variant["microarch_level"] for c in plan.cells) == ["1", "3"]
