@@ -170,6 +170,20 @@ class Settings:
         metavar="FILE",
         help="Variant config file(s) (conda_build_config.yaml, variants.yaml); later files win.",
     )
+    pinning: str = setting(
+        "",
+        "--pinning",
+        metavar="FILE",
+        help="The lowest-priority variant file, below the recipe's own (conda-build's -e): "
+        "conda-forge-pinning's conda_build_config.yaml.",
+    )
+    conda_forge: bool = setting(
+        False,
+        "--conda-forge",
+        help="Plan the recipe's feedstock as conda-smithy does: conda-forge.yml (platforms, build_platform, "
+        "os_version, noarch_platforms), the pinning (--pinning, default $CONDA_PREFIX/conda_build_config.yaml) "
+        "and the migrations in .ci_support/migrations.",
+    )
     channels: tuple[str, ...] = setting(
         ("conda-forge",),
         "--channel",

@@ -6,13 +6,17 @@ reusing the plan's build numbers so every job of a pipeline builds with the same
 
 How cells are found, per target platform:
 
-* variant files: the recipe's own (``variants.yaml`` or ``conda_build_config.yaml`` next to a
-  recipe.yaml, ``conda_build_config.yaml`` next to a meta.yaml), then each ``-m`` file (later wins),
-  then migrations, then ``--variant`` overrides (see :mod:`cipub.recipe.variants`);
+* variant files, lowest priority first (conda-build's stacking, ``find_config_files``): the
+  pinning (``--pinning``, conda-build's ``-e``), the recipe's own (``variants.yaml`` or
+  ``conda_build_config.yaml`` next to a recipe.yaml, ``conda_build_config.yaml`` next to a
+  meta.yaml), then each ``-m`` file (later wins), then migrations, then ``--variant`` overrides
+  (see :mod:`cipub.recipe.variants`);
 * keys the recipe uses: for recipe.yaml, what py-rattler-build's render reports for each output;
   for meta.yaml, conda-build's rule (see :mod:`cipub.recipe.usage`);
 * cells: the zip-aware product of the used keys, minus the ones the recipe skips;
-* noarch: when every cell is noarch, the recipe is built once, on ``noarch_platform``.
+* noarch: when every cell is noarch, the recipe is built once, on ``noarch_platform`` (once per
+  platform of ``noarch_platforms`` when given: conda-forge.yml's, for ``noarch: python`` packages
+  whose dependencies differ between ``__unix`` and ``__win``).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -167,9 +171,15 @@ def variant_config_for(
     overrides: Mapping[str, Sequence[str]],
     *,
     environ: Mapping[str, str] | None = None,
+    pinning: Path | None = None,
 ) -> VariantConfig:
-    """The merged variant configuration a build of ``recipe`` for ``platform`` sees."""
-    files = [f for f in (recipe_variant_file(recipe),) if f is not None] + [Path(p) for p in variant_configs]
+    """The merged variant configuration a build of ``recipe`` for ``platform`` sees.
+
+    ``pinning`` is the lowest-priority file (conda-build's exclusive config file), below the
+    recipe's own, which is below every ``-m`` file.
+    """
+    own = [f for f in (pinning, recipe_variant_file(recipe)) if f is not None]
+    files = own + [Path(p) for p in variant_configs]
     config = load_variant_files(files, platform, recipe_format=recipe.format, environ=environ)
     apply_overrides(config, overrides)
     check_zip_lengths(config)
@@ -323,8 +333,9 @@ def cells_for_platform(
     overrides: Mapping[str, Sequence[str]],
     *,
     environ: Mapping[str, str] | None = None,
+    pinning: Path | None = None,
 ) -> list[_Cell]:
-    config = variant_config_for(recipe, platform, variant_configs, overrides, environ=environ)
+    config = variant_config_for(recipe, platform, variant_configs, overrides, environ=environ, pinning=pinning)
     if recipe.format == "v1":
         cells = _v1_cells(recipe, platform, config)
     else:
@@ -380,26 +391,39 @@ def make_plan(
     noarch_platform: str = "linux-64",
     channel: Channel | None,
     environ: Mapping[str, str] | None = None,
+    pinning: Path | None = None,
+    noarch_platforms: Sequence[str] = (),
+    environ_for: Callable[[str], Mapping[str, str]] | None = None,
 ) -> Plan:
     """Plan ``recipe`` for ``platforms`` (default: the recipe's target platform).
 
     ``channel`` (already opened) is asked once for the build numbers of every (name, version);
-    ``environ`` is what ``os.environ.get`` in selectors sees (default: this process's environment).
+    ``environ`` is what ``os.environ.get`` in selectors sees (default: this process's environment),
+    ``environ_for(platform)`` the same per platform (conda-smithy's ``BUILD_PLATFORM``);
+    ``noarch_platforms``: a noarch recipe is planned once on each (default: on ``noarch_platform``).
     """
     wanted = list(dict.fromkeys(check_platform(p, source="--platform") for p in platforms)) or [recipe.target_platform]
     noarch_platform = check_platform(noarch_platform, source="noarch_platform")
-    per_platform = {p: cells_for_platform(recipe, p, variant_configs, overrides, environ=environ) for p in wanted}
+    homes = [check_platform(p, source="noarch_platforms") for p in noarch_platforms] or [noarch_platform]
+
+    def cells_of(platform: str) -> list[_Cell]:
+        env = environ_for(platform) if environ_for is not None else environ
+        return cells_for_platform(recipe, platform, variant_configs, overrides, environ=env, pinning=pinning)
+
+    per_platform = {p: cells_of(p) for p in wanted}
     noarch_everywhere = [p for p, cells in per_platform.items() if cells and all(c.noarch for c in cells)]
     plan_cells: list[PlanCell] = []
     if noarch_everywhere:
-        home = noarch_platform
-        if home not in per_platform:
-            per_platform[home] = cells_for_platform(recipe, home, variant_configs, overrides, environ=environ)
-        if not per_platform[home] or not all(c.noarch for c in per_platform[home]):
-            home = noarch_everywhere[0]  # not noarch on the configured platform: build where it is
-        noarch_cells = per_platform[home]
-        for ident, cell in zip(assign_ids(NOARCH_ID, noarch_cells), noarch_cells, strict=True):
-            plan_cells.append(_plan_cell(ident, home, cell))
+        for home in homes:
+            if home not in per_platform:
+                per_platform[home] = cells_of(home)
+        built_on = [h for h in homes if per_platform[h] and all(c.noarch for c in per_platform[h])]
+        # not noarch on the configured platform(s): build where it is
+        for home in built_on or noarch_everywhere[:1]:
+            noarch_cells = per_platform[home]
+            prefix = NOARCH_ID if len(built_on) <= 1 else f"{NOARCH_ID}-{home}"
+            for ident, cell in zip(assign_ids(prefix, noarch_cells), noarch_cells, strict=True):
+                plan_cells.append(_plan_cell(ident, home, cell))
     for platform in wanted:
         if platform in noarch_everywhere:
             continue

@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cipub.core.errors import UsageError
 from cipub.core.options import Settings
@@ -19,6 +19,7 @@ from cipub.workflows.target import check_dependency_channels, open_target
 
 if TYPE_CHECKING:
     from cipub.policy.plan import Plan
+    from cipub.recipe import Recipe
 
 FORMATS = ("text", "json", "github", "gitlab")
 
@@ -54,13 +55,16 @@ def plan(settings: Settings, job: PlanJob) -> PlanResult:
         raise UsageError(f"--format {job.format!r}: choose one of {', '.join(FORMATS)}")
     check_dependency_channels(settings)
     recipe = load_recipe(job.recipe, target_platform=(settings.platforms or [None])[0])
-    arguments = {
+    notes: list[str] = []
+    arguments: dict[str, Any] = {
         "variant_configs": [Path(p) for p in settings.variant_config],
         "overrides": job.variant_overrides,
         "platforms": list(settings.platforms),
         "noarch_platform": settings.noarch_platform,
+        "pinning": Path(settings.pinning) if settings.pinning else None,
     }
-    notes: list[str] = []
+    if settings.conda_forge:
+        arguments.update(_conda_forge_arguments(settings, recipe, notes))
     opened = None
     if job.build_numbers:
         try:
@@ -69,9 +73,9 @@ def plan(settings: Settings, job: PlanJob) -> PlanResult:
             notes.append(f"target {settings.target} cannot be opened here ({exc}): planned without build numbers")
     if opened is not None:
         with opened:
-            the_plan = plan_mod.make_plan(recipe, channel=opened, **arguments)  # type: ignore[arg-type]
+            the_plan = plan_mod.make_plan(recipe, channel=opened, **arguments)
     else:
-        the_plan = plan_mod.make_plan(recipe, channel=None, **arguments)  # type: ignore[arg-type]
+        the_plan = plan_mod.make_plan(recipe, channel=None, **arguments)
     notes.extend(noarch.advise_plan(recipe, the_plan))
     the_plan.notes.extend(notes)
     the_plan.channels = list(settings.channels)
@@ -79,6 +83,32 @@ def plan(settings: Settings, job: PlanJob) -> PlanResult:
     if job.output is not None:
         write_atomically(job.output, text)
     return PlanResult(the_plan, text, job.output)
+
+
+def _conda_forge_arguments(settings: Settings, recipe: Recipe, notes: list[str]) -> dict[str, Any]:
+    """``--conda-forge``: what conda-smithy would read from the feedstock (see cipub.recipe.feedstock)."""
+    from cipub.recipe.feedstock import read_feedstock
+
+    pinning = Path(settings.pinning) if settings.pinning else None
+    if pinning is None and os.environ.get("CONDA_PREFIX"):
+        installed = Path(os.environ["CONDA_PREFIX"]) / "conda_build_config.yaml"
+        pinning = installed if installed.is_file() else None
+    if pinning is None:
+        raise UsageError(
+            "--conda-forge: no pinning file",
+            hint="pass --pinning FILE (conda-forge-pinning's conda_build_config.yaml), "
+            "or install conda-forge-pinning in $CONDA_PREFIX",
+        )
+    feedstock = read_feedstock(recipe.path, pinning=pinning)
+    notes.append(feedstock.describe())
+    recipe_text = recipe.path.read_text(encoding="utf-8", errors="replace")
+    return {
+        "pinning": pinning,
+        "variant_configs": [Path(p) for p in settings.variant_config] + list(feedstock.migrations),
+        "platforms": list(settings.platforms) or list(feedstock.platforms),
+        "noarch_platforms": list(feedstock.noarch_platforms),
+        "environ_for": lambda platform: feedstock.environ(platform, recipe_text),
+    }
 
 
 def render(the_plan: Plan, fmt: str) -> str:

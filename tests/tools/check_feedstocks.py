@@ -90,10 +90,12 @@ def plan_feedstock(feedstock: Path, platforms: list[str], mode: str) -> tuple[di
     for platform in platforms:
         command += ["--platform", platform]
     environ = dict(os.environ)
+    pinning = feedstock / ".pinning" / "recipe"
     if mode == "smithy":
         command += ["--conda-forge"]
+        if (pinning / "conda_build_config.yaml").is_file():
+            command += ["--pinning", str(pinning / "conda_build_config.yaml")]
     else:
-        pinning = feedstock / ".pinning" / "recipe"
         if (pinning / "conda_build_config.yaml").is_file():
             command += ["-m", str(pinning / "conda_build_config.yaml")]
         for migration in sorted((feedstock / ".ci_support" / "migrations").glob("*.yaml")):

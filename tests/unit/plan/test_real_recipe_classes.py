@@ -50,3 +50,49 @@ def test_class1_an_output_matching_no_combination_is_an_error_naming_it() -> Non
 def test_class3_selectors_see_integer_variant_values() -> None:
     plan = _plan("int-selectors", ["linux-64"])
     assert sorted(c.variant["microarch_level"] for c in plan.cells) == ["1", "3"]
+
+
+def test_class6_the_pinning_is_below_the_recipes_own_file() -> None:
+    pinning = DATA / "pinning" / "conda_build_config.yaml"
+    plan = _plan("pinning-below-recipe", ["linux-64"], pinning=pinning)
+    (cell,) = plan.cells
+    assert cell.variant["channel_sources"] == "conda-forge/label/rc,conda-forge"
+    assert cell.variant["libfoo"] == "2"
+    # a -m file still wins over the recipe's own, as conda-build stacks variant_config_files last
+    plan = _plan("pinning-below-recipe", ["linux-64"], pinning=pinning, variant_configs=[pinning])
+    assert plan.cells[0].variant["libfoo"] == "1"
+
+
+def test_class5_and_item2_a_feedstock_as_conda_smithy_reads_it(cipub, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    pinning = DATA / "pinning" / "conda_build_config.yaml"
+    result = cipub(
+        "plan",
+        str(DATA / "noarch-feedstock" / "recipe"),
+        "--conda-forge",
+        "--pinning",
+        str(pinning),
+        "--no-build-numbers",
+        "-f",
+        "json",
+        cwd=tmp_path,
+    )
+    assert result.code == 0, result.err
+    plan = json.loads(result.out)
+    cells = {c["id"]: c for c in plan["cells"]}
+    assert set(cells) == {"noarch-linux-64", "noarch-win-64"}
+    assert cells["noarch-win-64"]["platform"] == "win-64" and cells["noarch-win-64"]["noarch"] == "python"
+    assert any("planned as conda-smithy" in n and "1 expired migration(s) dropped" in n for n in plan["notes"])
+
+
+def test_item2_migrations_are_chosen_as_conda_smithy() -> None:
+    from cipub.recipe.feedstock import choose_migrations
+
+    local = DATA / "noarch-feedstock" / ".ci_support" / "migrations"
+    chosen, expired = choose_migrations(local, DATA / "pinning" / "conda_build_config.yaml")
+    assert sorted(str(p.relative_to(DATA)) for p in chosen) == [
+        "noarch-feedstock/.ci_support/migrations/local.yaml",
+        "pinning/migrations/kept.yaml",
+    ]
+    assert [p.name for p in expired] == ["over.yaml"]
