@@ -32,10 +32,9 @@ from typing import Any
 from cipub.channels.base import Channel
 from cipub.core.errors import RecipeError, UsageError
 from cipub.core.manifest import BuildNumberDecision
-from cipub.recipe import Recipe, load_recipe, usage, v1
+from cipub.recipe import Recipe, load_recipe, own_variant_file, stacked_variant_files, usage, v1
 from cipub.recipe.selectors import check_platform
 from cipub.recipe.variants import (
-    CBC_NAME,
     Combination,
     VariantConfig,
     apply_overrides,
@@ -156,12 +155,7 @@ class _Cell:
 
 def recipe_variant_file(recipe: Recipe) -> Path | None:
     """The variant file a builder reads next to the recipe on its own."""
-    names = ("variants.yaml", CBC_NAME) if recipe.format == "v1" else (CBC_NAME,)
-    for name in names:
-        candidate = recipe.directory / name
-        if candidate.is_file():
-            return candidate
-    return None
+    return own_variant_file(recipe.directory, recipe.format)
 
 
 def variant_config_for(
@@ -178,8 +172,7 @@ def variant_config_for(
     ``pinning`` is the lowest-priority file (conda-build's exclusive config file), below the
     recipe's own, which is below every ``-m`` file.
     """
-    own = [f for f in (pinning, recipe_variant_file(recipe)) if f is not None]
-    files = own + [Path(p) for p in variant_configs]
+    files = stacked_variant_files(recipe.directory, recipe.format, variant_configs, pinning=pinning)
     config = load_variant_files(files, platform, recipe_format=recipe.format, environ=environ)
     apply_overrides(config, overrides)
     check_zip_lengths(config)
@@ -261,7 +254,7 @@ def _v1_cells(recipe: Recipe, platform: str, config: VariantConfig) -> list[_Cel
         raise v1.recipe_error(recipe.path, exc, f"cannot render for {platform}") from None
     outputs: dict[tuple[str, frozenset[tuple[str, str]]], _Output] = {}
     for variant in rendered:
-        if v1.single_output_skipped(stage0, variant.variant, platform):
+        if v1.single_output_skipped(stage0, variant, platform):
             continue
         values = {str(k): str(v) for k, v in variant.variant.items() if k != "target_platform"}
         noarch = variant.recipe.build.noarch
@@ -443,7 +436,18 @@ def make_plan(
         cells=plan_cells,
         channel=channel.display if channel is not None else None,
     )
-    plan.build_numbers = _decide_build_numbers(recipe, sorted({c.platform for c in plan_cells}), channel)
+    plan.build_numbers = _decide_build_numbers(
+        recipe,
+        sorted({c.platform for c in plan_cells}),
+        channel,
+        lambda platform: load_recipe(
+            recipe.path,
+            target_platform=platform,
+            variant_files=variant_configs,
+            pinning=pinning,
+            environ=environ_for(platform) if environ_for is not None else environ,
+        ),
+    )
     return plan
 
 
@@ -467,7 +471,7 @@ def _display_path(path: Path) -> str:
 
 
 def _decide_build_numbers(
-    recipe: Recipe, platforms: Sequence[str], channel: Channel | None
+    recipe: Recipe, platforms: Sequence[str], channel: Channel | None, load: Callable[[str], Recipe]
 ) -> list[BuildNumberDecision]:
     from cipub.policy.buildnumber import decide
 
@@ -475,7 +479,7 @@ def _decide_build_numbers(
     outputs = list(recipe.outputs)
     for platform in platforms:
         try:
-            outputs += load_recipe(recipe.path, target_platform=platform).outputs
+            outputs += load(platform).outputs
         except RecipeError:
             continue  # nothing to read for this platform without its variant: the others say enough
     for output in outputs:

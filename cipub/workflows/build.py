@@ -72,7 +72,12 @@ def build(settings: Settings, job: BuildJob, report: Reporter = SILENT) -> Build
     from cipub.recipe import load_recipe
 
     check_job(job, settings)
-    recipe = load_recipe(job.recipe, target_platform=job.platform)
+    recipe = load_recipe(
+        job.recipe,
+        target_platform=job.platform,
+        variant_files=[Path(p) for p in settings.variant_config],
+        pinning=Path(settings.pinning) if settings.pinning else None,
+    )
     cell, planned, plan_channels = _choose_cell(settings, job, recipe)
     if plan_channels and settings.origin("channels").kind == "default":
         # The plan's dependency channels (cipub plan -c) reach every build job, unless it names its own.

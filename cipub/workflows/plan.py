@@ -54,17 +54,25 @@ def plan(settings: Settings, job: PlanJob) -> PlanResult:
     if job.format not in FORMATS:
         raise UsageError(f"--format {job.format!r}: choose one of {', '.join(FORMATS)}")
     check_dependency_channels(settings)
-    recipe = load_recipe(job.recipe, target_platform=(settings.platforms or [None])[0])
+    pinning = Path(settings.pinning) if settings.pinning else None
+    if settings.conda_forge:
+        pinning = _conda_forge_pinning(settings)
+    recipe = load_recipe(
+        job.recipe,
+        target_platform=(settings.platforms or [None])[0],
+        variant_files=[Path(p) for p in settings.variant_config],
+        pinning=pinning,
+    )
     notes: list[str] = []
     arguments: dict[str, Any] = {
         "variant_configs": [Path(p) for p in settings.variant_config],
         "overrides": job.variant_overrides,
         "platforms": list(settings.platforms),
         "noarch_platform": settings.noarch_platform,
-        "pinning": Path(settings.pinning) if settings.pinning else None,
+        "pinning": pinning,
     }
-    if settings.conda_forge:
-        arguments.update(_conda_forge_arguments(settings, recipe, notes))
+    if settings.conda_forge and pinning is not None:
+        arguments.update(_conda_forge_arguments(settings, recipe, pinning, notes))
     opened = None
     if job.build_numbers:
         try:
@@ -85,20 +93,25 @@ def plan(settings: Settings, job: PlanJob) -> PlanResult:
     return PlanResult(the_plan, text, job.output)
 
 
-def _conda_forge_arguments(settings: Settings, recipe: Recipe, notes: list[str]) -> dict[str, Any]:
+def _conda_forge_pinning(settings: Settings) -> Path:
+    """``--pinning``, else conda-forge-pinning installed in ``$CONDA_PREFIX`` (where conda-smithy finds it)."""
+    if settings.pinning:
+        return Path(settings.pinning)
+    if os.environ.get("CONDA_PREFIX"):
+        installed = Path(os.environ["CONDA_PREFIX"]) / "conda_build_config.yaml"
+        if installed.is_file():
+            return installed
+    raise UsageError(
+        "--conda-forge: no pinning file",
+        hint="pass --pinning FILE (conda-forge-pinning's conda_build_config.yaml), "
+        "or install conda-forge-pinning in $CONDA_PREFIX",
+    )
+
+
+def _conda_forge_arguments(settings: Settings, recipe: Recipe, pinning: Path, notes: list[str]) -> dict[str, Any]:
     """``--conda-forge``: what conda-smithy would read from the feedstock (see cipub.recipe.feedstock)."""
     from cipub.recipe.feedstock import read_feedstock
 
-    pinning = Path(settings.pinning) if settings.pinning else None
-    if pinning is None and os.environ.get("CONDA_PREFIX"):
-        installed = Path(os.environ["CONDA_PREFIX"]) / "conda_build_config.yaml"
-        pinning = installed if installed.is_file() else None
-    if pinning is None:
-        raise UsageError(
-            "--conda-forge: no pinning file",
-            hint="pass --pinning FILE (conda-forge-pinning's conda_build_config.yaml), "
-            "or install conda-forge-pinning in $CONDA_PREFIX",
-        )
     feedstock = read_feedstock(recipe.path, pinning=pinning)
     notes.append(feedstock.describe())
     recipe_text = recipe.path.read_text(encoding="utf-8", errors="replace")

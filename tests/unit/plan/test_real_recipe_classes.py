@@ -96,3 +96,23 @@ def test_item2_migrations_are_chosen_as_conda_smithy() -> None:
         "pinning/migrations/kept.yaml",
     ]
     assert [p.name for p in expired] == ["over.yaml"]
+
+
+def test_class2_v1_recipes_are_read_by_py_rattler_build_only() -> None:
+    # rattler-build's own filter in context:, and a skip: naming a context: variable (python 3.11)
+    recipe = load_recipe(DATA / "rattler-filters", target_platform="linux-64")
+    assert [(o.name, o.version) for o in recipe.outputs] == [("skipper", "2.5.1")]
+    plan = _plan("rattler-filters", ["linux-64"])
+    assert sorted(c.variant["python"] for c in plan.cells) == ["3.12", "3.13"]
+
+
+def test_class2_a_v1_recipe_needing_a_variant_file_says_so(tmp_path: Path) -> None:
+    (tmp_path / "recipe.yaml").write_text(
+        "package: {name: needs-stdlib, version: '1'}\nrequirements:\n  build:\n    - ${{ stdlib('c') }}\n"
+    )
+    with pytest.raises(RecipeError, match="cannot render for linux-64") as caught:
+        load_recipe(tmp_path, target_platform="linux-64")
+    assert caught.value.hint is not None and "-m FILE" in caught.value.hint
+    (tmp_path / "pinning.yaml").write_text("c_stdlib: [sysroot]\nc_stdlib_version: ['2.17']\n")
+    recipe = load_recipe(tmp_path, target_platform="linux-64", pinning=tmp_path / "pinning.yaml")
+    assert recipe.name == "needs-stdlib"
