@@ -248,8 +248,12 @@ def _cells_from_outputs(
 
 def _v1_cells(recipe: Recipe, platform: str, config: VariantConfig) -> list[_Cell]:
     stage0 = v1.parse_stage0(recipe.path)
+    # only the keys the recipe can name: the same variants, without a pinning's hundreds of keys
+    needed = v1.referenced_keys(recipe.path, config.values)
+    given = {k: v for k, v in config.values.items() if k in needed}
+    zips = [kept for kept in ([k for k in g if k in needed] for g in config.zip_keys) if len(kept) > 1]
     try:
-        rendered = v1.render_outputs(stage0, platform, config.values, config.zip_keys or None)
+        rendered = v1.render_outputs(stage0, platform, given, zips or None)
     except Exception as exc:  # py-rattler-build's own error types
         raise v1.recipe_error(recipe.path, exc, f"cannot render for {platform}") from None
     outputs: dict[tuple[str, frozenset[tuple[str, str]]], _Output] = {}

@@ -166,11 +166,14 @@ def _read_v1(path: Path, platform: str, files: Sequence[Path], environ: Mapping[
 
     stage0 = v1.parse_stage0(path)
     config = load_variant_files(files, platform, recipe_format="v1", environ=environ)
-    first = {key: values[:1] for key, values in config.values.items() if values}
+    needed = v1.referenced_keys(path, config.values)
+    values = {key: values for key, values in config.values.items() if key in needed and values}
+    zips = [kept for kept in ([k for k in g if k in values] for g in config.zip_keys) if len(kept) > 1]
+    first = {key: values[:1] for key, values in values.items()}
     try:
         rendered = v1.render_outputs(stage0, platform, first)
-        if not rendered and config.values:
-            rendered = v1.render_outputs(stage0, platform, config.values, config.zip_keys or None)
+        if not rendered and values:
+            rendered = v1.render_outputs(stage0, platform, values, zips or None)
     except Exception as exc:  # py-rattler-build's own error types
         error = v1.recipe_error(path, exc, f"cannot render for {platform}")
         raise RecipeError(

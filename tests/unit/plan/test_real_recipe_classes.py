@@ -116,3 +116,20 @@ def test_class2_a_v1_recipe_needing_a_variant_file_says_so(tmp_path: Path) -> No
     (tmp_path / "pinning.yaml").write_text("c_stdlib: [sysroot]\nc_stdlib_version: ['2.17']\n")
     recipe = load_recipe(tmp_path, target_platform="linux-64", pinning=tmp_path / "pinning.yaml")
     assert recipe.name == "needs-stdlib"
+
+
+def test_class7_py_rattler_build_is_given_only_the_keys_the_recipe_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cipub.recipe import v1
+
+    seen: list[set[str]] = []
+    render = v1.render_outputs
+
+    def spy(stage0: object, platform: str, variants: dict[str, list[str]] | None = None, zips: object = None) -> list:  # type: ignore[type-arg]
+        seen.append(set(variants or {}))
+        return render(stage0, platform, variants, zips)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(v1, "render_outputs", spy)
+    # the pinning has python, libfoo, channel_sources, c_compiler: the recipe names two of them
+    plan = _plan("derived-keys", ["linux-64"], pinning=DATA / "pinning" / "conda_build_config.yaml")
+    assert len(plan.cells) == 2
+    assert seen and all(keys <= {"python", "c_compiler"} for keys in seen)
