@@ -50,6 +50,7 @@ def plan_command(
     noarch_platform: str | None = option("noarch_platform"),
     pinning: str | None = option("pinning"),
     conda_forge: bool = option("conda_forge"),
+    grouping: str | None = option("grouping"),
     no_build_numbers: bool = option("no_build_numbers"),
     config: Path | None = option("config"),
 ) -> None:

@@ -184,6 +184,14 @@ class Settings:
         "os_version, noarch_platforms), the pinning (--pinning, default $CONDA_PREFIX/conda_build_config.yaml) "
         "and the migrations in .ci_support/migrations.",
     )
+    grouping: str = setting(
+        "cells",
+        "--grouping",
+        metavar="cells|conda-smithy",
+        help="How plan cells group into CI jobs: one job per cell, or conda-smithy's (jobs split only over "
+        "the keys every output uses).",
+        shown_default="cells; conda-smithy with --conda-forge",
+    )
     channels: tuple[str, ...] = setting(
         ("conda-forge",),
         "--channel",

@@ -21,9 +21,11 @@ How cells are found, per target platform:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -70,6 +72,12 @@ class PlanCell:
     #: package names this cell publishes; another cell publishes the other outputs it builds
     #: (a multi-output recipe whose outputs use different keys). Empty: everything it builds.
     outputs: tuple[str, ...] = ()
+    #: the CI job that builds this cell (see ``Plan.grouping``); empty: a job of its own
+    job: str = ""
+
+
+#: one job per cell, or conda-smithy's: jobs split only over the keys every output uses
+GROUPINGS = ("cells", "conda-smithy")
 
 
 @dataclass
@@ -85,6 +93,12 @@ class Plan:
     notes: list[str] = field(default_factory=list)
     #: dependency channels (``cipub plan -c``): the build jobs of this plan solve from them
     channels: list[str] = field(default_factory=list)
+    #: how cells are grouped into jobs (one of GROUPINGS)
+    grouping: str = "cells"
+
+    @property
+    def jobs(self) -> list[str]:
+        return list(dict.fromkeys(c.job or c.id for c in self.cells))
 
     @property
     def ids(self) -> list[str]:
@@ -129,6 +143,7 @@ class Plan:
                         noarch=c.get("noarch"),
                         runner=str(c.get("runner", "")),
                         outputs=tuple(str(o) for o in c.get("outputs", ())),
+                        job=str(c.get("job", "")),
                     )
                     for c in data["cells"]
                 ],
@@ -136,6 +151,7 @@ class Plan:
                 channel=data.get("channel"),
                 notes=[str(n) for n in data.get("notes", [])],
                 channels=[str(c) for c in data.get("channels", [])],
+                grouping=str(data.get("grouping", "cells")),
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise UsageError(f"{source}: malformed plan ({type(exc).__name__}: {exc})") from None
@@ -151,6 +167,9 @@ class _Cell:
     noarch: str | None
     #: the outputs this cell publishes (an output another cell builds too is published once)
     outputs: tuple[str, ...] = ()
+    #: the keys every output of the recipe uses (conda-smithy splits jobs only over these);
+    #: None: not known, every key counts
+    common_keys: frozenset[str] | None = None
 
 
 def recipe_variant_file(recipe: Recipe) -> Path | None:
@@ -267,7 +286,12 @@ def _v1_cells(recipe: Recipe, platform: str, config: VariantConfig) -> list[_Cel
         outputs.setdefault(output.identity, output)
     if not outputs:
         return []
-    return _cells_from_outputs(recipe, platform, config, list(outputs.values()))
+    cells = _cells_from_outputs(recipe, platform, config, list(outputs.values()))
+    keys_by_name: dict[str, set[str]] = {}
+    for output in outputs.values():
+        keys_by_name.setdefault(output.name, set()).update(k for k in output.values if k in config.values)
+    common = frozenset(set.intersection(*keys_by_name.values())) if keys_by_name else frozenset()
+    return [dataclasses.replace(cell, common_keys=common) for cell in cells]
 
 
 def _v0_cells(recipe: Recipe, platform: str, config: VariantConfig, environ: Mapping[str, str] | None) -> list[_Cell]:
@@ -315,7 +339,7 @@ def _drop_python_for_noarch(cells: list[_Cell], config_groups: list[list[str]]) 
                 {k: v for k, v in cell.combo.used.items() if k not in drop},
                 {k: v for k, v in cell.combo.partners.items() if k not in drop},
             )
-            kept = _Cell(cell.platform, combo, cell.noarch, cell.outputs)
+            kept = _Cell(cell.platform, combo, cell.noarch, cell.outputs, cell.common_keys)
         key = (kept.platform, frozenset(kept.combo.used.items()))
         if key not in seen:
             seen.add(key)
@@ -370,8 +394,9 @@ def assign_ids(prefix: str, cells: Sequence[_Cell]) -> list[str]:
             ident = f"{ident[: MAX_ID_LENGTH - 10].rstrip('-_.')}-h{_digest(cell.platform, cell.combo.used)}"
         ids.append(ident)
     # values that read the same after cleaning (3.10 vs 3.10.*) get told apart by a hash
+    counts = Counter(ids)
     for i, ident in enumerate(ids):
-        if ids.count(ident) > 1:
+        if counts[ident] > 1:
             ids[i] = f"{ident}-h{_digest(cells[i].platform, cells[i].combo.used)}"
     return ids
 
@@ -391,14 +416,19 @@ def make_plan(
     pinning: Path | None = None,
     noarch_platforms: Sequence[str] = (),
     environ_for: Callable[[str], Mapping[str, str]] | None = None,
+    grouping: str = "cells",
 ) -> Plan:
     """Plan ``recipe`` for ``platforms`` (default: the recipe's target platform).
 
     ``channel`` (already opened) is asked once for the build numbers of every (name, version);
     ``environ`` is what ``os.environ.get`` in selectors sees (default: this process's environment),
     ``environ_for(platform)`` the same per platform (conda-smithy's ``BUILD_PLATFORM``);
-    ``noarch_platforms``: a noarch recipe is planned once on each (default: on ``noarch_platform``).
+    ``noarch_platforms``: a noarch recipe is planned once on each (default: on ``noarch_platform``);
+    ``grouping``: ``cells`` (a job per cell) or ``conda-smithy`` (a job per combination of the keys
+    every output uses: a library with Python bindings is built once per job, not once per python).
     """
+    if grouping not in GROUPINGS:
+        raise UsageError(f"grouping {grouping!r}: choose one of {', '.join(GROUPINGS)}")
     wanted = list(dict.fromkeys(check_platform(p, source="--platform") for p in platforms)) or [recipe.target_platform]
     noarch_platform = check_platform(noarch_platform, source="noarch_platform")
     homes = [check_platform(p, source="noarch_platforms") for p in noarch_platforms] or [noarch_platform]
@@ -419,14 +449,16 @@ def make_plan(
         for home in built_on or noarch_everywhere[:1]:
             noarch_cells = per_platform[home]
             prefix = NOARCH_ID if len(built_on) <= 1 else f"{NOARCH_ID}-{home}"
-            for ident, cell in zip(assign_ids(prefix, noarch_cells), noarch_cells, strict=True):
-                plan_cells.append(_plan_cell(ident, home, cell))
+            jobs = _job_ids(prefix, noarch_cells, grouping)
+            for ident, job, cell in zip(assign_ids(prefix, noarch_cells), jobs, noarch_cells, strict=True):
+                plan_cells.append(_plan_cell(ident, home, cell, job))
     for platform in wanted:
         if platform in noarch_everywhere:
             continue
         cells = per_platform[platform]
-        for ident, cell in zip(assign_ids(platform, cells), cells, strict=True):
-            plan_cells.append(_plan_cell(ident, platform, cell))
+        jobs = _job_ids(platform, cells, grouping)
+        for ident, job, cell in zip(assign_ids(platform, cells), jobs, cells, strict=True):
+            plan_cells.append(_plan_cell(ident, platform, cell, job))
     if not plan_cells:
         raise RecipeError(
             f"{recipe.path}: nothing to build for {', '.join(wanted)}: every variant is skipped",
@@ -439,7 +471,13 @@ def make_plan(
         noarch_platform=noarch_platform,
         cells=plan_cells,
         channel=channel.display if channel is not None else None,
+        grouping=grouping,
     )
+    if grouping != "cells":
+        plan.notes.append(
+            f"jobs grouped as {grouping} (split only over the keys every output uses): "
+            f"{len(plan.jobs)} job(s) for {len(plan.cells)} cell(s)"
+        )
     plan.build_numbers = _decide_build_numbers(
         recipe,
         sorted({c.platform for c in plan_cells}),
@@ -455,7 +493,29 @@ def make_plan(
     return plan
 
 
-def _plan_cell(ident: str, platform: str, cell: _Cell) -> PlanCell:
+def _job_ids(prefix: str, cells: Sequence[_Cell], grouping: str) -> list[str]:
+    """The job of each cell: its own (``cells``), or one per values of the keys every output
+    uses (``conda-smithy``; a recipe whose outputs' keys are not known keeps a job per cell)."""
+    if grouping == "cells" or any(c.common_keys is None for c in cells):
+        return [""] * len(cells)
+    reduced = [
+        _Cell(
+            c.platform,
+            Combination({k: v for k, v in c.combo.used.items() if c.common_keys is None or k in c.common_keys}, {}),
+            c.noarch,
+        )
+        for c in cells
+    ]
+    unique: dict[frozenset[tuple[str, str]], _Cell] = {}
+    for c in reduced:
+        unique.setdefault(frozenset(c.combo.used.items()), c)
+    if len(unique) == len(cells):
+        return [""] * len(cells)  # every cell is a job of its own anyway
+    names = dict(zip(unique, assign_ids(prefix, list(unique.values())), strict=True))
+    return [f"{names[frozenset(c.combo.used.items())]}-job" for c in reduced]
+
+
+def _plan_cell(ident: str, platform: str, cell: _Cell, job: str = "") -> PlanCell:
     return PlanCell(
         id=ident,
         platform=platform,
@@ -463,6 +523,7 @@ def _plan_cell(ident: str, platform: str, cell: _Cell) -> PlanCell:
         noarch=cell.noarch,
         runner=GITHUB_RUNNERS.get(platform, "ubuntu-latest"),
         outputs=cell.outputs,
+        job=job,
     )
 
 

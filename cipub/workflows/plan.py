@@ -70,6 +70,7 @@ def plan(settings: Settings, job: PlanJob) -> PlanResult:
         "platforms": list(settings.platforms),
         "noarch_platform": settings.noarch_platform,
         "pinning": pinning,
+        "grouping": settings.grouping,
     }
     if settings.conda_forge and pinning is not None:
         arguments.update(_conda_forge_arguments(settings, recipe, pinning, notes))
@@ -115,7 +116,9 @@ def _conda_forge_arguments(settings: Settings, recipe: Recipe, pinning: Path, no
     feedstock = read_feedstock(recipe.path, pinning=pinning)
     notes.append(feedstock.describe())
     recipe_text = recipe.path.read_text(encoding="utf-8", errors="replace")
+    grouping = settings.grouping if settings.origin("grouping").kind != "default" else "conda-smithy"
     return {
+        "grouping": grouping,
         "pinning": pinning,
         "variant_configs": [Path(p) for p in settings.variant_config] + list(feedstock.migrations),
         "platforms": list(settings.platforms) or list(feedstock.platforms),

@@ -133,3 +133,17 @@ def test_class7_py_rattler_build_is_given_only_the_keys_the_recipe_names(monkeyp
     plan = _plan("derived-keys", ["linux-64"], pinning=DATA / "pinning" / "conda_build_config.yaml")
     assert len(plan.cells) == 2
     assert seen and all(keys <= {"python", "c_compiler"} for keys in seen)
+
+
+def test_class4_conda_smithy_grouping_builds_a_library_once_per_job() -> None:
+    # libdemo uses c_compiler, py-demo python, demo-tools neither: no key is used by every output,
+    # so conda-smithy builds both python cells of a platform in one job
+    plan = _plan("derived-keys", ["linux-64", "osx-64"], grouping="conda-smithy")
+    assert plan.grouping == "conda-smithy"
+    assert len(plan.cells) == 4 and plan.jobs == ["linux-64-job", "osx-64-job"]
+    assert any("2 job(s) for 4 cell(s)" in note for note in plan.notes)
+    again = plan_mod.Plan.from_json(plan.to_json())
+    assert again.grouping == "conda-smithy" and again.jobs == plan.jobs
+    # the default: a job per cell, and the plan says so
+    default = _plan("derived-keys", ["linux-64"])
+    assert default.grouping == "cells" and default.jobs == default.ids
