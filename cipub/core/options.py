@@ -184,6 +184,13 @@ class Settings:
         "os_version, noarch_platforms), the pinning (--pinning, default $CONDA_PREFIX/conda_build_config.yaml) "
         "and the migrations in .ci_support/migrations.",
     )
+    tests: str = setting(
+        "skip",
+        "--tests",
+        metavar="skip|native",
+        help="Run the recipe's tests after the build (rattler-build --test), solving their environment "
+        "from the dependency channels.",
+    )
     grouping: str = setting(
         "cells",
         "--grouping",

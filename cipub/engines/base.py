@@ -33,6 +33,8 @@ class BuildRequest:
     build_number: int | None = None
     target_platform: str | None = None
     channels: tuple[str, ...] = ("conda-forge",)
+    #: rattler-build's --test: "skip" or "native" (run the recipe's tests after building)
+    tests: str = "skip"
 
 
 @runtime_checkable

@@ -61,7 +61,7 @@ def _run_build_recipes(request: BuildRequest, output_dir: Path, variant_files: l
             variant_overrides={k: [str(v) for v in vs] for k, vs in request.variant_overrides.items()} or None,
             target_platform=request.target_platform,
             channel=list(request.channels),
-            test="skip",
+            test=request.tests,
             no_build_id=True,
         )
 

@@ -171,6 +171,7 @@ def _engine_request(settings: Settings, recipe: Recipe, cell: CellChoice, number
         build_number=number,
         target_platform=cell.target_platform,
         channels=tuple(settings.channels),
+        tests=settings.tests,
     )
 
 
