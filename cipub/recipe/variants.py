@@ -96,6 +96,28 @@ class Migration:
     config: VariantConfig
 
 
+def _keeping(base: type[yaml.SafeLoader], dropped: tuple[str, ...]) -> dict[Any, Any]:
+    return {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag not in dropped]
+        for first, resolvers in base.yaml_implicit_resolvers.items()
+    }
+
+
+class _CbcLoader(yaml.SafeLoader):
+    """conda_build_config.yaml as conda-build reads it (``BaseLoader``): every value is the text
+    written, ``yes``/``no``/``True`` included; only an empty value (null) is told apart."""
+
+
+class _FastCbcLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """The same, parsed by libyaml when PyYAML has it."""
+
+
+_CbcLoader.yaml_implicit_resolvers = _keeping(
+    yaml.SafeLoader, ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool")
+)
+_FastCbcLoader.yaml_implicit_resolvers = _CbcLoader.yaml_implicit_resolvers
+
+
 def is_cbc_format(path: Path, recipe_format: str) -> bool:
     """conda-build reads every file with selectors; rattler-build only files named conda_build_config.yaml."""
     return recipe_format == "v0" or path.name == CBC_NAME
@@ -106,7 +128,10 @@ def _where(path: Path, selected: SelectedText, node: yaml.Node) -> str:
 
 
 def _construct(node: yaml.Node, path: Path, selected: SelectedText) -> Any:
-    """The Python value of a node (safe constructors only; ``!!python/...`` tags are refused)."""
+    """The Python value of a node (safe constructors only; ``!!python/...`` tags are refused).
+
+    The node's tag was resolved by the loader that composed it: a conda_build_config.yaml keeps
+    ``yes`` as written, a variants.yaml reads it as YAML does."""
     try:
         return _StringNumberLoader("").construct_object(node, deep=True)
     except yaml.YAMLError as exc:
@@ -211,7 +236,7 @@ def parse_variant_text(
         lines = text.splitlines()
         selected = SelectedText(text, tuple(range(1, len(lines) + 1)))
     try:
-        root = yaml.compose(selected.text, Loader=_FastStringNumberLoader)
+        root = yaml.compose(selected.text, Loader=_FastCbcLoader if cbc_format else _FastStringNumberLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{selected.source_line(mark.line + 1)}" if mark is not None else str(path)

@@ -147,3 +147,8 @@ def test_class4_conda_smithy_grouping_builds_a_library_once_per_job() -> None:
     # the default: a job per cell, and the plan says so
     default = _plan("derived-keys", ["linux-64"])
     assert default.grouping == "cells" and default.jobs == default.ids
+
+
+def test_class3_conda_build_config_values_are_the_text_written() -> None:
+    plan = _plan("yes-no-values", ["linux-64"])
+    assert sorted((c.variant["with_icu"], c.variant.get("icu")) for c in plan.cells) == [("no", "78"), ("yes", "78")]
