@@ -36,6 +36,7 @@ from cipub.core.errors import RecipeError, UsageError
 from cipub.core.manifest import BuildNumberDecision
 from cipub.recipe import Recipe, load_recipe, own_variant_file, stacked_variant_files, usage, v1
 from cipub.recipe.selectors import check_platform
+from cipub.recipe.v0 import default_compilers
 from cipub.recipe.variants import (
     Combination,
     VariantConfig,
@@ -193,6 +194,13 @@ def variant_config_for(
     """
     files = stacked_variant_files(recipe.directory, recipe.format, variant_configs, pinning=pinning)
     config = load_variant_files(files, platform, recipe_format=recipe.format, environ=environ)
+    if recipe.format == "v0":
+        # conda-build's lowest layer (get_default_variant): its default compilers per platform, so a
+        # compiler('fortran') no file pins for this platform still names fortran_compiler
+        for key, value in default_compilers(platform).items():
+            if key not in config.values:
+                config.values[key] = [value]
+                config.origins[key] = "conda-build's default compilers"
     apply_overrides(config, overrides)
     check_zip_lengths(config)
     return config

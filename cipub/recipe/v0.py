@@ -79,6 +79,15 @@ def _make_undefined(seen: set[str]) -> type[jinja2.Undefined]:
     return _RecordingUndefined
 
 
+def default_compilers(target_platform: str) -> dict[str, str]:
+    """conda-build's default ``<lang>_compiler`` values for linux and osx (windows' depend on the
+    python version there, and every pinning sets them)."""
+    family = _split_platform(target_platform)
+    if family not in ("linux", "osx"):
+        return {}
+    return {f"{lang}_compiler": name for lang, name in _DEFAULT_COMPILERS[family].items()}
+
+
 def _split_platform(target_platform: str) -> str:
     return target_platform.split("-", 1)[0]
 

@@ -152,3 +152,8 @@ def test_class4_conda_smithy_grouping_builds_a_library_once_per_job() -> None:
 def test_class3_conda_build_config_values_are_the_text_written() -> None:
     plan = _plan("yes-no-values", ["linux-64"])
     assert sorted((c.variant["with_icu"], c.variant.get("icu")) for c in plan.cells) == [("no", "78"), ("yes", "78")]
+
+
+def test_conda_builds_default_compilers_are_the_lowest_layer() -> None:
+    plan = _plan("default-compilers", ["osx-arm64"])
+    assert plan.cells[0].variant["fortran_compiler"] == "gfortran"
