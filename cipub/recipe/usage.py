@@ -7,8 +7,9 @@ conda-build's rule, without conda-build: a key splits the matrix only when the r
   ``np`` as ``numpy``);
 * through ``compiler('c')`` (``c_compiler``, ``c_compiler_version``), ``stdlib('c')`` (``c_stdlib``,
   ``c_stdlib_version``), ``pin_compatible('numpy')`` / ``pin_subpackage('x')``;
-* as a bare requirement name, after rendering (``- numpy``, ``- libxml2-devel`` -> ``libxml2_devel``,
-  ``- {{ mpi }}`` -> ``mpich``); a name with a version constraint does not count;
+* as a bare list item, after rendering (``- numpy``, ``- libxml2-devel`` -> ``libxml2_devel``,
+  ``- {{ mpi }}`` -> ``mpich``), anywhere in the recipe as conda-build's ``requirement_regex`` looks
+  (``ignore_run_exports: - libbrotlicommon`` counts too); a name with a version constraint does not;
 * as ``$key`` / ``${key}`` in ``build.sh`` or ``%key%`` in ``bld.bat`` (and in ``build/script``).
 
 v1 recipes need none of this: py-rattler-build renders them and reports the keys each output used.
@@ -133,6 +134,20 @@ def requirement_names(data: Mapping[str, Any]) -> set[str]:
     return names
 
 
+_BARE_ITEM = re.compile(r"^\s+-\s+([A-Za-z0-9_.-]+)\s*(?:#.*)?$")
+
+
+def bare_items(text: str) -> set[str]:
+    """Every ``- name`` list item of the rendered text with nothing after the name but a comment,
+    ``-`` read as ``_`` (conda-build's ``find_used_variables_in_text`` requirement rule)."""
+    names: set[str] = set()
+    for line in text.splitlines():
+        match = _BARE_ITEM.match(line)
+        if match:
+            names.add(match.group(1).replace("-", "_"))
+    return names
+
+
 @dataclass(frozen=True)
 class RenderedVariant:
     """One variant of a meta.yaml: was it skipped, and which outputs are noarch."""
@@ -174,7 +189,7 @@ def render_variant(
     else:
         noarch.append(v0.noarch_of(build))
         names.append(str(v0.section(data, "package", path=path).get("name", "")))
-    keys = frozenset(requirement_names(data) & set(known))
+    keys = frozenset((requirement_names(data) | bare_items(rendered.selected.text)) & set(known))
     return RenderedVariant(False, tuple(noarch), keys, tuple(names))
 
 

@@ -157,3 +157,8 @@ def test_class3_conda_build_config_values_are_the_text_written() -> None:
 def test_conda_builds_default_compilers_are_the_lowest_layer() -> None:
     plan = _plan("default-compilers", ["osx-arm64"])
     assert plan.cells[0].variant["fortran_compiler"] == "gfortran"
+
+
+def test_a_bare_list_item_anywhere_uses_its_key() -> None:
+    plan = _plan("bare-items", ["linux-64"])
+    assert plan.cells[0].variant.get("libbrotlicommon") == "1.2"
