@@ -193,7 +193,8 @@ def variant_config_for(
     recipe's own, which is below every ``-m`` file.
     """
     files = stacked_variant_files(recipe.directory, recipe.format, variant_configs, pinning=pinning)
-    config = load_variant_files(files, platform, recipe_format=recipe.format, environ=environ)
+    lenient = [pinning] if pinning is not None else []
+    config = load_variant_files(files, platform, recipe_format=recipe.format, environ=environ, lenient=lenient)
     if recipe.format == "v0":
         # conda-build's lowest layer (get_default_variant): its default compilers per platform, so a
         # compiler('fortran') no file pins for this platform still names fortran_compiler

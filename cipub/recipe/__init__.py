@@ -115,7 +115,7 @@ def load_recipe(
     platform = check_platform(target_platform) if target_platform else current_platform()
     if fmt == "v1":
         files = stacked_variant_files(recipe_file.parent, fmt, variant_files, pinning=pinning)
-        outputs = _read_v1(recipe_file, platform, files, environ)
+        outputs = _read_v1(recipe_file, platform, files, environ, pinning)
     else:
         outputs = _read_v0(recipe_file, platform)
     if not outputs:
@@ -156,7 +156,9 @@ def _text(value: Any, what: str, path: Path) -> str:
     return str(value).strip()
 
 
-def _read_v1(path: Path, platform: str, files: Sequence[Path], environ: Mapping[str, str] | None) -> list[RecipeOutput]:
+def _read_v1(
+    path: Path, platform: str, files: Sequence[Path], environ: Mapping[str, str] | None, pinning: Path | None
+) -> list[RecipeOutput]:
     """Names, versions, numbers and noarch from py-rattler-build's render with the variant files.
 
     The first value of each key is enough for names and versions; when every output is skipped
@@ -165,7 +167,9 @@ def _read_v1(path: Path, platform: str, files: Sequence[Path], environ: Mapping[
     from cipub.recipe.variants import load_variant_files
 
     stage0 = v1.parse_stage0(path)
-    config = load_variant_files(files, platform, recipe_format="v1", environ=environ)
+    config = load_variant_files(
+        files, platform, recipe_format="v1", environ=environ, lenient=[pinning] if pinning is not None else []
+    )
     needed = v1.referenced_keys(path, config.values)
     values = {key: values for key, values in config.values.items() if key in needed and values}
     zips = [kept for kept in ([k for k in g if k in values] for g in config.zip_keys) if len(kept) > 1]

@@ -227,8 +227,12 @@ def parse_variant_text(
     *,
     cbc_format: bool = True,
     environ: Mapping[str, str] | None = None,
+    later_duplicates_win: bool = False,
 ) -> ParsedFile:
-    """Parse one variant file's text for ``target_platform``. RecipeError with ``FILE:LINE`` on problems."""
+    """Parse one variant file's text for ``target_platform``. RecipeError with ``FILE:LINE`` on problems.
+
+    A key given twice is an error, unless ``later_duplicates_win`` (conda-build's YAML reading,
+    for a pinning file cipub does not own)."""
     namespace = selector_namespace(target_platform, environ=environ)
     if cbc_format:
         selected = select_lines(text, namespace, source=path)
@@ -253,7 +257,7 @@ def parse_variant_text(
     for key_node, value_node in root.value:
         key = _scalar(key_node, path, selected)
         where = _where(path, selected, key_node)
-        if key in seen:
+        if key in seen and not later_duplicates_win:
             raise RecipeError(f"{where}: duplicate key '{key}' (first at {seen[key]})")
         seen[key] = where
         if key == "zip_keys":
@@ -301,6 +305,7 @@ def parse_variant_file(
     *,
     recipe_format: str = "v0",
     environ: Mapping[str, str] | None = None,
+    later_duplicates_win: bool = False,
 ) -> ParsedFile:
     """One variant file for ``target_platform``. Parsed once per process for the same file (size,
     mtime), platform and environment: a plan reads the pinning for every platform several times."""
@@ -314,6 +319,7 @@ def parse_variant_file(
             target_platform,
             is_cbc_format(path, recipe_format),
             frozenset(seen_environ.items()),
+            later_duplicates_win,
         )
     except FileNotFoundError:
         raise RecipeError(f"{path}: variant file does not exist") from None
@@ -327,7 +333,14 @@ def parse_variant_file(
             raise RecipeError(f"{path}: variant file does not exist") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise RecipeError(f"{path}: cannot read variant file ({exc})") from None
-        cached = parse_variant_text(text, path, target_platform, cbc_format=key[4], environ=environ)
+        cached = parse_variant_text(
+            text,
+            path,
+            target_platform,
+            cbc_format=is_cbc_format(path, recipe_format),
+            environ=environ,
+            later_duplicates_win=later_duplicates_win,
+        )
         if len(_PARSED) > 256:
             _PARSED.clear()
         _PARSED[key] = cached
@@ -405,12 +418,23 @@ def load_variant_files(
     *,
     recipe_format: str = "v0",
     environ: Mapping[str, str] | None = None,
+    lenient: Iterable[Path] = (),
 ) -> VariantConfig:
-    """Merge ``files`` (later wins), then apply migrations in ``migrator_ts`` order."""
+    """Merge ``files`` (later wins), then apply migrations in ``migrator_ts`` order.
+
+    In the ``lenient`` files (the pinning) a key given twice takes its later value, as conda-build's
+    YAML reading does; elsewhere it is an error."""
     config = VariantConfig()
     migrations: list[Migration] = []
+    lenient_files = {Path(p) for p in lenient}
     for path in files:
-        parsed = parse_variant_file(path, target_platform, recipe_format=recipe_format, environ=environ)
+        parsed = parse_variant_file(
+            path,
+            target_platform,
+            recipe_format=recipe_format,
+            environ=environ,
+            later_duplicates_win=Path(path) in lenient_files,
+        )
         if parsed.migration is not None:
             migrations.append(parsed.migration)
         else:

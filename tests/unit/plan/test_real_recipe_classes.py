@@ -162,3 +162,12 @@ def test_conda_builds_default_compilers_are_the_lowest_layer() -> None:
 def test_a_bare_list_item_anywhere_uses_its_key() -> None:
     plan = _plan("bare-items", ["linux-64"])
     assert plan.cells[0].variant.get("libbrotlicommon") == "1.2"
+
+
+def test_a_pinning_may_give_a_key_twice_as_conda_build_reads_it(tmp_path: Path) -> None:
+    pinning = tmp_path / "conda_build_config.yaml"
+    pinning.write_text("libfoo:\n  - '1'\nc_compiler:\n  - gcc\nlibfoo:\n  - '5'\n")
+    plan = _plan("pinning-below-recipe", ["linux-64"], pinning=pinning)
+    assert plan.cells[0].variant["libfoo"] == "2"  # the recipe's own still wins
+    with pytest.raises(RecipeError, match="duplicate key 'libfoo'"):
+        _plan("pinning-below-recipe", ["linux-64"], variant_configs=[pinning])
