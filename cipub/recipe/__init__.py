@@ -112,7 +112,7 @@ def load_recipe(
     """
     recipe_file, fmt = find_recipe_file(Path(path))
     recipe_file = recipe_file.resolve()
-    platform = check_platform(target_platform) if target_platform else current_platform()
+    platform = check_platform(target_platform, source="--platform") if target_platform else current_platform()
     if fmt == "v1":
         files = stacked_variant_files(recipe_file.parent, fmt, variant_files, pinning=pinning)
         outputs = _read_v1(recipe_file, platform, files, environ, pinning)
