@@ -85,7 +85,11 @@ def find_root(recipe_path: Path) -> Path:
     )
 
 
-def _load_yaml(path: Path, loader: Any = yaml.SafeLoader) -> Any:
+_SAFE = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BASE = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
+
+
+def _load_yaml(path: Path, loader: Any = _SAFE) -> Any:
     try:
         return yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 - safe loaders only
     except yaml.YAMLError as exc:
@@ -106,7 +110,7 @@ def _platform_map(value: Any, path: Path, key: str) -> dict[str, str]:
 
 def _migration_identity(path: Path) -> tuple[str | None, str, bool]:
     """(migrator_ts, migration_number, use_local) as conda-smithy reads them (all as text)."""
-    data = _load_yaml(path, yaml.BaseLoader) or {}
+    data = _load_yaml(path, _BASE) or {}
     migrator = data.get("__migrator") or {} if isinstance(data, dict) else {}
     ts = data.get("migrator_ts") if isinstance(data, dict) else None
     number = str(migrator.get("migration_number", "1")) if isinstance(migrator, dict) else "1"

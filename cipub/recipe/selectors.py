@@ -10,6 +10,7 @@ rather than a silently dropped line.
 from __future__ import annotations
 
 import ast
+import functools
 import operator
 import os
 import re
@@ -329,6 +330,15 @@ class _Evaluator:
         raise SelectorError(f"{type(node).__name__} is not allowed in a selector")
 
 
+@functools.lru_cache(maxsize=4096)
+def _parsed(selector: str) -> ast.Expression:
+    """A selector's syntax tree, parsed once per process (a pinning repeats the same few hundred)."""
+    try:
+        return ast.parse(selector, mode="eval")
+    except SyntaxError as exc:
+        raise SelectorError(f"not a valid selector expression ({exc.msg})") from exc
+
+
 def evaluate(selector: str, namespace: Mapping[str, Any], *, unknown_is_false: bool = False) -> bool:
     """Evaluate one selector expression; raise :class:`SelectorError` on anything unknown.
 
@@ -337,10 +347,7 @@ def evaluate(selector: str, namespace: Mapping[str, Any], *, unknown_is_false: b
     whole (so ``skip: true  # [py<37]`` does not skip when python is unknown). Variant files are
     always strict.
     """
-    try:
-        tree = ast.parse(selector.strip(), mode="eval")
-    except SyntaxError as exc:
-        raise SelectorError(f"not a valid selector expression ({exc.msg})") from exc
+    tree = _parsed(selector.strip())
     evaluator = _Evaluator(namespace, unknown_is_false=unknown_is_false)
     try:
         return bool(evaluator.eval(tree))

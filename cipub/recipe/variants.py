@@ -139,9 +139,14 @@ def _construct(node: yaml.Node, path: Path, selected: SelectedText) -> Any:
         raise RecipeError(f"{_where(path, selected, node)}: {problem}") from None
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
 def _scalar(node: yaml.Node, path: Path, selected: SelectedText) -> str:
     if not isinstance(node, yaml.ScalarNode):
         raise RecipeError(f"{_where(path, selected, node)}: expected a single value, found a {type(node).__name__}")
+    if node.tag == _STR_TAG:
+        return str(node.value)  # the common case, without a constructor per value
     return value_text(_construct(node, path, selected))
 
 
