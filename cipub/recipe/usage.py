@@ -33,8 +33,9 @@ from cipub.recipe.selectors import SELECTOR_LINE
 
 #: selector names that stand for a variant key
 _DERIVED = {"py": "python", "py3k": "python", "py2k": "python", "py27": "python", "py36": "python", "np": "numpy"}
-#: keys kept in every cell when a variant file defines them: conda-forge's channels to build from
-ALWAYS_KEPT = ("channel_sources",)
+#: keys kept in every cell when a variant file defines them, as conda-smithy keeps them: conda-forge's
+#: channels to build from, and the runner labels a feedstock asks for (a GPU or a larger machine)
+ALWAYS_KEPT = ("channel_sources", "github_actions_labels")
 _REQUIREMENT_SECTIONS = ("build", "host", "run")
 
 

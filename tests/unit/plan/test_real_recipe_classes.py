@@ -171,3 +171,9 @@ def test_a_pinning_may_give_a_key_twice_as_conda_build_reads_it(tmp_path: Path) 
     assert plan.cells[0].variant["libfoo"] == "2"  # the recipe's own still wins
     with pytest.raises(RecipeError, match="duplicate key 'libfoo'"):
         _plan("pinning-below-recipe", ["linux-64"], variant_configs=[pinning])
+
+
+def test_runner_labels_are_kept_as_conda_smithy_keeps_them() -> None:
+    plan = _plan("runner-labels", ["linux-64"])
+    assert plan.cells[0].variant["github_actions_labels"] == "cirun-openstack-gpu-large"
+    assert plan.cells[0].id == "linux-64"
