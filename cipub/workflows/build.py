@@ -52,12 +52,18 @@ class BuildResult:
     manifest_path: Path | None
 
 
+#: rattler-build's --test values
+TEST_MODES = ("skip", "native", "native-and-emulated")
+
+
 def check_job(job: BuildJob, settings: Settings) -> None:
     """Refuse what cannot be meant, and paths the build script would run as shell code."""
     from cipub.policy.buildnumber import check_request
 
     check_request(job.build_number, job.no_bump)
     check_dependency_channels(settings)
+    if settings.tests not in TEST_MODES:
+        raise UsageError(f"--tests {settings.tests!r}: choose one of {', '.join(TEST_MODES)}")
     if job.upload:
         check_label_settings(settings)
     for what, value in (("recipe path", job.recipe), ("--output-dir", Path(settings.output_dir))):

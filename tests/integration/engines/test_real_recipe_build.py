@@ -90,3 +90,9 @@ def test_a_failing_recipe_test_fails_the_build(cipub: Any, tmp_path: Path, mirro
     result = cipub(*args, cwd=tmp_path)
     assert result.code == 4, result.err
     assert "Test failed" in result.err
+
+
+def test_an_unknown_test_mode_is_a_usage_error(cipub: Any, tmp_path: Path) -> None:
+    shutil.copytree(DATA, tmp_path / "recipe")
+    result = cipub("build", "recipe", "--tests", "sometimes", "--no-upload", cwd=tmp_path)
+    assert result.code == 2 and "--tests 'sometimes'" in result.err
