@@ -316,10 +316,14 @@ def _v0_cells(recipe: Recipe, platform: str, config: VariantConfig, environ: Map
             required |= rendered.requirement_keys
     cells: list[_Cell] = []
     published_noarch: set[str] = set()
+    #: per output name: the keys its requirements show it uses (conda-smithy's job grouping)
+    evidence: dict[str, set[str]] = {}
     for combo in expand(config, static | required):
         rendered = usage.render_variant(recipe.path, platform, {**first, **combo.values}, known, environ=environ)
         if rendered.skipped:
             continue
+        for name, keys in zip(rendered.names, rendered.evidence, strict=False):
+            evidence.setdefault(name, set()).update(keys)
         # conda-build cannot say which keys each output uses: a noarch output among compiled ones
         # is published by the first cell that builds it, every other output by each cell.
         mixed = any(k is None for k in rendered.noarch)
@@ -330,7 +334,15 @@ def _v0_cells(recipe: Recipe, platform: str, config: VariantConfig, environ: Map
         )
         published_noarch.update(n for n, k in zip(rendered.names, rendered.noarch, strict=True) if k)
         cells.append(_Cell(platform, combo, _noarch_kind(rendered.noarch), names))
-    return cells
+    if len(evidence) < 2:
+        return cells
+    # A key some outputs' requirements show and others' do not is not used by every output; a key
+    # no output shows (Jinja, selectors, scripts) counts as used by all.
+    shown = set().union(*evidence.values())
+    shaping = usage.template_keys(recipe.path, config.values)
+    partial = {k for k in shown if any(k not in keys for keys in evidence.values())} - shaping
+    common = frozenset(set(config.values) - partial)
+    return [dataclasses.replace(cell, common_keys=common) for cell in cells]
 
 
 def _drop_python_for_noarch(cells: list[_Cell], config_groups: list[list[str]]) -> list[_Cell]:

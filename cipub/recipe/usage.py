@@ -100,6 +100,23 @@ def static_keys(path: Path, keys: Iterable[str]) -> set[str]:
     return used
 
 
+def template_keys(path: Path, keys: Iterable[str]) -> set[str]:
+    """Keys the recipe names as Jinja2 variables or in ``# [selectors]``: they shape the whole
+    recipe, not one output's requirements (conda-build's top-level loop variables)."""
+    known = set(keys)
+    source = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        tree = jinja2.Environment(autoescape=False).parse(source)  # noqa: S701 - parsed for names only
+    except jinja2.TemplateSyntaxError:
+        return set()
+    used = {name for name in jinja2.meta.find_undeclared_variables(tree) if name in known}
+    for line in source.splitlines():
+        match = SELECTOR_LINE.match(line)
+        if match:
+            used.update(k for k in (_DERIVED.get(n, n) for n in _selector_names(match.group("selector"))) if k in known)
+    return used
+
+
 def _script_keys(path: Path, source: str, known: set[str]) -> set[str]:
     texts = [source]
     for name in ("build.sh", "bld.bat"):
@@ -158,6 +175,9 @@ class RenderedVariant:
     requirement_keys: frozenset[str]
     #: output names, in the order of ``noarch``
     names: tuple[str, ...] = ()
+    #: per output (same order): the keys its own requirements show it uses (a bare name, a
+    #: compiler or stdlib package of that key's value); what Jinja or a selector uses is not here
+    evidence: tuple[frozenset[str], ...] = ()
 
 
 def render_variant(
@@ -177,6 +197,8 @@ def render_variant(
     outputs = data.get("outputs")
     noarch: list[str | None] = []
     names: list[str] = []
+    evidence: list[frozenset[str]] = []
+    known_set = set(known)
     if isinstance(outputs, list) and outputs:
         for output in outputs:
             if not isinstance(output, dict):
@@ -185,13 +207,33 @@ def render_variant(
             if not _skip(out_build):
                 noarch.append(v0.noarch_of(out_build))
                 names.append(str(output.get("name", "")))
+                evidence.append(_output_evidence(output, variant, target_platform, known_set))
         if not noarch:
             return RenderedVariant(True, (), frozenset())
     else:
         noarch.append(v0.noarch_of(build))
         names.append(str(v0.section(data, "package", path=path).get("name", "")))
-    keys = frozenset((requirement_names(data) | bare_items(rendered.selected.text)) & set(known))
-    return RenderedVariant(False, tuple(noarch), keys, tuple(names))
+        evidence.append(_output_evidence(data, variant, target_platform, known_set))
+    keys = frozenset((requirement_names(data) | bare_items(rendered.selected.text)) & known_set)
+    return RenderedVariant(False, tuple(noarch), keys, tuple(names), tuple(evidence))
+
+
+def _output_evidence(
+    output: Mapping[str, Any], variant: Mapping[str, str], target_platform: str, known: set[str]
+) -> frozenset[str]:
+    """Keys one output's requirements show it uses: bare names, and ``<lang>_compiler`` /
+    ``<lang>_stdlib`` (with their ``_version``) when a requirement is that key's package."""
+    names = requirement_names({"requirements": output.get("requirements")}) & known
+    texts = []
+    reqs = output.get("requirements")
+    sections = {"run": reqs} if isinstance(reqs, list) else reqs if isinstance(reqs, dict) else {}
+    for section in _REQUIREMENT_SECTIONS:
+        texts += [str(e).split()[0] for e in (sections.get(section) or []) if e is not None and str(e).strip()]
+    found = set(names)
+    for key in known:
+        if key.endswith(("_compiler", "_stdlib")) and f"{variant.get(key)}_{target_platform}" in texts:
+            found.update(k for k in (key, f"{key}_version") if k in known)
+    return frozenset(found)
 
 
 def _skip(build: Mapping[str, Any]) -> bool:

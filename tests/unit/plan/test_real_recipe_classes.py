@@ -177,3 +177,8 @@ def test_runner_labels_are_kept_as_conda_smithy_keeps_them() -> None:
     plan = _plan("runner-labels", ["linux-64"])
     assert plan.cells[0].variant["github_actions_labels"] == "cirun-openstack-gpu-large"
     assert plan.cells[0].id == "linux-64"
+
+
+def test_class4_v0_a_library_with_bindings_is_one_job() -> None:
+    plan = _plan("v0-lib-with-bindings", ["linux-64"], grouping="conda-smithy")
+    assert len(plan.cells) == 3 and plan.jobs == ["linux-64-job"]
