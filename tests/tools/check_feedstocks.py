@@ -11,7 +11,8 @@ rendered), ``conda-forge.yml`` and, optionally, ``.pinning/recipe/conda_build_co
 does); ``--mode files`` passes the pinning and the feedstock's migrations as ``-m`` files, for
 versions of cipub without that flag. For each platform of ``.ci_support`` it compares the cells
 (each index of a file's lists is one cell) on the keys conda-smithy wrote, and prints a diff for
-every platform matrix that differs; the last line is ``matched M/N platform matrices``.
+every platform matrix that differs; the last line is ``matched M/N platform matrices (G/N with
+conda-smithy's job grouping too)``: a matrix counts for G only when cipub's jobs are conda-smithy's.
 """
 
 from __future__ import annotations
@@ -112,15 +113,15 @@ def plan_feedstock(feedstock: Path, platforms: list[str], mode: str) -> tuple[di
     return json.loads(done.stdout), "", elapsed
 
 
-def compare(feedstock: Path, mode: str) -> tuple[int, int, list[str]]:
+def compare(feedstock: Path, mode: str) -> tuple[int, int, int, list[str]]:
     expected = expected_matrices(feedstock)
     lines: list[str] = []
     if not expected:
-        return 0, 0, [f"{feedstock.name}: no .ci_support files"]
+        return 0, 0, 0, [f"{feedstock.name}: no .ci_support files"]
     plan, error, elapsed = plan_feedstock(feedstock, sorted(expected), mode)
     if plan is None:
-        return 0, len(expected), [f"{feedstock.name}: cipub plan failed ({elapsed:.0f} s): {error}"]
-    matched = 0
+        return 0, 0, len(expected), [f"{feedstock.name}: cipub plan failed ({elapsed:.0f} s): {error}"]
+    matched = grouped = 0
     for platform, (cells, jobs) in sorted(expected.items()):
         keys = sorted({k for c in cells for k in c})
         noarch = all(c.get("noarch") for c in plan["cells"]) and len(expected) == 1
@@ -130,6 +131,7 @@ def compare(feedstock: Path, mode: str) -> tuple[int, int, list[str]]:
         planned_jobs = len({c.get("job") or c["id"] for c in mine})
         if want == got:
             matched += 1
+            grouped += planned_jobs == jobs
             grouping = "" if planned_jobs == jobs else f" (jobs: cipub {planned_jobs}, conda-smithy {jobs})"
             lines.append(f"{feedstock.name} {platform}: match, {len(cells)} cell(s){grouping}")
             continue
@@ -142,7 +144,7 @@ def compare(feedstock: Path, mode: str) -> tuple[int, int, list[str]]:
                 shown = " ".join(f"{k}={v}" for k, v in cell if k not in common)
                 lines.append(f"    {side}: {shown or '(same keys)'}")
     lines.append(f"{feedstock.name}: {matched}/{len(expected)} in {elapsed:.0f} s")
-    return matched, len(expected), lines
+    return matched, grouped, len(expected), lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,12 +156,12 @@ def main(argv: list[str] | None = None) -> int:
     feedstocks = sorted(p for p in args.directory.iterdir() if (p / "recipe").is_dir() and (p / ".ci_support").is_dir())
     if args.names:
         feedstocks = [p for p in feedstocks if p.name in args.names]
-    matched = total = 0
+    matched = grouped = total = 0
     for feedstock in feedstocks:
-        m, t, lines = compare(feedstock, args.mode)
-        matched, total = matched + m, total + t
+        m, g, t, lines = compare(feedstock, args.mode)
+        matched, grouped, total = matched + m, grouped + g, total + t
         print("\n".join(lines), flush=True)
-    print(f"matched {matched}/{total} platform matrices")
+    print(f"matched {matched}/{total} platform matrices ({grouped}/{total} with conda-smithy's job grouping too)")
     return 0 if matched == total else 1
 
 
