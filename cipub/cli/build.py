@@ -46,7 +46,6 @@ def build_command(
     output_dir: Path | None = option("output_dir"),
     manifest: Path | None = option("manifest"),
     channels: list[str] = option("channels"),
-    tests: str | None = option("tests"),
     target: str | None = option("target"),
     label: str | None = option("label"),
     build_number: int | None = option("build_number"),
