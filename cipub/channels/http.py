@@ -127,13 +127,14 @@ class HttpChannel(Batch):
         with self._lock:
             client = self._clients.get((base_url, authenticated))
             if client is None:
-                headers = dict(self.extra_headers)
-                if authenticated and self._token is not None:
-                    headers.update(self.auth_headers(self._token))
+                # credentials are bound to this server's origin by the client: never sent elsewhere,
+                # never carried along a redirect to another scheme, host or port
+                credentials = self.auth_headers(self._token) if authenticated and self._token is not None else {}
                 client = HttpClient.for_target(
                     base_url,
                     self._options,
-                    headers=headers,
+                    headers=dict(self.extra_headers),
+                    credentials=credentials,
                     what=what or f"{self.server} {urlsplit(base_url).netloc or base_url}",
                     sleep=self._sleep,
                     transport=self._transport,

@@ -39,6 +39,8 @@ from cipub.channels.base import (
     Capabilities,
     ChannelFile,
     NameRule,
+    as_dict,
+    as_list,
     group_copies,
     int_or_none,
     package_of,
@@ -127,10 +129,11 @@ class PSMChannel(HttpChannel):
                 return None
             if response.status_code != 200:
                 raise self._fail(response, action)
-            page = response.json()
-            batch = [i for i in page.get("items") or [] if isinstance(i, dict)]
+            page = self.http.parse(response, dict, action)
+            batch = [i for i in as_list(page.get("items")) if isinstance(i, dict)]
             items.extend(batch)
-            if not batch or len(items) >= int(page.get("total_count") or 0):
+            total = page.get("total_count")
+            if not batch or not isinstance(total, int) or len(items) >= total:
                 return items
 
     def subchannels(self) -> set[str] | None:
@@ -162,7 +165,7 @@ class PSMChannel(HttpChannel):
         response = self._get(self._place(MAIN_LABEL))
         if response.status_code != 200:
             raise self._missing_channel() if response.status_code == 404 else self._fail(response, "reading channel")
-        privacy = response.json().get("privacy")
+        privacy = self.http.parse(response, dict, f"reading channel {self.name!r}").get("privacy")
         body: dict[str, Any] = {
             "name": label,
             "description": f"label {label!r} (created by cipub)",
@@ -188,15 +191,15 @@ class PSMChannel(HttpChannel):
             return None
         if response.status_code != 200:
             raise self._fail(response, f"reading {key} in {label!r}")
-        return self._sha_of(response.json())
+        return self._sha_of(self.http.parse(response, dict, f"reading {key} in {label!r}"))
 
     def _sha_of(self, item: dict[str, Any]) -> str:
-        sha = (item.get("metadata") or {}).get("sha256")
+        sha = as_dict(item.get("metadata")).get("sha256")
         if isinstance(sha, str) and sha:
             return sha
         # The server did not say: hash the bytes it serves.
         url = str(httpx.URL(self.base_url + "/").join(str(item.get("url") or "")))
-        response = self.http.request("GET", url)
+        response = self.http.request("GET", url, max_bytes=self._options.max_download_bytes)
         if response.status_code != 200:
             raise self._fail(response, f"downloading {item.get('ckey')} to check its sha256")
         return hashlib.sha256(response.content).hexdigest()

@@ -29,6 +29,14 @@ class TargetOptions:
     read_timeout: float = 60.0
     #: base delay of exponential backoff, seconds (tests make it small)
     backoff: float = 0.5
+    #: overall limit of one HTTP attempt, body included (a trickling server), seconds
+    request_timeout: float = 600.0
+    #: ``time.monotonic()`` instant after which no request starts (the command's deadline); None: none
+    command_deadline: float | None = None
+    #: the most bytes one package or repodata download may bring
+    max_download_bytes: int = 8 * 1024**3
+    #: how long verify and promote wait for a server's index to show a file, seconds
+    index_wait: float = 60.0
     #: labels this command works with (--label, --from, --to): read, besides ``main`` and ``test``,
     #: by targets that cannot list their label channels (``Capabilities.lists_labels`` False)
     labels: tuple[str, ...] = ()

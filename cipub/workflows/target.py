@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,6 +27,10 @@ def target_options(settings: Settings) -> TargetOptions:
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
         backoff=settings.backoff,
+        request_timeout=settings.request_timeout,
+        command_deadline=time.monotonic() + settings.command_timeout,
+        max_download_bytes=settings.max_download_mb * 1024 * 1024,
+        index_wait=settings.index_wait,
         labels=tuple(dict.fromkeys((settings.label, settings.promote_from, settings.promote_to))),
     )
 
