@@ -247,7 +247,7 @@ def open_target(target: Target, options: TargetOptions) -> ArtifactoryChannel:
         bearer = Secret(f"Bearer {token.reveal()}", token.source)
         return ArtifactoryChannel(base, target.name, options, bearer, target.raw)
     user = read_token(["ARTIFACTORY_USERNAME"], required=False)
-    password = read_token(["ARTIFACTORY_PASSWORD"], required=False)
+    password = read_token(["ARTIFACTORY_PASSWORD"], required=False, allow_spaces=True)
     if user is None or password is None:
         raise AuthError(
             f"no credentials for {target.raw}: set ARTIFACTORY_TOKEN, or ARTIFACTORY_USERNAME and ARTIFACTORY_PASSWORD",

@@ -170,7 +170,12 @@ class HttpChannel(Batch):
         return self.label_names.check(label, "label")
 
     def _fail(self, response: httpx.Response, action: str) -> NetworkError:
-        return NetworkError(f"{self.display}: {action} answered {response.status_code}: {server_message(response)}")
+        hint = None
+        if "html" in response.headers.get("content-type", "").lower():
+            hint = f"a web page answered, not the {self.server} API: check the target URL (and --api-url)"
+        return NetworkError(
+            f"{self.display}: {action} answered {response.status_code}: {server_message(response)}", hint=hint
+        )
 
     def _refused(
         self, response: httpx.Response, action: str, *, missing: str | None = None, label: str | None = None

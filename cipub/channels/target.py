@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from cipub.channels.base import parse_local_path
 from cipub.core.errors import UsageError
+from cipub.core.secrets import refuse_credentials
 
 TargetKind = Literal["local", "anaconda", "psm", "quetz", "prefix", "artifactory", "s3"]
 
@@ -80,6 +81,7 @@ def parse_target(raw: str) -> Target:
             "(https://anaconda.org/OWNER, quetz+https://HOST/CHANNEL ...); dependency channels go to "
             "-c/--channel on build and plan",
         )
+    refuse_credentials(raw, "--target")
     local = parse_local_path(raw)
     if local is not None:
         return Target("local", raw, str(local), "")
@@ -93,7 +95,7 @@ def parse_target(raw: str) -> Target:
         raise UsageError(f"target {raw!r} has no host", hint=_FORMS_HINT)
     if "@" in parts.netloc or parts.query:
         raise UsageError(
-            "targets must not carry credentials or query strings",
+            "targets must not carry credentials (user@) or query strings",
             hint="put tokens in the documented environment variable or use --token-file",
         )
     host_base = f"{scheme.split('+')[-1]}://{parts.netloc}"
@@ -134,6 +136,7 @@ def check_dependency_channel(raw: str) -> str:
     Dependency channels are what conda and rattler-build take (names, URLs, paths); the
     ``KIND+https://`` forms exist only in cipub, so someone writing one means ``--target``.
     """
+    refuse_credentials(raw, "-c/--channel")
     scheme = raw.partition("://")[0].lower() if "://" in raw else ""
     if "+" in scheme:
         raise UsageError(

@@ -37,6 +37,7 @@ from cipub.core.options import (
     Origin,
     Settings,
 )
+from cipub.core.secrets import check_url_option, refuse_credentials
 
 __all__ = ["DEFAULT_OUTPUT_DIR", "DEFAULT_TARGET", "ENV_PREFIX", "Settings", "describe", "resolve"]
 
@@ -176,7 +177,14 @@ def resolve(
         values[key] = _coerce(key, value, flag)
         origins[key] = Origin("flag", flag)
 
-    return replace(Settings(), **values, origins=origins)
+    resolved = replace(Settings(), **values, origins=origins)
+    # a URL carrying a secret would be echoed in logs, plans and summaries: refuse it before anything runs
+    refuse_credentials(resolved.target, "--target")
+    if resolved.api_url:
+        check_url_option(resolved.api_url, "--api-url")
+    for channel in resolved.channels:
+        refuse_credentials(channel, "-c/--channel")
+    return resolved
 
 
 # URL credentials (scheme://user:secret@host) never reach the screen, even if a setting holds one.

@@ -33,6 +33,7 @@ import email.utils
 import hashlib
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator
@@ -162,7 +163,14 @@ def server_message(response: httpx.Response) -> str:
         if isinstance(data, dict):
             text = str(data.get("error") or data.get("detail") or data.get("message") or "")
     except ValueError:
-        text = response.text[:300]
+        ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if "html" in ctype or response.text.lstrip()[:1] == "<":
+            # a web page (a proxy, a login portal, a plain web server): its title says enough
+            title = re.search(r"<title[^>]*>(.*?)</title>", response.text[:20000], re.I | re.S)
+            text = f"an HTML page ({' '.join(title.group(1).split())[:120]})" if title else "an HTML page"
+        else:
+            lines = response.text[:2000].strip().splitlines()
+            text = lines[0][:200] if lines else ""
     text = text.strip() or response.reason_phrase
     return scrub(text)
 

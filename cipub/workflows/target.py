@@ -18,9 +18,10 @@ if TYPE_CHECKING:
 def target_options(settings: Settings) -> TargetOptions:
     """How the target is reached: the retry budget, timeouts, where the token is, the labels used."""
     from cipub.channels import TargetOptions
+    from cipub.core.secrets import check_url_option
 
     return TargetOptions(
-        api_url=settings.api_url or None,
+        api_url=check_url_option(settings.api_url, "--api-url") if settings.api_url else None,
         token_file=Path(settings.token_file) if settings.token_file else None,
         concurrency=settings.concurrency,
         retries=settings.retries,
