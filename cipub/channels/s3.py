@@ -31,7 +31,6 @@ import functools
 import hashlib
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -52,7 +51,7 @@ from cipub.channels.base import (
 from cipub.channels.target import Target, TargetOptions
 from cipub.core.artifact import Artifact
 from cipub.core.errors import AuthError, ConflictError, InvalidPackageError, NetworkError, UsageError, VerificationError
-from cipub.core.secrets import Secret, read_token, scrub
+from cipub.core.secrets import Secret, process_environ, read_token, scrub
 
 log = logging.getLogger("cipub.s3")
 
@@ -494,7 +493,7 @@ def _rattler_indexer(
 
 
 def open_target(target: Target, options: TargetOptions, environ: Mapping[str, str] | None = None) -> S3Channel:
-    env = os.environ if environ is None else environ
+    env = process_environ() if environ is None else environ
     if options.token_file is not None:
         raise UsageError(
             "the S3 target takes its credentials from the AWS environment, not --token-file",

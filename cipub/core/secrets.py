@@ -96,7 +96,7 @@ def read_token(
     allow_spaces: bool = False,
 ) -> Secret | None:
     """First of: ``token_file``, then each variable in ``env_names``. AuthError (exit 5) if none."""
-    env = os.environ if environ is None else environ
+    env = process_environ() if environ is None else environ
     if token_file is not None:
         try:
             raw = token_file.read_text(encoding="utf-8-sig")
@@ -240,3 +240,108 @@ def check_url_option(raw: str, what: str) -> str:
             f"{what} {redact_url(raw)!r} is not an http(s) URL", hint="e.g. --api-url https://repo.example.com/api"
         )
     return raw.strip()
+
+
+# -- keeping credentials out of a build's reach ---------------------------------------------------
+
+#: secret variables taken out of ``os.environ`` before a build ran; tokens are still read from here
+_HELD: dict[str, str] = {}
+
+
+def process_environ() -> dict[str, str]:
+    """The environment tokens are read from: ``os.environ`` plus what was taken out of it for a build."""
+    return {**_HELD, **os.environ}
+
+
+def _initial_environ_block() -> tuple[int, int] | None:
+    """Where the kernel's copy of this process's initial environment lives (``/proc/self/environ``)."""
+    try:
+        stat = Path("/proc/self/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()  # fields from 3 (state) on; comm may hold spaces
+    try:
+        return int(fields[50 - 3]), int(fields[51 - 3])  # proc(5): (50) env_start, (51) env_end
+    except (IndexError, ValueError):
+        return None
+
+
+def _blank_initial_environ(names: set[str]) -> bool:
+    """Overwrite the values of ``names`` in the initial environment block, in place.
+
+    ``del os.environ[...]`` only unlinks a variable from the C ``environ`` array: the bytes stay
+    in the block ``/proc/<pid>/environ`` shows to any process of the same user (and to root).
+    """
+    where = _initial_environ_block()
+    if where is None or where[1] <= where[0]:
+        return False
+    start, end = where
+    try:
+        with Path("/proc/self/mem").open("r+b", buffering=0) as mem:
+            mem.seek(start)
+            block = bytearray(mem.read(end - start))
+            offset = 0
+            for entry in bytes(block).split(b"\0"):
+                name, eq, _value = entry.partition(b"=")
+                if eq and name.decode("utf-8", "replace") in names:
+                    value_at = offset + len(name) + 1
+                    block[value_at : offset + len(entry)] = b"\0" * (len(entry) - len(name) - 1)
+                offset += len(entry) + 1
+            mem.seek(start)
+            mem.write(bytes(block))
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _set_not_dumpable() -> None:
+    """prctl(PR_SET_DUMPABLE, 0): other processes of this user cannot read our memory or environ."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
+    except (OSError, AttributeError):
+        pass
+
+
+def ancestors_holding(values: Sequence[str]) -> list[int]:
+    """The pids of this process's ancestors whose environment (where readable) holds one of ``values``."""
+    found: list[int] = []
+    pid = os.getppid()
+    wanted = [v.encode() for v in values if len(v) >= MIN_SCRUB_LENGTH]
+    while pid > 1 and wanted:
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            environ = b""
+        if any(value in environ for value in wanted):
+            found.append(pid)
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            pid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return found
+
+
+def isolate_secrets_for_build() -> list[str]:
+    """Before untrusted recipe code runs as our child: take every secret variable out of
+    ``os.environ`` (children inherit none; tokens are still read via :func:`process_environ`),
+    blank it in our initial environment block (``/proc/<cipub>/environ`` no longer shows it) and make
+    the process non-dumpable. Returns the names taken. Linux does all three; elsewhere the first.
+    """
+    taken = {name: value for name, value in os.environ.items() if is_secret_name(name) and value}
+    for name, value in taken.items():
+        _HELD[name] = value
+        if len(value.strip()) >= MIN_SCRUB_LENGTH:
+            Secret(value.strip(), name)  # scrubbed and masked from now on
+        del os.environ[name]
+    if taken:
+        _blank_initial_environ(set(taken))
+    _set_not_dumpable()
+    return sorted(taken)
+
+
+def held_secret_values() -> list[str]:
+    return [v.strip() for v in _HELD.values()]
