@@ -159,11 +159,27 @@ class AnacondaChannel(HttpChannel):
                 raise self._fail(response, f"reading the files of {name}")
             dists = self.http.parse(response, list, f"reading the files of {name}")
         found = []
-        for dist in dists:
-            channel_file = self._channel_file(name, dist)
+        for listed in dists:
+            channel_file = self._channel_file(name, self._complete(name, version, listed))
             if channel_file is not None:
                 found.append(channel_file)
         return found
+
+    def _complete(self, name: str, version: str | None, dist: Any) -> Any:
+        """``labels`` and ``sha256`` in a release's file list are not documented: when a server
+        leaves them out, read the file's own record (``GET /dist/...``, documented) instead."""
+        if not isinstance(dist, dict) or ("labels" in dist and "sha256" in dist):
+            return dist
+        subdir, _, filename = str(dist.get("basename") or "").rpartition("/")
+        version = str(dist.get("version") or version or "")
+        if not (subdir and filename and version):
+            return dist
+        path = f"/dist{self._release_path(name, version)}/{segment(subdir)}/{segment(filename)}"
+        response = self.http.request("GET", path)
+        if response.status_code != 200:
+            return dist
+        record = self.http.parse(response, dict, f"reading {subdir}/{filename}")
+        return {**dist, **record}
 
     @staticmethod
     def _channel_file(name: str, dist: Any) -> ChannelFile | None:
@@ -355,6 +371,12 @@ class AnacondaChannel(HttpChannel):
             return
         code = re.search(r"<Code>([^<]+)</Code>", response.text)
         detail = code.group(1) if code else response.reason_phrase
+        if response.status_code == 403:
+            raise NetworkError(
+                f"{self.display}: the storage refused {artifact.key} (403 {detail}): the presigned upload "
+                "expired or its signature does not match",
+                hint="re-run: cipub stages the file afresh; a clock far off the real time also causes this",
+            )
         if detail in ("InvalidDigest", "BadDigest"):
             raise VerificationError(
                 f"the storage refused {artifact.key}: checksum mismatch ({detail})",
@@ -376,6 +398,8 @@ class AnacondaChannel(HttpChannel):
             return
         if response.status_code == 404 and self._landed(artifact):
             return  # an attempt whose answer was lost had committed (and used up the dist_id)
+        if response.status_code == 402:
+            raise self._refused(response, f"committing {artifact.key}")
         raise self._fail(response, f"committing {artifact.key}")
 
     # -- labels -------------------------------------------------------------------------------

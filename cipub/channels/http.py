@@ -135,6 +135,7 @@ class HttpChannel(Batch):
                     self._options,
                     headers=dict(self.extra_headers),
                     credentials=credentials,
+                    refusal_is_auth=authenticated,
                     what=what or f"{self.server} {urlsplit(base_url).netloc or base_url}",
                     sleep=self._sleep,
                     transport=self._transport,
@@ -183,6 +184,12 @@ class HttpChannel(Batch):
         """The error for a write the server did not take: a 404 names the ``missing`` place (and the
         label that maps to it), a refused package is exit 9, anything else the server's failure."""
         status = response.status_code
+        if status == 402:
+            return UsageError(
+                f"{self.display}: {action}: the account's storage quota or plan limit is reached (402): "
+                f"{server_message(response)}",
+                hint="free space (remove old builds) or raise the quota, then re-run: finished files are skipped",
+            )
         if status == 404 and missing:
             hint = f"create {missing} on the server first" + (f"; label {label!r} maps to {missing}" if label else "")
             message = f"{self.display}: {action}: {missing} does not exist ({server_message(response)})"

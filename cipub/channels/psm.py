@@ -281,7 +281,7 @@ class PSMChannel(HttpChannel):
                 raise ConflictError(f"{artifact.key} already exists in label {label!r} with different content")
         elif response.status_code == 404:
             raise self._missing_channel()
-        elif not response.is_success:
+        elif not response.is_success:  # 200 and 201 both mean created (anaconda-client accepts both)
             raise self._refused(response, f"uploading {artifact.filename}")
         self._expect(label, artifact.name, artifact.key, artifact.sha256)
 

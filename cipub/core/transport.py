@@ -196,6 +196,7 @@ class HttpClient:
         deadline: float | None = None,
         max_download_bytes: int = 8 * 1024**3,
         max_answer_bytes: int = MAX_ANSWER_BYTES,
+        refusal_is_auth: bool = True,
     ) -> None:
         """``headers`` go to every request; ``credentials`` only to ``base_url``'s origin.
         ``deadline`` is a ``time.monotonic()`` instant (the command's) no attempt starts after."""
@@ -208,6 +209,9 @@ class HttpClient:
         self.deadline = deadline
         self.max_download_bytes = max_download_bytes
         self.max_answer_bytes = max_answer_bytes
+        #: 401/403 mean "bad token" (exit 5) only where this client sends one; presigned storage
+        #: answers 403 for an expired policy or a signature mismatch, which its caller explains
+        self.refusal_is_auth = refusal_is_auth
         self._sleep = sleep
         self._credentials = OriginBoundCredentials(origin_of(base_url), credentials or {})
         self._client_options: dict[str, Any] = {
@@ -238,6 +242,7 @@ class HttpClient:
         pool_size: int | None = None,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
+        refusal_is_auth: bool = True,
     ) -> HttpClient:
         """A client with the retry budget, timeouts and bounds the user configured for this target."""
         return cls(
@@ -247,6 +252,7 @@ class HttpClient:
             request_timeout=options.request_timeout,
             deadline=options.command_deadline,
             max_download_bytes=options.max_download_bytes,
+            refusal_is_auth=refusal_is_auth,
             retries=options.retries,
             backoff=options.backoff,
             connect_timeout=options.connect_timeout,
@@ -395,7 +401,7 @@ class HttpClient:
                     hint="the server or a proxy in front of it misbehaves",
                 ) from None
             else:
-                if response.status_code in (401, 403):
+                if response.status_code in (401, 403) and self.refusal_is_auth:
                     raise AuthError(
                         f"{self.what} refused the credentials ({response.status_code}): {server_message(response)}",
                         hint="check the token's scopes and that it has not expired",
