@@ -49,7 +49,7 @@ from cipub.channels.base import (
 from cipub.channels.http import HttpChannel
 from cipub.channels.target import Target, TargetOptions
 from cipub.core.artifact import Artifact
-from cipub.core.errors import ConflictError, UsageError, VerificationError
+from cipub.core.errors import AuthError, ConflictError, UsageError, VerificationError
 from cipub.core.secrets import Secret, read_token
 from cipub.core.transport import server_message
 
@@ -172,7 +172,16 @@ class PSMChannel(HttpChannel):
         }
         if privacy:
             body["privacy"] = privacy
-        created = self.http.request("POST", f"{self._place(MAIN_LABEL)}/subchannels", json=body)
+        try:
+            created = self.http.request("POST", f"{self._place(MAIN_LABEL)}/subchannels", json=body)
+        except AuthError as exc:
+            # An upload token often may write artifacts but not manage the channel: say what to create.
+            raise UsageError(
+                f"label {label!r} maps to PSM subchannel {self.name}/{label}, which does not exist, and this "
+                f"token may not create it ({exc.message.split(': ', 1)[-1]})",
+                hint=f"create subchannel {label!r} of channel {self.name!r} in PSM (or use a token with manage "
+                "rights on the channel), then re-run",
+            ) from None
         if created.status_code not in (200, 201, 409):  # 409: created meanwhile
             raise self._fail(created, f"creating subchannel {self.name}/{label}")
         log.info("created PSM subchannel %s/%s", self.name, label)

@@ -66,3 +66,29 @@ def test_release_without_labels_or_sha256_falls_back_to_the_per_file_record() ->
     with channel(handler) as chan:
         [found] = chan.files("demo", "1.0")
     assert found.sha256 == sha and found.labels == frozenset({"main", "test"})
+
+
+def test_psm_label_the_token_may_not_create_says_what_to_create(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from cipub.core.artifact import read_artifact
+    from tests.support.packages import make_package
+    from tests.unit.channels.test_psm import channel as psm_channel
+    from tests.unit.channels.test_psm import page
+
+    artifact = read_artifact(make_package(tmp_path, "demo", "1.0", 0))
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and request.url.path.endswith("/subchannels"):
+            return page([])
+        if request.method == "GET" and request.url.path == "/api/channels/team":
+            return httpx.Response(200, json={"name": "team", "privacy": "private"})
+        if request.method == "POST" and request.url.path.endswith("/subchannels"):
+            return httpx.Response(403, json={"error": "Permission denied: channel manage"})
+        return httpx.Response(404, json={"error": "no"})
+
+    with (
+        pytest.raises(UsageError, match="subchannel team/test, which does not exist") as caught,
+        psm_channel(handler) as chan,
+    ):
+        chan.upload(artifact, "test")
+    assert "may not create it" in str(caught.value)
+    assert "create subchannel 'test' of channel 'team'" in (caught.value.hint or "")
