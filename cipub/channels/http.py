@@ -114,6 +114,18 @@ class HttpChannel(Batch):
         """How this server wants the token (default: ``Authorization: Bearer``)."""
         return {"Authorization": f"Bearer {token.reveal()}"}
 
+    def install_url(self, label: str) -> str:
+        """Where conda reads ``label`` (every HTTP target defines it)."""
+        raise NotImplementedError
+
+    def install_credentials(self, label: str) -> tuple[str, dict[str, str]] | None:
+        """(host of ``install_url(label)``, headers) a conda client sends to read a private label;
+        None without a token. ``ci verify --mode install`` gives them to py-rattler, bound to that host."""
+        if self._token is None:
+            return None
+        host = urlsplit(self.install_url(label)).hostname or ""
+        return host, self.auth_headers(self._token)
+
     @property
     def http(self) -> HttpClient:
         """The client for this target's server, with the token."""
