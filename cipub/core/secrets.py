@@ -134,8 +134,9 @@ def scrub(text: str) -> str:
 
 
 def forget_all() -> None:
-    """Forget the secrets seen so far (tests run many commands in one process)."""
+    """Forget the secrets seen (and held back from builds) so far (tests run many commands in one process)."""
     _SEEN.clear()
+    _HELD.clear()
 
 
 def seen_secrets() -> frozenset[str]:
