@@ -125,15 +125,14 @@ class PrefixChannel(HttpChannel):
     def _read_repodata(self, chan: str, subdir: str) -> Records:
         """``{filename: record}`` of one channel subdir; 404 = empty."""
         where = f"{chan}/{subdir}/repodata.json"
-        response = self.http.request("GET", f"{self.read_base}/{where}", follow_redirects=True)
+        response = self.http.request(
+            "GET", f"{self.read_base}/{where}", follow_redirects=True, max_bytes=self._options.max_download_bytes
+        )
         if response.status_code == 404:
             return {}
         if response.status_code >= 300:
             raise self._fail(response, f"reading {where}")
-        try:
-            return repodata_records(response.json())
-        except ValueError as exc:
-            raise NetworkError(f"{self.display}: {where} is not JSON") from exc
+        return repodata_records(self.http.parse(response, dict, f"reading {where}"))
 
     def _met(self, records: Records, expected: dict[str, str | None]) -> bool:
         for filename, sha in expected.items():
@@ -310,6 +309,7 @@ class PrefixChannel(HttpChannel):
                     f"{self.read_base}/{where}",
                     headers={"Range": f"bytes={offset}-{end}"},
                     follow_redirects=True,
+                    max_bytes=self._options.max_download_bytes,
                 )
                 if response.status_code == 416:
                     break  # asked past the end: the previous range ended exactly at the size
@@ -318,6 +318,11 @@ class PrefixChannel(HttpChannel):
                 out.write(response.content)
                 digest.update(response.content)
                 offset += len(response.content)
+                if offset > self._options.max_download_bytes:
+                    raise NetworkError(
+                        f"{self.display}: {where} is bigger than max_download_mb",
+                        hint="raise max_download_mb (CIPUB_MAX_DOWNLOAD_MB) if packages are really this big",
+                    )
                 if response.status_code == 200:
                     break  # the server ignored the range and sent everything
                 total = _content_range_total(response.headers.get("content-range", ""))

@@ -39,6 +39,7 @@ from cipub.channels.base import (
     Capabilities,
     ChannelFile,
     NameRule,
+    as_dict,
     group_copies,
     int_or_none,
     label_channel_name,
@@ -101,9 +102,9 @@ class QuetzChannel(HttpChannel):
         with self._lock:
             if self._labels is not None and self.in_batch:
                 return dict(self._labels)
-        listed = self.http.json("GET", "/api/channels", params={"q": self.name})
+        listed = self.http.json("GET", "/api/channels", params={"q": self.name}, expect=list)
         found: dict[str, _LabelChannel] = {}
-        for item in listed if isinstance(listed, list) else []:
+        for item in map(as_dict, listed):
             name = str(item.get("name", ""))
             # Quetz channel names are case-insensitive
             label = label_of_channel(self.name, name, ignore_case=True)
@@ -163,14 +164,14 @@ class QuetzChannel(HttpChannel):
             return []
         if response.status_code != 200:
             raise self._fail(response, f"listing {name} in {channel_name!r}")
-        data = response.json()
-        return [d for d in data if isinstance(d, dict)] if isinstance(data, list) else []
+        data = self.http.parse(response, list, f"listing {name} in {channel_name!r}")
+        return [d for d in data if isinstance(d, dict)]
 
     def _copy_sha(self, channel_name: str, name: str, subdir: str, filename: str) -> str | None:
         """sha256 Quetz recorded for one file of one channel, or None if absent."""
         for record in self._versions(channel_name, name):
             if record.get("platform") == subdir and record.get("filename") == filename:
-                return str((record.get("info") or {}).get("sha256") or "") or None
+                return str(as_dict(record.get("info")).get("sha256") or "") or None
         return None
 
     def files(self, name: str, version: str | None = None) -> list[ChannelFile]:
@@ -179,7 +180,7 @@ class QuetzChannel(HttpChannel):
             (
                 (str(record.get("platform")), str(record.get("filename"))),
                 label,
-                str((record.get("info") or {}).get("sha256") or ""),
+                str(as_dict(record.get("info")).get("sha256") or ""),
                 record,
             )
             for label, chan in sorted(self.label_channels().items())
@@ -315,7 +316,7 @@ class QuetzChannel(HttpChannel):
             repodata = response.json()
         except ValueError:
             return False  # caught mid-write
-        listed = set(repodata.get("packages") or {}) | set(repodata.get("packages.conda") or {})
+        listed = set(as_dict(as_dict(repodata).get("packages"))) | set(as_dict(as_dict(repodata).get("packages.conda")))
         return all((filename in listed) == present for filename, present in expected.items())
 
     def wait_indexed(self, timeout: float = INDEX_WAIT_SECONDS) -> bool:

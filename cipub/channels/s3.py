@@ -31,7 +31,6 @@ import functools
 import hashlib
 import json
 import logging
-import os
 import threading
 import time
 import uuid
@@ -62,7 +61,7 @@ from cipub.core.errors import (
     UsageError,
     VerificationError,
 )
-from cipub.core.secrets import Secret, read_token, scrub
+from cipub.core.secrets import Secret, process_environ, read_token, scrub
 
 log = logging.getLogger("cipub.s3")
 
@@ -610,7 +609,7 @@ def _rattler_indexer(
 
 
 def open_target(target: Target, options: TargetOptions, environ: Mapping[str, str] | None = None) -> S3Channel:
-    env = os.environ if environ is None else environ
+    env = process_environ() if environ is None else environ
     if options.token_file is not None:
         raise UsageError(
             "the S3 target takes its credentials from the AWS environment, not --token-file",

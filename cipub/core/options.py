@@ -277,6 +277,27 @@ class Settings:
         10.0, min=0.1, max=600, help="Seconds to wait for a server to accept a connection."
     )
     read_timeout: float = setting(60.0, min=0.1, max=3600, help="Seconds to wait for a server's answer.")
+    request_timeout: float = setting(
+        600.0,
+        min=1,
+        max=86400,
+        help="Overall seconds one HTTP request may take, body included (a trickling server is cut off).",
+    )
+    command_timeout: float = setting(
+        10800.0,
+        min=1,
+        max=604800,
+        help="Overall seconds a command's server traffic may take; no request starts after it (exit 7).",
+    )
+    max_download_mb: int = setting(
+        8192, min=1, max=1048576, help="Largest package or repodata download accepted, in MiB."
+    )
+    index_wait: float = setting(
+        60.0,
+        min=0,
+        max=3600,
+        help="Seconds verify and promote wait for a server's (asynchronous) index to show a file.",
+    )
     api_url: str = setting("", "--api-url", metavar="URL", help="API base URL for on-prem servers.")
     token_file: str = setting(
         "",

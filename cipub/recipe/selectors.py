@@ -21,6 +21,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from cipub.core.errors import RecipeError, UsageError
+from cipub.core.secrets import without_secrets
 
 #: ``  - numpy  # [py>=39 and linux]`` -> body ``  - numpy``, selector ``py>=39 and linux``.
 #: Only a ``#`` comment holds a selector: a bare ``[a, b]`` is a YAML flow list, not a selector.
@@ -149,7 +150,8 @@ class _ReadOnlyEnviron(dict[str, str]):
 
 def environ_namespace(environ: Mapping[str, str] | None = None) -> SimpleNamespace:
     """``os`` as selectors and recipes may use it: ``os.environ.get(...)``, ``os.getenv``, ``os.sep``."""
-    env = _ReadOnlyEnviron(os.environ if environ is None else environ)
+    # never a credential: what a recipe renders ends up in plan.json, GITHUB_OUTPUT and summaries
+    env = _ReadOnlyEnviron(without_secrets(os.environ if environ is None else environ))
     return SimpleNamespace(environ=env, getenv=env.get, sep="/", pathsep=":", name="posix", path=os.path)
 
 

@@ -16,6 +16,7 @@ import jinja2
 import jinja2.sandbox
 
 from cipub.core.errors import RecipeError
+from cipub.core.secrets import secrets_hidden_from_environ
 from cipub.recipe.selectors import platform_namespace
 
 #: py-rattler-build puts spans in its messages: ``line: 3, column: 12`` or ``4:6: ...``
@@ -104,7 +105,8 @@ def render_outputs(
 
     config = VariantConfig(dict(variants or {}), zip_keys=zip_keys) if variants else VariantConfig()
     render_config = RenderConfig(platform=PlatformConfig(target_platform=target_platform))
-    rendered: list[Any] = stage0.render(config, render_config)
+    with secrets_hidden_from_environ():  # rattler-build's env.get() reads the process environment
+        rendered: list[Any] = stage0.render(config, render_config)
     return rendered
 
 

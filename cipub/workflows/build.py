@@ -103,6 +103,7 @@ def build(settings: Settings, job: BuildJob, report: Reporter = SILENT) -> Build
     request = _engine_request(settings, recipe, cell, engine_number(decisions, job.build_number))
     if job.dry_run:
         return _dry_run(settings, job, engine, request, cell=cell, decisions=decisions, report=report)
+    _keep_secrets_from_the_build(report)
     manifest = _run_engine(engine, request, cell, decisions, report)
     from cipub.ci import reports
     from cipub.core import manifest as manifest_mod
@@ -116,6 +117,26 @@ def build(settings: Settings, job: BuildJob, report: Reporter = SILENT) -> Build
         manifest_mod.write(manifest, path)
     reports.report_manifest("build", manifest, {"manifest": str(path)})
     return BuildResult(manifest, path)
+
+
+def _keep_secrets_from_the_build(report: Reporter) -> None:
+    """The recipe's build script runs as cipub's child: it must find no publish credential in its
+    environment, in ``/proc/<cipub>/environ`` or in cipub's memory (see README "Secrets and builds")."""
+    import logging
+
+    from cipub.core.secrets import ancestors_holding, held_secret_values, isolate_secrets_for_build
+
+    taken = isolate_secrets_for_build()
+    if taken:
+        report.say(f"secrets   {', '.join(taken)} kept from the build (not in its environment)")
+        holders = ancestors_holding(held_secret_values())
+        if holders:
+            logging.getLogger("cipub.workflows.build").warning(
+                "the environment of parent process(es) %s still holds %s, readable by the build script; "
+                "build with `cipub build --no-upload` in a step without the token, then `cipub upload`",
+                ", ".join(map(str, holders)),
+                ", ".join(taken),
+            )
 
 
 def one_platform(platforms: tuple[str, ...]) -> str | None:
