@@ -122,8 +122,14 @@ class ScriptLogFollower:
 
     def __init__(self, bld: Path) -> None:
         self._bld = bld
-        # files left by earlier builds: only what grows after now is new
-        self._seen: dict[Path, tuple[int, int]] = {p: self._stamp(p) for p in self._files()}
+        # An earlier build's script log in the same output directory is rewritten in place by the
+        # next build of that package (same inode, and the same size when the output repeats), so
+        # no offset can tell old lines from new: remove it first (its lines are in the earlier
+        # build's cipub-build.log). Only the logs go; rattler-build manages the work directories.
+        for stale in self._files():
+            with contextlib.suppress(OSError):
+                stale.unlink()
+        self._seen: dict[Path, tuple[int, int]] = {}
         self._partial: dict[Path, str] = {}
 
     def _files(self) -> list[Path]:

@@ -103,19 +103,21 @@ def load_recipe(
     variant_files: Sequence[Path] = (),
     pinning: Path | None = None,
     environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Sequence[str]] | None = None,
 ) -> Recipe:
     """Read ``path`` (a recipe directory or file) for ``target_platform`` (default: this machine).
 
     ``pinning`` and ``variant_files`` are the variant files a build would read besides the
-    recipe's own (lowest first: the pinning, the recipe's own, then ``variant_files``); a v1 recipe
-    is rendered with them, as py-rattler-build builds it.
+    recipe's own (lowest first: the pinning, the recipe's own, then ``variant_files``), and
+    ``overrides`` the ``--variant`` values above them all; a v1 recipe is rendered with them, as
+    py-rattler-build builds it (a key only ``--variant`` defines must not fail the reading).
     """
     recipe_file, fmt = find_recipe_file(Path(path))
     recipe_file = recipe_file.resolve()
     platform = check_platform(target_platform, source="--platform") if target_platform else current_platform()
     if fmt == "v1":
         files = stacked_variant_files(recipe_file.parent, fmt, variant_files, pinning=pinning)
-        outputs = _read_v1(recipe_file, platform, files, environ, pinning)
+        outputs = _read_v1(recipe_file, platform, files, environ, pinning, overrides or {})
     else:
         outputs = _read_v0(recipe_file, platform)
     if not outputs:
@@ -157,19 +159,25 @@ def _text(value: Any, what: str, path: Path) -> str:
 
 
 def _read_v1(
-    path: Path, platform: str, files: Sequence[Path], environ: Mapping[str, str] | None, pinning: Path | None
+    path: Path,
+    platform: str,
+    files: Sequence[Path],
+    environ: Mapping[str, str] | None,
+    pinning: Path | None,
+    overrides: Mapping[str, Sequence[str]],
 ) -> list[RecipeOutput]:
     """Names, versions, numbers and noarch from py-rattler-build's render with the variant files.
 
     The first value of each key is enough for names and versions; when every output is skipped
     for it, every variant is rendered (a skip for one python must not hide the recipe).
     """
-    from cipub.recipe.variants import load_variant_files
+    from cipub.recipe.variants import apply_overrides, load_variant_files
 
     stage0 = v1.parse_stage0(path)
     config = load_variant_files(
         files, platform, recipe_format="v1", environ=environ, lenient=[pinning] if pinning is not None else []
     )
+    apply_overrides(config, overrides)
     needed = v1.referenced_keys(path, config.values)
     values = {key: values for key, values in config.values.items() if key in needed and values}
     zips = [kept for kept in ([k for k in g if k in values] for g in config.zip_keys) if len(kept) > 1]

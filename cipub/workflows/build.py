@@ -87,6 +87,7 @@ def build(settings: Settings, job: BuildJob, report: Reporter = SILENT) -> Build
         job.recipe,
         target_platform=job.platform,
         variant_files=[Path(p) for p in settings.variant_config],
+        overrides=job.variant_overrides,
         pinning=Path(settings.pinning) if settings.pinning else None,
     )
     engine = select_engine(settings.engine, recipe)  # an unknown or missing engine fails before any lookup

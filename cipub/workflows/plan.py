@@ -61,6 +61,7 @@ def plan(settings: Settings, job: PlanJob) -> PlanResult:
         job.recipe,
         target_platform=(settings.platforms or [None])[0],
         variant_files=[Path(p) for p in settings.variant_config],
+        overrides=job.variant_overrides,
         pinning=pinning,
     )
     notes: list[str] = []

@@ -61,12 +61,15 @@ def test_color_value_is_checked(cipub: Callable[..., Any]) -> None:
     assert "--color 'sometimes'" in result.err
 
 
-def test_the_follower_streams_only_what_grows_after_it_started(tmp_path: Path) -> None:
+def test_the_follower_streams_only_this_builds_lines(tmp_path: Path) -> None:
     old = tmp_path / "bld" / "rattler-build_a" / "work" / "conda_build.log"
     old.parent.mkdir(parents=True)
     old.write_text("from an earlier build\n")
     follower = ScriptLogFollower(tmp_path / "bld")
+    assert not old.exists()  # rewritten in place by the next build, it could not be told apart
     assert follower.poll() == []
+    old.write_text("from an earlier build\n")  # the same output again, as a re-run writes it
+    assert follower.poll() == ["from an earlier build"]
     with old.open("a") as fh:
         fh.write("line one\npartial")
     assert follower.poll() == ["line one"]
