@@ -103,13 +103,26 @@ def check_filename(filename: str) -> str:
     return filename
 
 
+def same_version(a: str, b: str) -> bool:
+    """Conda's version equality (py-rattler): ``1.0`` is ``1.0.0``; the text when either is no version."""
+    if a == b:
+        return True
+    from rattler import Version
+
+    try:
+        return bool(Version(a) == Version(b))
+    except Exception:  # py-rattler's InvalidVersionError: not a version, so only the text can match
+        return False
+
+
 def package_of(filename: str, name: str, version: str | None) -> tuple[str, str, str] | None:
-    """(name, version, build) of a package file of ``name`` (and ``version``), else None."""
+    """(name, version, build) of a package file of ``name`` (and ``version``, compared as conda
+    compares versions), else None."""
     try:
         f_name, f_version, build, _ext = split_filename(filename)
     except InvalidPackageError:
         return None
-    if f_name != name or (version is not None and f_version != version):
+    if f_name != name or (version is not None and not same_version(f_version, version)):
         return None
     return f_name, f_version, build
 

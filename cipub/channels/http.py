@@ -160,6 +160,11 @@ class HttpChannel(Batch):
         """(Re)set what is cached for one batch: the next batch reads the server afresh."""
 
     # -- checks and errors ------------------------------------------------------------------------
+    def require_credentials(self) -> None:
+        """Fail (exit 5) when a write would have no token: called before building or uploading
+        anything, so a missing secret costs seconds, not a whole build."""
+        self._require_token()
+
     def _require_token(self) -> None:
         if self._token is None:
             sources = " or ".join(self.token_env)

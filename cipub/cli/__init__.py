@@ -9,9 +9,14 @@ become exit codes (see :mod:`cipub.core.errors`).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
 import traceback
+from collections.abc import Iterator
+from types import FrameType
+from typing import Any
 
 import typer
 
@@ -29,7 +34,9 @@ sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 
 def report_error(exc: CipubError) -> None:
-    """One line saying what failed, one saying what to do next."""
+    """One line saying what failed, one saying what to do next (after the log lines that show it)."""
+    for line in exc.details:
+        typer.echo(scrub(f"cipub: | {line}"), err=True)
     typer.echo(scrub(f"cipub: error: {exc.message}"), err=True)
     if exc.hint:
         typer.echo(scrub(f"cipub: hint: {exc.hint}"), err=True)
@@ -59,13 +66,109 @@ def _mask_in_ci(value: str) -> None:
     mask(value)
 
 
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived. A BaseException of cipub's own, not KeyboardInterrupt: typer turns
+    that into a silent ``return 130`` (and ``except Exception`` blocks must not swallow it)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum  # the shell's convention: 130 for SIGINT, 143 for SIGTERM
+
+
+class StdoutClosed(BaseException):
+    """The reader of stdout went away (``cipub plan | head``): stop quietly, no traceback."""
+
+
+class _GuardedStdout:
+    """sys.stdout, with a closed pipe turned into :class:`StdoutClosed` (typer would exit 1)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except BrokenPipeError:
+            raise StdoutClosed from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise StdoutClosed from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def _signals_and_pipes() -> Iterator[None]:
+    """SIGINT/SIGTERM raise :class:`Interrupted`; a closed stdout raises :class:`StdoutClosed`.
+    Restored afterwards (tests run many commands in one process)."""
+    previous: dict[signal.Signals, Any] = {}
+    if threading_is_main():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, _raise_interrupted)
+    stdout = sys.stdout
+    guarded: Any = _GuardedStdout(stdout)
+    sys.stdout = guarded
+    try:
+        yield
+    finally:
+        sys.stdout = stdout
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def threading_is_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _report_interrupt(exc: Interrupted) -> int:
+    from cipub.core import activity
+
+    name = signal.Signals(exc.signum).name
+    typer.echo(
+        f"cipub: interrupted by {name}{activity.describe() or ' before changing anything'}; "
+        "re-running the same command converges (finished work is kept and skipped)",
+        err=True,
+    )
+    return exc.exit_code
+
+
+def _quiet_stdout() -> None:
+    """After the reader of stdout left: later writes (and the final flush) go nowhere."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app; map every failure to its exit code."""
+    from cipub.core import activity
+
     install_masker(_mask_in_ci)  # before anything reads a token
     _register_commands()
     reset_state()
+    activity.reset()
     try:
-        app(args=argv, prog_name="cipub", standalone_mode=False)
+        with _signals_and_pipes():
+            code = app(args=argv, prog_name="cipub", standalone_mode=False)
+    except Interrupted as exc:
+        return _report_interrupt(exc)
+    except StdoutClosed:
+        _quiet_stdout()
+        return 141  # as a process killed by SIGPIPE: not success, not a bug (exit 1)
     except CipubError as exc:
         if debug_enabled():
             typer.echo(scrub(traceback.format_exc()), err=True)
@@ -76,9 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         typer.echo("cipub: aborted", err=True)
         return 130
-    except KeyboardInterrupt:
-        typer.echo("cipub: interrupted", err=True)
-        return 130
+    except KeyboardInterrupt:  # raised before the handlers are in place
+        return _report_interrupt(Interrupted(signal.SIGINT))
     except Exception as exc:  # the one place a bug becomes exit 1, with a way to see it
         if _is_click_usage_error(exc):
             exc.show()  # type: ignore[attr-defined]
@@ -88,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         typer.echo(scrub(f"cipub: internal error: {type(exc).__name__}: {exc}"), err=True)
         typer.echo("cipub: hint: this is a bug; re-run with --debug and report it", err=True)
         return 1
-    return 0
+    return int(code) if isinstance(code, int) else 0
 
 
 def run() -> None:
@@ -99,8 +201,9 @@ def run() -> None:
     a successful run into exit 134/139. Nothing needs finalising once output is flushed.
     """
     code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(BrokenPipeError, ValueError):
+            stream.flush()
     os._exit(code)
 
 

@@ -51,6 +51,7 @@ def build_command(
     build_number: int | None = option("build_number"),
     no_bump: bool = option("no_bump"),
     no_upload: bool = option("no_upload"),
+    run_tests: bool = option("run_tests"),
     dry_run: bool = option("dry_run"),
     as_json: bool = option("as_json"),
     token_file: Path | None = option("token_file"),

@@ -7,6 +7,7 @@ The table of codes lives here and in the README; ``tests/unit/test_errors.py`` k
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 
@@ -17,10 +18,12 @@ class CipubError(Exception):
     #: short name used in ``--json`` error documents and the README table
     kind: ClassVar[str] = "error"
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, details: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        #: lines shown before the message (the last lines of a failed build's log, a test's output)
+        self.details = tuple(details)
 
     def __str__(self) -> str:
         return self.message

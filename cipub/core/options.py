@@ -241,6 +241,11 @@ class Settings:
         help="GitHub runner label of a platform's build jobs in the plan (osx-64=macos-15-large ...); repeatable.",
         shown_default="GitHub-hosted labels (osx-64: macos-15-intel)",
     )
+    run_tests: bool = setting(
+        True,
+        "--test/--no-test",
+        help="Run the recipe's tests after building (rattler-build; conda-build keeps its own default).",
+    )
     concurrency: int = setting(4, "--concurrency", "-j", metavar="N", min=1, max=64, help="Parallel uploads.")
     retries: int = setting(
         5, min=0, max=20, help="Retries of a failing HTTP request (5xx, timeouts) before giving up with exit 7."
@@ -263,6 +268,19 @@ class Settings:
         "--debug",
         scope="global",
         help="Show tracebacks, HTTP retries and where each setting came from (never secrets).",
+    )
+    quiet: bool = setting(
+        False, "--quiet", "-q", scope="global", help="Print only errors and results: no build log, no progress."
+    )
+    verbose: int = setting(
+        0, "--verbose", "-v", scope="global", count=True, help="More detail: -v shows retries and engine steps."
+    )
+    color: str = setting(
+        "auto",
+        "--color",
+        metavar="auto|always|never",
+        scope="global",
+        help="Colour in terminal output; auto honours NO_COLOR and CLICOLOR_FORCE.",
     )
     #: where each value came from (flag, env, file, default), for ``--debug``
     origins: Mapping[str, Origin] = field(default_factory=dict, compare=False, repr=False)
@@ -322,6 +340,39 @@ FLAGS: Final = (
     Option("format", "text", "Output format.", ("--format", "-f"), "text|json|github|gitlab"),
     Option("output", None, "Write the output here, not stdout.", ("--output", "-o"), "FILE"),
     Option("no_build_numbers", False, "Do not ask the channel for build numbers.", ("--no-build-numbers",)),
+    # ``cipub ci gitlab-pipeline``: the GitLab include sets these through its CIPUBCI_* variables
+    Option(
+        "promote_when",
+        "manual",
+        "When the child pipeline's promote job runs.",
+        ("--promote-when",),
+        "manual|on_success|never",
+        env="CIPUBCI_PROMOTE_WHEN",
+    ),
+    Option(
+        "environment",
+        "conda-main",
+        "GitLab environment of the promote job (protect it to gate releases).",
+        ("--environment",),
+        "NAME",
+        env="CIPUBCI_ENVIRONMENT",
+    ),
+    Option(
+        "verify",
+        "install",
+        "How the verify job checks the staged files (see ci verify --mode).",
+        ("--verify",),
+        "install|isolated|files",
+        env="CIPUBCI_VERIFY",
+    ),
+    Option(
+        "runner_tags",
+        "",
+        "Runner tag per platform.",
+        ("--runner-tags",),
+        "PLATFORM=TAG,...",
+        env="CIPUBCI_RUNNER_TAGS",
+    ),
     Option(
         "verify_mode",
         "install",

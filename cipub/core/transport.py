@@ -24,6 +24,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -68,10 +69,26 @@ USER_AGENT = f"cipub/{__version__}"
 _CHUNK = 1024 * 1024
 
 
+#: who is told about every chunk of a file sent (the CLI's progress display: bytes, rate, ETA)
+_byte_observers: list[Callable[[Path, int], None]] = []
+
+
+@contextmanager
+def observe_bytes(observer: Callable[[Path, int], None]) -> Iterator[None]:
+    """Call ``observer(path, n)`` for every chunk :func:`file_chunks` hands to a request, meanwhile."""
+    _byte_observers.append(observer)
+    try:
+        yield
+    finally:
+        _byte_observers.remove(observer)
+
+
 def file_chunks(path: Path, chunk_size: int = _CHUNK) -> Iterator[bytes]:
     """Stream a file from disk: memory stays flat whatever the file size."""
     with path.open("rb") as fh:
         while chunk := fh.read(chunk_size):
+            for observer in tuple(_byte_observers):
+                observer(path, len(chunk))
             yield chunk
 
 
@@ -241,7 +258,8 @@ class HttpClient:
                 last_problem = f"HTTP {response.status_code} {server_message(response)}"
             if attempt < self.retries:
                 delay = self._delay(attempt, response)
-                log.warning(
+                # detail (-v, --debug): by default the final NetworkError is the one line
+                log.info(
                     "%s %s failed (%s); retry %d/%d in %.1fs",
                     method,
                     url,
@@ -292,7 +310,7 @@ class HttpClient:
                 last_problem = f"{type(exc).__name__}: {scrub(str(exc)) or 'no detail'}"
                 delay = self._delay(attempt, None)
             if attempt < self.retries:
-                log.warning(
+                log.info(
                     "GET %s failed (%s); retry %d/%d in %.1fs", url, last_problem, attempt + 1, self.retries, delay
                 )
                 self._sleep(delay)

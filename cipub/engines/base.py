@@ -9,7 +9,7 @@ with what was actually built.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -44,6 +44,15 @@ class BuildRequest:
     build_number: int | None = None
     target_platform: str | None = None
     channels: tuple[str, ...] = ("conda-forge",)
+    #: run the recipe's tests (rattler-build's default; ``--no-test`` turns it off)
+    run_tests: bool = True
+    #: where the engine's log lines go as they happen (the CLI: stderr); they are also saved in
+    #: ``output_dir/`` :data:`BUILD_LOG`
+    log: Callable[[str], None] | None = field(default=None, compare=False)
+
+
+#: the engine's whole log of the last build, in the output directory (named when a build fails)
+BUILD_LOG = "cipub-build.log"
 
 
 @runtime_checkable

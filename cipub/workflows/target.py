@@ -96,6 +96,14 @@ def check_label_settings(settings: Settings) -> None:
             raise UsageError(f"{where}: invalid label {value!r}", hint=f"label names {NAMES.explained}")
 
 
+def require_write_credentials(channel: Channel) -> None:
+    """Before anything is built or sent: a target that will refuse writes for want of a token
+    fails now (exit 5, no network). Targets without the check (local, S3's AWS chain) pass."""
+    check = getattr(channel, "require_credentials", None)
+    if callable(check):
+        check()
+
+
 def load_manifests(paths: Sequence[Path], settings: Settings) -> tuple[Manifest, Path]:
     """One manifest, or several merged (one per matrix cell), and where its receipts are written.
 
