@@ -65,7 +65,8 @@ class NameRule:
 
     def check(self, value: str, what: str = "label") -> str:
         if not self.pattern.fullmatch(value) or (self.max_length is not None and len(value) > self.max_length):
-            raise UsageError(f"invalid {what} {value!r}: {self.explained}")
+            shown = value if len(value) <= 60 else f"{value[:40]}...({len(value)} characters)"
+            raise UsageError(f"invalid {what} {shown!r}: {self.explained}")
         return value
 
     def matches(self, value: str) -> bool:
@@ -78,7 +79,9 @@ class NameRule:
 #: (anaconda.org, PSM) declare their own rule next to the reason.
 NAMES = NameRule(
     re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*"),
-    "use letters, digits, '.', '_' and '-', starting with a letter or digit",
+    "use letters, digits, '.', '_' and '-', starting with a letter or digit, at most 128 characters",
+    # a directory name holds 255 bytes; a longer label made a local channel's journal unreplayable
+    max_length=128,
 )
 _SUBDIR = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _FILENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")

@@ -43,7 +43,7 @@ def segment(value: str) -> str:
     return quote(value, safe="")
 
 
-def file_form(boundary: str, head: str, path: Path, size: int) -> tuple[str, int, Body]:
+def file_form(boundary: str, head: str, path: Path, size: int, sha256: str | None = None) -> tuple[str, int, Body]:
     """A multipart/form-data body whose last part is a file streamed from disk.
 
     ``head`` is every part before the file's content (the file part's own headers included).
@@ -55,7 +55,7 @@ def file_form(boundary: str, head: str, path: Path, size: int) -> tuple[str, int
 
     def body() -> Iterator[bytes]:
         yield first
-        yield from file_chunks(path)
+        yield from file_chunks(path, sha256=sha256)  # hashed while sent: see file_chunks
         yield last
 
     return f"multipart/form-data; boundary={boundary}", len(first) + size + len(last), body

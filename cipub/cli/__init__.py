@@ -10,6 +10,7 @@ become exit codes (see :mod:`cipub.core.errors`).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import sys
@@ -21,7 +22,7 @@ from typing import Any
 import typer
 
 from cipub.cli._app import app, debug_enabled, reset_state
-from cipub.core.errors import CipubError
+from cipub.core.errors import CipubError, StorageError
 from cipub.core.secrets import install_masker, scrub
 
 __all__ = ["app", "main", "run"]
@@ -35,11 +36,52 @@ sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 def report_error(exc: CipubError) -> None:
     """One line saying what failed, one saying what to do next (after the log lines that show it)."""
-    for line in exc.details:
-        typer.echo(scrub(f"cipub: | {line}"), err=True)
-    typer.echo(scrub(f"cipub: error: {exc.message}"), err=True)
-    if exc.hint:
-        typer.echo(scrub(f"cipub: hint: {exc.hint}"), err=True)
+    try:
+        for line in exc.details:
+            typer.echo(scrub(f"cipub: | {line}"), err=True)
+        typer.echo(scrub(f"cipub: error: {exc.message}"), err=True)
+        if exc.hint:
+            typer.echo(scrub(f"cipub: hint: {exc.hint}"), err=True)
+    except OSError:
+        pass  # stderr is gone too: the exit code is all that is left to say it
+
+
+#: errors of the machine cipub runs on, not of cipub: each ends the command with exit 10
+LOCAL_ERRNOS = frozenset(
+    {
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.EROFS,
+        errno.EACCES,
+        errno.EPERM,
+        errno.ENOTDIR,
+        errno.EISDIR,
+        errno.EEXIST,
+        errno.ENAMETOOLONG,
+        errno.EMFILE,
+        errno.EFBIG,
+    }
+)
+
+
+def _stdout_closed() -> StorageError:
+    """Standard output went away (``cipub ... | head``): point it at /dev/null, so the final
+    flush cannot fail again, and say so once on stderr."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return StorageError("standard output was closed before cipub finished writing to it")
+
+
+def _storage_error(exc: OSError) -> StorageError:
+    where = f": {exc.filename}" if exc.filename else ""
+    if exc.errno in (errno.ENOTDIR, errno.EISDIR, errno.EEXIST):
+        hint = "a path cipub needs as a directory is a file (or the other way round): choose another path"
+    else:
+        hint = "free space, or make the directory writable, then re-run the same command"
+    return StorageError(f"{exc.strerror or exc}{where}", hint=hint)
 
 
 def _register_commands() -> None:
@@ -146,13 +188,6 @@ def _report_interrupt(exc: Interrupted) -> int:
     return exc.exit_code
 
 
-def _quiet_stdout() -> None:
-    """After the reader of stdout left: later writes (and the final flush) go nowhere."""
-    with contextlib.suppress(OSError, ValueError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app; map every failure to its exit code."""
     from cipub.core import activity
@@ -167,8 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     except Interrupted as exc:
         return _report_interrupt(exc)
     except StdoutClosed:
-        _quiet_stdout()
-        return 141  # as a process killed by SIGPIPE: not success, not a bug (exit 1)
+        error = _stdout_closed()  # one line on stderr and exit 10, as every local storage failure
+        report_error(error)
+        return error.exit_code
     except CipubError as exc:
         if debug_enabled():
             typer.echo(scrub(traceback.format_exc()), err=True)
@@ -181,16 +217,39 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except KeyboardInterrupt:  # raised before the handlers are in place
         return _report_interrupt(Interrupted(signal.SIGINT))
+    except SystemExit as exc:
+        # typer turns a closed stdout (EPIPE) into a bare ``sys.exit(1)``: say what it was instead
+        if isinstance(exc.__context__, OSError) and exc.__context__.errno == errno.EPIPE:
+            error = _stdout_closed()
+            report_error(error)
+            return error.exit_code
+        raise
+    except BrokenPipeError:
+        error = _stdout_closed()
+        report_error(error)
+        return error.exit_code
+    except OSError as exc:
+        if exc.errno not in LOCAL_ERRNOS:
+            return _internal_error(exc)
+        if debug_enabled():
+            typer.echo(scrub(traceback.format_exc()), err=True)
+        error = _storage_error(exc)
+        report_error(error)
+        return error.exit_code
     except Exception as exc:  # the one place a bug becomes exit 1, with a way to see it
         if _is_click_usage_error(exc):
             exc.show()  # type: ignore[attr-defined]
             return 2
-        if debug_enabled():
-            typer.echo(scrub(traceback.format_exc()), err=True)
-        typer.echo(scrub(f"cipub: internal error: {type(exc).__name__}: {exc}"), err=True)
-        typer.echo("cipub: hint: this is a bug; re-run with --debug and report it", err=True)
-        return 1
+        return _internal_error(exc)
     return int(code) if isinstance(code, int) else 0
+
+
+def _internal_error(exc: Exception) -> int:
+    if debug_enabled():
+        typer.echo(scrub(traceback.format_exc()), err=True)
+    typer.echo(scrub(f"cipub: internal error: {type(exc).__name__}: {exc}"), err=True)
+    typer.echo("cipub: hint: this is a bug; re-run with --debug and report it", err=True)
+    return 1
 
 
 def run() -> None:
@@ -201,9 +260,15 @@ def run() -> None:
     a successful run into exit 134/139. Nothing needs finalising once output is flushed.
     """
     code = main()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(BrokenPipeError, ValueError):
-            stream.flush()
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):  # stdout closed or full after the last write: the output is lost, say so
+        error = _stdout_closed() if code == 0 else None
+        if error is not None:
+            report_error(error)
+            code = error.exit_code
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.flush()
     os._exit(code)
 
 

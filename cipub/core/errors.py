@@ -85,6 +85,14 @@ class InvalidPackageError(CipubError):
     kind = "invalid-package"
 
 
+class StorageError(CipubError):
+    """The machine cipub runs on failed it: disk full, a read-only or unwritable directory, a path
+    that is a file, standard output closed early (``| head``)."""
+
+    exit_code = 10
+    kind = "storage"
+
+
 #: code -> (class, meaning); the README table is generated from the same words.
 EXIT_CODES: dict[int, tuple[type[CipubError] | None, str]] = {
     0: (None, "success"),
@@ -97,4 +105,5 @@ EXIT_CODES: dict[int, tuple[type[CipubError] | None, str]] = {
     7: (NetworkError, "network or server error after retries"),
     8: (VerificationError, "verification failed: sha256 or label mismatch, or a file is missing"),
     9: (InvalidPackageError, "invalid package file (truncated, malformed, or lying metadata)"),
+    10: (StorageError, "local storage or output error: disk full, read-only directory, closed stdout"),
 }

@@ -234,17 +234,17 @@ class Settings:
     noarch_platform: str = setting(
         "linux-64", "--noarch-platform", metavar="SUBDIR", help="Where noarch recipes build."
     )
+    run_tests: bool = setting(
+        True,
+        "--test/--no-test",
+        help="Run the recipe's tests after building (rattler-build; conda-build keeps its own default).",
+    )
     runners: tuple[str, ...] = setting(
         (),
         "--runner",
         metavar="PLATFORM=LABEL",
         help="GitHub runner label of a platform's build jobs in the plan (osx-64=macos-15-large ...); repeatable.",
         shown_default="GitHub-hosted labels (osx-64: macos-15-intel)",
-    )
-    run_tests: bool = setting(
-        True,
-        "--test/--no-test",
-        help="Run the recipe's tests after building (rattler-build; conda-build keeps its own default).",
     )
     concurrency: int = setting(4, "--concurrency", "-j", metavar="N", min=1, max=64, help="Parallel uploads.")
     retries: int = setting(

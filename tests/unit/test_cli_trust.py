@@ -13,6 +13,7 @@ import pytest
 from cipub.cli import main
 from cipub.cli._app import state
 from cipub.cli._common import Heartbeat, use_color
+from cipub.core.errors import StorageError
 from cipub.engines.rattler_build import ScriptLogFollower
 from tests.support.packages import make_package
 
@@ -87,10 +88,11 @@ def test_a_closed_stdout_is_neither_a_traceback_nor_exit_1(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr("sys.stdout", _ClosedPipe())
-    monkeypatch.setattr("cipub.cli._quiet_stdout", lambda: None)
+    monkeypatch.setattr("cipub.cli._stdout_closed", lambda: StorageError("standard output was closed"))
     code = main(["--version"])
-    assert code == 141
-    assert "Traceback" not in capsys.readouterr().err
+    assert code == 10
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("cipub: error:") == 1
 
 
 @pytest.mark.parametrize("command", ["upload", "promote"])
