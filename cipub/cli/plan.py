@@ -30,6 +30,9 @@ Examples:
     #   runs-on: ${{ matrix.runner }}   ...   cipub build recipe/ --only ${{ matrix.id }}
 
     cipub plan recipe/ --format gitlab --output cells.yml    # a child pipeline for GitLab
+
+    # a conda-forge feedstock, as conda-smithy renders it (conda-forge.yml, pinning, migrations)
+    cipub plan recipe/ --conda-forge --pinning conda-forge-pinning/recipe/conda_build_config.yaml
 """
 
 
@@ -46,6 +49,9 @@ def plan_command(
     output: Path | None = option("output"),
     noarch_platform: str | None = option("noarch_platform"),
     runners: list[str] = option("runners"),
+    pinning: str | None = option("pinning"),
+    conda_forge: bool = option("conda_forge"),
+    grouping: str | None = option("grouping"),
     no_build_numbers: bool = option("no_build_numbers"),
     config: Path | None = option("config"),
 ) -> None:

@@ -215,6 +215,28 @@ class Settings:
         path="path",
         help="Variant config file(s) (conda_build_config.yaml, variants.yaml); later files win.",
     )
+    pinning: str = setting(
+        "",
+        "--pinning",
+        metavar="FILE",
+        help="The lowest-priority variant file, below the recipe's own (conda-build's -e): "
+        "conda-forge-pinning's conda_build_config.yaml.",
+    )
+    conda_forge: bool = setting(
+        False,
+        "--conda-forge",
+        help="Plan the recipe's feedstock as conda-smithy does: conda-forge.yml (platforms, build_platform, "
+        "os_version, noarch_platforms), the pinning (--pinning, default $CONDA_PREFIX/conda_build_config.yaml) "
+        "and the migrations in .ci_support/migrations.",
+    )
+    grouping: str = setting(
+        "cells",
+        "--grouping",
+        metavar="cells|conda-smithy",
+        help="How plan cells group into CI jobs: one job per cell, or conda-smithy's (jobs split only over "
+        "the keys every output uses).",
+        shown_default="cells; conda-smithy with --conda-forge",
+    )
     channels: tuple[str, ...] = setting(
         ("conda-forge",),
         "--channel",

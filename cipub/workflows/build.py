@@ -83,7 +83,12 @@ def build(settings: Settings, job: BuildJob, report: Reporter = SILENT) -> Build
     from cipub.recipe import load_recipe
 
     check_job(job, settings)
-    recipe = load_recipe(job.recipe, target_platform=job.platform)
+    recipe = load_recipe(
+        job.recipe,
+        target_platform=job.platform,
+        variant_files=[Path(p) for p in settings.variant_config],
+        pinning=Path(settings.pinning) if settings.pinning else None,
+    )
     engine = select_engine(settings.engine, recipe)  # an unknown or missing engine fails before any lookup
     cell, planned, plan_channels = _choose_cell(settings, job, recipe)
     if plan_channels and settings.origin("channels").kind == "default":
