@@ -64,7 +64,7 @@ def test_host_python_and_run_dependency_build_test_and_install(cipub: Any, tmp_p
     result = cipub(*args, cwd=tmp_path)
     assert result.code == 0, result.err
     [artifact] = json.loads(result.out)["artifacts"]
-    built = tmp_path / "dist" / artifact["subdir"] / artifact["filename"]
+    built = tmp_path / "output" / artifact["subdir"] / artifact["filename"]
     assert artifact["subdir"] == "noarch" and built.is_file()
     from cipub.core.artifact import read_artifact
 
