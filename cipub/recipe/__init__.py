@@ -117,7 +117,7 @@ def load_recipe(
     platform = check_platform(target_platform, source="--platform") if target_platform else current_platform()
     if fmt == "v1":
         files = stacked_variant_files(recipe_file.parent, fmt, variant_files, pinning=pinning)
-        outputs = _read_v1(recipe_file, platform, files, environ, pinning, overrides or {})
+        outputs = _read_v1(recipe_file, platform, files, environ, pinning, overrides=overrides or {})
     else:
         outputs = _read_v0(recipe_file, platform)
     if not outputs:
@@ -164,6 +164,7 @@ def _read_v1(
     files: Sequence[Path],
     environ: Mapping[str, str] | None,
     pinning: Path | None,
+    *,
     overrides: Mapping[str, Sequence[str]],
 ) -> list[RecipeOutput]:
     """Names, versions, numbers and noarch from py-rattler-build's render with the variant files.

@@ -474,7 +474,7 @@ def test_disk_full_and_paths_that_are_files(tmp_path: Path) -> None:
         assert done.returncode in (2, 10) and done.stderr.count("cipub: error:") == 1, done.stderr
     work = tmp_path / "work"
     work.mkdir()
-    (work / "output").write_text("a file where the manifest's directory goes")
+    (work / "output").write_text("a file where the manifest's directory goes (the default output/)")
     done = _run(["upload", str(package), "--target", str(tmp_path / "ch-dist")], work)
     assert done.returncode == 10 and done.stderr.count("cipub: error:") == 1, done.stderr
     _held("6 process", "disk full (/dev/full) and file-for-directory paths", n=4)
