@@ -7,7 +7,8 @@ receipts in the manifest and reports to the CI provider.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +19,7 @@ from cipub.workflows.report import SILENT, Reporter
 from cipub.workflows.target import load_manifests, open_target
 
 if TYPE_CHECKING:
+    from cipub.core.ledger import Command
     from cipub.core.manifest import Manifest, PromotionReceipt, UploadReceipt
 
 
@@ -51,7 +53,8 @@ def upload(
     write_to = None if dry_run else found_at
     channel = open_target(settings)
     report.say(f"uploading {len(manifest.artifacts)} file(s) to {channel.display}, label {settings.label}")
-    with report.progress(len(manifest.artifacts), "uploading") as step:
+    recording = _recording(settings, "upload", manifest, dry_run)
+    with report.progress(len(manifest.artifacts), "uploading") as step, recording:
         receipts = upload_manifest(manifest, channel, settings.label, dry_run=dry_run, progress=step)
     counts = {state: sum(1 for r in receipts if r.state == state) for state in {r.state for r in receipts}}
     report.say("done: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
@@ -78,22 +81,30 @@ def promote(
     settings: Settings,
     *,
     manifests: Sequence[Path] = (),
+    selectors: Sequence[str] = (),
     move: bool = False,
     dry_run: bool = False,
     report: Reporter = SILENT,
 ) -> Published:
-    """Promote exactly the manifest's files from ``settings.promote_from`` to ``settings.promote_to``."""
+    """Promote exactly the manifest's files from ``settings.promote_from`` to ``settings.promote_to``;
+    without ``manifests``, the ledger's default promotion set (:mod:`cipub.policy.ledger`)."""
     from cipub.ci import reports
     from cipub.core import manifest as manifest_mod
     from cipub.policy.promote import promote as promote_manifest
 
-    manifest, write_to = load_manifests(manifests, settings)
     channel = open_target(settings)
+    if manifests:
+        if selectors:
+            raise UsageError("give either --manifest or recipes/package names, not both")
+        manifest, write_to = load_manifests(manifests, settings)
+    else:
+        manifest, write_to = _ledger_set(settings, channel.display, selectors, report), None
     report.say(
         f"promoting {len(manifest.artifacts)} file(s) on {channel.display}: "
         f"{settings.promote_from} -> {settings.promote_to}{' (move)' if move else ''}"
     )
-    with report.progress(len(manifest.artifacts), "promoting") as step:
+    recording = _recording(settings, "promote", manifest, dry_run)
+    with report.progress(len(manifest.artifacts), "promoting") as step, recording:
         receipts = promote_manifest(
             manifest,
             channel,
@@ -107,5 +118,37 @@ def promote(
     report.say(f"done: {done.count('promoted')} promoted, {done.count('already-promoted')} already there")
     if done.manifest_path is not None:
         manifest_mod.write(manifest, done.manifest_path)
-    reports.report_manifest("promote", manifest, None if dry_run else {"manifest": str(write_to)})
+    reports.report_manifest("promote", manifest, {"manifest": str(write_to)} if done.manifest_path else None)
     return done
+
+
+def _ledger_set(settings: Settings, target: str, selectors: Sequence[str], report: Reporter) -> Manifest:
+    """The ledger's default promotion set as a manifest; its notes say what was left out."""
+    from cipub.core.manifest import Manifest
+    from cipub.policy.ledger import promotion_set
+    from cipub.workflows.ledger import ledger_path, load_records, wanted_by
+
+    records = load_records(settings)
+    chosen = promotion_set(records, target, settings.promote_from, settings.promote_to, wanted_by(selectors))
+    for note in chosen.notes:
+        report.say(f"note: {note}")
+    if not chosen.entries:
+        named = f" for {', '.join(selectors)}" if selectors else ""
+        raise UsageError(
+            f"the ledger ({ledger_path(settings)}) records nothing staged on {target} label "
+            f"{settings.promote_from!r}{named}: nothing to promote",
+            hint="run `cipub build` (or `cipub upload`) first, or pass --manifest PATH",
+        )
+    return Manifest(artifacts=chosen.entries, notes=chosen.notes, base_dir=ledger_path(settings))
+
+
+@contextmanager
+def _recording(settings: Settings, command: Command, manifest: Manifest, dry_run: bool) -> Iterator[None]:
+    """A real run is recorded in the ledger (ok, or failed with its error); a dry run is not."""
+    if dry_run:
+        yield
+        return
+    from cipub.workflows.ledger import recorded
+
+    with recorded(settings, command, manifest):
+        yield

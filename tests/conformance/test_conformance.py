@@ -138,11 +138,12 @@ def test_build_twice_bumps_the_build_number(run: Runner, target: TargetHandle) -
 
 
 def _staged_release(run: Runner, target: TargetHandle, tmp_path: Path) -> tuple[list[Path], list[Path]]:
-    """The release (in the manifest) and bystanders (same label, not in the manifest) in ``test``."""
+    """The release (in this project's ledger) and bystanders (same label, staged by another project,
+    another ledger) in ``test``."""
     bystanders = packages(tmp_path / "others", ("conf-rel", "0.9", 0, "older"), ("conf-other", "1.0", 0, "x"))
-    ok(upload(run, bystanders))
+    ok(upload(run, bystanders, env={"CIPUB_OUTPUT_DIR": str(tmp_path / "another-project")}))
     release = packages(tmp_path / "release", ("conf-rel", "1.0", 0, "new"), ("conf-rel-data", "1.0", 0, "d"))
-    ok(upload(run, release))  # the manifest now lists exactly the release
+    ok(upload(run, release))  # this project's ledger lists exactly the release
     return release, bystanders
 
 
