@@ -12,7 +12,7 @@ the channel's state); the records themselves are :mod:`cipub.core.ledger`.
    string apart from its ``_N``), only the newest build number is promoted; the older ones are left
    out and named (``cipub prune`` can remove them from the staging label).
 2. if nothing is pending: the files of the ledger's last promotion from ``--from`` to ``--to`` on
-   that target, again (so re-running ``cipub promote`` re-verifies them and changes nothing, and
+   that target (less any yanked since), again (so re-running ``cipub promote`` re-verifies them and changes nothing, and
    ``cipub promote --move`` after ``cipub promote`` finishes the move).
 3. if the ledger has neither: nothing, and ``cipub promote`` refuses (exit 2).
 
@@ -54,6 +54,8 @@ class LedgerFacts:
     #: (key, sha256) -> (entry, the record that staged it last), in staging order
     staged: dict[tuple[str, str], tuple[ArtifactEntry, Record]] = field(default_factory=dict)
     promoted: set[tuple[str, str]] = field(default_factory=set)
+    #: promoted on this target to any label
+    ever_promoted: set[tuple[str, str]] = field(default_factory=set)
     yanked: set[tuple[str, str]] = field(default_factory=set)
     pruned: set[tuple[str, str]] = field(default_factory=set)
     #: every artifact the ledger knows (built or uploaded), by (key, sha256)
@@ -82,6 +84,8 @@ def facts(records: Iterable[Record], target: str, from_label: str, to_label: str
         promoted_here = []
         for p in record.manifest.promotions:
             pair = (f"{p.subdir}/{p.filename}", p.sha256)
+            if p.target == target and p.state in PROMOTED_STATES:
+                out.ever_promoted.add(pair)
             if p.target == target and p.to_label == to_label and p.state in PROMOTED_STATES:
                 out.promoted.add(pair)
                 if pair in entries and p.from_label == from_label:
@@ -160,7 +164,11 @@ def promotion_set(
                 "not only the last build's",
             )
         return PromotionSet([e for e, _r in chosen], "pending", notes, runs)
-    last = [e for e in known.last_promotion if want(e, known.known[(e.key, e.sha256)][1])]
+    last = [
+        e
+        for e in known.last_promotion
+        if want(e, known.known[(e.key, e.sha256)][1]) and (e.key, e.sha256) not in known.yanked
+    ]
     if last:
         notes.insert(
             0, f"nothing staged is waiting for promotion: acting on the last promotion's {len(last)} file(s) again"

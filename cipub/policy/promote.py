@@ -90,7 +90,7 @@ def promote(
         if problems:
             raise VerificationError(
                 "cannot promote: " + "; ".join(problems) + " — nothing was changed",
-                hint=f"upload the manifest to {from_label!r} first (`cipub upload --label {from_label}`)",
+                hint=_refusal_hint(decisions, from_label),
             )
         todo = [d for d in decisions if d.action == "promote"]
         done = [d for d in decisions if d.action == "already"]
@@ -153,6 +153,18 @@ def remove_label(
             say(f"removed   {e.key} from {label}")
         verify_labels(channel, entries, label, absent=True)
     return [e for e, _f in carrying]
+
+
+def _refusal_hint(decisions: list[PromotionDecision], from_label: str) -> str:
+    """Uploading again only helps when the files are simply not there yet; a different build under
+    the same name (a rebuild with the same number) would conflict."""
+    if any(d.action == "refuse" and d.file is not None for d in decisions):
+        return (
+            f"this manifest is not what {from_label!r} holds (a rebuild with the same build number?): "
+            "`cipub promote` without --manifest promotes what the ledger staged; or rebuild (the default "
+            "bumps the build number) and upload that"
+        )
+    return f"upload the manifest to {from_label!r} first (`cipub upload --label {from_label}`)"
 
 
 def _how_labels_are_added(channel: Channel) -> str:

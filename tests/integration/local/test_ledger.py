@@ -116,3 +116,29 @@ def test_nothing_staged_refuses_with_exit_2(cipub: Cipub, tmp_path: Path) -> Non
     result = cipub("promote", cwd=tmp_path)
     assert result.code == 2
     assert "records nothing staged" in result.err and "cipub build" in result.err
+
+
+def test_status_json_validates_and_tells_staged_promoted_only_in_ledger(cipub: Cipub, tmp_path: Path) -> None:
+    from importlib import resources
+
+    status_schema = json.loads(resources.files("cipub").joinpath("schemas/status-1.schema.json").read_text())
+    a, b = recipe(tmp_path, "ledger-a"), recipe(tmp_path, "ledger-b")
+    ok(cipub("build", str(a), cwd=tmp_path))
+    ok(cipub("promote", cwd=tmp_path))
+    ok(cipub("build", str(a), cwd=tmp_path))  # build 1: staged, not promoted
+    ok(cipub("build", str(b), "--no-upload", cwd=tmp_path))  # only in the ledger
+    doc = as_json(cipub("status", "--json", cwd=tmp_path))
+    jsonschema.validate(doc, status_schema)
+    by_file = {f["filename"]: (f["status"], sorted(f["labels"]), f["ledger"]) for f in doc["files"]}
+    assert by_file == {
+        "ledger-a-0.1.0-h4616a5c_0.conda": ("promoted", ["main", "test"], ["built", "staged", "promoted"]),
+        "ledger-a-0.1.0-h4616a5c_1.conda": ("staged", ["test"], ["built", "staged"]),
+        "ledger-b-0.1.0-h4616a5c_0.conda": ("only-in-ledger", [], ["built"]),
+    }
+    assert doc["summary"] == {"promoted": 1, "staged": 1, "only-in-ledger": 1}
+    # by recipe, by manifest, by name: the same rows for that package
+    for selector in (str(a), "ledger-a"):
+        named = as_json(cipub("status", selector, "--json", cwd=tmp_path))
+        assert [f["name"] for f in named["files"]] == ["ledger-a", "ledger-a"]
+    by_manifest = as_json(cipub("status", "dist/cipub-manifest.json", "--json", cwd=tmp_path))
+    assert [f["name"] for f in by_manifest["files"]] == ["ledger-b"]
