@@ -36,6 +36,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 from cipub.channels.base import (
@@ -354,6 +355,11 @@ class S3Channel(Batch):
         except _PreconditionFailed:
             self._check_same(key, artifact.sha256, label)
         self._wrote(label, artifact.subdir)
+
+    def fetch(self, file: ChannelFile, label: str, dest: Path) -> None:
+        """Download ``label``'s copy of ``file`` to ``dest`` (cross-target promotion)."""
+        key = self.key(label, file.subdir, file.filename)
+        self._call("download", lambda: self.client.download_file(self.bucket, key, str(dest)))
 
     def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> None:
         source_label, sha = file.source_copy(source_label)

@@ -45,6 +45,8 @@ Examples:
 
     cipub promote --target quetz+https://quetz.example.org/mychan --from rc --to main --move
 
+    CIPUB_TO_TOKEN=... cipub promote --target https://anaconda.org/me-staging --to-target https://anaconda.org/me
+
     cipub build recipe/ && cipub promote           # the whole local loop, zero configuration
 """
 
@@ -82,6 +84,8 @@ def promote_command(
     target: str | None = option("target"),
     promote_from: str | None = option("promote_from"),
     promote_to: str | None = option("promote_to"),
+    to_target: str | None = option("to_target"),
+    to_token_file: Path | None = option("to_token_file"),
     move: bool = option("move"),
     dry_run: bool = option("dry_run"),
     as_json: bool = option("as_json"),

@@ -153,6 +153,15 @@ class Settings:
     )
     promote_from: str = setting("test", "--from", metavar="LABEL", help="Label to promote from.")
     promote_to: str = setting("main", "--to", metavar="LABEL", help="Label to promote to.")
+    to_target: str = setting(
+        "",
+        "--to-target",
+        metavar="URL",
+        help="Promote into this other target (same URL forms as --target); its token: CIPUB_TO_TOKEN.",
+    )
+    to_token_file: str = setting(
+        "", "--to-token-file", metavar="PATH", help="Read the --to-target token from this file."
+    )
     engine: str = setting("auto", "--engine", "-e", metavar="auto|rattler-build|conda-build|boa", help="Build engine.")
     output_dir: str = setting(DEFAULT_OUTPUT_DIR, "--output-dir", "-o", metavar="DIR", help="Where packages go.")
     manifest: str = setting(

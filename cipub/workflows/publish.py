@@ -19,8 +19,10 @@ from cipub.workflows.report import SILENT, Reporter
 from cipub.workflows.target import load_manifests, open_target
 
 if TYPE_CHECKING:
+    from cipub.channels.base import Channel
     from cipub.core.ledger import Command
     from cipub.core.manifest import Manifest, PromotionReceipt, UploadReceipt
+    from cipub.workflows.report import Step
 
 
 @dataclass(frozen=True)
@@ -101,25 +103,57 @@ def promote(
         manifest, write_to = _ledger_set(settings, channel.display, selectors, report), None
     report.say(
         f"promoting {len(manifest.artifacts)} file(s) on {channel.display}: "
-        f"{settings.promote_from} -> {settings.promote_to}{' (move)' if move else ''}"
+        f"{settings.promote_from} -> {settings.to_target + ' ' if settings.to_target else ''}"
+        f"{settings.promote_to}{' (move)' if move else ''}"
     )
     recording = _recording(settings, "promote", manifest, dry_run)
     with report.progress(len(manifest.artifacts), "promoting") as step, recording:
-        receipts = promote_manifest(
-            manifest,
-            channel,
-            settings.promote_from,
-            settings.promote_to,
-            move=move,
-            dry_run=dry_run,
-            progress=step,
-        )
+        if settings.to_target:
+            receipts = _promote_across(settings, manifest, channel, move=move, dry_run=dry_run, progress=step)
+        else:
+            receipts = promote_manifest(
+                manifest,
+                channel,
+                settings.promote_from,
+                settings.promote_to,
+                move=move,
+                dry_run=dry_run,
+                progress=step,
+            )
     done = Published(manifest, receipts, None if dry_run else write_to)
     report.say(f"done: {done.count('promoted')} promoted, {done.count('already-promoted')} already there")
     if done.manifest_path is not None:
         manifest_mod.write(manifest, done.manifest_path)
     reports.report_manifest("promote", manifest, {"manifest": str(write_to)} if done.manifest_path else None)
     return done
+
+
+#: the --to-target's token: its own variable, never the --target's (ANACONDA_API_TOKEN ...)
+TO_TOKEN_ENV = ("CIPUB_TO_TOKEN",)
+
+
+def _promote_across(
+    settings: Settings, manifest: Manifest, source: Channel, *, move: bool, dry_run: bool, progress: Step
+) -> list[PromotionReceipt]:
+    """Copy the manifest's files into ``settings.to_target`` (:mod:`cipub.policy.crosspromote`)."""
+    from dataclasses import replace
+
+    from cipub.channels import open_channel
+    from cipub.policy.crosspromote import promote_across
+    from cipub.workflows.target import target_options
+
+    if move:
+        raise UsageError("--move is for promotion between labels of one target, not with --to-target")
+    options = replace(
+        target_options(settings),
+        api_url=None,  # the destination URL names its server (anaconda+https://HOST/OWNER)
+        token_file=Path(settings.to_token_file) if settings.to_token_file else None,
+        token_env=TO_TOKEN_ENV,
+    )
+    dest = open_channel(settings.to_target, options)
+    return promote_across(
+        manifest, source, dest, settings.promote_from, settings.promote_to, dry_run=dry_run, progress=progress
+    )
 
 
 def _ledger_set(settings: Settings, target: str, selectors: Sequence[str], report: Reporter) -> Manifest:
