@@ -106,6 +106,7 @@ def promote(
                 receipt(d.entry, "planned")
             for d in done:
                 say(f"already in {to_label}: {d.entry.key}")
+                receipt(d.entry, "already-promoted")
             return receipts
 
         for d in todo:
@@ -172,7 +173,7 @@ def _how_labels_are_added(channel: Channel) -> str:
     if channel.capabilities.native_labels:
         return "label added"
     if channel.capabilities.server_side_copy:
-        return "copied on the server"
+        return "copied within the target, no download"
     return "downloaded, checked by sha256, uploaded"
 
 

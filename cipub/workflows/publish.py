@@ -59,14 +59,16 @@ def upload(
     with report.progress(len(manifest.artifacts), "uploading") as step, recording:
         receipts = upload_manifest(manifest, channel, settings.label, dry_run=dry_run, progress=step)
     counts = {state: sum(1 for r in receipts if r.state == state) for state in {r.state for r in receipts}}
-    report.say("done: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    report.say(("dry run: " if dry_run else "done: ") + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     if write_to is not None:
         manifest_mod.write(manifest, write_to)
     reports.report_manifest("upload", manifest, {"manifest": str(write_to)} if write_to else None)
     return Published(manifest, receipts, write_to)
 
 
-def _manifest_to_upload(settings: Settings, files: Sequence[Path], manifests: Sequence[Path]) -> tuple[Manifest, Path]:
+def _manifest_to_upload(
+    settings: Settings, files: Sequence[Path], manifests: Sequence[Path]
+) -> tuple[Manifest, Path | None]:
     from cipub.core.artifact import read_artifact
     from cipub.core.manifest import ArtifactEntry, Manifest
 
@@ -75,7 +77,8 @@ def _manifest_to_upload(settings: Settings, files: Sequence[Path], manifests: Se
     if files:
         # Every file is checked (whole, metadata matches its name) before anything is sent.
         entries = [ArtifactEntry.from_artifact(read_artifact(f)) for f in files]
-        return Manifest(artifacts=entries), settings.manifest_path
+        # Package files are recorded in the ledger only: the build's manifest stays the build's.
+        return Manifest(artifacts=entries), None
     return load_manifests(manifests, settings)
 
 
@@ -121,7 +124,10 @@ def promote(
                 progress=step,
             )
     done = Published(manifest, receipts, None if dry_run else write_to)
-    report.say(f"done: {done.count('promoted')} promoted, {done.count('already-promoted')} already there")
+    if dry_run:
+        report.say(f"dry run: would promote {done.count('planned')}, {done.count('already-promoted')} already there")
+    else:
+        report.say(f"done: {done.count('promoted')} promoted, {done.count('already-promoted')} already there")
     if done.manifest_path is not None:
         manifest_mod.write(manifest, done.manifest_path)
     reports.report_manifest("promote", manifest, {"manifest": str(write_to)} if done.manifest_path else None)
