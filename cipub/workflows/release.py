@@ -86,6 +86,9 @@ def status(settings: Settings, selectors: Sequence[str], *, broken: str, report:
         channel.display, rows, staging=staging, release=release, broken=broken, ledger=str(ledger_path(settings))
     )
     report.say("summary: " + (", ".join(f"{n} {s}" for s, n in sorted(doc["summary"].items())) or "no files"))
+    from cipub.ci import reports
+
+    reports.report_status(doc)
     return doc
 
 
@@ -134,7 +137,13 @@ def yank(
     run = LabelRun(actions)
     if not dry_run:
         add_record(settings, "yank", Manifest(), actions=actions)
-    report.say(f"done: {run.count('yanked')} yanked, {run.count('already-yanked')} already yanked")
+    if dry_run:
+        report.say(f"dry run: would yank {run.count('planned')}, {run.count('already-yanked')} already yanked")
+    else:
+        report.say(f"done: {run.count('yanked')} yanked, {run.count('already-yanked')} already yanked")
+    from cipub.ci import reports
+
+    reports.report_label_actions("yank", actions, channel.display)
     return run
 
 
@@ -176,4 +185,7 @@ def prune(
     kept = sum(1 for d in decisions if d.action == "keep")
     verb = "removed" if apply else "would remove"
     report.say(f"done: {verb} {len(actions)}, kept {kept}")
+    from cipub.ci import reports
+
+    reports.report_label_actions("prune", actions, channel.display)
     return run
