@@ -31,6 +31,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from cipub.channels.base import MAIN_LABEL, Capabilities, ChannelFile, NameRule
 from cipub.channels.http import Body, HttpChannel, file_form, segment
 from cipub.channels.target import Target, TargetOptions
@@ -394,6 +396,21 @@ class AnacondaChannel(HttpChannel):
 
     def remove_label(self, file: ChannelFile, label: str) -> None:
         self._label_op("DELETE", file, label)
+
+    def fetch(self, file: ChannelFile, label: str, dest: Path) -> None:
+        """Download the one stored copy of ``file`` (any label) to ``dest`` (cross-target promotion).
+        A redirect to another host (the package store) is followed without the token."""
+        path = f"/download/{segment(self.owner)}/{segment(file.name)}/{segment(file.version)}/{file.key}"
+        got = self.http.download(path, dest)
+        if got.status in (301, 302, 303, 307, 308) and "location" in got.headers:
+            location = httpx.URL(self.base_url + path).join(got.headers["location"])
+            if location.host == httpx.URL(self.base_url).host:
+                got = self.http.download(str(location), dest)
+            else:
+                store = f"{location.scheme}://{location.netloc.decode()}"
+                got = self.plain_client(store, f"package store {location.host}").download(str(location), dest)
+        if got.status != 200 or got.sha256 is None:
+            raise NetworkError(f"{self.display}: downloading {file.key} answered {got.status}")
 
     def copy_from_owner(self, source_owner: str, file: ChannelFile, from_label: str, to_label: str) -> None:
         """Server-side copy of one file from another owner's ``from_label`` into this owner's

@@ -104,3 +104,22 @@ def test_anaconda_owner_to_owner(cipub: Cipub, tmp_path: Path) -> None:
             paths = [str(r) for r in server.requests[before:]]
             assert any("/copy/package/cf-staging/" in p for p in paths), "expected a server-side copy"
             assert not any("/download/" in p for p in paths), "owner to owner must not download"
+
+
+def test_anaconda_to_local_by_bytes(cipub: Cipub, tmp_path: Path) -> None:
+    """Another kind of destination: downloaded with the source's token, checked, uploaded."""
+    with serve_anaconda(
+        tmp_path / "server", tokens={SOURCE_TOKEN: "stager"}, orgs={"stager": ["cf-staging"]}
+    ) as server:
+        staging = f"anaconda+{server.url}/cf-staging"
+        pkgs = [make_package(tmp_path / "pkgs", f"bytes-{n}", "1.0", 0, payload=n) for n in ("a", "b")]
+        env = {"ANACONDA_API_TOKEN": SOURCE_TOKEN, "CIPUB_TARGET": staging}
+        ok(cipub("upload", *map(str, pkgs), "--json", cwd=tmp_path, env=env))
+        local = tmp_path / "production"
+
+        def state() -> dict[str, dict[str, str]]:
+            found = {f"noarch/{p.name}": sha(p) for p in (local / "noarch").glob("*.conda")} if local.exists() else {}
+            return {"main": found} if found else {}
+
+        dest = TargetHandle(kind="local", url=str(local), state=state)
+        promote_across(cipub, tmp_path, dest, env, pkgs, SOURCE_TOKEN)
