@@ -200,10 +200,18 @@ run_cipub() {
 
   local to_target=${INPUT_TO_TARGET:-}
   check_single to-target "$to_target"
+  check_single remove-from "${INPUT_REMOVE_FROM:-}"
   [ -z "$to_target" ] || export CIPUB_TO_TARGET="$to_target"
   if [ -n "${INPUT_TO_TOKEN:-}" ]; then
     # The destination's token: its own masked private file, never mixed with 'token'.
     printf '::add-mask::%s\n' "$(log_safe "$INPUT_TO_TOKEN")"
+    case $INPUT_TO_TOKEN in
+      *$'\n'*)
+        while IFS= read -r line; do
+          [ -z "$line" ] || printf '::add-mask::%s\n' "$(log_safe "$line")"
+        done <<<"$INPUT_TO_TOKEN"
+        ;;
+    esac
     to_token_file=$(umask 077 && mktemp "${RUNNER_TEMP:-/tmp}/cipub-to-token.XXXXXXXX")
     trap 'rm -f -- "${token_file:-}" "$to_token_file"' EXIT
     printf '%s' "$INPUT_TO_TOKEN" >"$to_token_file"
