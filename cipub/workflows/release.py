@@ -27,8 +27,12 @@ if TYPE_CHECKING:
 def open_with_labels(settings: Settings, *labels: str) -> Channel:
     """The target, told to read ``labels`` too (targets that cannot list their label channels)."""
     from cipub.channels import open_channel
-    from cipub.workflows.target import target_options
+    from cipub.channels.base import NAMES
+    from cipub.workflows.target import check_label_settings, target_options
 
+    check_label_settings(settings)
+    for label in labels:  # --remove-from, --broken-label: the same rule, before any work
+        NAMES.check(label)
     options = target_options(settings)
     return open_channel(settings.target, replace(options, labels=tuple(dict.fromkeys((*options.labels, *labels)))))
 
