@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -229,6 +230,15 @@ class ArtifactoryChannel(HttpChannel):
         if not response.is_success and response.status_code != 404:  # 404: already gone
             raise self._write_error(response, f"removing {file.key} from {repo}", repo, label)
         self._wrote(label, repo, file.subdir)
+
+    def fetch(self, file: ChannelFile, label: str, dest: Path) -> None:
+        """Download ``label``'s copy of ``file`` (its repository) to ``dest`` (cross-target promotion)."""
+        path = f"/{self.repo_for(label)}/{self._path(file.subdir, file.filename)}"
+        got = self.http.download(path, dest)
+        if got.status != 200 or got.sha256 is None:
+            raise NetworkError(
+                f"{self.display}: downloading {file.key} from {self.repo_for(label)!r} answered {got.status}"
+            )
 
     def install_url(self, label: str) -> str:
         return f"{self.base_url}/api/conda/{self.repo_for(label)}"

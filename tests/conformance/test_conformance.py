@@ -430,3 +430,19 @@ def test_prune_removes_only_superseded_staged_builds(run: Runner, target: Target
     again = run("prune", "--superseded", "--yes", *args, "--json")
     assert ok(again)["actions"] == []
     assert {label: files for label, files in target.state().items() if files} == after
+
+
+def test_cross_target_promotion_from_every_kind_into_a_local_channel(
+    run: Runner, target: TargetHandle, tmp_path: Path
+) -> None:
+    """Every kind as the source of ``promote --to-target``: the bytes land once, checked by sha256,
+    and a re-run changes nothing."""
+    files = packages(tmp_path, ("conf-cross", "1.0", 0, "cross"))
+    ok(upload(run, files))
+    production = tmp_path / "production"
+    first = ok(run("promote", "--to-target", str(production), "--json"))
+    assert [r["state"] for r in first["promotions"]] == ["promoted"]
+    assert sha(production / "noarch" / files[0].name) == sha(files[0])
+    again = ok(run("promote", "--to-target", str(production), "--json"))
+    assert [r["state"] for r in again["promotions"]] == ["already-promoted"]
+    assert sorted(p.name for p in (production / "noarch").glob("*.conda")) == [files[0].name]
