@@ -123,3 +123,17 @@ def test_anaconda_to_local_by_bytes(cipub: Cipub, tmp_path: Path) -> None:
 
         dest = TargetHandle(kind="local", url=str(local), state=state)
         promote_across(cipub, tmp_path, dest, env, pkgs, SOURCE_TOKEN)
+
+
+def test_never_overwrites_the_destination(cipub: Cipub, tmp_path: Path) -> None:
+    """Other bytes under the same name in the destination: exit 6 before anything is copied."""
+    [pkg, friend] = stage_locally(cipub, tmp_path)
+    impostor = make_package(tmp_path / "other", "cross-a", "1.0", 0, payload="impostor")
+    assert impostor.name == pkg.name and sha(impostor) != sha(pkg)
+    production = tmp_path / "production"
+    ok(cipub("upload", str(impostor), "--target", str(production), "--label", "main", "--json", cwd=tmp_path / "other"))
+    result = cipub("promote", "--to-target", str(production), cwd=tmp_path)
+    assert result.code == 6, result.err
+    assert "different content" in result.err and "nothing was copied" in result.err
+    assert sha(production / "noarch" / pkg.name) == sha(impostor)
+    assert not (production / "noarch" / friend.name).exists()
