@@ -249,15 +249,15 @@ run_cipub() {
       ;;
     upload)
       args=(upload)
-      add_manifests "${INPUT_MANIFEST:-dist/cipub-manifest.json}"
+      add_manifests "${INPUT_MANIFEST:-output/cipub-manifest.json}"
       add_option --label label "${INPUT_LABEL:-}"
       ;;
     promote)
       args=(promote)
       # No manifest input: the project's ledger when this job has one (cipub's own default), else
       # the build's manifest (a promote job that downloaded only the manifests).
-      if [ -n "${INPUT_MANIFEST:-}" ] || [ ! -d "${INPUT_OUTPUT_DIR:-dist}/cipub-ledger" ]; then
-        add_manifests "${INPUT_MANIFEST:-dist/cipub-manifest.json}"
+      if [ -n "${INPUT_MANIFEST:-}" ] || [ ! -d "${INPUT_OUTPUT_DIR:-output}/cipub-ledger" ]; then
+        add_manifests "${INPUT_MANIFEST:-output/cipub-manifest.json}"
       fi
       add_option --from from-label "${INPUT_FROM_LABEL:-}"
       add_option --to to-label "${INPUT_TO_LABEL:-}"
@@ -279,7 +279,7 @@ run_cipub() {
       ;;
     verify)
       args=(ci verify)
-      add_manifests "${INPUT_MANIFEST:-dist/cipub-manifest.json}"
+      add_manifests "${INPUT_MANIFEST:-output/cipub-manifest.json}"
       add_option --label label "${INPUT_LABEL:-}"
       ;;
   esac

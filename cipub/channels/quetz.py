@@ -244,7 +244,7 @@ class QuetzChannel(HttpChannel):
             filename=artifact.filename,
             sha256=artifact.sha256,
             size=artifact.size,
-            body=lambda: file_chunks(artifact.path),
+            body=lambda: file_chunks(artifact.path, sha256=artifact.sha256),
         )
 
     def _download(self, channel_name: str, subdir: str, filename: str, dest: Path) -> tuple[str, int]:

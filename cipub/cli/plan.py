@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from cipub.cli._app import app, command, settings_from
-from cipub.cli._options import option
+from cipub.cli._options import RECIPE_ARGUMENT_HELP, option
 
 PLAN_HELP = """Compute the build matrix of a recipe: one cell per variant and platform.
 
@@ -30,13 +30,16 @@ Examples:
     #   runs-on: ${{ matrix.runner }}   ...   cipub build recipe/ --only ${{ matrix.id }}
 
     cipub plan recipe/ --format gitlab --output cells.yml    # a child pipeline for GitLab
+
+    # a conda-forge feedstock, as conda-smithy renders it (conda-forge.yml, pinning, migrations)
+    cipub plan recipe/ --conda-forge --pinning conda-forge-pinning/recipe/conda_build_config.yaml
 """
 
 
 @command(app, "plan", help=PLAN_HELP)
 def plan_command(
     ctx: typer.Context,
-    recipe_dir: Path = typer.Argument(Path("recipe"), metavar="[RECIPE]", help="Recipe directory or file."),
+    recipe_dir: Path | None = typer.Argument(None, metavar="[RECIPE]", help=RECIPE_ARGUMENT_HELP),
     platforms: list[str] = option("platforms"),
     variant_config: list[Path] = option("variant_config"),
     variant: list[str] = option("variant"),
@@ -45,6 +48,10 @@ def plan_command(
     format: str = option("format"),
     output: Path | None = option("output"),
     noarch_platform: str | None = option("noarch_platform"),
+    runners: list[str] = option("runners"),
+    pinning: str | None = option("pinning"),
+    conda_forge: bool = option("conda_forge"),
+    grouping: str | None = option("grouping"),
     no_build_numbers: bool = option("no_build_numbers"),
     config: Path | None = option("config"),
 ) -> None:
@@ -54,7 +61,8 @@ def plan_command(
 
     settings = settings_from(ctx)
     job = PlanJob(
-        recipe=recipe_dir,
+        # none named: the project's recipe (setting `recipe`, from the project root)
+        recipe=recipe_dir or Path(settings.recipe),
         variant_overrides=parse_overrides(variant),
         format=format,
         output=output,

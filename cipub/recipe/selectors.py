@@ -10,6 +10,7 @@ rather than a silently dropped line.
 from __future__ import annotations
 
 import ast
+import functools
 import operator
 import os
 import re
@@ -157,14 +158,19 @@ def selector_namespace(
     variant: Mapping[str, Any] | None = None,
     *,
     environ: Mapping[str, str] | None = None,
+    numbers: bool = True,
 ) -> dict[str, Any]:
-    """Everything a selector may name: platform flags, variant values, ``py``/``np``, ``os``."""
+    """Everything a selector may name: platform flags, variant values, ``py``/``np``, ``os``.
+
+    As conda-build's ``get_selectors``, a variant value that reads as an integer is one
+    (``microarch_level > 1``) and ``true``/``false`` are booleans; ``numbers=False`` keeps integers
+    as the strings written (what a Jinja2 template sees).
+    """
     variant = dict(variant or {})
     ns: dict[str, Any] = {}
     for key, value in variant.items():
         if isinstance(key, str) and key.isidentifier():
-            # YAML booleans reach cipub as "true"/"false"; recipes test them as booleans
-            ns[key] = {"true": True, "false": False}.get(value, value) if isinstance(value, str) else value
+            ns[key] = _selector_value(value, numbers=numbers)
     ns.update(platform_namespace(target_platform))
     ns.update(python_namespace(_first_str(variant.get("python"))))
     ns.update(numpy_namespace(_first_str(variant.get("numpy"))))
@@ -175,6 +181,19 @@ def selector_namespace(
     ns["False"] = False
     ns["None"] = None
     return ns
+
+
+def _selector_value(value: Any, *, numbers: bool) -> Any:
+    if not isinstance(value, str):
+        return value
+    if value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    if numbers:
+        try:
+            return int(value)
+        except ValueError:
+            return value
+    return value
 
 
 def _first_str(value: Any) -> str | None:
@@ -311,6 +330,15 @@ class _Evaluator:
         raise SelectorError(f"{type(node).__name__} is not allowed in a selector")
 
 
+@functools.lru_cache(maxsize=4096)
+def _parsed(selector: str) -> ast.Expression:
+    """A selector's syntax tree, parsed once per process (a pinning repeats the same few hundred)."""
+    try:
+        return ast.parse(selector, mode="eval")
+    except SyntaxError as exc:
+        raise SelectorError(f"not a valid selector expression ({exc.msg})") from exc
+
+
 def evaluate(selector: str, namespace: Mapping[str, Any], *, unknown_is_false: bool = False) -> bool:
     """Evaluate one selector expression; raise :class:`SelectorError` on anything unknown.
 
@@ -319,10 +347,7 @@ def evaluate(selector: str, namespace: Mapping[str, Any], *, unknown_is_false: b
     whole (so ``skip: true  # [py<37]`` does not skip when python is unknown). Variant files are
     always strict.
     """
-    try:
-        tree = ast.parse(selector.strip(), mode="eval")
-    except SyntaxError as exc:
-        raise SelectorError(f"not a valid selector expression ({exc.msg})") from exc
+    tree = _parsed(selector.strip())
     evaluator = _Evaluator(namespace, unknown_is_false=unknown_is_false)
     try:
         return bool(evaluator.eval(tree))

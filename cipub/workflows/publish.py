@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from cipub.core.errors import UsageError
 from cipub.core.options import Settings
 from cipub.workflows.report import SILENT, Reporter
-from cipub.workflows.target import load_manifests, open_target
+from cipub.workflows.target import load_manifests, open_target, require_write_credentials
 
 if TYPE_CHECKING:
     from cipub.channels.base import Channel
@@ -48,15 +48,24 @@ def upload(
 ) -> Published:
     """Upload package ``files``, or the files of ``manifests`` (merged), to ``settings.label``."""
     from cipub.ci import reports
+    from cipub.core import activity
     from cipub.core import manifest as manifest_mod
     from cipub.policy.publish import upload as upload_manifest
 
     manifest, found_at = _manifest_to_upload(settings, files, manifests)
     write_to = None if dry_run else found_at
     channel = open_target(settings)
+    if not dry_run:
+        require_write_credentials(channel)
     report.say(f"uploading {len(manifest.artifacts)} file(s) to {channel.display}, label {settings.label}")
     recording = _recording(settings, "upload", manifest, dry_run)
-    with report.progress(len(manifest.artifacts), "uploading") as step, recording:
+    activity.now(f"uploading to {channel.display}", "each file is either complete on the target or absent")
+    with (
+        report.progress(
+            len(manifest.artifacts), "uploading", total_bytes=sum(a.size for a in manifest.artifacts)
+        ) as step,
+        recording,
+    ):
         receipts = upload_manifest(manifest, channel, settings.label, dry_run=dry_run, progress=step)
     counts = {state: sum(1 for r in receipts if r.state == state) for state in {r.state for r in receipts}}
     report.say(("dry run: " if dry_run else "done: ") + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
@@ -94,10 +103,13 @@ def promote(
     """Promote exactly the manifest's files from ``settings.promote_from`` to ``settings.promote_to``;
     without ``manifests``, the ledger's default promotion set (:mod:`cipub.policy.ledger`)."""
     from cipub.ci import reports
+    from cipub.core import activity
     from cipub.core import manifest as manifest_mod
     from cipub.policy.promote import promote as promote_manifest
 
     channel = open_target(settings)
+    if not dry_run and not settings.to_target:  # a cross-target source is only read
+        require_write_credentials(channel)
     if manifests:
         if selectors:
             raise UsageError("give either --manifest or recipes/package names, not both")
@@ -108,6 +120,10 @@ def promote(
         f"promoting {len(manifest.artifacts)} file(s) on {channel.display}: "
         f"{settings.promote_from} -> {settings.to_target + ' ' if settings.to_target else ''}"
         f"{settings.promote_to}{' (move)' if move else ''}"
+    )
+    activity.now(
+        f"promoting on {channel.display}",
+        f"each file is in {settings.promote_to} with its sha256 or not yet; {settings.promote_from} is untouched",
     )
     recording = _recording(settings, "promote", manifest, dry_run)
     with report.progress(len(manifest.artifacts), "promoting") as step, recording:
@@ -157,6 +173,8 @@ def _promote_across(
         token_env=TO_TOKEN_ENV,
     )
     dest = open_channel(settings.to_target, options)
+    if not dry_run:
+        require_write_credentials(dest)
     return promote_across(
         manifest, source, dest, settings.promote_from, settings.promote_to, dry_run=dry_run, progress=progress
     )

@@ -13,6 +13,7 @@ import pytest
 
 from cipub.core.ledger import schema as record_schema
 from cipub.core.manifest import validate as validate_manifest
+from cipub.core.options import DEFAULT_OUTPUT_DIR
 from tests.conftest import REPO, CliResult
 
 pytestmark = pytest.mark.integration
@@ -48,7 +49,12 @@ def as_json(result: CliResult) -> dict[str, Any]:
 
 
 def ledger_records(project: Path) -> list[dict[str, Any]]:
-    records = [json.loads(p.read_text()) for p in sorted((project / "dist" / "cipub-ledger").glob("*.json"))]
+    """The records, read from where the output-dir setting's default puts the ledger."""
+    from cipub.core.ledger import ledger_dir
+    from cipub.core.options import DEFAULT_OUTPUT_DIR
+
+    folder = project / ledger_dir(DEFAULT_OUTPUT_DIR)
+    records = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
     for r in records:
         jsonschema.validate(r, record_schema())
         validate_manifest(r["manifest"])
@@ -60,7 +66,7 @@ def test_build_a_build_b_promote_promotes_both(cipub: Cipub, tmp_path: Path) -> 
     ok(cipub("build", str(a), cwd=tmp_path))
     ok(cipub("build", str(b), cwd=tmp_path))
     # the manifest file holds only B now; the ledger holds both
-    only_b = json.loads((tmp_path / "dist" / "cipub-manifest.json").read_text())
+    only_b = json.loads((tmp_path / DEFAULT_OUTPUT_DIR / "cipub-manifest.json").read_text())
     assert [x["name"] for x in only_b["artifacts"]] == ["ledger-b"]
 
     dry = ok(cipub("promote", "--dry-run", cwd=tmp_path))
@@ -140,5 +146,5 @@ def test_status_json_validates_and_tells_staged_promoted_only_in_ledger(cipub: C
     for selector in (str(a), "ledger-a"):
         named = as_json(cipub("status", selector, "--json", cwd=tmp_path))
         assert [f["name"] for f in named["files"]] == ["ledger-a", "ledger-a"]
-    by_manifest = as_json(cipub("status", "dist/cipub-manifest.json", "--json", cwd=tmp_path))
+    by_manifest = as_json(cipub("status", f"{DEFAULT_OUTPUT_DIR}/cipub-manifest.json", "--json", cwd=tmp_path))
     assert [f["name"] for f in by_manifest["files"]] == ["ledger-b"]
