@@ -31,6 +31,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from cipub.channels.base import MAIN_LABEL, Capabilities, ChannelFile, NameRule, as_dict, as_list
 from cipub.channels.http import Body, HttpChannel, file_form, segment
 from cipub.channels.target import Target, TargetOptions
@@ -429,12 +431,42 @@ class AnacondaChannel(HttpChannel):
     def remove_label(self, file: ChannelFile, label: str) -> None:
         self._label_op("DELETE", file, label)
 
+    def fetch(self, file: ChannelFile, label: str, dest: Path) -> None:
+        """Download the one stored copy of ``file`` (any label) to ``dest`` (cross-target promotion).
+        A redirect to another host (the package store) is followed without the token."""
+        path = f"/download/{segment(self.owner)}/{segment(file.name)}/{segment(file.version)}/{file.key}"
+        got = self.http.download(path, dest)
+        if got.status in (301, 302, 303, 307, 308) and "location" in got.headers:
+            location = httpx.URL(self.base_url + path).join(got.headers["location"])
+            if location.host == httpx.URL(self.base_url).host:
+                got = self.http.download(str(location), dest)
+            else:
+                store = f"{location.scheme}://{location.netloc.decode()}"
+                got = self.plain_client(store, f"package store {location.host}").download(str(location), dest)
+        if got.status != 200 or got.sha256 is None:
+            raise NetworkError(f"{self.display}: downloading {file.key} answered {got.status}")
+
+    def copy_from_owner(self, source_owner: str, file: ChannelFile, from_label: str, to_label: str) -> None:
+        """Server-side copy of one file from another owner's ``from_label`` into this owner's
+        ``to_label`` (anaconda.org's ``/copy/package``, as conda-forge's staging copy does), with
+        this channel's token. POST: the server refuses (409) rather than replace an existing file."""
+        self._require_token()
+        self.check_label(to_label)
+        path = f"/copy/package/{segment(source_owner)}/{segment(file.name)}/{segment(file.version)}/{file.key}"
+        body = {"to_owner": self.owner, "from_channel": from_label, "to_channel": to_label}
+        response = self.http.request("POST", path, json=body)
+        if response.status_code in (200, 201):
+            return
+        if response.status_code == 409:
+            raise ConflictError(f"{self.display}: {file.key} already exists (copy refused, nothing replaced)")
+        raise self._fail(response, f"copying {file.key} from owner {source_owner!r}")
+
     def install_url(self, label: str) -> str:
         base = f"{self.conda_base}/{self.owner}"
         return base if label == MAIN_LABEL else f"{base}/label/{label}"
 
 
 def open_target(target: Target, options: TargetOptions) -> AnacondaChannel:
-    token = read_token(TOKEN_ENV, token_file=options.token_file, required=False, what=target.raw)
+    token = read_token(options.token_env or TOKEN_ENV, token_file=options.token_file, required=False, what=target.raw)
     api_base = options.api_url or target.base or DEFAULT_API
     return AnacondaChannel(api_base, target.name, options, token, target.raw)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -45,7 +46,7 @@ from cipub.channels.base import (
 from cipub.channels.http import HttpChannel
 from cipub.channels.target import Target, TargetOptions
 from cipub.core.artifact import Artifact
-from cipub.core.errors import AuthError, CipubError, ConflictError, VerificationError
+from cipub.core.errors import AuthError, CipubError, ConflictError, NetworkError, VerificationError
 from cipub.core.secrets import Secret, read_token
 from cipub.core.transport import file_chunks, server_message
 
@@ -231,6 +232,15 @@ class ArtifactoryChannel(HttpChannel):
             raise self._write_error(response, f"removing {file.key} from {repo}", repo, label)
         self._wrote(label, repo, file.subdir)
 
+    def fetch(self, file: ChannelFile, label: str, dest: Path) -> None:
+        """Download ``label``'s copy of ``file`` (its repository) to ``dest`` (cross-target promotion)."""
+        path = f"/{self.repo_for(label)}/{self._path(file.subdir, file.filename)}"
+        got = self.http.download(path, dest)
+        if got.status != 200 or got.sha256 is None:
+            raise NetworkError(
+                f"{self.display}: downloading {file.key} from {self.repo_for(label)!r} answered {got.status}"
+            )
+
     def install_url(self, label: str) -> str:
         return f"{self.base_url}/api/conda/{self.repo_for(label)}"
 
@@ -242,7 +252,7 @@ class ArtifactoryChannel(HttpChannel):
 
 def open_target(target: Target, options: TargetOptions) -> ArtifactoryChannel:
     base = (options.api_url or target.base).rstrip("/")
-    token = read_token(["ARTIFACTORY_TOKEN"], token_file=options.token_file, required=False)
+    token = read_token(options.token_env or ["ARTIFACTORY_TOKEN"], token_file=options.token_file, required=False)
     if token is not None:
         bearer = Secret(f"Bearer {token.reveal()}", token.source)
         return ArtifactoryChannel(base, target.name, options, bearer, target.raw)

@@ -437,6 +437,10 @@ class LocalChannel(Batch):
         with storage_errors(self.root):
             path.unlink(missing_ok=True)
 
+    def fetch(self, file: ChannelFile, label: str, dest: Path) -> None:
+        """Copy ``label``'s copy of ``file`` to ``dest`` (cross-target promotion reads bytes here)."""
+        shutil.copyfile(self._path(label, file.subdir, file.filename), dest)
+
     def install_url(self, label: str) -> str:
         return self.label_dir(label).as_uri()
 

@@ -296,6 +296,11 @@ class PrefixChannel(HttpChannel):
     def install_url(self, label: str) -> str:
         return f"{self.read_base}/{label_channel_name(self.name, label)}"
 
+    def fetch(self, file: ChannelFile, label: str, dest: Path) -> None:
+        """Download ``label``'s copy of ``file`` to ``dest`` (cross-target promotion)."""
+        _label, sha = file.source_copy(label)
+        self._download(label_channel_name(self.name, label), file.subdir, file.filename, dest, sha)
+
     def _download(self, chan: str, subdir: str, filename: str, dest: Path, sha256: str) -> int:
         """Fetch a package in ranges (each retried by the transport), memory flat; check sha256."""
         where = f"{chan}/{subdir}/{filename}"
@@ -348,7 +353,7 @@ def read_base_for(server: str) -> str:
 
 def open_target(target: Target, options: TargetOptions) -> PrefixChannel:
     server = (options.api_url or target.base).rstrip("/")
-    token = read_token(["PREFIX_API_KEY"], token_file=options.token_file, required=False)
+    token = read_token(options.token_env or ["PREFIX_API_KEY"], token_file=options.token_file, required=False)
     if token is None:
         with HttpClient.for_target(server, options, what=f"prefix server {server}") as minting:
             token = trusted_publishing_token(server, http=minting)

@@ -29,6 +29,7 @@ import hashlib
 import logging
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -49,7 +50,7 @@ from cipub.channels.base import (
 from cipub.channels.http import HttpChannel
 from cipub.channels.target import Target, TargetOptions
 from cipub.core.artifact import Artifact
-from cipub.core.errors import AuthError, ConflictError, UsageError, VerificationError
+from cipub.core.errors import AuthError, ConflictError, NetworkError, UsageError, VerificationError
 from cipub.core.secrets import Secret, read_token
 from cipub.core.transport import VerifiedReader, server_message
 
@@ -323,12 +324,25 @@ class PSMChannel(HttpChannel):
         self._bulk(label, body, f"removing {file.key} from {label!r}", gone_is_done=True)
         self._expect(label, file.name, file.key, None)
 
+    def fetch(self, file: ChannelFile, label: str, dest: Path) -> None:
+        """Download ``label``'s copy of ``file`` to ``dest`` (cross-target promotion), from the
+        URL the server's file record gives."""
+        response = self._get(f"{self._file_path(label, file.name)}/{quote(file.key, safe='/')}")
+        if response.status_code != 200:
+            raise self._fail(response, f"reading {file.key} in {label!r}")
+        url = str(httpx.URL(self.base_url + "/").join(str(response.json().get("url") or "")))
+        got = self.http.download(url, dest)
+        if got.status != 200 or got.sha256 is None:
+            raise NetworkError(f"{self.display}: downloading {file.key} from {label!r} answered {got.status}")
+
     def install_url(self, label: str) -> str:
         tail = "" if label == MAIN_LABEL else f"/{label}"
         return f"{self.base_url}/repo/{self.name}{tail}"
 
 
 def open_target(target: Target, options: TargetOptions) -> PSMChannel:
-    token = read_token(TOKEN_ENV, token_file=options.token_file, required=False, what=f"PSM {target.raw}")
+    token = read_token(
+        options.token_env or TOKEN_ENV, token_file=options.token_file, required=False, what=f"PSM {target.raw}"
+    )
     api_base = options.api_url or f"{target.base}/api"
     return PSMChannel(api_base, target.name, options, token, target.raw)

@@ -268,6 +268,10 @@ class QuetzChannel(HttpChannel):
             )
         return got.sha256, got.size
 
+    def fetch(self, file: ChannelFile, label: str, dest: Path) -> None:
+        """Download ``label``'s copy of ``file`` to ``dest`` (cross-target promotion)."""
+        self._download(self._channel_for(label), file.subdir, file.filename, dest)
+
     def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> None:
         source_label, expected = file.source_copy(source_label)
         self._require_token()
@@ -340,5 +344,7 @@ class QuetzChannel(HttpChannel):
 
 
 def open_target(target: Target, options: TargetOptions) -> QuetzChannel:
-    token = read_token(TOKEN_ENV, token_file=options.token_file, required=False, what=f"Quetz {target.raw}")
+    token = read_token(
+        options.token_env or TOKEN_ENV, token_file=options.token_file, required=False, what=f"Quetz {target.raw}"
+    )
     return QuetzChannel(target.base, target.name, options, token, target.raw)

@@ -470,6 +470,11 @@ class S3Channel(Batch):
             self._check_same(key, artifact.sha256, label)
         self._wrote(label, artifact.subdir)
 
+    def fetch(self, file: ChannelFile, label: str, dest: Path) -> None:
+        """Download ``label``'s copy of ``file`` to ``dest`` (cross-target promotion)."""
+        key = self.key(label, file.subdir, file.filename)
+        self._call("download", lambda: self.client.download_file(self.bucket, key, str(dest)))
+
     def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> None:
         source_label, sha = file.source_copy(source_label)
         source = self.key(source_label, file.subdir, file.filename)

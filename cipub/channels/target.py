@@ -41,6 +41,9 @@ class TargetOptions:
     #: labels this command works with (--label, --from, --to): read, besides ``main`` and ``test``,
     #: by targets that cannot list their label channels (``Capabilities.lists_labels`` False)
     labels: tuple[str, ...] = ()
+    #: the environment variables the token is read from instead of the kind's own (a second target
+    #: of a cross-target promotion reads ``CIPUB_TO_TOKEN``, never the first target's variables)
+    token_env: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

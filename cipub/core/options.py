@@ -194,6 +194,15 @@ class Settings:
     )
     promote_from: str = setting("test", "--from", metavar="LABEL", help="Label to promote from.")
     promote_to: str = setting("main", "--to", metavar="LABEL", help="Label to promote to.")
+    to_target: str = setting(
+        "",
+        "--to-target",
+        metavar="URL",
+        help="Promote into this other target (same URL forms as --target); its token: CIPUB_TO_TOKEN.",
+    )
+    to_token_file: str = setting(
+        "", "--to-token-file", metavar="PATH", help="Read the --to-target token from this file."
+    )
     engine: str = setting("auto", "--engine", "-e", metavar="auto|rattler-build|conda-build|boa", help="Build engine.")
     output_dir: str = setting(
         DEFAULT_OUTPUT_DIR, "--output-dir", "-o", metavar="DIR", path="path", help="Where packages go."
@@ -380,6 +389,11 @@ FLAGS: Final = (
     Option("no_bump", False, "Keep the recipe's build number.", ("--no-bump",)),
     Option("no_upload", False, "Build and write the manifest; upload nothing.", ("--no-upload",)),
     Option("move", False, "Also remove the source label once the target is verified.", ("--move",)),
+    Option("broken_label", "broken", "The label yanked files get.", ("--broken-label",), "LABEL"),
+    Option("remove_from", "main", "The label yank takes the files off.", ("--remove-from",), "LABEL"),
+    Option("superseded", False, "Prune staged builds replaced by a newer build number.", ("--superseded",)),
+    Option("older_than", None, "Prune staged builds staged more than N days ago.", ("--older-than",), "DAYS", min=0),
+    Option("yes", False, "Really remove (prune prints what it would do until given --yes).", ("--yes",)),
     Option("format", "text", "Output format.", ("--format", "-f"), "text|json|github|gitlab"),
     Option("output", None, "Write the output here, not stdout.", ("--output", "-o"), "FILE"),
     Option("no_build_numbers", False, "Do not ask the channel for build numbers.", ("--no-build-numbers",)),

@@ -192,8 +192,10 @@ def upload(
         if dry_run:
             receipts = []
             for a in actions:
+                # an identical file already in the label is not "planned" work: say what it is
+                state = "skipped-identical" if a.action == "skip" else "planned"
                 say(f"would {a.action:<9} {a.entry.key} -> {label}")
-                receipts.append(_receipt(a.entry, channel, label, "planned", a.action))
+                receipts.append(_receipt(a.entry, channel, label, state, a.action))
             return receipts
 
         # Check every file before the first write, so a damaged file stops the batch untouched.

@@ -105,16 +105,27 @@ def build(settings: Settings, job: BuildJob, report: Reporter = SILENT) -> Build
     if job.dry_run:
         return _dry_run(settings, job, engine, request, cell=cell, decisions=decisions, report=report)
     _keep_secrets_from_the_build(report)
-    manifest = _run_engine(engine, request, cell, decisions, report)
     from cipub.ci import reports
     from cipub.core import manifest as manifest_mod
+    from cipub.core.errors import CipubError
+    from cipub.core.manifest import Manifest
+    from cipub.workflows.ledger import add_record, recorded
 
-    # The manifest is written before any upload: a failed upload loses nothing.
+    try:
+        manifest = _run_engine(engine, request, cell, decisions, report)
+    except CipubError as exc:
+        attempt = Manifest(build_numbers=decisions, recipe=str(recipe.path), engine=engine.name)
+        add_record(settings, "build", attempt, error=exc)
+        raise
+    # The manifest is written before any upload: a failed upload loses nothing. The ledger keeps a
+    # record of every build, so the next build's manifest never makes this one unpromotable.
     path = manifest_mod.write(manifest, settings.manifest_path)
+    add_record(settings, "build", manifest)
     report.say(f"manifest  {path}")
     if job.upload:
         assert channel is not None
-        _upload(manifest, channel, settings.label, report)
+        with recorded(settings, "upload", manifest):
+            _upload(manifest, channel, settings.label, report, job)
         manifest_mod.write(manifest, path)
     reports.report_manifest("build", manifest, {"manifest": str(path)})
     return BuildResult(manifest, path)
@@ -288,8 +299,9 @@ def _run_engine(
     return manifest
 
 
-def _upload(manifest: Manifest, channel: Channel, label: str, report: Reporter) -> None:
+def _upload(manifest: Manifest, channel: Channel, label: str, report: Reporter, job: BuildJob) -> None:
     from cipub.core import activity
+    from cipub.core.errors import ConflictError
     from cipub.policy.publish import upload
 
     report.say(f"uploading to {channel.display}, label {label}")
@@ -297,4 +309,14 @@ def _upload(manifest: Manifest, channel: Channel, label: str, report: Reporter) 
     with report.progress(
         len(manifest.artifacts), "uploading", total_bytes=sum(a.size for a in manifest.artifacts)
     ) as step:
-        upload(manifest, channel, label, progress=step)
+        try:
+            upload(manifest, channel, label, progress=step)
+        except ConflictError as exc:
+            if job.no_bump or job.build_number is not None:
+                flag = "--no-bump" if job.no_bump else "--build-number"
+                raise ConflictError(
+                    exc.message,
+                    hint=f"drop {flag}: the default takes the next build number from the channel; "
+                    "what earlier builds staged is still in the ledger (`cipub promote` promotes it)",
+                ) from None
+            raise
