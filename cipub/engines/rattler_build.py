@@ -116,8 +116,13 @@ class ScriptLogFollower:
 
     def __init__(self, bld: Path) -> None:
         self._bld = bld
-        # files left by earlier builds: only what grows after now is new
-        self._seen: dict[Path, tuple[int, int]] = {p: self._stamp(p) for p in self._files()}
+        # Logs left by earlier builds go: rattler-build recreates its work folder, and a new file
+        # can get the old one's inode and size (same script, same output), so it could not be told
+        # from the old. Whatever exists from now on is this build's.
+        for old in self._files():
+            with contextlib.suppress(OSError):
+                old.unlink()
+        self._seen: dict[Path, tuple[int, int]] = {}
         self._partial: dict[Path, str] = {}
 
     def _files(self) -> list[Path]:

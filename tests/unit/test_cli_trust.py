@@ -60,7 +60,7 @@ def test_color_value_is_checked(cipub: Callable[..., Any]) -> None:
     assert "--color 'sometimes'" in result.err
 
 
-def test_the_follower_streams_only_what_grows_after_it_started(tmp_path: Path) -> None:
+def test_the_follower_streams_only_what_is_written_after_it_started(tmp_path: Path) -> None:
     old = tmp_path / "bld" / "rattler-build_a" / "work" / "conda_build.log"
     old.parent.mkdir(parents=True)
     old.write_text("from an earlier build\n")
