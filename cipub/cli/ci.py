@@ -104,15 +104,11 @@ def report_plan_command(
 @command(ci_app, "gitlab-pipeline")
 def gitlab_pipeline_command(
     plan_file: Path = typer.Argument(..., metavar="PLAN", help="A plan from `cipub plan --format json`."),
-    output: Path | None = typer.Option(None, "--output", "-o", metavar="FILE", help="Write here instead of stdout."),
-    promote_when: str = typer.Option(
-        "manual", "--promote-when", envvar="CIPUBCI_PROMOTE_WHEN", metavar="manual|on_success|never"
-    ),
-    environment: str = typer.Option("conda-main", "--environment", envvar="CIPUBCI_ENVIRONMENT", metavar="NAME"),
-    verify: str = typer.Option("install", "--verify", envvar="CIPUBCI_VERIFY", metavar="install|isolated|files"),
-    runner_tags: str = typer.Option(
-        "", "--runner-tags", envvar="CIPUBCI_RUNNER_TAGS", metavar="PLATFORM=TAG,...", help="Runner tag per platform."
-    ),
+    output: Path | None = option("output"),
+    promote_when: str = option("promote_when"),
+    environment: str = option("environment"),
+    verify: str = option("verify"),
+    runner_tags: str = option("runner_tags"),
 ) -> None:
     """Write the GitLab child pipeline for a plan: build each cell, publish, verify, promote.
 

@@ -49,7 +49,7 @@ Examples:
 @command(app, "upload", help=UPLOAD_HELP)
 def upload_command(
     ctx: typer.Context,
-    files: list[Path] = typer.Argument(None, metavar="[FILES]...", help="Package files (instead of a manifest)."),
+    files: list[Path] = typer.Argument(None, metavar="FILES", help="Package files (instead of a manifest)."),
     manifests: list[Path] = option("manifests"),
     target: str | None = option("target"),
     label: str | None = option("label"),
