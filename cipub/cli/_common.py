@@ -172,13 +172,19 @@ class Output:
         with Progress(*columns, console=console, transient=True) as bar:
             task = bar.add_task(what, total=total_bytes or total)
 
+            streamed = [False]
+
             def advance(_path: Path, n: int) -> None:
+                streamed[0] = True
                 bar.advance(task, n)
 
             def step(message: str) -> None:
                 bar.console.print(message)
                 if not total_bytes:
                     bar.advance(task)
+                elif not streamed[0]:
+                    # targets that copy files whole (local, S3) report no chunks: count each file
+                    bar.advance(task, total_bytes / max(total, 1))
 
             with observe_bytes(advance):
                 yield step

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from cipub.core.errors import BuildFailedError, RecipeError, UsageError
+from cipub.core.secrets import scrub
 from cipub.engines.base import BUILD_LOG, BuildRequest, effective_variant_files, new_package_files, package_files
 from cipub.recipe import v1
 
@@ -98,7 +99,8 @@ class BuildLog:
             self._file.close()
 
     def line(self, text: str) -> None:
-        text = text.rstrip("\r\n")
+        # a build script can print anything from its environment: known secrets never pass
+        text = scrub(text.rstrip("\r\n"))
         if self._file is not None:
             self._file.write(text + "\n")
             self._file.flush()
