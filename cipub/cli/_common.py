@@ -53,9 +53,9 @@ def _size(n: float) -> str:
 class Heartbeat:
     """Says "still ..." when nothing was printed for ``every`` seconds (pure: ``check`` takes the time)."""
 
-    def __init__(self, what: str, every: float = HEARTBEAT_SECONDS, *, now: float | None = None) -> None:
+    def __init__(self, what: str, every: float | None = None, *, now: float | None = None) -> None:
         self.what = what
-        self.every = every
+        self.every = HEARTBEAT_SECONDS if every is None else every
         self.started = self.last = time.monotonic() if now is None else now
         #: extra words for the line (bytes sent so far)
         self.detail: Callable[[], str] = lambda: ""

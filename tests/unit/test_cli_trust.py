@@ -136,3 +136,30 @@ def test_an_interrupted_upload_starts_no_further_file(tmp_path: Path) -> None:
         upload(manifest, channel, "test")
     # Executor.map cancels what has not started: each file is complete on the target or absent
     assert len(started) <= 3, started  # the one that stopped, the one in flight, at most one more
+
+
+def test_in_ci_a_long_transfer_prints_heartbeats_with_the_bytes_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import threading
+
+    from cipub.cli import _common
+    from cipub.core.transport import file_chunks
+
+    monkeypatch.setattr(_common, "HEARTBEAT_SECONDS", 0.05)
+    blob = tmp_path / "blob.conda"
+    blob.write_bytes(b"x" * 3_000_000)
+    beats: list[str] = []
+    out = _common.Output(as_json=False)
+    with out.progress(1, "uploading", total_bytes=3_000_000) as step:
+        for _chunk in file_chunks(blob, chunk_size=1_000_000):
+            pass
+        # the file is "still in flight": wait for the heartbeat thread to speak (no timing asserted)
+        for _ in range(100):
+            beats += [line for line in capsys.readouterr().err.splitlines() if "still uploading" in line]
+            if beats:
+                break
+            threading.Event().wait(0.05)
+        step("uploaded  noarch/blob.conda -> test")
+    assert beats and "3.0 MB of 3.0 MB sent" in beats[0], beats
+    assert "uploaded  noarch/blob.conda" in capsys.readouterr().out
