@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -138,6 +139,10 @@ class ScriptLogFollower:
             return (0, 0)
         return (stat.st_ino, stat.st_size)
 
+    def build_folders(self) -> list[Path]:
+        """The build folders whose logs were followed (``OUT/bld/rattler-build_NAME``)."""
+        return sorted({path.parent.parent for path in self._seen})
+
     def poll(self, *, final: bool = False) -> list[str]:
         lines: list[str] = []
         for path in self._files():
@@ -210,6 +215,10 @@ def _run_worker(worker_request: dict[str, Any], output_dir: Path, log: BuildLog,
         _stop(proc)  # SIGINT, SIGTERM: the build stops now, not when it would have finished
         raise
     _raise_for(events, proc.returncode, log, request)
+    # Built and tested: the build folders go, as rattler-build removes them (kept after a failure,
+    # where rattler-build's hint points into them).
+    for folder in follower.build_folders():
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _take(raw: str, log: BuildLog, events: list[dict[str, Any]]) -> None:
