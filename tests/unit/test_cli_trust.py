@@ -163,3 +163,23 @@ def test_in_ci_a_long_transfer_prints_heartbeats_with_the_bytes_sent(
         step("uploaded  noarch/blob.conda -> test")
     assert beats and "3.0 MB of 3.0 MB sent" in beats[0], beats
     assert "uploaded  noarch/blob.conda" in capsys.readouterr().out
+
+
+def test_an_interrupt_during_an_upload_is_one_line_saying_what_it_left(
+    cipub: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import signal
+
+    from cipub.cli import Interrupted
+
+    def interrupted(*_args: object, **_kwargs: object) -> None:
+        raise Interrupted(signal.SIGTERM)  # as the handler raises it when the signal arrives
+
+    package = make_package(tmp_path, "demo")
+    monkeypatch.setattr("cipub.policy.publish.upload", interrupted)
+    result = cipub("upload", str(package), "--target", str(tmp_path / "ch"), cwd=tmp_path)
+    assert result.code == 143
+    [line] = [line for line in result.err.splitlines() if line]
+    assert line.startswith("cipub: interrupted by SIGTERM while uploading to ")
+    assert "each file is either complete on the target or absent" in line and "re-running" in line
+    assert "Traceback" not in result.err
