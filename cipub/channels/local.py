@@ -8,8 +8,9 @@ several labels is hard-linked into each (copied where links are impossible); fil
 modified after creation, so the links are safe.
 
 Safety: writes go to a temp file in the target directory and are published with ``os.link``,
-which fails if the name exists (create-only, atomic). An exclusive ``flock`` on ``ROOT/.cipub.lock``
-is held for the whole batch, so concurrent cipub processes serialise and the index stays whole.
+which fails if the name exists (create-only, atomic). An exclusive lock on ``ROOT/.cipub.lock``
+(``filelock``: ``flock`` on POSIX, ``msvcrt`` on Windows) is held for the whole batch, so concurrent
+cipub processes serialise and the index stays whole.
 Names are validated so nothing can be written outside ROOT.
 
 Crash safety: before the first write to a label/subdir, the pair is recorded in
@@ -22,7 +23,6 @@ the dead process's temporary ``.part`` files: the channel converges without anyo
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import json
 import os
 import shutil
@@ -30,9 +30,9 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
 
 from conda_package_streaming import package_streaming
+from filelock import FileLock
 
 from cipub.channels.base import MAIN_LABEL, NAMES, Batch, Capabilities, ChannelFile, is_subdir, package_of, tree_path
 from cipub.channels.target import Target, TargetOptions
@@ -72,7 +72,7 @@ class LocalChannel(Batch):
     def __init__(self, root: Path, display: str | None = None) -> None:
         self.root = root.expanduser().absolute()
         self.display = display or str(root)
-        self._lock_file: IO[str] | None = None
+        self._lock: FileLock | None = None
         self._dirty: set[tuple[str, str]] = set()  # (label, subdir) to re-index
         self._sha_cache: dict[tuple[int, int, int], str] = {}
 
@@ -111,8 +111,9 @@ class LocalChannel(Batch):
     def _acquire(self) -> None:
         with storage_errors(self.root):
             self.root.mkdir(parents=True, exist_ok=True)
-            self._lock_file = (self.root / LOCK_NAME).open("a+", encoding="utf-8")
-            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX)
+            lock = FileLock(self.root / LOCK_NAME)
+            lock.acquire()  # blocks until the other cipub process's batch is done
+            self._lock = lock
             self._recover()
 
     def _recover(self) -> None:
@@ -143,16 +144,15 @@ class LocalChannel(Batch):
 
     def _end_batch(self, exc: BaseException | None) -> None:
         try:
-            if self._lock_file is not None:  # nothing was written if the channel was never locked
+            if self._lock is not None:  # nothing was written if the channel was never locked
                 # Re-index even after a failure: what was written must be visible and consistent.
                 with storage_errors(self.root):
                     self.reindex()
                     (self.root / PENDING_NAME).unlink(missing_ok=True)
         finally:
-            if self._lock_file is not None:
-                fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
-                self._lock_file.close()
-                self._lock_file = None
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
 
     def reindex(self, everything: bool = False) -> None:
         """Index the label/subdir pairs touched in this batch (or all of them)."""
@@ -207,7 +207,7 @@ class LocalChannel(Batch):
     def _require_lock(self) -> None:
         if not self.in_batch:
             raise RuntimeError("LocalChannel must be used as a context manager to write")
-        if self._lock_file is None:
+        if self._lock is None:
             self._acquire()
 
     def _create(self, source: Path, dest: Path, *, link: bool) -> None:

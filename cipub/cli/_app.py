@@ -127,14 +127,19 @@ def settings_from(ctx: typer.Context) -> Settings:
     """
     from cipub.core.secrets import scrub
     from cipub.core.settings import describe, resolve
+    from cipub.workflows.target import with_target_label
 
     given = given_options(ctx)
     settings = resolve({k: v for k, v in given.items() if k in SETTING_KEYS}, config_file=given.get("config"))
+    settings = with_target_label(settings)
     _apply_output_options(settings.quiet, settings.verbose, settings.color)  # env and config count too
     _configure_logging()
     if settings.debug or debug_enabled():  # debug = true in a config file counts too
         state.debug = True
         _configure_logging()
+        root = settings.project_root
+        where = f"project root {root} (its config file's directory)" if root else "no project config found"
+        typer.echo(f"cipub: {where}; relative paths of the config file start there", err=True)
         typer.echo("cipub: settings (value, then where it came from; tokens are never settings):", err=True)
         for line in describe(settings):
             typer.echo(scrub(f"cipub:   {line}"), err=True)

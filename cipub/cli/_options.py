@@ -15,6 +15,11 @@ import typer
 from cipub.core.options import OPTIONS, Option
 
 _KEY_ATTRIBUTE = "_cipub_option_key"
+#: the recipe argument of build and plan; when absent the setting ``recipe`` answers
+RECIPE_ARGUMENT_HELP = (
+    "Recipe directory or file. Default: the `recipe` setting (recipe/ in the project root, the directory "
+    "of cipub.toml or of pyproject.toml with [tool.cipub])."
+)
 
 
 def _command_line_default(spec: Option) -> Any:

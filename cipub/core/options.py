@@ -31,9 +31,12 @@ _T = TypeVar("_T")
 
 Scope = Literal["global", "command"]
 OriginKind = Literal["flag", "env", "file", "default"]
+#: how a relative value from the config file (or a default) resolves against the project root:
+#: "path" always; "dotted" only when clearly a path (``./x``, ``../x``): a bare word is a channel name
+PathKind = Literal["path", "dotted"]
 
 #: where artifacts go, and where the manifest lives, by default
-DEFAULT_OUTPUT_DIR: Final = "dist"
+DEFAULT_OUTPUT_DIR: Final = "output"
 #: the zero-configuration target: a local directory channel inside the project
 DEFAULT_TARGET: Final = "./.cipub/channel"
 ENV_PREFIX: Final = "CIPUB_"
@@ -66,6 +69,8 @@ class Option:
     max: float | None = None
     #: a counted flag (``-vv``): its value is how often it was given
     count: bool = False
+    #: a path setting: relative values from the config file and defaults are taken from the project root
+    path: PathKind | None = None
 
     @property
     def is_setting(self) -> bool:
@@ -126,6 +131,7 @@ def setting(
     min: float | None = None,
     max: float | None = None,
     count: bool = False,
+    path: PathKind | None = None,
 ) -> _T:
     """Declare a field of :class:`Settings` as a setting (its default, flags and help).
 
@@ -133,7 +139,17 @@ def setting(
     :func:`_settings_options`).
     """
     declared = Option(
-        "", default, help, flags, metavar, scope=scope, shown_default=shown_default, min=min, max=max, count=count
+        "",
+        default,
+        help,
+        flags,
+        metavar,
+        scope=scope,
+        shown_default=shown_default,
+        min=min,
+        max=max,
+        count=count,
+        path=path,
     )
     return field(default=default, metadata={_METADATA_KEY: declared})
 
@@ -161,10 +177,16 @@ class Settings:
     variables or ``--token-file``, never from here.
     """
 
+    recipe: str = setting(
+        "recipe",
+        path="path",
+        help="Recipe directory (or file) that build and plan use when none is named on the command line.",
+    )
     target: str = setting(
         DEFAULT_TARGET,
         "--target",
         metavar="URL",
+        path="dotted",
         help="Where to publish: ./dir, https://anaconda.org/OWNER, quetz+https://HOST/CH, s3://B/P ...",
     )
     label: str = setting(
@@ -173,12 +195,15 @@ class Settings:
     promote_from: str = setting("test", "--from", metavar="LABEL", help="Label to promote from.")
     promote_to: str = setting("main", "--to", metavar="LABEL", help="Label to promote to.")
     engine: str = setting("auto", "--engine", "-e", metavar="auto|rattler-build|conda-build|boa", help="Build engine.")
-    output_dir: str = setting(DEFAULT_OUTPUT_DIR, "--output-dir", "-o", metavar="DIR", help="Where packages go.")
+    output_dir: str = setting(
+        DEFAULT_OUTPUT_DIR, "--output-dir", "-o", metavar="DIR", path="path", help="Where packages go."
+    )
     manifest: str = setting(
         "",
         "--manifest",
         "-M",
         metavar="PATH",
+        path="path",
         help="Manifest to write.",
         shown_default="<output-dir>/cipub-manifest.json",
     )
@@ -187,6 +212,7 @@ class Settings:
         "--variant-config",
         "-m",
         metavar="FILE",
+        path="path",
         help="Variant config file(s) (conda_build_config.yaml, variants.yaml); later files win.",
     )
     channels: tuple[str, ...] = setting(
@@ -194,6 +220,7 @@ class Settings:
         "--channel",
         "-c",
         metavar="CHANNEL",
+        path="dotted",
         help="Dependency channel the build solves from, as conda-build/rattler-build -c; repeatable.",
     )
     platforms: tuple[str, ...] = setting(
@@ -212,6 +239,13 @@ class Settings:
         "--test/--no-test",
         help="Run the recipe's tests after building (rattler-build; conda-build keeps its own default).",
     )
+    runners: tuple[str, ...] = setting(
+        (),
+        "--runner",
+        metavar="PLATFORM=LABEL",
+        help="GitHub runner label of a platform's build jobs in the plan (osx-64=macos-15-large ...); repeatable.",
+        shown_default="GitHub-hosted labels (osx-64: macos-15-intel)",
+    )
     concurrency: int = setting(4, "--concurrency", "-j", metavar="N", min=1, max=64, help="Parallel uploads.")
     retries: int = setting(
         5, min=0, max=20, help="Retries of a failing HTTP request (5xx, timeouts) before giving up with exit 7."
@@ -226,6 +260,7 @@ class Settings:
         "",
         "--token-file",
         metavar="PATH",
+        path="path",
         help="Read the token from this file (tokens are never taken as command-line values).",
     )
     debug: bool = setting(
@@ -249,6 +284,8 @@ class Settings:
     )
     #: where each value came from (flag, env, file, default), for ``--debug``
     origins: Mapping[str, Origin] = field(default_factory=dict, compare=False, repr=False)
+    #: the project root (the directory of the config file found, see :mod:`cipub.core.settings`), or None
+    project_root: Path | None = field(default=None, compare=False, repr=False)
 
     @property
     def manifest_path(self) -> Path:
@@ -277,7 +314,7 @@ FLAGS: Final = (
     Option(
         "config",
         None,
-        "Config file instead of ./cipub.toml / pyproject.toml.",
+        "Config file instead of the project's cipub.toml / pyproject.toml (found upward from here).",
         ("--config",),
         "FILE",
         env="CIPUB_CONFIG",

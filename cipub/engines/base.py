@@ -22,6 +22,17 @@ from cipub.recipe import Recipe
 FileStamp = tuple[int, int, int]
 
 
+#: how to go from meta.yaml to recipe.yaml, which works on a machine that reaches only PyPI:
+#: neither conda-build nor conda-recipe-manager is on PyPI (both are conda-forge packages), while
+#: the rattler-build engine comes with cipub (py-rattler-build) and needs no conda at all
+CONVERT_HINT = (
+    'rewrite meta.yaml as recipe.yaml (the v1 format; rattler-build\'s guide "Converting from conda-build" '
+    "maps each section) and cipub builds it with its bundled rattler-build, no conda needed; where "
+    "conda-forge is reachable, `conda install -c conda-forge conda-recipe-manager` and "
+    "`conda-recipe-manager convert meta.yaml > recipe.yaml` do it for you"
+)
+
+
 @dataclass(frozen=True)
 class BuildRequest:
     """One build: a recipe, where packages go, and what to pin (variants, build number, platform)."""

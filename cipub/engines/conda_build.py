@@ -21,15 +21,20 @@ import yaml
 
 from cipub.core.artifact import read_artifact
 from cipub.core.errors import BuildFailedError
-from cipub.engines.base import BuildRequest, effective_variant_files, new_package_files, package_files
+from cipub.engines.base import (
+    CONVERT_HINT,
+    BuildRequest,
+    effective_variant_files,
+    new_package_files,
+    package_files,
+)
 
 #: how much of the engine's output a failure message quotes
 STDERR_TAIL_LINES = 25
 
 CONDA_MISSING_HINT = (
-    "install conda-build into a conda installation (`conda install conda-build`) and put `conda` on "
-    "PATH, or move the recipe to recipe.yaml so the built-in rattler-build engine can build it "
-    "(`pip install conda-recipe-manager` and `conda-recipe-manager convert meta.yaml`, or `feedrattler`)"
+    "meta.yaml needs conda-build, which is not on PyPI: install it into a conda installation "
+    "(`conda install -c conda-forge conda-build`) and put `conda` on PATH; or " + CONVERT_HINT
 )
 
 

@@ -25,7 +25,14 @@ from typing import IO, Any
 
 from cipub.core.errors import BuildFailedError, RecipeError, UsageError
 from cipub.core.secrets import scrub
-from cipub.engines.base import BUILD_LOG, BuildRequest, effective_variant_files, new_package_files, package_files
+from cipub.engines.base import (
+    BUILD_LOG,
+    CONVERT_HINT,
+    BuildRequest,
+    effective_variant_files,
+    new_package_files,
+    package_files,
+)
 from cipub.recipe import v1
 
 #: how many of the log's last lines a failure prints
@@ -43,8 +50,7 @@ class RattlerBuildEngine:
         if recipe.format != "v1":
             raise UsageError(
                 f"{recipe.path}: rattler-build builds recipe.yaml (v1) recipes, not meta.yaml",
-                hint="use --engine conda-build, or convert the recipe: "
-                "`pip install conda-recipe-manager && conda-recipe-manager convert meta.yaml > recipe.yaml`",
+                hint="use --engine conda-build, or " + CONVERT_HINT,
             )
         output_dir = request.output_dir.resolve()
         output_dir.mkdir(parents=True, exist_ok=True)

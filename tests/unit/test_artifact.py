@@ -128,4 +128,4 @@ def test_cli_refuses_damaged_package_and_writes_nothing(cipub, tmp_path: Path) -
     assert "truncated" in result.err
     assert "Traceback" not in result.err
     assert not channel.exists()
-    assert not (tmp_path / "dist").exists()
+    assert not (tmp_path / "output").exists()
