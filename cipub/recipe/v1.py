@@ -11,14 +11,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import jinja2
-import jinja2.sandbox
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from cipub.core.errors import RecipeError
 from cipub.recipe.selectors import platform_namespace
+
+if TYPE_CHECKING:  # jinja2 and yaml serve the fallback reader and skip: only, imported there
+    import jinja2
 
 #: py-rattler-build puts spans in its messages: ``line: 3, column: 12`` or ``4:6: ...``
 _SPAN_LINE = re.compile(r"line: (\d+)")
@@ -86,6 +85,8 @@ class _SubstitutionFailed(Exception):
 
 def _evaluate_strings(value: Any, env: jinja2.Environment, context: Mapping[str, Any]) -> Any:
     """Evaluate ``${{ }}`` in every string of a YAML tree (the fallback reader)."""
+    import jinja2
+
     if isinstance(value, str) and "${{" in value:
         try:
             return env.from_string(value).render(context)
@@ -100,6 +101,9 @@ def _evaluate_strings(value: Any, env: jinja2.Environment, context: Mapping[str,
 
 def read_plain(path: Path, target_platform: str) -> dict[str, Any]:
     """YAML + ``context:`` substitution, for when py-rattler-build cannot render without variants."""
+    import jinja2.sandbox
+    import yaml
+
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -152,6 +156,10 @@ def single_output_skipped(stage0: Any, variant: Mapping[str, Any], target_platfo
     conditions = build.get("skip") or []
     if isinstance(conditions, (str, bool)):
         conditions = [conditions]
+    if not conditions:
+        return False
+    import jinja2.sandbox
+
     env = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.StrictUndefined)
     context: dict[str, Any] = dict(platform_namespace(target_platform))
     for key, value in variant.items():

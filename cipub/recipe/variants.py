@@ -29,7 +29,6 @@ import yaml
 
 from cipub.core.errors import RecipeError
 from cipub.recipe.selectors import SelectedText, SelectorError, evaluate, select_lines, selector_namespace
-from cipub.recipe.v0 import _StringNumberLoader
 
 #: keys that configure conda-build rather than name variant values
 SPECIAL_KEYS = frozenset(
@@ -106,6 +105,8 @@ def _where(path: Path, selected: SelectedText, node: yaml.Node) -> str:
 def _construct(node: yaml.Node, path: Path, selected: SelectedText) -> Any:
     """The Python value of a node (safe constructors only; ``!!python/...`` tags are refused)."""
     try:
+        from cipub.recipe.v0 import _StringNumberLoader  # v0 brings jinja2: only when a file is read
+
         return _StringNumberLoader("").construct_object(node, deep=True)
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
@@ -209,6 +210,8 @@ def parse_variant_text(
         lines = text.splitlines()
         selected = SelectedText(text, tuple(range(1, len(lines) + 1)))
     try:
+        from cipub.recipe.v0 import _StringNumberLoader
+
         root = yaml.compose(selected.text, Loader=_StringNumberLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
