@@ -12,6 +12,11 @@ which fails if the name exists (create-only, atomic). An exclusive ``flock`` on 
 is held for the whole batch, so concurrent cipub processes serialise and the index stays whole.
 Names are validated so nothing can be written outside ROOT.
 
+Cost: a batch lists each label/subdir directory once (again once after taking the lock, since
+another writer may have written meanwhile) and keeps that listing up to date with its own writes;
+copied files are flushed to disk with one ``os.sync`` per batch, before any of them is published
+(linked to its name), so a file is never visible before its bytes are durable (issue 12).
+
 Crash safety: before the first write to a label/subdir, the pair is recorded in
 ``ROOT/.cipub-pending`` (replaced atomically); the record goes only after that batch's re-index.
 A process killed between writing a file and indexing it leaves the record behind, so the next
@@ -75,12 +80,18 @@ class LocalChannel(Batch):
         self._lock_file: IO[str] | None = None
         self._dirty: set[tuple[str, str]] = set()  # (label, subdir) to re-index
         self._sha_cache: dict[tuple[int, int, int], str] = {}
+        #: this batch's listing: label -> subdir -> package name -> {filename: path}
+        self._listing: dict[str, dict[str, dict[str, dict[str, Path]]]] | None = None
+        #: copies written but not yet published: (temporary file, name, label), linked after one sync
+        self._unpublished: list[tuple[Path, Path, str]] = []
 
     # -- layout -----------------------------------------------------------------------------
     def label_dir(self, label: str) -> Path:
         return self.root / tree_path(label)
 
     def labels(self) -> list[str]:
+        if self._listing is not None:
+            return list(self._listing)
         found = [MAIN_LABEL] if self.root.is_dir() else []
         label_root = self.root / "label"
         if label_root.is_dir():
@@ -113,6 +124,7 @@ class LocalChannel(Batch):
             self.root.mkdir(parents=True, exist_ok=True)
             self._lock_file = (self.root / LOCK_NAME).open("a+", encoding="utf-8")
             fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX)
+            self._listing = None  # listed before the lock: another writer may have written since
             self._recover()
 
     def _recover(self) -> None:
@@ -146,9 +158,14 @@ class LocalChannel(Batch):
             if self._lock_file is not None:  # nothing was written if the channel was never locked
                 # Re-index even after a failure: what was written must be visible and consistent.
                 with storage_errors(self.root):
+                    self._publish()
                     self.reindex()
                     (self.root / PENDING_NAME).unlink(missing_ok=True)
         finally:
+            self._listing = None
+            for tmp, _dest, _label in self._unpublished:  # only left after a failure: never published
+                tmp.unlink(missing_ok=True)
+            self._unpublished.clear()
             if self._lock_file is not None:
                 fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
                 self._lock_file.close()
@@ -181,18 +198,51 @@ class LocalChannel(Batch):
             self._sha_cache[key] = file_digests(path)[0]
         return self._sha_cache[key]
 
-    def files(self, name: str, version: str | None = None) -> list[ChannelFile]:
-        """Scan only the directory entries that start with ``name-``: never the whole index."""
-        prefix = f"{name}-"
-        found: dict[tuple[str, str], dict[str, Path]] = {}
+    def _list(self) -> dict[str, dict[str, dict[str, dict[str, Path]]]]:
+        """The channel's package files, read once per batch (outside a batch: every time)."""
+        if self._listing is not None:
+            return self._listing
+        listing: dict[str, dict[str, dict[str, dict[str, Path]]]] = {}
         for label in self.labels():
             label_dir = self.label_dir(label)
+            by_subdir = listing.setdefault(label, {})
             for subdir in self._subdirs(label_dir):
+                by_name = by_subdir.setdefault(subdir, {})
                 with os.scandir(label_dir / subdir) as entries:
                     for entry in entries:
-                        fn = entry.name
-                        if fn.startswith(prefix) and fn.endswith(PACKAGE_EXTENSIONS) and package_of(fn, name, version):
-                            found.setdefault((subdir, fn), {})[label] = Path(entry.path)
+                        if entry.name.endswith(PACKAGE_EXTENSIONS) and not entry.name.startswith("."):
+                            by_name.setdefault(_name_part(entry.name), {})[entry.name] = Path(entry.path)
+        if self.in_batch:
+            self._listing = listing
+        return listing
+
+    def _listed(self, label: str, dest: Path, *, present: bool) -> None:
+        """Keep this batch's listing in step with a write of our own (``dest`` is LABEL_DIR/SUBDIR/FILE)."""
+        if self._listing is None:
+            return
+        by_subdir = self._listing.setdefault(label, {})
+        by_name = by_subdir.setdefault(dest.parent.name, {}).setdefault(_name_part(dest.name), {})
+        if present:
+            by_name[dest.name] = dest
+        else:
+            by_name.pop(dest.name, None)
+
+    def _exists(self, subdir: str, filename: str) -> bool:
+        """Is ``subdir/filename`` in any label (or about to be, in this batch)?"""
+        if any(dest.parent.name == subdir and dest.name == filename for _tmp, dest, _label in self._unpublished):
+            return True
+        name = _name_part(filename)
+        return any(filename in by_subdir.get(subdir, {}).get(name, {}) for by_subdir in self._list().values())
+
+    def files(self, name: str, version: str | None = None) -> list[ChannelFile]:
+        """Only the listed entries of package ``name``: never the whole index, never a re-scan."""
+        self._publish()  # what this batch wrote is read back from its real names
+        found: dict[tuple[str, str], dict[str, Path]] = {}
+        for label, by_subdir in self._list().items():
+            for subdir, by_name in sorted(by_subdir.items()):
+                for fn, path in by_name.get(name, {}).items():
+                    if package_of(fn, name, version):
+                        found.setdefault((subdir, fn), {})[label] = path
         return [
             ChannelFile.from_copies(
                 subdir,
@@ -210,16 +260,17 @@ class LocalChannel(Batch):
         if self._lock_file is None:
             self._acquire()
 
-    def _create(self, source: Path, dest: Path, *, link: bool) -> None:
+    def _create(self, source: Path, dest: Path, label: str, *, link: bool) -> None:
         """Publish ``source`` at ``dest`` without ever replacing an existing ``dest``."""
         with storage_errors(self.root):
-            self._create_unchecked(source, dest, link=link)
+            self._create_unchecked(source, dest, label, link=link)
 
-    def _create_unchecked(self, source: Path, dest: Path, *, link: bool) -> None:
+    def _create_unchecked(self, source: Path, dest: Path, label: str, *, link: bool) -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)
         if link:
             try:
                 os.link(source, dest)
+                self._listed(label, dest, present=True)
                 return
             except FileExistsError:
                 raise
@@ -231,24 +282,39 @@ class LocalChannel(Batch):
             os.fchmod(fd, 0o644)  # mkstemp makes 0600; a channel is served to others
             with os.fdopen(fd, "wb") as out, source.open("rb") as src:
                 shutil.copyfileobj(src, out, 1024 * 1024)
-                out.flush()
-                os.fsync(out.fileno())
-            os.link(tmp, dest)  # atomic, and fails if dest appeared meanwhile
-        finally:
+        except BaseException:
             tmp.unlink(missing_ok=True)
+            raise
+        # Published by _publish, after one sync for the whole batch: never visible before durable.
+        self._unpublished.append((tmp, dest, label))
+
+    def _publish(self) -> None:
+        """Make this batch's copies durable (one ``os.sync``), then link each to its name."""
+        if not self._unpublished:
+            return
+        with storage_errors(self.root):
+            os.sync()
+            while self._unpublished:
+                tmp, dest, label = self._unpublished.pop(0)
+                try:
+                    os.link(tmp, dest)  # atomic, and fails if dest appeared meanwhile
+                except FileExistsError as exc:
+                    raise ConflictError(f"{dest.parent.name}/{dest.name} appeared meanwhile on {self.display}") from exc
+                finally:
+                    tmp.unlink(missing_ok=True)
+                self._listed(label, dest, present=True)
 
     def upload(self, artifact: Artifact, label: str) -> None:
         self._require_lock()
         dest = self._path(label, artifact.subdir, artifact.filename)
-        existing = [f for f in self.files(artifact.name, artifact.version) if f.key == artifact.key]
-        if existing:
+        if self._exists(artifact.subdir, artifact.filename):
             raise ConflictError(
                 f"{artifact.key} already exists on {self.display}",
                 hint="cipub never overwrites; build with a new build number",
             )
         self._mark_dirty(label, artifact.subdir)
         try:
-            self._create(artifact.path, dest, link=False)
+            self._create(artifact.path, dest, label, link=False)
         except FileExistsError as exc:
             raise ConflictError(f"{artifact.key} already exists in label {label!r} of {self.display}") from exc
 
@@ -258,8 +324,9 @@ class LocalChannel(Batch):
         source = self._path(source_label, file.subdir, file.filename)
         dest = self._path(label, file.subdir, file.filename)
         self._mark_dirty(label, file.subdir)
+        self._publish()  # the source may be a copy of this batch
         try:
-            self._create(source, dest, link=True)
+            self._create(source, dest, label, link=True)
         except FileExistsError as exc:
             raise ConflictError(f"{file.key} already exists in label {label!r} of {self.display}") from exc
 
@@ -267,10 +334,18 @@ class LocalChannel(Batch):
         self._require_lock()
         self._mark_dirty(label, file.subdir)
         with storage_errors(self.root):
-            self._path(label, file.subdir, file.filename).unlink(missing_ok=True)
+            path = self._path(label, file.subdir, file.filename)
+            path.unlink(missing_ok=True)
+        self._listed(label, path, present=False)
 
     def install_url(self, label: str) -> str:
         return self.label_dir(label).as_uri()
+
+
+def _name_part(filename: str) -> str:
+    """The package name of ``NAME-VERSION-BUILD.conda`` (version and build hold no ``-``)."""
+    stem = filename.removesuffix(".conda").removesuffix(".tar.bz2")
+    return stem.rsplit("-", 2)[0]
 
 
 def _build_number(path: Path) -> int | None:
