@@ -33,6 +33,9 @@ _Command = TypeVar("_Command", bound=Callable[..., None])
 _CONTEXT = "_cipub_context"
 #: the hidden parameter that catches the retired target flags (``--channel``/``-c``, see the registry)
 _RETIRED = "_cipub_retired_target"
+#: the hidden-from-the-function parameter that takes ``--version`` after a subcommand
+_VERSION = "_cipub_version"
+_VERSION_HELP = "Print the version and exit."
 _TRUE = ("1", "true", "yes", "on")
 
 
@@ -149,6 +152,10 @@ def _with_global_options(func: _Command) -> _Command:
         for key in GLOBAL_KEYS
         if key not in signature.parameters
     ]
+    if "version" not in signature.parameters:
+        # --version works after a subcommand too, like every global option (``cipub upload --version``).
+        version = typer.Option(False, "--version", is_eager=True, callback=_version_callback, help=_VERSION_HELP)
+        added.append(inspect.Parameter(_VERSION, inspect.Parameter.KEYWORD_ONLY, default=version, annotation=bool))
     if "channels" not in signature.parameters:
         # The old spelling of the target: refused with what changed, never taken as something else.
         retired = typer.Option(None, *RETIRED_FLAGS, hidden=True, is_eager=True, callback=_refuse_retired_target)
@@ -213,9 +220,7 @@ app = typer.Typer(
 
 
 def _root(
-    version: bool = typer.Option(
-        False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
-    ),
+    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True, help=_VERSION_HELP),
 ) -> None:  # no docstring: the app's help is the one set on the Typer
     pass
 

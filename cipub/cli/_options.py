@@ -45,7 +45,10 @@ def option(key: str, *, help: str | None = None, required: bool = False) -> Any:
         metavar=spec.metavar,
         help=help or spec.help_text(),
         show_default=False,
-        min=spec.min,
+        # Settings are range-checked where every source is (cipub.core.settings), with one message;
+        # typer checks the bounds of command-line-only flags.
+        min=None if spec.is_setting else spec.min,
+        max=None if spec.is_setting else spec.max,
         count=spec.count,
     )
     setattr(info, _KEY_ATTRIBUTE, key)

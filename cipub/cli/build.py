@@ -40,7 +40,7 @@ def build_command(
     engine: str | None = option("engine"),
     variant_config: list[Path] = option("variant_config"),
     variant: list[str] = option("variant"),
-    platform: str | None = option("platform"),
+    platforms: list[str] = option("platforms"),
     only: str | None = option("only"),
     plan_file: Path | None = option("plan_file"),
     output_dir: Path | None = option("output_dir"),
@@ -63,13 +63,13 @@ def build_command(
     # `cipub --help` must not pay for what `build` needs.
     from cipub.cli._common import Output
     from cipub.recipe.variants import parse_overrides
-    from cipub.workflows.build import BuildJob, build
+    from cipub.workflows.build import BuildJob, build, one_platform
 
     settings = settings_from(ctx)
     out = Output(as_json)
     job = BuildJob(
         recipe=recipe_dir,
-        platform=platform,
+        platform=one_platform(settings.platforms),
         variant_overrides=parse_overrides(variant),
         only=only,
         plan_file=plan_file,

@@ -60,8 +60,10 @@ class Option:
     scope: Scope = "command"
     #: how ``--help`` and the README show the default, when not the value itself
     shown_default: str | None = None
-    #: smallest accepted number (typer checks it on the command line)
-    min: int | None = None
+    #: smallest and largest accepted number, checked for every source (flag, env, file): a NaN,
+    #: negative or absurd value is a usage error (exit 2), never a crash or an endless retry loop
+    min: float | None = None
+    max: float | None = None
     #: a counted flag (``-vv``): its value is how often it was given
     count: bool = False
 
@@ -77,6 +79,20 @@ class Option:
     def flag(self) -> str:
         """The long spelling, used wherever one flag names the option (``--debug`` output, errors)."""
         return self.flags[0] if self.flags else f"--{self.key.replace('_', '-')}"
+
+    def range_text(self) -> str:
+        """The accepted range in words ("from 1 to 64"), or ""."""
+
+        def shown(bound: float) -> str:
+            return str(int(bound)) if float(bound).is_integer() else str(bound)
+
+        if self.min is not None and self.max is not None:
+            return f"from {shown(self.min)} to {shown(self.max)}"
+        if self.min is not None:
+            return f"at least {shown(self.min)}"
+        if self.max is not None:
+            return f"at most {shown(self.max)}"
+        return ""
 
     def default_text(self) -> str:
         if self.shown_default is not None:
@@ -107,7 +123,8 @@ def setting(
     metavar: str | None = None,
     scope: Scope = "command",
     shown_default: str | None = None,
-    min: int | None = None,
+    min: float | None = None,
+    max: float | None = None,
     count: bool = False,
 ) -> _T:
     """Declare a field of :class:`Settings` as a setting (its default, flags and help).
@@ -115,7 +132,9 @@ def setting(
     The field's name becomes the key, the environment variable and the config key (see
     :func:`_settings_options`).
     """
-    declared = Option("", default, help, flags, metavar, scope=scope, shown_default=shown_default, min=min, count=count)
+    declared = Option(
+        "", default, help, flags, metavar, scope=scope, shown_default=shown_default, min=min, max=max, count=count
+    )
     return field(default=default, metadata={_METADATA_KEY: declared})
 
 
@@ -182,17 +201,21 @@ class Settings:
         "--platform",
         "-p",
         metavar="SUBDIR",
-        help="Target platform(s) of the plan.",
+        help="Target platform(s): plan makes cells for each; build takes one.",
         shown_default="this machine",
     )
     noarch_platform: str = setting(
         "linux-64", "--noarch-platform", metavar="SUBDIR", help="Where noarch recipes build."
     )
-    concurrency: int = setting(4, "--concurrency", "-j", metavar="N", min=1, help="Parallel uploads.")
-    retries: int = setting(5, help="Retries of a failing HTTP request (5xx, timeouts) before giving up with exit 7.")
-    backoff: float = setting(0.5, help="Base delay of the exponential retry backoff, in seconds.")
-    connect_timeout: float = setting(10.0, help="Seconds to wait for a server to accept a connection.")
-    read_timeout: float = setting(60.0, help="Seconds to wait for a server's answer.")
+    concurrency: int = setting(4, "--concurrency", "-j", metavar="N", min=1, max=64, help="Parallel uploads.")
+    retries: int = setting(
+        5, min=0, max=20, help="Retries of a failing HTTP request (5xx, timeouts) before giving up with exit 7."
+    )
+    backoff: float = setting(0.5, min=0, max=60, help="Base delay of the exponential retry backoff, in seconds.")
+    connect_timeout: float = setting(
+        10.0, min=0.1, max=600, help="Seconds to wait for a server to accept a connection."
+    )
+    read_timeout: float = setting(60.0, min=0.1, max=3600, help="Seconds to wait for a server's answer.")
     api_url: str = setting("", "--api-url", metavar="URL", help="API base URL for on-prem servers.")
     token_file: str = setting(
         "",
@@ -255,7 +278,7 @@ FLAGS: Final = (
     Option("platform", None, "Target platform, e.g. linux-64.", ("--platform",), "SUBDIR"),
     Option("only", None, "Build only this cell of the plan (see cipub plan).", ("--only",), "ID"),
     Option("plan_file", None, "Plan from `cipub plan --format json`: reuse its build numbers.", ("--plan",), "FILE"),
-    Option("build_number", None, "Use exactly this number.", ("--build-number",), "N", min=0),
+    Option("build_number", None, "Use exactly this number.", ("--build-number",), "N", min=0, max=2**31 - 1),
     Option("no_bump", False, "Keep the recipe's build number.", ("--no-bump",)),
     Option("no_upload", False, "Build and write the manifest; upload nothing.", ("--no-upload",)),
     Option("move", False, "Also remove the source label once the target is verified.", ("--move",)),
@@ -322,9 +345,8 @@ def settings_table() -> str:
         o = OPTIONS[key]
         flags = ", ".join(f"`{f}`" for f in o.flags) or _NONE
         help_text = o.help.replace("|", "\\|")
-        rows.append(
-            f"| `{o.config_key}` | {flags} | `{o.env}` | {o.type_name} | {_code(o.default_text())} | {help_text} |"
-        )
+        kind = f"{o.type_name}, {o.range_text()}" if o.range_text() else o.type_name
+        rows.append(f"| `{o.config_key}` | {flags} | `{o.env}` | {kind} | {_code(o.default_text())} | {help_text} |")
     return "\n".join(rows) + "\n"
 
 

@@ -17,6 +17,7 @@ same hint (the environment is shared with CI systems). Retired spellings (``CIPU
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -48,7 +49,8 @@ _ENV_NOT_SETTINGS = frozenset({o.env for o in OPTIONS.values() if o.env and not 
 
 
 def _coerce(key: str, value: Any, source: str) -> Any:
-    default = OPTIONS[key].default
+    spec = OPTIONS[key]
+    default = spec.default
     try:
         if isinstance(default, bool):
             if isinstance(value, bool):
@@ -59,27 +61,64 @@ def _coerce(key: str, value: Any, source: str) -> Any:
             if text in ("0", "false", "no", "off", ""):
                 return False
             raise ValueError(value)
-        if isinstance(default, int):
-            number = int(value)
-            if number < 0:
-                raise ValueError(value)
-            return number
-        if isinstance(default, float):
-            return float(value)
+        if isinstance(default, (int, float)):
+            return _in_range(key, _number(default, value), value, source)
         if isinstance(default, tuple):
             if isinstance(value, str):
                 return tuple(v.strip() for v in value.split(",") if v.strip())
-            if isinstance(value, (list, tuple)):
+            if isinstance(value, (list, tuple)) and all(isinstance(v, (str, os.PathLike)) for v in value):
                 return tuple(os.fspath(v) if isinstance(v, os.PathLike) else str(v) for v in value)
             raise ValueError(value)
         if isinstance(value, os.PathLike):  # typer hands Path objects for path options (--token-file)
             value = os.fspath(value)
-        if not isinstance(value, (str, int, float)):
+        if not isinstance(value, str):
             raise ValueError(value)
-        return str(value)
+        return value
     except ValueError:
-        kind = type(default).__name__
-        raise UsageError(f"{source}: {key} = {value!r} is not a valid {kind}") from None
+        raise UsageError(
+            f"{source}: {spec.config_key} = {value!r} is not {_a(spec.type_name)}", hint=_accepted(key)
+        ) from None
+
+
+def _number(default: int | float, value: Any) -> int | float:
+    """``value`` as the default's kind of number; ValueError for anything else (a bool, 1.5 for an int)."""
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(default, int):
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str):
+            return int(value.strip())
+        raise ValueError(value)
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str):
+        number = float(value.strip())
+    else:
+        raise ValueError(value)
+    if not math.isfinite(number):
+        raise ValueError(value)
+    return number
+
+
+def _in_range(key: str, number: int | float, value: Any, source: str) -> int | float:
+    spec = OPTIONS[key]
+    if (spec.min is not None and number < spec.min) or (spec.max is not None and number > spec.max):
+        raise UsageError(f"{source}: {spec.config_key} = {value!r} is out of range", hint=_accepted(key))
+    return number
+
+
+def _a(type_name: str) -> str:
+    return f"an {type_name}" if type_name[0] in "aeiou" else f"a {type_name}"
+
+
+def _accepted(key: str) -> str:
+    spec = OPTIONS[key]
+    accepted = _a(spec.type_name) if spec.type_name != "list" else "a comma-separated list"
+    bounds = spec.range_text()
+    return f"{spec.config_key} takes {accepted}{' ' + bounds if bounds else ''}" + (
+        f"; the default is {spec.default_text()}" if spec.default_text() else ""
+    )
 
 
 def _unknown(key: str, source: str) -> UsageError:
@@ -162,7 +201,14 @@ def resolve(
             problem = _unknown(name[len(ENV_PREFIX) :].lower(), f"environment variable {name}")
             log.warning("%s (ignored; %s)", problem.message, problem.hint)
             continue
-        if value == "":
+        if value.strip() == "":
+            if env_key == "target":
+                # In CI an unset secret or variable expands to "": publishing to the runner's disk
+                # instead would look like success. Unset the variable to mean the default.
+                raise UsageError(
+                    f"environment variable {name} is set but empty",
+                    hint=f"unset it to use the default target {DEFAULT_TARGET}, or set it to a target URL",
+                )
             continue
         values[env_key] = _coerce(env_key, value, f"environment variable {name}")
         origins[env_key] = Origin("env", name)

@@ -1,10 +1,10 @@
 """Which part of the build matrix one build job builds: one cell of the plan, or the whole recipe.
 
 ``cipub build --only ID`` builds one cell of a plan. The cell's variant pins the engine's variant
-(a ``--variant`` on the command line still wins), the cell's platform becomes the target platform
-(unless the cell is noarch or ``--platform`` names one), and the job publishes only the outputs the
-plan assigned to that cell: a multi-output recipe builds every output in every cell, and merged
-manifests must never hold the same file twice.
+and the cell's platform becomes the target platform (unless the cell is noarch); a ``--variant`` or
+``--platform`` that contradicts the cell is refused, since the manifest records the cell. The job
+publishes only the outputs the plan assigned to that cell: a multi-output recipe builds every
+output in every cell, and merged manifests must never hold the same file twice.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cipub.core.artifact import Artifact
-from cipub.policy.plan import Plan, select_cell
+from cipub.core.errors import UsageError
+from cipub.policy.plan import Plan, PlanCell, select_cell
 
 
 @dataclass(frozen=True)
@@ -53,14 +54,34 @@ def choose(
         return CellChoice(overrides=dict(overrides), target_platform=platform, planned_builds=len(plan.cells))
     cell = select_cell(plan, only)
     pinned: dict[str, Sequence[str]] = {k: [v] for k, v in cell.variant.items() if k != "target_platform"}
+    _refuse_changes_to_cell(cell, overrides, platform)
     return CellChoice(
         id=cell.id,
         variant=dict(cell.variant),
         outputs=tuple(cell.outputs),
-        overrides={**pinned, **overrides},
-        target_platform=platform or (None if cell.noarch else cell.platform),
+        # The cell's own values win: the manifest records the cell, so the build must be the cell.
+        overrides={**overrides, **pinned},
+        target_platform=None if cell.noarch else cell.platform,
         planned_builds=len(plan.cells),
     )
+
+
+def _refuse_changes_to_cell(cell: PlanCell, overrides: Mapping[str, Sequence[str]], platform: str | None) -> None:
+    """``--variant``/``--platform`` may shape the plan a cell is chosen from, never contradict the cell.
+
+    Otherwise the build would differ from the cell the manifest and the build numbers describe.
+    """
+    for key, values in overrides.items():
+        if key in cell.variant and str(cell.variant[key]) not in [str(v) for v in values]:
+            raise UsageError(
+                f"--variant {key}={','.join(values)} contradicts cell {cell.id!r} ({key} = {cell.variant[key]})",
+                hint="choose the cell whose values you want with --only (cipub plan lists them), or drop --variant",
+            )
+    if platform is not None and not cell.noarch and platform != cell.platform:
+        raise UsageError(
+            f"--platform {platform} contradicts cell {cell.id!r} (built for {cell.platform})",
+            hint="choose a cell of that platform with --only, or drop --platform",
+        )
 
 
 def split_owned(choice: CellChoice, built: Sequence[Artifact]) -> tuple[list[Artifact], list[Artifact]]:

@@ -98,7 +98,7 @@ def load_recipe(path: Path, *, target_platform: str | None = None) -> Recipe:
     """Read ``path`` (a recipe directory or file) for ``target_platform`` (default: this machine)."""
     recipe_file, fmt = find_recipe_file(Path(path))
     recipe_file = recipe_file.resolve()
-    platform = check_platform(target_platform) if target_platform else current_platform()
+    platform = check_platform(target_platform, source="--platform") if target_platform else current_platform()
     outputs = _read_v1(recipe_file, platform) if fmt == "v1" else _read_v0(recipe_file, platform)
     if not outputs:
         raise RecipeError(f"{recipe_file}: the recipe defines no package to build for {platform}")

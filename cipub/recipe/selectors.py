@@ -92,12 +92,21 @@ def current_platform() -> str:
 
 
 def check_platform(platform: str, *, source: str = "platform") -> str:
-    """Return ``platform`` if it looks like a conda subdir; raise UsageError otherwise."""
-    if platform in KNOWN_PLATFORMS or re.fullmatch(r"[a-z0-9]+-[a-z0-9_]+", platform):
+    """Return ``platform`` if it is a conda subdir rattler knows; raise UsageError otherwise."""
+    if platform in KNOWN_PLATFORMS:
         return platform
+    import difflib
+
+    from rattler import Subdir  # the authority on subdir names; imported only for the unusual ones
+
+    known = [str(p) for p in Subdir.all()]
+    if platform in known:
+        return platform
+    close = difflib.get_close_matches(platform, known, n=1)
     raise UsageError(
         f"{source}: {platform!r} is not a conda platform",
-        hint="use a subdir such as linux-64, linux-aarch64, osx-64, osx-arm64 or win-64",
+        hint=(f"did you mean {close[0]}? " if close else "")
+        + "use a subdir such as linux-64, linux-aarch64, osx-64, osx-arm64 or win-64",
     )
 
 

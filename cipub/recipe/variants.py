@@ -369,7 +369,7 @@ def load_variant_files(
 
 
 def parse_override(text: str) -> tuple[str, list[str]]:
-    """``KEY=V1,V2`` -> (KEY, [V1, V2]); UsageError-free: RecipeError is wrong here, so UsageError."""
+    """``KEY=V1,V2`` -> (KEY, [V1, V2]); a bad spelling is the command line's fault: UsageError."""
     from cipub.core.errors import UsageError
 
     key, sep, raw = text.partition("=")
@@ -379,13 +379,29 @@ def parse_override(text: str) -> tuple[str, list[str]]:
         raise UsageError(
             f"--variant {text!r}: expected KEY=VALUE[,VALUE...]", hint="for example --variant python=3.11,3.12"
         )
+    if any("=" in v for v in values):
+        # ``flavor=c,other=z`` reads as two keys to a human, as key ``flavor`` with a value
+        # ``other=z`` to a parser: refuse rather than build a package named after the mistake.
+        raise UsageError(
+            f"--variant {text!r}: a value contains '='; one key per --variant",
+            hint="for example --variant python=3.11,3.12 --variant numpy=2",
+        )
     return key, values
 
 
 def parse_overrides(texts: Iterable[str]) -> dict[str, list[str]]:
-    """Every ``--variant KEY=V1,V2`` of a command line (``build`` and ``plan`` alike); a later one for
-    the same key wins."""
-    return dict(parse_override(text) for text in texts)
+    """Every ``--variant KEY=V1,V2`` of a command line (``build`` and ``plan`` alike); a key given
+    twice is refused (which one was meant is a guess)."""
+    from cipub.core.errors import UsageError
+
+    overrides: dict[str, list[str]] = {}
+    for text in texts:
+        key, values = parse_override(text)
+        if key in overrides:
+            joined = ",".join([*overrides[key], *values])
+            raise UsageError(f"--variant {key} is given twice", hint=f"list the values once: --variant {key}={joined}")
+        overrides[key] = values
+    return overrides
 
 
 def apply_overrides(config: VariantConfig, overrides: Mapping[str, Sequence[str]]) -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from cipub.core.errors import BuildFailedError, UsageError
 from cipub.core.options import Settings
 from cipub.workflows.report import SILENT, Reporter
-from cipub.workflows.target import check_dependency_channels, open_target
+from cipub.workflows.target import check_dependency_channels, check_label_settings, open_target
 
 if TYPE_CHECKING:
     from cipub.channels.base import Channel
@@ -58,6 +58,8 @@ def check_job(job: BuildJob, settings: Settings) -> None:
 
     check_request(job.build_number, job.no_bump)
     check_dependency_channels(settings)
+    if job.upload:
+        check_label_settings(settings)
     for what, value in (("recipe path", job.recipe), ("--output-dir", Path(settings.output_dir))):
         # rattler-build writes these paths into its build script inside double quotes
         # (export SRC_DIR="..."): `$`, backticks or `"` there would run as shell code.
@@ -73,6 +75,7 @@ def build(settings: Settings, job: BuildJob, report: Reporter = SILENT) -> Build
 
     check_job(job, settings)
     recipe = load_recipe(job.recipe, target_platform=job.platform)
+    engine = select_engine(settings.engine, recipe)  # an unknown or missing engine fails before any lookup
     cell, planned, plan_channels = _choose_cell(settings, job, recipe)
     if plan_channels and settings.origin("channels").kind == "default":
         # The plan's dependency channels (cipub plan -c) reach every build job, unless it names its own.
@@ -81,7 +84,6 @@ def build(settings: Settings, job: BuildJob, report: Reporter = SILENT) -> Build
     # A build job that reuses the plan's numbers and uploads nothing needs no channel (and no token).
     channel = open_target(settings) if job.upload or lookup else None
     decisions = _build_numbers(recipe, job, planned, channel, report)
-    engine = select_engine(settings.engine, recipe)
     request = _engine_request(settings, recipe, cell, engine_number(decisions, job.build_number))
     if job.dry_run:
         return _dry_run(settings, job, engine, request, cell=cell, decisions=decisions, report=report)
@@ -98,6 +100,20 @@ def build(settings: Settings, job: BuildJob, report: Reporter = SILENT) -> Build
         manifest_mod.write(manifest, path)
     reports.report_manifest("build", manifest, {"manifest": str(path)})
     return BuildResult(manifest, path)
+
+
+def one_platform(platforms: tuple[str, ...]) -> str | None:
+    """The build's target platform from the ``platforms`` setting: one, or None for this machine.
+
+    ``build`` and ``plan`` share the setting (``--platform``, ``CIPUB_PLATFORMS``, config
+    ``platforms``), so a value set once applies to both; a build makes one platform at a time.
+    """
+    if len(platforms) > 1:
+        raise UsageError(
+            f"cipub build builds one platform at a time, not {', '.join(platforms)}",
+            hint="cipub plan --platform A --platform B makes a cell per platform; build each with --only",
+        )
+    return platforms[0] if platforms else None
 
 
 def _choose_cell(

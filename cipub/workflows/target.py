@@ -39,10 +39,30 @@ def check_dependency_channels(settings: Settings) -> None:
 
 
 def open_target(settings: Settings) -> Channel:
-    """The channel target the settings name (not yet entered: use it as a context manager)."""
+    """The channel target the settings name (not yet entered: use it as a context manager).
+
+    The label settings are checked first, against the rule every target shares, so a bad
+    ``--label`` fails before a build or an upload starts (a server's stricter rule, e.g.
+    anaconda.org's lowercase labels, is checked by the target when it uses the label).
+    """
     from cipub.channels import open_channel
 
+    check_label_settings(settings)
     return open_channel(settings.target, target_options(settings))
+
+
+def check_label_settings(settings: Settings) -> None:
+    """UsageError (exit 2) naming the flag, for a label setting no target accepts."""
+    from cipub.channels.base import NAMES
+    from cipub.core.errors import UsageError
+    from cipub.core.options import OPTIONS
+
+    for key in ("label", "promote_from", "promote_to"):
+        value = getattr(settings, key)
+        if not NAMES.matches(value):
+            origin = settings.origin(key)
+            where = OPTIONS[key].flag if origin.kind in ("flag", "default") else origin.where
+            raise UsageError(f"{where}: invalid label {value!r}", hint=f"label names {NAMES.explained}")
 
 
 def load_manifests(paths: Sequence[Path], settings: Settings) -> tuple[Manifest, Path]:

@@ -104,10 +104,20 @@ def test_one_cell_pins_its_variant_and_platform() -> None:
     assert choice.owns("anything")  # no outputs listed: it publishes everything it builds
 
 
-def test_command_line_variants_and_platform_win_over_the_cell() -> None:
-    choice = cells.choose(a_plan(), "osx-arm64-python3.12", overrides={"python": ["3.13"]}, platform="osx-64")
-    assert choice.overrides == {"python": ["3.13"]}
-    assert choice.target_platform == "osx-64"
+def test_a_variant_or_platform_that_contradicts_the_cell_is_refused() -> None:
+    # The manifest records the cell: building another variant under its id would misdescribe it.
+    with pytest.raises(UsageError, match="contradicts cell"):
+        cells.choose(a_plan(), "osx-arm64-python3.12", overrides={"python": ["3.13"]}, platform=None)
+    with pytest.raises(UsageError, match="contradicts cell"):
+        cells.choose(a_plan(), "osx-arm64-python3.12", overrides={}, platform="osx-64")
+
+
+def test_values_the_cell_agrees_with_are_accepted_and_the_cell_wins() -> None:
+    choice = cells.choose(
+        a_plan(), "osx-arm64-python3.12", overrides={"python": ["3.11", "3.12"]}, platform="osx-arm64"
+    )
+    assert choice.overrides == {"python": ["3.12"]}
+    assert choice.target_platform == "osx-arm64"
     assert choice.owns("libdemo") and not choice.owns("demo")
 
 
