@@ -84,6 +84,7 @@ class LocalChannel(Batch):
         self._listing: dict[str, dict[str, dict[str, dict[str, Path]]]] | None = None
         #: copies written but not yet published: (temporary file, name, label), linked after one sync
         self._unpublished: list[tuple[Path, Path, str]] = []
+        self._unpublished_keys: set[tuple[str, str]] = set()  # their (subdir, filename)
 
     # -- layout -----------------------------------------------------------------------------
     def label_dir(self, label: str) -> Path:
@@ -166,6 +167,7 @@ class LocalChannel(Batch):
             for tmp, _dest, _label in self._unpublished:  # only left after a failure: never published
                 tmp.unlink(missing_ok=True)
             self._unpublished.clear()
+            self._unpublished_keys.clear()
             if self._lock_file is not None:
                 fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
                 self._lock_file.close()
@@ -229,7 +231,7 @@ class LocalChannel(Batch):
 
     def _exists(self, subdir: str, filename: str) -> bool:
         """Is ``subdir/filename`` in any label (or about to be, in this batch)?"""
-        if any(dest.parent.name == subdir and dest.name == filename for _tmp, dest, _label in self._unpublished):
+        if (subdir, filename) in self._unpublished_keys:
             return True
         name = _name_part(filename)
         return any(filename in by_subdir.get(subdir, {}).get(name, {}) for by_subdir in self._list().values())
@@ -287,6 +289,7 @@ class LocalChannel(Batch):
             raise
         # Published by _publish, after one sync for the whole batch: never visible before durable.
         self._unpublished.append((tmp, dest, label))
+        self._unpublished_keys.add((dest.parent.name, dest.name))
 
     def _publish(self) -> None:
         """Make this batch's copies durable (one ``os.sync``), then link each to its name."""
@@ -294,8 +297,10 @@ class LocalChannel(Batch):
             return
         with storage_errors(self.root):
             os.sync()
+            self._unpublished.reverse()  # pop() from the end, in the order written
             while self._unpublished:
-                tmp, dest, label = self._unpublished.pop(0)
+                tmp, dest, label = self._unpublished.pop()
+                self._unpublished_keys.discard((dest.parent.name, dest.name))
                 try:
                     os.link(tmp, dest)  # atomic, and fails if dest appeared meanwhile
                 except FileExistsError as exc:

@@ -12,7 +12,7 @@ import json
 import os
 import re
 import tempfile
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import cache
 from importlib import resources
@@ -126,7 +126,7 @@ class Manifest:
 
     def to_dict(self, *, relative_to: Path | None = None) -> dict[str, Any]:
         data: dict[str, Any] = {"schema": SCHEMA_VERSION}
-        data.update(asdict(self))
+        data.update(_plain(self))
         del data["base_dir"]
         for entry, raw in zip(self.artifacts, data["artifacts"], strict=True):
             raw["path"] = self._portable_path(entry, relative_to)
@@ -179,6 +179,18 @@ class Manifest:
             if a.key == key:
                 return a
         return None
+
+
+def _plain(value: Any) -> Any:
+    """``dataclasses.asdict`` for JSON-shaped dataclasses, without its deep copy of every value
+    (it dominated writing a manifest of 1,000 files and their receipts)."""
+    if hasattr(value, "__dataclass_fields__"):
+        return {name: _plain(getattr(value, name)) for name in value.__dataclass_fields__}
+    if isinstance(value, list | tuple):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def schema() -> dict[str, Any]:
