@@ -163,6 +163,9 @@ class QuetzChannel(HttpChannel):
             raise self._fail(response, f"creating channel {name!r}")
         if response.status_code == 201:
             log.info("created Quetz channel %s (private=%s) for label %s", name, private, label)
+            if self.in_batch:
+                with self._lock:
+                    self._package_names[name] = set()  # created empty, just now: nothing to list
         with self._lock:
             if self._labels is not None:
                 self._labels[label] = _LabelChannel(label, name, private)
@@ -213,11 +216,18 @@ class QuetzChannel(HttpChannel):
             self._records.setdefault(key, records)
             return list(self._records[key])
 
-    def _wrote(self, channel_name: str, name: str, record: dict[str, Any] | None, subdir: str, filename: str) -> None:
-        """Keep the batch's records in step with a write Quetz acknowledged (None: a removal)."""
+    def _wrote(
+        self, channel_name: str, name: str, record: dict[str, Any] | None, subdir: str, filename: str, *, new: bool
+    ) -> None:
+        """Keep the batch's records in step with a write Quetz acknowledged (None: a removal).
+
+        ``new``: the channel's listing said it had no such package before this write.
+        """
         with self._lock:
             if (channel_name, name) not in self._records:
-                return  # never read in this batch: the next read asks the server
+                if not new:
+                    return  # never read in this batch: the next read asks the server
+                self._records[(channel_name, name)] = []
             kept = [
                 r
                 for r in self._records[(channel_name, name)]
@@ -294,10 +304,11 @@ class QuetzChannel(HttpChannel):
         with self._lock:
             self._changed.setdefault((channel_name, subdir), {})[filename] = (name, sha256)
             names = self._package_names.get(channel_name)
+            new = names is not None and name not in names
             if names is not None:
                 names.add(name)
         record = {"platform": subdir, "filename": filename, "build_number": build_number, "info": {"sha256": sha256}}
-        self._wrote(channel_name, name, record, subdir, filename)
+        self._wrote(channel_name, name, record, subdir, filename, new=new)
 
     def upload(self, artifact: Artifact, label: str) -> None:
         self._require_token()
@@ -369,7 +380,7 @@ class QuetzChannel(HttpChannel):
             raise self._fail(response, f"removing {file.key} from {channel_name!r}")
         with self._lock:
             self._changed.setdefault((channel_name, file.subdir), {})[file.filename] = (file.name, None)
-        self._wrote(channel_name, file.name, None, file.subdir, file.filename)
+        self._wrote(channel_name, file.name, None, file.subdir, file.filename, new=False)
 
     def install_url(self, label: str) -> str:
         return f"{self.base_url}/get/{label_channel_name(self.name, label)}"

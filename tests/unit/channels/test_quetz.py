@@ -321,3 +321,30 @@ def test_install_url() -> None:
     chan = channel(lambda r: httpx.Response(200))
     assert chan.install_url("main") == "http://quetz.test/get/proj"
     assert chan.install_url("test") == "http://quetz.test/get/proj-test"
+
+
+def test_a_label_channel_created_in_the_batch_is_read_back_without_asking(tmp_path: Path) -> None:
+    arts = [read_artifact(make_package(tmp_path, f"new{i}", "1.0", 0)) for i in range(3)]
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(f"{request.method} {request.url.path}")
+        path = request.url.path
+        if path == "/api/channels" and request.method == "GET":
+            return httpx.Response(200, json=[{"name": "proj", "private": False}])
+        if path == "/api/channels":
+            return httpx.Response(201)
+        if path.endswith("/packages"):
+            return httpx.Response(200, json=[])
+        if path.endswith("repodata.json"):
+            return httpx.Response(200, json={"packages.conda": {a.filename: {"sha256": a.sha256} for a in arts}})
+        return httpx.Response(201)
+
+    with channel(handler) as chan:
+        assert all(chan.files(a.name, a.version) == [] for a in arts)
+        for a in arts:
+            chan.upload(a, "test")
+        after = [chan.files(a.name, a.version) for a in arts]
+    assert [[f.sha256_in("test") for f in files] for files in after] == [[a.sha256] for a in arts]
+    assert not [s for s in seen if s.endswith("/versions")]
+    assert [s for s in seen if s.endswith("/packages")] == ["GET /api/channels/proj/packages"]
