@@ -80,6 +80,7 @@ class LocalChannel(Batch):
         self._lock_file: IO[str] | None = None
         self._dirty: set[tuple[str, str]] = set()  # (label, subdir) to re-index
         self._sha_cache: dict[tuple[int, int, int], str] = {}
+        self._build_numbers: dict[tuple[int, int, int], int | None] = {}
         #: this batch's listing: label -> subdir -> package name -> {filename: path}
         self._listing: dict[str, dict[str, dict[str, dict[str, Path]]]] | None = None
         #: copies written but not yet published: (temporary file, name, label), linked after one sync
@@ -236,6 +237,14 @@ class LocalChannel(Batch):
         name = _name_part(filename)
         return any(filename in by_subdir.get(subdir, {}).get(name, {}) for by_subdir in self._list().values())
 
+    def _build_number(self, path: Path) -> int | None:
+        """``_build_number``, once per file and process (hard-linked copies share the inode)."""
+        st = path.stat()
+        key = (st.st_ino, st.st_size, st.st_mtime_ns)
+        if key not in self._build_numbers:
+            self._build_numbers[key] = _build_number(path)
+        return self._build_numbers[key]
+
     def files(self, name: str, version: str | None = None) -> list[ChannelFile]:
         """Only the listed entries of package ``name``: never the whole index, never a re-scan."""
         self._publish()  # what this batch wrote is read back from its real names
@@ -250,7 +259,7 @@ class LocalChannel(Batch):
                 subdir,
                 fn,
                 {label: self._sha256(path) for label, path in by_label.items()},
-                build_number=_build_number(next(iter(by_label.values()))),
+                build_number=self._build_number(next(iter(by_label.values()))),
             )
             for (subdir, fn), by_label in sorted(found.items())
         ]

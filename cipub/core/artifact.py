@@ -116,7 +116,7 @@ def _iter_members(path: Path, *, whole: bool = True) -> Iterator[tuple[tarfile.T
 def _scan(path: Path, *, whole: bool = True) -> tuple[dict[str, Any], tuple[str, ...], bool]:
     """Walk the whole archive once: index.json, binaries, integrity, hostile members.
 
-    ``whole=False`` walks only the ``info-*`` part of a ``.conda`` (a ``.tar.bz2`` is one stream).
+    ``whole=False`` (for bytes checked in full before) stops at ``info/index.json``.
     """
     index: dict[str, Any] | None = None
     binaries: list[str] = []
@@ -139,6 +139,8 @@ def _scan(path: Path, *, whole: bool = True) -> tuple[dict[str, Any], tuple[str,
             if extracted is None:
                 raise InvalidPackageError(f"{path.name}: info/index.json is not a regular file")
             index = json.loads(extracted.read(4 * 1024 * 1024))
+            if not whole:
+                break
             continue
         if not member.isfile():
             continue
