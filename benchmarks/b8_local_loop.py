@@ -39,7 +39,7 @@ def packages(directory: Path, count: int) -> list[Path]:
     done = directory / f"done-{count}"
     out = directory / f"n{count}"
     if done.is_file():
-        return sorted(out.glob("*.conda"))
+        return sorted(out.rglob("*.conda"))
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     paths = [make_package(out, f"loop{i:04d}", "1.0", 0) for i in range(count)]
