@@ -229,19 +229,19 @@ run_cipub() {
       ;;
     upload)
       args=(upload)
-      add_manifests "${INPUT_MANIFEST:-dist/cipub-manifest.json}"
+      add_manifests "${INPUT_MANIFEST:-output/cipub-manifest.json}"
       add_option --label label "${INPUT_LABEL:-}"
       ;;
     promote)
       args=(promote)
-      add_manifests "${INPUT_MANIFEST:-dist/cipub-manifest.json}"
+      add_manifests "${INPUT_MANIFEST:-output/cipub-manifest.json}"
       add_option --from from-label "${INPUT_FROM_LABEL:-}"
       add_option --to to-label "${INPUT_TO_LABEL:-}"
       [ "$move" = false ] || args+=(--move)
       ;;
     verify)
       args=(ci verify)
-      add_manifests "${INPUT_MANIFEST:-dist/cipub-manifest.json}"
+      add_manifests "${INPUT_MANIFEST:-output/cipub-manifest.json}"
       add_option --label label "${INPUT_LABEL:-}"
       ;;
   esac

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +51,38 @@ def _isolated_cipub_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CIPUB_BACKOFF", "0.01")
     forget_all()  # a secret seen by one test must not scrub another test's output
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Install the test tools (npm packages, the Quetz venv) before the first test, when a selected
+    test needs them: each install has its own timeout, not the per-test one."""
+    if session.config.option.collectonly:
+        return
+    if "tests.support.node_tools" not in sys.modules and "tests.support.quetz" not in sys.modules:
+        return
+    users = {Path(str(item.fspath)) for item in session.items}
+    if "tests.support.node_tools" in sys.modules and any(_mentions(path, "node_tools") for path in users):
+        from tests.support.node_tools import bootstrap_for_session
+
+        bootstrap_for_session()
+    # The Quetz test server's venv likewise (it marks itself ready last; unit tests never need it).
+    if "tests.support.quetz" in sys.modules and any(
+        "unit" not in path.parts and _mentions(path, "quetz") for path in users
+    ):
+        from tests.support.quetz import QuetzUnavailable, ensure_quetz_venv
+
+        with contextlib.suppress(QuetzUnavailable):  # the tests that need it fail with the message
+            ensure_quetz_venv()
+
+
+def _mentions(path: Path, word: str) -> bool:
+    for candidate in (path, path.parent / "conftest.py"):
+        try:
+            if word in candidate.read_text(encoding="utf-8"):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 _exit_status = {"code": 0}

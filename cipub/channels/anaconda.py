@@ -78,7 +78,9 @@ def read_about(path: Path) -> dict[str, Any]:
     return {}
 
 
-def multipart_form(fields: list[tuple[str, str]], filename: str, path: Path, size: int) -> tuple[str, int, Body]:
+def multipart_form(
+    fields: list[tuple[str, str]], filename: str, path: Path, size: int, sha256: str | None = None
+) -> tuple[str, int, Body]:
     """The storage's form POST: the presigned fields, then the file part last (S3 ignores fields
     after it), streamed from disk (see ``file_form``)."""
     boundary = uuid.uuid4().hex
@@ -89,7 +91,7 @@ def multipart_form(fields: list[tuple[str, str]], filename: str, path: Path, siz
         f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
         "Content-Type: application/octet-stream\r\n\r\n"
     )
-    return file_form(boundary, head, path, size)
+    return file_form(boundary, head, path, size, sha256)
 
 
 class AnacondaChannel(HttpChannel):
@@ -337,7 +339,9 @@ class AnacondaChannel(HttpChannel):
         fields = [(str(k), str(v)) for k, v in (form.items() if isinstance(form, dict) else [])]
         md5_b64 = base64.b64encode(bytes.fromhex(artifact.md5)).decode()
         fields += [("Content-Length", str(artifact.size)), ("Content-MD5", md5_b64)]
-        content_type, length, body = multipart_form(fields, artifact.filename, artifact.path, artifact.size)
+        content_type, length, body = multipart_form(
+            fields, artifact.filename, artifact.path, artifact.size, artifact.sha256
+        )
         # Re-posting the same object under the same key is harmless, so plain retries are safe here.
         response = self.storage.request(
             "POST",

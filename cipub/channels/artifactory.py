@@ -195,7 +195,7 @@ class ArtifactoryChannel(HttpChannel):
             response = self.http.request(
                 "PUT",
                 f"/{repo}/{path}",
-                content_factory=lambda: file_chunks(artifact.path),
+                content_factory=lambda: file_chunks(artifact.path, sha256=artifact.sha256),
                 headers={
                     "Content-Type": "application/octet-stream",
                     "Content-Length": str(artifact.size),

@@ -65,7 +65,8 @@ class NameRule:
 
     def check(self, value: str, what: str = "label") -> str:
         if not self.pattern.fullmatch(value) or (self.max_length is not None and len(value) > self.max_length):
-            raise UsageError(f"invalid {what} {value!r}: {self.explained}")
+            shown = value if len(value) <= 60 else f"{value[:40]}...({len(value)} characters)"
+            raise UsageError(f"invalid {what} {shown!r}: {self.explained}")
         return value
 
     def matches(self, value: str) -> bool:
@@ -78,7 +79,9 @@ class NameRule:
 #: (anaconda.org, PSM) declare their own rule next to the reason.
 NAMES = NameRule(
     re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*"),
-    "use letters, digits, '.', '_' and '-', starting with a letter or digit",
+    "use letters, digits, '.', '_' and '-', starting with a letter or digit, at most 128 characters",
+    # a directory name holds 255 bytes; a longer label made a local channel's journal unreplayable
+    max_length=128,
 )
 _SUBDIR = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _FILENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
@@ -103,13 +106,26 @@ def check_filename(filename: str) -> str:
     return filename
 
 
+def same_version(a: str, b: str) -> bool:
+    """Conda's version equality (py-rattler): ``1.0`` is ``1.0.0``; the text when either is no version."""
+    if a == b:
+        return True
+    from rattler import Version
+
+    try:
+        return bool(Version(a) == Version(b))
+    except Exception:  # py-rattler's InvalidVersionError: not a version, so only the text can match
+        return False
+
+
 def package_of(filename: str, name: str, version: str | None) -> tuple[str, str, str] | None:
-    """(name, version, build) of a package file of ``name`` (and ``version``), else None."""
+    """(name, version, build) of a package file of ``name`` (and ``version``, compared as conda
+    compares versions), else None."""
     try:
         f_name, f_version, build, _ext = split_filename(filename)
     except InvalidPackageError:
         return None
-    if f_name != name or (version is not None and f_version != version):
+    if f_name != name or (version is not None and not same_version(f_version, version)):
         return None
     return f_name, f_version, build
 

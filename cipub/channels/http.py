@@ -43,7 +43,7 @@ def segment(value: str) -> str:
     return quote(value, safe="")
 
 
-def file_form(boundary: str, head: str, path: Path, size: int) -> tuple[str, int, Body]:
+def file_form(boundary: str, head: str, path: Path, size: int, sha256: str | None = None) -> tuple[str, int, Body]:
     """A multipart/form-data body whose last part is a file streamed from disk.
 
     ``head`` is every part before the file's content (the file part's own headers included).
@@ -55,7 +55,7 @@ def file_form(boundary: str, head: str, path: Path, size: int) -> tuple[str, int
 
     def body() -> Iterator[bytes]:
         yield first
-        yield from file_chunks(path)
+        yield from file_chunks(path, sha256=sha256)  # hashed while sent: see file_chunks
         yield last
 
     return f"multipart/form-data; boundary={boundary}", len(first) + size + len(last), body
@@ -160,6 +160,11 @@ class HttpChannel(Batch):
         """(Re)set what is cached for one batch: the next batch reads the server afresh."""
 
     # -- checks and errors ------------------------------------------------------------------------
+    def require_credentials(self) -> None:
+        """Fail (exit 5) when a write would have no token: called before building or uploading
+        anything, so a missing secret costs seconds, not a whole build."""
+        self._require_token()
+
     def _require_token(self) -> None:
         if self._token is None:
             sources = " or ".join(self.token_env)

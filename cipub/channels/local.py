@@ -8,8 +8,9 @@ several labels is hard-linked into each (copied where links are impossible); fil
 modified after creation, so the links are safe.
 
 Safety: writes go to a temp file in the target directory and are published with ``os.link``,
-which fails if the name exists (create-only, atomic). An exclusive ``flock`` on ``ROOT/.cipub.lock``
-is held for the whole batch, so concurrent cipub processes serialise and the index stays whole.
+which fails if the name exists (create-only, atomic). An exclusive lock on ``ROOT/.cipub.lock``
+(``filelock``: ``flock`` on POSIX, ``msvcrt`` on Windows) is held for the whole batch, so concurrent
+cipub processes serialise and the index stays whole.
 Names are validated so nothing can be written outside ROOT.
 
 Cost: a batch lists each label/subdir directory once (again once after taking the lock, since
@@ -27,25 +28,57 @@ the dead process's temporary ``.part`` files: the channel converges without anyo
 from __future__ import annotations
 
 import asyncio
-import fcntl
+import errno
+import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import IO
 
 from conda_package_streaming import package_streaming
+from filelock import FileLock
 
-from cipub.channels.base import MAIN_LABEL, NAMES, Batch, Capabilities, ChannelFile, is_subdir, package_of, tree_path
+from cipub.channels.base import (
+    MAIN_LABEL,
+    NAMES,
+    Batch,
+    Capabilities,
+    ChannelFile,
+    is_subdir,
+    package_of,
+    repodata_records,
+    tree_path,
+)
 from cipub.channels.target import Target, TargetOptions
-from cipub.core.artifact import PACKAGE_EXTENSIONS, Artifact, file_digests
-from cipub.core.errors import AuthError, ConflictError, InvalidPackageError, NetworkError, UsageError
+from cipub.core.artifact import PACKAGE_EXTENSIONS, Artifact, file_digests, read_artifact
+from cipub.core.errors import (
+    AuthError,
+    ConflictError,
+    InvalidPackageError,
+    NetworkError,
+    StorageError,
+    UsageError,
+    VerificationError,
+)
 
 LOCK_NAME = ".cipub.lock"
 PENDING_NAME = ".cipub-pending"
+#: prefix of the scratch channel used to index a subdir that holds files which are not packages
+SHADOW_PREFIX = ".cipub-index-"
+
+log = logging.getLogger("cipub.local")
+
+
+def _symlinked(display: str, path: Path, root: Path) -> UsageError:
+    return UsageError(
+        f"cannot use {display} as a channel: {path.relative_to(root)} is a symlink",
+        hint="labels, subdirs and package files must be real directories and files (a linked label is "
+        "the same directory under two names: --move would delete the only copy); replace the link",
+    )
 
 
 @contextmanager
@@ -60,6 +93,11 @@ def storage_errors(root: Path) -> Iterator[None]:
     except FileExistsError:
         raise  # create-only writes rely on it; callers turn it into a conflict
     except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG):
+            raise StorageError(
+                f"cannot write the channel at {root}: {exc.strerror} ({exc.filename})",
+                hint="free space or make it writable, then re-run: finished files are skipped",
+            ) from exc
         raise NetworkError(f"storage error on the channel at {root}: {exc.strerror} ({exc.filename})") from exc
 
 
@@ -77,7 +115,7 @@ class LocalChannel(Batch):
     def __init__(self, root: Path, display: str | None = None) -> None:
         self.root = root.expanduser().absolute()
         self.display = display or str(root)
-        self._lock_file: IO[str] | None = None
+        self._lock: FileLock | None = None
         self._dirty: set[tuple[str, str]] = set()  # (label, subdir) to re-index
         self._sha_cache: dict[tuple[int, int, int], str] = {}
         self._build_numbers: dict[tuple[int, int, int], int | None] = {}
@@ -86,6 +124,7 @@ class LocalChannel(Batch):
         #: copies written but not yet published: (temporary file, name, label), linked after one sync
         self._unpublished: list[tuple[Path, Path, str]] = []
         self._unpublished_keys: set[tuple[str, str]] = set()  # their (subdir, filename)
+        self._symlinks: set[Path] = set()  # listed package files that are symbolic links
 
     # -- layout -----------------------------------------------------------------------------
     def label_dir(self, label: str) -> Path:
@@ -96,17 +135,36 @@ class LocalChannel(Batch):
             return list(self._listing)
         found = [MAIN_LABEL] if self.root.is_dir() else []
         label_root = self.root / "label"
+        if label_root.is_symlink():
+            raise _symlinked(self.display, label_root, self.root)
         if label_root.is_dir():
-            found.extend(sorted(p.name for p in label_root.iterdir() if p.is_dir() and NAMES.matches(p.name)))
+            for p in sorted(label_root.iterdir()):
+                if NAMES.matches(p.name) and p.is_dir():
+                    if p.is_symlink():
+                        raise _symlinked(self.display, p, self.root)
+                    found.append(p.name)
         return found
 
     def _subdirs(self, label_dir: Path) -> list[str]:
         if not label_dir.is_dir():
             return []
-        return sorted(p.name for p in label_dir.iterdir() if p.is_dir() and is_subdir(p.name))
+        found = []
+        for p in sorted(label_dir.iterdir()):
+            if is_subdir(p.name) and p.is_dir():
+                if p.is_symlink():
+                    raise _symlinked(self.display, p, self.root)
+                found.append(p.name)
+        return found
 
     def _path(self, label: str, subdir: str, filename: str) -> Path:
         path = self.root / tree_path(label, subdir, filename)
+        # No directory between ROOT and the file may be a link: two labels that are one directory
+        # would make a promotion's check see the copy it is about to remove.
+        current = self.root
+        for part in path.relative_to(self.root).parts:
+            current = current / part
+            if current.is_symlink():
+                raise _symlinked(self.display, current, self.root)
         # Belt and braces: the resolved parent must stay inside ROOT.
         if not path.parent.resolve().is_relative_to(self.root.resolve()):
             raise InvalidPackageError(f"refusing to write outside the channel: {path}")
@@ -124,8 +182,9 @@ class LocalChannel(Batch):
     def _acquire(self) -> None:
         with storage_errors(self.root):
             self.root.mkdir(parents=True, exist_ok=True)
-            self._lock_file = (self.root / LOCK_NAME).open("a+", encoding="utf-8")
-            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX)
+            lock = FileLock(self.root / LOCK_NAME)
+            lock.acquire()  # blocks until the other cipub process's batch is done
+            self._lock = lock
             self._listing = None  # listed before the lock: another writer may have written since
             self._recover()
 
@@ -138,12 +197,19 @@ class LocalChannel(Batch):
             pairs = {(str(label), str(subdir)) for label, subdir in json.loads(pending.read_text(encoding="utf-8"))}
         except (OSError, ValueError, TypeError):
             pairs = {(label, s) for label in self.labels() for s in self._subdirs(self.label_dir(label))}
+        # An entry no label or subdir can have (written by an older cipub) must not brick the channel.
+        unusable = {(label, s) for label, s in pairs if not (NAMES.matches(label) and is_subdir(s))}
+        for label, s in sorted(unusable):
+            log.warning("%s: dropping an unusable entry %r/%r from %s", self.display, label[:40], s[:40], PENDING_NAME)
+        pairs -= unusable
         for label, subdir in pairs:
             directory = self.root / tree_path(label, subdir)
             if directory.is_dir():
                 for leftover in directory.glob(".*.part"):
                     leftover.unlink(missing_ok=True)
         self._dirty.update(pairs)
+        for shadow in self.root.glob(f"{SHADOW_PREFIX}*"):
+            shutil.rmtree(shadow, ignore_errors=True)
 
     def _mark_dirty(self, label: str, subdir: str) -> None:
         """Record the pair on disk *before* writing to it, so a crash cannot leave it unindexed."""
@@ -157,7 +223,7 @@ class LocalChannel(Batch):
 
     def _end_batch(self, exc: BaseException | None) -> None:
         try:
-            if self._lock_file is not None:  # nothing was written if the channel was never locked
+            if self._lock is not None:  # nothing was written if the channel was never locked
                 # Re-index even after a failure: what was written must be visible and consistent.
                 with storage_errors(self.root):
                     self._publish()
@@ -169,10 +235,9 @@ class LocalChannel(Batch):
                 tmp.unlink(missing_ok=True)
             self._unpublished.clear()
             self._unpublished_keys.clear()
-            if self._lock_file is not None:
-                fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
-                self._lock_file.close()
-                self._lock_file = None
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
 
     def reindex(self, everything: bool = False) -> None:
         """Index the label/subdir pairs touched in this batch (or all of them)."""
@@ -190,8 +255,65 @@ class LocalChannel(Batch):
         for label, subdir in sorted(pairs):
             label_dir = self.label_dir(label)
             (label_dir / subdir).mkdir(parents=True, exist_ok=True)
-            run_index(index_fs(label_dir, target_platform=Subdir(subdir), write_zst=False, write_shards=False))
+            junk = self._junk(label_dir / subdir)
+            if not junk:
+                run_index(index_fs(label_dir, target_platform=Subdir(subdir), write_zst=False, write_shards=False))
+                continue
+            for name, reason in sorted(junk.items()):
+                log.warning(
+                    "%s: skipping %s/%s when indexing: %s (not deleted; remove it by hand)",
+                    self.display,
+                    tree_path(label, subdir),
+                    name,
+                    reason,
+                )
+            self._index_without(label_dir, subdir, set(junk))
         self._dirty.clear()
+
+    def _junk(self, subdir_dir: Path) -> dict[str, str]:
+        """Files named like packages that are not valid ones (file name -> why): indexing one would
+        fail (or panic inside py-rattler) and take every later command on the channel with it."""
+        indexed: dict[str, dict[str, object]] = {}
+        with suppress(OSError, ValueError):
+            indexed = repodata_records(json.loads((subdir_dir / "repodata.json").read_text(encoding="utf-8")))
+        junk: dict[str, str] = {}
+        with os.scandir(subdir_dir) as entries:
+            for entry in entries:
+                name = entry.name
+                if name.startswith(".") or not name.endswith(PACKAGE_EXTENSIONS):
+                    continue
+                if entry.is_symlink() or not entry.is_file():
+                    junk[name] = "not a regular file"
+                    continue
+                record = indexed.get(name)
+                if isinstance(record, dict) and record.get("size") == entry.stat().st_size:
+                    continue  # indexed before, so it parses; files are never modified in place
+                try:
+                    read_artifact(entry.path)
+                except InvalidPackageError as exc:
+                    junk[name] = exc.message.removeprefix(f"{name}: ")
+        return junk
+
+    def _index_without(self, label_dir: Path, subdir: str, junk: set[str]) -> None:
+        """Index ``label_dir/subdir`` as if ``junk`` were absent: index a scratch channel of hard links
+        to the good files, then move its repodata.json into place (atomically)."""
+        from rattler import Subdir
+        from rattler.index import index_fs
+
+        shadow = Path(tempfile.mkdtemp(prefix=SHADOW_PREFIX, dir=self.root))
+        try:
+            (shadow / subdir).mkdir()
+            for entry in (label_dir / subdir).iterdir():
+                if entry.name in junk or entry.name.startswith(".") or not entry.name.endswith(PACKAGE_EXTENSIONS):
+                    continue
+                try:
+                    os.link(entry, shadow / subdir / entry.name)
+                except OSError:
+                    shutil.copy2(entry, shadow / subdir / entry.name)
+            run_index(index_fs(shadow, target_platform=Subdir(subdir), write_zst=False, write_shards=False))
+            (shadow / subdir / "repodata.json").replace(label_dir / subdir / "repodata.json")
+        finally:
+            shutil.rmtree(shadow, ignore_errors=True)
 
     # -- reading ------------------------------------------------------------------------------
     def _sha256(self, path: Path) -> str:
@@ -215,6 +337,8 @@ class LocalChannel(Batch):
                     for entry in entries:
                         if entry.name.endswith(PACKAGE_EXTENSIONS) and not entry.name.startswith("."):
                             by_name.setdefault(_name_part(entry.name), {})[entry.name] = Path(entry.path)
+                            if entry.is_symlink():
+                                self._symlinks.add(Path(entry.path))
         if self.in_batch:
             self._listing = listing
         return listing
@@ -253,6 +377,8 @@ class LocalChannel(Batch):
             for subdir, by_name in sorted(by_subdir.items()):
                 for fn, path in by_name.get(name, {}).items():
                     if package_of(fn, name, version):
+                        if path in self._symlinks:
+                            raise _symlinked(self.display, path, self.root)
                         found.setdefault((subdir, fn), {})[label] = path
         return [
             ChannelFile.from_copies(
@@ -268,15 +394,15 @@ class LocalChannel(Batch):
     def _require_lock(self) -> None:
         if not self.in_batch:
             raise RuntimeError("LocalChannel must be used as a context manager to write")
-        if self._lock_file is None:
+        if self._lock is None:
             self._acquire()
 
-    def _create(self, source: Path, dest: Path, label: str, *, link: bool) -> None:
+    def _create(self, source: Path, dest: Path, label: str, *, link: bool, sha256: str | None = None) -> None:
         """Publish ``source`` at ``dest`` without ever replacing an existing ``dest``."""
         with storage_errors(self.root):
-            self._create_unchecked(source, dest, label, link=link)
+            self._create_unchecked(source, dest, label, link=link, sha256=sha256)
 
-    def _create_unchecked(self, source: Path, dest: Path, label: str, *, link: bool) -> None:
+    def _create_unchecked(self, source: Path, dest: Path, label: str, *, link: bool, sha256: str | None = None) -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)
         if link:
             try:
@@ -291,8 +417,17 @@ class LocalChannel(Batch):
         tmp = Path(tmp_name)
         try:
             os.fchmod(fd, 0o644)  # mkstemp makes 0600; a channel is served to others
+            digest = hashlib.sha256()
             with os.fdopen(fd, "wb") as out, source.open("rb") as src:
-                shutil.copyfileobj(src, out, 1024 * 1024)
+                while chunk := src.read(1024 * 1024):
+                    digest.update(chunk)  # hash what is written while it is written
+                    out.write(chunk)
+            if sha256 is not None and digest.hexdigest() != sha256:
+                raise VerificationError(
+                    f"{source.name} changed while it was being copied (sha256 {digest.hexdigest()}, "
+                    f"checked file had {sha256}); nothing was published",
+                    hint="something rewrote the file after cipub checked it: rebuild, then upload again",
+                )
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -305,7 +440,12 @@ class LocalChannel(Batch):
         if not self._unpublished:
             return
         with storage_errors(self.root):
-            os.sync()
+            if hasattr(os, "sync"):
+                os.sync()
+            else:  # Windows has no sync(): flush each copy
+                for tmp, _dest, _label in self._unpublished:
+                    with tmp.open("rb+") as fh:
+                        os.fsync(fh.fileno())
             self._unpublished.reverse()  # pop() from the end, in the order written
             while self._unpublished:
                 tmp, dest, label = self._unpublished.pop()
@@ -321,16 +461,47 @@ class LocalChannel(Batch):
     def upload(self, artifact: Artifact, label: str) -> None:
         self._require_lock()
         dest = self._path(label, artifact.subdir, artifact.filename)
-        if self._exists(artifact.subdir, artifact.filename):
+        # The listing answers "not there" for most files; only a file that is there is read.
+        exists = self._exists(artifact.subdir, artifact.filename)
+        existing = [f for f in self.files(artifact.name, artifact.version) if f.key == artifact.key] if exists else []
+        if existing:
+            copies = dict(existing[0].label_sha256)
+            if copies and set(copies.values()) == {artifact.sha256}:
+                # Written meanwhile (an identical upload running at once): the same bytes are no conflict.
+                if label not in copies:
+                    self.add_label(existing[0], label, source_label=sorted(copies)[0])
+                return
             raise ConflictError(
                 f"{artifact.key} already exists on {self.display}",
                 hint="cipub never overwrites; build with a new build number",
             )
+        twin = self._case_twin(artifact.subdir, artifact.filename)
+        if twin is not None:
+            raise ConflictError(
+                f"{artifact.key} differs only in case from {twin} on {self.display}",
+                hint="on case-insensitive disks and servers they are one file; use one spelling",
+            )
         self._mark_dirty(label, artifact.subdir)
         try:
-            self._create(artifact.path, dest, label, link=False)
+            self._create(artifact.path, dest, label, link=False, sha256=artifact.sha256)
         except FileExistsError as exc:
             raise ConflictError(f"{artifact.key} already exists in label {label!r} of {self.display}") from exc
+
+    def _case_twin(self, subdir: str, filename: str) -> str | None:
+        """A file in any label whose name equals ``filename`` but for case (``X-1.0RC`` vs ``x-1.0rc``)."""
+        folded = filename.casefold()
+        folded_name = _name_part(filename).casefold()
+        for label, by_subdir in self._list().items():  # the batch's listing: no directory read per file
+            for name, by_file in by_subdir.get(subdir, {}).items():
+                if name.casefold() != folded_name:
+                    continue
+                for other in by_file:
+                    if other != filename and other.casefold() == folded:
+                        return f"{tree_path(label, subdir)}/{other}"
+        for _tmp, dest, label in self._unpublished:
+            if dest.parent.name == subdir and dest.name != filename and dest.name.casefold() == folded:
+                return f"{tree_path(label, subdir)}/{dest.name}"
+        return None
 
     def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> None:
         self._require_lock()
@@ -346,9 +517,19 @@ class LocalChannel(Batch):
 
     def remove_label(self, file: ChannelFile, label: str) -> None:
         self._require_lock()
+        path = self._path(label, file.subdir, file.filename)
+        # The policy only removes a label when another label holds the same bytes; make sure that
+        # other copy is another directory entry, not this very file seen through a second name.
+        others = [self._path(other, file.subdir, file.filename) for other in file.labels if other != label]
+        real = os.path.realpath(path)
+        if others and all(os.path.realpath(o) == real or not o.is_file() for o in others):
+            raise VerificationError(
+                f"{file.key} in label {label!r} is the only copy on {self.display} (the other labels "
+                "reach it through a link) — nothing was removed",
+                hint="replace linked label directories with real ones",
+            )
         self._mark_dirty(label, file.subdir)
         with storage_errors(self.root):
-            path = self._path(label, file.subdir, file.filename)
             path.unlink(missing_ok=True)
         self._listed(label, path, present=False)
 

@@ -82,7 +82,7 @@ def multipart_body(path: Path, filename: str, sha256: str, size: int) -> tuple[s
         f"X-File-SHA256: {sha256}\r\n"
         "\r\n"
     )
-    return file_form(boundary, head, path, size)
+    return file_form(boundary, head, path, size, sha256)
 
 
 class PrefixChannel(HttpChannel):

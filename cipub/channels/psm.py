@@ -49,7 +49,7 @@ from cipub.channels.target import Target, TargetOptions
 from cipub.core.artifact import Artifact
 from cipub.core.errors import ConflictError, UsageError, VerificationError
 from cipub.core.secrets import Secret, read_token
-from cipub.core.transport import server_message
+from cipub.core.transport import VerifiedReader, server_message
 
 log = logging.getLogger("cipub.channels.psm")
 
@@ -268,7 +268,8 @@ class PSMChannel(HttpChannel):
                 "POST",
                 f"{self._place(label)}/artifacts",
                 data={"filetype": "conda1"},
-                files={"content": (artifact.filename, fh, "application/octet-stream")},
+                # hashed while sent: a file swapped after its check is never sent whole
+                files={"content": (artifact.filename, VerifiedReader(fh, artifact.sha256), "application/octet-stream")},
                 landed=lambda: self._file_sha(label, artifact.name, artifact.key) == artifact.sha256,
             )
         if response.status_code == 204:

@@ -321,7 +321,7 @@ class QuetzChannel(HttpChannel):
             sha256=artifact.sha256,
             size=artifact.size,
             build_number=artifact.build_number,
-            body=lambda: file_chunks(artifact.path),
+            body=lambda: file_chunks(artifact.path, sha256=artifact.sha256),
         )
 
     def _download(self, channel_name: str, subdir: str, filename: str, dest: Path) -> tuple[str, int]:

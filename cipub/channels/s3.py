@@ -34,8 +34,10 @@ import logging
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 from cipub.channels.base import (
@@ -50,8 +52,16 @@ from cipub.channels.base import (
     tree_path,
 )
 from cipub.channels.target import Target, TargetOptions
-from cipub.core.artifact import Artifact
-from cipub.core.errors import AuthError, ConflictError, InvalidPackageError, NetworkError, UsageError, VerificationError
+from cipub.core.artifact import PACKAGE_EXTENSIONS, Artifact
+from cipub.core.errors import (
+    AuthError,
+    CipubError,
+    ConflictError,
+    InvalidPackageError,
+    NetworkError,
+    UsageError,
+    VerificationError,
+)
 from cipub.core.secrets import Secret, read_token, scrub
 
 log = logging.getLogger("cipub.s3")
@@ -60,6 +70,8 @@ T = TypeVar("T")
 
 #: single PutObject / CopyObject limit; larger packages would need a multipart upload
 MAX_SINGLE_OBJECT = 5 * 1024**3
+#: prefix of the scratch channel used to index a subdir that holds objects which are not packages
+SHADOW_PREFIX = ".cipub-index-"
 _AUTH_CODES = frozenset(
     {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "AllAccessDisabled"}
 )
@@ -217,7 +229,7 @@ class S3Channel(Batch):
             channel_url = f"s3://{self.bucket}/{self.label_root(label)}".rstrip("/")
             log.info("re-indexing %s (%s)", channel_url, subdir)
             try:
-                self._index_with_retries(channel_url, subdir)
+                self._index_pair(label, subdir, channel_url)
             except Exception as exc:
                 with self._lock:
                     self._dirty.add((label, subdir))
@@ -226,6 +238,110 @@ class S3Channel(Batch):
                     f"{self.display}: re-indexing {channel_url} ({subdir}) failed: {detail}",
                     hint="the files are uploaded; re-run the same command to re-index",
                 ) from exc
+
+    def _index_pair(self, label: str, subdir: str, channel_url: str) -> None:
+        """Index one label/subdir; when that fails because the subdir holds objects that are not
+        valid packages (put there by hand or by an older cipub), index it without them, report
+        them, and leave them where they are: one junk object must not break every later command."""
+        if self._indexer is None:
+            return
+        try:
+            self._indexer(channel_url, subdir)
+            return
+        except Exception:
+            junk = self._junk(label, subdir)
+            if not junk:
+                self._index_with_retries(channel_url, subdir)  # a passing failure: retry as before
+                return
+        for name, reason in sorted(junk.items()):
+            log.warning(
+                "%s: skipping %s/%s when indexing: %s (not deleted; remove it by hand)",
+                self.display,
+                tree_path(label, subdir),
+                name,
+                reason,
+            )
+        self._index_without(label, subdir, set(junk))
+
+    def _subdir_objects(self, label: str, subdir: str) -> list[dict[str, Any]]:
+        key_prefix = f"{self._dir(self.label_root(label))}{subdir}/"
+        return [obj for page in self._pages(Prefix=key_prefix, Delimiter="/") for obj in page.get("Contents", [])]
+
+    def _junk(self, label: str, subdir: str) -> dict[str, str]:
+        """Objects named like packages in ``label/subdir`` that are not valid packages (name -> why)."""
+        import tempfile
+
+        from cipub.core.artifact import read_artifact
+
+        base = f"{self._dir(self.label_root(label))}{subdir}/"
+        try:
+            body = self._call("get", lambda: self.client.get_object(Bucket=self.bucket, Key=f"{base}repodata.json"))
+            indexed = repodata_records(json.loads(body["Body"].read()))
+        except (_NotFound, ValueError):
+            indexed = {}
+        junk: dict[str, str] = {}
+        with tempfile.TemporaryDirectory(prefix="cipub-s3-check-") as scratch:
+            for obj in self._subdir_objects(label, subdir):
+                name = obj["Key"].rsplit("/", 1)[-1]
+                if not name.endswith(PACKAGE_EXTENSIONS) or name.startswith("."):
+                    continue
+                record = indexed.get(name)
+                if isinstance(record, dict) and record.get("size") == obj.get("Size"):
+                    continue  # indexed before, so it parses
+                local = Path(scratch) / name
+                data = self._call("get", functools.partial(self.client.get_object, Bucket=self.bucket, Key=obj["Key"]))
+                with local.open("wb") as out:
+                    for chunk in data["Body"].iter_chunks(1024 * 1024):
+                        out.write(chunk)
+                try:
+                    read_artifact(local)
+                except InvalidPackageError as exc:
+                    junk[name] = exc.message.removeprefix(f"{name}: ")
+                finally:
+                    local.unlink(missing_ok=True)
+        return junk
+
+    def _index_without(self, label: str, subdir: str, junk: set[str]) -> None:
+        """Index a scratch copy of ``label/subdir`` without ``junk`` (server-side copies), then copy
+        the index it made (repodata.json and whatever else index_s3 writes) into place."""
+        assert self._indexer is not None
+        root = self.label_root(label)
+        scratch = f"{self._dir(root)}{SHADOW_PREFIX}{uuid.uuid4().hex[:12]}"
+        source = f"{self._dir(root)}{subdir}/"
+        made: list[str] = []
+        try:
+            for obj in self._subdir_objects(label, subdir):
+                name = obj["Key"].rsplit("/", 1)[-1]
+                if name in junk or not name.endswith(PACKAGE_EXTENSIONS):
+                    continue
+                dest = f"{scratch}/{subdir}/{name}"
+                copy = functools.partial(
+                    self.client.copy_object,
+                    Bucket=self.bucket,
+                    Key=dest,
+                    CopySource={"Bucket": self.bucket, "Key": obj["Key"]},
+                )
+                self._call("copy", copy)
+                made.append(dest)
+            self._index_with_retries(f"s3://{self.bucket}/{scratch}", subdir)
+            for page in self._pages(Prefix=f"{scratch}/"):
+                for obj in page.get("Contents", []):
+                    key = obj["Key"]
+                    made.append(key)
+                    tail = key[len(f"{scratch}/{subdir}/") :]
+                    if not key.startswith(f"{scratch}/{subdir}/") or tail.endswith(PACKAGE_EXTENSIONS):
+                        continue
+                    back = functools.partial(
+                        self.client.copy_object,
+                        Bucket=self.bucket,
+                        Key=f"{source}{tail}",
+                        CopySource={"Bucket": self.bucket, "Key": key},
+                    )
+                    self._call("copy", back)
+        finally:
+            for key in dict.fromkeys(made):
+                with contextlib.suppress(CipubError, _NotFound):
+                    self._call("delete", functools.partial(self.client.delete_object, Bucket=self.bucket, Key=key))
 
     def _index_with_retries(self, channel_url: str, subdir: str) -> None:
         """index_s3 is idempotent (it rebuilds from the objects), so a failed run is simply repeated."""

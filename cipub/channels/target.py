@@ -44,6 +44,14 @@ class Target:
     base: str
     #: owner (anaconda), channel (psm, quetz, prefix), repo (artifactory), prefix (s3), "" (local)
     name: str
+    #: a label the URL itself names (``https://anaconda.org/OWNER/label/L``, as rattler-build writes
+    #: it): the staging label, see :func:`cipub.workflows.target.with_target_label`
+    label: str | None = None
+
+
+#: rattler-build's ``publish --to`` schemes: ``quetz://HOST/CHANNEL`` means ``quetz+https://HOST/CHANNEL``
+RATTLER_BUILD_SCHEMES: dict[str, str] = {"quetz": "quetz", "artifactory": "artifactory", "prefix": "prefix"}
+_ANACONDA_HOSTS = ("anaconda.org", "www.anaconda.org", "conda.anaconda.org")
 
 
 _WINDOWS_ABSOLUTE = re.compile(r"[A-Za-z]:[\\/]|\\\\")
@@ -88,6 +96,9 @@ def parse_target(raw: str) -> Target:
             "targets must not carry credentials or query strings",
             hint="put tokens in the documented environment variable or use --token-file",
         )
+    if scheme in RATTLER_BUILD_SCHEMES:
+        # rattler-build's spelling: the server is reached over https, as rattler-build does.
+        scheme = f"{RATTLER_BUILD_SCHEMES[scheme]}+https"
     host_base = f"{scheme.split('+')[-1]}://{parts.netloc}"
     if scheme == "s3":
         return Target("s3", raw, parts.netloc, path)
@@ -107,12 +118,15 @@ def parse_target(raw: str) -> Target:
         return Target(kind, raw, host_base, path)
     if scheme in ("http", "https"):
         host = parts.hostname or ""
+        segments = path.split("/") if path else []
+        if host in _ANACONDA_HOSTS:
+            return _anaconda_org(raw, segments)
         if not path or "/" in path:
             raise UsageError(f"{raw!r}: expected exactly one path segment (owner or channel)", hint=_FORMS_HINT)
-        if host in ("anaconda.org", "www.anaconda.org", "conda.anaconda.org"):
-            return Target("anaconda", raw, "https://api.anaconda.org", path)
         if host in ("prefix.dev", "repo.prefix.dev"):
             return Target("prefix", raw, "https://prefix.dev", path)
+        if "quetz" in host:  # rattler-build's rule for an https URL: a host named like Quetz is Quetz
+            return Target("quetz", raw, host_base, path)
         raise UsageError(
             f"cannot tell which server {raw!r} is",
             hint="prefix the scheme with the server kind, e.g. quetz+https://HOST/CHANNEL. " + _FORMS_HINT,
@@ -120,14 +134,28 @@ def parse_target(raw: str) -> Target:
     raise UsageError(f"unsupported target {raw!r}", hint=_FORMS_HINT)
 
 
+def _anaconda_org(raw: str, segments: list[str]) -> Target:
+    """``https://anaconda.org/OWNER``, with rattler-build's ``/OWNER/LABEL`` and conda's ``/OWNER/label/LABEL``."""
+    if len(segments) == 1:
+        return Target("anaconda", raw, "https://api.anaconda.org", segments[0])
+    if len(segments) == 2 and segments[1] != "label":
+        return Target("anaconda", raw, "https://api.anaconda.org", segments[0], label=segments[1])
+    if len(segments) == 3 and segments[1] == "label":
+        return Target("anaconda", raw, "https://api.anaconda.org", segments[0], label=segments[2])
+    raise UsageError(
+        f"{raw!r}: expected https://anaconda.org/OWNER, optionally with /LABEL or /label/LABEL", hint=_FORMS_HINT
+    )
+
+
 def check_dependency_channel(raw: str) -> str:
     """A ``-c/--channel`` value, refused when it can only be a cipub publish target (``quetz+https://``).
 
     Dependency channels are what conda and rattler-build take (names, URLs, paths); the
-    ``KIND+https://`` forms exist only in cipub, so someone writing one means ``--target``.
+    ``KIND+https://`` forms exist only in cipub, and ``quetz://`` and the like only in
+    rattler-build's ``publish --to``, so someone writing one means ``--target``.
     """
     scheme = raw.partition("://")[0].lower() if "://" in raw else ""
-    if "+" in scheme:
+    if "+" in scheme or scheme in RATTLER_BUILD_SCHEMES:
         raise UsageError(
             f"-c/--channel {raw!r} is a publish target, not a channel to solve dependencies from",
             hint=f"publish with --target {raw}; -c/--channel names dependency channels (conda-forge, URLs, paths)",
@@ -136,7 +164,7 @@ def check_dependency_channel(raw: str) -> str:
 
 
 _FORMS_HINT = (
-    "targets: ./dir | file:///dir | https://anaconda.org/OWNER | anaconda+https://HOST/OWNER | "
-    "psm+https://HOST/CHANNEL | quetz+https://HOST/CHANNEL | https://prefix.dev/CHANNEL | "
-    "artifactory+https://HOST/artifactory/REPO | s3://BUCKET/PREFIX"
+    "targets: ./dir | file:///dir | https://anaconda.org/OWNER[/label/L] | anaconda+https://HOST/OWNER | "
+    "psm+https://HOST/CHANNEL | quetz+https://HOST/CHANNEL (or quetz://) | https://prefix.dev/CHANNEL | "
+    "artifactory+https://HOST/artifactory/REPO (or artifactory://) | s3://BUCKET/PREFIX"
 )

@@ -100,7 +100,7 @@ def parse_runner_tags(text: str) -> dict[str, str]:
 
 
 def _manifests(plan: Plan) -> str:
-    return " ".join(f"--manifest={shlex.quote(f'dist/{cell.id}/cipub-manifest.json')}" for cell in plan.cells)
+    return " ".join(f"--manifest={shlex.quote(f'output/{cell.id}/cipub-manifest.json')}" for cell in plan.cells)
 
 
 def _matrix(plan: Plan, tags: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -146,15 +146,15 @@ def gitlab_child_pipeline(
         "script": [
             # The plan travels inside this pipeline: every cell builds with the plan's numbers.
             f'printf %s "$CIPUBCI_PLAN_B64" | base64 -d > {CHILD_PLAN_FILE}',
-            f'cipub build --plan {CHILD_PLAN_FILE} --only "$CIPUBCI_CELL" --no-upload --output-dir "dist/$CIPUBCI_CELL"'
-            ' -- "$CIPUBCI_RECIPE"',
+            f'cipub build --plan {CHILD_PLAN_FILE} --only "$CIPUBCI_CELL" --no-upload'
+            ' --output-dir "output/$CIPUBCI_CELL" -- "$CIPUBCI_RECIPE"',
         ],
-        "artifacts": {"paths": ["dist/"], "expire_in": "1 week"},
+        "artifacts": {"paths": ["output/"], "expire_in": "1 week"},
     }
     if tags:
         build_job["tags"] = ["$CIPUBCI_RUNNER_TAG"]
     manifest_artifacts = {
-        "paths": ["dist/*/cipub-manifest.json", "dist/cipub-manifest.json"],
+        "paths": ["output/*/cipub-manifest.json", "output/cipub-manifest.json"],
         "reports": {"dotenv": "cipub.env"},
         "expire_in": "1 month",
     }

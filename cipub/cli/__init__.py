@@ -9,14 +9,20 @@ become exit codes (see :mod:`cipub.core.errors`).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import signal
 import sys
 import traceback
+from collections.abc import Iterator
+from types import FrameType
+from typing import Any
 
 import typer
 
 from cipub.cli._app import app, debug_enabled, reset_state
-from cipub.core.errors import CipubError
+from cipub.core.errors import CipubError, StorageError
 from cipub.core.secrets import install_masker, scrub
 
 __all__ = ["app", "main", "run"]
@@ -29,10 +35,53 @@ sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 
 def report_error(exc: CipubError) -> None:
-    """One line saying what failed, one saying what to do next."""
-    typer.echo(scrub(f"cipub: error: {exc.message}"), err=True)
-    if exc.hint:
-        typer.echo(scrub(f"cipub: hint: {exc.hint}"), err=True)
+    """One line saying what failed, one saying what to do next (after the log lines that show it)."""
+    try:
+        for line in exc.details:
+            typer.echo(scrub(f"cipub: | {line}"), err=True)
+        typer.echo(scrub(f"cipub: error: {exc.message}"), err=True)
+        if exc.hint:
+            typer.echo(scrub(f"cipub: hint: {exc.hint}"), err=True)
+    except OSError:
+        pass  # stderr is gone too: the exit code is all that is left to say it
+
+
+#: errors of the machine cipub runs on, not of cipub: each ends the command with exit 10
+LOCAL_ERRNOS = frozenset(
+    {
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.EROFS,
+        errno.EACCES,
+        errno.EPERM,
+        errno.ENOTDIR,
+        errno.EISDIR,
+        errno.EEXIST,
+        errno.ENAMETOOLONG,
+        errno.EMFILE,
+        errno.EFBIG,
+    }
+)
+
+
+def _stdout_closed() -> StorageError:
+    """Standard output went away (``cipub ... | head``): point it at /dev/null, so the final
+    flush cannot fail again, and say so once on stderr."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return StorageError("standard output was closed before cipub finished writing to it")
+
+
+def _storage_error(exc: OSError) -> StorageError:
+    where = f": {exc.filename}" if exc.filename else ""
+    if exc.errno in (errno.ENOTDIR, errno.EISDIR, errno.EEXIST):
+        hint = "a path cipub needs as a directory is a file (or the other way round): choose another path"
+    else:
+        hint = "free space, or make the directory writable, then re-run the same command"
+    return StorageError(f"{exc.strerror or exc}{where}", hint=hint)
 
 
 def _register_commands() -> None:
@@ -59,13 +108,103 @@ def _mask_in_ci(value: str) -> None:
     mask(value)
 
 
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived. A BaseException of cipub's own, not KeyboardInterrupt: typer turns
+    that into a silent ``return 130`` (and ``except Exception`` blocks must not swallow it)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum  # the shell's convention: 130 for SIGINT, 143 for SIGTERM
+
+
+class StdoutClosed(BaseException):
+    """The reader of stdout went away (``cipub plan | head``): stop quietly, no traceback."""
+
+
+class _GuardedStdout:
+    """sys.stdout, with a closed pipe turned into :class:`StdoutClosed` (typer would exit 1)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except BrokenPipeError:
+            raise StdoutClosed from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise StdoutClosed from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def _signals_and_pipes() -> Iterator[None]:
+    """SIGINT/SIGTERM raise :class:`Interrupted`; a closed stdout raises :class:`StdoutClosed`.
+    Restored afterwards (tests run many commands in one process)."""
+    previous: dict[signal.Signals, Any] = {}
+    if threading_is_main():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, _raise_interrupted)
+    stdout = sys.stdout
+    guarded: Any = _GuardedStdout(stdout)
+    sys.stdout = guarded
+    try:
+        yield
+    finally:
+        sys.stdout = stdout
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def threading_is_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _report_interrupt(exc: Interrupted) -> int:
+    from cipub.core import activity
+
+    name = signal.Signals(exc.signum).name
+    typer.echo(
+        f"cipub: interrupted by {name}{activity.describe() or ' before changing anything'}; "
+        "re-running the same command converges (finished work is kept and skipped)",
+        err=True,
+    )
+    return exc.exit_code
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app; map every failure to its exit code."""
+    from cipub.core import activity
+
     install_masker(_mask_in_ci)  # before anything reads a token
     _register_commands()
     reset_state()
+    activity.reset()
     try:
-        app(args=argv, prog_name="cipub", standalone_mode=False)
+        with _signals_and_pipes():
+            code = app(args=argv, prog_name="cipub", standalone_mode=False)
+    except Interrupted as exc:
+        return _report_interrupt(exc)
+    except StdoutClosed:
+        error = _stdout_closed()  # one line on stderr and exit 10, as every local storage failure
+        report_error(error)
+        return error.exit_code
     except CipubError as exc:
         if debug_enabled():
             typer.echo(scrub(traceback.format_exc()), err=True)
@@ -76,19 +215,41 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         typer.echo("cipub: aborted", err=True)
         return 130
-    except KeyboardInterrupt:
-        typer.echo("cipub: interrupted", err=True)
-        return 130
+    except KeyboardInterrupt:  # raised before the handlers are in place
+        return _report_interrupt(Interrupted(signal.SIGINT))
+    except SystemExit as exc:
+        # typer turns a closed stdout (EPIPE) into a bare ``sys.exit(1)``: say what it was instead
+        if isinstance(exc.__context__, OSError) and exc.__context__.errno == errno.EPIPE:
+            error = _stdout_closed()
+            report_error(error)
+            return error.exit_code
+        raise
+    except BrokenPipeError:
+        error = _stdout_closed()
+        report_error(error)
+        return error.exit_code
+    except OSError as exc:
+        if exc.errno not in LOCAL_ERRNOS:
+            return _internal_error(exc)
+        if debug_enabled():
+            typer.echo(scrub(traceback.format_exc()), err=True)
+        error = _storage_error(exc)
+        report_error(error)
+        return error.exit_code
     except Exception as exc:  # the one place a bug becomes exit 1, with a way to see it
         if _is_click_usage_error(exc):
             exc.show()  # type: ignore[attr-defined]
             return 2
-        if debug_enabled():
-            typer.echo(scrub(traceback.format_exc()), err=True)
-        typer.echo(scrub(f"cipub: internal error: {type(exc).__name__}: {exc}"), err=True)
-        typer.echo("cipub: hint: this is a bug; re-run with --debug and report it", err=True)
-        return 1
-    return 0
+        return _internal_error(exc)
+    return int(code) if isinstance(code, int) else 0
+
+
+def _internal_error(exc: Exception) -> int:
+    if debug_enabled():
+        typer.echo(scrub(traceback.format_exc()), err=True)
+    typer.echo(scrub(f"cipub: internal error: {type(exc).__name__}: {exc}"), err=True)
+    typer.echo("cipub: hint: this is a bug; re-run with --debug and report it", err=True)
+    return 1
 
 
 def run() -> None:
@@ -99,8 +260,15 @@ def run() -> None:
     a successful run into exit 134/139. Nothing needs finalising once output is flushed.
     """
     code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):  # stdout closed or full after the last write: the output is lost, say so
+        error = _stdout_closed() if code == 0 else None
+        if error is not None:
+            report_error(error)
+            code = error.exit_code
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.flush()
     os._exit(code)
 
 

@@ -41,12 +41,17 @@ _TRUE = ("1", "true", "yes", "on")
 
 @dataclass
 class GlobalState:
-    """What the global options decided for this run (the error boundary reads ``debug``)."""
+    """What the global options decided for this run (the error boundary reads ``debug``, the
+    terminal output the rest)."""
 
     debug: bool = False
+    quiet: bool = False
+    verbose: int = 0
+    color: str = "auto"
 
 
 state = GlobalState()
+COLOR_MODES = ("auto", "always", "never")
 
 
 def debug_enabled() -> bool:
@@ -55,7 +60,15 @@ def debug_enabled() -> bool:
 
 def reset_state() -> None:
     """A fresh run (tests run many in one process)."""
-    state.debug = False
+    state.debug, state.quiet, state.verbose, state.color = False, False, 0, "auto"
+
+
+def _apply_output_options(quiet: bool, verbose: int, color: str) -> None:
+    if color not in COLOR_MODES:
+        from cipub.core.errors import UsageError
+
+        raise UsageError(f"--color {color!r}: expected one of {', '.join(COLOR_MODES)}")
+    state.quiet, state.verbose, state.color = quiet, verbose, color
 
 
 def keep_code_blocks(text: str) -> str:
@@ -93,7 +106,9 @@ def given_options(ctx: typer.Context) -> dict[str, Any]:
 
 
 def _apply_global_options(ctx: typer.Context) -> None:
-    state.debug = bool(given_options(ctx).get("debug"))
+    given = given_options(ctx)
+    state.debug = bool(given.get("debug"))
+    _apply_output_options(bool(given.get("quiet")), int(given.get("verbose") or 0), str(given.get("color") or "auto"))
     _configure_logging()
 
 
@@ -101,7 +116,8 @@ def _configure_logging() -> None:
     logging.basicConfig(format="cipub: %(message)s", stream=sys.stderr)
     # Set explicitly, not through basicConfig: it does nothing once a handler exists, and --debug
     # may arrive after the subcommand, when the root callback has configured logging already.
-    logging.getLogger().setLevel(logging.INFO if debug_enabled() else logging.WARNING)
+    verbose = debug_enabled() or state.verbose > 0
+    logging.getLogger().setLevel(logging.INFO if verbose else logging.ERROR if state.quiet else logging.WARNING)
 
 
 def settings_from(ctx: typer.Context) -> Settings:
@@ -111,12 +127,19 @@ def settings_from(ctx: typer.Context) -> Settings:
     """
     from cipub.core.secrets import scrub
     from cipub.core.settings import describe, resolve
+    from cipub.workflows.target import with_target_label
 
     given = given_options(ctx)
     settings = resolve({k: v for k, v in given.items() if k in SETTING_KEYS}, config_file=given.get("config"))
+    settings = with_target_label(settings)
+    _apply_output_options(settings.quiet, settings.verbose, settings.color)  # env and config count too
+    _configure_logging()
     if settings.debug or debug_enabled():  # debug = true in a config file counts too
         state.debug = True
         _configure_logging()
+        root = settings.project_root
+        where = f"project root {root} (its config file's directory)" if root else "no project config found"
+        typer.echo(f"cipub: {where}; relative paths of the config file start there", err=True)
         typer.echo("cipub: settings (value, then where it came from; tokens are never settings):", err=True)
         for line in describe(settings):
             typer.echo(scrub(f"cipub:   {line}"), err=True)

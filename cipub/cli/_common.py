@@ -1,15 +1,92 @@
-"""Terminal output: the :class:`~cipub.workflows.report.Reporter` the commands hand to workflows."""
+"""Terminal output: the :class:`~cipub.workflows.report.Reporter` the commands hand to workflows.
+
+On a terminal: the build log dimmed, uploads as a rich bar with bytes, rate and ETA. Elsewhere (CI
+logs): plain lines, one per file, and a heartbeat line when a step has been silent for
+:data:`HEARTBEAT_SECONDS` (CI watchdogs kill jobs that print nothing). ``-q`` hides the log and the
+progress lines; errors and ``--json`` documents are always printed.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import typer
+
+from cipub.cli._app import state
+
+#: at most this long without a line in CI before cipub says it is still working
+HEARTBEAT_SECONDS = 30.0
+
+
+def use_color(stream: IO[str] | Any, environ: dict[str, str] | None = None) -> bool:
+    """``--color``: always / never; auto = a terminal, unless NO_COLOR (or forced by CLICOLOR_FORCE)."""
+    env = os.environ if environ is None else environ
+    if state.color == "always":
+        return True
+    if state.color == "never" or env.get("NO_COLOR"):
+        return False
+    if env.get("CLICOLOR_FORCE", "0") not in ("", "0"):
+        return True
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def _interactive() -> bool:
+    return sys.stderr.isatty() and not os.environ.get("CI")
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"  # pragma: no cover
+
+
+class Heartbeat:
+    """Says "still ..." when nothing was printed for ``every`` seconds (pure: ``check`` takes the time)."""
+
+    def __init__(self, what: str, every: float = HEARTBEAT_SECONDS, *, now: float | None = None) -> None:
+        self.what = what
+        self.every = every
+        self.started = self.last = time.monotonic() if now is None else now
+        #: extra words for the line (bytes sent so far)
+        self.detail: Callable[[], str] = lambda: ""
+
+    def alive(self, now: float | None = None) -> None:
+        self.last = time.monotonic() if now is None else now
+
+    def check(self, now: float) -> str | None:
+        if now - self.last < self.every:
+            return None
+        self.last = now
+        detail = self.detail()
+        return f"cipub: still {self.what} ({now - self.started:.0f} s{', ' + detail if detail else ''})"
+
+    @contextmanager
+    def running(self, emit: Callable[[str], None]) -> Iterator[Heartbeat]:
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(min(1.0, self.every)):
+                line = self.check(time.monotonic())
+                if line:
+                    emit(line)
+
+        thread = threading.Thread(target=beat, daemon=True, name="cipub-heartbeat")
+        thread.start()
+        try:
+            yield self
+        finally:
+            stop.set()
+            thread.join(timeout=2)
 
 
 class Output:
@@ -19,7 +96,8 @@ class Output:
         self.as_json = as_json
 
     def say(self, message: str) -> None:
-        typer.echo(message, err=self.as_json)
+        if not state.quiet:
+            typer.echo(message, err=self.as_json)
 
     def warn(self, message: str) -> None:
         typer.echo(f"cipub: warning: {message}", err=True)
@@ -30,21 +108,77 @@ class Output:
             sys.stdout.flush()
 
     @contextmanager
-    def progress(self, total: int, what: str) -> Iterator[Any]:
-        """A rich progress bar on an interactive terminal; plain lines everywhere else (CI logs)."""
-        interactive = sys.stderr.isatty() and not os.environ.get("CI") and not self.as_json
-        if not interactive or total < 2:
-            yield self.say
-            return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    def stream(self, what: str) -> Iterator[Callable[[str], None]]:
+        """The engine's log to stderr as it comes (dimmed on a terminal), with a heartbeat in CI."""
+        color = use_color(sys.stderr)
+        heartbeat = Heartbeat(what)
 
-        with Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True
-        ) as bar:
-            task = bar.add_task(what, total=total)
+        def line(text: str) -> None:
+            heartbeat.alive()
+            if not state.quiet:
+                typer.echo(typer.style(f"  | {text}", dim=True) if color else text, err=True, color=color)
+
+        if _interactive():
+            yield line
+            return
+        with heartbeat.running(lambda text: typer.echo(text, err=True)):
+            yield line
+
+    @contextmanager
+    def progress(self, total: int, what: str, *, total_bytes: int = 0) -> Iterator[Any]:
+        """A rich bar on an interactive terminal (bytes, rate, ETA for transfers); plain lines, one
+        per item, everywhere else, with a heartbeat that counts the bytes sent (CI logs)."""
+        if state.quiet:
+            yield lambda _message: None
+            return
+        from cipub.core.transport import observe_bytes
+
+        sent = [0]
+        lock = threading.Lock()
+        if not _interactive() or self.as_json:
+            heartbeat = Heartbeat(what)
+            if total_bytes:
+                heartbeat.detail = lambda: f"{_size(sent[0])} of {_size(total_bytes)} sent"
+
+            def count(_path: Path, n: int) -> None:
+                with lock:
+                    sent[0] += n
+
+            def step_line(message: str) -> None:
+                heartbeat.alive()
+                self.say(message)
+
+            with observe_bytes(count), heartbeat.running(lambda text: typer.echo(text, err=True)):
+                yield step_line
+            return
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        console = Console(stderr=True, no_color=not use_color(sys.stderr))
+        columns: list[Any] = [TextColumn("{task.description}"), BarColumn()]
+        if total_bytes:
+            columns += [DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()]
+        else:
+            columns += [MofNCompleteColumn(), TimeElapsedColumn()]
+        with Progress(*columns, console=console, transient=True) as bar:
+            task = bar.add_task(what, total=total_bytes or total)
+
+            def advance(_path: Path, n: int) -> None:
+                bar.advance(task, n)
 
             def step(message: str) -> None:
                 bar.console.print(message)
-                bar.advance(task)
+                if not total_bytes:
+                    bar.advance(task)
 
-            yield step
+            with observe_bytes(advance):
+                yield step

@@ -15,6 +15,11 @@ import typer
 from cipub.core.options import OPTIONS, Option
 
 _KEY_ATTRIBUTE = "_cipub_option_key"
+#: the recipe argument of build and plan; when absent the setting ``recipe`` answers
+RECIPE_ARGUMENT_HELP = (
+    "Recipe directory or file. Default: the `recipe` setting (recipe/ in the project root, the directory "
+    "of cipub.toml or of pyproject.toml with [tool.cipub])."
+)
 
 
 def _command_line_default(spec: Option) -> Any:
@@ -45,6 +50,9 @@ def option(key: str, *, help: str | None = None, required: bool = False) -> Any:
         metavar=spec.metavar,
         help=help or spec.help_text(),
         show_default=False,
+        # A flag's variable is read by typer; a setting's by cipub.core.settings (with its origin).
+        envvar=None if spec.is_setting else spec.env,
+        show_envvar=False,  # help_text() names it, in the same words for every option
         # Settings are range-checked where every source is (cipub.core.settings), with one message;
         # typer checks the bounds of command-line-only flags.
         min=None if spec.is_setting else spec.min,

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from cipub.cli._app import app, command, settings_from
-from cipub.cli._options import option
+from cipub.cli._options import RECIPE_ARGUMENT_HELP, option
 
 BUILD_HELP = """Build a recipe, record what was built in a manifest, and upload it to a staging label.
 
@@ -36,7 +36,7 @@ Examples:
 @command(app, "build", help=BUILD_HELP)
 def build_command(
     ctx: typer.Context,
-    recipe_dir: Path = typer.Argument(Path("recipe"), metavar="[RECIPE_DIR]", help="Recipe directory or file."),
+    recipe_dir: Path | None = typer.Argument(None, metavar="[RECIPE_DIR]", help=RECIPE_ARGUMENT_HELP),
     engine: str | None = option("engine"),
     variant_config: list[Path] = option("variant_config"),
     variant: list[str] = option("variant"),
@@ -51,6 +51,7 @@ def build_command(
     build_number: int | None = option("build_number"),
     no_bump: bool = option("no_bump"),
     no_upload: bool = option("no_upload"),
+    run_tests: bool = option("run_tests"),
     dry_run: bool = option("dry_run"),
     as_json: bool = option("as_json"),
     token_file: Path | None = option("token_file"),
@@ -68,7 +69,8 @@ def build_command(
     settings = settings_from(ctx)
     out = Output(as_json)
     job = BuildJob(
-        recipe=recipe_dir,
+        # none named: the project's recipe (setting `recipe`, from the project root)
+        recipe=recipe_dir or Path(settings.recipe),
         platform=one_platform(settings.platforms),
         variant_overrides=parse_overrides(variant),
         only=only,

@@ -56,12 +56,19 @@ Examples:
 @command(ci_app, "init", help=INIT_HELP)
 def init_command(
     provider: Provider = typer.Argument(..., metavar="github|gitlab", help="Which CI to write files for."),
-    recipe: str = typer.Option("recipe", "--recipe", metavar="DIR", help="Recipe directory, relative to the repo."),
+    recipe_path: str = typer.Option(
+        "recipe", "--recipe", metavar="DIR", help="Recipe directory, relative to the repo."
+    ),
     target: str = option("target", required=True, help="Where CI publishes (https://anaconda.org/OWNER, ...)."),
     platforms: list[str] = option("platforms", help="Target platform(s)."),
-    directory: Path = typer.Option(Path(), "--directory", "-C", metavar="DIR", help="Repository root."),
+    directory: Path | None = typer.Option(
+        None, "--directory", "-C", metavar="DIR", help="Repository root (default: the one cipub runs in)."
+    ),
     action: str = typer.Option(
-        DEFAULT_ACTION, "--action", metavar="OWNER/REPO/PATH@REF", help="github: the cipub action to use."
+        DEFAULT_ACTION,
+        "--action",
+        metavar="OWNER/REPO/PATH@REF",
+        help="github: the cipub action (default: this version, pinned by commit).",
     ),
     image: str = typer.Option(
         DEFAULT_IMAGE, "--image", metavar="IMAGE", help="gitlab: image of the cipub jobs ('' for shell runners)."
@@ -70,15 +77,21 @@ def init_command(
         "", "--install", metavar="SPEC", help="gitlab: pip requirement for cipub in the jobs, or 'none'."
     ),
     force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
+    runners: list[str] = option("runners", help="github: runner label of a platform (osx-64=LABEL); repeatable."),
 ) -> None:
+    from cipub.core.settings import repository_root
     from cipub.workflows.ci import InitJob, init
 
-    job = InitJob(provider.value, target, recipe, platforms, directory, action, image, install, force)
+    # CI files live at the repository's root, wherever in the checkout this runs.
+    directory = directory or repository_root(Path.cwd()) or Path()
+    job = InitJob(provider.value, target, recipe_path, platforms, directory, action, image, install, force, runners)
     result = init(job)
     for path in result.written:
         typer.echo(f"wrote {path}")
     if result.recipe_missing:
-        typer.echo(f"note: {directory / recipe} does not exist yet; the workflow builds the recipe there", err=True)
+        typer.echo(
+            f"note: {directory / recipe_path} does not exist yet; the workflow builds the recipe there", err=True
+        )
     typer.echo(f"next: store the target's token as {result.token_where}, then commit and push", err=True)
 
 
@@ -104,15 +117,11 @@ def report_plan_command(
 @command(ci_app, "gitlab-pipeline")
 def gitlab_pipeline_command(
     plan_file: Path = typer.Argument(..., metavar="PLAN", help="A plan from `cipub plan --format json`."),
-    output: Path | None = typer.Option(None, "--output", "-o", metavar="FILE", help="Write here instead of stdout."),
-    promote_when: str = typer.Option(
-        "manual", "--promote-when", envvar="CIPUBCI_PROMOTE_WHEN", metavar="manual|on_success|never"
-    ),
-    environment: str = typer.Option("conda-main", "--environment", envvar="CIPUBCI_ENVIRONMENT", metavar="NAME"),
-    verify: str = typer.Option("install", "--verify", envvar="CIPUBCI_VERIFY", metavar="install|isolated|files"),
-    runner_tags: str = typer.Option(
-        "", "--runner-tags", envvar="CIPUBCI_RUNNER_TAGS", metavar="PLATFORM=TAG,...", help="Runner tag per platform."
-    ),
+    output: Path | None = option("output"),
+    promote_when: str = option("promote_when"),
+    environment: str = option("environment"),
+    verify: str = option("verify"),
+    runner_tags: str = option("runner_tags"),
 ) -> None:
     """Write the GitLab child pipeline for a plan: build each cell, publish, verify, promote.
 
@@ -149,7 +158,7 @@ installed, exactly that build, into a throw-away environment with py-rattler.
 
 Examples:
 
-    cipub ci verify                                   # dist/cipub-manifest.json, label test
+    cipub ci verify                                   # output/cipub-manifest.json, label test
 
     cipub ci verify --manifest a.json --manifest b.json --target https://anaconda.org/me
 """

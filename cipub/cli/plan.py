@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from cipub.cli._app import app, command, settings_from
-from cipub.cli._options import option
+from cipub.cli._options import RECIPE_ARGUMENT_HELP, option
 
 PLAN_HELP = """Compute the build matrix of a recipe: one cell per variant and platform.
 
@@ -36,7 +36,7 @@ Examples:
 @command(app, "plan", help=PLAN_HELP)
 def plan_command(
     ctx: typer.Context,
-    recipe_dir: Path = typer.Argument(Path("recipe"), metavar="[RECIPE]", help="Recipe directory or file."),
+    recipe_dir: Path | None = typer.Argument(None, metavar="[RECIPE]", help=RECIPE_ARGUMENT_HELP),
     platforms: list[str] = option("platforms"),
     variant_config: list[Path] = option("variant_config"),
     variant: list[str] = option("variant"),
@@ -45,6 +45,7 @@ def plan_command(
     format: str = option("format"),
     output: Path | None = option("output"),
     noarch_platform: str | None = option("noarch_platform"),
+    runners: list[str] = option("runners"),
     no_build_numbers: bool = option("no_build_numbers"),
     config: Path | None = option("config"),
 ) -> None:
@@ -54,7 +55,8 @@ def plan_command(
 
     settings = settings_from(ctx)
     job = PlanJob(
-        recipe=recipe_dir,
+        # none named: the project's recipe (setting `recipe`, from the project root)
+        recipe=recipe_dir or Path(settings.recipe),
         variant_overrides=parse_overrides(variant),
         format=format,
         output=output,

@@ -21,13 +21,13 @@ nothing is uploaded. Never deletes or overwrites.
 
 Examples:
 
-    cipub upload                                   # dist/cipub-manifest.json -> ./.cipub/channel, label test
+    cipub upload                                   # output/cipub-manifest.json -> ./.cipub/channel, label test
 
     ANACONDA_API_TOKEN=... cipub upload --target https://anaconda.org/me --label test
 
     cipub upload --manifest cell1.json --manifest cell2.json   # merge matrix cells, one upload
 
-    cipub upload dist/noarch/foo-1.0-py_0.conda --dry-run
+    cipub upload output/noarch/foo-1.0-py_0.conda --dry-run
 """
 
 PROMOTE_HELP = """Promote exactly the manifest's files from one label to another (default test -> main).
@@ -38,7 +38,7 @@ back from the target label and checked. Other files in the source label are neve
 
 Examples:
 
-    cipub promote                                  # dist/cipub-manifest.json, test -> main
+    cipub promote                                  # output/cipub-manifest.json, test -> main
 
     cipub promote --target quetz+https://quetz.example.org/mychan --from rc --to main --move
 
@@ -49,7 +49,7 @@ Examples:
 @command(app, "upload", help=UPLOAD_HELP)
 def upload_command(
     ctx: typer.Context,
-    files: list[Path] = typer.Argument(None, metavar="[FILES]...", help="Package files (instead of a manifest)."),
+    files: list[Path] = typer.Argument(None, metavar="FILES", help="Package files (instead of a manifest)."),
     manifests: list[Path] = option("manifests"),
     target: str | None = option("target"),
     label: str | None = option("label"),

@@ -89,15 +89,87 @@ def check_member_name(filename: str, member: str) -> None:
         raise InvalidPackageError(f"{filename}: member {member!r} would escape the install prefix")
 
 
-def _check_tar_member(filename: str, info: tarfile.TarInfo) -> None:
+#: how deep a chain of symlinks may go before it counts as a loop (Linux's own limit)
+MAX_SYMLINK_HOPS = 40
+
+
+class _Layout:
+    """What the archive would create, to resolve links as an installer's filesystem would.
+
+    Lexical checks alone miss chains: ``share/up -> ..`` is harmless, ``share/a -> up/..`` looks
+    like ``share`` but really is the parent of the prefix. So every link and every member path is
+    resolved against the links seen so far (and every link once more at the end, when all are known).
+    """
+
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+        self.symlinks: dict[str, str] = {}
+        self.files: set[str] = set()
+
+    def resolve(self, path: str, what: str) -> str:
+        """The real location of ``path`` inside the prefix; raise if it leaves it or loops."""
+        pending = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
+        done: list[str] = []
+        hops = 0
+        while pending:
+            part = pending.pop(0)
+            if part == "..":
+                if not done:
+                    raise InvalidPackageError(f"{self.filename}: {what} resolves outside the install prefix")
+                done.pop()
+                continue
+            current = "/".join([*done, part])
+            target = self.symlinks.get(current)
+            if target is None:
+                done.append(part)
+                continue
+            hops += 1
+            if hops > MAX_SYMLINK_HOPS:
+                raise InvalidPackageError(f"{self.filename}: {what} is a symlink loop")
+            if target.startswith("/"):
+                raise InvalidPackageError(f"{self.filename}: {what} goes through an absolute symlink")
+            pending[:0] = [p for p in target.split("/") if p not in ("", ".")]
+        return "/".join(done)
+
+    def add(self, info: tarfile.TarInfo) -> None:
+        name = info.name.replace("\\", "/").strip("/")
+        # Whatever a member is, its parent directories must resolve inside the prefix; it lands
+        # where they resolve to (``share -> .`` puts ``share/a`` at ``a``).
+        parent = self.resolve(posixpath.dirname(name), f"member {info.name!r}")
+        real = posixpath.join(parent, posixpath.basename(name)) if parent else posixpath.basename(name)
+        if info.issym():
+            target = info.linkname.replace("\\", "/")
+            self.symlinks[real] = target
+            self.resolve(real, f"link {info.name!r} -> {info.linkname!r}")
+        elif info.isfile():
+            self.files.add(name)
+
+    def finish(self) -> None:
+        for name, target in self.symlinks.items():
+            self.resolve(name, f"link {name!r} -> {target!r}")
+
+
+def _check_tar_member(filename: str, info: tarfile.TarInfo, layout: _Layout | None = None) -> None:
     check_member_name(filename, info.name)
     if info.issym() or info.islnk():
         target = info.linkname.replace("\\", "/")
-        resolved = posixpath.normpath(posixpath.join(posixpath.dirname(info.name), target))
-        if target.startswith("/") or resolved.startswith("../") or resolved == "..":
+        # a symlink is relative to its directory; a tar hard link names another member of the archive
+        base = posixpath.dirname(info.name) if info.issym() else ""
+        resolved = posixpath.normpath(posixpath.join(base, target))
+        if target.startswith("/") or resolved.startswith("../") or resolved == ".." or ":" in target.split("/")[0]:
             raise InvalidPackageError(f"{filename}: link {info.name!r} -> {target!r} points outside the package")
+        if info.islnk() and layout is not None and resolved not in layout.files:
+            raise InvalidPackageError(
+                f"{filename}: hard link {info.name!r} -> {target!r} does not name a regular file before it"
+            )
     if info.isdev():
         raise InvalidPackageError(f"{filename}: member {info.name!r} is a device file")
+    if not (info.isfile() or info.isdir() or info.issym() or info.islnk()):
+        raise InvalidPackageError(f"{filename}: member {info.name!r} has an unsupported type {info.type!r}")
+    if info.mode & 0o6000 and not info.isdir():  # setgid directories are common and harmless
+        raise InvalidPackageError(f"{filename}: member {info.name!r} is setuid or setgid")
+    if layout is not None:
+        layout.add(info)
 
 
 def _iter_members(path: Path, *, whole: bool = True) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]]:
@@ -123,8 +195,10 @@ def _scan(path: Path, *, whole: bool = True) -> tuple[dict[str, Any], tuple[str,
     has_python = False
     total = 0
     limit = min(MAX_UNPACKED_BYTES, max(EXPANSION_FLOOR_BYTES, MAX_EXPANSION_RATIO * path.stat().st_size))
+    layout = _Layout(path.name)
+    paths_json: bytes | None = None
     for tar, member in _iter_members(path, whole=whole):
-        _check_tar_member(path.name, member)
+        _check_tar_member(path.name, member, layout)
         total += member.size
         if total > limit:
             raise InvalidPackageError(
@@ -142,6 +216,10 @@ def _scan(path: Path, *, whole: bool = True) -> tuple[dict[str, Any], tuple[str,
             if not whole:
                 break
             continue
+        if member.name == "info/paths.json" and member.isfile():
+            extracted = tar.extractfile(member)
+            paths_json = extracted.read(64 * 1024 * 1024) if extracted is not None else None
+            continue
         if not member.isfile():
             continue
         if member.name.endswith(BINARY_SUFFIXES) or ".so." in member.name:
@@ -158,7 +236,55 @@ def _scan(path: Path, *, whole: bool = True) -> tuple[dict[str, Any], tuple[str,
         raise InvalidPackageError(f"{path.name}: has no info/index.json")
     if not isinstance(index, dict):
         raise InvalidPackageError(f"{path.name}: info/index.json is not a JSON object")
+    if whole:  # links and paths.json were checked with every member, by the full check
+        layout.finish()
+        if paths_json is not None:
+            _check_paths_json(path.name, paths_json, layout)
     return index, tuple(binaries), has_python
+
+
+def _check_paths_json(filename: str, data: bytes, layout: _Layout) -> None:
+    """conda links what ``info/paths.json`` lists: every path there must stay inside the prefix too."""
+    try:
+        entries = json.loads(data).get("paths", [])
+        names = [str(e["_path"]) for e in entries]
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise InvalidPackageError(f"{filename}: info/paths.json is malformed ({type(exc).__name__})") from exc
+    for name in names:
+        check_member_name(filename, name)
+        layout.resolve(posixpath.dirname(name), f"info/paths.json entry {name!r}")
+
+
+def check_index_json(filename: str, index: dict[str, Any]) -> None:
+    """Refuse an index.json that conda or rattler would choke on: wrong types, bad versions, names
+    or match specs. One such file on a channel breaks indexing (``index_fs``) for every later
+    command, so it must be caught here, before anything is written."""
+    from rattler import MatchSpec
+    from rattler.package import IndexJson
+
+    try:
+        IndexJson.from_str(json.dumps(index))
+    except Exception as exc:  # rattler's own error types (serde messages)
+        raise InvalidPackageError(
+            f"{filename}: info/index.json is not what conda and rattler accept: {_one_line(exc)}"
+        ) from exc
+    name = str(index["name"])
+    if name != name.lower():
+        # Channels compare names without case (anaconda.org, case-insensitive disks): Foo and foo
+        # would be one file to some readers and two to others.
+        raise InvalidPackageError(f"{filename}: package name {name!r} is not lower case (conda names are)")
+    for key in ("depends", "constrains"):
+        for spec in index.get(key) or []:
+            try:
+                MatchSpec(str(spec))
+            except Exception as exc:
+                raise InvalidPackageError(
+                    f"{filename}: info/index.json {key} has an invalid match spec {spec!r}: {_one_line(exc)}"
+                ) from exc
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300]
 
 
 def file_digests(path: Path) -> tuple[str, str, int]:
@@ -242,6 +368,7 @@ def _artifact(
         raise InvalidPackageError(
             f"{path.name}: info/index.json disagrees with the file name: " + ", ".join(mismatches)
         )
+    check_index_json(path.name, index)
     noarch = noarch_kind(index)
     subdir = index.get("subdir") or ("noarch" if noarch else None)
     if not isinstance(subdir, str) or not subdir or "/" in subdir or subdir in (".", ".."):

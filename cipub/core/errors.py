@@ -7,6 +7,7 @@ The table of codes lives here and in the README; ``tests/unit/test_errors.py`` k
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 
@@ -17,10 +18,12 @@ class CipubError(Exception):
     #: short name used in ``--json`` error documents and the README table
     kind: ClassVar[str] = "error"
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, details: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        #: lines shown before the message (the last lines of a failed build's log, a test's output)
+        self.details = tuple(details)
 
     def __str__(self) -> str:
         return self.message
@@ -82,6 +85,14 @@ class InvalidPackageError(CipubError):
     kind = "invalid-package"
 
 
+class StorageError(CipubError):
+    """The machine cipub runs on failed it: disk full, a read-only or unwritable directory, a path
+    that is a file, standard output closed early (``| head``)."""
+
+    exit_code = 10
+    kind = "storage"
+
+
 #: code -> (class, meaning); the README table is generated from the same words.
 EXIT_CODES: dict[int, tuple[type[CipubError] | None, str]] = {
     0: (None, "success"),
@@ -94,4 +105,5 @@ EXIT_CODES: dict[int, tuple[type[CipubError] | None, str]] = {
     7: (NetworkError, "network or server error after retries"),
     8: (VerificationError, "verification failed: sha256 or label mismatch, or a file is missing"),
     9: (InvalidPackageError, "invalid package file (truncated, malformed, or lying metadata)"),
+    10: (StorageError, "local storage or output error: disk full, read-only directory, closed stdout"),
 }

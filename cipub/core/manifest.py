@@ -1,9 +1,10 @@
 """The manifest: what a build produced, and what upload and promote did with it.
 
-``dist/cipub-manifest.json`` by default. Versioned (``"schema": 1``), validated against the shipped
-JSON Schema (``cipub/schemas/manifest-1.schema.json``) on read, written atomically (temp file in the
-same directory + ``os.replace``), and never holds a secret. ``cipub upload`` and ``cipub promote`` act
-on the artifacts listed here, never on "whatever is in the label".
+``output/cipub-manifest.json`` by default (rattler-build's ``output/``: ``dist/`` belongs to Python
+packaging). Versioned (``"schema": 1``), validated against the shipped JSON Schema
+(``cipub/schemas/manifest-1.schema.json``) on read, written atomically (temp file in the same
+directory + ``os.replace``), and never holds a secret. ``cipub upload`` and ``cipub promote`` act on
+the artifacts listed here, never on "whatever is in the label".
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from typing import Any, Literal
 from cipub import __version__
 from cipub.core.artifact import Artifact
 from cipub.core.errors import UsageError
+from cipub.core.options import DEFAULT_OUTPUT_DIR
 
 SCHEMA_VERSION = 1
-DEFAULT_MANIFEST = Path("dist") / "cipub-manifest.json"
+DEFAULT_MANIFEST = Path(DEFAULT_OUTPUT_DIR) / "cipub-manifest.json"
 
 UploadState = Literal["uploaded", "skipped-identical", "label-added", "conflict", "planned", "failed"]
 PromotionState = Literal["promoted", "already-promoted", "removed-from-source", "planned", "failed"]

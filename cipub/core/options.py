@@ -31,9 +31,12 @@ _T = TypeVar("_T")
 
 Scope = Literal["global", "command"]
 OriginKind = Literal["flag", "env", "file", "default"]
+#: how a relative value from the config file (or a default) resolves against the project root:
+#: "path" always; "dotted" only when clearly a path (``./x``, ``../x``): a bare word is a channel name
+PathKind = Literal["path", "dotted"]
 
 #: where artifacts go, and where the manifest lives, by default
-DEFAULT_OUTPUT_DIR: Final = "dist"
+DEFAULT_OUTPUT_DIR: Final = "output"
 #: the zero-configuration target: a local directory channel inside the project
 DEFAULT_TARGET: Final = "./.cipub/channel"
 ENV_PREFIX: Final = "CIPUB_"
@@ -66,6 +69,8 @@ class Option:
     max: float | None = None
     #: a counted flag (``-vv``): its value is how often it was given
     count: bool = False
+    #: a path setting: relative values from the config file and defaults are taken from the project root
+    path: PathKind | None = None
 
     @property
     def is_setting(self) -> bool:
@@ -126,6 +131,7 @@ def setting(
     min: float | None = None,
     max: float | None = None,
     count: bool = False,
+    path: PathKind | None = None,
 ) -> _T:
     """Declare a field of :class:`Settings` as a setting (its default, flags and help).
 
@@ -133,7 +139,17 @@ def setting(
     :func:`_settings_options`).
     """
     declared = Option(
-        "", default, help, flags, metavar, scope=scope, shown_default=shown_default, min=min, max=max, count=count
+        "",
+        default,
+        help,
+        flags,
+        metavar,
+        scope=scope,
+        shown_default=shown_default,
+        min=min,
+        max=max,
+        count=count,
+        path=path,
     )
     return field(default=default, metadata={_METADATA_KEY: declared})
 
@@ -161,10 +177,16 @@ class Settings:
     variables or ``--token-file``, never from here.
     """
 
+    recipe: str = setting(
+        "recipe",
+        path="path",
+        help="Recipe directory (or file) that build and plan use when none is named on the command line.",
+    )
     target: str = setting(
         DEFAULT_TARGET,
         "--target",
         metavar="URL",
+        path="dotted",
         help="Where to publish: ./dir, https://anaconda.org/OWNER, quetz+https://HOST/CH, s3://B/P ...",
     )
     label: str = setting(
@@ -173,12 +195,15 @@ class Settings:
     promote_from: str = setting("test", "--from", metavar="LABEL", help="Label to promote from.")
     promote_to: str = setting("main", "--to", metavar="LABEL", help="Label to promote to.")
     engine: str = setting("auto", "--engine", "-e", metavar="auto|rattler-build|conda-build|boa", help="Build engine.")
-    output_dir: str = setting(DEFAULT_OUTPUT_DIR, "--output-dir", "-o", metavar="DIR", help="Where packages go.")
+    output_dir: str = setting(
+        DEFAULT_OUTPUT_DIR, "--output-dir", "-o", metavar="DIR", path="path", help="Where packages go."
+    )
     manifest: str = setting(
         "",
         "--manifest",
         "-M",
         metavar="PATH",
+        path="path",
         help="Manifest to write.",
         shown_default="<output-dir>/cipub-manifest.json",
     )
@@ -187,6 +212,7 @@ class Settings:
         "--variant-config",
         "-m",
         metavar="FILE",
+        path="path",
         help="Variant config file(s) (conda_build_config.yaml, variants.yaml); later files win.",
     )
     channels: tuple[str, ...] = setting(
@@ -194,6 +220,7 @@ class Settings:
         "--channel",
         "-c",
         metavar="CHANNEL",
+        path="dotted",
         help="Dependency channel the build solves from, as conda-build/rattler-build -c; repeatable.",
     )
     platforms: tuple[str, ...] = setting(
@@ -206,6 +233,18 @@ class Settings:
     )
     noarch_platform: str = setting(
         "linux-64", "--noarch-platform", metavar="SUBDIR", help="Where noarch recipes build."
+    )
+    run_tests: bool = setting(
+        True,
+        "--test/--no-test",
+        help="Run the recipe's tests after building (rattler-build; conda-build keeps its own default).",
+    )
+    runners: tuple[str, ...] = setting(
+        (),
+        "--runner",
+        metavar="PLATFORM=LABEL",
+        help="GitHub runner label of a platform's build jobs in the plan (osx-64=macos-15-large ...); repeatable.",
+        shown_default="GitHub-hosted labels (osx-64: macos-15-intel)",
     )
     concurrency: int = setting(4, "--concurrency", "-j", metavar="N", min=1, max=64, help="Parallel uploads.")
     retries: int = setting(
@@ -221,6 +260,7 @@ class Settings:
         "",
         "--token-file",
         metavar="PATH",
+        path="path",
         help="Read the token from this file (tokens are never taken as command-line values).",
     )
     debug: bool = setting(
@@ -229,8 +269,23 @@ class Settings:
         scope="global",
         help="Show tracebacks, HTTP retries and where each setting came from (never secrets).",
     )
+    quiet: bool = setting(
+        False, "--quiet", "-q", scope="global", help="Print only errors and results: no build log, no progress."
+    )
+    verbose: int = setting(
+        0, "--verbose", "-v", scope="global", count=True, help="More detail: -v shows retries and engine steps."
+    )
+    color: str = setting(
+        "auto",
+        "--color",
+        metavar="auto|always|never",
+        scope="global",
+        help="Colour in terminal output; auto honours NO_COLOR and CLICOLOR_FORCE.",
+    )
     #: where each value came from (flag, env, file, default), for ``--debug``
     origins: Mapping[str, Origin] = field(default_factory=dict, compare=False, repr=False)
+    #: the project root (the directory of the config file found, see :mod:`cipub.core.settings`), or None
+    project_root: Path | None = field(default=None, compare=False, repr=False)
 
     @property
     def manifest_path(self) -> Path:
@@ -259,7 +314,7 @@ FLAGS: Final = (
     Option(
         "config",
         None,
-        "Config file instead of ./cipub.toml / pyproject.toml.",
+        "Config file instead of the project's cipub.toml / pyproject.toml (found upward from here).",
         ("--config",),
         "FILE",
         env="CIPUB_CONFIG",
@@ -285,6 +340,39 @@ FLAGS: Final = (
     Option("format", "text", "Output format.", ("--format", "-f"), "text|json|github|gitlab"),
     Option("output", None, "Write the output here, not stdout.", ("--output", "-o"), "FILE"),
     Option("no_build_numbers", False, "Do not ask the channel for build numbers.", ("--no-build-numbers",)),
+    # ``cipub ci gitlab-pipeline``: the GitLab include sets these through its CIPUBCI_* variables
+    Option(
+        "promote_when",
+        "manual",
+        "When the child pipeline's promote job runs.",
+        ("--promote-when",),
+        "manual|on_success|never",
+        env="CIPUBCI_PROMOTE_WHEN",
+    ),
+    Option(
+        "environment",
+        "conda-main",
+        "GitLab environment of the promote job (protect it to gate releases).",
+        ("--environment",),
+        "NAME",
+        env="CIPUBCI_ENVIRONMENT",
+    ),
+    Option(
+        "verify",
+        "install",
+        "How the verify job checks the staged files (see ci verify --mode).",
+        ("--verify",),
+        "install|isolated|files",
+        env="CIPUBCI_VERIFY",
+    ),
+    Option(
+        "runner_tags",
+        "",
+        "Runner tag per platform.",
+        ("--runner-tags",),
+        "PLATFORM=TAG,...",
+        env="CIPUBCI_RUNNER_TAGS",
+    ),
     Option(
         "verify_mode",
         "install",

@@ -4,8 +4,17 @@ Precedence (highest first):
   1. command-line flags
   2. environment variables ``CIPUB_<KEY>`` (e.g. ``CIPUB_TARGET``, ``CIPUB_LABEL``)
   3. the config file: ``cipub.toml`` (top level or ``[tool.cipub]``) or ``[tool.cipub]`` in
-     ``pyproject.toml``, read from the current directory (``--config FILE`` names another)
+     ``pyproject.toml`` (``--config FILE`` / ``CIPUB_CONFIG`` name another)
   4. the defaults
+
+The config file is found like ruff's and pytest's: from the working directory upward, the first
+directory holding a ``cipub.toml`` or a ``pyproject.toml`` with a ``[tool.cipub]`` table is the
+project root; the search stops at a repository root (``.git``, ``.hg`` ...). A directory holding
+both is a conflict (exit 2), never one file silently hiding the other. Relative paths from the
+config file and the path defaults (``output``, ``./.cipub/channel``, ``recipe``) are taken from the
+project root, so cipub acts on the same project from any of its subdirectories; paths given as flags
+or environment variables are relative to the working directory, as typed. With no project found,
+everything is relative to the working directory.
 
 What the settings are (names, flags, variables, types, defaults) is declared in
 :mod:`cipub.core.options`; this module only layers the values. An unknown key in the config file
@@ -21,12 +30,13 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from cipub.core.errors import UsageError
 from cipub.core.options import (
+    DEFAULT_ORIGIN,
     DEFAULT_OUTPUT_DIR,
     DEFAULT_TARGET,
     ENV_PREFIX,
@@ -121,41 +131,154 @@ def _accepted(key: str) -> str:
     )
 
 
-def _unknown(key: str, source: str) -> UsageError:
+def _unknown(key: str, source: str, *, as_env: bool = False) -> UsageError:
     import difflib
 
-    close = difflib.get_close_matches(key, list(SETTING_KEYS), n=1)
-    hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(sorted(SETTING_KEYS))}"
+    # Named as the place spells them: config keys kebab-case (snake_case is accepted too), variables
+    # CIPUB_UPPER_CASE.
+    spelled = {(OPTIONS[k].env if as_env else OPTIONS[k].config_key) or k: k for k in SETTING_KEYS}
+    wanted = ENV_PREFIX + key.upper() if as_env else key.replace("_", "-")
+    close = difflib.get_close_matches(wanted, list(spelled), n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(sorted(spelled))}"
     return UsageError(f"{source}: unknown setting {key!r}", hint=hint)
 
 
-def find_config_file(cwd: Path, explicit: Path | None = None) -> tuple[Path, dict[str, Any]] | None:
-    """The config table and where it came from, or None."""
+#: directories that end the upward search for a project: a repository's root (like ruff and pytest,
+#: cipub never takes a config file from outside the checkout it runs in)
+VCS_MARKERS: Final = (".git", ".hg", ".svn", ".jj")
+CONFIG_NAMES: Final = ("cipub.toml", "pyproject.toml")
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """The config table found and the file it came from; its directory is the project root."""
+
+    path: Path
+    table: dict[str, Any]
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
     import sys
 
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover
         import tomli as tomllib
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: not valid TOML ({exc})") from exc
 
-    candidates = [explicit] if explicit else [cwd / "cipub.toml", cwd / "pyproject.toml"]
-    for path in candidates:
-        if path is None or not path.is_file():
-            if explicit:
-                raise UsageError(f"config file {explicit} does not exist")
-            continue
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise UsageError(f"{path}: not valid TOML ({exc})") from exc
-        table = data.get("tool", {}).get("cipub")
-        if table is None and path.name != "pyproject.toml":
-            table = {k: v for k, v in data.items() if k != "tool"}
-        if table is not None:
-            if not isinstance(table, dict):
-                raise UsageError(f"{path}: [tool.cipub] must be a table")
-            return path, table
+
+def _config_table(path: Path) -> dict[str, Any] | None:
+    """cipub's table in ``path``: ``[tool.cipub]``, or (``cipub.toml`` only) the top level; None if absent.
+
+    A ``cipub.toml`` holding both top-level settings and ``[tool.cipub]`` is refused: one of the
+    two would be ignored without a word.
+    """
+    data = _read_toml(path)
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        raise UsageError(f"{path}: `tool` must be a table ([tool.cipub])", hint="write the settings under [tool.cipub]")
+    table = tool.get("cipub")
+    if table is not None and not isinstance(table, dict):
+        raise UsageError(f"{path}: [tool.cipub] must be a table")
+    if path.name == "pyproject.toml":
+        return table
+    top_level = {k: v for k, v in data.items() if k != "tool"}
+    if table is not None and top_level:
+        raise UsageError(
+            f"{path}: settings both at the top level ({', '.join(sorted(top_level))}) and in [tool.cipub]",
+            hint="keep one place: in cipub.toml, top-level keys are the usual form",
+        )
+    return table if table is not None else top_level
+
+
+def _config_in(directory: Path) -> ConfigFile | None:
+    """The config file of ``directory``, if it is a project root.
+
+    ``cipub.toml`` wins over ``[tool.cipub]`` in ``pyproject.toml`` only when the latter is absent:
+    both in one directory is a conflict (exit 2), never one silently hiding the other.
+    """
+    cipub_toml, pyproject = directory / "cipub.toml", directory / "pyproject.toml"
+    own = _config_table(cipub_toml) if cipub_toml.is_file() else None
+    tool = _config_table(pyproject) if pyproject.is_file() else None
+    if own is not None and tool is not None:
+        raise UsageError(
+            f"{directory} has two cipub configurations: cipub.toml and [tool.cipub] in pyproject.toml",
+            hint="keep one: move the settings into one file and delete the other (or pass --config FILE)",
+        )
+    if own is not None:
+        return ConfigFile(cipub_toml, own)
+    if tool is not None:
+        return ConfigFile(pyproject, tool)
     return None
+
+
+def find_project(cwd: Path) -> ConfigFile | None:
+    """The nearest project config at or above ``cwd``, up to the repository root (VCS_MARKERS)."""
+    directory = cwd.absolute()
+    while True:
+        found = _config_in(directory)
+        if found is not None:
+            return found
+        if any((directory / marker).exists() for marker in VCS_MARKERS) or directory.parent == directory:
+            return None
+        directory = directory.parent
+
+
+def repository_root(cwd: Path) -> Path | None:
+    """The nearest directory at or above ``cwd`` holding a VCS marker (``.git`` ...), or None."""
+    directory = cwd.absolute()
+    while True:
+        if any((directory / marker).exists() for marker in VCS_MARKERS):
+            return directory
+        if directory.parent == directory:
+            return None
+        directory = directory.parent
+
+
+def find_config_file(cwd: Path, explicit: Path | None = None) -> ConfigFile | None:
+    """The config file: ``explicit`` (which must exist and hold cipub's table), else the project's."""
+    if explicit is None:
+        return find_project(cwd)
+    path = explicit if explicit.is_absolute() else cwd / explicit
+    if path.is_dir():
+        raise UsageError(
+            f"config file {explicit} is a directory", hint="name the file: DIR/cipub.toml or DIR/pyproject.toml"
+        )
+    if not path.is_file():
+        raise UsageError(f"config file {explicit} does not exist")
+    table = _config_table(path)
+    if table is None:
+        raise UsageError(f"{explicit} has no [tool.cipub] table")
+    return ConfigFile(path.absolute(), table)
+
+
+def _is_dotted(value: str) -> bool:
+    return value in (".", "..") or value.startswith(("./", "../", ".\\", "..\\"))
+
+
+def _from_root(key: str, value: Any, root: Path) -> Any:
+    """A path setting's relative value, taken from the project root (see :data:`Option.path`)."""
+    kind = OPTIONS[key].path
+    if kind is None:
+        return value
+
+    def one(item: str) -> str:
+        if not item or "://" in item or Path(item).is_absolute() or item.startswith("~"):
+            return item
+        if kind == "dotted" and not _is_dotted(item):
+            return item  # a bare word is a channel name (or refused as a target), never a directory
+        return os.path.normpath(root / item)
+
+    if isinstance(value, tuple):
+        return tuple(one(v) for v in value)
+    return one(value) if isinstance(value, str) else value
 
 
 def resolve(
@@ -177,8 +300,9 @@ def resolve(
 
     explicit = config_file or (Path(env["CIPUB_CONFIG"]) if env.get("CIPUB_CONFIG") else None)
     found = find_config_file(cwd, explicit)
+    root = found.root if found is not None else None
     if found is not None:
-        path, table = found
+        path, table = found.path, found.table
         for raw_key, value in table.items():
             key = raw_key.replace("-", "_")
             if key in RETIRED_CONFIG_KEYS:
@@ -198,7 +322,7 @@ def resolve(
         if env_key is None:
             # The environment is shared with CI systems and other tools: a stray CIPUB_* variable is
             # worth a warning (it may be a typo), not a failure. Config-file keys stay strict.
-            problem = _unknown(name[len(ENV_PREFIX) :].lower(), f"environment variable {name}")
+            problem = _unknown(name[len(ENV_PREFIX) :].lower(), f"environment variable {name}", as_env=True)
             log.warning("%s (ignored; %s)", problem.message, problem.hint)
             continue
         if value.strip() == "":
@@ -222,7 +346,16 @@ def resolve(
         values[key] = _coerce(key, value, flag)
         origins[key] = Origin("flag", flag)
 
-    return replace(Settings(), **values, origins=origins)
+    if root is not None:
+        # Values from the config file, and the defaults, belong to the project: relative paths in
+        # them are taken from its root, wherever in the project cipub runs. Flags and environment
+        # variables are typed here, so they stay relative to the working directory.
+        for key in SETTING_KEYS:
+            if origins.get(key, DEFAULT_ORIGIN).kind in ("file", "default"):
+                resolved = _from_root(key, values.get(key, OPTIONS[key].default), root)
+                if resolved != OPTIONS[key].default or key in values:
+                    values[key] = resolved
+    return replace(Settings(), **values, origins=origins, project_root=root)
 
 
 # URL credentials (scheme://user:secret@host) never reach the screen, even if a setting holds one.
@@ -246,4 +379,7 @@ def describe(settings: Settings) -> list[str]:
     credentials are masked; the caller still scrubs every line like all other output.
     """
     width = max(len(key) for key in SETTING_KEYS)
-    return [f"{key:<{width}}  {_shown(getattr(settings, key)):<28}  {settings.origin(key)}" for key in SETTING_KEYS]
+    return [
+        f"{OPTIONS[key].config_key or key:<{width}}  {_shown(getattr(settings, key)):<28}  {settings.origin(key)}"
+        for key in SETTING_KEYS
+    ]

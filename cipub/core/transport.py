@@ -20,18 +20,20 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import logging
+import os
 import random
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 import httpx
 
 from cipub import __version__
-from cipub.core.errors import AuthError, NetworkError
+from cipub.core.errors import AuthError, NetworkError, VerificationError
 from cipub.core.secrets import scrub
 
 log = logging.getLogger("cipub.core.transport")
@@ -68,11 +70,82 @@ USER_AGENT = f"cipub/{__version__}"
 _CHUNK = 1024 * 1024
 
 
-def file_chunks(path: Path, chunk_size: int = _CHUNK) -> Iterator[bytes]:
-    """Stream a file from disk: memory stays flat whatever the file size."""
+#: who is told about every chunk of a file sent (the CLI's progress display: bytes, rate, ETA)
+_byte_observers: list[Callable[[Path, int], None]] = []
+
+
+@contextmanager
+def observe_bytes(observer: Callable[[Path, int], None]) -> Iterator[None]:
+    """Call ``observer(path, n)`` for every chunk :func:`file_chunks` hands to a request, meanwhile."""
+    _byte_observers.append(observer)
+    try:
+        yield
+    finally:
+        _byte_observers.remove(observer)
+
+
+def _changed(path: Path | str, got: str, expected: str) -> VerificationError:
+    return VerificationError(
+        f"{Path(path).name} changed while it was being sent (sha256 {got}, checked file had {expected}); "
+        "the upload was cut short",
+        hint="something rewrote the file after cipub checked it: rebuild, then upload again",
+    )
+
+
+def file_chunks(path: Path, chunk_size: int = _CHUNK, *, sha256: str | None = None) -> Iterator[bytes]:
+    """Stream a file from disk: memory stays flat whatever the file size.
+
+    With ``sha256``: hash what is sent while it is sent, and hold the last chunk back until the
+    digest is known, so a file swapped after its check never reaches the server whole (the request
+    fails short of its Content-Length, and the server commits nothing).
+    """
+    digest = hashlib.sha256()
     with path.open("rb") as fh:
-        while chunk := fh.read(chunk_size):
-            yield chunk
+        held = fh.read(chunk_size)
+        while held:
+            following = fh.read(chunk_size)
+            digest.update(held)
+            if not following and sha256 is not None and digest.hexdigest() != sha256:
+                raise _changed(path, digest.hexdigest(), sha256)
+            for observer in tuple(_byte_observers):
+                observer(path, len(held))
+            yield held
+            held = following
+        if sha256 is not None and digest.hexdigest() != sha256:  # an empty file
+            raise _changed(path, digest.hexdigest(), sha256)
+
+
+class VerifiedReader:
+    """A binary file for httpx's ``files=`` that hashes what is read and refuses to hand out its
+    last bytes when the digest is not ``sha256`` (the same guarantee as ``file_chunks``)."""
+
+    def __init__(self, fh: BinaryIO, sha256: str) -> None:
+        self._fh = fh
+        self._sha256 = sha256
+        self._digest = hashlib.sha256()
+        self._size = os.fstat(fh.fileno()).st_size
+
+    def fileno(self) -> int:
+        return self._fh.fileno()
+
+    def tell(self) -> int:
+        return self._fh.tell()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        position = self._fh.seek(offset, whence)
+        if position == 0:
+            self._digest = hashlib.sha256()  # httpx rewinds for each retry
+        return position
+
+    def read(self, size: int = -1) -> bytes:
+        start = self._fh.tell()
+        data = self._fh.read(size)
+        if start == 0:
+            self._digest = hashlib.sha256()
+        self._digest.update(data)
+        if data and self._fh.tell() >= self._size and self._digest.hexdigest() != self._sha256:
+            raise _changed(getattr(self._fh, "name", "file"), self._digest.hexdigest(), self._sha256)
+        return data
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -241,7 +314,8 @@ class HttpClient:
                 last_problem = f"HTTP {response.status_code} {server_message(response)}"
             if attempt < self.retries:
                 delay = self._delay(attempt, response)
-                log.warning(
+                # detail (-v, --debug): by default the final NetworkError is the one line
+                log.info(
                     "%s %s failed (%s); retry %d/%d in %.1fs",
                     method,
                     url,
@@ -292,7 +366,7 @@ class HttpClient:
                 last_problem = f"{type(exc).__name__}: {scrub(str(exc)) or 'no detail'}"
                 delay = self._delay(attempt, None)
             if attempt < self.retries:
-                log.warning(
+                log.info(
                     "GET %s failed (%s); retry %d/%d in %.1fs", url, last_problem, attempt + 1, self.retries, delay
                 )
                 self._sleep(delay)

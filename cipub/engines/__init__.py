@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 
 from cipub.core.errors import UsageError
-from cipub.engines.base import BuildRequest, Engine, new_package_files, package_files
+from cipub.engines.base import CONVERT_HINT, BuildRequest, Engine, new_package_files, package_files
 from cipub.engines.boa import BoaEngine
 from cipub.engines.conda_build import CondaBuildEngine, require_conda
 from cipub.engines.rattler_build import RattlerBuildEngine
@@ -43,7 +43,7 @@ def select_engine(name: str, recipe: Recipe) -> Engine:
         if recipe.format != "v1":
             raise UsageError(
                 f"{recipe.path}: rattler-build builds recipe.yaml (v1) recipes, not meta.yaml",
-                hint="use --engine conda-build, or convert the recipe with conda-recipe-manager",
+                hint="use --engine conda-build, or " + CONVERT_HINT,
             )
         return RattlerBuildEngine()
     # Fail before any work when conda is missing (exit 4, with how to fix it).

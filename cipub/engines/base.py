@@ -9,7 +9,7 @@ with what was actually built.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -20,6 +20,17 @@ from cipub.recipe import Recipe
 
 #: file identity used to tell a rewritten package from an untouched one
 FileStamp = tuple[int, int, int]
+
+
+#: how to go from meta.yaml to recipe.yaml, which works on a machine that reaches only PyPI:
+#: neither conda-build nor conda-recipe-manager is on PyPI (both are conda-forge packages), while
+#: the rattler-build engine comes with cipub (py-rattler-build) and needs no conda at all
+CONVERT_HINT = (
+    'rewrite meta.yaml as recipe.yaml (the v1 format; rattler-build\'s guide "Converting from conda-build" '
+    "maps each section) and cipub builds it with its bundled rattler-build, no conda needed; where "
+    "conda-forge is reachable, `conda install -c conda-forge conda-recipe-manager` and "
+    "`conda-recipe-manager convert meta.yaml > recipe.yaml` do it for you"
+)
 
 
 @dataclass(frozen=True)
@@ -33,6 +44,15 @@ class BuildRequest:
     build_number: int | None = None
     target_platform: str | None = None
     channels: tuple[str, ...] = ("conda-forge",)
+    #: run the recipe's tests (rattler-build's default; ``--no-test`` turns it off)
+    run_tests: bool = True
+    #: where the engine's log lines go as they happen (the CLI: stderr); they are also saved in
+    #: ``output_dir/`` :data:`BUILD_LOG`
+    log: Callable[[str], None] | None = field(default=None, compare=False)
+
+
+#: the engine's whole log of the last build, in the output directory (named when a build fails)
+BUILD_LOG = "cipub-build.log"
 
 
 @runtime_checkable

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,15 +21,20 @@ import yaml
 
 from cipub.core.artifact import read_artifact
 from cipub.core.errors import BuildFailedError
-from cipub.engines.base import BuildRequest, effective_variant_files, new_package_files, package_files
+from cipub.engines.base import (
+    CONVERT_HINT,
+    BuildRequest,
+    effective_variant_files,
+    new_package_files,
+    package_files,
+)
 
 #: how much of the engine's output a failure message quotes
 STDERR_TAIL_LINES = 25
 
 CONDA_MISSING_HINT = (
-    "install conda-build into a conda installation (`conda install conda-build`) and put `conda` on "
-    "PATH, or move the recipe to recipe.yaml so the built-in rattler-build engine can build it "
-    "(`pip install conda-recipe-manager` and `conda-recipe-manager convert meta.yaml`, or `feedrattler`)"
+    "meta.yaml needs conda-build, which is not on PyPI: install it into a conda installation "
+    "(`conda install -c conda-forge conda-build`) and put `conda` on PATH; or " + CONVERT_HINT
 )
 
 
@@ -89,11 +95,13 @@ def conda_build_argv(
         argv += ["-m", str(variants_file)]
     if clobber_file is not None:
         argv += ["--clobber-file", str(clobber_file)]
+    if not request.run_tests:
+        argv.append("--no-test")  # otherwise conda-build keeps its own default (tests run)
     return argv
 
 
-def run_streaming(argv: list[str]) -> tuple[int, list[str]]:
-    """Run ``argv``, echo its output to our stderr live, return (exit code, last lines)."""
+def run_streaming(argv: list[str], echo: Callable[[str], None] | None = None) -> tuple[int, list[str]]:
+    """Run ``argv``, echo its output live (to ``echo``, else our stderr), return (exit code, last lines)."""
     tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
     try:
         process = subprocess.Popen(
@@ -110,7 +118,10 @@ def run_streaming(argv: list[str]) -> tuple[int, list[str]]:
     with process:
         for line in process.stdout:
             # stdout stays clean for --json documents; the engine's log goes to stderr.
-            sys.stderr.write(line)
+            if echo is not None:
+                echo(line.rstrip("\n"))
+            else:
+                sys.stderr.write(line)
             tail.append(line.rstrip("\n"))
     return process.returncode, list(tail)
 
@@ -149,7 +160,7 @@ class CondaBuildEngine:
                 subcommand=self.subcommand,
                 conda=conda,
             )
-            code, tail = run_streaming(argv)
+            code, tail = run_streaming(argv, request.log)
         if code != 0:
             quoted = "\n".join(tail[-STDERR_TAIL_LINES:])
             raise BuildFailedError(

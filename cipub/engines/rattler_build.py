@@ -1,19 +1,45 @@
-"""rattler-build, in-process through py-rattler-build: the default engine, needs no conda at all."""
+"""rattler-build through py-rattler-build: the default engine, needs no conda at all.
+
+py-rattler-build runs in a child Python process (:mod:`cipub.engines._rattler_worker`), because it
+holds the GIL for the whole build: here the parent stays free to stream the log as it is written
+(the build script's ``conda_build.log`` and the recipe tests' output), to print a heartbeat, and to
+stop the build at once on SIGINT/SIGTERM. Recipe tests run by default, as rattler-build's own CLI
+does; a failing one is exit 4 with its output, and its package is moved to ``OUT/broken/``.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
 import tempfile
-import warnings
+import threading
+from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from cipub.core.errors import BuildFailedError, RecipeError, UsageError
-from cipub.engines.base import BuildRequest, effective_variant_files, new_package_files, package_files
+from cipub.engines.base import (
+    BUILD_LOG,
+    CONVERT_HINT,
+    BuildRequest,
+    effective_variant_files,
+    new_package_files,
+    package_files,
+)
 from cipub.recipe import v1
+
+#: how many of the log's last lines a failure prints
+TAIL_LINES = 25
+_RECIPE_ERRORS = ("RecipeParseError", "VariantError", "PlatformParseError")
 
 
 class RattlerBuildEngine:
-    """Build a ``recipe.yaml`` with py-rattler-build's ``build_recipes``."""
+    """Build a ``recipe.yaml`` with py-rattler-build's ``build_recipes``, then run its tests."""
 
     name = "rattler-build"
 
@@ -22,20 +48,19 @@ class RattlerBuildEngine:
         if recipe.format != "v1":
             raise UsageError(
                 f"{recipe.path}: rattler-build builds recipe.yaml (v1) recipes, not meta.yaml",
-                hint="use --engine conda-build, or convert the recipe: "
-                "`pip install conda-recipe-manager && conda-recipe-manager convert meta.yaml > recipe.yaml`",
+                hint="use --engine conda-build, or " + CONVERT_HINT,
             )
         output_dir = request.output_dir.resolve()
         output_dir.mkdir(parents=True, exist_ok=True)
         # Parse first: build_recipes only says "Failed to parse recipe", this names file and line.
         v1.parse_stage0(recipe.path)
         before = package_files(output_dir)
-        with tempfile.TemporaryDirectory(prefix="cipub-rattler-build-") as scratch:
+        with (
+            tempfile.TemporaryDirectory(prefix="cipub-rattler-build-") as scratch,
+            BuildLog(output_dir / BUILD_LOG, request.log) as log,
+        ):
             variant_files = effective_variant_files(request, Path(scratch))
-            try:
-                _run_build_recipes(request, output_dir, variant_files)
-            except Exception as exc:
-                raise _translate(request, exc) from None
+            _run_worker(_worker_request(request, output_dir, variant_files), output_dir, log, request)
         built = new_package_files(output_dir, before)
         if not built:
             raise BuildFailedError(
@@ -46,39 +71,216 @@ class RattlerBuildEngine:
         return built
 
 
-def _run_build_recipes(request: BuildRequest, output_dir: Path, variant_files: list[Path]) -> None:
-    import rattler_build
+def _worker_request(request: BuildRequest, output_dir: Path, variant_files: list[Path]) -> dict[str, Any]:
+    return {
+        "recipe": str(request.recipe.path),
+        "output_dir": str(output_dir),
+        "build_num": request.build_number,
+        "variant_config": [str(p) for p in variant_files],
+        "variant_overrides": {k: [str(v) for v in vs] for k, vs in request.variant_overrides.items()},
+        "target_platform": request.target_platform,
+        "channel": list(request.channels),
+        "run_tests": request.run_tests,
+        # the output folder first: the package under test and its siblings are there (offline too)
+        "test_channels": [output_dir.as_uri(), *request.channels],
+    }
 
-    with warnings.catch_warnings():
-        # build_recipes is deprecated upstream in favour of Stage0Recipe.render() + run_build(),
-        # but only build_recipes can override the build number (build_num); the staged API cannot.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        rattler_build.build_recipes(
-            [request.recipe.path],
-            output_dir=output_dir,
-            build_num=request.build_number,
-            variant_config=[str(p) for p in variant_files] or None,
-            variant_overrides={k: [str(v) for v in vs] for k, vs in request.variant_overrides.items()} or None,
-            target_platform=request.target_platform,
-            channel=list(request.channels),
-            test="skip",
-            no_build_id=True,
+
+class BuildLog:
+    """The build's log: saved to a file, its tail kept for the failure message, each line echoed."""
+
+    def __init__(self, path: Path, echo: Any) -> None:
+        self.path = path
+        self._echo = echo
+        self._tail: deque[str] = deque(maxlen=TAIL_LINES)
+        self._file: IO[str] | None = None
+
+    def __enter__(self) -> BuildLog:
+        self._file = self.path.open("w", encoding="utf-8")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            self._file.close()
+
+    def line(self, text: str) -> None:
+        text = text.rstrip("\r\n")
+        if self._file is not None:
+            self._file.write(text + "\n")
+            self._file.flush()
+        self._tail.append(text)
+        if self._echo is not None:
+            self._echo(text)
+
+    def tail(self) -> tuple[str, ...]:
+        return tuple(self._tail)
+
+
+class ScriptLogFollower:
+    """Follows the build scripts' ``OUT/bld/*/work/conda_build.log`` files as rattler-build writes
+    them (build_recipes reports nothing while it runs; the script's output lands there)."""
+
+    def __init__(self, bld: Path) -> None:
+        self._bld = bld
+        # files left by earlier builds: only what grows after now is new
+        self._seen: dict[Path, tuple[int, int]] = {p: self._stamp(p) for p in self._files()}
+        self._partial: dict[Path, str] = {}
+
+    def _files(self) -> list[Path]:
+        return sorted(self._bld.glob("*/work/conda_build.log")) if self._bld.is_dir() else []
+
+    @staticmethod
+    def _stamp(path: Path) -> tuple[int, int]:
+        try:
+            stat = path.stat()
+        except OSError:
+            return (0, 0)
+        return (stat.st_ino, stat.st_size)
+
+    def poll(self, *, final: bool = False) -> list[str]:
+        lines: list[str] = []
+        for path in self._files():
+            inode, size = self._stamp(path)
+            seen_inode, offset = self._seen.get(path, (inode, 0))
+            if inode != seen_inode or size < offset:
+                offset = 0  # rewritten by a new build
+            if size > offset:
+                try:
+                    with path.open("rb") as fh:
+                        fh.seek(offset)
+                        chunk = fh.read(size - offset).decode("utf-8", errors="replace")
+                except OSError:
+                    continue
+                text = self._partial.pop(path, "") + chunk
+                *complete, rest = text.split("\n")
+                lines.extend(complete)
+                if rest:
+                    self._partial[path] = rest
+            self._seen[path] = (inode, size)
+        if final:
+            lines.extend(self._partial.values())
+            self._partial.clear()
+        return lines
+
+
+def _read_lines(stream: IO[str], into: queue.Queue[str | None]) -> None:
+    for line in stream:
+        into.put(line)
+    into.put(None)
+
+
+def _run_worker(worker_request: dict[str, Any], output_dir: Path, log: BuildLog, request: BuildRequest) -> None:
+    follower = ScriptLogFollower(output_dir / "bld")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cipub.engines._rattler_worker"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        # its own session: a signal for cipub is not sent to the build too; cipub stops the whole
+        # session itself (the build script's processes with it)
+        start_new_session=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    events: list[dict[str, Any]] = []
+    lines: queue.Queue[str | None] = queue.Queue()
+    reader = threading.Thread(target=_read_lines, args=(proc.stdout, lines), daemon=True, name="cipub-build-log")
+    try:
+        proc.stdin.write(json.dumps(worker_request))
+        proc.stdin.close()
+        reader.start()
+        while True:
+            try:
+                raw = lines.get(timeout=0.2)
+            except queue.Empty:
+                raw = ""
+            for text in follower.poll():
+                log.line(text)
+            if raw is None:
+                break
+            if raw:
+                _take(raw, log, events)
+        proc.wait()
+        for text in follower.poll(final=True):
+            log.line(text)
+    except BaseException:
+        _stop(proc)  # SIGINT, SIGTERM: the build stops now, not when it would have finished
+        raise
+    _raise_for(events, proc.returncode, log, request)
+
+
+def _take(raw: str, log: BuildLog, events: list[dict[str, Any]]) -> None:
+    try:
+        event = json.loads(raw)
+    except ValueError:
+        event = None
+    if not isinstance(event, dict) or "event" not in event:
+        log.line(raw)  # the engine's own prints
+    elif event["event"] == "log":
+        log.line(str(event.get("line", "")))
+    else:
+        events.append(event)
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    """End the worker's whole session (py-rattler-build and the build script it runs)."""
+    if proc.poll() is not None:
+        return
+    if not hasattr(os, "killpg"):  # Windows: no sessions; the worker alone
+        proc.kill()
+        proc.wait()
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=5)
+    except (ProcessLookupError, PermissionError):
+        pass
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def _raise_for(events: list[dict[str, Any]], returncode: int, log: BuildLog, request: BuildRequest) -> None:
+    recipe_path = request.recipe.path
+    for event in events:
+        if event["event"] == "test-failed":
+            raise _test_failure(event, log, request)
+        if event["event"] == "error":
+            raise _translate(request, str(event.get("kind", "")), str(event.get("message", "")), log)
+    if returncode != 0 or not any(e["event"] == "done" for e in events):
+        raise BuildFailedError(
+            f"rattler-build stopped for {recipe_path} (exit {returncode})",
+            hint=f"the whole log is {log.path}",
+            details=log.tail(),
         )
 
 
-def _translate(request: BuildRequest, exc: Exception) -> Exception:
-    """py-rattler-build exceptions -> cipub errors (recipe/variant problems are exit 3)."""
-    import rattler_build
-
-    recipe_path = request.recipe.path
-    recipe_errors: tuple[type[Any], ...] = (
-        rattler_build.RecipeParseError,
-        rattler_build.VariantError,
-        rattler_build.PlatformParseError,
+def _test_failure(event: dict[str, Any], log: BuildLog, request: BuildRequest) -> BuildFailedError:
+    package = Path(str(event["package"]))
+    # As rattler-build does: a package whose tests failed moves to OUT/broken/, out of every subdir.
+    broken = request.output_dir.resolve() / "broken"
+    broken.mkdir(exist_ok=True)
+    if package.is_file():
+        package.replace(broken / package.name)
+    output = [line for text in event.get("output", []) for line in str(text).splitlines()]
+    index, count = int(event.get("index", 0)), int(event.get("count", 1))
+    return BuildFailedError(
+        f"recipe test {index + 1} of {count} failed for {package.name}; nothing was uploaded",
+        hint=f"the test's output is above, the whole log in {log.path}; the package is in {broken}; "
+        "--no-test skips recipe tests",
+        details=tuple(output[-TAIL_LINES:]),
     )
-    if isinstance(exc, recipe_errors):
-        return v1.recipe_error(recipe_path, exc, "rattler-build could not read the recipe or variants")
-    message = v1.first_line(str(exc)) or type(exc).__name__
+
+
+def _translate(request: BuildRequest, kind: str, text: str, log: BuildLog) -> Exception:
+    """py-rattler-build exceptions -> cipub errors (recipe/variant problems are exit 3)."""
+    recipe_path = request.recipe.path
+    if kind in _RECIPE_ERRORS:
+        return v1.recipe_error(recipe_path, Exception(text), "rattler-build could not read the recipe or variants")
+    message = v1.first_line(text) or kind
     if message.startswith("parse error") and request.variant_configs:
         # The recipe itself parsed a moment ago, so this is one of the variant files.
         files = ", ".join(str(p) for p in request.variant_configs)
@@ -87,5 +289,6 @@ def _translate(request: BuildRequest, exc: Exception) -> Exception:
         return RecipeError(f"{recipe_path}: rattler-build could not parse the recipe: {message}")
     return BuildFailedError(
         f"rattler-build failed for {recipe_path}: {message}",
-        hint="the rattler-build log above says which step failed (solving, the build script, packaging)",
+        hint=f"the last lines of the build log are above; the whole log is {log.path}",
+        details=log.tail(),
     )

@@ -133,7 +133,7 @@ def advise_plan(recipe: Recipe, plan: Plan) -> list[str]:
         return []
     return [
         f"{recipe.name} could be `noarch: python`: the recipe calls no compiler; "
-        f"that would save {len(plan.cells) - 1} builds ({len(plan.cells)} -> 1) "
+        f"that would save {len(plan.cells) - 1} build{'s' if len(plan.cells) != 2 else ''} ({len(plan.cells)} -> 1) "
         "(check the built packages: `cipub build` says so when they hold no compiled files)"
     ]
 

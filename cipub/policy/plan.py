@@ -21,7 +21,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +43,15 @@ from cipub.recipe.variants import (
 PLAN_SCHEMA = 1
 #: ids longer than this are cut and given a hash suffix (CI job names and paths stay manageable)
 MAX_ID_LENGTH = 64
-#: GitHub-hosted runner labels per target platform (a hint; override in your workflow)
+#: GitHub-hosted runner labels per target platform, as GitHub's runner-images list them (late 2025);
+#: the setting ``runners`` (``osx-64=LABEL``, env CIPUB_RUNNERS) overrides any of them
 GITHUB_RUNNERS = {
     "linux-64": "ubuntu-latest",
     "linux-aarch64": "ubuntu-24.04-arm",
-    "osx-64": "macos-13",
-    "osx-arm64": "macos-latest",  # arm64 since 2024
+    # macos-13, the last free Intel label before, was retired on 2025-12-04; macos-15-intel is the
+    # free Intel (x64) image now ("macos-latest" and "macos-15" are arm64)
+    "osx-64": "macos-15-intel",
+    "osx-arm64": "macos-latest",
     "win-64": "windows-latest",
     "win-arm64": "windows-11-arm",
 }
@@ -408,6 +411,24 @@ def _plan_cell(ident: str, platform: str, cell: _Cell) -> PlanCell:
         runner=GITHUB_RUNNERS.get(platform, "ubuntu-latest"),
         outputs=cell.outputs,
     )
+
+
+def parse_runners(items: Sequence[str]) -> dict[str, str]:
+    """``PLATFORM=LABEL`` items (the setting ``runners``) as a mapping, each platform checked."""
+    runners: dict[str, str] = {}
+    for item in items:
+        platform, sep, label = item.partition("=")
+        if not sep or not platform.strip() or not label.strip():
+            raise UsageError(f"runners: {item!r} is not PLATFORM=LABEL", hint="e.g. osx-64=macos-15-large")
+        runners[check_platform(platform.strip(), source="runners")] = label.strip()
+    return runners
+
+
+def with_runners(plan: Plan, runners: Mapping[str, str]) -> Plan:
+    """``plan`` with the runner of each overridden platform's cells replaced."""
+    if runners:
+        plan.cells = [replace(c, runner=runners.get(c.platform, c.runner)) for c in plan.cells]
+    return plan
 
 
 def _display_path(path: Path) -> str:

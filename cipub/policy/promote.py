@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from cipub.channels.base import Channel, ChannelFile, find_file
-from cipub.core.errors import UsageError, VerificationError
+from cipub.core.errors import CipubError, UsageError, VerificationError
 from cipub.core.manifest import ArtifactEntry, Manifest, PromotionReceipt
-from cipub.policy.publish import Progress, channel_state, verify_labels
+from cipub.policy.publish import Progress, batch_entries, channel_state, now_carries, verify_labels
 
 
 @dataclass(frozen=True)
@@ -80,11 +80,12 @@ def promote(
         raise UsageError(f"--from and --to are both {from_label!r}")
     if not manifest.artifacts:
         raise UsageError("the manifest lists no artifacts: nothing to promote")
+    entries = batch_entries(manifest.artifacts)
     with channel:
-        state = channel_state(channel, manifest.artifacts)
+        state = channel_state(channel, entries)
         decisions = [
             decide_promotion(e, find_file(state.get(e.key, []), e.subdir, e.filename), from_label, to_label)
-            for e in manifest.artifacts
+            for e in entries
         ]
         problems = [d.problem for d in decisions if d.action == "refuse"]
         if problems:
@@ -110,18 +111,27 @@ def promote(
 
         for d in todo:
             assert d.file is not None
-            channel.add_label(d.file, to_label, source_label=from_label)
+            try:
+                channel.add_label(d.file, to_label, source_label=from_label)
+            except CipubError:
+                # An identical promotion running at once may have got there first (and, with --move,
+                # taken the source away): the file in --to with the right bytes is the goal, not a failure.
+                if not now_carries(channel, d.entry, to_label):
+                    raise
+                say(f"already   {d.entry.key} in {to_label} (promoted meanwhile by another run)")
+                receipt(d.entry, "already-promoted")
+                continue
             say(f"promoted  {d.entry.key}: {from_label} -> {to_label}")
             receipt(d.entry, "promoted")
         for d in done:
             say(f"already   {d.entry.key} in {to_label}")
             receipt(d.entry, "already-promoted")
-        verify_labels(channel, manifest.artifacts, to_label)
+        verify_labels(channel, entries, to_label)
 
         if move:
-            for entry in remove_label(channel, manifest.artifacts, from_label, progress=say):
+            for entry in remove_label(channel, entries, from_label, progress=say):
                 receipt(entry, "removed-from-source")
-            verify_labels(channel, manifest.artifacts, to_label)
+            verify_labels(channel, entries, to_label)
     manifest.promotions.extend(receipts)
     return receipts
 
@@ -149,10 +159,20 @@ def remove_label(
                 hint="promote the files to another label first",
             )
         for e, f in carrying:
-            channel.remove_label(f, label)
+            try:
+                channel.remove_label(f, label)
+            except CipubError:
+                if not _gone(channel, e, label):  # removed meanwhile by an identical --move: fine
+                    raise
             say(f"removed   {e.key} from {label}")
         verify_labels(channel, entries, label, absent=True)
     return [e for e, _f in carrying]
+
+
+def _gone(channel: Channel, entry: ArtifactEntry, label: str) -> bool:
+    state = channel_state(channel, [entry])
+    found = find_file(state.get(entry.key, []), entry.subdir, entry.filename)
+    return found is None or label not in found.labels
 
 
 def _how_labels_are_added(channel: Channel) -> str:

@@ -12,13 +12,14 @@ manifest's sha256, or the command fails with exit 8.
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from cipub.channels.base import Channel, ChannelFile, find_file
-from cipub.core.artifact import Artifact, read_artifact
+from cipub.core.artifact import PACKAGE_EXTENSIONS, Artifact, package_extension, read_artifact
 from cipub.core.errors import ConflictError, VerificationError
 from cipub.core.manifest import ArtifactEntry, Manifest, UploadReceipt
 
@@ -73,22 +74,109 @@ def channel_state(channel: Channel, entries: list[ArtifactEntry]) -> dict[str, l
     return by_key
 
 
+def _stem(filename: str) -> str:
+    ext = package_extension(filename)
+    return filename[: -len(ext)] if ext else filename
+
+
+def batch_entries(entries: list[ArtifactEntry]) -> list[ArtifactEntry]:
+    """The batch without repeats; refuse (exit 6, before anything is written) a batch that names one
+    file twice with different content, two files whose names differ only in case, or both formats
+    (``.conda`` and ``.tar.bz2``) of one package: every target would publish one of them under the
+    other's name, or clients would pick either."""
+    unique: dict[str, ArtifactEntry] = {}
+    folded: dict[str, ArtifactEntry] = {}
+    stems: dict[tuple[str, str], ArtifactEntry] = {}
+    problems: list[str] = []
+    for e in entries:
+        prior = unique.get(e.key)
+        if prior is not None:
+            if prior.sha256 != e.sha256:
+                problems.append(f"{e.key} appears twice with different content ({prior.path} and {e.path})")
+            continue
+        unique[e.key] = e
+        other = folded.setdefault(e.key.casefold(), e)
+        if other is not e:
+            problems.append(f"{other.key} and {e.key} differ only in case")
+            continue
+        other = stems.setdefault((e.subdir, _stem(e.filename).casefold()), e)
+        if other is not e:
+            problems.append(f"{other.key} and {e.key} are two formats of one package")
+    if problems:
+        raise ConflictError(
+            "this batch is not one file per name: " + "; ".join(problems) + " — nothing was written",
+            hint="publish each package once, in one format (build each noarch package in one matrix cell)",
+        )
+    return list(unique.values())
+
+
+def _other_format(entry: ArtifactEntry, state: dict[str, list[ChannelFile]]) -> ChannelFile | None:
+    stem = _stem(entry.filename)
+    for ext in PACKAGE_EXTENSIONS:
+        if not entry.filename.endswith(ext):
+            found = find_file(state.get(f"{entry.subdir}/{stem}{ext}", []), entry.subdir, f"{stem}{ext}")
+            if found is not None:
+                return found
+    return None
+
+
 def plan_upload(channel: Channel, manifest: Manifest, label: str) -> list[UploadAction]:
-    state = channel_state(channel, manifest.artifacts)
-    return [decide_upload(e, find_file(state.get(e.key, []), e.subdir, e.filename), label) for e in manifest.artifacts]
+    entries = batch_entries(manifest.artifacts)
+    state = channel_state(channel, entries)
+    actions = []
+    for e in entries:
+        other = _other_format(e, state)
+        if other is not None:
+            detail = f"{e.key} is already on the channel as {other.filename} (one package, two formats)"
+            actions.append(UploadAction(e, "conflict", other, detail))
+            continue
+        actions.append(decide_upload(e, find_file(state.get(e.key, []), e.subdir, e.filename), label))
+    return actions
 
 
-def _checked_artifact(manifest: Manifest, entry: ArtifactEntry) -> Artifact:
-    """Re-read the file: it must still be whole and be the one the manifest describes."""
-    # The manifest's sha256 and size come from a full check at build time: matching them, the file
-    # holds those very bytes, and only its info/ is read again (issue 12).
-    artifact = read_artifact(manifest.artifact_path(entry), checked_sha256=entry.sha256, checked_size=entry.size)
+def _checked_artifact(manifest: Manifest, entry: ArtifactEntry, *, checked_here: bool = False) -> Artifact:
+    """Re-read the file: it must still be whole and be the one the manifest describes (a manifest
+    edited by hand — another name, subdir or sha256 — is caught here, before anything is written).
+
+    ``checked_here``: this process checked the file in full and wrote the entry (``cipub build``
+    uploading what it built): when its size and sha256 still match, only info/ is read again
+    (issue 12). A manifest read from disk proves nothing about the file, so it is checked in full.
+    """
+    if checked_here:
+        artifact = read_artifact(manifest.artifact_path(entry), checked_sha256=entry.sha256, checked_size=entry.size)
+    else:
+        artifact = read_artifact(manifest.artifact_path(entry))
     if artifact.sha256 != entry.sha256:
         raise VerificationError(
             f"{entry.path} changed since the manifest was written (sha256 differs)",
             hint="rebuild, or upload the file that was built",
         )
+    differ = [
+        f"{what} {claimed!r} (the file says {actual!r})"
+        for what, claimed, actual in (
+            ("filename", entry.filename, artifact.filename),
+            ("subdir", entry.subdir, artifact.subdir),
+            ("name", entry.name, artifact.name),
+            ("version", entry.version, artifact.version),
+            ("build", entry.build, artifact.build),
+            ("build_number", entry.build_number, artifact.build_number),
+        )
+        if claimed != actual
+    ]
+    if differ:
+        raise VerificationError(
+            f"the manifest's entry for {entry.path} does not describe that file: " + ", ".join(differ),
+            hint="the manifest was edited by hand; rebuild to get a true one",
+        )
     return artifact
+
+
+def now_carries(channel: Channel, entry: ArtifactEntry, label: str) -> bool:
+    """True when the channel already holds exactly ``entry`` in ``label``: what a write that lost a
+    race against an identical command finds (a byte-identical file is never a conflict)."""
+    state = channel_state(channel, [entry])
+    found = find_file(state.get(entry.key, []), entry.subdir, entry.filename)
+    return found is not None and label in found.labels and found.sha256_in(label) == entry.sha256
 
 
 def upload(
@@ -98,6 +186,7 @@ def upload(
     *,
     dry_run: bool = False,
     progress: Progress | None = None,
+    checked_here: bool = False,
 ) -> list[UploadReceipt]:
     """Apply the policy; return one receipt per artifact (also appended to ``manifest.uploads``)."""
     say = progress or (lambda _msg: None)
@@ -117,18 +206,29 @@ def upload(
             return receipts
 
         # Check every file before the first write, so a damaged file stops the batch untouched.
-        artifacts = {a.entry.key: _checked_artifact(manifest, a.entry) for a in actions if a.action == "upload"}
+        artifacts = {
+            a.entry.key: _checked_artifact(manifest, a.entry, checked_here=checked_here)
+            for a in actions
+            if a.action == "upload"
+        }
 
         def run(action: UploadAction) -> UploadReceipt:
-            if action.action == "upload":
-                channel.upload(artifacts[action.entry.key], label)
-                say(f"uploaded  {action.entry.key} -> {label}")
-                return _receipt(action.entry, channel, label, "uploaded")
-            if action.action == "add-label":
-                assert action.existing is not None
-                channel.add_label(action.existing, label, source_label=action.source_label)
-                say(f"labelled  {action.entry.key} +{label} (identical file already there)")
-                return _receipt(action.entry, channel, label, "label-added")
+            try:
+                if action.action == "upload":
+                    channel.upload(artifacts[action.entry.key], label)
+                    say(f"uploaded  {action.entry.key} -> {label}")
+                    return _receipt(action.entry, channel, label, "uploaded")
+                if action.action == "add-label":
+                    assert action.existing is not None
+                    channel.add_label(action.existing, label, source_label=action.source_label)
+                    say(f"labelled  {action.entry.key} +{label} (identical file already there)")
+                    return _receipt(action.entry, channel, label, "label-added")
+            except (ConflictError, VerificationError):
+                # Another process may have written the very same file meanwhile: that is success.
+                if not now_carries(channel, action.entry, label):
+                    raise
+                say(f"skipped   {action.entry.key} (identical, written meanwhile by another run)")
+                return _receipt(action.entry, channel, label, "skipped-identical")
             say(f"skipped   {action.entry.key} (identical, already in {label})")
             return _receipt(action.entry, channel, label, "skipped-identical")
 
@@ -137,10 +237,32 @@ def upload(
             receipts = [run(a) for a in actions]
         else:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cipub-upload") as pool:
-                receipts = list(pool.map(run, actions))
-        verify_labels(channel, manifest.artifacts, label)
+                receipts = list(pool.map(_stop_after_first_failure(run), actions))
+        verify_labels(channel, [a.entry for a in actions], label)
     manifest.uploads.extend(receipts)
     return receipts
+
+
+class _NotStarted(Exception):
+    """A file left alone because another file of the batch failed or was interrupted first."""
+
+
+def _stop_after_first_failure(run: Callable[[UploadAction], UploadReceipt]) -> Callable[[UploadAction], UploadReceipt]:
+    """``run``, except that once one call raises (an error, or Ctrl-C arriving in a worker), no
+    worker starts another file. Executor.map cancels only what is still queued when the caller
+    sees the failure, which on a loaded machine can be several files later."""
+    stop = threading.Event()
+
+    def guarded(action: UploadAction) -> UploadReceipt:
+        if stop.is_set():
+            raise _NotStarted(action.entry.key)
+        try:
+            return run(action)
+        except BaseException:
+            stop.set()
+            raise
+
+    return guarded
 
 
 def verify_labels(channel: Channel, entries: list[ArtifactEntry], label: str, *, absent: bool = False) -> None:

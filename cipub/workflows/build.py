@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING
 from cipub.core.errors import BuildFailedError, UsageError
 from cipub.core.options import Settings
 from cipub.workflows.report import SILENT, Reporter
-from cipub.workflows.target import check_dependency_channels, check_label_settings, open_target
+from cipub.workflows.target import (
+    check_dependency_channels,
+    check_label_settings,
+    open_target,
+    require_write_credentials,
+)
 
 if TYPE_CHECKING:
     from cipub.channels.base import Channel
@@ -23,6 +28,10 @@ if TYPE_CHECKING:
     from cipub.engines import BuildRequest, Engine
     from cipub.policy.cells import CellChoice
     from cipub.recipe import Recipe
+
+
+#: what an interrupted upload leaves behind (the target writes each file whole or not at all)
+UPLOAD_STATE = "the manifest is written; each file is either complete on the target or absent"
 
 
 @dataclass(frozen=True)
@@ -83,6 +92,8 @@ def build(settings: Settings, job: BuildJob, report: Reporter = SILENT) -> Build
     lookup = needs_channel(explicit=job.build_number, no_bump=job.no_bump, planned=bool(planned))
     # A build job that reuses the plan's numbers and uploads nothing needs no channel (and no token).
     channel = open_target(settings) if job.upload or lookup else None
+    if channel is not None and job.upload and not job.dry_run:
+        require_write_credentials(channel)  # before the build: a missing token costs seconds, not a build
     decisions = _build_numbers(recipe, job, planned, channel, report)
     request = _engine_request(settings, recipe, cell, engine_number(decisions, job.build_number))
     if job.dry_run:
@@ -182,6 +193,7 @@ def _engine_request(settings: Settings, recipe: Recipe, cell: CellChoice, number
         build_number=number,
         target_platform=cell.target_platform,
         channels=tuple(settings.channels),
+        run_tests=settings.run_tests,
     )
 
 
@@ -202,6 +214,7 @@ def _dry_run(
         + (f" (cell {cell.id})" if cell.id else "")
         + f", solving dependencies from {', '.join(request.channels) or 'no channel'}"
         + (f", build number {request.build_number}" if request.build_number is not None else "")
+        + ("" if request.run_tests else ", without recipe tests")
         + (f", then upload to {settings.target} label {settings.label}" if job.upload else "")
     )
     return BuildResult(Manifest(build_numbers=decisions, recipe=str(request.recipe.path), engine=engine.name), None)
@@ -215,13 +228,21 @@ def _run_engine(
     report: Reporter,
 ) -> Manifest:
     """Build, keep what this cell publishes, and describe it in a manifest (with the noarch advice)."""
+    from cipub.core import activity
     from cipub.core.artifact import read_artifact
     from cipub.core.manifest import ArtifactEntry, Manifest
     from cipub.policy.cells import split_owned
     from cipub.policy.noarch import advise
 
     report.say(f"building {request.recipe.path} with {engine.name}" + (f" (cell {cell.id})" if cell.id else ""))
-    artifacts, skipped = split_owned(cell, [read_artifact(p) for p in engine.build(request)])
+    activity.now(f"building {request.recipe.path}", "nothing was uploaded")
+    if not request.run_tests:
+        report.say("recipe tests: skipped (--no-test / run-tests = false)")
+    with report.stream(f"building {request.recipe.path}") as log:
+        built = engine.build(replace(request, log=log))
+    if request.run_tests and engine.name == "rattler-build":
+        report.say("recipe tests: passed")
+    artifacts, skipped = split_owned(cell, [read_artifact(p) for p in built])
     for a in skipped:
         report.say(f"not in this cell's outputs (published by another cell): {a.key}")
     if not artifacts:
@@ -241,8 +262,13 @@ def _run_engine(
 
 
 def _upload(manifest: Manifest, channel: Channel, label: str, report: Reporter) -> None:
+    from cipub.core import activity
     from cipub.policy.publish import upload
 
     report.say(f"uploading to {channel.display}, label {label}")
-    with report.progress(len(manifest.artifacts), "uploading") as step:
-        upload(manifest, channel, label, progress=step)
+    activity.now(f"uploading to {channel.display}", UPLOAD_STATE)
+    with report.progress(
+        len(manifest.artifacts), "uploading", total_bytes=sum(a.size for a in manifest.artifacts)
+    ) as step:
+        # every file was checked in full by this process when the build wrote the manifest
+        upload(manifest, channel, label, progress=step, checked_here=True)

@@ -24,8 +24,30 @@ if TYPE_CHECKING:
 
 Provider = Literal["github", "gitlab"]
 
+#: the GitHub repository this project is published from (its composite action is github-actions/)
+ACTION_REPOSITORY = "cipub-dev/cipub"
+#: the commit of this project the generated workflows pin the action to: a full SHA, as GitHub
+#: advises for third-party actions (a tag can move). It must be a commit of this repository's main
+#: history with github-actions/action.yml (merged with its history, never squashed):
+#: tests/unit/ci/test_init_pins.py checks that it exists and
+#: that its action takes every input the generated workflow passes. Bump it when the action changes.
+ACTION_REF = "9a0a94b5c829b246401bdd477d8da6d79299c1af"
+#: the version of the pinned commit, as the "# vX.Y.Z" comment every pinned action carries
+ACTION_REF_NAME = "v0.1.0"
+#: gitlab: the pip requirement the include installs cipub from by default (cipub is not on PyPI):
+#: this project's source at the pinned commit, an archive pip builds without git
+PINNED_REQUIREMENT = f"cipub @ https://github.com/{ACTION_REPOSITORY}/archive/{ACTION_REF}.tar.gz"
 #: where the composite action lives; `cipub ci init github --action` overrides it
-DEFAULT_ACTION = "OWNER/cipub/github-actions@v1"
+DEFAULT_ACTION = f"{ACTION_REPOSITORY}/github-actions@{ACTION_REF}"
+#: github: the repository secret the generated workflow passes as the token, by target kind: the
+#: variable the target itself reads (README "Targets"), so one name serves CI and laptops alike
+SECRET_BY_KIND: Mapping[str, str] = {
+    "anaconda": "ANACONDA_API_TOKEN",
+    "psm": "PSM_TOKEN",
+    "quetz": "QUETZ_API_KEY",
+    "prefix": "PREFIX_API_KEY",
+    "artifactory": "ARTIFACTORY_TOKEN",
+}
 #: gitlab: the image of the cipub jobs; `--image ''` for shell runners
 DEFAULT_IMAGE = "python:3.12-slim"
 
@@ -46,6 +68,8 @@ class InitJob:
     image: str = DEFAULT_IMAGE
     install: str = ""
     force: bool = False
+    #: github: ``PLATFORM=LABEL`` runner overrides, written as the plan step's CIPUB_RUNNERS
+    runners: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -61,6 +85,7 @@ def init(job: InitJob) -> InitResult:
     """Write the starter files; UsageError (exit 2) if one exists and ``force`` is not set."""
     from cipub.channels.target import parse_target
 
+    kind = parse_target(job.target).kind  # a target CI could not use is refused now, not at the first push
     files = render_init(
         job.provider,
         recipe=job.recipe,
@@ -69,8 +94,10 @@ def init(job: InitJob) -> InitResult:
         action=job.action,
         image=job.image,
         install=job.install,
+        runners=job.runners,
     )
-    parse_target(job.target)  # a target CI could not use is refused now, not at the first push
+    if not job.directory.is_dir():  # a typo in --directory must not grow a new tree somewhere
+        raise UsageError(f"{job.directory} is not a directory", hint="pass the repository root with --directory/-C")
     existing = [name for name in files if (job.directory / name).exists()]
     if existing and not job.force:
         raise UsageError(
@@ -84,7 +111,8 @@ def init(job: InitJob) -> InitResult:
         path.write_text(text, encoding="utf-8")
         written.append(path)
     if job.provider == "github":
-        where = "the repository secret CONDA_TOKEN"
+        secret = SECRET_BY_KIND.get(kind)
+        where = f"the repository secret {secret}" if secret else f"nowhere (a {kind} target needs no token secret)"
     else:
         where = "a masked, protected CI/CD variable named as the target expects (ANACONDA_API_TOKEN, QUETZ_API_KEY...)"
     return InitResult(written, not (job.directory / job.recipe).exists(), where)
@@ -129,8 +157,12 @@ def render_github_workflow(
     target: str = "",
     platforms: Sequence[str] = (),
     action: str = DEFAULT_ACTION,
+    runners: Sequence[str] = (),
 ) -> str:
     """The starter workflow (``reusable=False``) or the shipped reusable workflow (``reusable=True``)."""
+    from cipub.policy.plan import parse_runners
+
+    runner_overrides = ""
     if reusable:
         values = {
             "recipe": "${{ inputs.recipe }}",
@@ -157,10 +189,35 @@ def render_github_workflow(
             "environment": "release",
             "verify_args": "--mode=install",
             "python_version": '"3.12"',
-            "token": "${{ secrets.CONDA_TOKEN }}",
+            "token": _token_expression(target),
         }
+        parse_runners(runners)  # a bad PLATFORM=LABEL is refused here, not in the first plan job
+        runner_overrides = _scalar("runner", ",".join(runners)) if runners else ""
     template = _template_env().get_template("github/workflow.yml.j2")
-    return template.render(reusable=reusable, action=_scalar("action", action), version=__version__, **values)
+    pinned = action == DEFAULT_ACTION
+    return template.render(
+        reusable=reusable,
+        action=_scalar("action", action) + (f" # {ACTION_REF_NAME}" if pinned else ""),
+        version=__version__,
+        secret=_secret_name(target),
+        runners=runner_overrides,
+        repository=ACTION_REPOSITORY,
+        ref=ACTION_REF,
+        ref_name=ACTION_REF_NAME,
+        **values,
+    )
+
+
+def _secret_name(target: str) -> str:
+    """The repository secret a starter workflow for ``target`` reads ('' when the target needs none)."""
+    from cipub.channels.target import parse_target
+
+    return SECRET_BY_KIND.get(parse_target(target).kind, "") if target else ""
+
+
+def _token_expression(target: str) -> str:
+    secret = _secret_name(target)
+    return f"${{{{ secrets.{secret} }}}}" if secret else '""'
 
 
 def render_init(
@@ -172,12 +229,15 @@ def render_init(
     action: str = DEFAULT_ACTION,
     image: str = DEFAULT_IMAGE,
     install: str = "",
+    runners: Sequence[str] = (),
 ) -> dict[str, str]:
     """Relative path -> content of the files ``cipub ci init PROVIDER`` writes."""
     from cipub.ci import matrix
 
     if provider == "github":
-        text = render_github_workflow(reusable=False, recipe=recipe, target=target, platforms=platforms, action=action)
+        text = render_github_workflow(
+            reusable=False, recipe=recipe, target=target, platforms=platforms, action=action, runners=runners
+        )
         return {".github/workflows/cipub.yml": text}
     if provider == "gitlab":
         template = _template_env().get_template("gitlab/gitlab-ci.yml.j2")

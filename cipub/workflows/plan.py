@@ -72,6 +72,7 @@ def plan(settings: Settings, job: PlanJob) -> PlanResult:
             the_plan = plan_mod.make_plan(recipe, channel=opened, **arguments)  # type: ignore[arg-type]
     else:
         the_plan = plan_mod.make_plan(recipe, channel=None, **arguments)  # type: ignore[arg-type]
+    plan_mod.with_runners(the_plan, plan_mod.parse_runners(settings.runners))
     notes.extend(noarch.advise_plan(recipe, the_plan))
     the_plan.notes.extend(notes)
     the_plan.channels = list(settings.channels)

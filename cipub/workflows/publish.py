@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from cipub.core.errors import UsageError
 from cipub.core.options import Settings
 from cipub.workflows.report import SILENT, Reporter
-from cipub.workflows.target import load_manifests, open_target
+from cipub.workflows.target import load_manifests, open_target, require_write_credentials
 
 if TYPE_CHECKING:
     from cipub.core.manifest import Manifest, PromotionReceipt, UploadReceipt
@@ -44,14 +44,20 @@ def upload(
 ) -> Published:
     """Upload package ``files``, or the files of ``manifests`` (merged), to ``settings.label``."""
     from cipub.ci import reports
+    from cipub.core import activity
     from cipub.core import manifest as manifest_mod
     from cipub.policy.publish import upload as upload_manifest
 
     manifest, found_at = _manifest_to_upload(settings, files, manifests)
     write_to = None if dry_run else found_at
     channel = open_target(settings)
+    if not dry_run:
+        require_write_credentials(channel)
     report.say(f"uploading {len(manifest.artifacts)} file(s) to {channel.display}, label {settings.label}")
-    with report.progress(len(manifest.artifacts), "uploading") as step:
+    activity.now(f"uploading to {channel.display}", "each file is either complete on the target or absent")
+    with report.progress(
+        len(manifest.artifacts), "uploading", total_bytes=sum(a.size for a in manifest.artifacts)
+    ) as step:
         receipts = upload_manifest(manifest, channel, settings.label, dry_run=dry_run, progress=step)
     counts = {state: sum(1 for r in receipts if r.state == state) for state in {r.state for r in receipts}}
     report.say("done: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
@@ -84,14 +90,21 @@ def promote(
 ) -> Published:
     """Promote exactly the manifest's files from ``settings.promote_from`` to ``settings.promote_to``."""
     from cipub.ci import reports
+    from cipub.core import activity
     from cipub.core import manifest as manifest_mod
     from cipub.policy.promote import promote as promote_manifest
 
     manifest, write_to = load_manifests(manifests, settings)
     channel = open_target(settings)
+    if not dry_run:
+        require_write_credentials(channel)
     report.say(
         f"promoting {len(manifest.artifacts)} file(s) on {channel.display}: "
         f"{settings.promote_from} -> {settings.promote_to}{' (move)' if move else ''}"
+    )
+    activity.now(
+        f"promoting on {channel.display}",
+        f"each file is in {settings.promote_to} with its sha256 or not yet; {settings.promote_from} is untouched",
     )
     with report.progress(len(manifest.artifacts), "promoting") as step:
         receipts = promote_manifest(

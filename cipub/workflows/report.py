@@ -15,7 +15,13 @@ class Reporter(Protocol):
 
     def say(self, message: str) -> None: ...
 
-    def progress(self, total: int, what: str) -> AbstractContextManager[Step]: ...
+    def progress(self, total: int, what: str, *, total_bytes: int = 0) -> AbstractContextManager[Step]:
+        """A step over ``total`` items (``total_bytes`` when they are file transfers)."""
+        ...
+
+    def stream(self, what: str) -> AbstractContextManager[Step]:
+        """Where a long step's log lines go as they happen (the build engine's log), one per call."""
+        ...
 
 
 class Silent:
@@ -28,7 +34,10 @@ class Silent:
     def _steps(self) -> Iterator[Step]:
         yield self.say
 
-    def progress(self, total: int, what: str) -> AbstractContextManager[Step]:
+    def progress(self, total: int, what: str, *, total_bytes: int = 0) -> AbstractContextManager[Step]:
+        return self._steps()
+
+    def stream(self, what: str) -> AbstractContextManager[Step]:
         return self._steps()
 
 

@@ -30,6 +30,37 @@ def target_options(settings: Settings) -> TargetOptions:
     )
 
 
+def with_target_label(settings: Settings) -> Settings:
+    """The settings with the label a target URL names (``https://anaconda.org/OWNER/label/L``).
+
+    rattler-build's ``publish --to`` puts the upload label in the URL; in cipub that is the staging
+    label (``label``: where build and upload put files, what ci verify checks). A label given
+    otherwise (flag, environment, config) must agree: two different answers are refused, not ranked.
+    A target that does not parse is left for the command to report when it opens it.
+    """
+    from dataclasses import replace
+
+    from cipub.channels.target import parse_target
+    from cipub.core.errors import UsageError
+    from cipub.core.options import Origin
+
+    try:
+        named = parse_target(settings.target).label
+    except UsageError:
+        return settings
+    if named is None or named == settings.label:
+        return settings
+    if settings.origin("label").kind != "default":
+        raise UsageError(
+            f"the target {settings.target} names label {named!r}, but the label is {settings.label!r} "
+            f"({settings.origin('label')})",
+            hint="drop the label from one of them",
+        )
+    where = settings.origin("target")
+    origins = {**settings.origins, "label": Origin(where.kind, f"{where.where} (the label in the target URL)")}
+    return replace(settings, label=named, origins=origins)
+
+
 def check_dependency_channels(settings: Settings) -> None:
     """Refuse a ``-c`` value that can only be a publish target (the old meaning of ``-c``)."""
     from cipub.channels.target import check_dependency_channel
@@ -63,6 +94,14 @@ def check_label_settings(settings: Settings) -> None:
             origin = settings.origin(key)
             where = OPTIONS[key].flag if origin.kind in ("flag", "default") else origin.where
             raise UsageError(f"{where}: invalid label {value!r}", hint=f"label names {NAMES.explained}")
+
+
+def require_write_credentials(channel: Channel) -> None:
+    """Before anything is built or sent: a target that will refuse writes for want of a token
+    fails now (exit 5, no network). Targets without the check (local, S3's AWS chain) pass."""
+    check = getattr(channel, "require_credentials", None)
+    if callable(check):
+        check()
 
 
 def load_manifests(paths: Sequence[Path], settings: Settings) -> tuple[Manifest, Path]:

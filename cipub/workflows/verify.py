@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cipub.core.errors import UsageError, VerificationError
+from cipub.core.errors import NetworkError, UsageError, VerificationError
 from cipub.core.options import Settings
 from cipub.workflows.report import SILENT, Reporter
 from cipub.workflows.target import load_manifests, open_target
@@ -128,7 +128,26 @@ def install_exactly(entry: ArtifactEntry, channels: Sequence[str], platform: str
             return asyncio.run(run(Path(tmp) / "env"))
         except Exception as exc:  # py-rattler has its own exception classes; keep the first line
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if is_network_failure(exc):
+                # not a verdict on the package: the channels could not be read (exit 7, not 8)
+                raise NetworkError(
+                    f"cannot check {spec}: a channel could not be reached ({first})",
+                    hint="check the network or the dependency channels (-c); --mode files verifies "
+                    "the label without installing",
+                ) from None
             return f"cannot install {spec}: {first}"
+
+
+#: what py-rattler (reqwest) says when a request never got an answer
+_NETWORK_WORDS = ("error sending request", "tcp connect error", "dns error", "timed out", "connection refused")
+
+
+def is_network_failure(exc: BaseException) -> bool:
+    """py-rattler's gateway/fetch/installer errors that come from the network, not the package."""
+    text = str(exc).lower()
+    return type(exc).__name__ in ("GatewayError", "FetchRepoDataError", "InstallerError") and any(
+        word in text for word in _NETWORK_WORDS
+    )
 
 
 def verify_release(

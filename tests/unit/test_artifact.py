@@ -128,7 +128,7 @@ def test_cli_refuses_damaged_package_and_writes_nothing(cipub, tmp_path: Path) -
     assert "truncated" in result.err
     assert "Traceback" not in result.err
     assert not channel.exists()
-    assert not (tmp_path / "dist").exists()
+    assert not (tmp_path / "output").exists()
 
 
 def test_a_file_with_the_checked_sha256_is_not_decompressed_again(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

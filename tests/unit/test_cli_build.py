@@ -39,5 +39,5 @@ def test_dry_run_builds_nothing_and_prints_a_valid_document(cipub, tmp_path: Pat
     assert doc["artifacts"] == []
     assert doc["build_numbers"][0]["chosen"] == 0
     assert "would build" in result.err
-    assert not (tmp_path / "dist").exists()
+    assert not (tmp_path / "output").exists()
     assert not (tmp_path / ".cipub").exists()

@@ -22,6 +22,7 @@ from tests.conftest import REPO
         (errors.NetworkError, 7),
         (errors.VerificationError, 8),
         (errors.InvalidPackageError, 9),
+        (errors.StorageError, 10),
     ],
 )
 def test_class_maps_to_code(cls: type[CipubError], code: int) -> None:

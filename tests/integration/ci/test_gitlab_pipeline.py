@@ -76,7 +76,7 @@ def test_include_end_to_end_on_a_local_channel(tmp_path: Path) -> None:
     assert "installed" in run.job_log("cipub-verify")
 
     # Only declared artifacts travelled: the builds happened in the jobs' own copies of the project.
-    assert not (project / "dist").exists()
+    assert not (project / "output").exists()
 
 
 def test_promote_waits_for_a_person(tmp_path: Path) -> None:

@@ -54,7 +54,7 @@ def test_the_build_solves_from_the_named_channel(cipub: Any, tmp_path: Path, dep
     [artifact] = json.loads(result.out)["artifacts"]
     from cipub.core.artifact import read_artifact
 
-    built = read_artifact(tmp_path / "dist" / artifact["subdir"] / artifact["filename"])
+    built = read_artifact(tmp_path / "output" / artifact["subdir"] / artifact["filename"])
     assert any(d.startswith("cipub-dep-only-here") for d in built.index["depends"])
 
 
@@ -63,7 +63,7 @@ def test_without_the_channel_the_dependency_is_not_found(cipub: Any, tmp_path: P
     (tmp_path / "recipe" / "recipe.yaml").write_text(NEEDS_DEP)
     result = cipub("build", "recipe", "-c", (tmp_path / "empty").as_uri(), "--no-upload", cwd=tmp_path)
     assert result.code == 4, result.err
-    assert not list((tmp_path / "dist").glob("*/needs-dep-*"))
+    assert not list((tmp_path / "output").glob("*/needs-dep-*"))
 
 
 @pytest.mark.parametrize("upload", [False, True], ids=["no-upload", "upload"])

@@ -101,7 +101,7 @@ def test_upload_twice_skips_then_conflict_leaves_channel_identical(project: Path
     again = json.loads(run("upload", "--json", cwd=project).stdout)
     assert {u["state"] for u in again["uploads"][-1:]} == {"skipped-identical"}
 
-    built = json.loads((project / "dist" / "cipub-manifest.json").read_text())["artifacts"][0]
+    built = json.loads((project / "output" / "cipub-manifest.json").read_text())["artifacts"][0]
     impostor = make_package(tmp_path / "other", "hello-cipub-data", "0.1.0", 0, build_string="h4616a5c_0", payload="x")
     assert impostor.name == built["filename"]
     channel = project / ".cipub" / "channel"

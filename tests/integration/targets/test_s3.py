@@ -111,4 +111,4 @@ def test_the_secret_key_never_reaches_output(cipub: Cipub, handle: TargetHandle,
     result = cipub("--debug", "upload", str(pkg), "--target", handle.url, cwd=work, env={**bad, "CIPUB_RETRIES": "1"})
     assert result.code == 7, result.err
     assert SECRET_KEY not in result.out + result.err
-    assert SECRET_KEY not in (work / "dist" / "cipub-manifest.json").read_text()
+    assert SECRET_KEY not in (work / "output" / "cipub-manifest.json").read_text()

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 import yaml
 
-from cipub import __version__
 from cipub.ci import matrix
 from cipub.core.errors import UsageError
 from cipub.policy.plan import Plan, PlanCell
@@ -122,8 +121,11 @@ def test_include_component_and_package_copy_are_identical() -> None:
 
 
 def test_include_installs_the_cipub_version_it_ships_with() -> None:
+    from cipub.workflows.ci import PINNED_REQUIREMENT
+
     spec = gitlab_documents(GITLAB_INCLUDE.read_text())[0]["spec"]
-    assert spec["inputs"]["install"]["default"] == f"cipub=={__version__}"
+    # cipub is not on PyPI: the default is this project's source at the commit the action is pinned to
+    assert spec["inputs"]["install"]["default"] == PINNED_REQUIREMENT
 
 
 # -- the GitLab include ----------------------------------------------------------------------------------
@@ -187,7 +189,7 @@ def test_child_pipeline_builds_each_cell_and_publishes_them_together() -> None:
     doc = yaml.safe_load(matrix.render_gitlab_child_pipeline(plan, promote_when="manual", verify="isolated"))
     assert doc["cipub-build"]["parallel"]["matrix"] == [{"CIPUBCI_CELL": ["linux-64-a", "linux-64-b"]}]
     assert "tags" not in doc["cipub-build"]
-    manifests = "--manifest=dist/linux-64-a/cipub-manifest.json --manifest=dist/linux-64-b/cipub-manifest.json"
+    manifests = "--manifest=output/linux-64-a/cipub-manifest.json --manifest=output/linux-64-b/cipub-manifest.json"
     assert doc["cipub-publish"]["script"] == [f"cipub upload {manifests}"]
     assert doc["cipub-verify"]["script"] == [f"cipub ci verify --mode=isolated {manifests}"]
     assert doc["cipub-promote"]["script"] == [f"cipub promote {manifests}"]
@@ -229,7 +231,7 @@ def test_child_pipeline_cell_ids_are_shell_quoted() -> None:
     script = matrix.gitlab_child_pipeline(plan)["cipub-publish"]["script"][0]
     import shlex
 
-    assert shlex.split(script) == ["cipub", "upload", "--manifest=dist/odd id;$(x)/cipub-manifest.json"]
+    assert shlex.split(script) == ["cipub", "upload", "--manifest=output/odd id;$(x)/cipub-manifest.json"]
 
 
 # -- cipub ci init ------------------------------------------------------------------------------------------

@@ -184,7 +184,7 @@ def test_no_conda_on_path_exit_4_with_how_to_fix(
             select_engine(name, v0_recipe)
         assert info.value.exit_code == 4
         assert "`conda` is not on PATH" in info.value.message
-        assert "conda install conda-build" in (info.value.hint or "")
+        assert "conda install -c conda-forge conda-build" in (info.value.hint or "")
         assert "recipe.yaml" in (info.value.hint or "")
 
 

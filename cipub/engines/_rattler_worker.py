@@ -1,0 +1,110 @@
+"""The py-rattler-build call, run in a child Python process by :mod:`cipub.engines.rattler_build`.
+
+Why a child: ``build_recipes`` and ``Package.run_tests`` hold the GIL for the whole build, so in the
+CLI's own process no signal handler, log follower or heartbeat could run until the build ended (a
+Ctrl-C during a 20-minute build would wait 20 minutes). In a child of its own session the parent
+stays responsive and can stop the whole build (the script's processes too) at once.
+
+Protocol: one JSON request on stdin; JSON lines on stdout (``{"event": "log"|"error"|"test-failed"
+|"done", ...}``). Anything else on stdout/stderr (the engine's own prints) is log text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+
+def _emit(event: str, **fields: Any) -> None:
+    sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
+    sys.stdout.flush()
+
+
+class _LogLines:
+    """py-rattler-build's progress callback: every log line goes to the parent as it happens."""
+
+    def on_log(self, event: Any) -> None:
+        for line in str(event.message).splitlines() or [""]:
+            _emit("log", line=line, level=str(event.level))
+
+    def on_build_step(self, event: Any) -> None:
+        _emit("log", line=f"{event.step_name}: {event.message}", level="info")
+
+    def on_download_start(self, event: Any) -> None:
+        pass
+
+    def on_download_progress(self, event: Any) -> None:
+        pass
+
+    def on_download_complete(self, event: Any) -> None:
+        pass
+
+
+def _build(request: dict[str, Any]) -> list[Path]:
+    import rattler_build
+
+    from cipub.engines.base import new_package_files, package_files
+
+    output_dir = Path(request["output_dir"])
+    before = package_files(output_dir)
+    with warnings.catch_warnings():
+        # build_recipes is deprecated upstream in favour of Stage0Recipe.render() + run_build(),
+        # but only build_recipes can override the build number (build_num); the staged API cannot.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        rattler_build.build_recipes(
+            [request["recipe"]],
+            output_dir=output_dir,
+            build_num=request["build_num"],
+            variant_config=request["variant_config"] or None,
+            variant_overrides=request["variant_overrides"] or None,
+            target_platform=request["target_platform"],
+            channel=request["channel"],
+            # tests run below, package by package, so their output streams and a failure names its test
+            test="skip",
+            no_build_id=True,
+        )
+    return new_package_files(output_dir, before)
+
+
+def _test(packages: list[Path], channels: list[str]) -> bool:
+    """Run every package's recipe tests; report the first failing one. True when all passed."""
+    from rattler_build import Package
+
+    for path in packages:
+        _emit("log", line=f"testing {path.name}", level="info")
+        results = Package.from_file(path).run_tests(channel=channels, progress_callback=_LogLines())
+        for result in results:
+            if not result.success:
+                _emit(
+                    "test-failed",
+                    package=str(path),
+                    index=result.test_index,
+                    count=len(results),
+                    output=list(result.output),
+                )
+                return False
+    return True
+
+
+def main() -> int:
+    request = json.loads(sys.stdin.read())
+    try:
+        built = _build(request)
+        if request["run_tests"] and built and not _test(built, request["test_channels"]):
+            return 1
+    except Exception as exc:  # py-rattler-build's own exception types: the parent translates them
+        _emit("error", kind=type(exc).__name__, message=str(exc))
+        return 1
+    _emit("done", built=[str(p) for p in built])
+    return 0
+
+
+if __name__ == "__main__":
+    code = main()
+    sys.stdout.flush()
+    # no interpreter finalisation: py-rattler's tokio threads can crash it (see cipub.cli.run)
+    os._exit(code)
