@@ -88,7 +88,7 @@ with the start-up fixes of B1/B4 the constant part halves.
     "B8": """\
 **What bounds it.** The peer is one process that copies the files and indexes two labels; cipub is
 two processes (upload, then promote), each paying start-up (B4), reading the manifest, checking
-each file (sha256 and `info/`, since the manifest already vouches for the rest), recording receipts
+each file in full (a manifest read from disk proves nothing about the file), recording receipts
 and re-indexing the touched label. What made it quadratic is gone (issue 12): a batch lists each
 label/subdir once and syncs once (`strace -c` of uploading 100 files: getdents64 1,750 -> 110,
 fsync 102 -> 2 plus one sync), so the ratio no longer grows with N; the constant left is cipub's
