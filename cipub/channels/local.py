@@ -125,6 +125,10 @@ class LocalChannel(Batch):
         self._unpublished: list[tuple[Path, Path, str]] = []
         self._unpublished_keys: set[tuple[str, str]] = set()  # their (subdir, filename)
         self._symlinks: set[Path] = set()  # listed package files that are symbolic links
+        #: files this batch copied from a checked artifact (sha256 verified while copied)
+        self._vouched: set[Path] = set()
+        #: (subdir, case-folded file name) -> the names listed or written, for the case-twin check
+        self._folded: dict[tuple[str, str], set[tuple[str, str]]] = {}
 
     # -- layout -----------------------------------------------------------------------------
     def label_dir(self, label: str) -> Path:
@@ -235,6 +239,8 @@ class LocalChannel(Batch):
                 tmp.unlink(missing_ok=True)
             self._unpublished.clear()
             self._unpublished_keys.clear()
+            self._vouched.clear()
+            self._folded = {}
             if self._lock is not None:
                 self._lock.release()
                 self._lock = None
@@ -288,6 +294,8 @@ class LocalChannel(Batch):
                 record = indexed.get(name)
                 if isinstance(record, dict) and record.get("size") == entry.stat().st_size:
                     continue  # indexed before, so it parses; files are never modified in place
+                if Path(entry.path) in self._vouched:
+                    continue  # written by this batch from bytes checked before the write
                 try:
                     read_artifact(entry.path)
                 except InvalidPackageError as exc:
@@ -328,6 +336,7 @@ class LocalChannel(Batch):
         if self._listing is not None:
             return self._listing
         listing: dict[str, dict[str, dict[str, dict[str, Path]]]] = {}
+        folded: dict[tuple[str, str], set[tuple[str, str]]] = {}
         for label in self.labels():
             label_dir = self.label_dir(label)
             by_subdir = listing.setdefault(label, {})
@@ -337,10 +346,12 @@ class LocalChannel(Batch):
                     for entry in entries:
                         if entry.name.endswith(PACKAGE_EXTENSIONS) and not entry.name.startswith("."):
                             by_name.setdefault(_name_part(entry.name), {})[entry.name] = Path(entry.path)
+                            folded.setdefault((subdir, entry.name.casefold()), set()).add((label, entry.name))
                             if entry.is_symlink():
                                 self._symlinks.add(Path(entry.path))
         if self.in_batch:
             self._listing = listing
+            self._folded = folded
         return listing
 
     def _listed(self, label: str, dest: Path, *, present: bool) -> None:
@@ -349,10 +360,13 @@ class LocalChannel(Batch):
             return
         by_subdir = self._listing.setdefault(label, {})
         by_name = by_subdir.setdefault(dest.parent.name, {}).setdefault(_name_part(dest.name), {})
+        names = self._folded.setdefault((dest.parent.name, dest.name.casefold()), set())
         if present:
             by_name[dest.name] = dest
+            names.add((label, dest.name))
         else:
             by_name.pop(dest.name, None)
+            names.discard((label, dest.name))
 
     def _exists(self, subdir: str, filename: str) -> bool:
         """Is ``subdir/filename`` in any label (or about to be, in this batch)?"""
@@ -434,6 +448,9 @@ class LocalChannel(Batch):
         # Published by _publish, after one sync for the whole batch: never visible before durable.
         self._unpublished.append((tmp, dest, label))
         self._unpublished_keys.add((dest.parent.name, dest.name))
+        self._folded.setdefault((dest.parent.name, dest.name.casefold()), set()).add((label, dest.name))
+        if sha256 is not None:  # the bytes of a checked artifact, verified while copied
+            self._vouched.add(dest)
 
     def _publish(self) -> None:
         """Make this batch's copies durable (one ``os.sync``), then link each to its name."""
@@ -489,18 +506,18 @@ class LocalChannel(Batch):
 
     def _case_twin(self, subdir: str, filename: str) -> str | None:
         """A file in any label whose name equals ``filename`` but for case (``X-1.0RC`` vs ``x-1.0rc``)."""
-        folded = filename.casefold()
-        folded_name = _name_part(filename).casefold()
-        for label, by_subdir in self._list().items():  # the batch's listing: no directory read per file
-            for name, by_file in by_subdir.get(subdir, {}).items():
-                if name.casefold() != folded_name:
-                    continue
-                for other in by_file:
-                    if other != filename and other.casefold() == folded:
-                        return f"{tree_path(label, subdir)}/{other}"
-        for _tmp, dest, label in self._unpublished:
-            if dest.parent.name == subdir and dest.name != filename and dest.name.casefold() == folded:
-                return f"{tree_path(label, subdir)}/{dest.name}"
+        self._list()  # fills the folded index for this batch
+        folded: dict[tuple[str, str], set[tuple[str, str]]] = {}
+        if self._listing is None:  # outside a batch: read the directories now
+            for label, by_subdir in self._list().items():
+                for by_file in by_subdir.get(subdir, {}).values():
+                    for other in by_file:
+                        folded.setdefault((subdir, other.casefold()), set()).add((label, other))
+        else:
+            folded = self._folded
+        for label, other in sorted(folded.get((subdir, filename.casefold()), set())):
+            if other != filename:
+                return f"{tree_path(label, subdir)}/{other}"
         return None
 
     def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> None:
