@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from cipub.core.errors import RecipeError
-from cipub.recipe import v0, v1
+from cipub.recipe import v1
 from cipub.recipe.selectors import check_platform, current_platform
 
 RecipeFormat = Literal["v1", "v0"]
@@ -229,6 +229,8 @@ def _neighbour_variant(path: Path, platform: str) -> dict[str, str]:
 
 
 def _read_v0(path: Path, platform: str) -> list[RecipeOutput]:
+    from cipub.recipe import v0
+
     rendered = v0.render_meta_yaml(path, platform, _neighbour_variant(path, platform))
     if _skipped(v0.section(rendered.data, "build", path=path)):
         # The first variant is skipped (say py<312 on win) but others may build: names and

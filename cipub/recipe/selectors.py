@@ -52,8 +52,42 @@ KNOWN_PLATFORMS = (
 _ARCH_BITS = {"32": 32, "64": 64, "aarch64": 64, "arm64": 64, "ppc64le": 64, "ppc64": 64, "s390x": 64}
 
 
+#: (sys.platform prefix, platform.machine() lower-cased) -> conda subdir, as rattler's Subdir.current()
+_SUBDIRS = {
+    ("linux", "x86_64"): "linux-64",
+    ("linux", "amd64"): "linux-64",
+    ("linux", "i686"): "linux-32",
+    ("linux", "i386"): "linux-32",
+    ("linux", "aarch64"): "linux-aarch64",
+    ("linux", "arm64"): "linux-aarch64",
+    ("linux", "armv6l"): "linux-armv6l",
+    ("linux", "armv7l"): "linux-armv7l",
+    ("linux", "ppc64le"): "linux-ppc64le",
+    ("linux", "ppc64"): "linux-ppc64",
+    ("linux", "s390x"): "linux-s390x",
+    ("linux", "riscv64"): "linux-riscv64",
+    ("darwin", "x86_64"): "osx-64",
+    ("darwin", "arm64"): "osx-arm64",
+    ("win32", "amd64"): "win-64",
+    ("win32", "x86_64"): "win-64",
+    ("win32", "arm64"): "win-arm64",
+    ("win32", "x86"): "win-32",
+}
+
+
 def current_platform() -> str:
-    """The conda subdir of the machine cipub runs on (``linux-64``, ``osx-arm64``...)."""
+    """The conda subdir of the machine cipub runs on (``linux-64``, ``osx-arm64``...).
+
+    Known machines are named from the standard library: importing py-rattler for this alone cost
+    7-16 % of a command that uploads nothing (issue 12). Anything else asks py-rattler.
+    """
+    import platform
+    import sys
+
+    os_name = "linux" if sys.platform.startswith("linux") else sys.platform
+    known = _SUBDIRS.get((os_name, platform.machine().lower()))
+    if known is not None:
+        return known
     from rattler import Subdir
 
     return str(Subdir.current())

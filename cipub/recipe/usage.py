@@ -23,12 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jinja2
-import jinja2.meta
-import jinja2.nodes
-
 from cipub.core.errors import RecipeError
-from cipub.recipe import v0
 from cipub.recipe.selectors import SELECTOR_LINE
 
 #: selector names that stand for a variant key
@@ -63,6 +58,10 @@ def static_keys(path: Path, keys: Iterable[str]) -> set[str]:
         source = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise RecipeError(f"{path}: cannot read recipe ({exc})") from exc
+    import jinja2  # meta.yaml only: importing this module (every build, every plan) must not pay for it
+    import jinja2.meta
+    import jinja2.nodes
+
     env = jinja2.Environment(autoescape=False)  # noqa: S701 - parsed for names only, never rendered to HTML
     try:
         tree = env.parse(source)
@@ -103,6 +102,8 @@ def static_keys(path: Path, keys: Iterable[str]) -> set[str]:
 def template_keys(path: Path, keys: Iterable[str]) -> set[str]:
     """Keys the recipe names as Jinja2 variables or in ``# [selectors]``: they shape the whole
     recipe, not one output's requirements (conda-build's top-level loop variables)."""
+    import jinja2  # meta.yaml work only: a v1 build never pays for it
+
     known = set(keys)
     source = path.read_text(encoding="utf-8", errors="replace")
     try:
@@ -189,6 +190,8 @@ def render_variant(
     environ: Mapping[str, str] | None = None,
 ) -> RenderedVariant:
     """Render the meta.yaml for one variant; report skip, per-output noarch and used requirement keys."""
+    from cipub.recipe import v0
+
     rendered = v0.render_meta_yaml(path, target_platform, variant, strict_selectors=False, environ=environ)
     data = rendered.data
     build = v0.section(data, "build", path=path)

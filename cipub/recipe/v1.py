@@ -12,9 +12,6 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import jinja2
-import jinja2.sandbox
-
 from cipub.core.errors import RecipeError
 from cipub.core.secrets import secrets_hidden_from_environ
 from cipub.recipe.selectors import platform_namespace
@@ -141,6 +138,10 @@ def single_output_skipped(stage0: Any, rendered: Any, target_platform: str) -> b
     conditions = build.get("skip") or []
     if isinstance(conditions, (str, bool)):
         conditions = [conditions]
+    if not conditions:
+        return False
+    import jinja2.sandbox
+
     env = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.StrictUndefined)
     context: dict[str, Any] = dict(platform_namespace(target_platform))
     for key, value in dict(getattr(rendered.recipe, "context", None) or {}).items():

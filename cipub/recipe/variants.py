@@ -31,7 +31,7 @@ import yaml
 
 from cipub.core.errors import RecipeError
 from cipub.recipe.selectors import SelectedText, SelectorError, evaluate, select_lines, selector_namespace
-from cipub.recipe.v0 import _FastStringNumberLoader, _StringNumberLoader
+from cipub.recipe.v0 import _FastStringNumberLoader
 
 #: keys that configure conda-build rather than name variant values
 SPECIAL_KEYS = frozenset(
@@ -133,6 +133,8 @@ def _construct(node: yaml.Node, path: Path, selected: SelectedText) -> Any:
     The node's tag was resolved by the loader that composed it: a conda_build_config.yaml keeps
     ``yes`` as written, a variants.yaml reads it as YAML does."""
     try:
+        from cipub.recipe.v0 import _StringNumberLoader  # v0 brings jinja2: only when a file is read
+
         return _StringNumberLoader("").construct_object(node, deep=True)
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]

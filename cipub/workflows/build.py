@@ -310,7 +310,8 @@ def _upload(manifest: Manifest, channel: Channel, label: str, report: Reporter, 
         len(manifest.artifacts), "uploading", total_bytes=sum(a.size for a in manifest.artifacts)
     ) as step:
         try:
-            upload(manifest, channel, label, progress=step)
+            # every file was checked in full by this process when the build wrote the manifest
+            upload(manifest, channel, label, progress=step, checked_here=True)
         except ConflictError as exc:
             if job.no_bump or job.build_number is not None:
                 flag = "--no-bump" if job.no_bump else "--build-number"
