@@ -133,9 +133,8 @@ def load_recipe(
 
 def own_variant_file(directory: Path, fmt: str) -> Path | None:
     """The variant file a builder reads next to the recipe on its own."""
-    from cipub.recipe.variants import CBC_NAME
-
-    names = ("variants.yaml", CBC_NAME) if fmt == "v1" else (CBC_NAME,)
+    cbc = "conda_build_config.yaml"  # variants.CBC_NAME, without importing the variant reader (yaml)
+    names = ("variants.yaml", cbc) if fmt == "v1" else (cbc,)
     for name in names:
         candidate = directory / name
         if candidate.is_file():
@@ -172,16 +171,21 @@ def _read_v1(
     The first value of each key is enough for names and versions; when every output is skipped
     for it, every variant is rendered (a skip for one python must not hide the recipe).
     """
-    from cipub.recipe.variants import apply_overrides, load_variant_files
-
     stage0 = v1.parse_stage0(path)
-    config = load_variant_files(
-        files, platform, recipe_format="v1", environ=environ, lenient=[pinning] if pinning is not None else []
-    )
-    apply_overrides(config, overrides)
-    needed = v1.referenced_keys(path, config.values)
-    values = {key: values for key, values in config.values.items() if key in needed and values}
-    zips = [kept for kept in ([k for k in g if k in values] for g in config.zip_keys) if len(kept) > 1]
+    values: dict[str, list[Any]] = {}
+    zips: list[list[str]] = []
+    if files or overrides:
+        # Only then: the variant reader brings yaml (and the meta.yaml machinery) with it, which a
+        # recipe with no variant files, the common small case, does not need.
+        from cipub.recipe.variants import apply_overrides, load_variant_files
+
+        config = load_variant_files(
+            files, platform, recipe_format="v1", environ=environ, lenient=[pinning] if pinning is not None else []
+        )
+        apply_overrides(config, overrides)
+        needed = v1.referenced_keys(path, config.values)
+        values = {key: values for key, values in config.values.items() if key in needed and values}
+        zips = [kept for kept in ([k for k in g if k in values] for g in config.zip_keys) if len(kept) > 1]
     first = {key: values[:1] for key, values in values.items()}
     try:
         rendered = v1.render_outputs(stage0, platform, first)
