@@ -51,19 +51,25 @@ Examples:
 """
 
 
-@command(app, "upload", help=UPLOAD_HELP)
+@command(
+    app,
+    "upload",
+    help=UPLOAD_HELP,
+    settings=(
+        "target",
+        "label",
+        "token_file",
+        "api_url",
+        "concurrency",
+        "config",
+    ),
+)
 def upload_command(
     ctx: typer.Context,
     files: list[Path] = typer.Argument(None, metavar="FILES", help="Package files (instead of a manifest)."),
     manifests: list[Path] = option("manifests"),
-    target: str | None = option("target"),
-    label: str | None = option("label"),
     dry_run: bool = option("dry_run"),
     as_json: bool = option("as_json"),
-    token_file: Path | None = option("token_file"),
-    api_url: str | None = option("api_url"),
-    concurrency: int | None = option("concurrency"),
-    config: Path | None = option("config"),
 ) -> None:
     from cipub.cli._common import Output
     from cipub.workflows.publish import upload
@@ -74,25 +80,31 @@ def upload_command(
     out.document(result.manifest.to_dict())
 
 
-@command(app, "promote", help=PROMOTE_HELP)
+@command(
+    app,
+    "promote",
+    help=PROMOTE_HELP,
+    settings=(
+        "target",
+        "promote_from",
+        "promote_to",
+        "to_target",
+        "to_token_file",
+        "token_file",
+        "api_url",
+        "concurrency",
+        "config",
+    ),
+)
 def promote_command(
     ctx: typer.Context,
     selectors: list[str] = typer.Argument(
         None, metavar="[RECIPES_OR_NAMES]...", help="Only these recipes / package names (ledger set)."
     ),
     manifests: list[Path] = option("manifests"),
-    target: str | None = option("target"),
-    promote_from: str | None = option("promote_from"),
-    promote_to: str | None = option("promote_to"),
-    to_target: str | None = option("to_target"),
-    to_token_file: Path | None = option("to_token_file"),
     move: bool = option("move"),
     dry_run: bool = option("dry_run"),
     as_json: bool = option("as_json"),
-    token_file: Path | None = option("token_file"),
-    api_url: str | None = option("api_url"),
-    concurrency: int | None = option("concurrency"),
-    config: Path | None = option("config"),
 ) -> None:
     from cipub.cli._common import Output
     from cipub.workflows.publish import promote

@@ -51,18 +51,24 @@ Examples:
 """
 
 
-@command(app, "status", help=STATUS_HELP)
+@command(
+    app,
+    "status",
+    help=STATUS_HELP,
+    settings=(
+        "target",
+        "promote_from",
+        "promote_to",
+        "token_file",
+        "api_url",
+        "config",
+    ),
+)
 def status_command(
     ctx: typer.Context,
     selectors: list[str] = typer.Argument(None, metavar="[RECIPES_MANIFESTS_OR_NAMES]..."),
-    target: str | None = option("target"),
-    promote_from: str | None = option("promote_from"),
-    promote_to: str | None = option("promote_to"),
     broken_label: str = option("broken_label"),
     as_json: bool = option("as_json"),
-    token_file: Path | None = option("token_file"),
-    api_url: str | None = option("api_url"),
-    config: Path | None = option("config"),
 ) -> None:
     from cipub.cli._common import Output
     from cipub.workflows.release import status
@@ -71,19 +77,25 @@ def status_command(
     out.document(status(settings_from(ctx), selectors or [], broken=broken_label, report=out))
 
 
-@command(app, "yank", help=YANK_HELP)
+@command(
+    app,
+    "yank",
+    help=YANK_HELP,
+    settings=(
+        "target",
+        "token_file",
+        "api_url",
+        "config",
+    ),
+)
 def yank_command(
     ctx: typer.Context,
     specs: list[str] = typer.Argument(None, metavar="[SPECS]..."),
     manifests: list[Path] = option("manifests"),
-    target: str | None = option("target"),
     remove_from: str = option("remove_from"),
     broken_label: str = option("broken_label"),
     dry_run: bool = option("dry_run"),
     as_json: bool = option("as_json"),
-    token_file: Path | None = option("token_file"),
-    api_url: str | None = option("api_url"),
-    config: Path | None = option("config"),
 ) -> None:
     from cipub.cli._common import Output
     from cipub.workflows.release import yank
@@ -102,19 +114,25 @@ def yank_command(
     out.document(run.document("yank", settings.target))
 
 
-@command(app, "prune", help=PRUNE_HELP)
+@command(
+    app,
+    "prune",
+    help=PRUNE_HELP,
+    settings=(
+        "target",
+        "label",
+        "token_file",
+        "api_url",
+        "config",
+    ),
+)
 def prune_command(
     ctx: typer.Context,
     selectors: list[str] = typer.Argument(None, metavar="[RECIPES_MANIFESTS_OR_NAMES]..."),
-    target: str | None = option("target"),
-    label: str | None = option("label"),
     superseded: bool = option("superseded"),
     older_than: int | None = option("older_than"),
     yes: bool = option("yes"),
     as_json: bool = option("as_json"),
-    token_file: Path | None = option("token_file"),
-    api_url: str | None = option("api_url"),
-    config: Path | None = option("config"),
 ) -> None:
     from cipub.cli._common import Output
     from cipub.workflows.release import prune
