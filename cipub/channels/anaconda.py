@@ -31,8 +31,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from cipub.channels.base import MAIN_LABEL, Capabilities, ChannelFile, NameRule, as_dict, as_list
 from cipub.channels.http import Body, HttpChannel, file_form, segment
 from cipub.channels.target import Target, TargetOptions
@@ -435,14 +433,7 @@ class AnacondaChannel(HttpChannel):
         """Download the one stored copy of ``file`` (any label) to ``dest`` (cross-target promotion).
         A redirect to another host (the package store) is followed without the token."""
         path = f"/download/{segment(self.owner)}/{segment(file.name)}/{segment(file.version)}/{file.key}"
-        got = self.http.download(path, dest)
-        if got.status in (301, 302, 303, 307, 308) and "location" in got.headers:
-            location = httpx.URL(self.base_url + path).join(got.headers["location"])
-            if location.host == httpx.URL(self.base_url).host:
-                got = self.http.download(str(location), dest)
-            else:
-                store = f"{location.scheme}://{location.netloc.decode()}"
-                got = self.plain_client(store, f"package store {location.host}").download(str(location), dest)
+        got = self.download_from_store(path, dest)
         if got.status != 200 or got.sha256 is None:
             raise NetworkError(f"{self.display}: downloading {file.key} answered {got.status}")
 

@@ -27,7 +27,7 @@ import httpx
 from cipub.channels.base import NAMES, Batch, Capabilities, NameRule
 from cipub.core.errors import AuthError, CipubError, InvalidPackageError, NetworkError, UsageError
 from cipub.core.secrets import Secret
-from cipub.core.transport import HttpClient, file_chunks, server_message
+from cipub.core.transport import Downloaded, HttpClient, file_chunks, server_message
 
 if TYPE_CHECKING:
     from cipub.channels.target import TargetOptions
@@ -134,6 +134,19 @@ class HttpChannel(Batch):
     def plain_client(self, base_url: str, what: str) -> HttpClient:
         """A client for another host (storage, a package store): it never carries the token."""
         return self._client(base_url.rstrip("/"), authenticated=False, what=what)
+
+    def download_from_store(self, path: str, dest: Path) -> Downloaded:
+        """GET ``path`` on this server into ``dest``, following a redirect to a package store (S3, a
+        CDN) without the token when it leaves this host: the token is for this server only."""
+        got = self.http.download(path, dest)
+        if got.status in (301, 302, 303, 307, 308) and "location" in got.headers:
+            location = httpx.URL(self.base_url + path).join(got.headers["location"])
+            if location.host == httpx.URL(self.base_url).host:
+                got = self.http.download(str(location), dest)
+            else:
+                store = f"{location.scheme}://{location.netloc.decode()}"
+                got = self.plain_client(store, f"package store {location.host}").download(str(location), dest)
+        return got
 
     def _client(self, base_url: str, *, authenticated: bool, what: str | None = None) -> HttpClient:
         with self._lock:

@@ -37,8 +37,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from cipub.channels.base import (
     MAIN_LABEL,
     NAMES,
@@ -328,16 +326,7 @@ class QuetzChannel(HttpChannel):
     def _download(self, channel_name: str, subdir: str, filename: str, dest: Path) -> tuple[str, int]:
         """Stream one file to ``dest``; returns (sha256, size). Memory stays flat."""
         path = f"/get/{segment(channel_name)}/{segment(subdir)}/{segment(filename)}"
-        got = self.http.download(path, dest)
-        if got.status in (301, 302, 303, 307, 308) and "location" in got.headers:
-            # A package store may redirect (S3, CDN). Follow it without the API key when it
-            # leaves this server: the key is for Quetz only.
-            location = httpx.URL(self.base_url + path).join(got.headers["location"])
-            if location.host == httpx.URL(self.base_url).host:
-                got = self.http.download(str(location), dest)
-            else:
-                store_base = f"{location.scheme}://{location.netloc.decode()}"
-                got = self.plain_client(store_base, f"package store {location.host}").download(str(location), dest)
+        got = self.download_from_store(path, dest)
         if got.status != 200 or got.sha256 is None:
             raise NetworkError(
                 f"{self.display}: downloading {subdir}/{filename} from {channel_name!r} answered {got.status}: "
