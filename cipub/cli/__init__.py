@@ -49,6 +49,7 @@ def report_error(exc: CipubError) -> None:
 #: errors of the machine cipub runs on, not of cipub: each ends the command with exit 10
 LOCAL_ERRNOS = frozenset(
     {
+        errno.ENOENT,  # a path under a directory that cannot hold it (/proc/x), or removed meanwhile
         errno.ENOSPC,
         errno.EDQUOT,
         errno.EROFS,
@@ -77,7 +78,9 @@ def _stdout_closed() -> StorageError:
 
 def _storage_error(exc: OSError) -> StorageError:
     where = f": {exc.filename}" if exc.filename else ""
-    if exc.errno in (errno.ENOTDIR, errno.EISDIR, errno.EEXIST):
+    if exc.errno == errno.ENOENT:
+        hint = "a directory on that path does not exist and cannot be created there: choose another path"
+    elif exc.errno in (errno.ENOTDIR, errno.EISDIR, errno.EEXIST):
         hint = "a path cipub needs as a directory is a file (or the other way round): choose another path"
     else:
         hint = "free space, or make the directory writable, then re-run the same command"

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from cipub import __version__
 from cipub.core.artifact import Artifact
-from cipub.core.errors import UsageError
+from cipub.core.errors import StorageError, UsageError
 from cipub.core.options import DEFAULT_OUTPUT_DIR
 
 SCHEMA_VERSION = 1
@@ -318,9 +318,24 @@ def dumps(manifest: Manifest, *, relative_to: Path | None = None) -> str:
     return json.dumps(manifest.to_dict(relative_to=relative_to), indent=2, sort_keys=False) + "\n"
 
 
+def check_destination(path: str | Path) -> Path:
+    """``path`` if a manifest may be written there: absent, or a regular file (not a link).
+
+    The write replaces the file by rename: pointed at ``/dev/stdout`` or a device it would replace
+    the node itself (a broken ``/dev/stdout`` for every later CI step) and report success.
+    """
+    path = Path(path)
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise StorageError(
+            f"the manifest path {path} is not a regular file; cipub replaces the manifest as a whole",
+            hint="give --manifest a path to a file (use --json to print the manifest on stdout)",
+        )
+    return path
+
+
 def write(manifest: Manifest, path: str | Path) -> Path:
     """Write atomically: a crash leaves either the old manifest or the new one, never half."""
-    path = Path(path)
+    path = check_destination(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -192,7 +192,13 @@ class Settings:
     label: str = setting(
         "test", "--label", "-l", metavar="LABEL", help="The staging label: builds upload to it, ci verify checks it."
     )
-    promote_from: str = setting("test", "--from", metavar="LABEL", help="Label to promote from.")
+    promote_from: str = setting(
+        "test",
+        "--from",
+        metavar="LABEL",
+        help="Label to promote from.",
+        shown_default="the staging label (label)",
+    )
     promote_to: str = setting("main", "--to", metavar="LABEL", help="Label to promote to.")
     to_target: str = setting(
         "",

@@ -356,6 +356,11 @@ def resolve(
                 resolved = _from_root(key, values.get(key, OPTIONS[key].default), root)
                 if resolved != OPTIONS[key].default or key in values:
                     values[key] = resolved
+    if "promote_from" not in origins and "label" in origins:
+        # The staging label is one setting: promote takes the files from where build and upload
+        # put them, unless --from names another label.
+        values["promote_from"] = values["label"]
+        origins["promote_from"] = origins["label"]
     resolved = replace(Settings(), **values, origins=origins, project_root=root)
     # a URL carrying a secret would be echoed in logs, plans and summaries: refuse it before anything runs
     refuse_credentials(resolved.target, "--target")

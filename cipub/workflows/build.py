@@ -69,6 +69,10 @@ def check_job(job: BuildJob, settings: Settings) -> None:
     check_dependency_channels(settings)
     if job.upload:
         check_label_settings(settings)
+    if not job.dry_run:
+        from cipub.core.manifest import check_destination
+
+        check_destination(settings.manifest_path)  # before the build, not after it
     for what, value in (("recipe path", job.recipe), ("--output-dir", Path(settings.output_dir))):
         # rattler-build writes these paths into its build script inside double quotes
         # (export SRC_DIR="..."): `$`, backticks or `"` there would run as shell code.

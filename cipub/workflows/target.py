@@ -85,7 +85,25 @@ def open_target(settings: Settings) -> Channel:
     from cipub.channels import open_channel
 
     check_label_settings(settings)
+    _refuse_target_in_output_dir(settings)
     return open_channel(settings.target, target_options(settings))
+
+
+def _refuse_target_in_output_dir(settings: Settings) -> None:
+    """A local channel that is (or sits in) the output directory would take the build's own files
+    for published ones (``--target ./output`` put every build straight into ``main``)."""
+    from cipub.channels.target import parse_target
+    from cipub.core.errors import UsageError
+
+    target = parse_target(settings.target)
+    if target.kind != "local":
+        return
+    channel, output = Path(target.base).resolve(), Path(settings.output_dir).resolve()
+    if channel == output or channel.is_relative_to(output):
+        raise UsageError(
+            f"the target {settings.target} overlaps the output directory {settings.output_dir}",
+            hint="publish to a channel directory of its own (the default is ./.cipub/channel)",
+        )
 
 
 def check_label_settings(settings: Settings) -> None:

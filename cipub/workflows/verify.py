@@ -183,8 +183,8 @@ def install_exactly(
                 # not a verdict on the package: the channels could not be read (exit 7, not 8)
                 raise NetworkError(
                     f"cannot check {spec}: a channel could not be reached ({first})",
-                    hint="check the network or the dependency channels (-c); --mode files verifies "
-                    "the label without installing",
+                    hint="check the network or the dependency channels (CIPUB_CHANNELS, or `channels` in the "
+                    "config); --mode files verifies the label without installing",
                 ) from None
             return f"cannot install {spec}: {first}"
 

@@ -100,3 +100,24 @@ def test_build_takes_one_platform_from_the_shared_setting(cipub, tmp_path: Path)
     result = cipub("build", str(RECIPE), "--no-upload", env={"CIPUB_PLATFORMS": "linux-64,osx-arm64"}, cwd=tmp_path)
     assert result.code == 2
     assert "one platform at a time" in result.err
+
+
+def test_promote_takes_the_files_from_the_configured_staging_label(tmp_path: Path) -> None:
+    (tmp_path / "cipub.toml").write_text('label = "staging"\n')
+    assert resolve({}, environ={}, cwd=tmp_path).promote_from == "staging"
+    assert resolve({"promote_from": "test"}, environ={}, cwd=tmp_path).promote_from == "test"
+
+
+def test_a_manifest_path_that_is_a_link_or_device_is_refused_before_the_build(cipub, tmp_path: Path) -> None:
+    # the atomic write renames over the path: /dev/stdout or a link would be replaced, not written
+    (tmp_path / "link.json").symlink_to(tmp_path / "elsewhere.json")
+    result = cipub("build", str(RECIPE), "--no-upload", "--manifest", "link.json", cwd=tmp_path)
+    assert result.code == 10, result.err
+    assert "not a regular file" in result.err
+    assert (tmp_path / "link.json").is_symlink() and not (tmp_path / "output").exists()
+
+
+def test_a_target_that_is_the_output_directory_is_refused(cipub, tmp_path: Path) -> None:
+    result = cipub("build", str(RECIPE), "--target", "./output", cwd=tmp_path)
+    assert result.code == 2
+    assert "overlaps the output directory" in result.err
