@@ -56,7 +56,9 @@ log = logging.getLogger("cipub.core.settings")
 
 _BY_ENV: dict[str | None, str] = {OPTIONS[key].env: key for key in SETTING_KEYS}
 #: CIPUB_* variables that are not settings (so they are not reported as unknown)
-_ENV_NOT_SETTINGS = frozenset({o.env for o in OPTIONS.values() if o.env and not o.is_setting} | {"CIPUB_DOTENV"})
+_ENV_NOT_SETTINGS = frozenset(
+    {o.env for o in OPTIONS.values() if o.env and not o.is_setting} | {"CIPUB_DOTENV", "CIPUB_TO_TOKEN"}
+)
 
 
 def _coerce(key: str, value: Any, source: str) -> Any:

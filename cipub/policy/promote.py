@@ -36,13 +36,20 @@ class PromotionDecision:
     problem: str = ""
 
 
+#: the label ``cipub yank`` gives a file; a yanked file is never promoted again by a manifest
+YANKED_LABEL = "broken"
+
+
 def decide_promotion(
     entry: ArtifactEntry, file: ChannelFile | None, from_label: str, to_label: str
 ) -> PromotionDecision:
-    """Promote ``entry`` only from the ``from_label`` copy that is exactly the built file (sha256)."""
+    """Promote ``entry`` only from the ``from_label`` copy that is exactly the built file (sha256),
+    and never a file that was yanked (re-running a CI promote job after a yank must not undo it)."""
     key = entry.key
     if file is None:
         return PromotionDecision(entry, "refuse", None, f"{key} is not on the channel")
+    if YANKED_LABEL in file.labels and to_label != YANKED_LABEL and file.sha256_in(YANKED_LABEL) == entry.sha256:
+        return PromotionDecision(entry, "refuse", file, f"{key} was yanked (it carries label {YANKED_LABEL!r})")
     if to_label in file.labels and file.sha256_in(to_label) == entry.sha256:
         return PromotionDecision(entry, "already", file)
     if from_label not in file.labels:
@@ -173,6 +180,11 @@ def remove_label(
 def _refusal_hint(decisions: list[PromotionDecision], from_label: str) -> str:
     """Uploading again only helps when the files are simply not there yet; a different build under
     the same name (a rebuild with the same number) would conflict."""
+    if any(d.problem and "was yanked" in d.problem for d in decisions):
+        return (
+            "a yanked file stays out of promotion; build a new build number, or take the "
+            f"{YANKED_LABEL!r} label off the file on the server if the yank was a mistake"
+        )
     if any(d.action == "refuse" and d.file is not None for d in decisions):
         return (
             f"this manifest is not what {from_label!r} holds (a rebuild with the same build number?): "

@@ -168,3 +168,11 @@ def test_remove_label_removes_nothing_when_one_file_would_lose_its_last_copy() -
     assert channel.calls == []
     assert remove_label(channel, entries[:1], "test") == entries[:1]
     assert channel.labels["test"] == {last: OTHER}
+
+
+def test_a_yanked_file_is_not_promoted_again_by_its_manifest() -> None:
+    # re-running a CI promote job (which passes --manifest) after `cipub yank` must not undo the yank
+    yanked = native(BUILT, "test", "broken")
+    decision = decide_promotion(entry(), yanked, "test", "main")
+    assert decision.action == "refuse"
+    assert decision.problem is not None and "was yanked" in decision.problem

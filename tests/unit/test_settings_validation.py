@@ -121,3 +121,8 @@ def test_a_target_that_is_the_output_directory_is_refused(cipub, tmp_path: Path)
     result = cipub("build", str(RECIPE), "--target", "./output", cwd=tmp_path)
     assert result.code == 2
     assert "overlaps the output directory" in result.err
+
+
+def test_a_huge_prune_age_is_a_usage_error(cipub, tmp_path: Path) -> None:
+    result = cipub("prune", "--older-than", "1000000000", cwd=tmp_path)
+    assert result.code == 2, result.err
