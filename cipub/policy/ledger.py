@@ -54,7 +54,7 @@ class LedgerFacts:
     #: (key, sha256) -> (entry, the record that staged it last), in staging order
     staged: dict[tuple[str, str], tuple[ArtifactEntry, Record]] = field(default_factory=dict)
     promoted: set[tuple[str, str]] = field(default_factory=set)
-    #: promoted on this target to any label
+    #: promoted to any label, on this target or into another one
     ever_promoted: set[tuple[str, str]] = field(default_factory=set)
     yanked: set[tuple[str, str]] = field(default_factory=set)
     pruned: set[tuple[str, str]] = field(default_factory=set)
@@ -84,7 +84,9 @@ def facts(records: Iterable[Record], target: str, from_label: str, to_label: str
         promoted_here = []
         for p in record.manifest.promotions:
             pair = (f"{p.subdir}/{p.filename}", p.sha256)
-            if p.target == target and p.state in PROMOTED_STATES:
+            if p.state in PROMOTED_STATES:
+                # on any target: a file promoted into another channel (--to-target) is a release too,
+                # and prune never removes a file that was ever promoted
                 out.ever_promoted.add(pair)
             if p.target == target and p.to_label == to_label and p.state in PROMOTED_STATES:
                 out.promoted.add(pair)

@@ -3,8 +3,9 @@
 A file on the staging label is removed only when every one of these holds:
 
 - it carries no other label on the target (a file in ``main``, ``broken`` or any label is kept);
-- the project's ledger staged it and never promoted it (to any label, on this target): files the
-  ledger does not know are kept — cipub prunes only what it staged, so "never promoted" is known;
+- the project's ledger staged it and never promoted it (to any label, on this target or, with
+  ``--to-target``, into another): files the ledger does not know are kept — cipub prunes only what
+  it staged, so "never promoted" is known;
 - a rule picks it: ``superseded`` (the target has a newer build number of the same name, version,
   subdir and variant, i.e. build string apart from ``_N``) or ``older_than`` (staged more than N
   days ago, by the ledger's receipt).
