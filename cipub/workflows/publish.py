@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cipub.core.errors import UsageError
+from cipub.core.errors import AuthError, UsageError
 from cipub.core.options import Settings
 from cipub.workflows.report import SILENT, Reporter
 from cipub.workflows.target import load_manifests, open_target, require_write_credentials
@@ -174,7 +174,14 @@ def _promote_across(
     )
     dest = open_channel(settings.to_target, options)
     if not dry_run:
-        require_write_credentials(dest)
+        try:
+            require_write_credentials(dest)
+        except AuthError as exc:
+            # the target's own variables (QUETZ_API_KEY ...) name the source's token: never read here
+            raise AuthError(
+                f"no token for the destination {settings.to_target}",
+                hint=f"set {TO_TOKEN_ENV[0]} or pass --to-token-file PATH (the --target's token is never used)",
+            ) from exc
     return promote_across(
         manifest, source, dest, settings.promote_from, settings.promote_to, dry_run=dry_run, progress=progress
     )

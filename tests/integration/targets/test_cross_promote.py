@@ -77,6 +77,7 @@ def test_local_to_quetz_uses_only_the_destination_token(cipub: Cipub, quetz_serv
         # QUETZ_API_KEY is not read for the destination: without CIPUB_TO_TOKEN it is refused
         refused = cipub("promote", "--to-target", dest.url, cwd=tmp_path, env={"QUETZ_API_KEY": key})
         assert refused.code == 5, refused.err
+        assert "CIPUB_TO_TOKEN" in refused.err and "QUETZ_API_KEY" not in refused.err
         assert dest.state() == {}
         promote_across(cipub, tmp_path, dest, {"CIPUB_TO_TOKEN": key}, pkgs, key)
 
