@@ -95,13 +95,15 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
     def run(name: str) -> ActRun:
         artifacts = root / f"artifacts-{name}"  # one artifact store per workflow run, as on GitHub
         artifacts.mkdir()
-        return run_act(
+        result = run_act(
             project,
             ".github/workflows/caller.yml",
             secrets={"CIPUB_TOKEN": CANARY},
             env={"CIPUB_ACT_ARTIFACTS": str(artifacts)},
             home=Path.home(),  # pip's cache: cipub installs from the copied source without downloads
         )
+        (root / f"act-{name}.log").write_text(result.log)  # for a look after a failure
+        return result
 
     write_recipe(project, fail_blue=True)
     commit_all(project)
@@ -116,7 +118,7 @@ def test_a_failed_cell_publishes_nothing(pipeline: Pipeline) -> None:
     run = pipeline.failed
     assert run.returncode != 0
     assert any("blue cell fails on purpose" in line for line in run.job_lines("flavorblue")), run.log[-4000:]
-    assert any("Job succeeded" in line for line in run.job_lines("flavorred"))
+    assert any("Job succeeded" in line for line in run.job_lines("flavorred")), "\n".join(run.job_lines("flavorred"))
     assert not run.job_lines("cipub/publish"), "the publish job ran although a cell failed"
     assert not any(pipeline.failed_state.values()), pipeline.failed_state
 
