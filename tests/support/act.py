@@ -133,7 +133,7 @@ def run_act(
     # environment either (host mode hands that environment to every job, build cells included).
     secret_file.write_text("".join(f"{k}={json.dumps(v)}\n" for k, v in secrets.items()))
     secret_file.chmod(0o600)
-    proc_env = {k: v for k, v in os.environ.items() if not k.startswith(("CIPUB_", "GITHUB_", "ACT", "RUNNER_"))}
+    proc_env = {k: v for k, v in os.environ.items() if not k.startswith(("CIPUB_", "GITHUB_", "ACT_", "RUNNER_"))}
     proc_env["HOME"] = str(home)
     proc = subprocess.run(
         command, cwd=project, env=proc_env, capture_output=True, text=True, timeout=timeout, check=False

@@ -99,7 +99,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
             project,
             ".github/workflows/caller.yml",
             secrets={"CIPUB_TOKEN": CANARY},
-            env={"CIPUB_ACT_ARTIFACTS": str(artifacts)},
+            env={"ACT_STANDIN_ARTIFACTS": str(artifacts)},
             home=Path.home(),  # pip's cache: cipub installs from the copied source without downloads
         )
         (root / f"act-{name}.log").write_text(result.log)  # for a look after a failure

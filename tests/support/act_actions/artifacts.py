@@ -11,7 +11,7 @@ from pathlib import Path
 
 
 def store() -> Path:
-    return Path(os.environ["CIPUB_ACT_ARTIFACTS"])
+    return Path(os.environ["ACT_STANDIN_ARTIFACTS"])
 
 
 def upload() -> int:
