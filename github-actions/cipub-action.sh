@@ -159,8 +159,8 @@ run_cipub() {
   local command=${INPUT_COMMAND:-}
   check_single command "$command"
   case $command in
-    plan | build | upload | promote | verify) ;;
-    *) fail "input 'command' must be one of plan, build, upload, promote, verify" ;;
+    plan | build | upload | promote | verify | status | yank) ;;
+    *) fail "input 'command' must be one of plan, build, upload, promote, verify, status, yank" ;;
   esac
   local dry_run=${INPUT_DRY_RUN:-false} move=${INPUT_MOVE:-false} upload=${INPUT_UPLOAD:-false}
   check_boolean dry-run "$dry_run"
@@ -196,6 +196,26 @@ run_cipub() {
     trap 'rm -f -- "$token_file"' EXIT
     printf '%s' "$INPUT_TOKEN" >"$token_file"
     export CIPUB_TOKEN_FILE="$token_file"
+  fi
+
+  local to_target=${INPUT_TO_TARGET:-}
+  check_single to-target "$to_target"
+  check_single remove-from "${INPUT_REMOVE_FROM:-}"
+  [ -z "$to_target" ] || export CIPUB_TO_TARGET="$to_target"
+  if [ -n "${INPUT_TO_TOKEN:-}" ]; then
+    # The destination's token: its own masked private file, never mixed with 'token'.
+    printf '::add-mask::%s\n' "$(log_safe "$INPUT_TO_TOKEN")"
+    case $INPUT_TO_TOKEN in
+      *$'\n'*)
+        while IFS= read -r line; do
+          [ -z "$line" ] || printf '::add-mask::%s\n' "$(log_safe "$line")"
+        done <<<"$INPUT_TO_TOKEN"
+        ;;
+    esac
+    to_token_file=$(umask 077 && mktemp "${RUNNER_TEMP:-/tmp}/cipub-to-token.XXXXXXXX")
+    trap 'rm -f -- "${token_file:-}" "$to_token_file"' EXIT
+    printf '%s' "$INPUT_TO_TOKEN" >"$to_token_file"
+    export CIPUB_TO_TOKEN_FILE="$to_token_file"
   fi
 
   local plan_file=${INPUT_PLAN:-} recipe=${INPUT_RECIPE:-recipe}
@@ -242,10 +262,28 @@ run_cipub() {
       ;;
     promote)
       args=(promote)
-      add_manifests "${INPUT_MANIFEST:-output/cipub-manifest.json}"
+      # No manifest input: the project's ledger when this job has one (cipub's own default), else
+      # the build's manifest (a promote job that downloaded only the manifests).
+      if [ -n "${INPUT_MANIFEST:-}" ] || [ ! -d "${INPUT_OUTPUT_DIR:-output}/cipub-ledger" ]; then
+        add_manifests "${INPUT_MANIFEST:-output/cipub-manifest.json}"
+      fi
       add_option --from from-label "${INPUT_FROM_LABEL:-}"
       add_option --to to-label "${INPUT_TO_LABEL:-}"
       [ "$move" = false ] || args+=(--move)
+      ;;
+    status)
+      # packages: recipes, manifests or package names, one per line (empty: the recipe input)
+      args=(status)
+      read_lines "${INPUT_PACKAGES:-$recipe}" positional
+      add_option --from from-label "${INPUT_FROM_LABEL:-}"
+      add_option --to to-label "${INPUT_TO_LABEL:-}"
+      ;;
+    yank)
+      # packages: NAME=VERSION[=BUILD] specs, one per line; or the manifest input
+      args=(yank)
+      read_lines "${INPUT_PACKAGES:-}" positional
+      [ ${#positional[@]} -gt 0 ] || add_manifests "${INPUT_MANIFEST:-dist/cipub-manifest.json}"
+      add_option --remove-from remove-from "${INPUT_REMOVE_FROM:-}"
       ;;
     verify)
       args=(ci verify)
@@ -255,8 +293,8 @@ run_cipub() {
   esac
   if [ "$dry_run" = true ]; then
     case $command in
-      build | upload | promote) args+=(--dry-run) ;;
-      *) fail "input 'dry-run' applies to build, upload and promote" ;;
+      build | upload | promote | yank) args+=(--dry-run) ;;
+      *) fail "input 'dry-run' applies to build, upload, promote and yank" ;;
     esac
   fi
   local -a extra=()

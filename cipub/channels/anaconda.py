@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cipub.channels.base import MAIN_LABEL, Capabilities, ChannelFile, NameRule
+from cipub.channels.base import MAIN_LABEL, Capabilities, ChannelFile, NameRule, as_dict, as_list
 from cipub.channels.http import Body, HttpChannel, file_form, segment
 from cipub.channels.target import Target, TargetOptions
 from cipub.core.artifact import Artifact
@@ -152,20 +152,36 @@ class AnacondaChannel(HttpChannel):
             with self._lock:  # the release exists, so does its package: an upload needs neither GET
                 self._known.update({key, ("package", name)})
                 self._absent.discard(key)
-            dists = response.json().get("distributions") or []
+            dists = as_list(self.http.parse(response, dict, f"reading release {name} {version}").get("distributions"))
         else:
             response = self.http.request("GET", f"/package/{segment(self.owner)}/{segment(name)}/files")
             if response.status_code == 404:
                 return []
             if response.status_code != 200:
                 raise self._fail(response, f"reading the files of {name}")
-            dists = response.json()
+            dists = self.http.parse(response, list, f"reading the files of {name}")
         found = []
-        for dist in dists:
-            channel_file = self._channel_file(name, dist)
+        for listed in dists:
+            channel_file = self._channel_file(name, self._complete(name, version, listed))
             if channel_file is not None:
                 found.append(channel_file)
         return found
+
+    def _complete(self, name: str, version: str | None, dist: Any) -> Any:
+        """``labels`` and ``sha256`` in a release's file list are not documented: when a server
+        leaves them out, read the file's own record (``GET /dist/...``, documented) instead."""
+        if not isinstance(dist, dict) or ("labels" in dist and "sha256" in dist):
+            return dist
+        subdir, _, filename = str(dist.get("basename") or "").rpartition("/")
+        version = str(dist.get("version") or version or "")
+        if not (subdir and filename and version):
+            return dist
+        path = f"/dist{self._release_path(name, version)}/{segment(subdir)}/{segment(filename)}"
+        response = self.http.request("GET", path)
+        if response.status_code != 200:
+            return dist
+        record = self.http.parse(response, dict, f"reading {subdir}/{filename}")
+        return {**dist, **record}
 
     @staticmethod
     def _channel_file(name: str, dist: Any) -> ChannelFile | None:
@@ -175,7 +191,7 @@ class AnacondaChannel(HttpChannel):
         subdir, _, filename = basename.rpartition("/")
         if not subdir or not filename.endswith((".conda", ".tar.bz2")):
             return None  # not a conda file (anaconda.org also hosts pypi files and notebooks)
-        attrs = dist.get("attrs") or {}
+        attrs = as_dict(dist.get("attrs"))
         build = str(attrs.get("build") or filename.removesuffix(".conda").removesuffix(".tar.bz2").rsplit("-", 2)[-1])
         try:
             build_number = int(attrs.get("build_number", build.rsplit("_", 1)[-1]))
@@ -193,7 +209,7 @@ class AnacondaChannel(HttpChannel):
             build=build,
             build_number=build_number,
             sha256=sha256,
-            labels=frozenset(str(label) for label in dist.get("labels") or []),
+            labels=frozenset(str(label) for label in as_list(dist.get("labels"))),
         )
 
     def _dist(self, artifact: Artifact) -> ChannelFile | None:
@@ -203,7 +219,7 @@ class AnacondaChannel(HttpChannel):
             return None
         if response.status_code != 200:
             raise self._fail(response, f"reading {artifact.key}")
-        return self._channel_file(artifact.name, response.json())
+        return self._channel_file(artifact.name, self.http.parse(response, dict, f"reading {artifact.key}"))
 
     def _landed(self, artifact: Artifact) -> bool:
         """Did an earlier attempt create exactly this file? (asked before a retried commit)"""
@@ -313,9 +329,15 @@ class AnacondaChannel(HttpChannel):
         }
         response = self.http.request("POST", self._file_path("stage", artifact), json=payload)
         if response.status_code == 200:
-            staged: dict[str, Any] = response.json()
-            if not isinstance(staged, dict) or not {"post_url", "form_data", "dist_id"} <= staged.keys():
-                raise NetworkError(f"{self.display}: staging {artifact.key} gave an answer without post_url")
+            staged: dict[str, Any] = self.http.parse(response, dict, f"staging {artifact.key}")
+            if (
+                not {"post_url", "form_data", "dist_id"} <= staged.keys()
+                or not isinstance(staged["post_url"], str)
+                or not isinstance(staged["form_data"], dict)
+            ):
+                raise NetworkError(
+                    f"{self.display}: staging {artifact.key} answered without post_url, form_data and dist_id"
+                )
             return staged
         if response.status_code == 409:
             self._already_there(artifact, label)
@@ -353,6 +375,12 @@ class AnacondaChannel(HttpChannel):
             return
         code = re.search(r"<Code>([^<]+)</Code>", response.text)
         detail = code.group(1) if code else response.reason_phrase
+        if response.status_code == 403:
+            raise NetworkError(
+                f"{self.display}: the storage refused {artifact.key} (403 {detail}): the presigned upload "
+                "expired or its signature does not match",
+                hint="re-run: cipub stages the file afresh; a clock far off the real time also causes this",
+            )
         if detail in ("InvalidDigest", "BadDigest"):
             raise VerificationError(
                 f"the storage refused {artifact.key}: checksum mismatch ({detail})",
@@ -374,6 +402,8 @@ class AnacondaChannel(HttpChannel):
             return
         if response.status_code == 404 and self._landed(artifact):
             return  # an attempt whose answer was lost had committed (and used up the dist_id)
+        if response.status_code == 402:
+            raise self._refused(response, f"committing {artifact.key}")
         raise self._fail(response, f"committing {artifact.key}")
 
     # -- labels -------------------------------------------------------------------------------
@@ -399,12 +429,35 @@ class AnacondaChannel(HttpChannel):
     def remove_label(self, file: ChannelFile, label: str) -> None:
         self._label_op("DELETE", file, label)
 
+    def fetch(self, file: ChannelFile, label: str, dest: Path) -> None:
+        """Download the one stored copy of ``file`` (any label) to ``dest`` (cross-target promotion).
+        A redirect to another host (the package store) is followed without the token."""
+        path = f"/download/{segment(self.owner)}/{segment(file.name)}/{segment(file.version)}/{file.key}"
+        got = self.download_from_store(path, dest)
+        if got.status != 200 or got.sha256 is None:
+            raise NetworkError(f"{self.display}: downloading {file.key} answered {got.status}")
+
+    def copy_from_owner(self, source_owner: str, file: ChannelFile, from_label: str, to_label: str) -> None:
+        """Server-side copy of one file from another owner's ``from_label`` into this owner's
+        ``to_label`` (anaconda.org's ``/copy/package``, as conda-forge's staging copy does), with
+        this channel's token. POST: the server refuses (409) rather than replace an existing file."""
+        self._require_token()
+        self.check_label(to_label)
+        path = f"/copy/package/{segment(source_owner)}/{segment(file.name)}/{segment(file.version)}/{file.key}"
+        body = {"to_owner": self.owner, "from_channel": from_label, "to_channel": to_label}
+        response = self.http.request("POST", path, json=body)
+        if response.status_code in (200, 201):
+            return
+        if response.status_code == 409:
+            raise ConflictError(f"{self.display}: {file.key} already exists (copy refused, nothing replaced)")
+        raise self._fail(response, f"copying {file.key} from owner {source_owner!r}")
+
     def install_url(self, label: str) -> str:
         base = f"{self.conda_base}/{self.owner}"
         return base if label == MAIN_LABEL else f"{base}/label/{label}"
 
 
 def open_target(target: Target, options: TargetOptions) -> AnacondaChannel:
-    token = read_token(TOKEN_ENV, token_file=options.token_file, required=False, what=target.raw)
+    token = read_token(options.token_env or TOKEN_ENV, token_file=options.token_file, required=False, what=target.raw)
     api_base = options.api_url or target.base or DEFAULT_API
     return AnacondaChannel(api_base, target.name, options, token, target.raw)

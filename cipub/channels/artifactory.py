@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -79,17 +80,16 @@ class ArtifactoryChannel(HttpChannel):
     def _path(self, subdir: str, filename: str) -> str:
         return f"{check_subdir(subdir)}/{quote(check_filename(filename))}"
 
-    def _get_json(self, url: str) -> Any | None:
-        """GET expecting JSON; None on 404."""
-        response = self.http.request("GET", url)
+    def _get_json(
+        self, url: str, expect: type[dict[str, Any]] | type[list[Any]] = dict, max_bytes: int | None = None
+    ) -> Any | None:
+        """GET expecting a JSON ``expect`` (exit 7 otherwise); None on 404."""
+        response = self.http.request("GET", url, max_bytes=max_bytes)
         if response.status_code == 404:
             return None
         if response.status_code >= 300:
             raise self._fail(response, f"GET {url}")
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise NetworkError(f"{self.display}: GET {url} did not answer JSON") from exc
+        return self.http.parse(response, expect, f"GET {url}")
 
     def labels(self) -> list[str]:
         """Labels = repositories named REPO or REPO-<label> (one listing, cached for the batch)."""
@@ -97,7 +97,7 @@ class ArtifactoryChannel(HttpChannel):
             if self._labels is not None:
                 return sorted(self._labels)
         found = {MAIN_LABEL}
-        for item in self._get_json("/api/repositories?type=local") or []:
+        for item in self._get_json("/api/repositories?type=local", list) or []:
             label = label_of_channel(self.name, str(item.get("key", ""))) if isinstance(item, dict) else None
             if label is not None:
                 found.add(label)
@@ -124,7 +124,9 @@ class ArtifactoryChannel(HttpChannel):
         with self._lock:
             records = self._repodata.get((repo, subdir))
         if records is None:
-            records = repodata_records(self._get_json(f"/api/conda/{repo}/{subdir}/repodata.json"))
+            records = repodata_records(
+                self._get_json(f"/api/conda/{repo}/{subdir}/repodata.json", max_bytes=self._options.max_download_bytes)
+            )
             with self._lock:
                 self._repodata[(repo, subdir)] = records
         number = (records.get(filename) or {}).get("build_number")
@@ -230,6 +232,15 @@ class ArtifactoryChannel(HttpChannel):
             raise self._write_error(response, f"removing {file.key} from {repo}", repo, label)
         self._wrote(label, repo, file.subdir)
 
+    def fetch(self, file: ChannelFile, label: str, dest: Path) -> None:
+        """Download ``label``'s copy of ``file`` (its repository) to ``dest`` (cross-target promotion)."""
+        path = f"/{self.repo_for(label)}/{self._path(file.subdir, file.filename)}"
+        got = self.http.download(path, dest)
+        if got.status != 200 or got.sha256 is None:
+            raise NetworkError(
+                f"{self.display}: downloading {file.key} from {self.repo_for(label)!r} answered {got.status}"
+            )
+
     def install_url(self, label: str) -> str:
         return f"{self.base_url}/api/conda/{self.repo_for(label)}"
 
@@ -241,12 +252,12 @@ class ArtifactoryChannel(HttpChannel):
 
 def open_target(target: Target, options: TargetOptions) -> ArtifactoryChannel:
     base = (options.api_url or target.base).rstrip("/")
-    token = read_token(["ARTIFACTORY_TOKEN"], token_file=options.token_file, required=False)
+    token = read_token(options.token_env or ["ARTIFACTORY_TOKEN"], token_file=options.token_file, required=False)
     if token is not None:
         bearer = Secret(f"Bearer {token.reveal()}", token.source)
         return ArtifactoryChannel(base, target.name, options, bearer, target.raw)
     user = read_token(["ARTIFACTORY_USERNAME"], required=False)
-    password = read_token(["ARTIFACTORY_PASSWORD"], required=False)
+    password = read_token(["ARTIFACTORY_PASSWORD"], required=False, allow_spaces=True)
     if user is None or password is None:
         raise AuthError(
             f"no credentials for {target.raw}: set ARTIFACTORY_TOKEN, or ARTIFACTORY_USERNAME and ARTIFACTORY_PASSWORD",

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from cipub.core.artifact import Artifact, split_filename
 from cipub.core.errors import InvalidPackageError, UsageError, VerificationError
@@ -139,6 +139,16 @@ def build_number_of(build: str) -> int:
     """The ``_N`` suffix of a build string: the fallback where no index says the build number."""
     tail = build.rsplit("_", 1)[-1]
     return int(tail) if tail.isdigit() else 0
+
+
+def as_dict(value: object) -> dict[str, Any]:
+    """``value`` if a server sent a JSON object there, else ``{}`` (a wrongly shaped answer reads as empty)."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: object) -> list[Any]:
+    """``value`` if a server sent a JSON array there, else ``[]``."""
+    return value if isinstance(value, list) else []
 
 
 def repodata_records(repodata: object) -> dict[str, dict[str, object]]:

@@ -27,7 +27,7 @@ import httpx
 from cipub.channels.base import NAMES, Batch, Capabilities, NameRule
 from cipub.core.errors import AuthError, CipubError, InvalidPackageError, NetworkError, UsageError
 from cipub.core.secrets import Secret
-from cipub.core.transport import HttpClient, file_chunks, server_message
+from cipub.core.transport import Downloaded, HttpClient, file_chunks, server_message
 
 if TYPE_CHECKING:
     from cipub.channels.target import TargetOptions
@@ -114,6 +114,18 @@ class HttpChannel(Batch):
         """How this server wants the token (default: ``Authorization: Bearer``)."""
         return {"Authorization": f"Bearer {token.reveal()}"}
 
+    def install_url(self, label: str) -> str:
+        """Where conda reads ``label`` (every HTTP target defines it)."""
+        raise NotImplementedError
+
+    def install_credentials(self, label: str) -> tuple[str, dict[str, str]] | None:
+        """(host of ``install_url(label)``, headers) a conda client sends to read a private label;
+        None without a token. ``ci verify --mode install`` gives them to py-rattler, bound to that host."""
+        if self._token is None:
+            return None
+        host = urlsplit(self.install_url(label)).hostname or ""
+        return host, self.auth_headers(self._token)
+
     @property
     def http(self) -> HttpClient:
         """The client for this target's server, with the token."""
@@ -123,17 +135,32 @@ class HttpChannel(Batch):
         """A client for another host (storage, a package store): it never carries the token."""
         return self._client(base_url.rstrip("/"), authenticated=False, what=what)
 
+    def download_from_store(self, path: str, dest: Path) -> Downloaded:
+        """GET ``path`` on this server into ``dest``, following a redirect to a package store (S3, a
+        CDN) without the token when it leaves this host: the token is for this server only."""
+        got = self.http.download(path, dest)
+        if got.status in (301, 302, 303, 307, 308) and "location" in got.headers:
+            location = httpx.URL(self.base_url + path).join(got.headers["location"])
+            if location.host == httpx.URL(self.base_url).host:
+                got = self.http.download(str(location), dest)
+            else:
+                store = f"{location.scheme}://{location.netloc.decode()}"
+                got = self.plain_client(store, f"package store {location.host}").download(str(location), dest)
+        return got
+
     def _client(self, base_url: str, *, authenticated: bool, what: str | None = None) -> HttpClient:
         with self._lock:
             client = self._clients.get((base_url, authenticated))
             if client is None:
-                headers = dict(self.extra_headers)
-                if authenticated and self._token is not None:
-                    headers.update(self.auth_headers(self._token))
+                # credentials are bound to this server's origin by the client: never sent elsewhere,
+                # never carried along a redirect to another scheme, host or port
+                credentials = self.auth_headers(self._token) if authenticated and self._token is not None else {}
                 client = HttpClient.for_target(
                     base_url,
                     self._options,
-                    headers=headers,
+                    headers=dict(self.extra_headers),
+                    credentials=credentials,
+                    refusal_is_auth=authenticated,
                     what=what or f"{self.server} {urlsplit(base_url).netloc or base_url}",
                     sleep=self._sleep,
                     transport=self._transport,
@@ -174,7 +201,12 @@ class HttpChannel(Batch):
         return self.label_names.check(label, "label")
 
     def _fail(self, response: httpx.Response, action: str) -> NetworkError:
-        return NetworkError(f"{self.display}: {action} answered {response.status_code}: {server_message(response)}")
+        hint = None
+        if "html" in response.headers.get("content-type", "").lower():
+            hint = f"a web page answered, not the {self.server} API: check the target URL (and --api-url)"
+        return NetworkError(
+            f"{self.display}: {action} answered {response.status_code}: {server_message(response)}", hint=hint
+        )
 
     def _refused(
         self, response: httpx.Response, action: str, *, missing: str | None = None, label: str | None = None
@@ -182,6 +214,12 @@ class HttpChannel(Batch):
         """The error for a write the server did not take: a 404 names the ``missing`` place (and the
         label that maps to it), a refused package is exit 9, anything else the server's failure."""
         status = response.status_code
+        if status == 402:
+            return UsageError(
+                f"{self.display}: {action}: the account's storage quota or plan limit is reached (402): "
+                f"{server_message(response)}",
+                hint="free space (remove old builds) or raise the quota, then re-run: finished files are skipped",
+            )
         if status == 404 and missing:
             hint = f"create {missing} on the server first" + (f"; label {label!r} maps to {missing}" if label else "")
             message = f"{self.display}: {action}: {missing} does not exist ({server_message(response)})"

@@ -13,6 +13,11 @@ which fails if the name exists (create-only, atomic). An exclusive lock on ``ROO
 cipub processes serialise and the index stays whole.
 Names are validated so nothing can be written outside ROOT.
 
+Cost: a batch lists each label/subdir directory once (again once after taking the lock, since
+another writer may have written meanwhile) and keeps that listing up to date with its own writes;
+copied files are flushed to disk with one ``os.sync`` per batch, before any of them is published
+(linked to its name), so a file is never visible before its bytes are durable (issue 12).
+
 Crash safety: before the first write to a label/subdir, the pair is recorded in
 ``ROOT/.cipub-pending`` (replaced atomically); the record goes only after that batch's re-index.
 A process killed between writing a file and indexing it leaves the record behind, so the next
@@ -113,12 +118,25 @@ class LocalChannel(Batch):
         self._lock: FileLock | None = None
         self._dirty: set[tuple[str, str]] = set()  # (label, subdir) to re-index
         self._sha_cache: dict[tuple[int, int, int], str] = {}
+        self._build_numbers: dict[tuple[int, int, int], int | None] = {}
+        #: this batch's listing: label -> subdir -> package name -> {filename: path}
+        self._listing: dict[str, dict[str, dict[str, dict[str, Path]]]] | None = None
+        #: copies written but not yet published: (temporary file, name, label), linked after one sync
+        self._unpublished: list[tuple[Path, Path, str]] = []
+        self._unpublished_keys: set[tuple[str, str]] = set()  # their (subdir, filename)
+        self._symlinks: set[Path] = set()  # listed package files that are symbolic links
+        #: files this batch copied from a checked artifact (sha256 verified while copied)
+        self._vouched: set[Path] = set()
+        #: (subdir, case-folded file name) -> the names listed or written, for the case-twin check
+        self._folded: dict[tuple[str, str], set[tuple[str, str]]] = {}
 
     # -- layout -----------------------------------------------------------------------------
     def label_dir(self, label: str) -> Path:
         return self.root / tree_path(label)
 
     def labels(self) -> list[str]:
+        if self._listing is not None:
+            return list(self._listing)
         found = [MAIN_LABEL] if self.root.is_dir() else []
         label_root = self.root / "label"
         if label_root.is_symlink():
@@ -171,6 +189,7 @@ class LocalChannel(Batch):
             lock = FileLock(self.root / LOCK_NAME)
             lock.acquire()  # blocks until the other cipub process's batch is done
             self._lock = lock
+            self._listing = None  # listed before the lock: another writer may have written since
             self._recover()
 
     def _recover(self) -> None:
@@ -211,9 +230,17 @@ class LocalChannel(Batch):
             if self._lock is not None:  # nothing was written if the channel was never locked
                 # Re-index even after a failure: what was written must be visible and consistent.
                 with storage_errors(self.root):
+                    self._publish()
                     self.reindex()
                     (self.root / PENDING_NAME).unlink(missing_ok=True)
         finally:
+            self._listing = None
+            for tmp, _dest, _label in self._unpublished:  # only left after a failure: never published
+                tmp.unlink(missing_ok=True)
+            self._unpublished.clear()
+            self._unpublished_keys.clear()
+            self._vouched.clear()
+            self._folded = {}
             if self._lock is not None:
                 self._lock.release()
                 self._lock = None
@@ -267,6 +294,8 @@ class LocalChannel(Batch):
                 record = indexed.get(name)
                 if isinstance(record, dict) and record.get("size") == entry.stat().st_size:
                     continue  # indexed before, so it parses; files are never modified in place
+                if Path(entry.path) in self._vouched:
+                    continue  # written by this batch from bytes checked before the write
                 try:
                     read_artifact(entry.path)
                 except InvalidPackageError as exc:
@@ -302,26 +331,75 @@ class LocalChannel(Batch):
             self._sha_cache[key] = file_digests(path)[0]
         return self._sha_cache[key]
 
-    def files(self, name: str, version: str | None = None) -> list[ChannelFile]:
-        """Scan only the directory entries that start with ``name-``: never the whole index."""
-        prefix = f"{name}-"
-        found: dict[tuple[str, str], dict[str, Path]] = {}
+    def _list(self) -> dict[str, dict[str, dict[str, dict[str, Path]]]]:
+        """The channel's package files, read once per batch (outside a batch: every time)."""
+        if self._listing is not None:
+            return self._listing
+        listing: dict[str, dict[str, dict[str, dict[str, Path]]]] = {}
+        folded: dict[tuple[str, str], set[tuple[str, str]]] = {}
         for label in self.labels():
             label_dir = self.label_dir(label)
+            by_subdir = listing.setdefault(label, {})
             for subdir in self._subdirs(label_dir):
+                by_name = by_subdir.setdefault(subdir, {})
                 with os.scandir(label_dir / subdir) as entries:
                     for entry in entries:
-                        fn = entry.name
-                        if fn.startswith(prefix) and fn.endswith(PACKAGE_EXTENSIONS) and package_of(fn, name, version):
+                        if entry.name.endswith(PACKAGE_EXTENSIONS) and not entry.name.startswith("."):
+                            by_name.setdefault(_name_part(entry.name), {})[entry.name] = Path(entry.path)
+                            folded.setdefault((subdir, entry.name.casefold()), set()).add((label, entry.name))
                             if entry.is_symlink():
-                                raise _symlinked(self.display, Path(entry.path), self.root)
-                            found.setdefault((subdir, fn), {})[label] = Path(entry.path)
+                                self._symlinks.add(Path(entry.path))
+        if self.in_batch:
+            self._listing = listing
+            self._folded = folded
+        return listing
+
+    def _listed(self, label: str, dest: Path, *, present: bool) -> None:
+        """Keep this batch's listing in step with a write of our own (``dest`` is LABEL_DIR/SUBDIR/FILE)."""
+        if self._listing is None:
+            return
+        by_subdir = self._listing.setdefault(label, {})
+        by_name = by_subdir.setdefault(dest.parent.name, {}).setdefault(_name_part(dest.name), {})
+        names = self._folded.setdefault((dest.parent.name, dest.name.casefold()), set())
+        if present:
+            by_name[dest.name] = dest
+            names.add((label, dest.name))
+        else:
+            by_name.pop(dest.name, None)
+            names.discard((label, dest.name))
+
+    def _exists(self, subdir: str, filename: str) -> bool:
+        """Is ``subdir/filename`` in any label (or about to be, in this batch)?"""
+        if (subdir, filename) in self._unpublished_keys:
+            return True
+        name = _name_part(filename)
+        return any(filename in by_subdir.get(subdir, {}).get(name, {}) for by_subdir in self._list().values())
+
+    def _build_number(self, path: Path) -> int | None:
+        """``_build_number``, once per file and process (hard-linked copies share the inode)."""
+        st = path.stat()
+        key = (st.st_ino, st.st_size, st.st_mtime_ns)
+        if key not in self._build_numbers:
+            self._build_numbers[key] = _build_number(path)
+        return self._build_numbers[key]
+
+    def files(self, name: str, version: str | None = None) -> list[ChannelFile]:
+        """Only the listed entries of package ``name``: never the whole index, never a re-scan."""
+        self._publish()  # what this batch wrote is read back from its real names
+        found: dict[tuple[str, str], dict[str, Path]] = {}
+        for label, by_subdir in self._list().items():
+            for subdir, by_name in sorted(by_subdir.items()):
+                for fn, path in by_name.get(name, {}).items():
+                    if package_of(fn, name, version):
+                        if path in self._symlinks:
+                            raise _symlinked(self.display, path, self.root)
+                        found.setdefault((subdir, fn), {})[label] = path
         return [
             ChannelFile.from_copies(
                 subdir,
                 fn,
                 {label: self._sha256(path) for label, path in by_label.items()},
-                build_number=_build_number(next(iter(by_label.values()))),
+                build_number=self._build_number(next(iter(by_label.values()))),
             )
             for (subdir, fn), by_label in sorted(found.items())
         ]
@@ -333,16 +411,17 @@ class LocalChannel(Batch):
         if self._lock is None:
             self._acquire()
 
-    def _create(self, source: Path, dest: Path, *, link: bool, sha256: str | None = None) -> None:
+    def _create(self, source: Path, dest: Path, label: str, *, link: bool, sha256: str | None = None) -> None:
         """Publish ``source`` at ``dest`` without ever replacing an existing ``dest``."""
         with storage_errors(self.root):
-            self._create_unchecked(source, dest, link=link, sha256=sha256)
+            self._create_unchecked(source, dest, label, link=link, sha256=sha256)
 
-    def _create_unchecked(self, source: Path, dest: Path, *, link: bool, sha256: str | None = None) -> None:
+    def _create_unchecked(self, source: Path, dest: Path, label: str, *, link: bool, sha256: str | None = None) -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)
         if link:
             try:
                 os.link(source, dest)
+                self._listed(label, dest, present=True)
                 return
             except FileExistsError:
                 raise
@@ -357,22 +436,51 @@ class LocalChannel(Batch):
                 while chunk := src.read(1024 * 1024):
                     digest.update(chunk)  # hash what is written while it is written
                     out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
             if sha256 is not None and digest.hexdigest() != sha256:
                 raise VerificationError(
                     f"{source.name} changed while it was being copied (sha256 {digest.hexdigest()}, "
                     f"checked file had {sha256}); nothing was published",
                     hint="something rewrote the file after cipub checked it: rebuild, then upload again",
                 )
-            os.link(tmp, dest)  # atomic, and fails if dest appeared meanwhile
-        finally:
+        except BaseException:
             tmp.unlink(missing_ok=True)
+            raise
+        # Published by _publish, after one sync for the whole batch: never visible before durable.
+        self._unpublished.append((tmp, dest, label))
+        self._unpublished_keys.add((dest.parent.name, dest.name))
+        self._folded.setdefault((dest.parent.name, dest.name.casefold()), set()).add((label, dest.name))
+        if sha256 is not None:  # the bytes of a checked artifact, verified while copied
+            self._vouched.add(dest)
+
+    def _publish(self) -> None:
+        """Make this batch's copies durable (one ``os.sync``), then link each to its name."""
+        if not self._unpublished:
+            return
+        with storage_errors(self.root):
+            if hasattr(os, "sync"):
+                os.sync()
+            else:  # Windows has no sync(): flush each copy
+                for tmp, _dest, _label in self._unpublished:
+                    with tmp.open("rb+") as fh:
+                        os.fsync(fh.fileno())
+            self._unpublished.reverse()  # pop() from the end, in the order written
+            while self._unpublished:
+                tmp, dest, label = self._unpublished.pop()
+                self._unpublished_keys.discard((dest.parent.name, dest.name))
+                try:
+                    os.link(tmp, dest)  # atomic, and fails if dest appeared meanwhile
+                except FileExistsError as exc:
+                    raise ConflictError(f"{dest.parent.name}/{dest.name} appeared meanwhile on {self.display}") from exc
+                finally:
+                    tmp.unlink(missing_ok=True)
+                self._listed(label, dest, present=True)
 
     def upload(self, artifact: Artifact, label: str) -> None:
         self._require_lock()
         dest = self._path(label, artifact.subdir, artifact.filename)
-        existing = [f for f in self.files(artifact.name, artifact.version) if f.key == artifact.key]
+        # The listing answers "not there" for most files; only a file that is there is read.
+        exists = self._exists(artifact.subdir, artifact.filename)
+        existing = [f for f in self.files(artifact.name, artifact.version) if f.key == artifact.key] if exists else []
         if existing:
             copies = dict(existing[0].label_sha256)
             if copies and set(copies.values()) == {artifact.sha256}:
@@ -392,21 +500,24 @@ class LocalChannel(Batch):
             )
         self._mark_dirty(label, artifact.subdir)
         try:
-            self._create(artifact.path, dest, link=False, sha256=artifact.sha256)
+            self._create(artifact.path, dest, label, link=False, sha256=artifact.sha256)
         except FileExistsError as exc:
             raise ConflictError(f"{artifact.key} already exists in label {label!r} of {self.display}") from exc
 
     def _case_twin(self, subdir: str, filename: str) -> str | None:
         """A file in any label whose name equals ``filename`` but for case (``X-1.0RC`` vs ``x-1.0rc``)."""
-        folded = filename.casefold()
-        for label in self.labels():
-            directory = self.label_dir(label) / subdir
-            if not directory.is_dir():
-                continue
-            with os.scandir(directory) as entries:
-                for entry in entries:
-                    if entry.name != filename and entry.name.casefold() == folded:
-                        return f"{tree_path(label, subdir)}/{entry.name}"
+        self._list()  # fills the folded index for this batch
+        folded: dict[tuple[str, str], set[tuple[str, str]]] = {}
+        if self._listing is None:  # outside a batch: read the directories now
+            for label, by_subdir in self._list().items():
+                for by_file in by_subdir.get(subdir, {}).values():
+                    for other in by_file:
+                        folded.setdefault((subdir, other.casefold()), set()).add((label, other))
+        else:
+            folded = self._folded
+        for label, other in sorted(folded.get((subdir, filename.casefold()), set())):
+            if other != filename:
+                return f"{tree_path(label, subdir)}/{other}"
         return None
 
     def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> None:
@@ -415,8 +526,9 @@ class LocalChannel(Batch):
         source = self._path(source_label, file.subdir, file.filename)
         dest = self._path(label, file.subdir, file.filename)
         self._mark_dirty(label, file.subdir)
+        self._publish()  # the source may be a copy of this batch
         try:
-            self._create(source, dest, link=True)
+            self._create(source, dest, label, link=True)
         except FileExistsError as exc:
             raise ConflictError(f"{file.key} already exists in label {label!r} of {self.display}") from exc
 
@@ -436,9 +548,20 @@ class LocalChannel(Batch):
         self._mark_dirty(label, file.subdir)
         with storage_errors(self.root):
             path.unlink(missing_ok=True)
+        self._listed(label, path, present=False)
+
+    def fetch(self, file: ChannelFile, label: str, dest: Path) -> None:
+        """Copy ``label``'s copy of ``file`` to ``dest`` (cross-target promotion reads bytes here)."""
+        shutil.copyfile(self._path(label, file.subdir, file.filename), dest)
 
     def install_url(self, label: str) -> str:
         return self.label_dir(label).as_uri()
+
+
+def _name_part(filename: str) -> str:
+    """The package name of ``NAME-VERSION-BUILD.conda`` (version and build hold no ``-``)."""
+    stem = filename.removesuffix(".conda").removesuffix(".tar.bz2")
+    return stem.rsplit("-", 2)[0]
 
 
 def _build_number(path: Path) -> int | None:

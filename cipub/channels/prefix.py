@@ -125,15 +125,14 @@ class PrefixChannel(HttpChannel):
     def _read_repodata(self, chan: str, subdir: str) -> Records:
         """``{filename: record}`` of one channel subdir; 404 = empty."""
         where = f"{chan}/{subdir}/repodata.json"
-        response = self.http.request("GET", f"{self.read_base}/{where}", follow_redirects=True)
+        response = self.http.request(
+            "GET", f"{self.read_base}/{where}", follow_redirects=True, max_bytes=self._options.max_download_bytes
+        )
         if response.status_code == 404:
             return {}
         if response.status_code >= 300:
             raise self._fail(response, f"reading {where}")
-        try:
-            return repodata_records(response.json())
-        except ValueError as exc:
-            raise NetworkError(f"{self.display}: {where} is not JSON") from exc
+        return repodata_records(self.http.parse(response, dict, f"reading {where}"))
 
     def _met(self, records: Records, expected: dict[str, str | None]) -> bool:
         for filename, sha in expected.items():
@@ -297,6 +296,11 @@ class PrefixChannel(HttpChannel):
     def install_url(self, label: str) -> str:
         return f"{self.read_base}/{label_channel_name(self.name, label)}"
 
+    def fetch(self, file: ChannelFile, label: str, dest: Path) -> None:
+        """Download ``label``'s copy of ``file`` to ``dest`` (cross-target promotion)."""
+        _label, sha = file.source_copy(label)
+        self._download(label_channel_name(self.name, label), file.subdir, file.filename, dest, sha)
+
     def _download(self, chan: str, subdir: str, filename: str, dest: Path, sha256: str) -> int:
         """Fetch a package in ranges (each retried by the transport), memory flat; check sha256."""
         where = f"{chan}/{subdir}/{filename}"
@@ -310,6 +314,7 @@ class PrefixChannel(HttpChannel):
                     f"{self.read_base}/{where}",
                     headers={"Range": f"bytes={offset}-{end}"},
                     follow_redirects=True,
+                    max_bytes=self._options.max_download_bytes,
                 )
                 if response.status_code == 416:
                     break  # asked past the end: the previous range ended exactly at the size
@@ -318,6 +323,11 @@ class PrefixChannel(HttpChannel):
                 out.write(response.content)
                 digest.update(response.content)
                 offset += len(response.content)
+                if offset > self._options.max_download_bytes:
+                    raise NetworkError(
+                        f"{self.display}: {where} is bigger than max_download_mb",
+                        hint="raise max_download_mb (CIPUB_MAX_DOWNLOAD_MB) if packages are really this big",
+                    )
                 if response.status_code == 200:
                     break  # the server ignored the range and sent everything
                 total = _content_range_total(response.headers.get("content-range", ""))
@@ -343,7 +353,7 @@ def read_base_for(server: str) -> str:
 
 def open_target(target: Target, options: TargetOptions) -> PrefixChannel:
     server = (options.api_url or target.base).rstrip("/")
-    token = read_token(["PREFIX_API_KEY"], token_file=options.token_file, required=False)
+    token = read_token(options.token_env or ["PREFIX_API_KEY"], token_file=options.token_file, required=False)
     if token is None:
         with HttpClient.for_target(server, options, what=f"prefix server {server}") as minting:
             token = trusted_publishing_token(server, http=minting)

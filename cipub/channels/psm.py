@@ -29,6 +29,7 @@ import hashlib
 import logging
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -39,6 +40,8 @@ from cipub.channels.base import (
     Capabilities,
     ChannelFile,
     NameRule,
+    as_dict,
+    as_list,
     group_copies,
     int_or_none,
     package_of,
@@ -47,7 +50,7 @@ from cipub.channels.base import (
 from cipub.channels.http import HttpChannel
 from cipub.channels.target import Target, TargetOptions
 from cipub.core.artifact import Artifact
-from cipub.core.errors import ConflictError, UsageError, VerificationError
+from cipub.core.errors import AuthError, ConflictError, NetworkError, UsageError, VerificationError
 from cipub.core.secrets import Secret, read_token
 from cipub.core.transport import VerifiedReader, server_message
 
@@ -127,10 +130,11 @@ class PSMChannel(HttpChannel):
                 return None
             if response.status_code != 200:
                 raise self._fail(response, action)
-            page = response.json()
-            batch = [i for i in page.get("items") or [] if isinstance(i, dict)]
+            page = self.http.parse(response, dict, action)
+            batch = [i for i in as_list(page.get("items")) if isinstance(i, dict)]
             items.extend(batch)
-            if not batch or len(items) >= int(page.get("total_count") or 0):
+            total = page.get("total_count")
+            if not batch or not isinstance(total, int) or len(items) >= total:
                 return items
 
     def subchannels(self) -> set[str] | None:
@@ -162,14 +166,23 @@ class PSMChannel(HttpChannel):
         response = self._get(self._place(MAIN_LABEL))
         if response.status_code != 200:
             raise self._missing_channel() if response.status_code == 404 else self._fail(response, "reading channel")
-        privacy = response.json().get("privacy")
+        privacy = self.http.parse(response, dict, f"reading channel {self.name!r}").get("privacy")
         body: dict[str, Any] = {
             "name": label,
             "description": f"label {label!r} (created by cipub)",
         }
         if privacy:
             body["privacy"] = privacy
-        created = self.http.request("POST", f"{self._place(MAIN_LABEL)}/subchannels", json=body)
+        try:
+            created = self.http.request("POST", f"{self._place(MAIN_LABEL)}/subchannels", json=body)
+        except AuthError as exc:
+            # An upload token often may write artifacts but not manage the channel: say what to create.
+            raise UsageError(
+                f"label {label!r} maps to PSM subchannel {self.name}/{label}, which does not exist, and this "
+                f"token may not create it ({exc.message.split(': ', 1)[-1]})",
+                hint=f"create subchannel {label!r} of channel {self.name!r} in PSM (or use a token with manage "
+                "rights on the channel), then re-run",
+            ) from None
         if created.status_code not in (200, 201, 409):  # 409: created meanwhile
             raise self._fail(created, f"creating subchannel {self.name}/{label}")
         log.info("created PSM subchannel %s/%s", self.name, label)
@@ -188,15 +201,15 @@ class PSMChannel(HttpChannel):
             return None
         if response.status_code != 200:
             raise self._fail(response, f"reading {key} in {label!r}")
-        return self._sha_of(response.json())
+        return self._sha_of(self.http.parse(response, dict, f"reading {key} in {label!r}"))
 
     def _sha_of(self, item: dict[str, Any]) -> str:
-        sha = (item.get("metadata") or {}).get("sha256")
+        sha = as_dict(item.get("metadata")).get("sha256")
         if isinstance(sha, str) and sha:
             return sha
         # The server did not say: hash the bytes it serves.
         url = str(httpx.URL(self.base_url + "/").join(str(item.get("url") or "")))
-        response = self.http.request("GET", url)
+        response = self.http.request("GET", url, max_bytes=self._options.max_download_bytes)
         if response.status_code != 200:
             raise self._fail(response, f"downloading {item.get('ckey')} to check its sha256")
         return hashlib.sha256(response.content).hexdigest()
@@ -279,7 +292,7 @@ class PSMChannel(HttpChannel):
                 raise ConflictError(f"{artifact.key} already exists in label {label!r} with different content")
         elif response.status_code == 404:
             raise self._missing_channel()
-        elif not response.is_success:
+        elif not response.is_success:  # 200 and 201 both mean created (anaconda-client accepts both)
             raise self._refused(response, f"uploading {artifact.filename}")
         self._expect(label, artifact.name, artifact.key, artifact.sha256)
 
@@ -311,12 +324,25 @@ class PSMChannel(HttpChannel):
         self._bulk(label, body, f"removing {file.key} from {label!r}", gone_is_done=True)
         self._expect(label, file.name, file.key, None)
 
+    def fetch(self, file: ChannelFile, label: str, dest: Path) -> None:
+        """Download ``label``'s copy of ``file`` to ``dest`` (cross-target promotion), from the
+        URL the server's file record gives."""
+        response = self._get(f"{self._file_path(label, file.name)}/{quote(file.key, safe='/')}")
+        if response.status_code != 200:
+            raise self._fail(response, f"reading {file.key} in {label!r}")
+        url = str(httpx.URL(self.base_url + "/").join(str(response.json().get("url") or "")))
+        got = self.http.download(url, dest)
+        if got.status != 200 or got.sha256 is None:
+            raise NetworkError(f"{self.display}: downloading {file.key} from {label!r} answered {got.status}")
+
     def install_url(self, label: str) -> str:
         tail = "" if label == MAIN_LABEL else f"/{label}"
         return f"{self.base_url}/repo/{self.name}{tail}"
 
 
 def open_target(target: Target, options: TargetOptions) -> PSMChannel:
-    token = read_token(TOKEN_ENV, token_file=options.token_file, required=False, what=f"PSM {target.raw}")
+    token = read_token(
+        options.token_env or TOKEN_ENV, token_file=options.token_file, required=False, what=f"PSM {target.raw}"
+    )
     api_base = options.api_url or f"{target.base}/api"
     return PSMChannel(api_base, target.name, options, token, target.raw)

@@ -10,8 +10,14 @@ the server named ``CHANNEL-<something>`` is therefore read as label ``<something
 - Upload: ``POST /api/channels/{ch}/upload/{filename}?sha256=...&force=false`` with the raw bytes
   streamed from disk (Quetz checks the sha256 itself, 406 on mismatch). ``force`` is always false:
   a 409 means the name is taken; identical bytes count as done, different bytes are a conflict.
-- State: ``GET /api/channels/{ch}/packages/{name}/versions`` per label channel; each record's
-  ``info.sha256`` is what Quetz computed from the bytes it stored.
+- State: ``GET /api/channels/{ch}/packages`` once per label channel and batch names the packages
+  each channel has; ``GET /api/channels/{ch}/packages/{name}/versions`` is asked only where the
+  package exists, once per batch (later answers come from that reply plus this batch's own
+  acknowledged writes). Each record's ``info.sha256`` is what Quetz computed from the bytes it stored.
+- Verification: Quetz checks each upload's sha256 itself (406 otherwise). Leaving the batch reads
+  each written (channel, subdir)'s served ``repodata.json``, the server's listing of the batch, and
+  requires every written file in it with the sha256 sent; a file the index has not shown in time
+  is read back by its own versions query instead. No read-back per package (issue 12).
 - add_label: download the file from the source label's channel (the policy names it), check its
   sha256, upload it to the label's channel. remove_label: delete it from that label's channel.
 - Missing label channels are created with the main channel's visibility (so staging is never more
@@ -31,14 +37,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from cipub.channels.base import (
     MAIN_LABEL,
     NAMES,
     Capabilities,
     ChannelFile,
     NameRule,
+    as_dict,
     group_copies,
     int_or_none,
     label_channel_name,
@@ -82,8 +87,12 @@ class QuetzChannel(HttpChannel):
 
     #: label -> its channel, cached for one batch (refreshed outside a batch)
     _labels: dict[str, _LabelChannel] | None
-    #: (channel, subdir) -> {filename: should it be listed?}, for the index wait
-    _changed: dict[tuple[str, str], dict[str, bool]]
+    #: (channel, subdir) -> {filename: (package name, sha256 written, or None once removed)}
+    _changed: dict[tuple[str, str], dict[str, tuple[str, str | None]]]
+    #: channel -> names of the packages it has (None: the listing was not available), per batch
+    _package_names: dict[str, set[str] | None]
+    #: (channel, package) -> its version records, per batch, kept in step with our writes
+    _records: dict[tuple[str, str], list[dict[str, Any]]]
 
     def auth_headers(self, token: Secret) -> dict[str, str]:
         return {"X-API-Key": token.reveal()}
@@ -94,6 +103,8 @@ class QuetzChannel(HttpChannel):
     def _forget_batch(self) -> None:
         self._changed = {}
         self._labels = None
+        self._package_names = {}
+        self._records = {}
 
     # -- label channels -----------------------------------------------------------------------
     def label_channels(self) -> dict[str, _LabelChannel]:
@@ -101,9 +112,9 @@ class QuetzChannel(HttpChannel):
         with self._lock:
             if self._labels is not None and self.in_batch:
                 return dict(self._labels)
-        listed = self.http.json("GET", "/api/channels", params={"q": self.name})
+        listed = self.http.json("GET", "/api/channels", params={"q": self.name}, expect=list)
         found: dict[str, _LabelChannel] = {}
-        for item in listed if isinstance(listed, list) else []:
+        for item in map(as_dict, listed):
             name = str(item.get("name", ""))
             # Quetz channel names are case-insensitive
             label = label_of_channel(self.name, name, ignore_case=True)
@@ -151,6 +162,9 @@ class QuetzChannel(HttpChannel):
             raise self._fail(response, f"creating channel {name!r}")
         if response.status_code == 201:
             log.info("created Quetz channel %s (private=%s) for label %s", name, private, label)
+            if self.in_batch:
+                with self._lock:
+                    self._package_names[name] = set()  # created empty, just now: nothing to list
         with self._lock:
             if self._labels is not None:
                 self._labels[label] = _LabelChannel(label, name, private)
@@ -163,14 +177,68 @@ class QuetzChannel(HttpChannel):
             return []
         if response.status_code != 200:
             raise self._fail(response, f"listing {name} in {channel_name!r}")
-        data = response.json()
-        return [d for d in data if isinstance(d, dict)] if isinstance(data, list) else []
+        data = self.http.parse(response, list, f"listing {name} in {channel_name!r}")
+        return [d for d in data if isinstance(d, dict)]
+
+    def _names_in(self, channel_name: str) -> set[str] | None:
+        """The packages of one channel, one request per batch; None when it cannot be listed."""
+        with self._lock:
+            if self.in_batch and channel_name in self._package_names:
+                return self._package_names[channel_name]
+        response = self.http.request("GET", f"/api/channels/{segment(channel_name)}/packages")
+        names: set[str] | None = None
+        if response.status_code == 404:
+            names = set()
+        elif response.status_code == 200:
+            try:
+                listed = response.json()
+            except ValueError:
+                listed = None
+            if isinstance(listed, list):
+                names = {str(item.get("name")) for item in listed if isinstance(item, dict)}
+        if self.in_batch:
+            with self._lock:
+                self._package_names[channel_name] = names
+        return names
+
+    def _batch_versions(self, channel_name: str, name: str) -> list[dict[str, Any]]:
+        """``_versions``, asked at most once per batch and only for packages the channel has."""
+        key = (channel_name, name)
+        if not self.in_batch:
+            return self._versions(channel_name, name)
+        with self._lock:
+            if key in self._records:
+                return list(self._records[key])
+        names = self._names_in(channel_name)
+        records = [] if names is not None and name not in names else self._versions(channel_name, name)
+        with self._lock:
+            self._records.setdefault(key, records)
+            return list(self._records[key])
+
+    def _wrote(
+        self, channel_name: str, name: str, record: dict[str, Any] | None, subdir: str, filename: str, *, new: bool
+    ) -> None:
+        """Keep the batch's records in step with a write Quetz acknowledged (None: a removal).
+
+        ``new``: the channel's listing said it had no such package before this write.
+        """
+        with self._lock:
+            if (channel_name, name) not in self._records:
+                if not new:
+                    return  # never read in this batch: the next read asks the server
+                self._records[(channel_name, name)] = []
+            kept = [
+                r
+                for r in self._records[(channel_name, name)]
+                if not (r.get("platform") == subdir and r.get("filename") == filename)
+            ]
+            self._records[(channel_name, name)] = [*kept, record] if record is not None else kept
 
     def _copy_sha(self, channel_name: str, name: str, subdir: str, filename: str) -> str | None:
-        """sha256 Quetz recorded for one file of one channel, or None if absent."""
+        """sha256 Quetz recorded for one file of one channel, or None if absent (always asked afresh)."""
         for record in self._versions(channel_name, name):
             if record.get("platform") == subdir and record.get("filename") == filename:
-                return str((record.get("info") or {}).get("sha256") or "") or None
+                return str(as_dict(record.get("info")).get("sha256") or "") or None
         return None
 
     def files(self, name: str, version: str | None = None) -> list[ChannelFile]:
@@ -179,11 +247,11 @@ class QuetzChannel(HttpChannel):
             (
                 (str(record.get("platform")), str(record.get("filename"))),
                 label,
-                str((record.get("info") or {}).get("sha256") or ""),
+                str(as_dict(record.get("info")).get("sha256") or ""),
                 record,
             )
             for label, chan in sorted(self.label_channels().items())
-            for record in self._versions(chan.name, name)
+            for record in self._batch_versions(chan.name, name)
             if package_of(str(record.get("filename")), name, version)
         )
         return [
@@ -201,6 +269,7 @@ class QuetzChannel(HttpChannel):
         filename: str,
         sha256: str,
         size: int,
+        build_number: int | None,
         body: Callable[[], Any],
     ) -> None:
         """Create one file in one channel; identical bytes already there count as done."""
@@ -232,7 +301,13 @@ class QuetzChannel(HttpChannel):
         elif not response.is_success:
             raise self._refused(response, action)
         with self._lock:
-            self._changed.setdefault((channel_name, subdir), {})[filename] = True
+            self._changed.setdefault((channel_name, subdir), {})[filename] = (name, sha256)
+            names = self._package_names.get(channel_name)
+            new = names is not None and name not in names
+            if names is not None:
+                names.add(name)
+        record = {"platform": subdir, "filename": filename, "build_number": build_number, "info": {"sha256": sha256}}
+        self._wrote(channel_name, name, record, subdir, filename, new=new)
 
     def upload(self, artifact: Artifact, label: str) -> None:
         self._require_token()
@@ -244,28 +319,24 @@ class QuetzChannel(HttpChannel):
             filename=artifact.filename,
             sha256=artifact.sha256,
             size=artifact.size,
+            build_number=artifact.build_number,
             body=lambda: file_chunks(artifact.path, sha256=artifact.sha256),
         )
 
     def _download(self, channel_name: str, subdir: str, filename: str, dest: Path) -> tuple[str, int]:
         """Stream one file to ``dest``; returns (sha256, size). Memory stays flat."""
         path = f"/get/{segment(channel_name)}/{segment(subdir)}/{segment(filename)}"
-        got = self.http.download(path, dest)
-        if got.status in (301, 302, 303, 307, 308) and "location" in got.headers:
-            # A package store may redirect (S3, CDN). Follow it without the API key when it
-            # leaves this server: the key is for Quetz only.
-            location = httpx.URL(self.base_url + path).join(got.headers["location"])
-            if location.host == httpx.URL(self.base_url).host:
-                got = self.http.download(str(location), dest)
-            else:
-                store_base = f"{location.scheme}://{location.netloc.decode()}"
-                got = self.plain_client(store_base, f"package store {location.host}").download(str(location), dest)
+        got = self.download_from_store(path, dest)
         if got.status != 200 or got.sha256 is None:
             raise NetworkError(
                 f"{self.display}: downloading {subdir}/{filename} from {channel_name!r} answered {got.status}: "
                 f"{scrub(got.text[:200]) or 'no detail'}"
             )
         return got.sha256, got.size
+
+    def fetch(self, file: ChannelFile, label: str, dest: Path) -> None:
+        """Download ``label``'s copy of ``file`` to ``dest`` (cross-target promotion)."""
+        self._download(self._channel_for(label), file.subdir, file.filename, dest)
 
     def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> None:
         source_label, expected = file.source_copy(source_label)
@@ -287,6 +358,7 @@ class QuetzChannel(HttpChannel):
                 filename=file.filename,
                 sha256=expected,
                 size=size,
+                build_number=file.build_number,
                 body=lambda: file_chunks(copy),
             )
 
@@ -301,13 +373,19 @@ class QuetzChannel(HttpChannel):
         if response.status_code not in (200, 204, 404):  # 404: already gone, removing is idempotent
             raise self._fail(response, f"removing {file.key} from {channel_name!r}")
         with self._lock:
-            self._changed.setdefault((channel_name, file.subdir), {})[file.filename] = False
+            self._changed.setdefault((channel_name, file.subdir), {})[file.filename] = (file.name, None)
+        self._wrote(channel_name, file.name, None, file.subdir, file.filename, new=False)
 
     def install_url(self, label: str) -> str:
         return f"{self.base_url}/get/{label_channel_name(self.name, label)}"
 
     # -- Quetz's background indexer -----------------------------------------------------------
-    def _index_agrees(self, channel_name: str, subdir: str, expected: dict[str, bool]) -> bool:
+    def _index_agrees(self, channel_name: str, subdir: str, expected: dict[str, tuple[str, str | None]]) -> bool:
+        """Does the served repodata list exactly what was written (with its sha256) and not what was removed?
+
+        A file listed with another sha256 than the one written is a VerificationError: the index is
+        the server's record of the stored bytes.
+        """
         response = self.http.request("GET", f"/get/{segment(channel_name)}/{segment(subdir)}/repodata.json")
         if response.status_code != 200:
             return False
@@ -315,11 +393,39 @@ class QuetzChannel(HttpChannel):
             repodata = response.json()
         except ValueError:
             return False  # caught mid-write
-        listed = set(repodata.get("packages") or {}) | set(repodata.get("packages.conda") or {})
-        return all((filename in listed) == present for filename, present in expected.items())
+        listed: dict[str, Any] = {
+            **as_dict(as_dict(repodata).get("packages")),
+            **as_dict(as_dict(repodata).get("packages.conda")),
+        }
+        for filename, (_name, sha256) in expected.items():
+            if (filename in listed) != (sha256 is not None):
+                return False
+            served = as_dict(listed.get(filename)).get("sha256") if sha256 is not None else None
+            if served is not None and served != sha256:
+                raise VerificationError(
+                    f"Quetz channel {channel_name!r} lists {subdir}/{filename} with sha256 {served}, expected {sha256}",
+                    hint="the server stored other bytes than were sent; check the server, then re-run",
+                )
+        return True
+
+    def _read_back(self, pending: dict[tuple[str, str], dict[str, tuple[str, str | None]]]) -> None:
+        """Where the index did not show a write in time: read each file's record instead."""
+        problems = []
+        for (channel_name, subdir), expected in sorted(pending.items()):
+            for filename, (name, sha256) in sorted(expected.items()):
+                stored = self._copy_sha(channel_name, name, subdir, filename)
+                if stored != sha256:
+                    problems.append(f"{subdir}/{filename} in {channel_name!r}: sha256 {stored}, expected {sha256}")
+        if problems:
+            raise VerificationError(
+                f"{self.display}: " + "; ".join(problems), hint="re-run the same command: finished files are skipped"
+            )
 
     def wait_indexed(self, timeout: float = INDEX_WAIT_SECONDS) -> bool:
-        """Wait until Quetz's served repodata reflects this batch's writes; warn if it never does."""
+        """Wait until Quetz's served repodata reflects this batch's writes; warn if it never does.
+
+        The files the index never showed are still checked, one by one (VerificationError if wrong).
+        """
         pending = dict(self._changed)
 
         def agrees() -> bool:
@@ -330,6 +436,7 @@ class QuetzChannel(HttpChannel):
 
         if poll_until(agrees, timeout=timeout, sleep=self._sleep):
             return True
+        self._read_back(pending)
         log.warning(
             "Quetz has not re-indexed %s after %.0fs; the files are stored, installers may not see them yet",
             ", ".join(f"{c}/{s}" for c, s in sorted(pending)),
@@ -339,5 +446,7 @@ class QuetzChannel(HttpChannel):
 
 
 def open_target(target: Target, options: TargetOptions) -> QuetzChannel:
-    token = read_token(TOKEN_ENV, token_file=options.token_file, required=False, what=f"Quetz {target.raw}")
+    token = read_token(
+        options.token_env or TOKEN_ENV, token_file=options.token_file, required=False, what=f"Quetz {target.raw}"
+    )
     return QuetzChannel(target.base, target.name, options, token, target.raw)

@@ -31,7 +31,6 @@ import functools
 import hashlib
 import json
 import logging
-import os
 import threading
 import time
 import uuid
@@ -62,7 +61,7 @@ from cipub.core.errors import (
     UsageError,
     VerificationError,
 )
-from cipub.core.secrets import Secret, read_token, scrub
+from cipub.core.secrets import Secret, process_environ, read_token, scrub
 
 log = logging.getLogger("cipub.s3")
 
@@ -471,6 +470,11 @@ class S3Channel(Batch):
             self._check_same(key, artifact.sha256, label)
         self._wrote(label, artifact.subdir)
 
+    def fetch(self, file: ChannelFile, label: str, dest: Path) -> None:
+        """Download ``label``'s copy of ``file`` to ``dest`` (cross-target promotion)."""
+        key = self.key(label, file.subdir, file.filename)
+        self._call("download", lambda: self.client.download_file(self.bucket, key, str(dest)))
+
     def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> None:
         source_label, sha = file.source_copy(source_label)
         source = self.key(source_label, file.subdir, file.filename)
@@ -610,7 +614,7 @@ def _rattler_indexer(
 
 
 def open_target(target: Target, options: TargetOptions, environ: Mapping[str, str] | None = None) -> S3Channel:
-    env = os.environ if environ is None else environ
+    env = process_environ() if environ is None else environ
     if options.token_file is not None:
         raise UsageError(
             "the S3 target takes its credentials from the AWS environment, not --token-file",

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from cipub.channels.base import parse_local_path
 from cipub.core.errors import UsageError
+from cipub.core.secrets import refuse_credentials
 
 TargetKind = Literal["local", "anaconda", "psm", "quetz", "prefix", "artifactory", "s3"]
 
@@ -29,9 +30,20 @@ class TargetOptions:
     read_timeout: float = 60.0
     #: base delay of exponential backoff, seconds (tests make it small)
     backoff: float = 0.5
+    #: overall limit of one HTTP attempt, body included (a trickling server), seconds
+    request_timeout: float = 600.0
+    #: ``time.monotonic()`` instant after which no request starts (the command's deadline); None: none
+    command_deadline: float | None = None
+    #: the most bytes one package or repodata download may bring
+    max_download_bytes: int = 8 * 1024**3
+    #: how long verify and promote wait for a server's index to show a file, seconds
+    index_wait: float = 60.0
     #: labels this command works with (--label, --from, --to): read, besides ``main`` and ``test``,
     #: by targets that cannot list their label channels (``Capabilities.lists_labels`` False)
     labels: tuple[str, ...] = ()
+    #: the environment variables the token is read from instead of the kind's own (a second target
+    #: of a cross-target promotion reads ``CIPUB_TO_TOKEN``, never the first target's variables)
+    token_env: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,6 +92,7 @@ def parse_target(raw: str) -> Target:
             "(https://anaconda.org/OWNER, quetz+https://HOST/CHANNEL ...); dependency channels go to "
             "-c/--channel on build and plan",
         )
+    refuse_credentials(raw, "--target")
     local = parse_local_path(raw)
     if local is not None:
         return Target("local", raw, str(local), "")
@@ -93,7 +106,7 @@ def parse_target(raw: str) -> Target:
         raise UsageError(f"target {raw!r} has no host", hint=_FORMS_HINT)
     if "@" in parts.netloc or parts.query:
         raise UsageError(
-            "targets must not carry credentials or query strings",
+            "targets must not carry credentials (user@) or query strings",
             hint="put tokens in the documented environment variable or use --token-file",
         )
     if scheme in RATTLER_BUILD_SCHEMES:
@@ -154,6 +167,7 @@ def check_dependency_channel(raw: str) -> str:
     ``KIND+https://`` forms exist only in cipub, and ``quetz://`` and the like only in
     rattler-build's ``publish --to``, so someone writing one means ``--target``.
     """
+    refuse_credentials(raw, "-c/--channel")
     scheme = raw.partition("://")[0].lower() if "://" in raw else ""
     if "+" in scheme or scheme in RATTLER_BUILD_SCHEMES:
         raise UsageError(

@@ -240,3 +240,33 @@ def report_plan(plan: Plan, plan_path: str | None = None) -> None:
         return
     report_outputs(plan_outputs(plan, plan_path))
     report_summary(plan_summary(plan))
+
+
+# -- status, yank, prune (after promotion) ------------------------------------------------------------
+
+
+def report_status(doc: Mapping[str, Any]) -> None:
+    """``cipub status``: outputs ``status`` (files per status, JSON) and ``staged-files`` (the
+    files staged but not promoted, JSON list); a summary table. No-op outside CI."""
+    if detect() is None:
+        return
+    files = list(doc.get("files", []))
+    staged = [f"{f['subdir']}/{f['filename']}" for f in files if f["status"] == "staged"]
+    report_outputs({"command": "status", "status": dict(doc.get("summary", {})), "staged-files": staged})
+    rows = [
+        [md_code(f["filename"]), md_cell(f["subdir"]), md_cell(f["status"]), md_cell(", ".join(f["labels"]) or "—")]
+        for f in files
+    ]
+    title = f"### cipub status: {len(files)} file(s) on {md_code(doc.get('target', ''))}"
+    report_summary("\n".join([title, "", markdown_table(["File", "Subdir", "Status", "Labels"], rows)]))
+
+
+def report_label_actions(command: str, actions: Sequence[Any], target: str) -> None:
+    """``cipub yank`` / ``cipub prune``: output ``states`` (JSON counts) and ``files``; a summary
+    table. ``actions`` are :class:`cipub.core.ledger.LabelAction`. No-op outside CI."""
+    if detect() is None:
+        return
+    report_outputs({"command": command, "states": _count(a.state for a in actions), "files": [a.key for a in actions]})
+    rows = [[md_code(a.filename), md_cell(a.subdir), md_cell(a.label), md_cell(a.state)] for a in actions]
+    title = f"### cipub {md_cell(command)}: {len(actions)} file(s) on {md_code(target)}"
+    report_summary("\n".join([title, "", markdown_table(["File", "Subdir", "Label", "State"], rows)]))

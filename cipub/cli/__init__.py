@@ -86,7 +86,7 @@ def _storage_error(exc: OSError) -> StorageError:
 
 def _register_commands() -> None:
     # Imported for their side effect of adding commands to ``app``.
-    from cipub.cli import build, publish  # noqa: F401
+    from cipub.cli import build, publish, release  # noqa: F401
 
     for optional in ("plan", "ci"):
         try:

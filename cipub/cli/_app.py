@@ -14,9 +14,10 @@ import inspect
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import typer
 
@@ -130,7 +131,10 @@ def settings_from(ctx: typer.Context) -> Settings:
     from cipub.workflows.target import with_target_label
 
     given = given_options(ctx)
-    settings = resolve({k: v for k, v in given.items() if k in SETTING_KEYS}, config_file=given.get("config"))
+    config = given.get("config")
+    settings = resolve(
+        {k: v for k, v in given.items() if k in SETTING_KEYS}, config_file=Path(config) if config else None
+    )
     settings = with_target_label(settings)
     _apply_output_options(settings.quiet, settings.verbose, settings.color)  # env and config count too
     _configure_logging()
@@ -154,11 +158,14 @@ def _refuse_retired_target(value: str | None) -> None:
         raise UsageError("--channel/-c no longer names the publish target", hint=RETIRED_TARGET_HINT)
 
 
-def _with_global_options(func: _Command) -> _Command:
-    """``func`` with the global options (and typer's context) added to its signature.
+def _with_global_options(func: _Command, settings: Sequence[str] = ()) -> _Command:
+    """``func`` with the global options, the registry options ``settings`` (and typer's context)
+    added to its signature.
 
     The wrapper applies them and calls ``func`` without them; ``settings_from`` reads them back from
-    the context. Parameters made by ``option(key)`` must be named ``key``: checked here, at import.
+    the context. So a command declares only the parameters it reads itself; the settings it merely
+    accepts (``--target``, ``--token-file`` ...) are named in ``settings``. Parameters made by
+    ``option(key)`` must be named ``key``: checked here, at import.
     """
     signature = inspect.signature(func, eval_str=True)
     for name, parameter in signature.parameters.items():
@@ -172,14 +179,14 @@ def _with_global_options(func: _Command) -> _Command:
         added.append(inspect.Parameter(_CONTEXT, inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context))
     added += [
         inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY, default=option(key), annotation=python_type(key))
-        for key in GLOBAL_KEYS
+        for key in dict.fromkeys((*settings, *GLOBAL_KEYS))
         if key not in signature.parameters
     ]
     if "version" not in signature.parameters:
         # --version works after a subcommand too, like every global option (``cipub upload --version``).
         version = typer.Option(False, "--version", is_eager=True, callback=_version_callback, help=_VERSION_HELP)
         added.append(inspect.Parameter(_VERSION, inspect.Parameter.KEYWORD_ONLY, default=version, annotation=bool))
-    if "channels" not in signature.parameters:
+    if "channels" not in signature.parameters and "channels" not in settings:
         # The old spelling of the target: refused with what changed, never taken as something else.
         retired = typer.Option(None, *RETIRED_FLAGS, hidden=True, is_eager=True, callback=_refuse_retired_target)
         keyword = inspect.Parameter.KEYWORD_ONLY
@@ -198,12 +205,19 @@ def _with_global_options(func: _Command) -> _Command:
     return run  # type: ignore[return-value]
 
 
-def command(group: typer.Typer, name: str, *, help: str | None = None) -> Callable[[_Command], _Command]:
-    """Register the decorated function as command ``name`` of ``group``, with the global options."""
+#: the settings of every command that talks to a target, and the config file that may set them
+TARGET_SETTINGS: Final = ("target", "token_file", "api_url", "config")
+
+
+def command(
+    group: typer.Typer, name: str, *, help: str | None = None, settings: Sequence[str] = ()
+) -> Callable[[_Command], _Command]:
+    """Register the decorated function as command ``name`` of ``group``, with the global options and
+    the registry options ``settings`` (accepted, layered into Settings, not passed to ``func``)."""
 
     def register(func: _Command) -> _Command:
         text = help if help is not None else inspect.getdoc(func) or ""
-        group.command(name, help=keep_code_blocks(text))(_with_global_options(func))
+        group.command(name, help=keep_code_blocks(text))(_with_global_options(func, settings))
         return func
 
     return register

@@ -53,9 +53,9 @@ def _size(n: float) -> str:
 class Heartbeat:
     """Says "still ..." when nothing was printed for ``every`` seconds (pure: ``check`` takes the time)."""
 
-    def __init__(self, what: str, every: float = HEARTBEAT_SECONDS, *, now: float | None = None) -> None:
+    def __init__(self, what: str, every: float | None = None, *, now: float | None = None) -> None:
         self.what = what
-        self.every = every
+        self.every = HEARTBEAT_SECONDS if every is None else every
         self.started = self.last = time.monotonic() if now is None else now
         #: extra words for the line (bytes sent so far)
         self.detail: Callable[[], str] = lambda: ""
@@ -130,55 +130,72 @@ class Output:
         per item, everywhere else, with a heartbeat that counts the bytes sent (CI logs)."""
         if state.quiet:
             yield lambda _message: None
-            return
+        elif not _interactive() or self.as_json:
+            with self._plain_progress(what, total_bytes) as step:
+                yield step
+        else:
+            with _rich_progress(total, what, total_bytes) as step:
+                yield step
+
+    @contextmanager
+    def _plain_progress(self, what: str, total_bytes: int) -> Iterator[Callable[[str], None]]:
         from cipub.core.transport import observe_bytes
 
         sent = [0]
         lock = threading.Lock()
-        if not _interactive() or self.as_json:
-            heartbeat = Heartbeat(what)
-            if total_bytes:
-                heartbeat.detail = lambda: f"{_size(sent[0])} of {_size(total_bytes)} sent"
-
-            def count(_path: Path, n: int) -> None:
-                with lock:
-                    sent[0] += n
-
-            def step_line(message: str) -> None:
-                heartbeat.alive()
-                self.say(message)
-
-            with observe_bytes(count), heartbeat.running(lambda text: typer.echo(text, err=True)):
-                yield step_line
-            return
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
-
-        console = Console(stderr=True, no_color=not use_color(sys.stderr))
-        columns: list[Any] = [TextColumn("{task.description}"), BarColumn()]
+        heartbeat = Heartbeat(what)
         if total_bytes:
-            columns += [DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()]
-        else:
-            columns += [MofNCompleteColumn(), TimeElapsedColumn()]
-        with Progress(*columns, console=console, transient=True) as bar:
-            task = bar.add_task(what, total=total_bytes or total)
+            heartbeat.detail = lambda: f"{_size(sent[0])} of {_size(total_bytes)} sent"
 
-            def advance(_path: Path, n: int) -> None:
-                bar.advance(task, n)
+        def count(_path: Path, n: int) -> None:
+            with lock:
+                sent[0] += n
 
-            def step(message: str) -> None:
-                bar.console.print(message)
-                if not total_bytes:
-                    bar.advance(task)
+        def step_line(message: str) -> None:
+            heartbeat.alive()
+            self.say(message)
 
-            with observe_bytes(advance):
-                yield step
+        with observe_bytes(count), heartbeat.running(lambda text: typer.echo(text, err=True)):
+            yield step_line
+
+
+@contextmanager
+def _rich_progress(total: int, what: str, total_bytes: int) -> Iterator[Callable[[str], None]]:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    from cipub.core.transport import observe_bytes
+
+    console = Console(stderr=True, no_color=not use_color(sys.stderr))
+    columns: list[Any] = [TextColumn("{task.description}"), BarColumn()]
+    if total_bytes:
+        columns += [DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()]
+    else:
+        columns += [MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(what, total=total_bytes or total)
+        streamed = [False]
+
+        def advance(_path: Path, n: int) -> None:
+            streamed[0] = True
+            bar.advance(task, n)
+
+        def step(message: str) -> None:
+            bar.console.print(message)
+            if not total_bytes:
+                bar.advance(task)
+            elif not streamed[0]:
+                # targets that copy files whole (local, S3) report no chunks: count each file
+                bar.advance(task, total_bytes / max(total, 1))
+
+        with observe_bytes(advance):
+            yield step

@@ -74,4 +74,8 @@ def python_type(key: str) -> Any:
     spec = OPTIONS[key]
     if isinstance(spec.default, bool) or spec.count:
         return type(spec.default)
+    if isinstance(spec.default, (tuple, list)):
+        return list[str]  # repeatable; the settings layer turns the strings into its values
+    if spec.default is None:
+        return str | None
     return type(spec.default) | None

@@ -33,31 +33,37 @@ Examples:
 """
 
 
-@command(app, "build", help=BUILD_HELP)
+@command(
+    app,
+    "build",
+    help=BUILD_HELP,
+    settings=(
+        "engine",
+        "variant_config",
+        "platforms",
+        "output_dir",
+        "manifest",
+        "channels",
+        "target",
+        "label",
+        "run_tests",
+        "token_file",
+        "api_url",
+        "concurrency",
+        "config",
+    ),
+)
 def build_command(
     ctx: typer.Context,
     recipe_dir: Path | None = typer.Argument(None, metavar="[RECIPE_DIR]", help=RECIPE_ARGUMENT_HELP),
-    engine: str | None = option("engine"),
-    variant_config: list[Path] = option("variant_config"),
     variant: list[str] = option("variant"),
-    platforms: list[str] = option("platforms"),
     only: str | None = option("only"),
     plan_file: Path | None = option("plan_file"),
-    output_dir: Path | None = option("output_dir"),
-    manifest: Path | None = option("manifest"),
-    channels: list[str] = option("channels"),
-    target: str | None = option("target"),
-    label: str | None = option("label"),
     build_number: int | None = option("build_number"),
     no_bump: bool = option("no_bump"),
     no_upload: bool = option("no_upload"),
-    run_tests: bool = option("run_tests"),
     dry_run: bool = option("dry_run"),
     as_json: bool = option("as_json"),
-    token_file: Path | None = option("token_file"),
-    api_url: str | None = option("api_url"),
-    concurrency: int | None = option("concurrency"),
-    config: Path | None = option("config"),
 ) -> None:
     # The settings among these parameters (engine, target, label ...) reach the workflow through
     # settings_from(ctx), layered over env and config. Imported here, not at module level:

@@ -164,17 +164,23 @@ Examples:
 """
 
 
-@command(ci_app, "verify", help=VERIFY_HELP)
+@command(
+    ci_app,
+    "verify",
+    help=VERIFY_HELP,
+    settings=(
+        "target",
+        "label",
+        "token_file",
+        "api_url",
+        "config",
+    ),
+)
 def verify_command(
     ctx: typer.Context,
     manifests: list[Path] = option("manifests"),
-    target: str | None = option("target"),
-    label: str | None = option("label"),
     verify_mode: VerifyMode = option("verify_mode"),
     platform: str | None = option("platform", help="Install as this platform."),
-    token_file: Path | None = option("token_file"),
-    api_url: str | None = option("api_url"),
-    config: Path | None = option("config"),
 ) -> None:
     # Settings among the parameters (target, label ...) reach the workflow through settings_from.
     from cipub.cli._common import Output

@@ -30,24 +30,36 @@ Examples:
     #   runs-on: ${{ matrix.runner }}   ...   cipub build recipe/ --only ${{ matrix.id }}
 
     cipub plan recipe/ --format gitlab --output cells.yml    # a child pipeline for GitLab
+
+    # a conda-forge feedstock, as conda-smithy renders it (conda-forge.yml, pinning, migrations)
+    cipub plan recipe/ --conda-forge --pinning conda-forge-pinning/recipe/conda_build_config.yaml
 """
 
 
-@command(app, "plan", help=PLAN_HELP)
+@command(
+    app,
+    "plan",
+    help=PLAN_HELP,
+    settings=(
+        "platforms",
+        "variant_config",
+        "channels",
+        "target",
+        "noarch_platform",
+        "runners",
+        "pinning",
+        "conda_forge",
+        "grouping",
+        "config",
+    ),
+)
 def plan_command(
     ctx: typer.Context,
     recipe_dir: Path | None = typer.Argument(None, metavar="[RECIPE]", help=RECIPE_ARGUMENT_HELP),
-    platforms: list[str] = option("platforms"),
-    variant_config: list[Path] = option("variant_config"),
     variant: list[str] = option("variant"),
-    channels: list[str] = option("channels"),
-    target: str | None = option("target"),
     format: str = option("format"),
     output: Path | None = option("output"),
-    noarch_platform: str | None = option("noarch_platform"),
-    runners: list[str] = option("runners"),
     no_build_numbers: bool = option("no_build_numbers"),
-    config: Path | None = option("config"),
 ) -> None:
     # Settings among the parameters (platforms, target ...) reach the workflow through settings_from.
     from cipub.recipe.variants import parse_overrides

@@ -30,35 +30,46 @@ Examples:
     cipub upload output/noarch/foo-1.0-py_0.conda --dry-run
 """
 
-PROMOTE_HELP = """Promote exactly the manifest's files from one label to another (default test -> main).
+PROMOTE_HELP = """Promote exactly the ledger's (or a manifest's) files from one label to another (test -> main).
 
-The files must be on the channel with the sha256 the build recorded; afterwards each one is read
-back from the target label and checked. Other files in the source label are never touched.
+Without --manifest: every file this project's ledger (<output-dir>/cipub-ledger) staged on the
+target's --from label and has not promoted yet (the newest build of each package variant; only the
+RECIPES_OR_NAMES given, if any); if none is waiting, the last promotion again. Notes say what is
+left out. The files must be on the channel with the sha256 the build recorded; afterwards each one
+is read back from the target label and checked. Other files in the source label are never touched.
 --move also removes the source label, only after the target is verified. Idempotent.
 
 Examples:
 
-    cipub promote                                  # output/cipub-manifest.json, test -> main
+    cipub build a/ && cipub build b/ && cipub promote   # promotes a's and b's files
 
     cipub promote --target quetz+https://quetz.example.org/mychan --from rc --to main --move
+
+    CIPUB_TO_TOKEN=... cipub promote --target https://anaconda.org/me-staging --to-target https://anaconda.org/me
 
     cipub build recipe/ && cipub promote           # the whole local loop, zero configuration
 """
 
 
-@command(app, "upload", help=UPLOAD_HELP)
+@command(
+    app,
+    "upload",
+    help=UPLOAD_HELP,
+    settings=(
+        "target",
+        "label",
+        "token_file",
+        "api_url",
+        "concurrency",
+        "config",
+    ),
+)
 def upload_command(
     ctx: typer.Context,
     files: list[Path] = typer.Argument(None, metavar="FILES", help="Package files (instead of a manifest)."),
     manifests: list[Path] = option("manifests"),
-    target: str | None = option("target"),
-    label: str | None = option("label"),
     dry_run: bool = option("dry_run"),
     as_json: bool = option("as_json"),
-    token_file: Path | None = option("token_file"),
-    api_url: str | None = option("api_url"),
-    concurrency: int | None = option("concurrency"),
-    config: Path | None = option("config"),
 ) -> None:
     from cipub.cli._common import Output
     from cipub.workflows.publish import upload
@@ -69,25 +80,36 @@ def upload_command(
     out.document(result.manifest.to_dict())
 
 
-@command(app, "promote", help=PROMOTE_HELP)
+@command(
+    app,
+    "promote",
+    help=PROMOTE_HELP,
+    settings=(
+        "target",
+        "promote_from",
+        "promote_to",
+        "to_target",
+        "to_token_file",
+        "token_file",
+        "api_url",
+        "concurrency",
+        "config",
+    ),
+)
 def promote_command(
     ctx: typer.Context,
+    selectors: list[str] = typer.Argument(
+        None, metavar="[RECIPES_OR_NAMES]...", help="Only these recipes / package names (ledger set)."
+    ),
     manifests: list[Path] = option("manifests"),
-    target: str | None = option("target"),
-    promote_from: str | None = option("promote_from"),
-    promote_to: str | None = option("promote_to"),
     move: bool = option("move"),
     dry_run: bool = option("dry_run"),
     as_json: bool = option("as_json"),
-    token_file: Path | None = option("token_file"),
-    api_url: str | None = option("api_url"),
-    concurrency: int | None = option("concurrency"),
-    config: Path | None = option("config"),
 ) -> None:
     from cipub.cli._common import Output
     from cipub.workflows.publish import promote
 
     settings = settings_from(ctx)
     out = Output(as_json)
-    result = promote(settings, manifests=manifests, move=move, dry_run=dry_run, report=out)
+    result = promote(settings, manifests=manifests, selectors=selectors or [], move=move, dry_run=dry_run, report=out)
     out.document(result.manifest.to_dict())

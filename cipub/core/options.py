@@ -194,6 +194,15 @@ class Settings:
     )
     promote_from: str = setting("test", "--from", metavar="LABEL", help="Label to promote from.")
     promote_to: str = setting("main", "--to", metavar="LABEL", help="Label to promote to.")
+    to_target: str = setting(
+        "",
+        "--to-target",
+        metavar="URL",
+        help="Promote into this other target (same URL forms as --target); its token: CIPUB_TO_TOKEN.",
+    )
+    to_token_file: str = setting(
+        "", "--to-token-file", metavar="PATH", help="Read the --to-target token from this file."
+    )
     engine: str = setting("auto", "--engine", "-e", metavar="auto|rattler-build|conda-build|boa", help="Build engine.")
     output_dir: str = setting(
         DEFAULT_OUTPUT_DIR, "--output-dir", "-o", metavar="DIR", path="path", help="Where packages go."
@@ -214,6 +223,28 @@ class Settings:
         metavar="FILE",
         path="path",
         help="Variant config file(s) (conda_build_config.yaml, variants.yaml); later files win.",
+    )
+    pinning: str = setting(
+        "",
+        "--pinning",
+        metavar="FILE",
+        help="The lowest-priority variant file, below the recipe's own (conda-build's -e): "
+        "conda-forge-pinning's conda_build_config.yaml.",
+    )
+    conda_forge: bool = setting(
+        False,
+        "--conda-forge",
+        help="Plan the recipe's feedstock as conda-smithy does: conda-forge.yml (platforms, build_platform, "
+        "os_version, noarch_platforms), the pinning (--pinning, default $CONDA_PREFIX/conda_build_config.yaml) "
+        "and the migrations in .ci_support/migrations.",
+    )
+    grouping: str = setting(
+        "cells",
+        "--grouping",
+        metavar="cells|conda-smithy",
+        help="How plan cells group into CI jobs: one job per cell, or conda-smithy's (jobs split only over "
+        "the keys every output uses).",
+        shown_default="cells; conda-smithy with --conda-forge",
     )
     channels: tuple[str, ...] = setting(
         ("conda-forge",),
@@ -255,6 +286,27 @@ class Settings:
         10.0, min=0.1, max=600, help="Seconds to wait for a server to accept a connection."
     )
     read_timeout: float = setting(60.0, min=0.1, max=3600, help="Seconds to wait for a server's answer.")
+    request_timeout: float = setting(
+        600.0,
+        min=1,
+        max=86400,
+        help="Overall seconds one HTTP request may take, body included (a trickling server is cut off).",
+    )
+    command_timeout: float = setting(
+        10800.0,
+        min=1,
+        max=604800,
+        help="Overall seconds a command's server traffic may take; no request starts after it (exit 7).",
+    )
+    max_download_mb: int = setting(
+        8192, min=1, max=1048576, help="Largest package or repodata download accepted, in MiB."
+    )
+    index_wait: float = setting(
+        60.0,
+        min=0,
+        max=3600,
+        help="Seconds verify and promote wait for a server's (asynchronous) index to show a file.",
+    )
     api_url: str = setting("", "--api-url", metavar="URL", help="API base URL for on-prem servers.")
     token_file: str = setting(
         "",
@@ -337,6 +389,11 @@ FLAGS: Final = (
     Option("no_bump", False, "Keep the recipe's build number.", ("--no-bump",)),
     Option("no_upload", False, "Build and write the manifest; upload nothing.", ("--no-upload",)),
     Option("move", False, "Also remove the source label once the target is verified.", ("--move",)),
+    Option("broken_label", "broken", "The label yanked files get.", ("--broken-label",), "LABEL"),
+    Option("remove_from", "main", "The label yank takes the files off.", ("--remove-from",), "LABEL"),
+    Option("superseded", False, "Prune staged builds replaced by a newer build number.", ("--superseded",)),
+    Option("older_than", None, "Prune staged builds staged more than N days ago.", ("--older-than",), "DAYS", min=0),
+    Option("yes", False, "Really remove (prune prints what it would do until given --yes).", ("--yes",)),
     Option("format", "text", "Output format.", ("--format", "-f"), "text|json|github|gitlab"),
     Option("output", None, "Write the output here, not stdout.", ("--output", "-o"), "FILE"),
     Option("no_build_numbers", False, "Do not ask the channel for build numbers.", ("--no-build-numbers",)),

@@ -9,9 +9,12 @@ nothing above ``cipub.core``; without a masker (library use) secrets are still s
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from cipub.core.errors import AuthError, UsageError
 
@@ -58,6 +61,31 @@ class Secret:
         return repr(self)
 
 
+def clean_token(raw: str, source: str, *, allow_spaces: bool = False) -> str:
+    """The token in ``raw`` without the padding editors and ``echo`` add (spaces, CR/LF, a BOM).
+
+    More than one non-blank line, or whitespace/control characters inside the token, is refused
+    (exit 2) rather than guessed at: such a value would be sent as a broken header or the wrong
+    credential. The message never shows the value.
+    """
+    lines = [line.strip() for line in raw.replace("\r", "\n").split("\n") if line.strip()]
+    if len(lines) > 1:
+        for line in lines:  # mask what we refuse too: it may well be secrets
+            Secret(line, source)
+        raise UsageError(
+            f"{source} holds {len(lines)} non-blank lines; a token source holds exactly one token",
+            hint="write only the token (one line) to the file or variable",
+        )
+    value = lines[0] if lines else ""
+    if any((ch.isspace() and not (allow_spaces and ch == " ")) or ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        Secret(value, source)
+        raise UsageError(
+            f"{source}: the token contains whitespace or control characters",
+            hint="write only the token (one line) to the file or variable",
+        )
+    return value
+
+
 def read_token(
     env_names: Sequence[str],
     *,
@@ -65,19 +93,23 @@ def read_token(
     environ: Mapping[str, str] | None = None,
     required: bool = True,
     what: str = "this target",
+    allow_spaces: bool = False,
 ) -> Secret | None:
     """First of: ``token_file``, then each variable in ``env_names``. AuthError (exit 5) if none."""
-    env = os.environ if environ is None else environ
+    env = process_environ() if environ is None else environ
     if token_file is not None:
         try:
-            value = token_file.read_text(encoding="utf-8").strip()
+            raw = token_file.read_text(encoding="utf-8-sig")
         except OSError as exc:
             raise UsageError(f"cannot read token file {token_file}: {exc.strerror}") from exc
+        except UnicodeDecodeError:
+            raise UsageError(f"token file {token_file} is not UTF-8 text") from None
+        value = clean_token(raw, f"token file {token_file}", allow_spaces=allow_spaces)
         if not value:
             raise AuthError(f"token file {token_file} is empty")
         return Secret(value, f"token file {token_file}")
     for name in env_names:
-        value = env.get(name, "").strip()
+        value = clean_token(env.get(name, ""), name, allow_spaces=allow_spaces)
         if value:
             return Secret(value, name)
     if required:
@@ -102,9 +134,215 @@ def scrub(text: str) -> str:
 
 
 def forget_all() -> None:
-    """Forget the secrets seen so far (tests run many commands in one process)."""
+    """Forget the secrets seen (and held back from builds) so far (tests run many commands in one process)."""
     _SEEN.clear()
+    _HELD.clear()
 
 
 def seen_secrets() -> frozenset[str]:
     return frozenset(_SEEN)
+
+
+#: environment variables that hold publish credentials (every target's, and the CI's own)
+SECRET_ENV_NAMES = frozenset(
+    {
+        "ANACONDA_API_TOKEN",
+        "BINSTAR_API_TOKEN",
+        "ANACONDA_API_KEY",
+        "QUETZ_API_KEY",
+        "PSM_TOKEN",
+        "ANACONDA_SERVER_TOKEN",
+        "PREFIX_API_KEY",
+        "ARTIFACTORY_TOKEN",
+        "ARTIFACTORY_PASSWORD",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "GITHUB_TOKEN",
+        "GH_TOKEN",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+        "ACTIONS_RUNTIME_TOKEN",
+        "CI_JOB_TOKEN",
+        "CI_JOB_JWT",
+    }
+)
+#: and anything named like a secret
+_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|CREDENTIAL|PRIVATE_KEY|_JWT$", re.I)
+
+
+def is_secret_name(name: str) -> bool:
+    return name.upper() in SECRET_ENV_NAMES or bool(_SECRET_NAME.search(name))
+
+
+def without_secrets(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` minus every variable that holds (or is named like) a credential.
+
+    What recipe code sees: a recipe's Jinja (``environ[...]``, ``env.get(...)``) rendered by ``plan``
+    would otherwise carry a token into plan.json, GITHUB_OUTPUT or the summary.
+    """
+    return {k: v for k, v in environ.items() if not is_secret_name(k)}
+
+
+@contextlib.contextmanager
+def secrets_hidden_from_environ() -> Iterator[None]:
+    """While in-process code that reads ``os.environ`` runs (py-rattler-build rendering a recipe),
+    take the secret variables out of it; put them back afterwards."""
+    taken = {k: v for k, v in os.environ.items() if is_secret_name(k)}
+    for name in taken:
+        del os.environ[name]
+    try:
+        yield
+    finally:
+        os.environ.update(taken)
+
+
+#: query parameters that carry a secret in the wild (presigned URLs, API keys)
+_SECRET_QUERY = re.compile(
+    r"(?:^|&)(?:token|access_token|api_key|apikey|key|password|secret|x-amz-signature|signature)=", re.I
+)
+#: anaconda.org's token-in-path form: https://conda.anaconda.org/t/<TOKEN>/owner
+_TOKEN_SEGMENT = re.compile(r"(?:^|/)t/[^/]+")
+
+
+def redact_url(raw: str) -> str:
+    """``raw`` with whatever could be a credential replaced by ``***`` (for messages)."""
+    redacted = re.sub(r"(://)[^/@]*@", r"\1***@", raw)
+    redacted = re.sub(r"(/t/)[^/]+", r"\1***", redacted)
+    return re.sub(r"\?.*", "?***", redacted) if "?" in redacted else redacted
+
+
+def refuse_credentials(raw: str, what: str) -> None:
+    """Exit 2 when a URL option carries a credential (user:password@, /t/TOKEN/, ?token=), never echoing it.
+
+    A URL is printed in logs, summaries, plan files and process listings: no place for a secret.
+    """
+    if "://" not in raw:
+        return
+    rest = raw.partition("://")[2]
+    netloc, _, path_and_query = rest.partition("/")
+    path, _, query = path_and_query.partition("?")
+    if "?" in netloc:
+        netloc, _, query = netloc.partition("?")
+    if "@" in netloc or _TOKEN_SEGMENT.match(path) or _SECRET_QUERY.search(query):
+        raise UsageError(
+            f"{what} {redact_url(raw)} carries a credential in the URL; refused",
+            hint="put tokens in the documented environment variable or use --token-file",
+        )
+
+
+def check_url_option(raw: str, what: str) -> str:
+    """An http(s) URL option such as ``--api-url``: exit 2 at once when it is not one, or carries a secret."""
+    refuse_credentials(raw, what)
+    try:
+        parts = urlsplit(raw.strip())
+    except ValueError:
+        parts = urlsplit("")
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise UsageError(
+            f"{what} {redact_url(raw)!r} is not an http(s) URL", hint="e.g. --api-url https://repo.example.com/api"
+        )
+    return raw.strip()
+
+
+# -- keeping credentials out of a build's reach ---------------------------------------------------
+
+#: secret variables taken out of ``os.environ`` before a build ran; tokens are still read from here
+_HELD: dict[str, str] = {}
+
+
+def process_environ() -> dict[str, str]:
+    """The environment tokens are read from: ``os.environ`` plus what was taken out of it for a build."""
+    return {**_HELD, **os.environ}
+
+
+def _initial_environ_block() -> tuple[int, int] | None:
+    """Where the kernel's copy of this process's initial environment lives (``/proc/self/environ``)."""
+    try:
+        stat = Path("/proc/self/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()  # fields from 3 (state) on; comm may hold spaces
+    try:
+        return int(fields[50 - 3]), int(fields[51 - 3])  # proc(5): (50) env_start, (51) env_end
+    except (IndexError, ValueError):
+        return None
+
+
+def _blank_initial_environ(names: set[str]) -> bool:
+    """Overwrite the values of ``names`` in the initial environment block, in place.
+
+    ``del os.environ[...]`` only unlinks a variable from the C ``environ`` array: the bytes stay
+    in the block ``/proc/<pid>/environ`` shows to any process of the same user (and to root).
+    """
+    where = _initial_environ_block()
+    if where is None or where[1] <= where[0]:
+        return False
+    start, end = where
+    try:
+        with Path("/proc/self/mem").open("r+b", buffering=0) as mem:
+            mem.seek(start)
+            block = bytearray(mem.read(end - start))
+            offset = 0
+            for entry in bytes(block).split(b"\0"):
+                name, eq, _value = entry.partition(b"=")
+                if eq and name.decode("utf-8", "replace") in names:
+                    value_at = offset + len(name) + 1
+                    block[value_at : offset + len(entry)] = b"\0" * (len(entry) - len(name) - 1)
+                offset += len(entry) + 1
+            mem.seek(start)
+            mem.write(bytes(block))
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _set_not_dumpable() -> None:
+    """prctl(PR_SET_DUMPABLE, 0): other processes of this user cannot read our memory or environ."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
+    except (OSError, AttributeError):
+        pass
+
+
+def ancestors_holding(values: Sequence[str]) -> list[int]:
+    """The pids of this process's ancestors whose environment (where readable) holds one of ``values``."""
+    found: list[int] = []
+    pid = os.getppid()
+    wanted = [v.encode() for v in values if len(v) >= MIN_SCRUB_LENGTH]
+    while pid > 1 and wanted:
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            environ = b""
+        if any(value in environ for value in wanted):
+            found.append(pid)
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            pid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return found
+
+
+def isolate_secrets_for_build() -> list[str]:
+    """Before untrusted recipe code runs as our child: take every secret variable out of
+    ``os.environ`` (children inherit none; tokens are still read via :func:`process_environ`),
+    blank it in our initial environment block (``/proc/<cipub>/environ`` no longer shows it) and make
+    the process non-dumpable. Returns the names taken. Linux does all three; elsewhere the first.
+    """
+    taken = {name: value for name, value in os.environ.items() if is_secret_name(name) and value}
+    for name, value in taken.items():
+        _HELD[name] = value
+        if len(value.strip()) >= MIN_SCRUB_LENGTH:
+            Secret(value.strip(), name)  # scrubbed and masked from now on
+        del os.environ[name]
+    if taken:
+        _blank_initial_environ(set(taken))
+    _set_not_dumpable()
+    return sorted(taken)
+
+
+def held_secret_values() -> list[str]:
+    return [v.strip() for v in _HELD.values()]

@@ -48,6 +48,7 @@ from cipub.core.options import (
     Origin,
     Settings,
 )
+from cipub.core.secrets import check_url_option, refuse_credentials
 
 __all__ = ["DEFAULT_OUTPUT_DIR", "DEFAULT_TARGET", "ENV_PREFIX", "Settings", "describe", "resolve"]
 
@@ -355,7 +356,14 @@ def resolve(
                 resolved = _from_root(key, values.get(key, OPTIONS[key].default), root)
                 if resolved != OPTIONS[key].default or key in values:
                     values[key] = resolved
-    return replace(Settings(), **values, origins=origins, project_root=root)
+    resolved = replace(Settings(), **values, origins=origins, project_root=root)
+    # a URL carrying a secret would be echoed in logs, plans and summaries: refuse it before anything runs
+    refuse_credentials(resolved.target, "--target")
+    if resolved.api_url:
+        check_url_option(resolved.api_url, "--api-url")
+    for channel in resolved.channels:
+        refuse_credentials(channel, "-c/--channel")
+    return resolved
 
 
 # URL credentials (scheme://user:secret@host) never reach the screen, even if a setting holds one.

@@ -13,6 +13,18 @@ always returns a response: when an earlier attempt landed, a ``200 OK`` of its o
 
 Retry budget with the defaults (5 retries, 0.5 s base): at most 0.5+1+2+4+8 s of sleep plus jitter
 (<= 25 %), plus the per-attempt timeouts (10 s connect, 60 s read).
+
+A hostile or broken server cannot hold cipub forever nor fill its memory or disk:
+- every answer is read streamed and bounded (``max_answer_bytes`` for API answers, the target's
+  ``max_download_bytes`` for packages and repodata); a bigger one is exit 7, never retried;
+- each attempt has an overall deadline (``request_timeout``), checked as the body trickles in and as
+  an upload is sent, not only the per-read timeout; and a client can carry the command's deadline
+  (``command_timeout``): no attempt and no backoff sleep starts past it;
+- credentials are bound to the client's origin (scheme, host, port): an httpx auth flow adds them
+  only to requests for that origin and a request event hook strips them from every redirect hop
+  that leaves it, whatever the header (``Authorization``, ``X-API-Key`` ...);
+- an answer that is not the JSON shape expected is exit 7 naming what was expected
+  (:meth:`HttpClient.parse`), never a crash.
 """
 
 from __future__ import annotations
@@ -22,9 +34,10 @@ import hashlib
 import logging
 import os
 import random
+import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +65,12 @@ class RetryBudget(Protocol):
     def read_timeout(self) -> float: ...
     @property
     def concurrency(self) -> int: ...
+    @property
+    def request_timeout(self) -> float: ...
+    @property
+    def command_deadline(self) -> float | None: ...
+    @property
+    def max_download_bytes(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -68,6 +87,51 @@ LANDED = "cipub.landed"
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
 USER_AGENT = f"cipub/{__version__}"
 _CHUNK = 1024 * 1024
+#: the largest API answer (JSON, an error page) read into memory; package-sized reads pass their own
+MAX_ANSWER_BYTES = 32 * 1024 * 1024
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: httpx.URL | str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the scheme's default port made explicit: what credentials are bound to."""
+    parsed = httpx.URL(url) if isinstance(url, str) else url
+    return parsed.scheme, parsed.host, parsed.port or _DEFAULT_PORTS.get(parsed.scheme)
+
+
+class _DeadlinePassed(Exception):
+    """An attempt (or the command) ran past its overall deadline while the body was moving."""
+
+
+class _TooLarge(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.limit = limit
+
+
+class OriginBoundCredentials(httpx.Auth):
+    """Adds credential headers to requests for one origin only (an httpx auth flow).
+
+    httpx runs the auth flow once per request, not per redirect hop; :meth:`strip_foreign` (a request
+    event hook) covers the hops: a credential never reaches another scheme, host or port.
+    """
+
+    def __init__(self, origin: tuple[str, str, int | None], headers: dict[str, str]) -> None:
+        self.origin = origin
+        self.headers = dict(headers)
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if origin_of(request.url) == self.origin:
+            request.headers.update(self.headers)
+        yield request
+
+    def strip_foreign(self, request: httpx.Request) -> None:
+        if origin_of(request.url) != self.origin:
+            for name in self.headers:
+                request.headers.pop(name, None)
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1024 * 1024):g} MiB"
 
 
 #: who is told about every chunk of a file sent (the CLI's progress display: bytes, rate, ETA)
@@ -172,7 +236,14 @@ def server_message(response: httpx.Response) -> str:
         if isinstance(data, dict):
             text = str(data.get("error") or data.get("detail") or data.get("message") or "")
     except ValueError:
-        text = response.text[:300]
+        ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if "html" in ctype or response.text.lstrip()[:1] == "<":
+            # a web page (a proxy, a login portal, a plain web server): its title says enough
+            title = re.search(r"<title[^>]*>(.*?)</title>", response.text[:20000], re.I | re.S)
+            text = f"an HTML page ({' '.join(title.group(1).split())[:120]})" if title else "an HTML page"
+        else:
+            lines = response.text[:2000].strip().splitlines()
+            text = lines[0][:200] if lines else ""
     text = text.strip() or response.reason_phrase
     return scrub(text)
 
@@ -193,11 +264,29 @@ class HttpClient:
         what: str = "server",
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
+        credentials: dict[str, str] | None = None,
+        request_timeout: float = 600.0,
+        deadline: float | None = None,
+        max_download_bytes: int = 8 * 1024**3,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
+        refusal_is_auth: bool = True,
     ) -> None:
+        """``headers`` go to every request; ``credentials`` only to ``base_url``'s origin.
+        ``deadline`` is a ``time.monotonic()`` instant (the command's) no attempt starts after."""
         self.what = what
         self.retries = retries
         self.backoff = backoff
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.request_timeout = request_timeout
+        self.deadline = deadline
+        self.max_download_bytes = max_download_bytes
+        self.max_answer_bytes = max_answer_bytes
+        #: 401/403 mean "bad token" (exit 5) only where this client sends one; presigned storage
+        #: answers 403 for an expired policy or a signature mismatch, which its caller explains
+        self.refusal_is_auth = refusal_is_auth
         self._sleep = sleep
+        self._credentials = OriginBoundCredentials(origin_of(base_url), credentials or {})
         self._client_options: dict[str, Any] = {
             "base_url": base_url,
             "headers": {"User-Agent": USER_AGENT, **(headers or {})},
@@ -205,6 +294,8 @@ class HttpClient:
             "limits": httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size),
             "follow_redirects": False,
             "transport": transport,
+            "auth": self._credentials,
+            "event_hooks": {"request": [self._credentials.strip_foreign]},
         }
         # One httpx client per thread: with parallel uploads sharing one connection pool, httpcore
         # was seen closing a connection another thread was reading (EBADF, then a read-timeout stall).
@@ -220,14 +311,21 @@ class HttpClient:
         *,
         what: str,
         headers: dict[str, str] | None = None,
+        credentials: dict[str, str] | None = None,
         pool_size: int | None = None,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
+        refusal_is_auth: bool = True,
     ) -> HttpClient:
-        """A client with the retry budget and timeouts the user configured for this target."""
+        """A client with the retry budget, timeouts and bounds the user configured for this target."""
         return cls(
             base_url,
             headers=headers,
+            credentials=credentials,
+            request_timeout=options.request_timeout,
+            deadline=options.command_deadline,
+            max_download_bytes=options.max_download_bytes,
+            refusal_is_auth=refusal_is_auth,
             retries=options.retries,
             backoff=options.backoff,
             connect_timeout=options.connect_timeout,
@@ -248,12 +346,15 @@ class HttpClient:
                 self._clients.append(client)
         return client
 
-    def set_header(self, name: str, value: str) -> None:
-        """Add a header (e.g. a token minted after the client was made) for every thread's client."""
+    @property
+    def credentials(self) -> httpx.Headers:
+        """The credential headers (sent to this client's origin only)."""
+        return httpx.Headers(self._credentials.headers)
+
+    def set_credential(self, name: str, value: str) -> None:
+        """Add a credential header (e.g. a token minted after the client was made), bound to the origin."""
         with self._clients_lock:
-            self._client_options["headers"] = {**self._client_options["headers"], name: value}
-            for client in self._clients:
-                client.headers[name] = value
+            self._credentials.headers[name] = value
 
     def close(self) -> None:
         with self._clients_lock:
@@ -276,6 +377,54 @@ class HttpClient:
         base = self.backoff * (2**attempt)
         return float(min(base + random.uniform(0, base / 4), 30.0))
 
+    def _attempt_deadline(self, method: str, url: str) -> float:
+        """When this attempt must be over: ``request_timeout`` from now, never past the command's."""
+        now = time.monotonic()
+        if self.deadline is not None and now >= self.deadline:
+            raise NetworkError(
+                f"{self.what}: {method} {url} not sent: the command's deadline passed",
+                hint="raise command_timeout (CIPUB_COMMAND_TIMEOUT) if the server is just slow",
+            )
+        ends = now + self.request_timeout
+        return min(ends, self.deadline) if self.deadline is not None else ends
+
+    def _timeout(self, ends: float) -> httpx.Timeout:
+        left = max(0.001, ends - time.monotonic())
+        return httpx.Timeout(min(self.read_timeout, left), connect=min(self.connect_timeout, left))
+
+    def _pause(self, delay: float) -> None:
+        if self.deadline is not None:
+            delay = min(delay, max(0.0, self.deadline - time.monotonic()))
+        self._sleep(delay)
+
+    @staticmethod
+    def _timed_body(body: Any, ends: float) -> Any:
+        """An upload body that stops when the attempt's deadline passes (a server reading a trickle)."""
+        if isinstance(body, (bytes, str)) or not isinstance(body, Iterable):
+            return body
+
+        def chunks() -> Iterator[bytes]:
+            for chunk in body:
+                if time.monotonic() > ends:
+                    raise _DeadlinePassed
+                yield chunk
+
+        return chunks()
+
+    @staticmethod
+    def _read_bounded(response: httpx.Response, limit: int, ends: float) -> None:
+        """Read a streamed body into the response, at most ``limit`` bytes, before ``ends``."""
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise _TooLarge(limit)
+            if time.monotonic() > ends:
+                raise _DeadlinePassed
+            chunks.append(chunk)
+        response._content = b"".join(chunks)
+
     def request(
         self,
         method: str,
@@ -283,28 +432,49 @@ class HttpClient:
         *,
         content_factory: Callable[[], Any] | None = None,
         landed: Callable[[], bool] | None = None,
+        max_bytes: int | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
         """Send with retries. Returns the final response (any status but the retried ones and 401/403).
 
         When ``landed`` reports that an earlier attempt already succeeded, nothing more is sent and
         the answer is a made-up ``200 OK`` (see :func:`landed_earlier`).
-        ``content_factory`` re-creates a streamed body for every attempt.
+        ``content_factory`` re-creates a streamed body for every attempt. The answer is read whole
+        but bounded: ``max_bytes`` (default ``max_answer_bytes``); more is exit 7.
         """
+        limit = self.max_answer_bytes if max_bytes is None else max_bytes
+        follow_redirects = kwargs.pop("follow_redirects", None)
         last_problem = ""
         for attempt in range(self.retries + 1):
             if attempt and landed is not None and landed():
                 log.info("%s %s: an earlier attempt landed; not sending again", method, url)
                 return httpx.Response(200, request=self.client.build_request(method, url), extensions={LANDED: True})
+            ends = self._attempt_deadline(method, url)
             response: httpx.Response | None = None
             try:
                 if content_factory is not None:
                     kwargs["content"] = content_factory()
-                response = self.client.request(method, url, **kwargs)
+                if "content" in kwargs:
+                    kwargs["content"] = self._timed_body(kwargs["content"], ends)
+                built = self.client.build_request(method, url, timeout=self._timeout(ends), **kwargs)
+                response = self.client.send(built, stream=True, follow_redirects=follow_redirects)
+                try:
+                    self._read_bounded(response, limit, ends)
+                finally:
+                    response.close()
             except httpx.TransportError as exc:
                 last_problem = f"{type(exc).__name__}: {scrub(str(exc)) or 'no detail'}"
+                response = None
+            except _DeadlinePassed:
+                last_problem = f"not done within the {self.request_timeout:g} s request_timeout (a trickling server?)"
+                response = None
+            except _TooLarge as exc:
+                raise NetworkError(
+                    f"{self.what}: {method} {url} answered with more than {_mib(exc.limit)}; expected a small answer",
+                    hint="the server or a proxy in front of it misbehaves",
+                ) from None
             else:
-                if response.status_code in (401, 403):
+                if response.status_code in (401, 403) and self.refusal_is_auth:
                     raise AuthError(
                         f"{self.what} refused the credentials ({response.status_code}): {server_message(response)}",
                         hint="check the token's scopes and that it has not expired",
@@ -324,26 +494,33 @@ class HttpClient:
                     self.retries,
                     delay,
                 )
-                self._sleep(delay)
+                self._pause(delay)
         raise NetworkError(
             f"{self.what}: {method} {url} kept failing after {self.retries} retries ({last_problem})",
             hint="the server may be down; re-running is safe: finished files are skipped",
         )
 
-    def download(self, url: str, dest: Path) -> Downloaded:
+    def download(self, url: str, dest: Path, *, max_bytes: int | None = None) -> Downloaded:
         """GET ``url`` streaming the body into ``dest`` (never whole in memory), with the same retries.
 
         Returns the status, headers and, for a 200, the sha256 and size of what was written. Other
         answers (redirects, 404...) leave ``dest`` untouched and carry their (small) body in ``text``.
+        At most ``max_bytes`` (default: the target's ``max_download_bytes``) are written; more is exit 7.
+        The whole download is bounded by the command's deadline (a big file may take longer than
+        one ``request_timeout``).
         """
+        limit = self.max_download_bytes if max_bytes is None else max_bytes
         last_problem = ""
         for attempt in range(self.retries + 1):
+            ends = self._attempt_deadline("GET", url)
+            if self.deadline is not None:
+                ends = self.deadline  # a big file may take longer than one request_timeout
             status: int | None = None
             try:
-                with self.client.stream("GET", url) as response:
+                with self.client.stream("GET", url, timeout=self._timeout(ends)) as response:
                     status = response.status_code
                     if status in (401, 403):
-                        response.read()
+                        self._read_bounded(response, MAX_ANSWER_BYTES, ends)
                         raise AuthError(
                             f"{self.what} refused the credentials ({status}): {server_message(response)}",
                             hint="check the token's scopes and that it has not expired",
@@ -352,12 +529,16 @@ class HttpClient:
                         digest = hashlib.sha256()
                         size = 0
                         with dest.open("wb") as fh:
-                            for chunk in response.iter_bytes(_CHUNK):
-                                digest.update(chunk)
+                            for chunk in response.iter_bytes():  # as it comes: the deadline is checked per read
                                 size += len(chunk)
+                                if size > limit:
+                                    raise _TooLarge(limit)
+                                if time.monotonic() > ends:
+                                    raise _DeadlinePassed
+                                digest.update(chunk)
                                 fh.write(chunk)
                         return Downloaded(status, response.headers, digest.hexdigest(), size, "")
-                    response.read()
+                    self._read_bounded(response, MAX_ANSWER_BYTES, ends)
                     if status not in RETRY_STATUS:
                         return Downloaded(status, response.headers, None, 0, response.text[:2000])
                     last_problem = f"HTTP {status} {server_message(response)}"
@@ -365,24 +546,60 @@ class HttpClient:
             except httpx.TransportError as exc:
                 last_problem = f"{type(exc).__name__}: {scrub(str(exc)) or 'no detail'}"
                 delay = self._delay(attempt, None)
+            except _DeadlinePassed:
+                dest.unlink(missing_ok=True)
+                raise NetworkError(
+                    f"{self.what}: GET {url} not done before the command's deadline (a trickling server?)",
+                    hint="raise command_timeout (CIPUB_COMMAND_TIMEOUT) if the server is just slow",
+                ) from None
+            except _TooLarge as exc:
+                dest.unlink(missing_ok=True)
+                raise NetworkError(
+                    f"{self.what}: GET {url} sent more than {_mib(exc.limit)}",
+                    hint="raise max_download_mb (CIPUB_MAX_DOWNLOAD_MB) if packages are really this big",
+                ) from None
             if attempt < self.retries:
                 log.info(
                     "GET %s failed (%s); retry %d/%d in %.1fs", url, last_problem, attempt + 1, self.retries, delay
                 )
-                self._sleep(delay)
+                self._pause(delay)
         raise NetworkError(
             f"{self.what}: GET {url} kept failing after {self.retries} retries ({last_problem})",
             hint="the server may be down; re-running is safe: finished files are skipped",
         )
 
-    def json(self, method: str, url: str, **kwargs: Any) -> Any:
-        """Request expecting a 2xx JSON answer; anything else is a NetworkError naming the status."""
+    def parse(self, response: httpx.Response, expect: type[dict[str, Any]] | type[list[Any]], action: str) -> Any:
+        """The JSON body of ``response`` if it is a JSON ``expect`` (object or array), else exit 7
+        saying what came and what was expected (an HTML login page, a proxy's error, another API)."""
+        wanted = "a JSON object" if expect is dict else "a JSON array"
+        try:
+            data = response.json()
+        except ValueError:
+            ctype = response.headers.get("content-type", "no content type").split(";")[0]
+            raise NetworkError(
+                f"{self.what}: {action} answered {response.status_code} with {ctype}, not JSON; expected {wanted}",
+                hint="is the URL the server's API? a login page or a proxy may be answering instead",
+            ) from None
+        if not isinstance(data, expect):
+            raise NetworkError(
+                f"{self.what}: {action} answered {response.status_code} with a JSON {type(data).__name__}; "
+                f"expected {wanted}",
+                hint="is the URL the server's API, and the server a supported version?",
+            )
+        return data
+
+    def json(
+        self,
+        method: str,
+        url: str,
+        *,
+        expect: type[dict[str, Any]] | type[list[Any]] = dict,
+        **kwargs: Any,
+    ) -> Any:
+        """Request expecting a 2xx JSON answer of the ``expect`` shape; anything else is exit 7."""
         response = self.request(method, url, **kwargs)
         if response.status_code >= 300:
             raise NetworkError(
                 f"{self.what}: {method} {url} answered {response.status_code}: {server_message(response)}"
             )
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise NetworkError(f"{self.what}: {method} {url} answered with invalid JSON") from exc
+        return self.parse(response, expect, f"{method} {url}")

@@ -66,6 +66,8 @@ def _build(request: dict[str, Any]) -> list[Path]:
             # tests run below, package by package, so their output streams and a failure names its test
             test="skip",
             no_build_id=True,
+            # the parent reads the script's log after the build too, then removes the folder itself
+            keep_build=True,
         )
     return new_package_files(output_dir, before)
 

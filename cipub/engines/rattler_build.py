@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from cipub.core.errors import BuildFailedError, RecipeError, UsageError
+from cipub.core.secrets import scrub
 from cipub.engines.base import (
     BUILD_LOG,
     CONVERT_HINT,
@@ -104,7 +106,8 @@ class BuildLog:
             self._file.close()
 
     def line(self, text: str) -> None:
-        text = text.rstrip("\r\n")
+        # a build script can print anything from its environment: known secrets never pass
+        text = scrub(text.rstrip("\r\n"))
         if self._file is not None:
             self._file.write(text + "\n")
             self._file.flush()
@@ -122,8 +125,13 @@ class ScriptLogFollower:
 
     def __init__(self, bld: Path) -> None:
         self._bld = bld
-        # files left by earlier builds: only what grows after now is new
-        self._seen: dict[Path, tuple[int, int]] = {p: self._stamp(p) for p in self._files()}
+        # Logs left by earlier builds go: rattler-build recreates its work folder, and a new file
+        # can get the old one's inode and size (same script, same output), so it could not be told
+        # from the old. Whatever exists from now on is this build's.
+        for old in self._files():
+            with contextlib.suppress(OSError):
+                old.unlink()
+        self._seen: dict[Path, tuple[int, int]] = {}
         self._partial: dict[Path, str] = {}
 
     def _files(self) -> list[Path]:
@@ -136,6 +144,10 @@ class ScriptLogFollower:
         except OSError:
             return (0, 0)
         return (stat.st_ino, stat.st_size)
+
+    def build_folders(self) -> list[Path]:
+        """The build folders whose logs were followed (``OUT/bld/rattler-build_NAME``)."""
+        return sorted({path.parent.parent for path in self._seen})
 
     def poll(self, *, final: bool = False) -> list[str]:
         lines: list[str] = []
@@ -209,6 +221,10 @@ def _run_worker(worker_request: dict[str, Any], output_dir: Path, log: BuildLog,
         _stop(proc)  # SIGINT, SIGTERM: the build stops now, not when it would have finished
         raise
     _raise_for(events, proc.returncode, log, request)
+    # Built and tested: the build folders go, as rattler-build removes them (kept after a failure,
+    # where rattler-build's hint points into them).
+    for folder in follower.build_folders():
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _take(raw: str, log: BuildLog, events: list[dict[str, Any]]) -> None:

@@ -6,21 +6,27 @@ reusing the plan's build numbers so every job of a pipeline builds with the same
 
 How cells are found, per target platform:
 
-* variant files: the recipe's own (``variants.yaml`` or ``conda_build_config.yaml`` next to a
-  recipe.yaml, ``conda_build_config.yaml`` next to a meta.yaml), then each ``-m`` file (later wins),
-  then migrations, then ``--variant`` overrides (see :mod:`cipub.recipe.variants`);
+* variant files, lowest priority first (conda-build's stacking, ``find_config_files``): the
+  pinning (``--pinning``, conda-build's ``-e``), the recipe's own (``variants.yaml`` or
+  ``conda_build_config.yaml`` next to a recipe.yaml, ``conda_build_config.yaml`` next to a
+  meta.yaml), then each ``-m`` file (later wins), then migrations, then ``--variant`` overrides
+  (see :mod:`cipub.recipe.variants`);
 * keys the recipe uses: for recipe.yaml, what py-rattler-build's render reports for each output;
   for meta.yaml, conda-build's rule (see :mod:`cipub.recipe.usage`);
 * cells: the zip-aware product of the used keys, minus the ones the recipe skips;
-* noarch: when every cell is noarch, the recipe is built once, on ``noarch_platform``.
+* noarch: when every cell is noarch, the recipe is built once, on ``noarch_platform`` (once per
+  platform of ``noarch_platforms`` when given: conda-forge.yml's, for ``noarch: python`` packages
+  whose dependencies differ between ``__unix`` and ``__win``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -28,10 +34,10 @@ from typing import Any
 from cipub.channels.base import Channel
 from cipub.core.errors import RecipeError, UsageError
 from cipub.core.manifest import BuildNumberDecision
-from cipub.recipe import Recipe, load_recipe, usage, v1
+from cipub.recipe import Recipe, load_recipe, own_variant_file, stacked_variant_files, usage, v1
 from cipub.recipe.selectors import check_platform
+from cipub.recipe.v0 import default_compilers
 from cipub.recipe.variants import (
-    CBC_NAME,
     Combination,
     VariantConfig,
     apply_overrides,
@@ -70,6 +76,12 @@ class PlanCell:
     #: package names this cell publishes; another cell publishes the other outputs it builds
     #: (a multi-output recipe whose outputs use different keys). Empty: everything it builds.
     outputs: tuple[str, ...] = ()
+    #: the CI job that builds this cell (see ``Plan.grouping``); empty: a job of its own
+    job: str = ""
+
+
+#: one job per cell, or conda-smithy's: jobs split only over the keys every output uses
+GROUPINGS = ("cells", "conda-smithy")
 
 
 @dataclass
@@ -85,6 +97,12 @@ class Plan:
     notes: list[str] = field(default_factory=list)
     #: dependency channels (``cipub plan -c``): the build jobs of this plan solve from them
     channels: list[str] = field(default_factory=list)
+    #: how cells are grouped into jobs (one of GROUPINGS)
+    grouping: str = "cells"
+
+    @property
+    def jobs(self) -> list[str]:
+        return list(dict.fromkeys(c.job or c.id for c in self.cells))
 
     @property
     def ids(self) -> list[str]:
@@ -129,6 +147,7 @@ class Plan:
                         noarch=c.get("noarch"),
                         runner=str(c.get("runner", "")),
                         outputs=tuple(str(o) for o in c.get("outputs", ())),
+                        job=str(c.get("job", "")),
                     )
                     for c in data["cells"]
                 ],
@@ -136,6 +155,7 @@ class Plan:
                 channel=data.get("channel"),
                 notes=[str(n) for n in data.get("notes", [])],
                 channels=[str(c) for c in data.get("channels", [])],
+                grouping=str(data.get("grouping", "cells")),
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise UsageError(f"{source}: malformed plan ({type(exc).__name__}: {exc})") from None
@@ -151,16 +171,14 @@ class _Cell:
     noarch: str | None
     #: the outputs this cell publishes (an output another cell builds too is published once)
     outputs: tuple[str, ...] = ()
+    #: the keys every output of the recipe uses (conda-smithy splits jobs only over these);
+    #: None: not known, every key counts
+    common_keys: frozenset[str] | None = None
 
 
 def recipe_variant_file(recipe: Recipe) -> Path | None:
     """The variant file a builder reads next to the recipe on its own."""
-    names = ("variants.yaml", CBC_NAME) if recipe.format == "v1" else (CBC_NAME,)
-    for name in names:
-        candidate = recipe.directory / name
-        if candidate.is_file():
-            return candidate
-    return None
+    return own_variant_file(recipe.directory, recipe.format)
 
 
 def variant_config_for(
@@ -170,10 +188,23 @@ def variant_config_for(
     overrides: Mapping[str, Sequence[str]],
     *,
     environ: Mapping[str, str] | None = None,
+    pinning: Path | None = None,
 ) -> VariantConfig:
-    """The merged variant configuration a build of ``recipe`` for ``platform`` sees."""
-    files = [f for f in (recipe_variant_file(recipe),) if f is not None] + [Path(p) for p in variant_configs]
-    config = load_variant_files(files, platform, recipe_format=recipe.format, environ=environ)
+    """The merged variant configuration a build of ``recipe`` for ``platform`` sees.
+
+    ``pinning`` is the lowest-priority file (conda-build's exclusive config file), below the
+    recipe's own, which is below every ``-m`` file.
+    """
+    files = stacked_variant_files(recipe.directory, recipe.format, variant_configs, pinning=pinning)
+    lenient = [pinning] if pinning is not None else []
+    config = load_variant_files(files, platform, recipe_format=recipe.format, environ=environ, lenient=lenient)
+    if recipe.format == "v0":
+        # conda-build's lowest layer (get_default_variant): its default compilers per platform, so a
+        # compiler('fortran') no file pins for this platform still names fortran_compiler
+        for key, value in default_compilers(platform).items():
+            if key not in config.values:
+                config.values[key] = [value]
+                config.origins[key] = "conda-build's default compilers"
     apply_overrides(config, overrides)
     check_zip_lengths(config)
     return config
@@ -198,51 +229,81 @@ class _Output:
         return self.name, frozenset(self.values.items())
 
 
-def _cells_from_outputs(platform: str, config: VariantConfig, outputs: list[_Output]) -> list[_Cell]:
+def _cells_from_outputs(
+    recipe: Recipe, platform: str, config: VariantConfig, outputs: Sequence[_Output]
+) -> list[_Cell]:
     """The zip-aware product of every used key, each output variant published by exactly one cell.
 
-    An output that uses fewer keys than another is built in several cells (overrides cannot leave
-    an output out); the first cell that builds it publishes it. A cell that would publish nothing
-    new is dropped.
+    Only keys the variant files define split cells: py-rattler-build also reports keys it derives
+    (a ``pin_subpackage``'d sibling's version, ``build_platform``), which never name a cell. An
+    output that uses fewer keys than another is built in several cells (overrides cannot leave an
+    output out); the first cell that builds it publishes it. A cell that would publish nothing new
+    is dropped. Every rendered output must land in a cell: one that does not is a RecipeError naming
+    it (an output is never dropped without a word).
+
+    Outputs are indexed by the values of their keys, so this is linear in cells.
     """
-    used = set().union(*(set(o.values) for o in outputs))
+    known = set(config.values)
+    index: dict[tuple[str, ...], dict[tuple[str, ...], list[int]]] = {}
+    used: set[str] = set()
+    for position, output in enumerate(outputs):
+        keys = tuple(sorted(k for k in output.values if k in known))
+        used.update(keys)
+        index.setdefault(keys, {}).setdefault(tuple(output.values[k] for k in keys), []).append(position)
     cells: list[_Cell] = []
     claimed: set[tuple[str, frozenset[tuple[str, str]]]] = set()
     for combo in expand(config, used):
-        matching = [o for o in outputs if all(combo.used.get(k) == v for k, v in o.values.items())]
+        positions: list[int] = []
+        for keys, by_values in index.items():
+            positions += by_values.get(tuple(combo.used.get(k, "") for k in keys), [])
+        matching = [outputs[i] for i in sorted(positions)]
         fresh = [o for o in matching if o.identity not in claimed]
         if not fresh:
             continue
         claimed.update(o.identity for o in fresh)
         names = tuple(dict.fromkeys(o.name for o in fresh))
         cells.append(_Cell(platform, combo, _noarch_kind([o.noarch for o in matching]), names))
+    lost = [o for o in outputs if o.identity not in claimed]
+    if lost:
+        first = lost[0]
+        values = " ".join(f"{k}={v}" for k, v in sorted(first.values.items()) if k in known) or "no variant keys"
+        others = f" (and {len(lost) - 1} more output variant(s))" if len(lost) > 1 else ""
+        raise RecipeError(
+            f"{recipe.path}: output {first.name} ({values}) for {platform} matches no combination of the "
+            f"variant files{others}",
+            hint="py-rattler-build rendered a value the variant files do not list; check the files' "
+            "spelling of these values and zip_keys",
+        )
     return cells
 
 
 def _v1_cells(recipe: Recipe, platform: str, config: VariantConfig) -> list[_Cell]:
     stage0 = v1.parse_stage0(recipe.path)
+    # only the keys the recipe can name: the same variants, without a pinning's hundreds of keys
+    needed = v1.referenced_keys(recipe.path, config.values)
+    given = {k: v for k, v in config.values.items() if k in needed}
+    zips = [kept for kept in ([k for k in g if k in needed] for g in config.zip_keys) if len(kept) > 1]
     try:
-        rendered = v1.render_outputs(stage0, platform, config.values, config.zip_keys or None)
+        rendered = v1.render_outputs(stage0, platform, given, zips or None)
     except Exception as exc:  # py-rattler-build's own error types
         raise v1.recipe_error(recipe.path, exc, f"cannot render for {platform}") from None
-    outputs: list[_Output] = []
+    outputs: dict[tuple[str, frozenset[tuple[str, str]]], _Output] = {}
     for variant in rendered:
-        if v1.single_output_skipped(stage0, variant.variant, platform):
+        if v1.single_output_skipped(stage0, variant, platform):
             continue
         values = {str(k): str(v) for k, v in variant.variant.items() if k != "target_platform"}
         noarch = variant.recipe.build.noarch
         kind = str(noarch) if noarch in ("python", "generic") else None
         output = _Output(str(variant.recipe.package.name), values, kind)
-        if output not in outputs:
-            outputs.append(output)
+        outputs.setdefault(output.identity, output)
     if not outputs:
         return []
-    cells = _cells_from_outputs(platform, config, outputs)
-    if not cells:
-        # py-rattler-build spelled a value differently from the files: trust what it rendered
-        for output in outputs:
-            cells.append(_Cell(platform, Combination(dict(output.values), {}), output.noarch, (output.name,)))
-    return cells
+    cells = _cells_from_outputs(recipe, platform, config, list(outputs.values()))
+    keys_by_name: dict[str, set[str]] = {}
+    for output in outputs.values():
+        keys_by_name.setdefault(output.name, set()).update(k for k in output.values if k in config.values)
+    common = frozenset(set.intersection(*keys_by_name.values())) if keys_by_name else frozenset()
+    return [dataclasses.replace(cell, common_keys=common) for cell in cells]
 
 
 def _v0_cells(recipe: Recipe, platform: str, config: VariantConfig, environ: Mapping[str, str] | None) -> list[_Cell]:
@@ -258,10 +319,14 @@ def _v0_cells(recipe: Recipe, platform: str, config: VariantConfig, environ: Map
             required |= rendered.requirement_keys
     cells: list[_Cell] = []
     published_noarch: set[str] = set()
+    #: per output name: the keys its requirements show it uses (conda-smithy's job grouping)
+    evidence: dict[str, set[str]] = {}
     for combo in expand(config, static | required):
         rendered = usage.render_variant(recipe.path, platform, {**first, **combo.values}, known, environ=environ)
         if rendered.skipped:
             continue
+        for name, keys in zip(rendered.names, rendered.evidence, strict=False):
+            evidence.setdefault(name, set()).update(keys)
         # conda-build cannot say which keys each output uses: a noarch output among compiled ones
         # is published by the first cell that builds it, every other output by each cell.
         mixed = any(k is None for k in rendered.noarch)
@@ -272,7 +337,15 @@ def _v0_cells(recipe: Recipe, platform: str, config: VariantConfig, environ: Map
         )
         published_noarch.update(n for n, k in zip(rendered.names, rendered.noarch, strict=True) if k)
         cells.append(_Cell(platform, combo, _noarch_kind(rendered.noarch), names))
-    return cells
+    if len(evidence) < 2:
+        return cells
+    # A key some outputs' requirements show and others' do not is not used by every output; a key
+    # no output shows (Jinja, selectors, scripts) counts as used by all.
+    shown = set().union(*evidence.values())
+    shaping = usage.template_keys(recipe.path, config.values)
+    partial = {k for k in shown if any(k not in keys for keys in evidence.values())} - shaping
+    common = frozenset(set(config.values) - partial)
+    return [dataclasses.replace(cell, common_keys=common) for cell in cells]
 
 
 def _drop_python_for_noarch(cells: list[_Cell], config_groups: list[list[str]]) -> list[_Cell]:
@@ -282,6 +355,7 @@ def _drop_python_for_noarch(cells: list[_Cell], config_groups: list[list[str]]) 
     for group in config_groups:
         if "python" in group:
             drop.update(group)
+    seen: set[tuple[str, frozenset[tuple[str, str]]]] = set()
     for cell in cells:
         kept = cell
         if cell.noarch == "python":
@@ -289,8 +363,10 @@ def _drop_python_for_noarch(cells: list[_Cell], config_groups: list[list[str]]) 
                 {k: v for k, v in cell.combo.used.items() if k not in drop},
                 {k: v for k, v in cell.combo.partners.items() if k not in drop},
             )
-            kept = _Cell(cell.platform, combo, cell.noarch, cell.outputs)
-        if all(c.combo.used != kept.combo.used or c.platform != kept.platform for c in collapsed):
+            kept = _Cell(cell.platform, combo, cell.noarch, cell.outputs, cell.common_keys)
+        key = (kept.platform, frozenset(kept.combo.used.items()))
+        if key not in seen:
+            seen.add(key)
             collapsed.append(kept)
     return collapsed
 
@@ -302,8 +378,9 @@ def cells_for_platform(
     overrides: Mapping[str, Sequence[str]],
     *,
     environ: Mapping[str, str] | None = None,
+    pinning: Path | None = None,
 ) -> list[_Cell]:
-    config = variant_config_for(recipe, platform, variant_configs, overrides, environ=environ)
+    config = variant_config_for(recipe, platform, variant_configs, overrides, environ=environ, pinning=pinning)
     if recipe.format == "v1":
         cells = _v1_cells(recipe, platform, config)
     else:
@@ -341,8 +418,9 @@ def assign_ids(prefix: str, cells: Sequence[_Cell]) -> list[str]:
             ident = f"{ident[: MAX_ID_LENGTH - 10].rstrip('-_.')}-h{_digest(cell.platform, cell.combo.used)}"
         ids.append(ident)
     # values that read the same after cleaning (3.10 vs 3.10.*) get told apart by a hash
+    counts = Counter(ids)
     for i, ident in enumerate(ids):
-        if ids.count(ident) > 1:
+        if counts[ident] > 1:
             ids[i] = f"{ident}-h{_digest(cells[i].platform, cells[i].combo.used)}"
     return ids
 
@@ -359,32 +437,52 @@ def make_plan(
     noarch_platform: str = "linux-64",
     channel: Channel | None,
     environ: Mapping[str, str] | None = None,
+    pinning: Path | None = None,
+    noarch_platforms: Sequence[str] = (),
+    environ_for: Callable[[str], Mapping[str, str]] | None = None,
+    grouping: str = "cells",
 ) -> Plan:
     """Plan ``recipe`` for ``platforms`` (default: the recipe's target platform).
 
     ``channel`` (already opened) is asked once for the build numbers of every (name, version);
-    ``environ`` is what ``os.environ.get`` in selectors sees (default: this process's environment).
+    ``environ`` is what ``os.environ.get`` in selectors sees (default: this process's environment),
+    ``environ_for(platform)`` the same per platform (conda-smithy's ``BUILD_PLATFORM``);
+    ``noarch_platforms``: a noarch recipe is planned once on each (default: on ``noarch_platform``);
+    ``grouping``: ``cells`` (a job per cell) or ``conda-smithy`` (a job per combination of the keys
+    every output uses: a library with Python bindings is built once per job, not once per python).
     """
+    if grouping not in GROUPINGS:
+        raise UsageError(f"grouping {grouping!r}: choose one of {', '.join(GROUPINGS)}")
     wanted = list(dict.fromkeys(check_platform(p, source="--platform") for p in platforms)) or [recipe.target_platform]
     noarch_platform = check_platform(noarch_platform, source="noarch_platform")
-    per_platform = {p: cells_for_platform(recipe, p, variant_configs, overrides, environ=environ) for p in wanted}
+    homes = [check_platform(p, source="noarch_platforms") for p in noarch_platforms] or [noarch_platform]
+
+    def cells_of(platform: str) -> list[_Cell]:
+        env = environ_for(platform) if environ_for is not None else environ
+        return cells_for_platform(recipe, platform, variant_configs, overrides, environ=env, pinning=pinning)
+
+    per_platform = {p: cells_of(p) for p in wanted}
     noarch_everywhere = [p for p, cells in per_platform.items() if cells and all(c.noarch for c in cells)]
     plan_cells: list[PlanCell] = []
     if noarch_everywhere:
-        home = noarch_platform
-        if home not in per_platform:
-            per_platform[home] = cells_for_platform(recipe, home, variant_configs, overrides, environ=environ)
-        if not per_platform[home] or not all(c.noarch for c in per_platform[home]):
-            home = noarch_everywhere[0]  # not noarch on the configured platform: build where it is
-        noarch_cells = per_platform[home]
-        for ident, cell in zip(assign_ids(NOARCH_ID, noarch_cells), noarch_cells, strict=True):
-            plan_cells.append(_plan_cell(ident, home, cell))
+        for home in homes:
+            if home not in per_platform:
+                per_platform[home] = cells_of(home)
+        built_on = [h for h in homes if per_platform[h] and all(c.noarch for c in per_platform[h])]
+        # not noarch on the configured platform(s): build where it is
+        for home in built_on or noarch_everywhere[:1]:
+            noarch_cells = per_platform[home]
+            prefix = NOARCH_ID if len(built_on) <= 1 else f"{NOARCH_ID}-{home}"
+            jobs = _job_ids(prefix, noarch_cells, grouping)
+            for ident, job, cell in zip(assign_ids(prefix, noarch_cells), jobs, noarch_cells, strict=True):
+                plan_cells.append(_plan_cell(ident, home, cell, job))
     for platform in wanted:
         if platform in noarch_everywhere:
             continue
         cells = per_platform[platform]
-        for ident, cell in zip(assign_ids(platform, cells), cells, strict=True):
-            plan_cells.append(_plan_cell(ident, platform, cell))
+        jobs = _job_ids(platform, cells, grouping)
+        for ident, job, cell in zip(assign_ids(platform, cells), jobs, cells, strict=True):
+            plan_cells.append(_plan_cell(ident, platform, cell, job))
     if not plan_cells:
         raise RecipeError(
             f"{recipe.path}: nothing to build for {', '.join(wanted)}: every variant is skipped",
@@ -397,12 +495,51 @@ def make_plan(
         noarch_platform=noarch_platform,
         cells=plan_cells,
         channel=channel.display if channel is not None else None,
+        grouping=grouping,
     )
-    plan.build_numbers = _decide_build_numbers(recipe, sorted({c.platform for c in plan_cells}), channel)
+    if grouping != "cells":
+        plan.notes.append(
+            f"jobs grouped as {grouping} (split only over the keys every output uses): "
+            f"{len(plan.jobs)} job(s) for {len(plan.cells)} cell(s)"
+        )
+    plan.build_numbers = _decide_build_numbers(
+        recipe,
+        sorted({c.platform for c in plan_cells}),
+        channel,
+        lambda platform: load_recipe(
+            recipe.path,
+            target_platform=platform,
+            variant_files=variant_configs,
+            pinning=pinning,
+            environ=environ_for(platform) if environ_for is not None else environ,
+        ),
+    )
     return plan
 
 
-def _plan_cell(ident: str, platform: str, cell: _Cell) -> PlanCell:
+def _job_ids(prefix: str, cells: Sequence[_Cell], grouping: str) -> list[str]:
+    """The job of each cell: its own (``cells``), or one per values of the keys every output
+    uses (``conda-smithy``; a recipe whose outputs' keys are not known keeps a job per cell)."""
+    if grouping == "cells" or any(c.common_keys is None for c in cells):
+        return [""] * len(cells)
+    reduced = [
+        _Cell(
+            c.platform,
+            Combination({k: v for k, v in c.combo.used.items() if c.common_keys is None or k in c.common_keys}, {}),
+            c.noarch,
+        )
+        for c in cells
+    ]
+    unique: dict[frozenset[tuple[str, str]], _Cell] = {}
+    for c in reduced:
+        unique.setdefault(frozenset(c.combo.used.items()), c)
+    if len(unique) == len(cells):
+        return [""] * len(cells)  # every cell is a job of its own anyway
+    names = dict(zip(unique, assign_ids(prefix, list(unique.values())), strict=True))
+    return [f"{names[frozenset(c.combo.used.items())]}-job" for c in reduced]
+
+
+def _plan_cell(ident: str, platform: str, cell: _Cell, job: str = "") -> PlanCell:
     return PlanCell(
         id=ident,
         platform=platform,
@@ -410,6 +547,7 @@ def _plan_cell(ident: str, platform: str, cell: _Cell) -> PlanCell:
         noarch=cell.noarch,
         runner=GITHUB_RUNNERS.get(platform, "ubuntu-latest"),
         outputs=cell.outputs,
+        job=job,
     )
 
 
@@ -440,7 +578,7 @@ def _display_path(path: Path) -> str:
 
 
 def _decide_build_numbers(
-    recipe: Recipe, platforms: Sequence[str], channel: Channel | None
+    recipe: Recipe, platforms: Sequence[str], channel: Channel | None, load: Callable[[str], Recipe]
 ) -> list[BuildNumberDecision]:
     from cipub.policy.buildnumber import decide
 
@@ -448,7 +586,7 @@ def _decide_build_numbers(
     outputs = list(recipe.outputs)
     for platform in platforms:
         try:
-            outputs += load_recipe(recipe.path, target_platform=platform).outputs
+            outputs += load(platform).outputs
         except RecipeError:
             continue  # nothing to read for this platform without its variant: the others say enough
     for output in outputs:

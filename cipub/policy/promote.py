@@ -91,7 +91,7 @@ def promote(
         if problems:
             raise VerificationError(
                 "cannot promote: " + "; ".join(problems) + " — nothing was changed",
-                hint=f"upload the manifest to {from_label!r} first (`cipub upload --label {from_label}`)",
+                hint=_refusal_hint(decisions, from_label),
             )
         todo = [d for d in decisions if d.action == "promote"]
         done = [d for d in decisions if d.action == "already"]
@@ -107,6 +107,7 @@ def promote(
                 receipt(d.entry, "planned")
             for d in done:
                 say(f"already in {to_label}: {d.entry.key}")
+                receipt(d.entry, "already-promoted")
             return receipts
 
         for d in todo:
@@ -169,6 +170,18 @@ def remove_label(
     return [e for e, _f in carrying]
 
 
+def _refusal_hint(decisions: list[PromotionDecision], from_label: str) -> str:
+    """Uploading again only helps when the files are simply not there yet; a different build under
+    the same name (a rebuild with the same number) would conflict."""
+    if any(d.action == "refuse" and d.file is not None for d in decisions):
+        return (
+            f"this manifest is not what {from_label!r} holds (a rebuild with the same build number?): "
+            "`cipub promote` without --manifest promotes what the ledger staged; or rebuild (the default "
+            "bumps the build number) and upload that"
+        )
+    return f"upload the manifest to {from_label!r} first (`cipub upload --label {from_label}`)"
+
+
 def _gone(channel: Channel, entry: ArtifactEntry, label: str) -> bool:
     state = channel_state(channel, [entry])
     found = find_file(state.get(entry.key, []), entry.subdir, entry.filename)
@@ -180,7 +193,7 @@ def _how_labels_are_added(channel: Channel) -> str:
     if channel.capabilities.native_labels:
         return "label added"
     if channel.capabilities.server_side_copy:
-        return "copied on the server"
+        return "copied within the target, no download"
     return "downloaded, checked by sha256, uploaded"
 
 

@@ -134,10 +134,18 @@ def plan_upload(channel: Channel, manifest: Manifest, label: str) -> list[Upload
     return actions
 
 
-def _checked_artifact(manifest: Manifest, entry: ArtifactEntry) -> Artifact:
+def _checked_artifact(manifest: Manifest, entry: ArtifactEntry, *, checked_here: bool = False) -> Artifact:
     """Re-read the file: it must still be whole and be the one the manifest describes (a manifest
-    edited by hand — another name, subdir or sha256 — is caught here, before anything is written)."""
-    artifact = read_artifact(manifest.artifact_path(entry))
+    edited by hand — another name, subdir or sha256 — is caught here, before anything is written).
+
+    ``checked_here``: this process checked the file in full and wrote the entry (``cipub build``
+    uploading what it built): when its size and sha256 still match, only info/ is read again
+    (issue 12). A manifest read from disk proves nothing about the file, so it is checked in full.
+    """
+    if checked_here:
+        artifact = read_artifact(manifest.artifact_path(entry), checked_sha256=entry.sha256, checked_size=entry.size)
+    else:
+        artifact = read_artifact(manifest.artifact_path(entry))
     if artifact.sha256 != entry.sha256:
         raise VerificationError(
             f"{entry.path} changed since the manifest was written (sha256 differs)",
@@ -178,6 +186,7 @@ def upload(
     *,
     dry_run: bool = False,
     progress: Progress | None = None,
+    checked_here: bool = False,
 ) -> list[UploadReceipt]:
     """Apply the policy; return one receipt per artifact (also appended to ``manifest.uploads``)."""
     say = progress or (lambda _msg: None)
@@ -192,12 +201,18 @@ def upload(
         if dry_run:
             receipts = []
             for a in actions:
+                # an identical file already in the label is not "planned" work: say what it is
+                state = "skipped-identical" if a.action == "skip" else "planned"
                 say(f"would {a.action:<9} {a.entry.key} -> {label}")
-                receipts.append(_receipt(a.entry, channel, label, "planned", a.action))
+                receipts.append(_receipt(a.entry, channel, label, state, a.action))
             return receipts
 
         # Check every file before the first write, so a damaged file stops the batch untouched.
-        artifacts = {a.entry.key: _checked_artifact(manifest, a.entry) for a in actions if a.action == "upload"}
+        artifacts = {
+            a.entry.key: _checked_artifact(manifest, a.entry, checked_here=checked_here)
+            for a in actions
+            if a.action == "upload"
+        }
 
         def run(action: UploadAction) -> UploadReceipt:
             try:

@@ -10,6 +10,7 @@ rather than a silently dropped line.
 from __future__ import annotations
 
 import ast
+import functools
 import operator
 import os
 import re
@@ -20,6 +21,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from cipub.core.errors import RecipeError, UsageError
+from cipub.core.secrets import without_secrets
 
 #: ``  - numpy  # [py>=39 and linux]`` -> body ``  - numpy``, selector ``py>=39 and linux``.
 #: Only a ``#`` comment holds a selector: a bare ``[a, b]`` is a YAML flow list, not a selector.
@@ -50,8 +52,42 @@ KNOWN_PLATFORMS = (
 _ARCH_BITS = {"32": 32, "64": 64, "aarch64": 64, "arm64": 64, "ppc64le": 64, "ppc64": 64, "s390x": 64}
 
 
+#: (sys.platform prefix, platform.machine() lower-cased) -> conda subdir, as rattler's Subdir.current()
+_SUBDIRS = {
+    ("linux", "x86_64"): "linux-64",
+    ("linux", "amd64"): "linux-64",
+    ("linux", "i686"): "linux-32",
+    ("linux", "i386"): "linux-32",
+    ("linux", "aarch64"): "linux-aarch64",
+    ("linux", "arm64"): "linux-aarch64",
+    ("linux", "armv6l"): "linux-armv6l",
+    ("linux", "armv7l"): "linux-armv7l",
+    ("linux", "ppc64le"): "linux-ppc64le",
+    ("linux", "ppc64"): "linux-ppc64",
+    ("linux", "s390x"): "linux-s390x",
+    ("linux", "riscv64"): "linux-riscv64",
+    ("darwin", "x86_64"): "osx-64",
+    ("darwin", "arm64"): "osx-arm64",
+    ("win32", "amd64"): "win-64",
+    ("win32", "x86_64"): "win-64",
+    ("win32", "arm64"): "win-arm64",
+    ("win32", "x86"): "win-32",
+}
+
+
 def current_platform() -> str:
-    """The conda subdir of the machine cipub runs on (``linux-64``, ``osx-arm64``...)."""
+    """The conda subdir of the machine cipub runs on (``linux-64``, ``osx-arm64``...).
+
+    Known machines are named from the standard library: importing py-rattler for this alone cost
+    7-16 % of a command that uploads nothing (issue 12). Anything else asks py-rattler.
+    """
+    import platform
+    import sys
+
+    os_name = "linux" if sys.platform.startswith("linux") else sys.platform
+    known = _SUBDIRS.get((os_name, platform.machine().lower()))
+    if known is not None:
+        return known
     from rattler import Subdir
 
     return str(Subdir.current())
@@ -148,7 +184,8 @@ class _ReadOnlyEnviron(dict[str, str]):
 
 def environ_namespace(environ: Mapping[str, str] | None = None) -> SimpleNamespace:
     """``os`` as selectors and recipes may use it: ``os.environ.get(...)``, ``os.getenv``, ``os.sep``."""
-    env = _ReadOnlyEnviron(os.environ if environ is None else environ)
+    # never a credential: what a recipe renders ends up in plan.json, GITHUB_OUTPUT and summaries
+    env = _ReadOnlyEnviron(without_secrets(os.environ if environ is None else environ))
     return SimpleNamespace(environ=env, getenv=env.get, sep="/", pathsep=":", name="posix", path=os.path)
 
 
@@ -157,14 +194,19 @@ def selector_namespace(
     variant: Mapping[str, Any] | None = None,
     *,
     environ: Mapping[str, str] | None = None,
+    numbers: bool = True,
 ) -> dict[str, Any]:
-    """Everything a selector may name: platform flags, variant values, ``py``/``np``, ``os``."""
+    """Everything a selector may name: platform flags, variant values, ``py``/``np``, ``os``.
+
+    As conda-build's ``get_selectors``, a variant value that reads as an integer is one
+    (``microarch_level > 1``) and ``true``/``false`` are booleans; ``numbers=False`` keeps integers
+    as the strings written (what a Jinja2 template sees).
+    """
     variant = dict(variant or {})
     ns: dict[str, Any] = {}
     for key, value in variant.items():
         if isinstance(key, str) and key.isidentifier():
-            # YAML booleans reach cipub as "true"/"false"; recipes test them as booleans
-            ns[key] = {"true": True, "false": False}.get(value, value) if isinstance(value, str) else value
+            ns[key] = _selector_value(value, numbers=numbers)
     ns.update(platform_namespace(target_platform))
     ns.update(python_namespace(_first_str(variant.get("python"))))
     ns.update(numpy_namespace(_first_str(variant.get("numpy"))))
@@ -175,6 +217,19 @@ def selector_namespace(
     ns["False"] = False
     ns["None"] = None
     return ns
+
+
+def _selector_value(value: Any, *, numbers: bool) -> Any:
+    if not isinstance(value, str):
+        return value
+    if value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    if numbers:
+        try:
+            return int(value)
+        except ValueError:
+            return value
+    return value
 
 
 def _first_str(value: Any) -> str | None:
@@ -311,6 +366,15 @@ class _Evaluator:
         raise SelectorError(f"{type(node).__name__} is not allowed in a selector")
 
 
+@functools.lru_cache(maxsize=4096)
+def _parsed(selector: str) -> ast.Expression:
+    """A selector's syntax tree, parsed once per process (a pinning repeats the same few hundred)."""
+    try:
+        return ast.parse(selector, mode="eval")
+    except SyntaxError as exc:
+        raise SelectorError(f"not a valid selector expression ({exc.msg})") from exc
+
+
 def evaluate(selector: str, namespace: Mapping[str, Any], *, unknown_is_false: bool = False) -> bool:
     """Evaluate one selector expression; raise :class:`SelectorError` on anything unknown.
 
@@ -319,10 +383,7 @@ def evaluate(selector: str, namespace: Mapping[str, Any], *, unknown_is_false: b
     whole (so ``skip: true  # [py<37]`` does not skip when python is unknown). Variant files are
     always strict.
     """
-    try:
-        tree = ast.parse(selector.strip(), mode="eval")
-    except SyntaxError as exc:
-        raise SelectorError(f"not a valid selector expression ({exc.msg})") from exc
+    tree = _parsed(selector.strip())
     evaluator = _Evaluator(namespace, unknown_is_false=unknown_is_false)
     try:
         return bool(evaluator.eval(tree))

@@ -7,8 +7,9 @@ conda-build's rule, without conda-build: a key splits the matrix only when the r
   ``np`` as ``numpy``);
 * through ``compiler('c')`` (``c_compiler``, ``c_compiler_version``), ``stdlib('c')`` (``c_stdlib``,
   ``c_stdlib_version``), ``pin_compatible('numpy')`` / ``pin_subpackage('x')``;
-* as a bare requirement name, after rendering (``- numpy``, ``- libxml2-devel`` -> ``libxml2_devel``,
-  ``- {{ mpi }}`` -> ``mpich``); a name with a version constraint does not count;
+* as a bare list item, after rendering (``- numpy``, ``- libxml2-devel`` -> ``libxml2_devel``,
+  ``- {{ mpi }}`` -> ``mpich``), anywhere in the recipe as conda-build's ``requirement_regex`` looks
+  (``ignore_run_exports: - libbrotlicommon`` counts too); a name with a version constraint does not;
 * as ``$key`` / ``${key}`` in ``build.sh`` or ``%key%`` in ``bld.bat`` (and in ``build/script``).
 
 v1 recipes need none of this: py-rattler-build renders them and reports the keys each output used.
@@ -22,18 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jinja2
-import jinja2.meta
-import jinja2.nodes
-
 from cipub.core.errors import RecipeError
-from cipub.recipe import v0
 from cipub.recipe.selectors import SELECTOR_LINE
 
 #: selector names that stand for a variant key
 _DERIVED = {"py": "python", "py3k": "python", "py2k": "python", "py27": "python", "py36": "python", "np": "numpy"}
-#: keys kept in every cell when a variant file defines them: conda-forge's channels to build from
-ALWAYS_KEPT = ("channel_sources",)
+#: keys kept in every cell when a variant file defines them, as conda-smithy keeps them: conda-forge's
+#: channels to build from, and the runner labels a feedstock asks for (a GPU or a larger machine)
+ALWAYS_KEPT = ("channel_sources", "github_actions_labels")
 _REQUIREMENT_SECTIONS = ("build", "host", "run")
 
 
@@ -61,6 +58,10 @@ def static_keys(path: Path, keys: Iterable[str]) -> set[str]:
         source = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise RecipeError(f"{path}: cannot read recipe ({exc})") from exc
+    import jinja2  # meta.yaml only: importing this module (every build, every plan) must not pay for it
+    import jinja2.meta
+    import jinja2.nodes
+
     env = jinja2.Environment(autoescape=False)  # noqa: S701 - parsed for names only, never rendered to HTML
     try:
         tree = env.parse(source)
@@ -95,6 +96,25 @@ def static_keys(path: Path, keys: Iterable[str]) -> set[str]:
                     used.add(key)
     used.update(_script_keys(path, source, known))
     used.update(k for k in ALWAYS_KEPT if k in known)
+    return used
+
+
+def template_keys(path: Path, keys: Iterable[str]) -> set[str]:
+    """Keys the recipe names as Jinja2 variables or in ``# [selectors]``: they shape the whole
+    recipe, not one output's requirements (conda-build's top-level loop variables)."""
+    import jinja2  # meta.yaml work only: a v1 build never pays for it
+
+    known = set(keys)
+    source = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        tree = jinja2.Environment(autoescape=False).parse(source)  # noqa: S701 - parsed for names only
+    except jinja2.TemplateSyntaxError:
+        return set()
+    used = {name for name in jinja2.meta.find_undeclared_variables(tree) if name in known}
+    for line in source.splitlines():
+        match = SELECTOR_LINE.match(line)
+        if match:
+            used.update(k for k in (_DERIVED.get(n, n) for n in _selector_names(match.group("selector"))) if k in known)
     return used
 
 
@@ -133,6 +153,20 @@ def requirement_names(data: Mapping[str, Any]) -> set[str]:
     return names
 
 
+_BARE_ITEM = re.compile(r"^\s+-\s+([A-Za-z0-9_.-]+)\s*(?:#.*)?$")
+
+
+def bare_items(text: str) -> set[str]:
+    """Every ``- name`` list item of the rendered text with nothing after the name but a comment,
+    ``-`` read as ``_`` (conda-build's ``find_used_variables_in_text`` requirement rule)."""
+    names: set[str] = set()
+    for line in text.splitlines():
+        match = _BARE_ITEM.match(line)
+        if match:
+            names.add(match.group(1).replace("-", "_"))
+    return names
+
+
 @dataclass(frozen=True)
 class RenderedVariant:
     """One variant of a meta.yaml: was it skipped, and which outputs are noarch."""
@@ -142,6 +176,9 @@ class RenderedVariant:
     requirement_keys: frozenset[str]
     #: output names, in the order of ``noarch``
     names: tuple[str, ...] = ()
+    #: per output (same order): the keys its own requirements show it uses (a bare name, a
+    #: compiler or stdlib package of that key's value); what Jinja or a selector uses is not here
+    evidence: tuple[frozenset[str], ...] = ()
 
 
 def render_variant(
@@ -153,6 +190,8 @@ def render_variant(
     environ: Mapping[str, str] | None = None,
 ) -> RenderedVariant:
     """Render the meta.yaml for one variant; report skip, per-output noarch and used requirement keys."""
+    from cipub.recipe import v0
+
     rendered = v0.render_meta_yaml(path, target_platform, variant, strict_selectors=False, environ=environ)
     data = rendered.data
     build = v0.section(data, "build", path=path)
@@ -161,6 +200,8 @@ def render_variant(
     outputs = data.get("outputs")
     noarch: list[str | None] = []
     names: list[str] = []
+    evidence: list[frozenset[str]] = []
+    known_set = set(known)
     if isinstance(outputs, list) and outputs:
         for output in outputs:
             if not isinstance(output, dict):
@@ -169,13 +210,33 @@ def render_variant(
             if not _skip(out_build):
                 noarch.append(v0.noarch_of(out_build))
                 names.append(str(output.get("name", "")))
+                evidence.append(_output_evidence(output, variant, target_platform, known_set))
         if not noarch:
             return RenderedVariant(True, (), frozenset())
     else:
         noarch.append(v0.noarch_of(build))
         names.append(str(v0.section(data, "package", path=path).get("name", "")))
-    keys = frozenset(requirement_names(data) & set(known))
-    return RenderedVariant(False, tuple(noarch), keys, tuple(names))
+        evidence.append(_output_evidence(data, variant, target_platform, known_set))
+    keys = frozenset((requirement_names(data) | bare_items(rendered.selected.text)) & known_set)
+    return RenderedVariant(False, tuple(noarch), keys, tuple(names), tuple(evidence))
+
+
+def _output_evidence(
+    output: Mapping[str, Any], variant: Mapping[str, str], target_platform: str, known: set[str]
+) -> frozenset[str]:
+    """Keys one output's requirements show it uses: bare names, and ``<lang>_compiler`` /
+    ``<lang>_stdlib`` (with their ``_version``) when a requirement is that key's package."""
+    names = requirement_names({"requirements": output.get("requirements")}) & known
+    texts = []
+    reqs = output.get("requirements")
+    sections = {"run": reqs} if isinstance(reqs, list) else reqs if isinstance(reqs, dict) else {}
+    for section in _REQUIREMENT_SECTIONS:
+        texts += [str(e).split()[0] for e in (sections.get(section) or []) if e is not None and str(e).strip()]
+    found = set(names)
+    for key in known:
+        if key.endswith(("_compiler", "_stdlib")) and f"{variant.get(key)}_{target_platform}" in texts:
+            found.update(k for k in (key, f"{key}_version") if k in known)
+    return frozenset(found)
 
 
 def _skip(build: Mapping[str, Any]) -> bool:

@@ -1,23 +1,19 @@
 """Reading a v1 ``recipe.yaml`` through py-rattler-build (the same parser that builds it).
 
-``Stage0Recipe.from_file`` parses; ``render`` evaluates ``${{ }}`` expressions, ``if:`` branches and
-``skip:`` for one target platform. When rendering needs variant values cipub does not have yet (a
-version computed from a variant key, say), a plain YAML read with ``context:`` substitution is the
-fallback: it is enough to learn names, versions, build numbers and noarch.
+``Stage0Recipe.from_file`` parses; ``render`` evaluates ``${{ }}`` expressions (with rattler-build's
+own filters), ``if:`` branches and ``skip:`` for one target platform and the variant configuration
+given: the same files a build reads, so there is no second reader of v1 recipes here.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import jinja2
-import jinja2.sandbox
-import yaml
-
 from cipub.core.errors import RecipeError
+from cipub.core.secrets import secrets_hidden_from_environ
 from cipub.recipe.selectors import platform_namespace
 
 #: py-rattler-build puts spans in its messages: ``line: 3, column: 12`` or ``4:6: ...``
@@ -65,6 +61,36 @@ def parse_stage0(path: Path) -> Any:
         raise recipe_error(path, exc, "cannot parse recipe") from None
 
 
+_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+_CALL = re.compile(r"\b(compiler|stdlib)\(\s*['\"]([A-Za-z0-9_-]+)['\"]")
+
+
+def referenced_keys(path: Path, keys: Iterable[str]) -> set[str]:
+    """The variant keys a v1 recipe can use: every key its text names (in an expression, or as a
+    requirement name, ``-`` read as ``_``), and the keys behind ``compiler('c')``/``stdlib('c')``.
+
+    A superset of what py-rattler-build reports as used, read from the text alone: handing it
+    only these keys renders the same variants, without multiplying through a pinning's hundreds
+    of keys it would otherwise have to look at.
+    """
+    known = set(keys)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RecipeError(f"{path}: cannot read recipe ({exc})") from exc
+    found: set[str] = set()
+    for token in _TOKEN.findall(text):
+        for name in {token, token.replace("-", "_"), token.rstrip(".")}:
+            if name in known:
+                found.add(name)
+    for call, language in _CALL.findall(text):
+        for suffix in ("", "_version"):
+            key = f"{language}_{call}{suffix}"
+            if key in known:
+                found.add(key)
+    return found
+
+
 def render_outputs(
     stage0: Any,
     target_platform: str,
@@ -76,56 +102,9 @@ def render_outputs(
 
     config = VariantConfig(dict(variants or {}), zip_keys=zip_keys) if variants else VariantConfig()
     render_config = RenderConfig(platform=PlatformConfig(target_platform=target_platform))
-    rendered: list[Any] = stage0.render(config, render_config)
+    with secrets_hidden_from_environ():  # rattler-build's env.get() reads the process environment
+        rendered: list[Any] = stage0.render(config, render_config)
     return rendered
-
-
-class _SubstitutionFailed(Exception):
-    pass
-
-
-def _evaluate_strings(value: Any, env: jinja2.Environment, context: Mapping[str, Any]) -> Any:
-    """Evaluate ``${{ }}`` in every string of a YAML tree (the fallback reader)."""
-    if isinstance(value, str) and "${{" in value:
-        try:
-            return env.from_string(value).render(context)
-        except jinja2.TemplateError as exc:
-            raise _SubstitutionFailed(str(exc)) from exc
-    if isinstance(value, list):
-        return [_evaluate_strings(v, env, context) for v in value]
-    if isinstance(value, dict):
-        return {k: _evaluate_strings(v, env, context) for k, v in value.items()}
-    return value
-
-
-def read_plain(path: Path, target_platform: str) -> dict[str, Any]:
-    """YAML + ``context:`` substitution, for when py-rattler-build cannot render without variants."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise RecipeError(f"{path}{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
-    if not isinstance(data, dict):
-        raise RecipeError(f"{path}: a recipe must be a YAML mapping")
-    env = jinja2.sandbox.SandboxedEnvironment(
-        variable_start_string="${{", variable_end_string="}}", undefined=jinja2.ChainableUndefined
-    )
-    context: dict[str, Any] = dict(platform_namespace(target_platform))
-    stub = lambda *a, **k: ""  # noqa: E731 - compiler(), pin_subpackage()... are irrelevant here
-    context.update({n: stub for n in ("compiler", "stdlib", "pin_subpackage", "pin_compatible", "cdt")})
-    raw_context = data.get("context") or {}
-    if isinstance(raw_context, dict):
-        for key, value in raw_context.items():
-            try:
-                context[str(key)] = _evaluate_strings(value, env, context)
-            except _SubstitutionFailed:
-                context[str(key)] = value
-    try:
-        evaluated = _evaluate_strings({k: v for k, v in data.items() if k != "context"}, env, context)
-    except _SubstitutionFailed as exc:
-        raise RecipeError(f"{path}: cannot evaluate expression: {exc}") from None
-    return dict(evaluated)
 
 
 def _match(value: Any, spec: str) -> bool:
@@ -139,12 +118,19 @@ def _match(value: Any, spec: str) -> bool:
         return False
 
 
-def single_output_skipped(stage0: Any, variant: Mapping[str, Any], target_platform: str) -> bool:
-    """Does a single-output recipe's ``build: skip:`` hold for this variant?
+def _skip_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return {"true": True, "false": False}.get(value, value)
+    return value
+
+
+def single_output_skipped(stage0: Any, rendered: Any, target_platform: str) -> bool:
+    """Does a single-output recipe's ``build: skip:`` hold for this rendered variant?
 
     py-rattler-build's render applies ``skip`` to the outputs of multi-output recipes but not to a
     single-output recipe's top level, which its command line does skip; cipub evaluates it the same
-    way (a list of expressions, any true one skips).
+    way (a list of expressions, any true one skips), seeing the variant and the ``context:``
+    values py-rattler-build rendered for it (so rattler-build's filters were applied already).
     """
     if type(stage0).__name__ != "SingleOutputRecipe":
         return False
@@ -152,10 +138,16 @@ def single_output_skipped(stage0: Any, variant: Mapping[str, Any], target_platfo
     conditions = build.get("skip") or []
     if isinstance(conditions, (str, bool)):
         conditions = [conditions]
+    if not conditions:
+        return False
+    import jinja2.sandbox
+
     env = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.StrictUndefined)
     context: dict[str, Any] = dict(platform_namespace(target_platform))
-    for key, value in variant.items():
-        context[str(key)] = {"true": True, "false": False}.get(value, value) if isinstance(value, str) else value
+    for key, value in dict(getattr(rendered.recipe, "context", None) or {}).items():
+        context[str(key)] = _skip_value(value)
+    for key, value in rendered.variant.items():
+        context[str(key)] = _skip_value(value)
     context["match"] = _match
     for condition in conditions:
         if isinstance(condition, bool):

@@ -19,7 +19,9 @@ Every problem is a RecipeError (exit 3) naming the file and the line.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +31,7 @@ import yaml
 
 from cipub.core.errors import RecipeError
 from cipub.recipe.selectors import SelectedText, SelectorError, evaluate, select_lines, selector_namespace
-from cipub.recipe.v0 import _StringNumberLoader
+from cipub.recipe.v0 import _FastStringNumberLoader
 
 #: keys that configure conda-build rather than name variant values
 SPECIAL_KEYS = frozenset(
@@ -94,6 +96,28 @@ class Migration:
     config: VariantConfig
 
 
+def _keeping(base: type[yaml.SafeLoader], dropped: tuple[str, ...]) -> dict[Any, Any]:
+    return {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag not in dropped]
+        for first, resolvers in base.yaml_implicit_resolvers.items()
+    }
+
+
+class _CbcLoader(yaml.SafeLoader):
+    """conda_build_config.yaml as conda-build reads it (``BaseLoader``): every value is the text
+    written, ``yes``/``no``/``True`` included; only an empty value (null) is told apart."""
+
+
+class _FastCbcLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """The same, parsed by libyaml when PyYAML has it."""
+
+
+_CbcLoader.yaml_implicit_resolvers = _keeping(
+    yaml.SafeLoader, ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool")
+)
+_FastCbcLoader.yaml_implicit_resolvers = _CbcLoader.yaml_implicit_resolvers
+
+
 def is_cbc_format(path: Path, recipe_format: str) -> bool:
     """conda-build reads every file with selectors; rattler-build only files named conda_build_config.yaml."""
     return recipe_format == "v0" or path.name == CBC_NAME
@@ -104,17 +128,27 @@ def _where(path: Path, selected: SelectedText, node: yaml.Node) -> str:
 
 
 def _construct(node: yaml.Node, path: Path, selected: SelectedText) -> Any:
-    """The Python value of a node (safe constructors only; ``!!python/...`` tags are refused)."""
+    """The Python value of a node (safe constructors only; ``!!python/...`` tags are refused).
+
+    The node's tag was resolved by the loader that composed it: a conda_build_config.yaml keeps
+    ``yes`` as written, a variants.yaml reads it as YAML does."""
     try:
+        from cipub.recipe.v0 import _StringNumberLoader  # v0 brings jinja2: only when a file is read
+
         return _StringNumberLoader("").construct_object(node, deep=True)
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise RecipeError(f"{_where(path, selected, node)}: {problem}") from None
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
 def _scalar(node: yaml.Node, path: Path, selected: SelectedText) -> str:
     if not isinstance(node, yaml.ScalarNode):
         raise RecipeError(f"{_where(path, selected, node)}: expected a single value, found a {type(node).__name__}")
+    if node.tag == _STR_TAG:
+        return str(node.value)  # the common case, without a constructor per value
     return value_text(_construct(node, path, selected))
 
 
@@ -200,8 +234,12 @@ def parse_variant_text(
     *,
     cbc_format: bool = True,
     environ: Mapping[str, str] | None = None,
+    later_duplicates_win: bool = False,
 ) -> ParsedFile:
-    """Parse one variant file's text for ``target_platform``. RecipeError with ``FILE:LINE`` on problems."""
+    """Parse one variant file's text for ``target_platform``. RecipeError with ``FILE:LINE`` on problems.
+
+    A key given twice is an error, unless ``later_duplicates_win`` (conda-build's YAML reading,
+    for a pinning file cipub does not own)."""
     namespace = selector_namespace(target_platform, environ=environ)
     if cbc_format:
         selected = select_lines(text, namespace, source=path)
@@ -209,7 +247,7 @@ def parse_variant_text(
         lines = text.splitlines()
         selected = SelectedText(text, tuple(range(1, len(lines) + 1)))
     try:
-        root = yaml.compose(selected.text, Loader=_StringNumberLoader)
+        root = yaml.compose(selected.text, Loader=_FastCbcLoader if cbc_format else _FastStringNumberLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{selected.source_line(mark.line + 1)}" if mark is not None else str(path)
@@ -226,7 +264,7 @@ def parse_variant_text(
     for key_node, value_node in root.value:
         key = _scalar(key_node, path, selected)
         where = _where(path, selected, key_node)
-        if key in seen:
+        if key in seen and not later_duplicates_win:
             raise RecipeError(f"{where}: duplicate key '{key}' (first at {seen[key]})")
         seen[key] = where
         if key == "zip_keys":
@@ -274,16 +312,54 @@ def parse_variant_file(
     *,
     recipe_format: str = "v0",
     environ: Mapping[str, str] | None = None,
+    later_duplicates_win: bool = False,
 ) -> ParsedFile:
+    """One variant file for ``target_platform``. Parsed once per process for the same file (size,
+    mtime), platform and environment: a plan reads the pinning for every platform several times."""
     try:
-        text = path.read_text(encoding="utf-8")
+        stat = path.stat()
+        seen_environ = os.environ if environ is None else environ
+        key = (
+            str(path.resolve()),
+            stat.st_mtime_ns,
+            stat.st_size,
+            target_platform,
+            is_cbc_format(path, recipe_format),
+            frozenset(seen_environ.items()),
+            later_duplicates_win,
+        )
     except FileNotFoundError:
         raise RecipeError(f"{path}: variant file does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise RecipeError(f"{path}: cannot read variant file ({exc})") from None
-    return parse_variant_text(
-        text, path, target_platform, cbc_format=is_cbc_format(path, recipe_format), environ=environ
-    )
+    cached = _PARSED.get(key)
+    if cached is None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise RecipeError(f"{path}: variant file does not exist") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RecipeError(f"{path}: cannot read variant file ({exc})") from None
+        cached = parse_variant_text(
+            text,
+            path,
+            target_platform,
+            cbc_format=is_cbc_format(path, recipe_format),
+            environ=environ,
+            later_duplicates_win=later_duplicates_win,
+        )
+        if len(_PARSED) > 256:
+            _PARSED.clear()
+        _PARSED[key] = cached
+    # callers may change what they get: hand out a copy
+    config = cached.config.copy()
+    migration = None
+    if cached.migration is not None:
+        migration = dataclasses.replace(cached.migration, config=config)
+    return ParsedFile(config, migration)
+
+
+_PARSED: dict[tuple[object, ...], ParsedFile] = {}
 
 
 def _apply_key_add(config: VariantConfig, migration: Migration) -> None:
@@ -349,12 +425,23 @@ def load_variant_files(
     *,
     recipe_format: str = "v0",
     environ: Mapping[str, str] | None = None,
+    lenient: Iterable[Path] = (),
 ) -> VariantConfig:
-    """Merge ``files`` (later wins), then apply migrations in ``migrator_ts`` order."""
+    """Merge ``files`` (later wins), then apply migrations in ``migrator_ts`` order.
+
+    In the ``lenient`` files (the pinning) a key given twice takes its later value, as conda-build's
+    YAML reading does; elsewhere it is an error."""
     config = VariantConfig()
     migrations: list[Migration] = []
+    lenient_files = {Path(p) for p in lenient}
     for path in files:
-        parsed = parse_variant_file(path, target_platform, recipe_format=recipe_format, environ=environ)
+        parsed = parse_variant_file(
+            path,
+            target_platform,
+            recipe_format=recipe_format,
+            environ=environ,
+            later_duplicates_win=Path(path) in lenient_files,
+        )
         if parsed.migration is not None:
             migrations.append(parsed.migration)
         else:
@@ -472,20 +559,24 @@ def expand(config: VariantConfig, used: Iterable[str]) -> list[Combination]:
         others = [k for k in group if k in config.values and k not in used_keys]
         grouped.update(members)
         rows: list[Combination] = []
+        seen_rows: set[frozenset[tuple[str, str]]] = set()
         for i in range(len(config.values[members[0]])):
             row = Combination({k: config.values[k][i] for k in members}, {k: config.values[k][i] for k in others})
-            if all(r.used != row.used for r in rows):
+            if frozenset(row.used.items()) not in seen_rows:
+                seen_rows.add(frozenset(row.used.items()))
                 rows.append(row)
         axes.append(rows)
     for key in used_keys:
         if key not in grouped:
             axes.append([Combination({key: v}, {}) for v in dict.fromkeys(config.values[key])])
     combos: list[Combination] = []
+    seen: set[frozenset[tuple[str, str]]] = set()
     for parts in itertools.product(*axes):
         combo = Combination({}, {})
         for part in parts:
             combo.used.update(part.used)
             combo.partners.update(part.partners)
-        if all(c.used != combo.used for c in combos):
+        if frozenset(combo.used.items()) not in seen:
+            seen.add(frozenset(combo.used.items()))
             combos.append(combo)
     return combos

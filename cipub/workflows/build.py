@@ -83,7 +83,13 @@ def build(settings: Settings, job: BuildJob, report: Reporter = SILENT) -> Build
     from cipub.recipe import load_recipe
 
     check_job(job, settings)
-    recipe = load_recipe(job.recipe, target_platform=job.platform)
+    recipe = load_recipe(
+        job.recipe,
+        target_platform=job.platform,
+        variant_files=[Path(p) for p in settings.variant_config],
+        overrides=job.variant_overrides,
+        pinning=Path(settings.pinning) if settings.pinning else None,
+    )
     engine = select_engine(settings.engine, recipe)  # an unknown or missing engine fails before any lookup
     cell, planned, plan_channels = _choose_cell(settings, job, recipe)
     if plan_channels and settings.origin("channels").kind == "default":
@@ -98,19 +104,51 @@ def build(settings: Settings, job: BuildJob, report: Reporter = SILENT) -> Build
     request = _engine_request(settings, recipe, cell, engine_number(decisions, job.build_number))
     if job.dry_run:
         return _dry_run(settings, job, engine, request, cell=cell, decisions=decisions, report=report)
-    manifest = _run_engine(engine, request, cell, decisions, report)
+    _keep_secrets_from_the_build(report)
     from cipub.ci import reports
     from cipub.core import manifest as manifest_mod
+    from cipub.core.errors import CipubError
+    from cipub.core.manifest import Manifest
+    from cipub.workflows.ledger import add_record, recorded
 
-    # The manifest is written before any upload: a failed upload loses nothing.
+    try:
+        manifest = _run_engine(engine, request, cell, decisions, report)
+    except CipubError as exc:
+        attempt = Manifest(build_numbers=decisions, recipe=str(recipe.path), engine=engine.name)
+        add_record(settings, "build", attempt, error=exc)
+        raise
+    # The manifest is written before any upload: a failed upload loses nothing. The ledger keeps a
+    # record of every build, so the next build's manifest never makes this one unpromotable.
     path = manifest_mod.write(manifest, settings.manifest_path)
+    add_record(settings, "build", manifest)
     report.say(f"manifest  {path}")
     if job.upload:
         assert channel is not None
-        _upload(manifest, channel, settings.label, report)
+        with recorded(settings, "upload", manifest):
+            _upload(manifest, channel, settings.label, report, job)
         manifest_mod.write(manifest, path)
     reports.report_manifest("build", manifest, {"manifest": str(path)})
     return BuildResult(manifest, path)
+
+
+def _keep_secrets_from_the_build(report: Reporter) -> None:
+    """The recipe's build script runs as cipub's child: it must find no publish credential in its
+    environment, in ``/proc/<cipub>/environ`` or in cipub's memory (see README "Secrets and builds")."""
+    import logging
+
+    from cipub.core.secrets import ancestors_holding, held_secret_values, isolate_secrets_for_build
+
+    taken = isolate_secrets_for_build()
+    if taken:
+        report.say(f"secrets   {', '.join(taken)} kept from the build (not in its environment)")
+        holders = ancestors_holding(held_secret_values())
+        if holders:
+            logging.getLogger("cipub.workflows.build").warning(
+                "the environment of parent process(es) %s still holds %s, readable by the build script; "
+                "build with `cipub build --no-upload` in a step without the token, then `cipub upload`",
+                ", ".join(map(str, holders)),
+                ", ".join(taken),
+            )
 
 
 def one_platform(platforms: tuple[str, ...]) -> str | None:
@@ -261,8 +299,9 @@ def _run_engine(
     return manifest
 
 
-def _upload(manifest: Manifest, channel: Channel, label: str, report: Reporter) -> None:
+def _upload(manifest: Manifest, channel: Channel, label: str, report: Reporter, job: BuildJob) -> None:
     from cipub.core import activity
+    from cipub.core.errors import ConflictError
     from cipub.policy.publish import upload
 
     report.say(f"uploading to {channel.display}, label {label}")
@@ -270,4 +309,15 @@ def _upload(manifest: Manifest, channel: Channel, label: str, report: Reporter) 
     with report.progress(
         len(manifest.artifacts), "uploading", total_bytes=sum(a.size for a in manifest.artifacts)
     ) as step:
-        upload(manifest, channel, label, progress=step)
+        try:
+            # every file was checked in full by this process when the build wrote the manifest
+            upload(manifest, channel, label, progress=step, checked_here=True)
+        except ConflictError as exc:
+            if job.no_bump or job.build_number is not None:
+                flag = "--no-bump" if job.no_bump else "--build-number"
+                raise ConflictError(
+                    exc.message,
+                    hint=f"drop {flag}: the default takes the next build number from the channel; "
+                    "what earlier builds staged is still in the ledger (`cipub promote` promotes it)",
+                ) from None
+            raise

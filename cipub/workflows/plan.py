@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cipub.core.errors import UsageError
 from cipub.core.options import Settings
@@ -19,6 +19,7 @@ from cipub.workflows.target import check_dependency_channels, open_target
 
 if TYPE_CHECKING:
     from cipub.policy.plan import Plan
+    from cipub.recipe import Recipe
 
 FORMATS = ("text", "json", "github", "gitlab")
 
@@ -53,14 +54,27 @@ def plan(settings: Settings, job: PlanJob) -> PlanResult:
     if job.format not in FORMATS:
         raise UsageError(f"--format {job.format!r}: choose one of {', '.join(FORMATS)}")
     check_dependency_channels(settings)
-    recipe = load_recipe(job.recipe, target_platform=(settings.platforms or [None])[0])
-    arguments = {
+    pinning = Path(settings.pinning) if settings.pinning else None
+    if settings.conda_forge:
+        pinning = _conda_forge_pinning(settings)
+    recipe = load_recipe(
+        job.recipe,
+        target_platform=(settings.platforms or [None])[0],
+        variant_files=[Path(p) for p in settings.variant_config],
+        overrides=job.variant_overrides,
+        pinning=pinning,
+    )
+    notes: list[str] = []
+    arguments: dict[str, Any] = {
         "variant_configs": [Path(p) for p in settings.variant_config],
         "overrides": job.variant_overrides,
         "platforms": list(settings.platforms),
         "noarch_platform": settings.noarch_platform,
+        "pinning": pinning,
+        "grouping": settings.grouping,
     }
-    notes: list[str] = []
+    if settings.conda_forge and pinning is not None:
+        arguments.update(_conda_forge_arguments(settings, recipe, pinning, notes))
     opened = None
     if job.build_numbers:
         try:
@@ -69,9 +83,9 @@ def plan(settings: Settings, job: PlanJob) -> PlanResult:
             notes.append(f"target {settings.target} cannot be opened here ({exc}): planned without build numbers")
     if opened is not None:
         with opened:
-            the_plan = plan_mod.make_plan(recipe, channel=opened, **arguments)  # type: ignore[arg-type]
+            the_plan = plan_mod.make_plan(recipe, channel=opened, **arguments)
     else:
-        the_plan = plan_mod.make_plan(recipe, channel=None, **arguments)  # type: ignore[arg-type]
+        the_plan = plan_mod.make_plan(recipe, channel=None, **arguments)
     plan_mod.with_runners(the_plan, plan_mod.parse_runners(settings.runners))
     notes.extend(noarch.advise_plan(recipe, the_plan))
     the_plan.notes.extend(notes)
@@ -80,6 +94,39 @@ def plan(settings: Settings, job: PlanJob) -> PlanResult:
     if job.output is not None:
         write_atomically(job.output, text)
     return PlanResult(the_plan, text, job.output)
+
+
+def _conda_forge_pinning(settings: Settings) -> Path:
+    """``--pinning``, else conda-forge-pinning installed in ``$CONDA_PREFIX`` (where conda-smithy finds it)."""
+    if settings.pinning:
+        return Path(settings.pinning)
+    if os.environ.get("CONDA_PREFIX"):
+        installed = Path(os.environ["CONDA_PREFIX"]) / "conda_build_config.yaml"
+        if installed.is_file():
+            return installed
+    raise UsageError(
+        "--conda-forge: no pinning file",
+        hint="pass --pinning FILE (conda-forge-pinning's conda_build_config.yaml), "
+        "or install conda-forge-pinning in $CONDA_PREFIX",
+    )
+
+
+def _conda_forge_arguments(settings: Settings, recipe: Recipe, pinning: Path, notes: list[str]) -> dict[str, Any]:
+    """``--conda-forge``: what conda-smithy would read from the feedstock (see cipub.recipe.feedstock)."""
+    from cipub.recipe.feedstock import read_feedstock
+
+    feedstock = read_feedstock(recipe.path, pinning=pinning)
+    notes.append(feedstock.describe())
+    recipe_text = recipe.path.read_text(encoding="utf-8", errors="replace")
+    grouping = settings.grouping if settings.origin("grouping").kind != "default" else "conda-smithy"
+    return {
+        "grouping": grouping,
+        "pinning": pinning,
+        "variant_configs": [Path(p) for p in settings.variant_config] + list(feedstock.migrations),
+        "platforms": list(settings.platforms) or list(feedstock.platforms),
+        "noarch_platforms": list(feedstock.noarch_platforms),
+        "environ_for": lambda platform: feedstock.environ(platform, recipe_text),
+    }
 
 
 def render(the_plan: Plan, fmt: str) -> str:

@@ -7,7 +7,8 @@ receipts in the manifest and reports to the CI provider.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,7 +19,10 @@ from cipub.workflows.report import SILENT, Reporter
 from cipub.workflows.target import load_manifests, open_target, require_write_credentials
 
 if TYPE_CHECKING:
+    from cipub.channels.base import Channel
+    from cipub.core.ledger import Command
     from cipub.core.manifest import Manifest, PromotionReceipt, UploadReceipt
+    from cipub.workflows.report import Step
 
 
 @dataclass(frozen=True)
@@ -54,20 +58,26 @@ def upload(
     if not dry_run:
         require_write_credentials(channel)
     report.say(f"uploading {len(manifest.artifacts)} file(s) to {channel.display}, label {settings.label}")
+    recording = _recording(settings, "upload", manifest, dry_run)
     activity.now(f"uploading to {channel.display}", "each file is either complete on the target or absent")
-    with report.progress(
-        len(manifest.artifacts), "uploading", total_bytes=sum(a.size for a in manifest.artifacts)
-    ) as step:
+    with (
+        report.progress(
+            len(manifest.artifacts), "uploading", total_bytes=sum(a.size for a in manifest.artifacts)
+        ) as step,
+        recording,
+    ):
         receipts = upload_manifest(manifest, channel, settings.label, dry_run=dry_run, progress=step)
     counts = {state: sum(1 for r in receipts if r.state == state) for state in {r.state for r in receipts}}
-    report.say("done: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    report.say(("dry run: " if dry_run else "done: ") + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     if write_to is not None:
         manifest_mod.write(manifest, write_to)
     reports.report_manifest("upload", manifest, {"manifest": str(write_to)} if write_to else None)
     return Published(manifest, receipts, write_to)
 
 
-def _manifest_to_upload(settings: Settings, files: Sequence[Path], manifests: Sequence[Path]) -> tuple[Manifest, Path]:
+def _manifest_to_upload(
+    settings: Settings, files: Sequence[Path], manifests: Sequence[Path]
+) -> tuple[Manifest, Path | None]:
     from cipub.core.artifact import read_artifact
     from cipub.core.manifest import ArtifactEntry, Manifest
 
@@ -76,7 +86,8 @@ def _manifest_to_upload(settings: Settings, files: Sequence[Path], manifests: Se
     if files:
         # Every file is checked (whole, metadata matches its name) before anything is sent.
         entries = [ArtifactEntry.from_artifact(read_artifact(f)) for f in files]
-        return Manifest(artifacts=entries), settings.manifest_path
+        # Package files are recorded in the ledger only: the build's manifest stays the build's.
+        return Manifest(artifacts=entries), None
     return load_manifests(manifests, settings)
 
 
@@ -84,41 +95,118 @@ def promote(
     settings: Settings,
     *,
     manifests: Sequence[Path] = (),
+    selectors: Sequence[str] = (),
     move: bool = False,
     dry_run: bool = False,
     report: Reporter = SILENT,
 ) -> Published:
-    """Promote exactly the manifest's files from ``settings.promote_from`` to ``settings.promote_to``."""
+    """Promote exactly the manifest's files from ``settings.promote_from`` to ``settings.promote_to``;
+    without ``manifests``, the ledger's default promotion set (:mod:`cipub.policy.ledger`)."""
     from cipub.ci import reports
     from cipub.core import activity
     from cipub.core import manifest as manifest_mod
     from cipub.policy.promote import promote as promote_manifest
 
-    manifest, write_to = load_manifests(manifests, settings)
     channel = open_target(settings)
-    if not dry_run:
+    if not dry_run and not settings.to_target:  # a cross-target source is only read
         require_write_credentials(channel)
+    if manifests:
+        if selectors:
+            raise UsageError("give either --manifest or recipes/package names, not both")
+        manifest, write_to = load_manifests(manifests, settings)
+    else:
+        manifest, write_to = _ledger_set(settings, channel.display, selectors, report), None
     report.say(
         f"promoting {len(manifest.artifacts)} file(s) on {channel.display}: "
-        f"{settings.promote_from} -> {settings.promote_to}{' (move)' if move else ''}"
+        f"{settings.promote_from} -> {settings.to_target + ' ' if settings.to_target else ''}"
+        f"{settings.promote_to}{' (move)' if move else ''}"
     )
     activity.now(
         f"promoting on {channel.display}",
         f"each file is in {settings.promote_to} with its sha256 or not yet; {settings.promote_from} is untouched",
     )
-    with report.progress(len(manifest.artifacts), "promoting") as step:
-        receipts = promote_manifest(
-            manifest,
-            channel,
-            settings.promote_from,
-            settings.promote_to,
-            move=move,
-            dry_run=dry_run,
-            progress=step,
-        )
+    recording = _recording(settings, "promote", manifest, dry_run)
+    with report.progress(len(manifest.artifacts), "promoting") as step, recording:
+        if settings.to_target:
+            receipts = _promote_across(settings, manifest, channel, move=move, dry_run=dry_run, progress=step)
+        else:
+            receipts = promote_manifest(
+                manifest,
+                channel,
+                settings.promote_from,
+                settings.promote_to,
+                move=move,
+                dry_run=dry_run,
+                progress=step,
+            )
     done = Published(manifest, receipts, None if dry_run else write_to)
-    report.say(f"done: {done.count('promoted')} promoted, {done.count('already-promoted')} already there")
+    if dry_run:
+        report.say(f"dry run: would promote {done.count('planned')}, {done.count('already-promoted')} already there")
+    else:
+        report.say(f"done: {done.count('promoted')} promoted, {done.count('already-promoted')} already there")
     if done.manifest_path is not None:
         manifest_mod.write(manifest, done.manifest_path)
-    reports.report_manifest("promote", manifest, None if dry_run else {"manifest": str(write_to)})
+    reports.report_manifest("promote", manifest, {"manifest": str(write_to)} if done.manifest_path else None)
     return done
+
+
+#: the --to-target's token: its own variable, never the --target's (ANACONDA_API_TOKEN ...)
+TO_TOKEN_ENV = ("CIPUB_TO_TOKEN",)
+
+
+def _promote_across(
+    settings: Settings, manifest: Manifest, source: Channel, *, move: bool, dry_run: bool, progress: Step
+) -> list[PromotionReceipt]:
+    """Copy the manifest's files into ``settings.to_target`` (:mod:`cipub.policy.crosspromote`)."""
+    from dataclasses import replace
+
+    from cipub.channels import open_channel
+    from cipub.policy.crosspromote import promote_across
+    from cipub.workflows.target import target_options
+
+    if move:
+        raise UsageError("--move is for promotion between labels of one target, not with --to-target")
+    options = replace(
+        target_options(settings),
+        api_url=None,  # the destination URL names its server (anaconda+https://HOST/OWNER)
+        token_file=Path(settings.to_token_file) if settings.to_token_file else None,
+        token_env=TO_TOKEN_ENV,
+    )
+    dest = open_channel(settings.to_target, options)
+    if not dry_run:
+        require_write_credentials(dest)
+    return promote_across(
+        manifest, source, dest, settings.promote_from, settings.promote_to, dry_run=dry_run, progress=progress
+    )
+
+
+def _ledger_set(settings: Settings, target: str, selectors: Sequence[str], report: Reporter) -> Manifest:
+    """The ledger's default promotion set as a manifest; its notes say what was left out."""
+    from cipub.core.manifest import Manifest
+    from cipub.policy.ledger import promotion_set
+    from cipub.workflows.ledger import ledger_path, load_records, wanted_by
+
+    records = load_records(settings)
+    chosen = promotion_set(records, target, settings.promote_from, settings.promote_to, wanted_by(selectors))
+    for note in chosen.notes:
+        report.say(f"note: {note}")
+    if not chosen.entries:
+        named = f" for {', '.join(selectors)}" if selectors else ""
+        raise UsageError(
+            f"the ledger ({ledger_path(settings)}) records nothing staged on {target} label "
+            f"{settings.promote_from!r}{named}: nothing to promote",
+            hint="run `cipub build` (or `cipub upload`) first, or pass --manifest PATH",
+        )
+    return Manifest(artifacts=chosen.entries, notes=chosen.notes, base_dir=ledger_path(settings))
+
+
+@contextmanager
+def _recording(settings: Settings, command: Command, manifest: Manifest, dry_run: bool) -> Iterator[None]:
+    """A real run is recorded in the ledger (ok, or failed with its error); a dry run is not."""
+    if dry_run:
+        yield
+        return
+    from cipub.workflows.ledger import recorded
+
+    with recorded(settings, command, manifest):
+        yield

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,15 +18,20 @@ if TYPE_CHECKING:
 def target_options(settings: Settings) -> TargetOptions:
     """How the target is reached: the retry budget, timeouts, where the token is, the labels used."""
     from cipub.channels import TargetOptions
+    from cipub.core.secrets import check_url_option
 
     return TargetOptions(
-        api_url=settings.api_url or None,
+        api_url=check_url_option(settings.api_url, "--api-url") if settings.api_url else None,
         token_file=Path(settings.token_file) if settings.token_file else None,
         concurrency=settings.concurrency,
         retries=settings.retries,
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
         backoff=settings.backoff,
+        request_timeout=settings.request_timeout,
+        command_deadline=time.monotonic() + settings.command_timeout,
+        max_download_bytes=settings.max_download_mb * 1024 * 1024,
+        index_wait=settings.index_wait,
         labels=tuple(dict.fromkeys((settings.label, settings.promote_from, settings.promote_to))),
     )
 

@@ -55,6 +55,7 @@ def verify(
         dependency_channels=settings.channels,
         platform=platform,
         report=report,
+        index_wait=settings.index_wait,
     )
     _report_to_ci(results, settings.label)
     return results
@@ -101,26 +102,76 @@ def check_on_channel(manifest: Manifest, channel: Channel, label: str) -> list[C
     return results
 
 
-def install_exactly(entry: ArtifactEntry, channels: Sequence[str], platform: str, cache: Path) -> str | None:
+def rattler_client(credentials: tuple[str, dict[str, str]] | None) -> Any:
+    """A py-rattler client that sends the target's credentials to the target's conda host only
+    (an ``AddHeadersMiddleware`` bound to that host); None: py-rattler's default, anonymous."""
+    if credentials is None:
+        return None
+    from rattler.networking import AddHeadersMiddleware, Client
+
+    host, headers = credentials
+
+    def headers_for(request_host: str, _path: str) -> dict[str, str] | None:
+        return dict(headers) if request_host == host else None
+
+    return Client([AddHeadersMiddleware(headers_for)])
+
+
+def _wait_on_channel(manifest: Manifest, channel: Channel, label: str, index_wait: float) -> list[Checked]:
+    """:func:`check_on_channel`, repeated (bounded by ``index_wait``) while a file is not shown yet."""
+    import time
+
+    from cipub.channels.base import poll_until
+
+    def settled(checked: list[Checked]) -> bool:
+        # only "not shown (yet)" can change by waiting; a wrong sha256 is final
+        return not any(not r.ok and r.state.startswith("not in label") for r in checked)
+
+    results = check_on_channel(manifest, channel, label)
+    if settled(results) or index_wait <= 0:
+        return results
+
+    def shown() -> bool:
+        nonlocal results
+        forget = getattr(channel, "_forget_batch", None)
+        if forget is not None:
+            forget()  # read the server afresh, not the batch's cache
+        results = check_on_channel(manifest, channel, label)
+        return settled(results)
+
+    poll_until(shown, timeout=index_wait, sleep=time.sleep, delay=1.0)
+    return results
+
+
+def install_exactly(
+    entry: ArtifactEntry,
+    channels: Sequence[str],
+    platform: str,
+    cache: Path,
+    credentials: tuple[str, dict[str, str]] | None = None,
+) -> str | None:
     """Solve and install exactly this file (name, version, build) into a fresh prefix, as conda
-    would; None when it worked, else what went wrong."""
+    would; None when it worked, else what went wrong. ``credentials`` (host, headers) let it read a
+    private label."""
     import asyncio
 
     from rattler import Channel as RattlerChannel
-    from rattler import install, solve
+    from rattler import Gateway, install, solve
 
     spec = f"{entry.name} =={entry.version} {entry.build}"
+    client = rattler_client(credentials)
 
     async def run(prefix: Path) -> str | None:
         subdirs: Any = [platform, "noarch"]
-        records = await solve([RattlerChannel(c) for c in channels], [spec], platforms=subdirs)
+        gateway = Gateway(client=client, cache_dir=cache / "repodata") if client is not None else None
+        records = await solve([RattlerChannel(c) for c in channels], [spec], platforms=subdirs, gateway=gateway)
         mine = [r for r in records if r.name.normalized == entry.name.lower()]
         if not mine or mine[0].file_name != entry.filename:
             return f"the solver did not select {entry.filename}"
         served = mine[0].sha256
         if served is not None and served.hex() != entry.sha256:
             return f"the channel serves {entry.filename} with sha256 {served.hex()[:12]}"
-        await install(records, target_prefix=prefix, cache_dir=cache, show_progress=False)
+        await install(records, target_prefix=prefix, cache_dir=cache, show_progress=False, client=client)
         return None
 
     with tempfile.TemporaryDirectory(prefix="cipub-verify-") as tmp:
@@ -159,11 +210,15 @@ def verify_release(
     dependency_channels: Sequence[str] = (),
     platform: str | None = None,
     report: Reporter = SILENT,
+    index_wait: float = 0.0,
 ) -> list[Checked]:
-    """Check every file; VerificationError (exit 8) naming each one that failed."""
+    """Check every file; VerificationError (exit 8) naming each one that failed. Servers index in
+    the background: a file not (yet) shown is looked for again for up to ``index_wait`` seconds."""
     with channel:
-        results = check_on_channel(manifest, channel, label)
+        results = _wait_on_channel(manifest, channel, label, index_wait)
         install_url = channel.install_url(label)
+        credentials_of = getattr(channel, "install_credentials", None)
+        credentials = credentials_of(label) if credentials_of is not None else None
     if mode != "files":
         from rattler import Subdir
 
@@ -172,7 +227,7 @@ def verify_release(
         with tempfile.TemporaryDirectory(prefix="cipub-verify-pkgs-") as cache:
             for i, result in enumerate(results):
                 if result.ok and result.entry.subdir in (here, "noarch"):
-                    problem = install_exactly(result.entry, sources, here, Path(cache))
+                    problem = install_exactly(result.entry, sources, here, Path(cache), credentials)
                     results[i] = Checked(result.entry, problem or "installed", problem is None)
     for r in results:
         report.say(f"{'ok' if r.ok else 'FAILED':<7}{r.entry.key}  {r.state}")

@@ -138,11 +138,12 @@ def test_build_twice_bumps_the_build_number(run: Runner, target: TargetHandle) -
 
 
 def _staged_release(run: Runner, target: TargetHandle, tmp_path: Path) -> tuple[list[Path], list[Path]]:
-    """The release (in the manifest) and bystanders (same label, not in the manifest) in ``test``."""
+    """The release (in this project's ledger) and bystanders (same label, staged by another project,
+    another ledger) in ``test``."""
     bystanders = packages(tmp_path / "others", ("conf-rel", "0.9", 0, "older"), ("conf-other", "1.0", 0, "x"))
-    ok(upload(run, bystanders))
+    ok(upload(run, bystanders, env={"CIPUB_OUTPUT_DIR": str(tmp_path / "another-project")}))
     release = packages(tmp_path / "release", ("conf-rel", "1.0", 0, "new"), ("conf-rel-data", "1.0", 0, "d"))
-    ok(upload(run, release))  # the manifest now lists exactly the release
+    ok(upload(run, release))  # this project's ledger lists exactly the release
     return release, bystanders
 
 
@@ -373,3 +374,75 @@ def test_kind_is_importable(kind: str) -> None:
 
     module = importlib.import_module(f"cipub.channels.{kind}")
     assert callable(module.open_target)
+
+
+# -- yank and prune (issue 13) -------------------------------------------------------------------------
+def test_yank_keeps_the_file_in_broken_and_takes_it_off_main(run: Runner, target: TargetHandle, tmp_path: Path) -> None:
+    [bad, good] = packages(tmp_path, ("conf-yank", "1.0", 0, "bad release"), ("conf-yank-ok", "1.0", 0, "fine"))
+    ok(upload(run, [bad, good]))
+    ok(run("promote", "--json"))
+    promoted = target.state()
+    dry = run("yank", "conf-yank=1.0", "--target", target.url, *target.extra_args, "--dry-run", "--json")
+    assert [a["state"] for a in ok(dry)["actions"]] == ["planned"]
+    assert target.state() == promoted, "--dry-run changed the server"
+
+    yank = run("yank", "conf-yank=1.0", "--target", target.url, *target.extra_args, "--json")
+    assert [a["state"] for a in ok(yank)["actions"]] == ["yanked"]
+    expected = {
+        "test": {key(bad): sha(bad), key(good): sha(good)},
+        "main": {key(good): sha(good)},
+        "broken": {key(bad): sha(bad)},
+    }
+    assert target.state() == expected, "nothing deleted, the file moved from main to broken"
+    assert installs(target, "broken", "conf-yank", tmp_path / "env-broken") == ["conf-yank-1.0-h0000000_0"]
+    with pytest.raises(Exception):  # noqa: PT011 - not in main's repodata any more
+        installs(target, "main", "conf-yank", tmp_path / "env-main")
+
+    again = run("yank", "conf-yank=1.0", "--target", target.url, *target.extra_args, "--json")
+    assert [a["state"] for a in ok(again)["actions"]] == ["already-yanked"]
+    assert target.state() == expected
+    # a later `cipub promote` does not bring the yanked file back
+    ok(run("promote", "--json"))
+    assert target.state() == expected
+
+
+def test_prune_removes_only_superseded_staged_builds(run: Runner, target: TargetHandle, tmp_path: Path) -> None:
+    [old, new, release] = packages(
+        tmp_path, ("conf-prune", "1.0", 0, "old"), ("conf-prune", "1.0", 1, "new"), ("conf-prune-rel", "1.0", 0, "r")
+    )
+    ok(upload(run, [old, new, release]))
+    ok(run("promote", "--json"))  # promotes the newest: `new` and `release`; `old` stays staged only
+    [newer_release] = packages(tmp_path / "later", ("conf-prune-rel", "1.0", 1, "r2"))
+    ok(upload(run, [newer_release]))  # supersedes the promoted `release`, which must stay
+    before = target.state()
+    assert before["main"] == {key(new): sha(new), key(release): sha(release)}
+    args = ("--target", target.url, *target.extra_args)
+
+    dry = run("prune", "--superseded", *args, "--json")
+    assert [(a["filename"], a["state"]) for a in ok(dry)["actions"]] == [(old.name, "planned")]
+    assert f"keep         noarch/{release.name} from test: also in label main" in dry.err
+    assert target.state() == before, "the default dry run changed the server"
+
+    done = run("prune", "--superseded", "--yes", *args, "--json")
+    assert [(a["filename"], a["state"]) for a in ok(done)["actions"]] == [(old.name, "pruned")]
+    after = {**before, "test": {k: v for k, v in before["test"].items() if k != key(old)}}
+    assert {label: files for label, files in target.state().items() if files} == after
+    again = run("prune", "--superseded", "--yes", *args, "--json")
+    assert ok(again)["actions"] == []
+    assert {label: files for label, files in target.state().items() if files} == after
+
+
+def test_cross_target_promotion_from_every_kind_into_a_local_channel(
+    run: Runner, target: TargetHandle, tmp_path: Path
+) -> None:
+    """Every kind as the source of ``promote --to-target``: the bytes land once, checked by sha256,
+    and a re-run changes nothing."""
+    files = packages(tmp_path, ("conf-cross", "1.0", 0, "cross"))
+    ok(upload(run, files))
+    production = tmp_path / "production"
+    first = ok(run("promote", "--to-target", str(production), "--json"))
+    assert [r["state"] for r in first["promotions"]] == ["promoted"]
+    assert sha(production / "noarch" / files[0].name) == sha(files[0])
+    again = ok(run("promote", "--to-target", str(production), "--json"))
+    assert [r["state"] for r in again["promotions"]] == ["already-promoted"]
+    assert sorted(p.name for p in (production / "noarch").glob("*.conda")) == [files[0].name]

@@ -218,7 +218,9 @@ def _sweep(kind: str, handle: TargetHandle, ws: Workspace) -> Sweep:
         hostile, overrides = _hostile_url(kind, echo)
         henv = {**env, **overrides, **fast}
         _run(sweep, ws, "upload to an echoing server --debug", ["--debug", "upload", "--target", hostile], henv)
-        _run(sweep, ws, "promote to an echoing server", ["promote", "--target", hostile], henv)
+        # the build's manifest, explicitly: the ledger has staged nothing there, and this must reach the server
+        manifest = str(ws.project / "dist" / "cipub-manifest.json")
+        _run(sweep, ws, "promote to an echoing server", ["promote", "--manifest", manifest, "--target", hostile], henv)
     down, overrides = _hostile_url(kind, f"http://127.0.0.1:{_closed_port()}")
     _run(
         sweep, ws, "upload, server down --debug", ["--debug", "upload", "--target", down], {**env, **overrides, **fast}

@@ -23,7 +23,8 @@ from tests.servers.artifactory_server import ArtifactoryServer
 from tests.support.targets import TargetHandle
 
 TOKEN = "art_cipub_canary_7e2a91"  # must never appear in cipub's output
-LABELS = ("test",)
+#: label channels an admin creates up front (these servers create no channel on upload); `broken` for yank
+LABELS = ("test", "broken")
 _counter = itertools.count()
 _shared: dict[str, ArtifactoryServer] = {}
 _shared_lock = threading.Lock()

@@ -24,7 +24,8 @@ from tests.servers.prefix_server import PrefixServer
 from tests.support.targets import TargetHandle
 
 API_KEY = "pfx_cipub_canary_4d1f0c2b"  # must never appear in cipub's output
-LABELS = ("test",)
+#: label channels an admin creates up front (these servers create no channel on upload); `broken` for yank
+LABELS = ("test", "broken")
 _counter = itertools.count()
 _shared: dict[str, PrefixServer] = {}
 _shared_lock = threading.Lock()

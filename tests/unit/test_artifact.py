@@ -129,3 +129,38 @@ def test_cli_refuses_damaged_package_and_writes_nothing(cipub, tmp_path: Path) -
     assert "Traceback" not in result.err
     assert not channel.exists()
     assert not (tmp_path / "output").exists()
+
+
+def test_a_file_with_the_checked_sha256_is_not_decompressed_again(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from cipub.core import artifact as artifact_mod
+
+    pkg = make_package(tmp_path, "demo", "1.0", 3, size_bytes=50_000)
+    full = read_artifact(pkg)
+    scans: list[bool] = []
+    real_scan = artifact_mod._scan
+
+    def counting(path: Path, *, whole: bool = True):  # type: ignore[no-untyped-def]
+        scans.append(whole)
+        return real_scan(path, whole=whole)
+
+    monkeypatch.setattr(artifact_mod, "_scan", counting)
+    quick = read_artifact(pkg, checked_sha256=full.sha256, checked_size=full.size)
+    assert scans == [False]
+    assert (quick.key, quick.sha256, quick.size, quick.build_number, quick.index) == (
+        full.key,
+        full.sha256,
+        full.size,
+        full.build_number,
+        full.index,
+    )
+
+
+def test_a_changed_file_is_checked_in_full_whatever_the_manifest_says(tmp_path: Path) -> None:
+    pkg = make_package(tmp_path, "demo", "1.0", 0, size_bytes=200_000)
+    checked = read_artifact(pkg)
+    data = pkg.read_bytes()
+    pkg.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InvalidPackageError, match="damaged or truncated"):
+        read_artifact(pkg, checked_sha256=checked.sha256, checked_size=checked.size)
+    with pytest.raises(InvalidPackageError, match="damaged or truncated"):
+        read_artifact(pkg, checked_sha256=checked.sha256)  # no size given: the sha256 decides

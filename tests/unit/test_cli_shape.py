@@ -118,3 +118,37 @@ def test_help_imports_no_heavy_module() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert done.stdout.splitlines()[-1] == "imported: ", done.stdout
+
+
+def test_a_real_command_imports_no_pydantic_and_nothing_it_does_not_use(tmp_path: Path) -> None:
+    """`cipub promote` of a missing manifest parses every option, then fails early (issue 12, B4).
+
+    typer 0.29 would import pydantic to coerce the options (pyproject pins <0.29); yaml (cipub.ci),
+    jinja2 (recipes), jsonschema (manifests) and py-rattler must wait for the work that needs them.
+    """
+    code = (
+        "import sys\n"
+        "from cipub.cli import main\n"
+        f"code = main(['promote', '--manifest', {str(tmp_path / 'none.json')!r}, '--target', {str(tmp_path / 'c')!r},"
+        " '--from', 'test', '--to', 'main', '-j', '2'])\n"
+        "heavy = ('pydantic', 'rattler', 'rattler_build', 'yaml', 'jinja2', 'jsonschema')\n"
+        "heavy = [m for m in heavy if m in sys.modules]\n"
+        "print('exit', code, 'imported:', ','.join(heavy))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert done.stdout.splitlines()[-1] == "exit 2 imported: ", done.stdout + done.stderr
+
+
+def test_reading_a_v1_recipe_needs_neither_jinja2_nor_yaml(tmp_path: Path) -> None:
+    (tmp_path / "recipe.yaml").write_text(
+        "package:\n  name: tiny\n  version: '1.0'\nbuild:\n  number: 3\n  noarch: generic\n  script: [echo]\n"
+    )
+    code = (
+        "import sys\n"
+        "from cipub.recipe import load_recipe\n"
+        f"r = load_recipe({str(tmp_path)!r})\n"
+        "heavy = [m for m in ('pydantic', 'rattler', 'yaml', 'jinja2', 'jsonschema') if m in sys.modules]\n"
+        "print(r.name, r.build_number, 'imported:', ','.join(heavy))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert done.stdout.splitlines()[-1] == "tiny 3 imported: ", done.stdout + done.stderr

@@ -61,12 +61,15 @@ def test_color_value_is_checked(cipub: Callable[..., Any]) -> None:
     assert "--color 'sometimes'" in result.err
 
 
-def test_the_follower_streams_only_what_grows_after_it_started(tmp_path: Path) -> None:
+def test_the_follower_streams_only_what_is_written_after_it_started(tmp_path: Path) -> None:
     old = tmp_path / "bld" / "rattler-build_a" / "work" / "conda_build.log"
     old.parent.mkdir(parents=True)
     old.write_text("from an earlier build\n")
     follower = ScriptLogFollower(tmp_path / "bld")
+    assert not old.exists()  # rewritten in place by the next build, it could not be told apart
     assert follower.poll() == []
+    old.write_text("from an earlier build\n")  # the same output again, as a re-run writes it
+    assert follower.poll() == ["from an earlier build"]
     with old.open("a") as fh:
         fh.write("line one\npartial")
     assert follower.poll() == ["line one"]
@@ -127,7 +130,7 @@ def test_an_interrupted_upload_starts_no_further_file(tmp_path: Path) -> None:
             started.append(artifact.filename)
             if len(started) == 1:
                 raise Stop  # as SIGINT arriving during the first file
-            time.sleep(0.3)
+            time.sleep(2.0)  # long enough, even on a loaded machine, for the cancel to land first
             super().upload(artifact, label)
 
     channel = Interrupting(tmp_path / "ch")
@@ -138,3 +141,50 @@ def test_an_interrupted_upload_starts_no_further_file(tmp_path: Path) -> None:
         upload(manifest, channel, "test")
     # Executor.map cancels what has not started: each file is complete on the target or absent
     assert len(started) <= 3, started  # the one that stopped, the one in flight, at most one more
+
+
+def test_in_ci_a_long_transfer_prints_heartbeats_with_the_bytes_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import threading
+
+    from cipub.cli import _common
+    from cipub.core.transport import file_chunks
+
+    monkeypatch.setattr(_common, "HEARTBEAT_SECONDS", 0.05)
+    blob = tmp_path / "blob.conda"
+    blob.write_bytes(b"x" * 3_000_000)
+    beats: list[str] = []
+    out = _common.Output(as_json=False)
+    with out.progress(1, "uploading", total_bytes=3_000_000) as step:
+        for _chunk in file_chunks(blob, chunk_size=1_000_000):
+            pass
+        # the file is "still in flight": wait for the heartbeat thread to speak (no timing asserted)
+        for _ in range(100):
+            beats += [line for line in capsys.readouterr().err.splitlines() if "still uploading" in line]
+            if beats:
+                break
+            threading.Event().wait(0.05)
+        step("uploaded  noarch/blob.conda -> test")
+    assert beats and "3.0 MB of 3.0 MB sent" in beats[0], beats
+    assert "uploaded  noarch/blob.conda" in capsys.readouterr().out
+
+
+def test_an_interrupt_during_an_upload_is_one_line_saying_what_it_left(
+    cipub: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import signal
+
+    from cipub.cli import Interrupted
+
+    def interrupted(*_args: object, **_kwargs: object) -> None:
+        raise Interrupted(signal.SIGTERM)  # as the handler raises it when the signal arrives
+
+    package = make_package(tmp_path, "demo")
+    monkeypatch.setattr("cipub.policy.publish.upload", interrupted)
+    result = cipub("upload", str(package), "--target", str(tmp_path / "ch"), cwd=tmp_path)
+    assert result.code == 143
+    [line] = [line for line in result.err.splitlines() if line]
+    assert line.startswith("cipub: interrupted by SIGTERM while uploading to ")
+    assert "each file is either complete on the target or absent" in line and "re-running" in line
+    assert "Traceback" not in result.err

@@ -100,3 +100,88 @@ def test_manifest_and_packages_move_together(tmp_path: Path, cipub) -> None:
     )
     assert result.code == 0, result.err
     assert (tmp_path / "chan" / "label" / "test" / "noarch" / pkg.name).is_file()
+
+
+# -- the quick check (conforms) never says yes where jsonschema says no --------------------------------
+
+_ODD_VALUES = [
+    None,
+    True,
+    0,
+    -1,
+    1.0,
+    2.5,
+    "",
+    "x",
+    "a" * 64,
+    "A" * 64,
+    "x.conda\n",
+    "../x.conda",
+    [],
+    {},
+    ["s"],
+    {"k": 1},
+]
+
+
+def _full_manifest() -> dict:  # type: ignore[type-arg]
+    man = m.Manifest(
+        artifacts=[entry()],
+        build_numbers=[m.BuildNumberDecision("demo", "1.0", 0, 2, 3, "bumped")],
+        uploads=[m.UploadReceipt("demo-1.0-h_0.conda", "noarch", "a" * 64, "file:///c", "test", "uploaded", "now")],
+        promotions=[
+            m.PromotionReceipt("demo-1.0-h_0.conda", "noarch", "a" * 64, "file:///c", "test", "main", "promoted", "now")
+        ],
+    )
+    return man.to_dict()
+
+
+def _paths(value: object, prefix: tuple = ()) -> list[tuple]:  # type: ignore[type-arg]
+    found = [prefix]
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            found += _paths(sub, (*prefix, key))
+    elif isinstance(value, list):
+        for i, sub in enumerate(value):
+            found += _paths(sub, (*prefix, i))
+    return found
+
+
+def test_quick_check_accepts_what_cipub_writes() -> None:
+    data = _full_manifest()
+    jsonschema.validate(data, m.schema())
+    assert m.conforms(data, m.schema())
+
+
+def test_quick_check_never_accepts_what_jsonschema_rejects() -> None:
+    """Every field of a full manifest replaced by each odd value, and an extra key at every level."""
+    import copy
+
+    base = _full_manifest()
+    validator = jsonschema.Draft202012Validator(m.schema())
+    checked = 0
+    for path in _paths(base)[1:]:
+        for odd in [*_ODD_VALUES, "__drop__"]:
+            data = copy.deepcopy(base)
+            parent = data
+            for key in path[:-1]:
+                parent = parent[key]
+            if odd == "__drop__":
+                del parent[path[-1]]
+            else:
+                parent[path[-1]] = odd
+            if m.conforms(data, m.schema()):
+                assert validator.is_valid(data), (path, odd)
+            checked += 1
+        container = base
+        for key in path:
+            container = container[key]
+        if isinstance(container, dict):
+            data = copy.deepcopy(base)
+            target = data
+            for key in path:
+                target = target[key]
+            target["unexpected"] = "x"
+            if m.conforms(data, m.schema()):
+                assert validator.is_valid(data), path
+    assert checked > 100

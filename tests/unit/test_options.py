@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from cipub.core.errors import UsageError
 from cipub.core.options import (
     FLAGS,
     GLOBAL_KEYS,
@@ -71,11 +72,11 @@ def test_config_keys_may_be_kebab_or_snake_case(tmp_path) -> None:  # type: igno
 
 def test_describe_names_each_origin_and_masks_url_credentials(tmp_path) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "cipub.toml").write_text("concurrency = 2\n")
-    s = resolve(
-        {"target": "./x", "api_url": "https://user:hunter2-secret@host/api"},
-        environ={"CIPUB_RETRIES": "1"},
-        cwd=tmp_path,
-    )
+    with pytest.raises(UsageError, match="carries a credential") as refused:
+        resolve({"target": "./x", "api_url": "https://user:hunter2-secret@host/api"}, environ={}, cwd=tmp_path)
+    assert "hunter2" not in str(refused.value)
+    s = resolve({"target": "./x"}, environ={"CIPUB_RETRIES": "1"}, cwd=tmp_path)
+    s = dataclasses.replace(s, api_url="https://user:hunter2-secret@host/api")  # describe masks all the same
     lines = {line.split()[0].replace("-", "_"): line for line in describe(s)}  # listed as config keys
     assert set(lines) == set(SETTING_KEYS)
     assert lines["target"].endswith("flag --target")

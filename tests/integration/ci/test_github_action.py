@@ -177,6 +177,10 @@ COMMAND_FOR = {
     "from-label": "promote",
     "to-label": "promote",
     "move": "promote",
+    "to-target": "promote",
+    "to-token": "promote",
+    "packages": "status",
+    "remove-from": "yank",
 }
 RUN_STEP_INPUTS = [name for name in ACTION_INPUTS if name not in ("python", "cipub-spec")]
 #: inputs that only take a fixed set of values, or paths that rattler-build writes into build scripts
@@ -193,7 +197,7 @@ REFUSED_ANY_SHELL_CHARACTER = {
     "variant-config",
 }
 #: inputs that take one item per line (a token may span lines too)
-LIST_INPUTS = {"platforms", "variant-config", "variants", "manifest", "extra-args", "token"}
+LIST_INPUTS = {"platforms", "variant-config", "variants", "manifest", "extra-args", "token", "to-token", "packages"}
 
 
 @pytest.mark.parametrize("payload", list(HOSTILE.values()), ids=list(HOSTILE))

@@ -75,9 +75,9 @@ def test_a_failing_recipe_test_is_exit_4_with_its_output_and_nothing_published(t
     assert "recipe test 1 of 1 failed" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert channel_packages(tmp_path) == []
-    assert not (tmp_path / "dist" / "cipub-manifest.json").exists()
+    assert not (tmp_path / "output" / "cipub-manifest.json").exists()
     # the package whose test failed is set aside, as rattler-build does
-    assert [p.name for p in (tmp_path / "dist" / "broken").glob("*.conda")]
+    assert [p.name for p in (tmp_path / "output" / "broken").glob("*.conda")]
 
     skipped = cipub("build", "recipe", "--no-test", cwd=tmp_path)
     assert skipped.returncode == 0, skipped.stderr
@@ -91,7 +91,7 @@ def test_a_failing_script_shows_its_message_and_the_log_file(tmp_path: Path) -> 
     assert proc.returncode == 4, proc.stderr
     # streamed while it ran, and repeated in the tail the error prints
     assert proc.stderr.count("DISTINCTIVE-FAILURE-9182") >= 2, proc.stderr
-    log = tmp_path / "dist" / "cipub-build.log"
+    log = tmp_path / "output" / "cipub-build.log"
     assert str(log) in proc.stderr
     assert "DISTINCTIVE-FAILURE-9182" in log.read_text()
     # -q hides the streamed log; the failure still names what failed

@@ -50,7 +50,7 @@ def test_variant_overrides_reach_the_build(tmp_path: Path) -> None:
         "build:\n  number: 0\n  noarch: generic\n  string: ${{ flavour }}_${{ build_number }}\n"
         "  script:\n    - mkdir -p $PREFIX/share && echo ${{ flavour }} > $PREFIX/share/flavour.txt\n"
     )
-    recipe = load_recipe(tmp_path / "r")
+    recipe = load_recipe(tmp_path / "r", overrides={"flavour": ["mint"]})
     built = select_engine("rattler-build", recipe).build(
         BuildRequest(
             recipe=recipe,
@@ -97,7 +97,7 @@ def test_migration_files_are_merged_before_rattler_build_sees_them(tmp_path: Pat
     pins.write_text("flavour: [mint]\n")
     migration = tmp_path / "lemon.yaml"
     migration.write_text("migrator_ts: 1\n__migrator: {operation: key_add, primary_key: flavour}\nflavour: [lemon]\n")
-    recipe = load_recipe(tmp_path / "r")
+    recipe = load_recipe(tmp_path / "r", variant_files=(pins, migration))
     built = select_engine("auto", recipe).build(
         BuildRequest(recipe=recipe, output_dir=tmp_path / "out", variant_configs=(pins, migration), channels=())
     )

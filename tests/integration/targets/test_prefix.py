@@ -161,7 +161,7 @@ def test_github_actions_trusted_publishing(
     unmasked = "\n".join(line for line in result.err.splitlines() if not line.startswith("::add-mask::"))
     for secret in (minted, issuer.request_token, *masks):
         assert secret not in result.out and secret not in unmasked
-        assert secret not in (work / "output" / "cipub-manifest.json").read_text()
+        assert all(secret not in p.read_text() for p in (work / "output").rglob("*.json"))
 
 
 def test_gitlab_id_token_trusted_publishing(

@@ -146,11 +146,11 @@ def test_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ARTIFACTORY_USERNAME", "ci")
     monkeypatch.setenv("ARTIFACTORY_PASSWORD", "pw-unit-secret")
     basic = open_target(target, TargetOptions())
-    assert basic.http.client.headers["authorization"].startswith("Basic ")
+    assert basic.http.credentials["authorization"].startswith("Basic ")
     assert basic.install_url("test") == "https://jfrog.test/artifactory/api/conda/conda-test"
     monkeypatch.setenv("ARTIFACTORY_TOKEN", "art-unit-token")
     bearer = open_target(target, TargetOptions())
-    assert bearer.http.client.headers["authorization"] == "Bearer art-unit-token"
+    assert bearer.http.credentials["authorization"] == "Bearer art-unit-token"
 
 
 def test_a_file_without_sha256_on_the_server_is_not_trusted(tmp_path: Path) -> None:

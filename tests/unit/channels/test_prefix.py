@@ -204,7 +204,7 @@ def test_token_sources(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert failed.value.exit_code == 5 and "id-token" in (failed.value.hint or "")
     monkeypatch.setenv("PREFIX_API_KEY", "pfx_unit_key_123")
     ch = open_target(target, TargetOptions())
-    assert ch.http.client.headers["authorization"] == "Bearer pfx_unit_key_123"
+    assert ch.http.credentials["authorization"] == "Bearer pfx_unit_key_123"
     assert ch.install_url("test") == "https://repo.prefix.dev/mychan-test"
     assert read_base_for("http://127.0.0.1:9") == "http://127.0.0.1:9"
 

@@ -247,7 +247,7 @@ def test_leaving_a_batch_waits_for_the_index(art: Artifact, caplog: pytest.LogCa
             return httpx.Response(200, json=[{"name": "proj-test"}])
         if request.url.path.endswith("repodata.json"):
             polls.append(1)
-            listed = {art.filename: {}} if len(polls) >= 3 else {}
+            listed = {art.filename: {"sha256": art.sha256}} if len(polls) >= 3 else {}
             return httpx.Response(200, json={"packages": {}, "packages.conda": listed})
         return httpx.Response(201)
 
@@ -256,15 +256,95 @@ def test_leaving_a_batch_waits_for_the_index(art: Artifact, caplog: pytest.LogCa
     assert len(polls) == 3
 
     polls.clear()
-    chan = channel(lambda r: handler(r) if not r.url.path.endswith("repodata.json") else httpx.Response(404))
+
+    def no_index(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("repodata.json"):
+            return httpx.Response(404)
+        if request.url.path.endswith("/versions"):  # the read-back of what the index never showed
+            return httpx.Response(200, json=[record("proj-test", art.filename, art.sha256)])
+        return handler(request)
+
+    chan = channel(no_index)
     with caplog.at_level(logging.WARNING):
         chan.upload(art, "test")
-        chan._changed[("proj-test", "noarch")] = {art.filename: True}
+        chan._changed[("proj-test", "noarch")] = {art.filename: (art.name, art.sha256)}
         assert chan.wait_indexed(timeout=0.0) is False
     assert "has not re-indexed" in caplog.text
+
+
+def test_an_index_listing_other_bytes_fails_verification(art: Artifact) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/channels":
+            return httpx.Response(200, json=[{"name": "proj-test"}])
+        if request.url.path.endswith("repodata.json"):
+            return httpx.Response(200, json={"packages.conda": {art.filename: {"sha256": "f" * 64}}})
+        return httpx.Response(201)
+
+    with pytest.raises(VerificationError, match="lists noarch/"), channel(handler) as chan:
+        chan.upload(art, "test")
+
+
+def test_one_package_listing_per_channel_and_no_read_back_per_package(tmp_path: Path) -> None:
+    """State for many packages: one package listing per label channel; versions only where the
+    package exists; reading back after the writes costs nothing more (the index check does it)."""
+    arts = [read_artifact(make_package(tmp_path, f"pkg{i}", "1.0", 0)) for i in range(5)]
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(f"{request.method} {request.url.path}")
+        path = request.url.path
+        if path == "/api/channels":
+            return httpx.Response(200, json=[{"name": "proj"}, {"name": "proj-test"}])
+        if path.endswith("/packages"):
+            return httpx.Response(200, json=[{"name": "pkg0"}] if path.startswith("/api/channels/proj-test/") else [])
+        if path.endswith("/versions"):
+            return httpx.Response(200, json=[])
+        if path.endswith("repodata.json"):
+            return httpx.Response(200, json={"packages.conda": {a.filename: {"sha256": a.sha256} for a in arts}})
+        return httpx.Response(201)
+
+    with channel(handler) as chan:
+        before = {a.name: chan.files(a.name, a.version) for a in arts}
+        for a in arts:
+            chan.upload(a, "test")
+        after = {a.name: chan.files(a.name, a.version) for a in arts}
+    assert all(files == [] for files in before.values())
+    assert all([f.sha256_in("test") for f in files] == [a.sha256] for a, files in zip(arts, after.values()))
+    gets = [s for s in seen if s.startswith("GET /api/")]
+    assert gets.count("GET /api/channels/proj/packages") == 1
+    assert gets.count("GET /api/channels/proj-test/packages") == 1
+    assert [s for s in gets if s.endswith("/versions")] == ["GET /api/channels/proj-test/packages/pkg0/versions"]
+    assert len([s for s in seen if s.startswith("POST")]) == 5
 
 
 def test_install_url() -> None:
     chan = channel(lambda r: httpx.Response(200))
     assert chan.install_url("main") == "http://quetz.test/get/proj"
     assert chan.install_url("test") == "http://quetz.test/get/proj-test"
+
+
+def test_a_label_channel_created_in_the_batch_is_read_back_without_asking(tmp_path: Path) -> None:
+    arts = [read_artifact(make_package(tmp_path, f"new{i}", "1.0", 0)) for i in range(3)]
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(f"{request.method} {request.url.path}")
+        path = request.url.path
+        if path == "/api/channels" and request.method == "GET":
+            return httpx.Response(200, json=[{"name": "proj", "private": False}])
+        if path == "/api/channels":
+            return httpx.Response(201)
+        if path.endswith("/packages"):
+            return httpx.Response(200, json=[])
+        if path.endswith("repodata.json"):
+            return httpx.Response(200, json={"packages.conda": {a.filename: {"sha256": a.sha256} for a in arts}})
+        return httpx.Response(201)
+
+    with channel(handler) as chan:
+        assert all(chan.files(a.name, a.version) == [] for a in arts)
+        for a in arts:
+            chan.upload(a, "test")
+        after = [chan.files(a.name, a.version) for a in arts]
+    assert [[f.sha256_in("test") for f in files] for files in after] == [[a.sha256] for a in arts]
+    assert not [s for s in seen if s.endswith("/versions")]
+    assert [s for s in seen if s.endswith("/packages")] == ["GET /api/channels/proj/packages"]

@@ -103,13 +103,18 @@ def test_v1_multi_output_per_platform(tmp_path: Path) -> None:
     assert win.names_versions == [("libmulti", "2.0"), ("multi-py", "2.0"), ("onlywin", "2.0")]
 
 
-def test_v1_falls_back_to_plain_reading_when_render_needs_variants(tmp_path: Path) -> None:
+def test_v1_is_rendered_with_the_variant_files_a_build_reads(tmp_path: Path) -> None:
+    # No second reader of v1 (issue 17 class 2): what py-rattler-build cannot render without a
+    # variant value is an error saying which files to give, and renders once they are given.
     write(
         tmp_path / "recipe.yaml",
         "context:\n  v: '3.1'\npackage:\n  name: needs-variant\n  version: ${{ v }}\n"
         "build:\n  number: 4\n  string: ${{ undefined_variant_key }}\n",
     )
-    recipe = load_recipe(tmp_path, target_platform="linux-64")
+    with pytest.raises(RecipeError, match="cannot render for linux-64"):
+        load_recipe(tmp_path, target_platform="linux-64")
+    write(tmp_path / "extra.yaml", "undefined_variant_key: [abc]\n")
+    recipe = load_recipe(tmp_path, target_platform="linux-64", variant_files=[tmp_path / "extra.yaml"])
     assert (recipe.name, recipe.version, recipe.build_number, recipe.noarch) == ("needs-variant", "3.1", 4, None)
 
 

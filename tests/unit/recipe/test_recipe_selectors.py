@@ -83,3 +83,11 @@ def test_flow_lists_are_not_selectors() -> None:
 def test_select_lines_error_names_file_and_line() -> None:
     with pytest.raises(RecipeError, match=r"cbc\.yaml:3: selector \[lnux\]: unknown name 'lnux'"):
         select_lines("a:\n  - 1\n  - 2  # [lnux]\n", selector_namespace("linux-64"), source="cbc.yaml")
+
+
+def test_current_platform_names_this_machine_as_py_rattler_does() -> None:
+    from rattler import Subdir
+
+    from cipub.recipe.selectors import current_platform
+
+    assert current_platform() == str(Subdir.current())

@@ -1,0 +1,143 @@
+"""``cipub status``, ``cipub yank`` and ``cipub prune``: after promotion. The work is
+:mod:`cipub.workflows.release`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from cipub.cli._app import app, command, settings_from
+from cipub.cli._options import option
+
+STATUS_HELP = """Where each file of some packages is: which labels of the target hold it, which are
+staged but not promoted, which are only in the ledger.
+
+Name recipes (paths), manifests (*.json) or package names; none: every package in the ledger.
+--json prints one document (schema cipub/schemas/status-1.schema.json).
+
+Examples:
+
+    cipub status recipe/
+
+    cipub status mypkg --target https://anaconda.org/me --json
+"""
+
+YANK_HELP = """Mark files broken: add the broken label, take them off main (or --remove-from LABEL).
+The files are never deleted: pinned environments still resolve them from label broken.
+
+Name the files by spec NAME=VERSION[=BUILD] (BUILD may be a glob) or file name, or by --manifest.
+Idempotent; --dry-run prints what it would do. Label-less servers (Quetz, prefix.dev, Artifactory)
+keep label broken as the channel CHANNEL-broken.
+
+Examples:
+
+    cipub yank mypkg=1.2.0 --dry-run
+
+    cipub yank 'mypkg=1.2.0=*_3' --target quetz+https://quetz.example.org/mychan
+"""
+
+PRUNE_HELP = """Remove old staged builds from the staging label (--label, default test).
+
+Only files that carry no other label and that this project's ledger staged and never promoted,
+picked by a rule: --superseded (a newer build number of the same variant is on the target) and/or
+--older-than DAYS. Prints what it removes and what it keeps, and why; removes only with --yes.
+
+Examples:
+
+    cipub prune --superseded                # dry run: what would go
+
+    cipub prune mypkg --superseded --older-than 30 --yes
+"""
+
+
+@command(
+    app,
+    "status",
+    help=STATUS_HELP,
+    settings=(
+        "target",
+        "promote_from",
+        "promote_to",
+        "token_file",
+        "api_url",
+        "config",
+    ),
+)
+def status_command(
+    ctx: typer.Context,
+    selectors: list[str] = typer.Argument(None, metavar="[RECIPES_MANIFESTS_OR_NAMES]..."),
+    broken_label: str = option("broken_label"),
+    as_json: bool = option("as_json"),
+) -> None:
+    from cipub.cli._common import Output
+    from cipub.workflows.release import status
+
+    out = Output(as_json)
+    out.document(status(settings_from(ctx), selectors or [], broken=broken_label, report=out))
+
+
+@command(
+    app,
+    "yank",
+    help=YANK_HELP,
+    settings=(
+        "target",
+        "token_file",
+        "api_url",
+        "config",
+    ),
+)
+def yank_command(
+    ctx: typer.Context,
+    specs: list[str] = typer.Argument(None, metavar="[SPECS]..."),
+    manifests: list[Path] = option("manifests"),
+    remove_from: str = option("remove_from"),
+    broken_label: str = option("broken_label"),
+    dry_run: bool = option("dry_run"),
+    as_json: bool = option("as_json"),
+) -> None:
+    from cipub.cli._common import Output
+    from cipub.workflows.release import yank
+
+    settings = settings_from(ctx)
+    out = Output(as_json)
+    run = yank(
+        settings,
+        specs or [],
+        manifests=manifests,
+        remove_from=remove_from,
+        broken=broken_label,
+        dry_run=dry_run,
+        report=out,
+    )
+    out.document(run.document("yank", settings.target))
+
+
+@command(
+    app,
+    "prune",
+    help=PRUNE_HELP,
+    settings=(
+        "target",
+        "label",
+        "token_file",
+        "api_url",
+        "config",
+    ),
+)
+def prune_command(
+    ctx: typer.Context,
+    selectors: list[str] = typer.Argument(None, metavar="[RECIPES_MANIFESTS_OR_NAMES]..."),
+    superseded: bool = option("superseded"),
+    older_than: int | None = option("older_than"),
+    yes: bool = option("yes"),
+    as_json: bool = option("as_json"),
+) -> None:
+    from cipub.cli._common import Output
+    from cipub.workflows.release import prune
+
+    settings = settings_from(ctx)
+    out = Output(as_json)
+    run = prune(settings, selectors or [], superseded=superseded, older_than=older_than, apply=yes, report=out)
+    out.document(run.document("prune", settings.target))

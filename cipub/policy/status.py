@@ -1,0 +1,149 @@
+"""``cipub status``: where each file of some packages is, on the target and in the ledger.
+
+A pure function of the channel's files and the ledger's facts (:mod:`cipub.policy.ledger`). Each
+file gets one ``status``:
+
+- ``promoted``: carries the release label (``--to``, default ``main``);
+- ``staged``: carries the staging label (``--from``, default ``test``), neither of the others;
+- ``yanked``: carries the broken label, not the release label;
+- ``other``: on the target under other labels only (or none);
+- ``only-in-ledger``: the ledger records it (built, perhaps staged once) but the target does not
+  have it (never uploaded, upload failed, pruned, or deleted by someone else).
+
+``labels`` lists every label the target holds the file under (with that copy's sha256), and
+``ledger`` what the project's ledger says (``built``, ``staged``, ``promoted``, ``yanked``,
+``pruned``, ``failed``), empty for files the ledger does not know.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cipub.channels.base import ChannelFile
+from cipub.policy.ledger import LedgerFacts
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class FileStatus:
+    subdir: str
+    filename: str
+    name: str
+    version: str
+    build: str
+    build_number: int
+    sha256: str | None
+    status: str
+    labels: dict[str, str | None] = field(default_factory=dict)
+    ledger: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"{self.subdir}/{self.filename}"
+
+
+def _ledger_words(facts: LedgerFacts, key: str, sha: str | None) -> tuple[str, ...]:
+    words = []
+    pairs = [p for p in facts.known if p[0] == key and (sha is None or p[1] == sha)]
+    for pair in pairs:
+        words.append("built")
+        if pair in facts.staged:
+            words.append("staged")
+        if pair in facts.promoted:
+            words.append("promoted")
+        if pair in facts.yanked:
+            words.append("yanked")
+        if pair in facts.pruned:
+            words.append("pruned")
+        if pair in facts.failed:
+            words.append("failed")
+    return tuple(dict.fromkeys(words))
+
+
+def file_statuses(
+    files: Iterable[ChannelFile], facts: LedgerFacts, names: set[str], *, staging: str, release: str, broken: str
+) -> list[FileStatus]:
+    """One row per file of ``names``: those on the target, then those only in the ledger."""
+    rows: list[FileStatus] = []
+    seen: set[str] = set()
+    for f in sorted(files, key=lambda f: (f.name, f.version, f.build_number, f.key)):
+        if f.name not in names or f.key in seen:
+            continue
+        seen.add(f.key)
+        if release in f.labels:
+            status = "promoted"
+        elif broken in f.labels:  # a yanked file may still be in the staging label: it is not pending
+            status = "yanked"
+        elif staging in f.labels:
+            status = "staged"
+        else:
+            status = "other"
+        labels = {label: f.sha256_in(label) for label in sorted(f.labels)}
+        rows.append(
+            FileStatus(
+                f.subdir,
+                f.filename,
+                f.name,
+                f.version,
+                f.build,
+                f.build_number,
+                f.sha256,
+                status,
+                labels,
+                _ledger_words(facts, f.key, f.sha256),
+            )
+        )
+    for (key, sha), (entry, _record) in sorted(facts.known.items()):
+        if entry.name not in names or key in seen:
+            continue
+        seen.add(key)
+        rows.append(
+            FileStatus(
+                entry.subdir,
+                entry.filename,
+                entry.name,
+                entry.version,
+                entry.build,
+                entry.build_number,
+                sha,
+                "only-in-ledger",
+                {},
+                _ledger_words(facts, key, sha),
+            )
+        )
+    return rows
+
+
+def status_document(
+    target: str, rows: list[FileStatus], *, staging: str, release: str, broken: str, ledger: str
+) -> dict[str, Any]:
+    """The ``cipub status --json`` document (schema ``cipub/schemas/status-1.schema.json``)."""
+    summary: dict[str, int] = {}
+    for r in rows:
+        summary[r.status] = summary.get(r.status, 0) + 1
+    return {
+        "schema": SCHEMA_VERSION,
+        "kind": "cipub-status",
+        "target": target,
+        "ledger": ledger,
+        "labels": {"staging": staging, "release": release, "broken": broken},
+        "files": [
+            {
+                "subdir": r.subdir,
+                "filename": r.filename,
+                "name": r.name,
+                "version": r.version,
+                "build": r.build,
+                "build_number": r.build_number,
+                "sha256": r.sha256,
+                "status": r.status,
+                "labels": r.labels,
+                "ledger": list(r.ledger),
+            }
+            for r in rows
+        ],
+        "summary": summary,
+    }

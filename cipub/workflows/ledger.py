@@ -1,0 +1,87 @@
+"""Recording each command run in the project's ledger (:mod:`cipub.core.ledger`), and reading it.
+
+The ledger lives in ``<output-dir>/cipub-ledger`` (derived from the output directory setting, so
+it follows ``--output-dir`` / ``CIPUB_OUTPUT_DIR``). Writing a record never touches another one.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cipub.core.errors import CipubError
+from cipub.core.options import Settings
+
+if TYPE_CHECKING:
+    from cipub.core.ledger import Command, LabelAction, Record
+    from cipub.core.manifest import ArtifactEntry, Manifest
+    from cipub.policy.ledger import Wanted
+
+
+def ledger_path(settings: Settings) -> Path:
+    from cipub.core.ledger import ledger_dir
+
+    return ledger_dir(settings.output_dir)
+
+
+def add_record(
+    settings: Settings,
+    command: Command,
+    manifest: Manifest,
+    *,
+    error: CipubError | None = None,
+    actions: Sequence[LabelAction] = (),
+) -> Path:
+    """Write one record of ``command`` (a snapshot of ``manifest`` as it is now)."""
+    from cipub.core import ledger
+
+    snapshot = copy.deepcopy(manifest)
+    record = ledger.Record(
+        command=command,
+        manifest=snapshot,
+        outcome="failed" if error is not None else "ok",
+        error=error.message if error is not None else None,
+        actions=list(actions),
+    )
+    return ledger.write(record, ledger_path(settings))
+
+
+@contextmanager
+def recorded(settings: Settings, command: Command, manifest: Manifest) -> Iterator[None]:
+    """Record the run of the block: ``ok`` with the manifest's receipts, or ``failed`` with the
+    error (and re-raise it). A crash that kills the process records nothing (earlier records stay)."""
+    try:
+        yield
+    except CipubError as exc:
+        add_record(settings, command, manifest, error=exc)
+        raise
+    add_record(settings, command, manifest)
+
+
+def load_records(settings: Settings) -> list[Record]:
+    from cipub.core import ledger
+
+    return ledger.load(ledger_path(settings))
+
+
+def wanted_by(selectors: Sequence[str]) -> Wanted | None:
+    """Files of the recipes (paths) or package names given; None: everything."""
+    if not selectors:
+        return None
+    names = set(selectors)
+    paths = {Path(s).resolve() for s in selectors if Path(s).exists()}
+
+    def wanted(entry: ArtifactEntry, record: Record) -> bool:
+        if entry.name in names:
+            return True
+        recipe = record.manifest.recipe
+        if recipe is None:
+            return False
+        absolute = Path(recipe).resolve()
+        # a recipe file or its directory
+        return absolute in paths or absolute.parent in paths
+
+    return wanted

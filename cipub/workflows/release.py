@@ -1,0 +1,195 @@
+"""After promotion: ``cipub status``, ``cipub yank`` and ``cipub prune``.
+
+The decisions are :mod:`cipub.policy.status`, :mod:`cipub.policy.yank` and
+:mod:`cipub.policy.prune`; this module resolves what the user named (recipes, manifests, package
+names, specs), opens the target with the labels these commands read, and records yanks and prunes
+in the ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cipub.core.errors import UsageError
+from cipub.core.options import Settings
+from cipub.workflows.report import SILENT, Reporter
+
+if TYPE_CHECKING:
+    from cipub.channels.base import Channel, ChannelFile
+    from cipub.core.ledger import LabelAction
+    from cipub.policy.ledger import LedgerFacts
+
+
+def open_with_labels(settings: Settings, *labels: str) -> Channel:
+    """The target, told to read ``labels`` too (targets that cannot list their label channels)."""
+    from cipub.channels import open_channel
+    from cipub.channels.base import NAMES
+    from cipub.workflows.target import check_label_settings, target_options
+
+    check_label_settings(settings)
+    for label in labels:  # --remove-from, --broken-label: the same rule, before any work
+        NAMES.check(label)
+    options = target_options(settings)
+    return open_channel(settings.target, replace(options, labels=tuple(dict.fromkeys((*options.labels, *labels)))))
+
+
+def _facts(settings: Settings, target: str) -> LedgerFacts:
+    from cipub.policy.ledger import facts
+    from cipub.workflows.ledger import load_records
+
+    return facts(load_records(settings), target, settings.promote_from, settings.promote_to)
+
+
+def package_names(selectors: Sequence[str], facts: LedgerFacts) -> set[str]:
+    """Recipes (paths), manifests (``*.json`` files) and package names -> package names; none
+    given: every package the ledger knows."""
+    from cipub.core import manifest as manifest_mod
+    from cipub.recipe import load_recipe
+
+    if not selectors:
+        names = {entry.name for entry, _record in facts.known.values()}
+        if not names:
+            raise UsageError("the ledger records no package", hint="name a recipe, manifest or package")
+        return names
+    names = set()
+    for s in selectors:
+        path = Path(s)
+        if path.is_file() and path.suffix == ".json":
+            names.update(a.name for a in manifest_mod.load(path).artifacts)
+        elif path.exists():
+            names.update(o.name for o in load_recipe(path).outputs)
+        else:
+            names.add(s)
+    return names
+
+
+def _files(channel: Channel, names: set[str]) -> list[ChannelFile]:
+    with channel:
+        return [f for name in sorted(names) for f in channel.files(name)]
+
+
+def status(settings: Settings, selectors: Sequence[str], *, broken: str, report: Reporter = SILENT) -> dict[str, Any]:
+    """The ``cipub status`` document; human lines go to ``report``."""
+    from cipub.policy.status import file_statuses, status_document
+    from cipub.workflows.ledger import ledger_path
+
+    channel = open_with_labels(settings, broken)
+    facts = _facts(settings, channel.display)
+    names = package_names(selectors, facts)
+    staging, release = settings.promote_from, settings.promote_to
+    rows = file_statuses(_files(channel, names), facts, names, staging=staging, release=release, broken=broken)
+    for r in rows:
+        labels = ", ".join(r.labels) or "-"
+        ledger = ", ".join(r.ledger) or "not in the ledger"
+        report.say(f"{r.status:<15} {r.key}  labels: {labels}  ledger: {ledger}")
+    doc = status_document(
+        channel.display, rows, staging=staging, release=release, broken=broken, ledger=str(ledger_path(settings))
+    )
+    report.say("summary: " + (", ".join(f"{n} {s}" for s, n in sorted(doc["summary"].items())) or "no files"))
+    from cipub.ci import reports
+
+    reports.report_status(doc)
+    return doc
+
+
+@dataclass(frozen=True)
+class LabelRun:
+    """What a yank or a prune did (or would do)."""
+
+    actions: list[LabelAction]
+
+    def document(self, command: str, target: str) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return {"command": command, "target": target, "actions": [asdict(a) for a in self.actions]}
+
+    def count(self, state: str) -> int:
+        return sum(1 for a in self.actions if a.state == state)
+
+
+def yank(
+    settings: Settings,
+    specs: Sequence[str],
+    *,
+    manifests: Sequence[Path] = (),
+    remove_from: str = "main",
+    broken: str = "broken",
+    dry_run: bool = False,
+    report: Reporter = SILENT,
+) -> LabelRun:
+    """Mark the files of ``manifests`` or matching ``specs`` broken (:mod:`cipub.policy.yank`)."""
+    from cipub.core.manifest import Manifest
+    from cipub.policy import yank as policy
+    from cipub.workflows.ledger import add_record
+    from cipub.workflows.target import load_manifests
+
+    if bool(specs) == bool(manifests):
+        raise UsageError("name the files to yank: NAME=VERSION[=BUILD] specs, or --manifest PATH (not both)")
+    channel = open_with_labels(settings, remove_from, broken)
+    with channel:
+        if manifests:
+            manifest, _path = load_manifests(manifests, settings)
+            files = policy.select_by_manifest(channel, manifest.artifacts)
+        else:
+            files = policy.select_by_specs(channel, [policy.parse_spec(s) for s in specs], remove_from, broken)
+        report.say(f"yanking {len(files)} file(s) on {channel.display}: +{broken}, -{remove_from}")
+        actions = policy.yank(channel, files, remove_from, broken, dry_run=dry_run, progress=report.say)
+    run = LabelRun(actions)
+    if not dry_run:
+        add_record(settings, "yank", Manifest(), actions=actions)
+    if dry_run:
+        report.say(f"dry run: would yank {run.count('planned')}, {run.count('already-yanked')} already yanked")
+    else:
+        report.say(f"done: {run.count('yanked')} yanked, {run.count('already-yanked')} already yanked")
+    from cipub.ci import reports
+
+    reports.report_label_actions("yank", actions, channel.display)
+    return run
+
+
+def prune(
+    settings: Settings,
+    selectors: Sequence[str],
+    *,
+    superseded: bool,
+    older_than: int | None,
+    apply: bool,
+    report: Reporter = SILENT,
+) -> LabelRun:
+    """Remove old staged builds from the staging label (``settings.label``), by the rules given."""
+    from cipub.core.manifest import Manifest
+    from cipub.policy import prune as policy
+    from cipub.workflows.ledger import add_record
+
+    if not superseded and older_than is None:
+        raise UsageError("give a retention rule: --superseded and/or --older-than DAYS")
+    staging = settings.label
+    channel = open_with_labels(settings, staging)
+    facts = _facts(settings, channel.display)
+    names = package_names(selectors, facts)
+    files = _files(channel, names)
+    decisions = policy.decide_prune(
+        files,
+        facts,
+        staging,
+        superseded=superseded,
+        older_than_days=older_than,
+        now=datetime.now(timezone.utc),
+    )
+    if not apply:
+        report.say("dry run (the default): nothing is removed until --yes")
+    actions = policy.prune(channel, decisions, staging, apply=apply, progress=report.say)
+    run = LabelRun(actions)
+    if apply and actions:
+        add_record(settings, "prune", Manifest(), actions=actions)
+    kept = sum(1 for d in decisions if d.action == "keep")
+    verb = "removed" if apply else "would remove"
+    report.say(f"done: {verb} {len(actions)}, kept {kept}")
+    from cipub.ci import reports
+
+    reports.report_label_actions("prune", actions, channel.display)
+    return run
