@@ -246,6 +246,14 @@ run_cipub() {
       add_option --build-number build-number "${INPUT_BUILD_NUMBER:-}"
       add_option --label label "${INPUT_LABEL:-}"
       [ "$upload" = true ] || args+=(--no-upload)
+      if [ "$upload" = false ] && [ -n "$plan_file" ]; then
+        # Build numbers come from the plan and nothing is uploaded, while the recipe's scripts run
+        # here: drop the token variables a runner's own environment may carry (self-hosted runners
+        # and act's host mode hand theirs to every job). An explicit 'token' input is kept.
+        unset ANACONDA_API_TOKEN BINSTAR_API_TOKEN ANACONDA_API_KEY QUETZ_API_KEY PSM_TOKEN \
+          ANACONDA_SERVER_TOKEN ARTIFACTORY_TOKEN ARTIFACTORY_PASSWORD PREFIX_API_KEY \
+          ACTIONS_ID_TOKEN_REQUEST_TOKEN ACTIONS_ID_TOKEN_REQUEST_URL
+      fi
       ;;
     upload)
       args=(upload)

@@ -241,3 +241,30 @@ def test_hostile_install_input_is_data(tmp_path: Path, name: str, payload: str) 
     assert not result.ok
     no_injection_happened(tmp_path)
     assert_no_workflow_command_injected(result)
+
+
+@pytest.mark.parametrize("upload", ["false", "true"])
+def test_a_build_cell_drops_token_variables_the_runner_carries(
+    action_harness: ActionHarness, tmp_path: Path, upload: str
+) -> None:
+    """act's host mode (like a self-hosted runner) hands its own environment to every job: a build
+    that takes its numbers from the plan and does not upload runs cipub (and the recipe's scripts)
+    without the targets' token variables; one that uploads keeps them."""
+    dump = tmp_path / "env.txt"
+    fake = tmp_path / "cipub"
+    fake.write_text(f'#!/bin/sh\nenv > "{dump}"\n')
+    fake.chmod(0o755)
+    leaked = {"ANACONDA_API_TOKEN": "runnercanary-1", "QUETZ_API_KEY": "runnercanary-2", "KEEP_ME": "yes"}
+    result = action_harness.action.run(
+        {"command": "build", "plan": "cipub-plan.json", "only": SAMPLE_CELLS[0], "upload": upload},
+        workdir=tmp_path,
+        runner_temp=action_harness.runner_temp,
+        base_env=runner_env({"HOME": str(action_harness.home), **leaked}),
+        only_steps={"run"},
+        step_outputs={"install": {"cipub": str(fake)}},
+    )
+    assert isinstance(result, ActionRun)
+    ok(result)
+    seen = dump.read_text()
+    assert "KEEP_ME=yes" in seen
+    assert ("runnercanary" in seen) == (upload == "true")
