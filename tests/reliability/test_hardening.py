@@ -293,8 +293,8 @@ def test_file_swapped_between_check_and_write(cipub: Cli, tmp_path: Path, monkey
     evil = make_package(tmp_path / "evil", "swap", payload="evil")
     checked = publish._checked_artifact
 
-    def check_then_swap(manifest: Manifest, entry: ArtifactEntry) -> object:
-        artifact = checked(manifest, entry)
+    def check_then_swap(manifest: Manifest, entry: ArtifactEntry, **how: bool) -> object:
+        artifact = checked(manifest, entry, **how)
         package.write_bytes(evil.read_bytes())  # the swap, after the check
         return artifact
 
