@@ -98,6 +98,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     after a fully passing run, seen here after index_fs). Everything is reported and flushed by now."""
     import sys
 
-    sys.stdout.flush()
-    sys.stderr.flush()
+    # The summary sits in the terminal writer's stream, which need not be today's sys.stdout (a
+    # test may leave another in place): flush every stream it could be, or os._exit drops it.
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.flush()
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        if stream is not None:
+            stream.flush()
     os._exit(_exit_status["code"])
