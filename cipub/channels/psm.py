@@ -176,8 +176,9 @@ class PSMChannel(HttpChannel):
         try:
             created = self.http.request("POST", f"{self._place(MAIN_LABEL)}/subchannels", json=body)
         except AuthError as exc:
-            # An upload token often may write artifacts but not manage the channel: say what to create.
-            raise UsageError(
+            # An upload token often may write artifacts but not manage the channel: a permission
+            # error (exit 5), which says what to create instead of "bad token".
+            raise AuthError(
                 f"label {label!r} maps to PSM subchannel {self.name}/{label}, which does not exist, and this "
                 f"token may not create it ({exc.message.split(': ', 1)[-1]})",
                 hint=f"create subchannel {label!r} of channel {self.name!r} in PSM (or use a token with manage "

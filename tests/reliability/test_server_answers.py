@@ -86,7 +86,7 @@ def test_psm_label_the_token_may_not_create_says_what_to_create(tmp_path) -> Non
         return httpx.Response(404, json={"error": "no"})
 
     with (
-        pytest.raises(UsageError, match="subchannel team/test, which does not exist") as caught,
+        pytest.raises(AuthError, match="subchannel team/test, which does not exist") as caught,
         psm_channel(handler) as chan,
     ):
         chan.upload(artifact, "test")
