@@ -62,6 +62,12 @@ def package_names(selectors: Sequence[str], facts: LedgerFacts) -> set[str]:
             names.update(a.name for a in manifest_mod.load(path).artifacts)
         elif path.exists():
             names.update(o.name for o in load_recipe(path).outputs)
+        elif "/" in s or "\\" in s or path.suffix in (".json", ".yaml", ".yml"):
+            # a package name has no path separator nor such a suffix: this was meant as a path
+            raise UsageError(
+                f"{s}: no such recipe or manifest",
+                hint="name an existing recipe directory, recipe.yaml, manifest (*.json), or a package name",
+            )
         else:
             names.add(s)
     return names
