@@ -164,6 +164,7 @@ def prune(
     superseded: bool,
     older_than: int | None,
     apply: bool,
+    include_newest: bool = False,
     report: Reporter = SILENT,
 ) -> LabelRun:
     """Remove old staged builds from the staging label (``settings.label``), by the rules given."""
@@ -185,6 +186,7 @@ def prune(
         superseded=superseded,
         older_than_days=older_than,
         now=datetime.now(timezone.utc),
+        include_newest=include_newest,
     )
     if not apply:
         report.say("dry run (the default): nothing is removed until --yes")
