@@ -138,6 +138,7 @@ class S3Channel(Batch):
         indexer: Callable[[str, str], None] | None = None,
         index_retries: int = 3,
         index_backoff: float = 0.5,
+        credentials: Callable[[], tuple[str, Secret, Secret | None] | None] | None = None,
     ) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
@@ -148,6 +149,7 @@ class S3Channel(Batch):
         self._indexer = indexer
         self.index_retries = index_retries
         self.index_backoff = index_backoff
+        self._credentials = credentials
         self._lock = threading.Lock()
         #: (label, subdir) pairs whose index must be rebuilt: written to, or found newer than the index
         self._dirty: set[tuple[str, str]] = set()
@@ -581,6 +583,29 @@ class S3Channel(Batch):
         except bce.BotoCoreError as exc:
             raise NetworkError(f"{self.display}: S3 {what} failed: {scrub(str(exc))}") from exc
 
+    def require_credentials(self) -> None:
+        """Fail (exit 5, no network) when the AWS chain (environment, profile, role) yields no
+        credentials: called before building or uploading, as the token targets check their token."""
+        if self._credentials is None:
+            return
+        from botocore import exceptions as bce
+
+        try:
+            found = self._credentials()
+        except bce.PartialCredentialsError as exc:
+            raise AuthError(
+                f"incomplete AWS credentials for {self.display}: {scrub(str(exc))}",
+                hint="set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or use an AWS profile / role)",
+            ) from None
+        except bce.BotoCoreError as exc:
+            raise AuthError(f"cannot read the AWS credentials for {self.display}: {scrub(str(exc))}") from None
+        if found is None or not found[0] or not found[1].reveal():
+            half = "" if found is None or not (found[0] or found[1].reveal()) else " (only half of the key pair)"
+            raise AuthError(
+                f"no AWS credentials for {self.display}{half}",
+                hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or use an AWS profile / role)",
+            )
+
 
 class _PreconditionFailed(Exception):
     pass
@@ -666,4 +691,5 @@ def open_target(target: Target, options: TargetOptions, environ: Mapping[str, st
         indexer=_rattler_indexer(settings, credentials),
         index_retries=options.retries,
         index_backoff=options.backoff,
+        credentials=credentials,
     )

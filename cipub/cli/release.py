@@ -41,7 +41,8 @@ PRUNE_HELP = """Remove old staged builds from the staging label (--label, defaul
 
 Only files that carry no other label and that this project's ledger staged and never promoted,
 picked by a rule: --superseded (a newer build number of the same variant is on the target) and/or
---older-than DAYS. Prints what it removes and what it keeps, and why; removes only with --yes.
+--older-than DAYS. The newest build of each variant is kept (--include-newest: it may go too).
+Prints what it removes and what it keeps, and why; removes only with --yes.
 
 Examples:
 
@@ -131,6 +132,7 @@ def prune_command(
     selectors: list[str] = typer.Argument(None, metavar="[RECIPES_MANIFESTS_OR_NAMES]..."),
     superseded: bool = option("superseded"),
     older_than: int | None = option("older_than"),
+    include_newest: bool = option("include_newest"),
     yes: bool = option("yes"),
     as_json: bool = option("as_json"),
 ) -> None:
@@ -139,5 +141,13 @@ def prune_command(
 
     settings = settings_from(ctx)
     out = Output(as_json)
-    run = prune(settings, selectors or [], superseded=superseded, older_than=older_than, apply=yes, report=out)
+    run = prune(
+        settings,
+        selectors or [],
+        superseded=superseded,
+        older_than=older_than,
+        include_newest=include_newest,
+        apply=yes,
+        report=out,
+    )
     out.document(run.document("prune", settings.target))

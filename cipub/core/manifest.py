@@ -297,6 +297,13 @@ def load(path: str | Path) -> Manifest:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
+        earlier = previous_path(path)
+        if earlier.is_file():
+            # `cipub build` set the manifest aside when it started: that build failed (or is running).
+            raise UsageError(
+                f"manifest {path} does not exist: the last `cipub build` into {path.parent} did not finish",
+                hint=f"fix and rerun the build; to publish the build before it, pass --manifest {earlier}",
+            ) from exc
         raise UsageError(
             f"manifest {path} does not exist",
             hint="run `cipub build` first, or pass --manifest PATH (or package files to `cipub upload`)",
@@ -331,6 +338,27 @@ def check_destination(path: str | Path) -> Path:
             hint="give --manifest a path to a file (use --json to print the manifest on stdout)",
         )
     return path
+
+
+def previous_path(path: str | Path) -> Path:
+    """Where :func:`set_aside` keeps the manifest of the build before the running one."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.previous{path.suffix}")
+
+
+def set_aside(path: str | Path) -> Path | None:
+    """Move the manifest at ``path`` to :func:`previous_path`, before a build that will replace it.
+
+    A build that then fails leaves no manifest at ``path``, so a following ``cipub upload`` or
+    ``cipub promote --manifest`` refuses instead of publishing the earlier build as this one's. The
+    earlier manifest (and its ledger record, and its package files) stay: nothing built is lost.
+    """
+    path = check_destination(path)
+    if not path.exists():
+        return None
+    moved = previous_path(path)
+    path.replace(moved)
+    return moved
 
 
 def write(manifest: Manifest, path: str | Path) -> Path:
