@@ -323,3 +323,46 @@ def test_no_token_or_key_in_output_files_or_manifest(
         assert token.encode() not in data, path
         assert signature_part.encode() not in data, path
         assert key_body.encode() not in data, path
+
+
+def test_s3_channel_holds_attestations_and_promote_checks_them(
+    tmp_path: Path, cipub: Cli, sigstore: LocalSigstore, issuer: OidcIssuer, token_file: Path
+) -> None:
+    """The same on an S3 static channel (moto): sidecars beside the objects, checked before promotion,
+    copied with the file into the promoted label."""
+    from tests.support.s3_target import s3_client, s3_target, shared_s3
+
+    with s3_target(tmp_path, server=shared_s3()) as handle:
+        attested = make_package(tmp_path / "build", "alpha")
+        bare = make_package(tmp_path / "build", "beta")
+        manifest = write_manifest(tmp_path, attested)
+        target = ["--target", handle.url]
+        up = cipub(
+            "upload", "--manifest", str(manifest), *target, *keyless(sigstore, token_file), cwd=tmp_path, env=handle.env
+        )
+        assert up.code == 0, up.err
+        promote = ["promote", "--manifest", str(manifest), *target]
+
+        other = cipub(
+            *promote, *require(sigstore, issuer, "repo:mallory/evil:ref:refs/heads/main"), cwd=tmp_path, env=handle.env
+        )
+        assert other.code == VERIFICATION, other.err
+        assert "main" not in handle.state()
+
+        right = cipub(*promote, *require(sigstore, issuer), cwd=tmp_path, env=handle.env)
+        assert right.code == 0, right.err
+        assert handle.state()["main"] == {f"noarch/{attested.name}": read_artifact(attested).sha256}
+        bucket, prefix = handle.url.removeprefix("s3://").split("/", 1)
+        s3 = s3_client(handle.env["AWS_ENDPOINT_URL"])
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/noarch/")["Contents"]]
+        assert any(k.startswith(f"{prefix}/noarch/{attested.name}.sigs.") for k in keys), keys
+
+        # a file uploaded without an attestation is refused, and nothing of that promotion happens
+        unsigned = write_manifest(tmp_path / "second", bare)
+        assert cipub("upload", "--manifest", str(unsigned), *target, cwd=tmp_path, env=handle.env).code == 0
+        refused = cipub(
+            "promote", "--manifest", str(unsigned), *target, *require(sigstore, issuer), cwd=tmp_path, env=handle.env
+        )
+        assert refused.code == VERIFICATION, refused.err
+        assert "no attestation" in refused.err
+        assert f"noarch/{bare.name}" not in handle.state()["main"]
