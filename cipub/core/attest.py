@@ -32,14 +32,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cipub.core.errors import AuthError, UsageError, VerificationError
-from cipub.core.secrets import Secret, read_token
+from cipub.core.secrets import Secret, process_environ, read_token
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PUBLISH_PREDICATE = "https://schemas.conda.org/attestations-publish-1.schema.json"
@@ -102,7 +101,7 @@ def identity_token(*, token_file: str = "", environ: Mapping[str, str] | None = 
     GitHub Actions' token service for audience ``sigstore`` (the job needs ``id-token: write``)."""
     from cipub.core.oidc import ci_identity_token
 
-    env = dict(os.environ if environ is None else environ)
+    env = process_environ() if environ is None else dict(environ)  # also what a build's isolation holds
     if token_file:
         found = read_token((), token_file=Path(token_file), environ=env, what="Sigstore signing")
         assert found is not None

@@ -59,7 +59,7 @@ def upload(
         require_write_credentials(channel)
     report.say(f"uploading {len(manifest.artifacts)} file(s) to {channel.display}, label {settings.label}")
     recording = _recording(settings, "upload", manifest, dry_run)
-    signed = _sign(settings, manifest, channel, found_at, report) if settings.attest and not dry_run else []
+    signed = sign_for_upload(settings, manifest, channel, found_at, report) if settings.attest and not dry_run else []
     activity.now(f"uploading to {channel.display}", "each file is either complete on the target or absent")
     with (
         report.progress(
@@ -69,7 +69,7 @@ def upload(
     ):
         receipts = upload_manifest(manifest, channel, settings.label, dry_run=dry_run, progress=step)
     if signed:
-        _publish_signed(settings, channel, signed, found_at, report)
+        publish_signed(settings, channel, signed, found_at, report)
     counts = {state: sum(1 for r in receipts if r.state == state) for state in {r.state for r in receipts}}
     report.say(("dry run: " if dry_run else "done: ") + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     if write_to is not None:
@@ -82,7 +82,7 @@ def _attest_dir(settings: Settings, found_at: Path | None) -> Path:
     return found_at.parent if found_at is not None else Path(settings.output_dir)
 
 
-def _sign(
+def sign_for_upload(
     settings: Settings, manifest: Manifest, channel: Channel, found_at: Path | None, report: Reporter
 ) -> list[AttestationRecord]:
     """Sign a CEP 27 publish attestation per file, before anything is uploaded (a signing failure
@@ -104,7 +104,7 @@ def _sign(
     return records
 
 
-def _publish_signed(
+def publish_signed(
     settings: Settings, channel: Channel, records: list[AttestationRecord], found_at: Path | None, report: Reporter
 ) -> None:
     from cipub.policy.attest import publish_attestations

@@ -366,3 +366,37 @@ def test_s3_channel_holds_attestations_and_promote_checks_them(
         assert refused.code == VERIFICATION, refused.err
         assert "no attestation" in refused.err
         assert f"noarch/{bare.name}" not in handle.state()["main"]
+
+
+def test_build_signs_keyless_from_the_github_job_identity(
+    tmp_path: Path, sigstore: LocalSigstore, issuer: OidcIssuer
+) -> None:
+    """``cipub build --attest keyless`` in a GitHub-Actions-like job (id-token: write): the token for
+    audience ``sigstore`` comes from the job's token service, even though the build's isolation took
+    the request token out of the environment; the local loop then promotes only with the attestation."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    shutil.copytree(REPO / "recipes-template" / "v1-noarch-generic", tmp_path / "recipe")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CIPUB_", "GITHUB_", "GITLAB_", "ACTIONS_"))}
+    env.pop("CI", None)
+    env.update(issuer.github_env())
+    env.pop("GITHUB_ACTIONS")  # the OIDC variables alone: no CI summary files to write here
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "cipub", *args]
+        return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False)
+
+    trust = ["--sigstore-trust-config", str(sigstore.trust_config)]
+    built = run("build", "recipe", "--attest", "keyless", *trust)
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert issuer.issued[-1]["aud"] == "sigstore"
+    doc = json.loads((tmp_path / "output" / "cipub-manifest.json").read_text())
+    assert [a["identity"] for a in doc["attestations"]] == [IDENTITY]
+    assert issuer.request_token not in built.stdout + built.stderr
+    promoted = run("promote", *require(sigstore, issuer))
+    assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+    assert "verified 1 attestation(s)" in promoted.stdout
