@@ -51,6 +51,11 @@ Examples:
         "api_url",
         "concurrency",
         "config",
+        "attest",
+        "attest_key_file",
+        "identity_token_file",
+        "sigstore_trust_config",
+        "attest_channel_url",
     ),
 )
 def build_command(

@@ -62,6 +62,11 @@ Examples:
         "api_url",
         "concurrency",
         "config",
+        "attest",
+        "attest_key_file",
+        "identity_token_file",
+        "sigstore_trust_config",
+        "attest_channel_url",
     ),
 )
 def upload_command(
@@ -94,6 +99,9 @@ def upload_command(
         "api_url",
         "concurrency",
         "config",
+        "require_attestation",
+        "attestation_issuer",
+        "sigstore_trust_config",
     ),
 )
 def promote_command(

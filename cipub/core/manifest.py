@@ -112,11 +112,36 @@ class PromotionReceipt:
 
 
 @dataclass
+class AttestationRecord:
+    """A signed publish attestation (:mod:`cipub.core.attest`) for one file and target channel.
+
+    ``document`` is the path of the Sigstore bundle / DSSE envelope, relative to the manifest
+    (it is public: a certificate, a signature, a log entry; never the token or the key).
+    """
+
+    filename: str
+    subdir: str
+    sha256: str
+    target_channel: str
+    kind: str
+    document: str
+    document_sha256: str
+    identity: str | None = None
+    issuer: str | None = None
+    at: str = field(default_factory=now)
+
+    @property
+    def key(self) -> str:
+        return f"{self.subdir}/{self.filename}"
+
+
+@dataclass
 class Manifest:
     artifacts: list[ArtifactEntry] = field(default_factory=list)
     build_numbers: list[BuildNumberDecision] = field(default_factory=list)
     uploads: list[UploadReceipt] = field(default_factory=list)
     promotions: list[PromotionReceipt] = field(default_factory=list)
+    attestations: list[AttestationRecord] = field(default_factory=list)
     recipe: str | None = None
     engine: str | None = None
     created: str = field(default_factory=now)
@@ -130,6 +155,8 @@ class Manifest:
         data: dict[str, Any] = {"schema": SCHEMA_VERSION}
         data.update(_plain(self))
         del data["base_dir"]
+        if not data["attestations"]:
+            del data["attestations"]  # optional: manifests without attestations read as before
         for entry, raw in zip(self.artifacts, data["artifacts"], strict=True):
             raw["path"] = self._portable_path(entry, relative_to)
         return data
@@ -169,6 +196,7 @@ class Manifest:
             build_numbers=[BuildNumberDecision(**b) for b in data.get("build_numbers", [])],
             uploads=[UploadReceipt(**u) for u in data.get("uploads", [])],
             promotions=[PromotionReceipt(**p) for p in data.get("promotions", [])],
+            attestations=[AttestationRecord(**a) for a in data.get("attestations", [])],
             recipe=data.get("recipe"),
             engine=data.get("engine"),
             created=data.get("created", now()),
@@ -408,6 +436,9 @@ def merge(manifests: list[Manifest]) -> Manifest:
                 merged.build_numbers.append(b)
         merged.uploads.extend(m.uploads)
         merged.promotions.extend(m.promotions)
+        for record in m.attestations:
+            base = m.base_dir or Path()
+            merged.attestations.append(replace(record, document=str((base / record.document).absolute())))
         merged.notes.extend(n for n in m.notes if n not in merged.notes)
         merged.recipe = merged.recipe or m.recipe
         merged.engine = merged.engine or m.engine
