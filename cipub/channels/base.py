@@ -165,8 +165,10 @@ def repodata_records(repodata: object) -> dict[str, dict[str, object]]:
 
 
 @dataclass(frozen=True)
-class ChannelFile:
-    """One package file as a channel holds it: its identity, content hash and labels."""
+class PackageIdentity:
+    """Which package file: where it lives, its name, version and build, and its content hash
+    (None where copies differ). The leading fields of every per-file record (:class:`ChannelFile`,
+    ``cipub.policy.status.FileStatus``)."""
 
     subdir: str
     filename: str
@@ -175,6 +177,12 @@ class ChannelFile:
     build: str
     build_number: int
     sha256: str | None
+
+
+@dataclass(frozen=True)
+class ChannelFile(PackageIdentity):
+    """One package file as a channel holds it: its identity, content hash and labels."""
+
     labels: frozenset[str] = field(default_factory=frozenset)
     #: per-label sha256 where a server keeps a separate copy per label (Quetz, prefix, S3...)
     label_sha256: tuple[tuple[str, str], ...] = ()
