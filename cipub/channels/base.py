@@ -16,6 +16,7 @@ channels keep one directory per label. Such copies are checked by sha256 like ev
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -376,6 +377,19 @@ def tree_path(label: str, subdir: str | None = None, filename: str | None = None
     if filename is not None:
         parts.append(check_filename(filename))
     return "/".join(parts)
+
+
+def warn_skipped(log: logging.Logger, display: str, label: str, subdir: str, junk: Mapping[str, str]) -> None:
+    """Say which files of a directory or bucket channel's ``label/subdir`` the index skipped (file
+    name -> why); they are left where they are."""
+    for name, reason in sorted(junk.items()):
+        log.warning(
+            "%s: skipping %s/%s when indexing: %s (not deleted; remove it by hand)",
+            display,
+            tree_path(label, subdir),
+            name,
+            reason,
+        )
 
 
 def label_channel_name(channel: str, label: str) -> str:

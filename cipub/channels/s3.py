@@ -49,6 +49,7 @@ from cipub.channels.base import (
     package_of,
     repodata_records,
     tree_path,
+    warn_skipped,
 )
 from cipub.channels.target import Target, TargetOptions
 from cipub.core.artifact import PACKAGE_EXTENSIONS, Artifact
@@ -255,14 +256,7 @@ class S3Channel(Batch):
             if not junk:
                 self._index_with_retries(channel_url, subdir)  # a passing failure: retry as before
                 return
-        for name, reason in sorted(junk.items()):
-            log.warning(
-                "%s: skipping %s/%s when indexing: %s (not deleted; remove it by hand)",
-                self.display,
-                tree_path(label, subdir),
-                name,
-                reason,
-            )
+        warn_skipped(log, self.display, label, subdir, junk)
         self._index_without(label, subdir, set(junk))
 
     def _subdir_objects(self, label: str, subdir: str) -> list[dict[str, Any]]:
