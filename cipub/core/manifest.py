@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import cache
@@ -23,6 +22,7 @@ from typing import Any, Literal
 from cipub import __version__
 from cipub.core.artifact import Artifact
 from cipub.core.errors import StorageError, UsageError
+from cipub.core.files import write_atomically
 from cipub.core.options import DEFAULT_OUTPUT_DIR
 
 SCHEMA_VERSION = 1
@@ -393,16 +393,7 @@ def write(manifest: Manifest, path: str | Path) -> Path:
     """Write atomically: a crash leaves either the old manifest or the new one, never half."""
     path = check_destination(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(dumps(manifest, relative_to=path.parent))
-            fh.flush()
-            os.fsync(fh.fileno())
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, dumps(manifest, relative_to=path.parent))
     # From now on relative paths in this object mean what the file says.
     for entry in manifest.artifacts:
         entry.path = manifest._portable_path(entry, path.parent)
