@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from cipub.cli._app import app, command, settings_from
+from cipub.cli._app import ATTEST_SETTINGS, TARGET_ACCESS, app, command, settings_from
 from cipub.cli._options import RECIPE_ARGUMENT_HELP, option
 
 BUILD_HELP = """Build a recipe, record what was built in a manifest, and upload it to a staging label.
@@ -47,15 +47,10 @@ Examples:
         "target",
         "label",
         "run_tests",
-        "token_file",
-        "api_url",
+        *TARGET_ACCESS,
         "concurrency",
         "config",
-        "attest",
-        "attest_key_file",
-        "identity_token_file",
-        "sigstore_trust_config",
-        "attest_channel_url",
+        *ATTEST_SETTINGS,
     ),
 )
 def build_command(

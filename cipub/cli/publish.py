@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from cipub.cli._app import app, command, settings_from
+from cipub.cli._app import ATTEST_SETTINGS, TARGET_ACCESS, app, command, settings_from
 from cipub.cli._options import option
 
 UPLOAD_HELP = """Upload built packages to a label of a channel (default label: test).
@@ -58,15 +58,10 @@ Examples:
     settings=(
         "target",
         "label",
-        "token_file",
-        "api_url",
+        *TARGET_ACCESS,
         "concurrency",
         "config",
-        "attest",
-        "attest_key_file",
-        "identity_token_file",
-        "sigstore_trust_config",
-        "attest_channel_url",
+        *ATTEST_SETTINGS,
     ),
 )
 def upload_command(
@@ -95,8 +90,7 @@ def upload_command(
         "promote_to",
         "to_target",
         "to_token_file",
-        "token_file",
-        "api_url",
+        *TARGET_ACCESS,
         "concurrency",
         "config",
         "require_attestation",

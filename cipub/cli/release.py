@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from cipub.cli._app import app, command, settings_from
+from cipub.cli._app import TARGET_ACCESS, app, command, settings_from
 from cipub.cli._options import option
 
 STATUS_HELP = """Where each file of some packages is: which labels of the target hold it, which are
@@ -60,8 +60,7 @@ Examples:
         "target",
         "promote_from",
         "promote_to",
-        "token_file",
-        "api_url",
+        *TARGET_ACCESS,
         "config",
     ),
 )
@@ -84,8 +83,7 @@ def status_command(
     help=YANK_HELP,
     settings=(
         "target",
-        "token_file",
-        "api_url",
+        *TARGET_ACCESS,
         "config",
     ),
 )
@@ -122,8 +120,7 @@ def yank_command(
     settings=(
         "target",
         "label",
-        "token_file",
-        "api_url",
+        *TARGET_ACCESS,
         "config",
     ),
 )
