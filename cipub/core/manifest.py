@@ -87,11 +87,17 @@ class BuildNumberDecision:
 
 
 @dataclass
-class UploadReceipt:
+class FileReceipt:
+    """The leading fields of every receipt: which file (and its sha256), on which target."""
+
     filename: str
     subdir: str
     sha256: str
     target: str
+
+
+@dataclass
+class UploadReceipt(FileReceipt):
     label: str
     state: UploadState
     at: str = field(default_factory=now)
@@ -99,11 +105,7 @@ class UploadReceipt:
 
 
 @dataclass
-class PromotionReceipt:
-    filename: str
-    subdir: str
-    sha256: str
-    target: str
+class PromotionReceipt(FileReceipt):
     from_label: str
     to_label: str
     state: PromotionState
