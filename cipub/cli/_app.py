@@ -205,8 +205,8 @@ def _with_global_options(func: _Command, settings: Sequence[str] = ()) -> _Comma
     return run  # type: ignore[return-value]
 
 
-#: how a command that talks to a target is given its token and API: named after ``"target"`` (and
-#: its labels) in ``settings=``
+#: where a target's token and API are (--token-file, --api-url): accepted by every command that
+#: talks to a target, listed after its target and labels in ``settings=``
 TARGET_ACCESS: Final = ("token_file", "api_url")
 #: the settings of every command that signs what it uploads (build, upload)
 ATTEST_SETTINGS: Final = (
