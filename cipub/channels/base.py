@@ -16,16 +16,18 @@ channels keep one directory per label. Such copies are checked by sha256 like ev
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
-from cipub.core.artifact import Artifact, split_filename
+from cipub.core.artifact import PACKAGE_EXTENSIONS, Artifact, split_filename
 from cipub.core.errors import InvalidPackageError, UsageError, VerificationError
 
 MAIN_LABEL = "main"
@@ -377,6 +379,41 @@ def tree_path(label: str, subdir: str | None = None, filename: str | None = None
     if filename is not None:
         parts.append(check_filename(filename))
     return "/".join(parts)
+
+
+def junk_among(
+    stored: Iterable[tuple[str, int | None, bool]],
+    repodata: bytes | None,
+    check: Callable[[str], None],
+) -> dict[str, str]:
+    """The files of one label/subdir of a directory or bucket channel that are named like packages
+    but are not valid ones (file name -> why): indexing one would fail (or panic inside py-rattler)
+    and take every later command on the channel with it.
+
+    ``stored`` holds (name, size, is a regular file) for each entry; ``repodata`` is the subdir's
+    current repodata.json, if any. A file the index already lists at the same size parses (files
+    are never modified in place), so only the others are handed to ``check``, which raises
+    InvalidPackageError for a bad one.
+    """
+    indexed: dict[str, dict[str, object]] = {}
+    if repodata is not None:
+        with suppress(ValueError):
+            indexed = repodata_records(json.loads(repodata))
+    junk: dict[str, str] = {}
+    for name, size, regular in stored:
+        if name.startswith(".") or not name.endswith(PACKAGE_EXTENSIONS):
+            continue
+        if not regular:
+            junk[name] = "not a regular file"
+            continue
+        record = indexed.get(name)
+        if isinstance(record, dict) and record.get("size") == size:
+            continue
+        try:
+            check(name)
+        except InvalidPackageError as exc:
+            junk[name] = exc.message.removeprefix(f"{name}: ")
+    return junk
 
 
 def warn_skipped(log: logging.Logger, display: str, label: str, subdir: str, junk: Mapping[str, str]) -> None:

@@ -50,8 +50,8 @@ from cipub.channels.base import (
     Capabilities,
     ChannelFile,
     is_subdir,
+    junk_among,
     package_of,
-    repodata_records,
     tree_path,
     warn_skipped,
 )
@@ -274,30 +274,23 @@ class LocalChannel(Batch):
         self._dirty.clear()
 
     def _junk(self, subdir_dir: Path) -> dict[str, str]:
-        """Files named like packages that are not valid ones (file name -> why): indexing one would
-        fail (or panic inside py-rattler) and take every later command on the channel with it."""
-        indexed: dict[str, dict[str, object]] = {}
-        with suppress(OSError, ValueError):
-            indexed = repodata_records(json.loads((subdir_dir / "repodata.json").read_text(encoding="utf-8")))
-        junk: dict[str, str] = {}
+        """Files of ``subdir_dir`` named like packages that are not valid ones (file name -> why)."""
+        repodata = None
+        with suppress(OSError):
+            repodata = (subdir_dir / "repodata.json").read_bytes()
+        stored = []
         with os.scandir(subdir_dir) as entries:
             for entry in entries:
-                name = entry.name
-                if name.startswith(".") or not name.endswith(PACKAGE_EXTENSIONS):
-                    continue
-                if entry.is_symlink() or not entry.is_file():
-                    junk[name] = "not a regular file"
-                    continue
-                record = indexed.get(name)
-                if isinstance(record, dict) and record.get("size") == entry.stat().st_size:
-                    continue  # indexed before, so it parses; files are never modified in place
-                if Path(entry.path) in self._vouched:
-                    continue  # written by this batch from bytes checked before the write
-                try:
-                    read_artifact(entry.path)
-                except InvalidPackageError as exc:
-                    junk[name] = exc.message.removeprefix(f"{name}: ")
-        return junk
+                if entry.name.endswith(PACKAGE_EXTENSIONS):
+                    regular = entry.is_file(follow_symlinks=False)
+                    stored.append((entry.name, entry.stat().st_size if regular else None, regular))
+
+        def check(name: str) -> None:
+            path = subdir_dir / name
+            if path not in self._vouched:  # written by this batch from bytes checked before the write
+                read_artifact(path)
+
+        return junk_among(stored, repodata, check)
 
     def _index_without(self, label_dir: Path, subdir: str, junk: set[str]) -> None:
         """Index ``label_dir/subdir`` as if ``junk`` were absent: index a scratch channel of hard links

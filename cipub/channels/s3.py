@@ -46,6 +46,7 @@ from cipub.channels.base import (
     Capabilities,
     ChannelFile,
     is_subdir,
+    junk_among,
     package_of,
     repodata_records,
     tree_path,
@@ -272,30 +273,26 @@ class S3Channel(Batch):
         base = f"{self._dir(self.label_root(label))}{subdir}/"
         try:
             body = self._call("get", lambda: self.client.get_object(Bucket=self.bucket, Key=f"{base}repodata.json"))
-            indexed = repodata_records(json.loads(body["Body"].read()))
-        except (_NotFound, ValueError):
-            indexed = {}
-        junk: dict[str, str] = {}
+            repodata: bytes | None = body["Body"].read()
+        except _NotFound:
+            repodata = None
+        keys = {obj["Key"].rsplit("/", 1)[-1]: obj for obj in self._subdir_objects(label, subdir)}
         with tempfile.TemporaryDirectory(prefix="cipub-s3-check-") as scratch:
-            for obj in self._subdir_objects(label, subdir):
-                name = obj["Key"].rsplit("/", 1)[-1]
-                if not name.endswith(PACKAGE_EXTENSIONS) or name.startswith("."):
-                    continue
-                record = indexed.get(name)
-                if isinstance(record, dict) and record.get("size") == obj.get("Size"):
-                    continue  # indexed before, so it parses
+
+            def check(name: str) -> None:
                 local = Path(scratch) / name
-                data = self._call("get", functools.partial(self.client.get_object, Bucket=self.bucket, Key=obj["Key"]))
-                with local.open("wb") as out:
-                    for chunk in data["Body"].iter_chunks(1024 * 1024):
-                        out.write(chunk)
+                data = self._call(
+                    "get", functools.partial(self.client.get_object, Bucket=self.bucket, Key=keys[name]["Key"])
+                )
                 try:
+                    with local.open("wb") as out:
+                        for chunk in data["Body"].iter_chunks(1024 * 1024):
+                            out.write(chunk)
                     read_artifact(local)
-                except InvalidPackageError as exc:
-                    junk[name] = exc.message.removeprefix(f"{name}: ")
                 finally:
                     local.unlink(missing_ok=True)
-        return junk
+
+            return junk_among(((name, obj.get("Size"), True) for name, obj in keys.items()), repodata, check)
 
     def _index_without(self, label: str, subdir: str, junk: set[str]) -> None:
         """Index a scratch copy of ``label/subdir`` without ``junk`` (server-side copies), then copy
@@ -619,10 +616,7 @@ class S3Channel(Batch):
                 ) from exc
             raise NetworkError(f"{self.display}: S3 {what} failed ({status} {code}: {message})") from exc
         except bce.NoCredentialsError as exc:
-            raise AuthError(
-                f"no AWS credentials for {self.display}",
-                hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or use an AWS profile / role)",
-            ) from exc
+            raise self._no_credentials() from exc
         except (bce.EndpointConnectionError, bce.ConnectionError, bce.HTTPClientError) as exc:
             raise NetworkError(
                 f"{self.display}: S3 {what} kept failing after retries ({type(exc).__name__}: {scrub(str(exc))})",
@@ -641,18 +635,18 @@ class S3Channel(Batch):
         try:
             found = self._credentials()
         except bce.PartialCredentialsError as exc:
-            raise AuthError(
-                f"incomplete AWS credentials for {self.display}: {scrub(str(exc))}",
-                hint="set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or use an AWS profile / role)",
-            ) from None
+            raise self._no_credentials(f" (incomplete: {scrub(str(exc))})") from None
         except bce.BotoCoreError as exc:
-            raise AuthError(f"cannot read the AWS credentials for {self.display}: {scrub(str(exc))}") from None
+            raise self._no_credentials(f" (unreadable: {scrub(str(exc))})") from None
         if found is None or not found[0] or not found[1].reveal():
             half = "" if found is None or not (found[0] or found[1].reveal()) else " (only half of the key pair)"
-            raise AuthError(
-                f"no AWS credentials for {self.display}{half}",
-                hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or use an AWS profile / role)",
-            )
+            raise self._no_credentials(half)
+
+    def _no_credentials(self, detail: str = "") -> AuthError:
+        return AuthError(
+            f"no AWS credentials for {self.display}{detail}",
+            hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or use an AWS profile / role)",
+        )
 
 
 class _PreconditionFailed(Exception):
