@@ -1,8 +1,8 @@
 """Real-service readiness (issue 18): anaconda.org serves private channels to conda clients only
 through the token-in-path form ``conda.anaconda.org/t/<TOKEN>/<owner>/...`` (the form conda and
 anaconda-client use). The protocol server, with anonymous reads off, answers 401 without it (and to
-a bad token); ``ci verify --mode isolated`` installs from the private label through it, and the
-token never shows in cipub's output."""
+a bad token); ``ci verify --mode isolated`` installs from the private label through it, promote's
+index wait reads label main through it, and the token never shows in cipub's output."""
 
 from __future__ import annotations
 
@@ -40,9 +40,13 @@ def test_verify_installs_from_a_private_anaconda_label(tmp_path: Path, cipub: Ca
 
         status = cipub("status", "private-ac", "--target", handle.url, cwd=tmp_path, env=handle.env)
         verified = cipub("ci", "verify", *args, "--mode", "isolated", cwd=tmp_path, env=handle.env)
+        # promote waits for label main's conda index, read as a conda client reads a private channel
+        promoted = cipub("promote", *args, "--verbose", cwd=tmp_path, env=handle.env)
+        assert promoted.code == 0, promoted.err
+        assert httpx.get(f"{server.url}/t/{TOKEN}/{handle.owner}/noarch/repodata.json").json()["packages.conda"]
     assert status.code == 0, status.err
     assert "staged" in status.out
     assert verified.code == 0, verified.out + verified.err
     assert "installed" in verified.out
-    for result in (uploaded, status, verified):
+    for result in (uploaded, status, verified, promoted):
         assert TOKEN not in result.out + result.err
