@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 def unlisted(channel: Channel, entries: Sequence[ArtifactEntry], label: str, options: TargetOptions) -> list[str]:
     """Keys of ``entries`` that the conda index of ``label`` does not list with their sha256."""
     from cipub.channels.base import repodata_records
-    from cipub.core.transport import HttpClient
+    from cipub.core.transport import HttpClient, server_message
 
     source_of = getattr(channel, "install_source", None)
     source = str(source_of(label) if source_of is not None else channel.install_url(label)).rstrip("/")
@@ -35,16 +35,25 @@ def unlisted(channel: Channel, entries: Sequence[ArtifactEntry], label: str, opt
     headers = credentials[1] if credentials is not None and credentials[0] == parts.hostname else None
     missing: list[str] = []
     with HttpClient.for_target(
-        f"{parts.scheme}://{parts.netloc}", options, what=f"the conda index of {channel.display}", credentials=headers
+        f"{parts.scheme}://{parts.netloc}",
+        options,
+        what=f"the conda index of {channel.display}",
+        credentials=headers,
+        refusal_is_auth=headers is not None,
     ) as http:
         for subdir in sorted({e.subdir for e in entries}):
             response = http.request(
                 "GET", f"{source}/{subdir}/repodata.json", follow_redirects=True, max_bytes=options.max_download_bytes
             )
+            what = f"label {label}'s {subdir}/repodata.json"
+            if response.status_code not in (200, 404):  # 404: the label has no such subdir indexed yet
+                raise VerificationError(
+                    f"{channel.display}: the files are in label {label!r}, but its conda index could not be "
+                    f"read: {what} answered {response.status_code} {server_message(response)}",
+                    hint="installers read the label there: check the token's read rights, then re-run",
+                )
             found = (
-                repodata_records(http.parse(response, dict, f"reading label {label}'s {subdir}/repodata.json"))
-                if response.status_code == 200
-                else {}
+                repodata_records(http.parse(response, dict, f"reading {what}")) if response.status_code == 200 else {}
             )
             missing += [
                 e.key for e in entries if e.subdir == subdir and found.get(e.filename, {}).get("sha256") != e.sha256
