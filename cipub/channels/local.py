@@ -42,6 +42,7 @@ from pathlib import Path
 from conda_package_streaming import package_streaming
 from filelock import FileLock
 
+from cipub.channels import attestations
 from cipub.channels.base import (
     MAIN_LABEL,
     NAMES,
@@ -52,6 +53,7 @@ from cipub.channels.base import (
     package_of,
     repodata_records,
     tree_path,
+    warn_skipped,
 )
 from cipub.channels.target import Target, TargetOptions
 from cipub.core.artifact import PACKAGE_EXTENSIONS, Artifact, file_digests, read_artifact
@@ -264,16 +266,11 @@ class LocalChannel(Batch):
             junk = self._junk(label_dir / subdir)
             if not junk:
                 run_index(index_fs(label_dir, target_platform=Subdir(subdir), write_zst=False, write_shards=False))
+                attestations.annotate_repodata(label_dir / subdir)
                 continue
-            for name, reason in sorted(junk.items()):
-                log.warning(
-                    "%s: skipping %s/%s when indexing: %s (not deleted; remove it by hand)",
-                    self.display,
-                    tree_path(label, subdir),
-                    name,
-                    reason,
-                )
+            warn_skipped(log, self.display, label, subdir, junk)
             self._index_without(label_dir, subdir, set(junk))
+            attestations.annotate_repodata(label_dir / subdir)
         self._dirty.clear()
 
     def _junk(self, subdir_dir: Path) -> dict[str, str]:
@@ -531,6 +528,23 @@ class LocalChannel(Batch):
             self._create(source, dest, label, link=True)
         except FileExistsError as exc:
             raise ConflictError(f"{file.key} already exists in label {label!r} of {self.display}") from exc
+        with storage_errors(self.root):  # the file's attestations go with it (same channel, same statement)
+            for signed in attestations.attestation_files(source.parent, file.filename):
+                (dest.parent / signed.name).unlink(missing_ok=True)
+                os.link(signed, dest.parent / signed.name)
+
+    def put_attestation(self, subdir: str, filename: str, label: str, kind: str, data: bytes) -> None:
+        """Store a signed attestation beside the file in ``label`` (:mod:`cipub.channels.attestations`)."""
+        self._require_lock()
+        dest = self._path(label, subdir, filename)
+        self._mark_dirty(label, subdir)
+        with storage_errors(self.root):
+            attestations.put(dest.parent, filename, kind, data)
+
+    def get_attestation(self, subdir: str, filename: str, label: str, kind: str) -> bytes | None:
+        """The stored attestation of ``kind`` for the file in ``label``, or None."""
+        with storage_errors(self.root):
+            return attestations.get(self._path(label, subdir, filename).parent, filename, kind)
 
     def remove_label(self, file: ChannelFile, label: str) -> None:
         self._require_lock()

@@ -49,9 +49,11 @@ from cipub.channels.base import (
     package_of,
     repodata_records,
     tree_path,
+    warn_skipped,
 )
 from cipub.channels.target import Target, TargetOptions
 from cipub.core.artifact import PACKAGE_EXTENSIONS, Artifact
+from cipub.core.attest import KEY_ENVELOPE_SUFFIX, SIDECAR_INFIX, sidecar_name
 from cipub.core.errors import (
     AuthError,
     CipubError,
@@ -254,14 +256,7 @@ class S3Channel(Batch):
             if not junk:
                 self._index_with_retries(channel_url, subdir)  # a passing failure: retry as before
                 return
-        for name, reason in sorted(junk.items()):
-            log.warning(
-                "%s: skipping %s/%s when indexing: %s (not deleted; remove it by hand)",
-                self.display,
-                tree_path(label, subdir),
-                name,
-                reason,
-            )
+        warn_skipped(log, self.display, label, subdir, junk)
         self._index_without(label, subdir, set(junk))
 
     def _subdir_objects(self, label: str, subdir: str) -> list[dict[str, Any]]:
@@ -501,7 +496,60 @@ class S3Channel(Batch):
                 ),
             )
         self._check_same(dest, sha, label)
+        self._copy_attestations(file, source_label, label)
         self._wrote(label, file.subdir)
+
+    # -- attestations (issue 16): the local channel's layout, see cipub.channels.attestations ------
+    def _attestation_objects(self, label: str, subdir: str, filename: str) -> list[tuple[str, str]]:
+        """(key, kind) of the stored attestations of ``filename`` in ``label``; sidecars only when
+        their name is their content's sha256 (checked by :meth:`get_attestation`)."""
+        base = self.key(label, subdir, filename)
+        found = [
+            (o["Key"], "keyless") for page in self._pages(Prefix=base + SIDECAR_INFIX) for o in page.get("Contents", [])
+        ]
+        if self._head(base + KEY_ENVELOPE_SUFFIX) is not None:
+            found.append((base + KEY_ENVELOPE_SUFFIX, "key"))
+        return found
+
+    def put_attestation(self, subdir: str, filename: str, label: str, kind: str, data: bytes) -> None:
+        """Store a signed attestation beside the file in ``label`` (a CEP 50 sidecar, or the DSSE envelope)."""
+        base = self.key(label, subdir, filename)
+        key = base + KEY_ENVELOPE_SUFFIX if kind == "key" else base[: -len(filename)] + sidecar_name(filename, data)
+        self._call(
+            "upload",
+            lambda: self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType="application/json"),
+        )
+        if kind != "key":
+            for old, old_kind in self._attestation_objects(label, subdir, filename):
+                if old_kind == "keyless" and old != key:
+                    self._call("delete", functools.partial(self.client.delete_object, Bucket=self.bucket, Key=old))
+
+    def get_attestation(self, subdir: str, filename: str, label: str, kind: str) -> bytes | None:
+        """The stored attestation of ``kind`` for the file in ``label``, or None."""
+        found = None
+        for key, found_kind in self._attestation_objects(label, subdir, filename):
+            if found_kind != kind:
+                continue
+            try:
+                got = self._call("download", functools.partial(self.client.get_object, Bucket=self.bucket, Key=key))
+                body: bytes = got["Body"].read()
+            except _NotFound:
+                continue
+            if kind == "key" or hashlib.sha256(body).hexdigest() == key.rsplit(SIDECAR_INFIX, 1)[1]:
+                found = body
+        return found
+
+    def _copy_attestations(self, file: ChannelFile, source_label: str, label: str) -> None:
+        """A file's attestations go with it into the label it is promoted to (same channel)."""
+        for key, _kind in self._attestation_objects(source_label, file.subdir, file.filename):
+            dest = (
+                self.key(label, file.subdir, file.filename)
+                + key[len(self.key(source_label, file.subdir, file.filename)) :]
+            )
+            copy = functools.partial(
+                self.client.copy_object, Bucket=self.bucket, Key=dest, CopySource={"Bucket": self.bucket, "Key": key}
+            )
+            self._call("copy", copy)
 
     def _copy_can_be_conditional(self) -> bool:
         """Older botocore releases do not know CopyObject's If-None-Match (newer than PutObject's)."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from cipub.cli._app import app, command, settings_from
+from cipub.cli._app import TARGET_ACCESS, app, command
 from cipub.cli._options import option
 
 STATUS_HELP = """Where each file of some packages is: which labels of the target hold it, which are
@@ -60,8 +60,7 @@ Examples:
         "target",
         "promote_from",
         "promote_to",
-        "token_file",
-        "api_url",
+        *TARGET_ACCESS,
         "config",
     ),
 )
@@ -71,11 +70,11 @@ def status_command(
     broken_label: str = option("broken_label"),
     as_json: bool = option("as_json"),
 ) -> None:
-    from cipub.cli._common import Output
+    from cipub.cli._common import settings_and_output
     from cipub.workflows.release import status
 
-    out = Output(as_json)
-    out.document(status(settings_from(ctx), selectors or [], broken=broken_label, report=out))
+    settings, out = settings_and_output(ctx, as_json)
+    out.document(status(settings, selectors or [], broken=broken_label, report=out))
 
 
 @command(
@@ -84,8 +83,7 @@ def status_command(
     help=YANK_HELP,
     settings=(
         "target",
-        "token_file",
-        "api_url",
+        *TARGET_ACCESS,
         "config",
     ),
 )
@@ -98,11 +96,10 @@ def yank_command(
     dry_run: bool = option("dry_run"),
     as_json: bool = option("as_json"),
 ) -> None:
-    from cipub.cli._common import Output
+    from cipub.cli._common import settings_and_output
     from cipub.workflows.release import yank
 
-    settings = settings_from(ctx)
-    out = Output(as_json)
+    settings, out = settings_and_output(ctx, as_json)
     run = yank(
         settings,
         specs or [],
@@ -122,8 +119,7 @@ def yank_command(
     settings=(
         "target",
         "label",
-        "token_file",
-        "api_url",
+        *TARGET_ACCESS,
         "config",
     ),
 )
@@ -136,11 +132,10 @@ def prune_command(
     yes: bool = option("yes"),
     as_json: bool = option("as_json"),
 ) -> None:
-    from cipub.cli._common import Output
+    from cipub.cli._common import settings_and_output
     from cipub.workflows.release import prune
 
-    settings = settings_from(ctx)
-    out = Output(as_json)
+    settings, out = settings_and_output(ctx, as_json)
     run = prune(
         settings,
         selectors or [],

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import cache
@@ -23,6 +22,7 @@ from typing import Any, Literal
 from cipub import __version__
 from cipub.core.artifact import Artifact
 from cipub.core.errors import StorageError, UsageError
+from cipub.core.files import write_atomically
 from cipub.core.options import DEFAULT_OUTPUT_DIR
 
 SCHEMA_VERSION = 1
@@ -87,11 +87,17 @@ class BuildNumberDecision:
 
 
 @dataclass
-class UploadReceipt:
+class FileReceipt:
+    """The leading fields of every receipt: which file (and its sha256), on which target."""
+
     filename: str
     subdir: str
     sha256: str
     target: str
+
+
+@dataclass
+class UploadReceipt(FileReceipt):
     label: str
     state: UploadState
     at: str = field(default_factory=now)
@@ -99,11 +105,7 @@ class UploadReceipt:
 
 
 @dataclass
-class PromotionReceipt:
-    filename: str
-    subdir: str
-    sha256: str
-    target: str
+class PromotionReceipt(FileReceipt):
     from_label: str
     to_label: str
     state: PromotionState
@@ -112,11 +114,36 @@ class PromotionReceipt:
 
 
 @dataclass
+class AttestationRecord:
+    """A signed publish attestation (:mod:`cipub.core.attest`) for one file and target channel.
+
+    ``document`` is the path of the Sigstore bundle / DSSE envelope, relative to the manifest
+    (it is public: a certificate, a signature, a log entry; never the token or the key).
+    """
+
+    filename: str
+    subdir: str
+    sha256: str
+    target_channel: str
+    kind: str
+    document: str
+    document_sha256: str
+    identity: str | None = None
+    issuer: str | None = None
+    at: str = field(default_factory=now)
+
+    @property
+    def key(self) -> str:
+        return f"{self.subdir}/{self.filename}"
+
+
+@dataclass
 class Manifest:
     artifacts: list[ArtifactEntry] = field(default_factory=list)
     build_numbers: list[BuildNumberDecision] = field(default_factory=list)
     uploads: list[UploadReceipt] = field(default_factory=list)
     promotions: list[PromotionReceipt] = field(default_factory=list)
+    attestations: list[AttestationRecord] = field(default_factory=list)
     recipe: str | None = None
     engine: str | None = None
     created: str = field(default_factory=now)
@@ -130,6 +157,8 @@ class Manifest:
         data: dict[str, Any] = {"schema": SCHEMA_VERSION}
         data.update(_plain(self))
         del data["base_dir"]
+        if not data["attestations"]:
+            del data["attestations"]  # optional: manifests without attestations read as before
         for entry, raw in zip(self.artifacts, data["artifacts"], strict=True):
             raw["path"] = self._portable_path(entry, relative_to)
         return data
@@ -169,6 +198,7 @@ class Manifest:
             build_numbers=[BuildNumberDecision(**b) for b in data.get("build_numbers", [])],
             uploads=[UploadReceipt(**u) for u in data.get("uploads", [])],
             promotions=[PromotionReceipt(**p) for p in data.get("promotions", [])],
+            attestations=[AttestationRecord(**a) for a in data.get("attestations", [])],
             recipe=data.get("recipe"),
             engine=data.get("engine"),
             created=data.get("created", now()),
@@ -365,16 +395,7 @@ def write(manifest: Manifest, path: str | Path) -> Path:
     """Write atomically: a crash leaves either the old manifest or the new one, never half."""
     path = check_destination(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(dumps(manifest, relative_to=path.parent))
-            fh.flush()
-            os.fsync(fh.fileno())
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, dumps(manifest, relative_to=path.parent))
     # From now on relative paths in this object mean what the file says.
     for entry in manifest.artifacts:
         entry.path = manifest._portable_path(entry, path.parent)
@@ -408,6 +429,9 @@ def merge(manifests: list[Manifest]) -> Manifest:
                 merged.build_numbers.append(b)
         merged.uploads.extend(m.uploads)
         merged.promotions.extend(m.promotions)
+        for record in m.attestations:
+            base = m.base_dir or Path()
+            merged.attestations.append(replace(record, document=str((base / record.document).absolute())))
         merged.notes.extend(n for n in m.notes if n not in merged.notes)
         merged.recipe = merged.recipe or m.recipe
         merged.engine = merged.engine or m.engine

@@ -209,6 +209,56 @@ class Settings:
     to_token_file: str = setting(
         "", "--to-token-file", metavar="PATH", help="Read the --to-target token from this file."
     )
+    attest: str = setting(
+        "",
+        "--attest",
+        metavar="keyless|key",
+        help="Sign a CEP 27 publish attestation for each file: keyless (Sigstore, the CI's OIDC identity) "
+        "or key (--attest-key-file).",
+    )
+    attest_key_file: str = setting(
+        "",
+        "--attest-key-file",
+        metavar="PATH",
+        path="path",
+        help="ECDSA P-256 private key (PEM) for --attest key; its contents are never printed or stored.",
+    )
+    identity_token_file: str = setting(
+        "",
+        "--identity-token-file",
+        metavar="PATH",
+        path="path",
+        help="OIDC token (audience sigstore) for --attest keyless, instead of the CI job's own.",
+    )
+    sigstore_trust_config: str = setting(
+        "",
+        "--sigstore-trust-config",
+        metavar="PATH",
+        path="path",
+        help="Sigstore client trust config (JSON) of a private Sigstore instance.",
+        shown_default="the public Sigstore",
+    )
+    attest_channel_url: str = setting(
+        "",
+        "--attest-channel-url",
+        metavar="URL",
+        help="Channel URL the attestations name (targetChannel): where consumers install from.",
+        shown_default="the target's channel URL",
+    )
+    require_attestation: str = setting(
+        "",
+        "--require-attestation",
+        metavar="IDENTITY",
+        help="Promote only files whose attestation verifies for this signer (certificate identity, "
+        "or key:<public key PEM path>); otherwise exit 8, nothing promoted.",
+    )
+    attestation_issuer: str = setting(
+        "",
+        "--attestation-issuer",
+        metavar="URL",
+        help="OIDC issuer the signer's certificate must name (with --require-attestation).",
+        shown_default="https://token.actions.githubusercontent.com",
+    )
     engine: str = setting("auto", "--engine", "-e", metavar="auto|rattler-build|conda-build|boa", help="Build engine.")
     output_dir: str = setting(
         DEFAULT_OUTPUT_DIR, "--output-dir", "-o", metavar="DIR", path="path", help="Where packages go."

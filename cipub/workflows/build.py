@@ -135,8 +135,14 @@ def build(settings: Settings, job: BuildJob, report: Reporter = SILENT) -> Build
     report.say(f"manifest  {path}")
     if job.upload:
         assert channel is not None
+        from cipub.workflows.publish import publish_signed, sign_for_upload
+
+        # signed before anything is uploaded (issue 16): a signing failure uploads nothing
+        signed = sign_for_upload(settings, manifest, channel, path, report) if settings.attest else []
         with recorded(settings, "upload", manifest):
             _upload(manifest, channel, settings.label, report, job)
+            if signed:
+                publish_signed(settings, channel, signed, path, report)
         manifest_mod.write(manifest, path)
     reports.report_manifest("build", manifest, {"manifest": str(path)})
     return BuildResult(manifest, path)

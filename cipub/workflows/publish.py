@@ -21,7 +21,7 @@ from cipub.workflows.target import load_manifests, open_target, require_write_cr
 if TYPE_CHECKING:
     from cipub.channels.base import Channel
     from cipub.core.ledger import Command
-    from cipub.core.manifest import Manifest, PromotionReceipt, UploadReceipt
+    from cipub.core.manifest import AttestationRecord, Manifest, PromotionReceipt, UploadReceipt
     from cipub.workflows.report import Step
 
 
@@ -59,6 +59,7 @@ def upload(
         require_write_credentials(channel)
     report.say(f"uploading {len(manifest.artifacts)} file(s) to {channel.display}, label {settings.label}")
     recording = _recording(settings, "upload", manifest, dry_run)
+    signed = sign_for_upload(settings, manifest, channel, found_at, report) if settings.attest and not dry_run else []
     activity.now(f"uploading to {channel.display}", "each file is either complete on the target or absent")
     with (
         report.progress(
@@ -67,12 +68,54 @@ def upload(
         recording,
     ):
         receipts = upload_manifest(manifest, channel, settings.label, dry_run=dry_run, progress=step)
+    if signed:
+        publish_signed(settings, channel, signed, found_at, report)
     counts = {state: sum(1 for r in receipts if r.state == state) for state in {r.state for r in receipts}}
     report.say(("dry run: " if dry_run else "done: ") + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     if write_to is not None:
         manifest_mod.write(manifest, write_to)
     reports.report_manifest("upload", manifest, {"manifest": str(write_to)} if write_to else None)
     return Published(manifest, receipts, write_to)
+
+
+def _attest_dir(settings: Settings, found_at: Path | None) -> Path:
+    return found_at.parent if found_at is not None else Path(settings.output_dir)
+
+
+def sign_for_upload(
+    settings: Settings, manifest: Manifest, channel: Channel, found_at: Path | None, report: Reporter
+) -> list[AttestationRecord]:
+    """Sign a CEP 27 publish attestation per file, before anything is uploaded (a signing failure
+    uploads nothing)."""
+    from cipub.channels.base import MAIN_LABEL
+    from cipub.policy.attest import SigningRequest, sign_manifest
+
+    request = SigningRequest(
+        kind=settings.attest,
+        target_channel=settings.attest_channel_url or channel.install_url(MAIN_LABEL),
+        out_dir=_attest_dir(settings, found_at),
+        key_file=settings.attest_key_file,
+        token_file=settings.identity_token_file,
+        trust_config=settings.sigstore_trust_config,
+    )
+    records = sign_manifest(manifest, request)
+    who = records[0].identity if records else ""
+    report.say(f"signed {len(records)} publish attestation(s) ({settings.attest}, {who}) for {request.target_channel}")
+    return records
+
+
+def publish_signed(
+    settings: Settings, channel: Channel, records: list[AttestationRecord], found_at: Path | None, report: Reporter
+) -> None:
+    from cipub.policy.attest import publish_attestations
+
+    stored = publish_attestations(channel, settings.label, records, _attest_dir(settings, found_at))
+    if stored:
+        report.say(f"stored {stored} attestation(s) with the packages on {channel.display}")
+    else:
+        report.say(
+            f"note: {channel.display} cannot hold attestations; they are in the manifest (keep it as a CI artifact)"
+        )
 
 
 def _manifest_to_upload(
@@ -126,6 +169,8 @@ def promote(
         f"each file is in {settings.promote_to} with its sha256 or not yet; {settings.promote_from} is untouched",
     )
     recording = _recording(settings, "promote", manifest, dry_run)
+    if settings.require_attestation:
+        _require_attestations(settings, channel, manifest, report)
     with report.progress(len(manifest.artifacts), "promoting") as step, recording:
         if settings.to_target:
             receipts = _promote_across(settings, manifest, channel, move=move, dry_run=dry_run, progress=step)
@@ -165,6 +210,15 @@ def _wait_for_the_index(
     promoted = [e for e in manifest.artifacts if e.key in keys]
     report.say(f"waiting for the index of {settings.promote_to} to list {len(promoted)} file(s)")
     wait_until_listed(channel, promoted, settings.promote_to, target_options(settings), settings.index_wait)
+
+
+def _require_attestations(settings: Settings, channel: Channel, manifest: Manifest, report: Reporter) -> None:
+    """Every file must be attested by the required signer for the bytes in the source label."""
+    from cipub.policy.attest import Requirement, check_attestations
+
+    requirement = Requirement(settings.require_attestation, settings.attestation_issuer, settings.sigstore_trust_config)
+    count = check_attestations(channel, manifest, settings.promote_from, requirement)
+    report.say(f"verified {count} attestation(s) by {settings.require_attestation}")
 
 
 #: the --to-target's token: its own variable, never the --target's (ANACONDA_API_TOKEN ...)

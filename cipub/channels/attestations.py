@@ -1,0 +1,93 @@
+"""Attestations stored beside the packages of a static channel directory (local; S3 lays out the same).
+
+Per package file ``F`` in ``<label dir>/<subdir>/``:
+
+* keyless (Sigstore): the CEP 50 sidecar ``F.sigs.<sha256 of the sidecar>``, a JSON array of Sigstore
+  bundles, advertised by ``attestations_sha256`` in F's repodata record, so conda clients that
+  verify attestations (py-rattler's ``verify_attestation``) find and check it;
+* key-signed: ``F.dsse.json``, the DSSE envelope (no conda client reads it; ``cipub promote
+  --require-attestation key:...`` and the README say how to check it).
+
+Neither name ends in ``.conda``/``.tar.bz2``, so indexers and the channel listing ignore them. The
+repodata annotation is re-applied after every re-index (the indexer rewrites repodata.json), from
+the sidecars on disk: the directory is the single source of truth.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from cipub.core.attest import KEY_ENVELOPE_SUFFIX, SIDECAR_INFIX, sidecar_name
+from cipub.core.files import write_atomically
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    write_atomically(path, data, mode=0o644, suffix=".part")  # served to others: not mkstemp's 0600
+
+
+def sidecars(subdir_dir: Path, filename: str) -> list[Path]:
+    """The CEP 50 sidecars of ``filename`` whose name matches their content (others are ignored)."""
+    found = []
+    for path in sorted(subdir_dir.glob(f"{filename}{SIDECAR_INFIX}*")):
+        suffix = path.name[len(filename) + len(SIDECAR_INFIX) :]
+        if path.is_file() and not path.is_symlink() and hashlib.sha256(path.read_bytes()).hexdigest() == suffix:
+            found.append(path)
+    return found
+
+
+def put(subdir_dir: Path, filename: str, kind: str, data: bytes) -> Path:
+    """Store ``filename``'s attestation of ``kind``, replacing the one it had."""
+    subdir_dir.mkdir(parents=True, exist_ok=True)
+    if kind == "key":
+        dest = subdir_dir / f"{filename}{KEY_ENVELOPE_SUFFIX}"
+        _write_atomic(dest, data)
+        return dest
+    dest = subdir_dir / sidecar_name(filename, data)
+    if not dest.is_file():
+        _write_atomic(dest, data)
+    for old in subdir_dir.glob(f"{filename}{SIDECAR_INFIX}*"):
+        if old != dest:
+            old.unlink(missing_ok=True)
+    return dest
+
+
+def get(subdir_dir: Path, filename: str, kind: str) -> bytes | None:
+    if kind == "key":
+        path = subdir_dir / f"{filename}{KEY_ENVELOPE_SUFFIX}"
+        return path.read_bytes() if path.is_file() and not path.is_symlink() else None
+    found = sidecars(subdir_dir, filename)
+    return found[-1].read_bytes() if found else None
+
+
+def attestation_files(subdir_dir: Path, filename: str) -> list[Path]:
+    """Every stored attestation of ``filename`` (to carry along when the file gets another label)."""
+    envelope = subdir_dir / f"{filename}{KEY_ENVELOPE_SUFFIX}"
+    return sidecars(subdir_dir, filename) + ([envelope] if envelope.is_file() else [])
+
+
+def annotate_repodata(subdir_dir: Path) -> None:
+    """Set ``attestations_sha256`` on the records of files that have a sidecar (CEP 50)."""
+    path = subdir_dir / "repodata.json"
+    if not any(name.name.count(SIDECAR_INFIX) for name in subdir_dir.glob(f"*{SIDECAR_INFIX}*")):
+        return
+    try:
+        repodata = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    changed = False
+    for group in ("packages", "packages.conda"):
+        records = repodata.get(group)
+        if not isinstance(records, dict):
+            continue
+        for filename, record in records.items():
+            found = sidecars(subdir_dir, filename)
+            if not found or not isinstance(record, dict):
+                continue
+            digest = found[-1].name.rsplit(SIDECAR_INFIX, 1)[1]
+            if record.get("attestations_sha256") != digest:
+                record["attestations_sha256"] = digest
+                changed = True
+    if changed:
+        _write_atomic(path, json.dumps(repodata, indent=2, sort_keys=True).encode())

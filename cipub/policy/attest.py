@@ -1,0 +1,186 @@
+"""Attest what is published, and promote only what is attested (issue 16).
+
+* :func:`sign_manifest`: one CEP 27 publish statement per manifest file for the target channel,
+  signed keyless (Sigstore) or with a key (:mod:`cipub.core.attest`); each signed document is
+  written beside the manifest (``attestations/<subdir>/<file>.<kind>.json``) and recorded in it.
+* :func:`publish_attestations`: stored with the package where the target can hold it (local
+  channels: the CEP 50 sidecar and ``attestations_sha256`` in repodata; see
+  :mod:`cipub.channels.attestations`). Other targets keep it in the manifest (a CI artifact).
+* :func:`check_attestations`: before a promotion changes anything, every file's attestation must
+  verify for the required signer *and* name the sha256 the channel holds in the source label;
+  one failure refuses the whole promotion (exit 8), nothing promoted.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from cipub.channels.base import Channel
+from cipub.core import attest
+from cipub.core.errors import UsageError, VerificationError
+from cipub.core.manifest import AttestationRecord, Manifest
+from cipub.policy.publish import channel_state
+
+#: issuer required when --attestation-issuer is not given: GitHub Actions' OIDC issuer
+DEFAULT_ISSUER = "https://token.actions.githubusercontent.com"
+KEY_PREFIX = "key:"
+
+
+@runtime_checkable
+class HoldsAttestations(Protocol):
+    """A target that stores attestations beside its packages."""
+
+    def put_attestation(self, subdir: str, filename: str, label: str, kind: str, data: bytes) -> None: ...
+
+    def get_attestation(self, subdir: str, filename: str, label: str, kind: str) -> bytes | None: ...
+
+
+@dataclass(frozen=True)
+class SigningRequest:
+    kind: str
+    target_channel: str
+    out_dir: Path
+    key_file: str = ""
+    token_file: str = ""
+    trust_config: str = ""
+
+
+def sign_manifest(
+    manifest: Manifest, request: SigningRequest, *, environ: Mapping[str, str] | None = None
+) -> list[AttestationRecord]:
+    """Sign every file of ``manifest`` for ``request.target_channel``; record and return the records."""
+    attest.check_kind(request.kind)
+    if not request.target_channel:
+        raise UsageError("an attestation needs the channel URL it publishes to (--attest-channel-url)")
+    entries = manifest.artifacts
+    statements = [attest.statement(e.filename, e.sha256, request.target_channel) for e in entries]
+    if request.kind == "key":
+        signed = attest.sign_with_key(statements, request.key_file)
+    else:
+        token = attest.identity_token(token_file=request.token_file, environ=environ)
+        signed = attest.sign_keyless(statements, token, trust_config=request.trust_config)
+    records = []
+    for entry, document in zip(entries, signed, strict=True):
+        path = request.out_dir / "attestations" / entry.subdir / f"{entry.filename}.{document.kind}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(document.document, encoding="utf-8")
+        record = AttestationRecord(
+            filename=entry.filename,
+            subdir=entry.subdir,
+            sha256=entry.sha256,
+            target_channel=request.target_channel,
+            kind=document.kind,
+            document=os.path.relpath(path, request.out_dir),
+            document_sha256=document.sha256,
+            identity=document.identity,
+            issuer=document.issuer,
+        )
+        manifest.attestations = [
+            a
+            for a in manifest.attestations
+            if not (a.key == record.key and a.kind == record.kind and a.target_channel == record.target_channel)
+        ]
+        manifest.attestations.append(record)
+        records.append(record)
+    return records
+
+
+def _document(record: AttestationRecord, base: Path) -> str:
+    path = Path(record.document)
+    path = path if path.is_absolute() else base / path
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read the attestation {path}: {exc.strerror}") from None
+
+
+def publish_attestations(channel: Channel, label: str, records: list[AttestationRecord], base: Path) -> int:
+    """Store ``records``' documents with their files in ``label``; how many were stored (0: the
+    target cannot hold them, the manifest does)."""
+    if not isinstance(channel, HoldsAttestations) or not records:
+        return 0
+    with channel:
+        for record in records:
+            text = _document(record, base)
+            data = attest.sidecar([text]) if record.kind == "keyless" else text.encode()
+            channel.put_attestation(record.subdir, record.filename, label, record.kind, data)
+    return len(records)
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """Who must have signed: a certificate identity and issuer (keyless), or ``key:PATH``."""
+
+    identity: str
+    issuer: str = ""
+    trust_config: str = ""
+
+    @property
+    def kind(self) -> str:
+        return "key" if self.identity.startswith(KEY_PREFIX) else "keyless"
+
+
+def _verify_one(document: str, filename: str, sha256: str, requirement: Requirement) -> None:
+    if requirement.kind == "key":
+        attest.verify_envelope(
+            document, filename=filename, sha256=sha256, public_key_file=requirement.identity[len(KEY_PREFIX) :]
+        )
+        return
+    attest.verify_bundle(
+        document,
+        filename=filename,
+        sha256=sha256,
+        identity=requirement.identity,
+        issuer=requirement.issuer or DEFAULT_ISSUER,
+        trust_config=requirement.trust_config,
+    )
+
+
+def _documents(channel: Channel, manifest: Manifest, key: str, label: str, kind: str) -> list[str]:
+    """The attestations to check for ``key``: the target's own (what consumers see), or, on a
+    target that cannot hold them, the manifest's."""
+    subdir, filename = key.split("/", 1)
+    if isinstance(channel, HoldsAttestations):
+        data = channel.get_attestation(subdir, filename, label, kind)
+        if data is None:
+            return []
+        return attest.bundles_in_sidecar(data) if kind == "keyless" else [data.decode("utf-8", "replace")]
+    base = manifest.base_dir or Path()
+    return [_document(a, base) for a in manifest.attestations if a.key == key and a.kind == kind]
+
+
+def check_attestations(channel: Channel, manifest: Manifest, label: str, requirement: Requirement) -> int:
+    """Refuse (VerificationError, exit 8) unless every manifest file in ``label`` has an attestation
+    that verifies for ``requirement`` and names the sha256 the channel holds; returns the count."""
+    state = channel_state(channel, manifest.artifacts)
+    problems: list[str] = []
+    for entry in manifest.artifacts:
+        copies = [f.sha256_in(label) for f in state.get(entry.key, [])]
+        held = next((sha for sha in copies if sha), None)
+        if held is None:
+            continue  # not in the source label: the promotion itself refuses it, naming why
+        documents = _documents(channel, manifest, entry.key, label, requirement.kind)
+        if not documents:
+            problems.append(f"{entry.key}: no attestation")
+            continue
+        reasons = []
+        for document in documents:
+            try:
+                _verify_one(document, entry.filename, held, requirement)
+                break
+            except VerificationError as exc:
+                reasons.append(exc.message.removeprefix(f"{entry.filename}: "))
+        else:
+            problems.append(f"{entry.key}: {reasons[0]}")
+    if problems:
+        shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+        raise VerificationError(
+            f"{len(problems)} file(s) lack a valid attestation by {requirement.identity}: {shown}"
+            " — nothing was promoted",
+            hint="upload with --attest from the trusted CI job, or check --require-attestation/--attestation-issuer",
+        )
+    return len(manifest.artifacts)

@@ -1,0 +1,402 @@
+"""Issue 16: publish attestations for real, on 127.0.0.1.
+
+A local Sigstore (npm's @sigstore/mock behind tests/support/sigstore_local.py) issues certificates
+for identity tokens minted by the local OIDC issuer; cipub signs CEP 27 statements against it,
+stores them on a local channel as CEP 50 sidecars, py-rattler's ``verify_attestation`` checks what
+was published (served over loopback HTTP), and ``cipub promote --require-attestation`` refuses a
+missing, swapped or foreign attestation (exit 8, nothing promoted). The key-based path and the
+canary (no token or key anywhere in output or files) run too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from cipub.core import manifest as manifest_mod
+from cipub.core.artifact import read_artifact
+from cipub.core.manifest import ArtifactEntry, Manifest
+from tests.conftest import CliResult
+from tests.servers.oidc_issuer import OidcIssuer
+from tests.support.packages import make_package
+from tests.support.sigstore_local import LocalSigstore
+
+pytestmark = pytest.mark.integration
+Cli = Callable[..., CliResult]
+VERIFICATION = 8
+
+
+@pytest.fixture(scope="session")
+def sigstore(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSigstore]:
+    with LocalSigstore(tmp_path_factory.mktemp("sigstore")) as instance:
+        yield instance
+
+
+@pytest.fixture(scope="session")
+def issuer() -> Iterator[OidcIssuer]:
+    with OidcIssuer() as running:
+        yield running
+
+
+@pytest.fixture
+def token_file(tmp_path: Path, issuer: OidcIssuer) -> Path:
+    path = tmp_path / "secrets" / "sigstore-token"
+    path.parent.mkdir()
+    path.write_text(issuer.mint("sigstore"))
+    return path
+
+
+IDENTITY = "repo:acme/widgets:ref:refs/heads/main"  # the OIDC issuer's ``sub``: the certificate's SAN
+
+
+def keyless(sigstore: LocalSigstore, token_file: Path, *more: str) -> list[str]:
+    return [
+        "--attest",
+        "keyless",
+        "--identity-token-file",
+        str(token_file),
+        "--sigstore-trust-config",
+        str(sigstore.trust_config),
+        *more,
+    ]
+
+
+def require(sigstore: LocalSigstore, issuer: OidcIssuer, identity: str = IDENTITY) -> list[str]:
+    return [
+        "--require-attestation",
+        identity,
+        "--attestation-issuer",
+        issuer.url,
+        "--sigstore-trust-config",
+        str(sigstore.trust_config),
+    ]
+
+
+def write_manifest(tmp_path: Path, *packages: Path) -> Path:
+    manifest = Manifest(artifacts=[ArtifactEntry.from_artifact(read_artifact(p)) for p in packages])
+    return manifest_mod.write(manifest, tmp_path / "output" / "cipub-manifest.json")
+
+
+def main_files(channel: Path) -> list[str]:
+    return sorted(p.name for p in (channel / "noarch").glob("*.conda")) if (channel / "noarch").is_dir() else []
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A channel directory served over loopback HTTP (py-rattler fetches the sidecar by URL)."""
+    root = tmp_path / "channel"
+    root.mkdir()
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_py_rattler_verifies_what_cipub_published(
+    tmp_path: Path, cipub: Cli, sigstore: LocalSigstore, issuer: OidcIssuer, token_file: Path, served: tuple[Path, str]
+) -> None:
+    from rattler import Channel, PackageName, SparseRepoData
+    from rattler.sigstore import Issuer, Publisher, TrustedRoot, VerificationPolicy, verify_attestation
+
+    root, url = served
+    pkg = make_package(tmp_path / "build")
+    args = ["upload", str(pkg), "--target", str(root), "--label", "main"]
+    result = cipub(*args, *keyless(sigstore, token_file, "--attest-channel-url", url), cwd=tmp_path)
+    assert result.code == 0, result.err
+    repodata = json.loads((root / "noarch" / "repodata.json").read_text())
+    record = repodata["packages.conda"][pkg.name]
+    sidecar = root / "noarch" / f"{pkg.name}.sigs.{record['attestations_sha256']}"
+    assert sidecar.is_file()
+
+    sparse = SparseRepoData(Channel(url), "noarch", root / "noarch" / "repodata.json")
+    [rec] = sparse.load_records(PackageName("demo"))
+    trusted = TrustedRoot.from_path(sigstore.trusted_root)
+    right = VerificationPolicy.require(Publisher(IDENTITY, Issuer(issuer.url)))
+    outcome = asyncio.run(verify_attestation(rec, right, trusted_root=trusted))
+    assert outcome.is_verified
+    assert outcome.attestation is not None
+    assert outcome.attestation.identity == IDENTITY
+    assert outcome.attestation.target_channel == url
+
+    wrong = VerificationPolicy.require(Publisher("repo:mallory/evil:ref:refs/heads/main", Issuer(issuer.url)))
+    with pytest.raises(Exception, match="does not match the trusted publisher"):
+        asyncio.run(verify_attestation(rec, wrong, trusted_root=trusted))
+
+
+def test_promote_requires_the_right_identity(
+    tmp_path: Path, cipub: Cli, sigstore: LocalSigstore, issuer: OidcIssuer, token_file: Path
+) -> None:
+    channel = tmp_path / "channel"
+    pkg = make_package(tmp_path / "build")
+    manifest = write_manifest(tmp_path, pkg)
+    up = cipub(
+        "upload", "--manifest", str(manifest), "--target", str(channel), *keyless(sigstore, token_file), cwd=tmp_path
+    )
+    assert up.code == 0, up.err
+    recorded = json.loads(manifest.read_text())["attestations"]
+    assert [(a["filename"], a["kind"], a["identity"]) for a in recorded] == [(pkg.name, "keyless", IDENTITY)]
+    manifest_mod.validate(json.loads(manifest.read_text()))
+
+    promote = ["promote", "--manifest", str(manifest), "--target", str(channel)]
+    other = cipub(*promote, *require(sigstore, issuer, "repo:mallory/evil:ref:refs/heads/main"), cwd=tmp_path)
+    assert other.code == VERIFICATION, other.err
+    assert "nothing was promoted" in other.err and "mallory" in other.err
+    assert main_files(channel) == []
+
+    right = cipub(*promote, *require(sigstore, issuer), cwd=tmp_path)
+    assert right.code == 0, right.err
+    assert main_files(channel) == [pkg.name]
+    # the attestation went along with the file: consumers of main find it too
+    assert list((channel / "noarch").glob(f"{pkg.name}.sigs.*"))
+    assert (
+        "attestations_sha256"
+        in json.loads((channel / "noarch" / "repodata.json").read_text())["packages.conda"][pkg.name]
+    )
+
+
+def test_promote_refuses_a_file_uploaded_without_attestation(
+    tmp_path: Path, cipub: Cli, sigstore: LocalSigstore, issuer: OidcIssuer
+) -> None:
+    channel = tmp_path / "channel"
+    pkg = make_package(tmp_path / "build")
+    assert cipub("upload", str(pkg), "--target", str(channel), cwd=tmp_path).code == 0
+    refused = cipub("promote", "--target", str(channel), *require(sigstore, issuer), cwd=tmp_path)
+    assert refused.code == VERIFICATION, refused.err
+    assert "no attestation" in refused.err
+    assert main_files(channel) == []
+
+
+def test_promote_refuses_a_swapped_attestation(
+    tmp_path: Path, cipub: Cli, sigstore: LocalSigstore, issuer: OidcIssuer, token_file: Path
+) -> None:
+    """The attestation of one file put beside another (same identity, valid signature): refused."""
+    channel = tmp_path / "channel"
+    a = make_package(tmp_path / "build", "alpha")
+    b = make_package(tmp_path / "build", "beta")
+    manifest = write_manifest(tmp_path, a, b)
+    up = cipub(
+        "upload", "--manifest", str(manifest), "--target", str(channel), *keyless(sigstore, token_file), cwd=tmp_path
+    )
+    assert up.code == 0, up.err
+    staged = channel / "label" / "test" / "noarch"
+    [a_sidecar] = staged.glob(f"{a.name}.sigs.*")
+    [b_sidecar] = staged.glob(f"{b.name}.sigs.*")
+    a_sidecar.unlink()
+    shutil.copy(b_sidecar, staged / b_sidecar.name.replace(b.name, a.name))  # b's statement, named for a
+
+    refused = cipub(
+        "promote", "--manifest", str(manifest), "--target", str(channel), *require(sigstore, issuer), cwd=tmp_path
+    )
+    assert refused.code == VERIFICATION, refused.err
+    assert f"noarch/{a.name}: the attestation is for {b.name}" in refused.err
+    assert main_files(channel) == []  # b verified, but one refusal stops the whole promotion
+
+
+def test_promote_refuses_a_replaced_file(
+    tmp_path: Path, cipub: Cli, sigstore: LocalSigstore, issuer: OidcIssuer, token_file: Path
+) -> None:
+    """Other bytes under the attested file's name in the staging label (tampered): the attestation
+    names the old sha256, so the check refuses (exit 8) before the promotion looks at anything else."""
+    channel = tmp_path / "channel"
+    pkg = make_package(tmp_path / "build")
+    up = cipub("upload", str(pkg), "--target", str(channel), *keyless(sigstore, token_file), cwd=tmp_path)
+    assert up.code == 0, up.err
+    evil = make_package(tmp_path / "evil", payload="tampered")
+    assert evil.name == pkg.name
+    staged = channel / "label" / "test" / "noarch" / pkg.name
+    staged.unlink()
+    shutil.copy(evil, staged)
+    cipub("upload", str(make_package(tmp_path / "other", "reindex")), "--target", str(channel), cwd=tmp_path)
+
+    refused = cipub("promote", "--target", str(channel), *require(sigstore, issuer), "demo", cwd=tmp_path)
+    assert refused.code == VERIFICATION, refused.err
+    assert "not this file" in refused.err
+    assert main_files(channel) == []
+
+
+def _key_pair(where: Path, name: str) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    private = where / f"{name}.pem"
+    public = where / f"{name}.pub.pem"
+    private.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    public.write_bytes(
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    return private, public
+
+
+def test_key_based_attestation_for_servers_without_sigstore(tmp_path: Path, cipub: Cli) -> None:
+    channel = tmp_path / "channel"
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    private, public = _key_pair(keys, "publisher")
+    _, stranger = _key_pair(keys, "stranger")
+    pkg = make_package(tmp_path / "build")
+    manifest = write_manifest(tmp_path, pkg)
+    up = cipub(
+        "upload", "--manifest", str(manifest), "--target", str(channel), "--attest", "key",
+        "--attest-key-file", str(private), cwd=tmp_path,
+    )  # fmt: skip
+    assert up.code == 0, up.err
+    assert (channel / "label" / "test" / "noarch" / f"{pkg.name}.dsse.json").is_file()
+
+    promote = ["promote", "--manifest", str(manifest), "--target", str(channel), "--require-attestation"]
+    other = cipub(*promote, f"key:{stranger}", cwd=tmp_path)
+    assert other.code == VERIFICATION, other.err
+    assert main_files(channel) == []
+    right = cipub(*promote, f"key:{public}", cwd=tmp_path)
+    assert right.code == 0, right.err
+    assert main_files(channel) == [pkg.name]
+
+
+def test_no_token_or_key_in_output_files_or_manifest(
+    tmp_path: Path, cipub: Cli, sigstore: LocalSigstore, issuer: OidcIssuer, token_file: Path
+) -> None:
+    """Canary: the OIDC token and the signing key appear nowhere but in the files they came from."""
+    token = token_file.read_text().strip()
+    keys = tmp_path / "secrets"
+    private, _public = _key_pair(keys, "publisher")
+    key_pem = private.read_text()
+    key_body = "".join(key_pem.strip().splitlines()[1:-1])
+    channel = tmp_path / "channel"
+    manifest = write_manifest(tmp_path, make_package(tmp_path / "build"), make_package(tmp_path / "build", "other"))
+    runs = [
+        cipub(
+            "upload",
+            "--manifest",
+            str(manifest),
+            "--target",
+            str(channel),
+            *keyless(sigstore, token_file),
+            cwd=tmp_path,
+        ),
+        cipub(
+            "upload",
+            "--manifest",
+            str(manifest),
+            "--target",
+            str(channel),
+            "--label",
+            "beta",
+            "--attest",
+            "key",
+            "--attest-key-file",
+            str(private),
+            "--debug",
+            cwd=tmp_path,
+        ),  # fmt: skip
+        cipub(
+            "promote", "--manifest", str(manifest), "--target", str(channel), *require(sigstore, issuer), cwd=tmp_path
+        ),
+    ]
+    assert [r.code for r in runs] == [0, 0, 0], [r.err for r in runs]
+    for run in runs:
+        for text in (run.out, run.err):
+            assert token not in text and key_body not in text
+    # the token's signature part alone must not leak either (a JWT split across lines, say)
+    signature_part = token.rsplit(".", 1)[1]
+    for path in tmp_path.rglob("*"):
+        if not path.is_file() or path.parent == keys or path == token_file:
+            continue
+        data = path.read_bytes()
+        assert token.encode() not in data, path
+        assert signature_part.encode() not in data, path
+        assert key_body.encode() not in data, path
+
+
+def test_s3_channel_holds_attestations_and_promote_checks_them(
+    tmp_path: Path, cipub: Cli, sigstore: LocalSigstore, issuer: OidcIssuer, token_file: Path
+) -> None:
+    """The same on an S3 static channel (moto): sidecars beside the objects, checked before promotion,
+    copied with the file into the promoted label."""
+    from tests.support.s3_target import s3_client, s3_target, shared_s3
+
+    with s3_target(tmp_path, server=shared_s3()) as handle:
+        attested = make_package(tmp_path / "build", "alpha")
+        bare = make_package(tmp_path / "build", "beta")
+        manifest = write_manifest(tmp_path, attested)
+        target = ["--target", handle.url]
+        up = cipub(
+            "upload", "--manifest", str(manifest), *target, *keyless(sigstore, token_file), cwd=tmp_path, env=handle.env
+        )
+        assert up.code == 0, up.err
+        promote = ["promote", "--manifest", str(manifest), *target]
+
+        other = cipub(
+            *promote, *require(sigstore, issuer, "repo:mallory/evil:ref:refs/heads/main"), cwd=tmp_path, env=handle.env
+        )
+        assert other.code == VERIFICATION, other.err
+        assert "main" not in handle.state()
+
+        right = cipub(*promote, *require(sigstore, issuer), cwd=tmp_path, env=handle.env)
+        assert right.code == 0, right.err
+        assert handle.state()["main"] == {f"noarch/{attested.name}": read_artifact(attested).sha256}
+        bucket, prefix = handle.url.removeprefix("s3://").split("/", 1)
+        s3 = s3_client(handle.env["AWS_ENDPOINT_URL"])
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/noarch/")["Contents"]]
+        assert any(k.startswith(f"{prefix}/noarch/{attested.name}.sigs.") for k in keys), keys
+
+        # a file uploaded without an attestation is refused, and nothing of that promotion happens
+        unsigned = write_manifest(tmp_path / "second", bare)
+        assert cipub("upload", "--manifest", str(unsigned), *target, cwd=tmp_path, env=handle.env).code == 0
+        refused = cipub(
+            "promote", "--manifest", str(unsigned), *target, *require(sigstore, issuer), cwd=tmp_path, env=handle.env
+        )
+        assert refused.code == VERIFICATION, refused.err
+        assert "no attestation" in refused.err
+        assert f"noarch/{bare.name}" not in handle.state()["main"]
+
+
+def test_build_signs_keyless_from_the_github_job_identity(
+    tmp_path: Path, sigstore: LocalSigstore, issuer: OidcIssuer
+) -> None:
+    """``cipub build --attest keyless`` in a GitHub-Actions-like job (id-token: write): the token for
+    audience ``sigstore`` comes from the job's token service, even though the build's isolation took
+    the request token out of the environment; the local loop then promotes only with the attestation."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    shutil.copytree(REPO / "recipes-template" / "v1-noarch-generic", tmp_path / "recipe")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CIPUB_", "GITHUB_", "GITLAB_", "ACTIONS_"))}
+    env.pop("CI", None)
+    env.update(issuer.github_env())
+    env.pop("GITHUB_ACTIONS")  # the OIDC variables alone: no CI summary files to write here
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "cipub", *args]
+        return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False)
+
+    trust = ["--sigstore-trust-config", str(sigstore.trust_config)]
+    built = run("build", "recipe", "--attest", "keyless", *trust)
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert issuer.issued[-1]["aud"] == "sigstore"
+    doc = json.loads((tmp_path / "output" / "cipub-manifest.json").read_text())
+    assert [a["identity"] for a in doc["attestations"]] == [IDENTITY]
+    assert issuer.request_token not in built.stdout + built.stderr
+    promoted = run("promote", *require(sigstore, issuer))
+    assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+    assert "verified 1 attestation(s)" in promoted.stdout

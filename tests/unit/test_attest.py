@@ -1,0 +1,97 @@
+"""cipub.core.attest: the CEP 27 statement, where the signing identity comes from, the key path."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from cipub.core import attest
+from cipub.core.errors import AuthError, UsageError, VerificationError
+from tests.servers.oidc_issuer import OidcIssuer
+
+SHA = "ab" * 32
+
+
+def test_statement_is_the_cep27_publish_statement() -> None:
+    assert attest.statement("x-1.0-0.conda", SHA, "https://prefix.dev/chan") == {
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": "x-1.0-0.conda", "digest": {"sha256": SHA}}],
+        "predicateType": "https://schemas.conda.org/attestations-publish-1.schema.json",
+        "predicate": {"targetChannel": "https://prefix.dev/chan"},
+    }
+
+
+def test_identity_token_sources(tmp_path: Path) -> None:
+    path = tmp_path / "token"
+    path.write_text("from-the-file-123\n")
+    assert attest.identity_token(token_file=str(path), environ={}).reveal() == "from-the-file-123"
+    gitlab = {"SIGSTORE_ID_TOKEN": "gitlab-sigstore-jwt", "PREFIX_DEV_ID_TOKEN": "for-prefix-only"}
+    assert attest.identity_token(environ=gitlab).reveal() == "gitlab-sigstore-jwt"
+    with OidcIssuer() as issuer:
+        token = attest.identity_token(environ={**issuer.github_env(), "PREFIX_DEV_ID_TOKEN": "for-prefix-only"})
+        assert issuer.issued[-1]["aud"] == "sigstore"  # asked for Sigstore's audience, not prefix.dev's
+        assert token.reveal().count(".") == 2
+    # a token minted for prefix.dev is never used to sign
+    with pytest.raises(AuthError, match="OIDC identity") as err:
+        attest.identity_token(environ={"PREFIX_DEV_ID_TOKEN": "for-prefix-only"})
+    assert err.value.exit_code == 5
+    assert "id-token: write" in (err.value.hint or "")
+
+
+def _key(tmp_path: Path, name: str) -> tuple[str, str]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    private, public = tmp_path / f"{name}.pem", tmp_path / f"{name}.pub"
+    private.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    public.write_bytes(
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    return str(private), str(public)
+
+
+def test_key_signed_envelope_verifies_only_for_its_file_and_key(tmp_path: Path) -> None:
+    private, public = _key(tmp_path, "pub")
+    _, other = _key(tmp_path, "other")
+    [signed] = attest.sign_with_key([attest.statement("x-1.0-0.conda", SHA, "file:///c")], private)
+    assert signed.identity is not None and signed.identity.startswith("key:")
+    data = attest.verify_envelope(signed.document, filename="x-1.0-0.conda", sha256=SHA, public_key_file=public)
+    assert data["predicate"] == {"targetChannel": "file:///c"}
+
+    with pytest.raises(VerificationError, match="not signed by the key"):
+        attest.verify_envelope(signed.document, filename="x-1.0-0.conda", sha256=SHA, public_key_file=other)
+    with pytest.raises(VerificationError, match="not this file"):
+        attest.verify_envelope(signed.document, filename="x-1.0-0.conda", sha256="cd" * 32, public_key_file=public)
+    envelope = json.loads(signed.document)
+    forged = json.loads(base64.b64decode(envelope["payload"]))
+    forged["subject"][0]["digest"]["sha256"] = "cd" * 32
+    envelope["payload"] = base64.b64encode(json.dumps(forged).encode()).decode()
+    with pytest.raises(VerificationError, match="not signed by the key"):
+        attest.verify_envelope(json.dumps(envelope), filename="x-1.0-0.conda", sha256="cd" * 32, public_key_file=public)
+
+
+def test_key_path_usage_errors(tmp_path: Path) -> None:
+    statement = attest.statement("x-1.0-0.conda", SHA, "file:///c")
+    with pytest.raises(UsageError, match="--attest-key-file"):
+        attest.sign_with_key([statement], "")
+    rsa_like = tmp_path / "not-a-key.pem"
+    rsa_like.write_text("hello")
+    with pytest.raises(UsageError, match="not an unencrypted PEM private key") as err:
+        attest.sign_with_key([statement], str(rsa_like))
+    assert "hello" not in str(err.value)
+    with pytest.raises(UsageError, match="keyless or key"):
+        attest.check_kind("gpg")
+
+
+def test_sidecar_name_is_its_own_sha256() -> None:
+    data = attest.sidecar(['{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json"}'])
+    name = attest.sidecar_name("x-1.0-0.conda", data)
+    assert name == f"x-1.0-0.conda.sigs.{hashlib.sha256(data).hexdigest()}"
+    assert json.loads(data) == [{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json"}]
+    assert attest.bundles_in_sidecar(b"not json") == []
