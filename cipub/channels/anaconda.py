@@ -456,6 +456,20 @@ class AnacondaChannel(HttpChannel):
         base = f"{self.conda_base}/{self.owner}"
         return base if label == MAIN_LABEL else f"{base}/label/{label}"
 
+    def install_credentials(self, label: str) -> tuple[str, dict[str, str]] | None:
+        """None: conda clients read anaconda.org's private channels with the token in the path
+        (:meth:`install_source`), not in a header."""
+        return None
+
+    def install_source(self, label: str) -> str:
+        """The channel URL a conda client reads ``label`` from: with a token, the token-in-path form
+        ``CONDA_BASE/t/<TOKEN>/OWNER[/label/L]`` (how conda and anaconda-client read private
+        channels). It holds the token: give it to py-rattler only, never print it."""
+        if self._token is None:
+            return self.install_url(label)
+        base = f"{self.conda_base}/t/{segment(self._token.reveal())}/{self.owner}"
+        return base if label == MAIN_LABEL else f"{base}/label/{label}"
+
 
 def open_target(target: Target, options: TargetOptions) -> AnacondaChannel:
     token = read_token(options.token_env or TOKEN_ENV, token_file=options.token_file, required=False, what=target.raw)

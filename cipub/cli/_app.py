@@ -113,8 +113,20 @@ def _apply_global_options(ctx: typer.Context) -> None:
     _configure_logging()
 
 
+class _ScrubbingFormatter(logging.Formatter):
+    """Log lines pass :func:`cipub.core.secrets.scrub`: a URL may carry a token (``/t/TOKEN/``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from cipub.core.secrets import scrub
+
+        return scrub(super().format(record))
+
+
 def _configure_logging() -> None:
     logging.basicConfig(format="cipub: %(message)s", stream=sys.stderr)
+    for handler in logging.getLogger().handlers:
+        if type(handler) is logging.StreamHandler and not isinstance(handler.formatter, _ScrubbingFormatter):
+            handler.setFormatter(_ScrubbingFormatter("cipub: %(message)s"))
     # Set explicitly, not through basicConfig: it does nothing once a handler exists, and --debug
     # may arrive after the subcommand, when the root callback has configured logging already.
     verbose = debug_enabled() or state.verbose > 0

@@ -184,6 +184,8 @@ def promote(
                 dry_run=dry_run,
                 progress=step,
             )
+    if not dry_run and not settings.to_target:
+        _wait_for_the_index(settings, channel, manifest, receipts, report)
     done = Published(manifest, receipts, None if dry_run else write_to)
     if dry_run:
         report.say(f"dry run: would promote {done.count('planned')}, {done.count('already-promoted')} already there")
@@ -193,6 +195,21 @@ def promote(
         manifest_mod.write(manifest, done.manifest_path)
     reports.report_manifest("promote", manifest, {"manifest": str(write_to)} if done.manifest_path else None)
     return done
+
+
+def _wait_for_the_index(
+    settings: Settings, channel: Channel, manifest: Manifest, receipts: Sequence[PromotionReceipt], report: Reporter
+) -> None:
+    """Servers that index in the background: success only once ``--to``'s index lists the files."""
+    from cipub.workflows.index import wait_until_listed
+    from cipub.workflows.target import target_options
+
+    if not channel.capabilities.server_side_index:
+        return
+    keys = {f"{r.subdir}/{r.filename}" for r in receipts if r.state in ("promoted", "already-promoted")}
+    promoted = [e for e in manifest.artifacts if e.key in keys]
+    report.say(f"waiting for the index of {settings.promote_to} to list {len(promoted)} file(s)")
+    wait_until_listed(channel, promoted, settings.promote_to, target_options(settings), settings.index_wait)
 
 
 def _require_attestations(settings: Settings, channel: Channel, manifest: Manifest, report: Reporter) -> None:

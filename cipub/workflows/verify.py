@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from cipub.core.errors import NetworkError, UsageError, VerificationError
 from cipub.core.options import Settings
+from cipub.core.secrets import scrub
 from cipub.workflows.report import SILENT, Reporter
 from cipub.workflows.target import load_manifests, open_target
 
@@ -178,7 +179,8 @@ def install_exactly(
         try:
             return asyncio.run(run(Path(tmp) / "env"))
         except Exception as exc:  # py-rattler has its own exception classes; keep the first line
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            # py-rattler names the URL it failed on: a token in it (anaconda.org's /t/TOKEN/) goes
+            first = scrub(str(exc).strip().splitlines()[0]) if str(exc).strip() else type(exc).__name__
             if is_network_failure(exc):
                 # not a verdict on the package: the channels could not be read (exit 7, not 8)
                 raise NetworkError(
@@ -216,7 +218,9 @@ def verify_release(
     the background: a file not (yet) shown is looked for again for up to ``index_wait`` seconds."""
     with channel:
         results = _wait_on_channel(manifest, channel, label, index_wait)
-        install_url = channel.install_url(label)
+        # anaconda.org: the channel URL itself carries the token (/t/TOKEN/); never printed
+        source_of = getattr(channel, "install_source", None)
+        install_url = source_of(label) if source_of is not None else channel.install_url(label)
         credentials_of = getattr(channel, "install_credentials", None)
         credentials = credentials_of(label) if credentials_of is not None else None
     if mode != "files":

@@ -21,7 +21,8 @@ labels as conda channels, the way ``conda.anaconda.org`` does::
 
 Where the real server's behaviour is not documented, the choice made here is marked "[inferred]".
 
-Test hooks: ``latency`` (seconds added to every response, for WAN-like benchmarks), ``faults``
+Test hooks: ``anonymous_read=False`` (conda channels only through ``/t/{token}/``, as private
+channels on anaconda.org), ``latency`` (seconds added to every response, for WAN-like benchmarks), ``faults``
 (a seeded :class:`FaultPlan` failing a fraction of requests: 5xx, 429, connection resets before
 or after processing, stalls past the client's read timeout), ``requests`` (the (method, path) log),
 ``truth()`` / ``file_records()`` / ``verify_storage()`` (the server's own state, read without
@@ -567,7 +568,11 @@ class AnacondaServer:
         latency: float = 0.0,
         faults: FaultPlan | None = None,
         record: bool = True,
+        anonymous_read: bool = True,
     ) -> None:
+        #: conda channels readable without a token; False: only as /t/{token}/{owner}/... by a
+        #: login that may read the owner (anaconda.org's private channels) [inferred: 401]
+        self.anonymous_read = anonymous_read
         #: token -> login
         self.tokens = dict(tokens if tokens is not None else {"test-token": "alice"})
         users: dict[str, list[str]] = {login: [] for login in self.tokens.values()}
@@ -1534,11 +1539,18 @@ class _Handler(BaseHTTPRequestHandler):
     def _conda(self, method: str, segs: list[str]) -> None:
         if method not in ("GET", "HEAD"):
             raise ApiError(405, "method not allowed")
+        token = None
         if segs[:1] == ["t"] and len(segs) > 2:
-            segs = segs[2:]
+            token, segs = segs[1], segs[2:]
         owner = segs[0]
         if owner in API_ROOTS or owner not in self.app.store.owners():
             raise ApiError(404, f"channel {owner!r} does not exist")
+        # conda clients send the token in the path (conda.anaconda.org/t/TOKEN/...), not a header
+        login = self.app.tokens.get(token) if token is not None else None
+        if token is not None and login is None:
+            raise ApiError(401, "Authentication token is invalid or has expired")
+        if not self.app.anonymous_read and not self.app.store.can_write(login, owner):
+            raise ApiError(401, f"channel {owner!r} is private: read it as /t/<TOKEN>/{owner}/...")
         rest = segs[1:]
         label = "main"
         if len(rest) >= 2 and rest[0] == "label":
@@ -1569,9 +1581,12 @@ def serve_anaconda(
     orgs: dict[str, list[str]] | None = None,
     latency: float = 0.0,
     faults: FaultPlan | None = None,
+    anonymous_read: bool = True,
 ) -> Iterator[AnacondaServer]:
     """Start a server on 127.0.0.1 (free port) in a thread; stop it on exit."""
-    server = AnacondaServer(root, tokens=tokens, orgs=orgs, latency=latency, faults=faults)
+    server = AnacondaServer(
+        root, tokens=tokens, orgs=orgs, latency=latency, faults=faults, anonymous_read=anonymous_read
+    )
     with server:
         yield server
 

@@ -21,7 +21,9 @@ Auth: ``Authorization: Bearer <token>`` or HTTP Basic ``user:password``; 401 oth
 Anonymous reads of ``/api/conda`` are allowed (``anonymous_read``) so installs need no token.
 Errors use Artifactory's body ``{"errors": [{"status", "message"}]}``.
 
-The real server recalculates conda metadata asynchronously; this one does it on every read.
+The real server recalculates conda metadata asynchronously (documented: up to 30 s); this one does
+it on every read, and with ``index_delay`` a deployed or copied file stays out of repodata.json that
+many seconds.
 Hooks: ``requests`` (method, path), ``truth()`` (repo -> {subdir/file: sha256 of the bytes}).
 """
 
@@ -31,6 +33,7 @@ import base64
 import hashlib
 import secrets
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -56,6 +59,8 @@ class _Item:
     md5: str
     size: int
     created: str
+    #: time.monotonic() from which the repository's conda index lists it (index_delay)
+    indexed_at: float = 0.0
 
 
 @dataclass
@@ -66,6 +71,8 @@ class ArtifactoryServer:
     users: dict[str, str] = field(default_factory=dict)
     allow_overwrite: bool = True
     anonymous_read: bool = True
+    #: seconds a new file stays out of the conda index (the real server indexes in the background)
+    index_delay: float = 0.0
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -111,6 +118,14 @@ class ArtifactoryServer:
     def create_repo(self, key: str) -> None:
         with self._lock:
             self._repos.setdefault(key, {})
+
+    def index_now(self) -> None:
+        """The background indexer catches up: every stored file is listed from now on."""
+        with self._lock:
+            self.index_delay = 0.0
+            for items in self._repos.values():
+                for item in items.values():
+                    item.indexed_at = 0.0
 
     def truth(self) -> dict[str, dict[str, str]]:
         with self._lock:
@@ -197,6 +212,7 @@ class ArtifactoryServer:
             hashlib.md5(data).hexdigest(),  # noqa: S324
             len(data),
             _now(),
+            time.monotonic() + self.index_delay,
         )
         self._repos[repo][item] = stored
         return stored
@@ -335,7 +351,10 @@ class ArtifactoryServer:
             files = {key.split("/", 1)[1]: st for key, st in items.items() if key.startswith(f"{subdir}/")}
         if name == "repodata.json":
             records = {}
+            now = time.monotonic()
             for filename, stored in files.items():
+                if stored.indexed_at > now:
+                    continue  # not indexed yet
                 try:
                     records[filename] = package_record(filename, stored.path.read_bytes())
                 except ValueError:

@@ -1,0 +1,26 @@
+"""Log lines of the CLI pass the secret scrubber: a URL can carry a token (anaconda.org's
+``/t/TOKEN/`` form, read by ``ci verify`` and by promote's index wait), and a retry logs its URL."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+SCRIPT = """
+import logging
+from cipub.cli import _app
+from cipub.core.secrets import read_token
+_app._configure_logging()
+read_token(["ANACONDA_API_TOKEN"])
+logging.getLogger("cipub.transport").warning("GET https://conda.example/t/tok-canary-4d2f9e81/me/noarch")
+"""
+
+
+def test_a_logged_url_with_a_token_is_scrubbed() -> None:
+    env = {**os.environ, "ANACONDA_API_TOKEN": "tok-canary-4d2f9e81", "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, check=True)
+    assert "tok-canary-4d2f9e81" not in proc.stderr
+    assert "cipub: GET https://conda.example/t/***/me/noarch" in proc.stderr
