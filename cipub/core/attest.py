@@ -87,7 +87,15 @@ def _sigstore() -> Any:
 def _trust_config(path: str) -> Any:
     models = _sigstore()
     if not path:
-        return models.ClientTrustConfig.production()
+        try:
+            return models.ClientTrustConfig.production()
+        except Exception as exc:  # TUF refresh: network, or a stale cache
+            from cipub.core.errors import NetworkError
+
+            raise NetworkError(
+                f"cannot load the public Sigstore trust root: {type(exc).__name__}: {exc}",
+                hint="check the network, or pass --sigstore-trust-config PATH",
+            ) from None
     try:
         return models.ClientTrustConfig.from_json(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
@@ -165,7 +173,6 @@ def verify_bundle(
 ) -> dict[str, Any]:
     """Verify a Sigstore bundle offline; the statement, or VerificationError (exit 8)."""
     models = _sigstore()
-    from sigstore.errors import Error as SigstoreErrorBase
     from sigstore.verify import Verifier
     from sigstore.verify.policy import Identity
 
@@ -175,7 +182,7 @@ def verify_bundle(
         payload_type, payload = Verifier(trusted_root=config.trusted_root).verify_dsse(
             bundle, Identity(identity=identity, issuer=issuer)
         )
-    except (SigstoreErrorBase, ValueError) as exc:
+    except Exception as exc:  # a malformed bundle fails in the parser, a forged one in the verifier
         raise VerificationError(f"{filename}: the attestation does not verify: {exc}") from None
     return _checked_statement(payload_type, payload, filename, sha256)
 

@@ -400,3 +400,43 @@ def test_build_signs_keyless_from_the_github_job_identity(
     promoted = run("promote", *require(sigstore, issuer))
     assert promoted.returncode == 0, promoted.stdout + promoted.stderr
     assert "verified 1 attestation(s)" in promoted.stdout
+
+
+def test_move_takes_the_attestation_along_and_a_garbage_sidecar_is_refused(
+    tmp_path: Path, cipub: Cli, sigstore: LocalSigstore, issuer: OidcIssuer, token_file: Path
+) -> None:
+    channel = tmp_path / "channel"
+    good = make_package(tmp_path / "build", "alpha")
+    junk = make_package(tmp_path / "build", "beta")
+    manifest = write_manifest(tmp_path, good)
+    up = cipub(
+        "upload", "--manifest", str(manifest), "--target", str(channel), *keyless(sigstore, token_file), cwd=tmp_path
+    )
+    assert up.code == 0, up.err
+    moved = cipub(
+        "promote",
+        "--manifest",
+        str(manifest),
+        "--target",
+        str(channel),
+        "--move",
+        *require(sigstore, issuer),
+        cwd=tmp_path,
+    )
+    assert moved.code == 0, moved.err
+    staged = channel / "label" / "test" / "noarch"
+    assert not list(staged.glob(f"{good.name}*"))  # neither the file nor its sidecar stays behind
+    assert len(list((channel / "noarch").glob(f"{good.name}.sigs.*"))) == 1
+
+    # a sidecar that is valid JSON but no Sigstore bundle: exit 8 with a message, no traceback
+    second = write_manifest(tmp_path / "second", junk)
+    assert cipub("upload", "--manifest", str(second), "--target", str(channel), cwd=tmp_path).code == 0
+    data = b'[{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json"}]'
+    from cipub.core.attest import sidecar_name
+
+    (staged / sidecar_name(junk.name, data)).write_bytes(data)
+    refused = cipub(
+        "promote", "--manifest", str(second), "--target", str(channel), *require(sigstore, issuer), cwd=tmp_path
+    )
+    assert refused.code == VERIFICATION, refused.err
+    assert "does not verify" in refused.err and "Traceback" not in refused.err
