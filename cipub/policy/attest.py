@@ -3,9 +3,10 @@
 * :func:`sign_manifest`: one CEP 27 publish statement per manifest file for the target channel,
   signed keyless (Sigstore) or with a key (:mod:`cipub.core.attest`); each signed document is
   written beside the manifest (``attestations/<subdir>/<file>.<kind>.json``) and recorded in it.
-* :func:`publish_attestations`: stored with the package where the target can hold it (local
-  channels: the CEP 50 sidecar and ``attestations_sha256`` in repodata; see
-  :mod:`cipub.channels.attestations`). Other targets keep it in the manifest (a CI artifact).
+* :func:`attach_attestations` / :func:`publish_attestations`: stored with the package where the
+  target can hold it: sent with the upload (prefix.dev, served as ``<file>.v0.sigs``), or stored
+  after it (local channels: the CEP 50 sidecar and ``attestations_sha256`` in repodata, see
+  :mod:`cipub.channels.attestations`; S3: the same objects). Other targets keep it in the manifest.
 * :func:`check_attestations`: before a promotion changes anything, every file's attestation must
   verify for the required signer *and* name the sha256 the channel holds in the source label;
   one failure refuses the whole promotion (exit 8), nothing promoted.
@@ -31,10 +32,22 @@ KEY_PREFIX = "key:"
 
 
 @runtime_checkable
-class HoldsAttestations(Protocol):
-    """A target that stores attestations beside its packages."""
+class StoresAttestations(Protocol):
+    """A target that stores attestations beside its packages, after the upload (local, S3)."""
 
     def put_attestation(self, subdir: str, filename: str, label: str, kind: str, data: bytes) -> None: ...
+
+
+@runtime_checkable
+class AttachesAttestations(Protocol):
+    """A target that takes a file's attestation with its upload (prefix.dev)."""
+
+    def attach_attestation(self, subdir: str, filename: str, sha256: str, bundle: str) -> None: ...
+
+
+@runtime_checkable
+class ReadsAttestations(Protocol):
+    """A target that serves the attestations it holds (what consumers see)."""
 
     def get_attestation(self, subdir: str, filename: str, label: str, kind: str) -> bytes | None: ...
 
@@ -98,10 +111,21 @@ def _document(record: AttestationRecord, base: Path) -> str:
         raise UsageError(f"cannot read the attestation {path}: {exc.strerror}") from None
 
 
+def attach_attestations(channel: Channel, records: list[AttestationRecord], base: Path) -> int:
+    """Before the upload, on targets that take the attestation with the file: hand them the Sigstore
+    bundles; how many (key-signed envelopes are no bundles: such targets keep none of them)."""
+    if not isinstance(channel, AttachesAttestations):
+        return 0
+    keyless = [r for r in records if r.kind == "keyless"]
+    for record in keyless:
+        channel.attach_attestation(record.subdir, record.filename, record.sha256, _document(record, base))
+    return len(keyless)
+
+
 def publish_attestations(channel: Channel, label: str, records: list[AttestationRecord], base: Path) -> int:
     """Store ``records``' documents with their files in ``label``; how many were stored (0: the
     target cannot hold them, the manifest does)."""
-    if not isinstance(channel, HoldsAttestations) or not records:
+    if not isinstance(channel, StoresAttestations) or not records:
         return 0
     with channel:
         for record in records:
@@ -144,7 +168,7 @@ def _documents(channel: Channel, manifest: Manifest, key: str, label: str, kind:
     """The attestations to check for ``key``: the target's own (what consumers see), or, on a
     target that cannot hold them, the manifest's."""
     subdir, filename = key.split("/", 1)
-    if isinstance(channel, HoldsAttestations):
+    if isinstance(channel, ReadsAttestations):
         data = channel.get_attestation(subdir, filename, label, kind)
         if data is None:
             return []

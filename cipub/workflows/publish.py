@@ -88,7 +88,7 @@ def sign_for_upload(
     """Sign a CEP 27 publish attestation per file, before anything is uploaded (a signing failure
     uploads nothing)."""
     from cipub.channels.base import MAIN_LABEL
-    from cipub.policy.attest import SigningRequest, sign_manifest
+    from cipub.policy.attest import SigningRequest, attach_attestations, sign_manifest
 
     request = SigningRequest(
         kind=settings.attest,
@@ -101,18 +101,20 @@ def sign_for_upload(
     records = sign_manifest(manifest, request)
     who = records[0].identity if records else ""
     report.say(f"signed {len(records)} publish attestation(s) ({settings.attest}, {who}) for {request.target_channel}")
+    if attach_attestations(channel, records, request.out_dir):
+        report.say(f"the attestations go to {channel.display} with the uploads")
     return records
 
 
 def publish_signed(
     settings: Settings, channel: Channel, records: list[AttestationRecord], found_at: Path | None, report: Reporter
 ) -> None:
-    from cipub.policy.attest import publish_attestations
+    from cipub.policy.attest import AttachesAttestations, publish_attestations
 
     stored = publish_attestations(channel, settings.label, records, _attest_dir(settings, found_at))
     if stored:
         report.say(f"stored {stored} attestation(s) with the packages on {channel.display}")
-    else:
+    elif not isinstance(channel, AttachesAttestations):
         report.say(
             f"note: {channel.display} cannot hold attestations; they are in the manifest (keep it as a CI artifact)"
         )

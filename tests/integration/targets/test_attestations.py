@@ -440,3 +440,47 @@ def test_move_takes_the_attestation_along_and_a_garbage_sidecar_is_refused(
     )
     assert refused.code == VERIFICATION, refused.err
     assert "does not verify" in refused.err and "Traceback" not in refused.err
+
+
+def test_prefix_dev_takes_the_attestation_with_the_upload(
+    tmp_path: Path, cipub: Cli, sigstore: LocalSigstore, issuer: OidcIssuer, token_file: Path
+) -> None:
+    """prefix.dev (test server): the bundle goes as the upload's ``attestation`` part and is served as
+    ``<file>.v0.sigs``; promotion (a re-upload into the main channel) checks it and carries it along."""
+    import httpx
+
+    from tests.support.prefix_target import prefix_target, shared_prefix
+
+    with prefix_target(tmp_path, server=shared_prefix()) as handle:
+        attested = make_package(tmp_path / "build", "alpha")
+        bare = make_package(tmp_path / "build", "beta")
+        manifest = write_manifest(tmp_path, attested)
+        target = ["--target", handle.url]
+        up = cipub(
+            "upload", "--manifest", str(manifest), *target, *keyless(sigstore, token_file), cwd=tmp_path, env=handle.env
+        )
+        assert up.code == 0, up.err
+        sigs = httpx.get(f"{handle.install_url('test')}/noarch/{attested.name}.v0.sigs")
+        assert sigs.status_code == 200
+        [bundle] = sigs.json()
+        assert bundle["mediaType"] == "application/vnd.dev.sigstore.bundle.v0.3+json"
+
+        promote = ["promote", "--manifest", str(manifest), *target]
+        other = cipub(
+            *promote, *require(sigstore, issuer, "repo:mallory/evil:ref:refs/heads/main"), cwd=tmp_path, env=handle.env
+        )
+        assert other.code == VERIFICATION, other.err
+        assert "main" not in handle.state()
+        right = cipub(*promote, *require(sigstore, issuer), cwd=tmp_path, env=handle.env)
+        assert right.code == 0, right.err
+        assert handle.state()["main"] == {f"noarch/{attested.name}": read_artifact(attested).sha256}
+        assert httpx.get(f"{handle.install_url('main')}/noarch/{attested.name}.v0.sigs").json() == [bundle]
+
+        unsigned = write_manifest(tmp_path / "second", bare)
+        assert cipub("upload", "--manifest", str(unsigned), *target, cwd=tmp_path, env=handle.env).code == 0
+        refused = cipub(
+            "promote", "--manifest", str(unsigned), *target, *require(sigstore, issuer), cwd=tmp_path, env=handle.env
+        )
+        assert refused.code == VERIFICATION, refused.err
+        assert "no attestation" in refused.err
+        assert f"noarch/{bare.name}" not in handle.state()["main"]
