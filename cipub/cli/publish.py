@@ -102,6 +102,10 @@ def upload_command(
         "require_attestation",
         "attestation_issuer",
         "sigstore_trust_config",
+        "attest",
+        "attest_key_file",
+        "identity_token_file",
+        "attest_channel_url",
     ),
 )
 def promote_command(

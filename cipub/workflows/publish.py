@@ -79,7 +79,10 @@ def upload(
 
 
 def _attest_dir(settings: Settings, found_at: Path | None) -> Path:
-    return found_at.parent if found_at is not None else Path(settings.output_dir)
+    """Where signed documents go: beside the manifest (``found_at`` is its file or its directory)."""
+    if found_at is None:
+        return Path(settings.output_dir)
+    return found_at if found_at.is_dir() else found_at.parent
 
 
 def sign_for_upload(
@@ -238,9 +241,18 @@ def _promote_across(
                 f"no token for the destination {settings.to_target}",
                 hint=f"set {TO_TOKEN_ENV[0]} or pass --to-token-file PATH (the --target's token is never used)",
             ) from exc
-    return promote_across(
+    # Re-attest for the destination channel (issue 16): the source's statements name the source.
+    signed = (
+        sign_for_upload(settings, manifest, dest, manifest.base_dir, SILENT) if settings.attest and not dry_run else []
+    )
+    receipts = promote_across(
         manifest, source, dest, settings.promote_from, settings.promote_to, dry_run=dry_run, progress=progress
     )
+    if signed:
+        from cipub.policy.attest import publish_attestations
+
+        publish_attestations(dest, settings.promote_to, signed, _attest_dir(settings, manifest.base_dir))
+    return receipts
 
 
 def _ledger_set(settings: Settings, target: str, selectors: Sequence[str], report: Reporter) -> Manifest:

@@ -484,3 +484,29 @@ def test_prefix_dev_takes_the_attestation_with_the_upload(
         assert refused.code == VERIFICATION, refused.err
         assert "no attestation" in refused.err
         assert f"noarch/{bare.name}" not in handle.state()["main"]
+
+
+def test_cross_target_promotion_re_attests_for_the_destination(
+    tmp_path: Path, cipub: Cli, sigstore: LocalSigstore, issuer: OidcIssuer, token_file: Path
+) -> None:
+    import base64
+
+    staging, production = tmp_path / "staging", tmp_path / "production"
+    pkg = make_package(tmp_path / "build")
+    manifest = write_manifest(tmp_path, pkg)
+    up = cipub(
+        "upload", "--manifest", str(manifest), "--target", str(staging), *keyless(sigstore, token_file), cwd=tmp_path
+    )
+    assert up.code == 0, up.err
+    promoted = cipub(
+        "promote", "--manifest", str(manifest), "--target", str(staging), "--to-target", str(production),
+        *require(sigstore, issuer), *keyless(sigstore, token_file), cwd=tmp_path,
+    )  # fmt: skip
+    assert promoted.code == 0, promoted.err
+    [sidecar] = (production / "noarch").glob(f"{pkg.name}.sigs.*")
+    [bundle] = json.loads(sidecar.read_bytes())
+    statement = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"]))
+    assert statement["predicate"] == {"targetChannel": production.absolute().as_uri()}
+    assert statement["subject"] == [{"name": pkg.name, "digest": {"sha256": read_artifact(pkg).sha256}}]
+    channels = {a["target_channel"] for a in json.loads(manifest.read_text())["attestations"]}
+    assert channels == {staging.absolute().as_uri(), production.absolute().as_uri()}
