@@ -510,3 +510,38 @@ def test_cross_target_promotion_re_attests_for_the_destination(
     assert statement["subject"] == [{"name": pkg.name, "digest": {"sha256": read_artifact(pkg).sha256}}]
     channels = {a["target_channel"] for a in json.loads(manifest.read_text())["attestations"]}
     assert channels == {staging.absolute().as_uri(), production.absolute().as_uri()}
+
+
+def test_a_target_that_cannot_hold_attestations_is_checked_against_the_manifest(
+    tmp_path: Path, cipub: Cli, sigstore: LocalSigstore, issuer: OidcIssuer, token_file: Path
+) -> None:
+    """anaconda.org (test server) keeps no attestation: the manifest's (a CI artifact) is verified
+    against the sha256 the server holds; a manifest without one, or another signer, is refused."""
+    from tests.support.anaconda_target import anaconda_target
+
+    with anaconda_target(tmp_path) as handle:
+        pkg = make_package(tmp_path / "build")
+        manifest = write_manifest(tmp_path, pkg)
+        target = ["--target", handle.url]
+        up = cipub(
+            "upload", "--manifest", str(manifest), *target, *keyless(sigstore, token_file), cwd=tmp_path, env=handle.env
+        )
+        assert up.code == 0, up.err
+        assert "cannot hold attestations; they are in the manifest" in up.out + up.err
+
+        bare = write_manifest(tmp_path / "copy", pkg)  # the same file, a manifest without attestations
+        refused = cipub(
+            "promote", "--manifest", str(bare), *target, *require(sigstore, issuer), cwd=tmp_path, env=handle.env
+        )
+        assert refused.code == VERIFICATION, refused.err
+        other = cipub(
+            "promote", "--manifest", str(manifest), *target,
+            *require(sigstore, issuer, "repo:mallory/evil:ref:refs/heads/main"), cwd=tmp_path, env=handle.env,
+        )  # fmt: skip
+        assert other.code == VERIFICATION, other.err
+        assert "main" not in handle.state()
+        right = cipub(
+            "promote", "--manifest", str(manifest), *target, *require(sigstore, issuer), cwd=tmp_path, env=handle.env
+        )
+        assert right.code == 0, right.err
+        assert handle.state()["main"] == {f"noarch/{pkg.name}": read_artifact(pkg).sha256}
