@@ -174,6 +174,9 @@ Examples:
         "token_file",
         "api_url",
         "config",
+        "require_attestation",
+        "attestation_issuer",
+        "sigstore_trust_config",
     ),
 )
 def verify_command(

@@ -177,7 +177,14 @@ def _documents(channel: Channel, manifest: Manifest, key: str, label: str, kind:
     return [_document(a, base) for a in manifest.attestations if a.key == key and a.kind == kind]
 
 
-def check_attestations(channel: Channel, manifest: Manifest, label: str, requirement: Requirement) -> int:
+def check_attestations(
+    channel: Channel,
+    manifest: Manifest,
+    label: str,
+    requirement: Requirement,
+    *,
+    consequence: str = "nothing was promoted",
+) -> int:
     """Refuse (VerificationError, exit 8) unless every manifest file in ``label`` has an attestation
     that verifies for ``requirement`` and names the sha256 the channel holds; returns the count."""
     state = channel_state(channel, manifest.artifacts)
@@ -203,8 +210,7 @@ def check_attestations(channel: Channel, manifest: Manifest, label: str, require
     if problems:
         shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
         raise VerificationError(
-            f"{len(problems)} file(s) lack a valid attestation by {requirement.identity}: {shown}"
-            " — nothing was promoted",
+            f"{len(problems)} file(s) lack a valid attestation by {requirement.identity}: {shown} — {consequence}",
             hint="upload with --attest from the trusted CI job, or check --require-attestation/--attestation-issuer",
         )
     return len(manifest.artifacts)

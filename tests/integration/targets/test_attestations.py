@@ -637,3 +637,22 @@ def test_a_real_prefix_dev_attestation_verifies_offline_against_the_production_r
             bundle, filename=subject["name"], sha256="0" * 64, identity=publisher, issuer=github,
             trust_config=str(config),
         )  # fmt: skip
+
+
+def test_ci_verify_checks_attestations_too(
+    tmp_path: Path, cipub: Cli, sigstore: LocalSigstore, issuer: OidcIssuer, token_file: Path
+) -> None:
+    channel = tmp_path / "channel"
+    pkg = make_package(tmp_path / "build")
+    manifest = write_manifest(tmp_path, pkg)
+    up = cipub(
+        "upload", "--manifest", str(manifest), "--target", str(channel), *keyless(sigstore, token_file), cwd=tmp_path
+    )
+    assert up.code == 0, up.err
+    verify = ["ci", "verify", "--manifest", str(manifest), "--target", str(channel), "--mode", "files"]
+    good = cipub(*verify, *require(sigstore, issuer), cwd=tmp_path)
+    assert good.code == 0, good.err
+    assert "verified 1 attestation(s)" in good.out + good.err
+    bad = cipub(*verify, *require(sigstore, issuer, "repo:mallory/evil:ref:refs/heads/main"), cwd=tmp_path)
+    assert bad.code == VERIFICATION, bad.err
+    assert "the staged files do not verify" in bad.err
