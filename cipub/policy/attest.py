@@ -14,16 +14,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from cipub.channels.base import Channel
 from cipub.core import attest
 from cipub.core.errors import UsageError, VerificationError
 from cipub.core.manifest import AttestationRecord, Manifest
+from cipub.core.secrets import process_environ
 from cipub.policy.publish import channel_state
 
 #: issuer required when --attestation-issuer is not given: GitHub Actions' OIDC issuer
@@ -60,6 +62,8 @@ class SigningRequest:
     key_file: str = ""
     token_file: str = ""
     trust_config: str = ""
+    #: also a SLSA provenance statement per file, for a build's manifest (it names the recipe)
+    provenance: bool = True
 
 
 def sign_manifest(
@@ -69,16 +73,22 @@ def sign_manifest(
     attest.check_kind(request.kind)
     if not request.target_channel:
         raise UsageError("an attestation needs the channel URL it publishes to (--attest-channel-url)")
-    entries = manifest.artifacts
-    statements = [attest.statement(e.filename, e.sha256, request.target_channel) for e in entries]
+    todo = [(e, "publish", attest.statement(e.filename, e.sha256, request.target_channel)) for e in manifest.artifacts]
+    if request.provenance and manifest.recipe:
+        env = process_environ() if environ is None else environ
+        todo += [
+            (e, "provenance", _provenance(manifest, e.filename, e.sha256, e.variant, env)) for e in manifest.artifacts
+        ]
+    statements = [raw for _e, _what, raw in todo]
     if request.kind == "key":
         signed = attest.sign_with_key(statements, request.key_file)
     else:
         token = attest.identity_token(token_file=request.token_file, environ=environ)
         signed = attest.sign_keyless(statements, token, trust_config=request.trust_config)
     records = []
-    for entry, document in zip(entries, signed, strict=True):
-        path = request.out_dir / "attestations" / entry.subdir / f"{entry.filename}.{document.kind}.json"
+    for (entry, what, _raw), document in zip(todo, signed, strict=True):
+        infix = "" if what == "publish" else f".{what}"
+        path = request.out_dir / "attestations" / entry.subdir / f"{entry.filename}{infix}.{document.kind}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(document.document, encoding="utf-8")
         record = AttestationRecord(
@@ -91,15 +101,38 @@ def sign_manifest(
             document_sha256=document.sha256,
             identity=document.identity,
             issuer=document.issuer,
+            statement=what,
         )
         manifest.attestations = [
             a
             for a in manifest.attestations
-            if not (a.key == record.key and a.kind == record.kind and a.target_channel == record.target_channel)
+            if not (
+                a.key == record.key
+                and a.kind == record.kind
+                and a.target_channel == record.target_channel
+                and a.statement == record.statement
+            )
         ]
         manifest.attestations.append(record)
         records.append(record)
     return records
+
+
+def _provenance(
+    manifest: Manifest, filename: str, sha256: str, variant: Mapping[str, str], environ: Mapping[str, str]
+) -> dict[str, Any]:
+    recipe = Path(str(manifest.recipe))
+    with contextlib.suppress(ValueError):  # as the repository names it, not this runner's path
+        recipe = recipe.absolute().relative_to(Path.cwd())
+    return attest.provenance_statement(
+        filename,
+        sha256,
+        recipe=recipe.as_posix(),
+        engine=str(manifest.engine or ""),
+        variant=variant,
+        tool_version=manifest.tool.get("version", ""),
+        environ=environ,
+    )
 
 
 def _document(record: AttestationRecord, base: Path) -> str:
@@ -116,7 +149,7 @@ def attach_attestations(channel: Channel, records: list[AttestationRecord], base
     bundles; how many (key-signed envelopes are no bundles: such targets keep none of them)."""
     if not isinstance(channel, AttachesAttestations):
         return 0
-    keyless = [r for r in records if r.kind == "keyless"]
+    keyless = [r for r in records if r.kind == "keyless" and r.statement == "publish"]
     for record in keyless:
         channel.attach_attestation(record.subdir, record.filename, record.sha256, _document(record, base))
     return len(keyless)
@@ -125,6 +158,7 @@ def attach_attestations(channel: Channel, records: list[AttestationRecord], base
 def publish_attestations(channel: Channel, label: str, records: list[AttestationRecord], base: Path) -> int:
     """Store ``records``' documents with their files in ``label``; how many were stored (0: the
     target cannot hold them, the manifest does)."""
+    records = [r for r in records if r.statement == "publish"]  # provenance stays in the manifest
     if not isinstance(channel, StoresAttestations) or not records:
         return 0
     with channel:
@@ -174,7 +208,8 @@ def _documents(channel: Channel, manifest: Manifest, key: str, label: str, kind:
             return []
         return attest.bundles_in_sidecar(data) if kind == "keyless" else [data.decode("utf-8", "replace")]
     base = manifest.base_dir or Path()
-    return [_document(a, base) for a in manifest.attestations if a.key == key and a.kind == kind]
+    wanted = [a for a in manifest.attestations if a.key == key and a.kind == kind and a.statement == "publish"]
+    return [_document(a, base) for a in wanted]
 
 
 def check_attestations(

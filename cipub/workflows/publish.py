@@ -103,7 +103,11 @@ def sign_for_upload(
     )
     records = sign_manifest(manifest, request)
     who = records[0].identity if records else ""
-    report.say(f"signed {len(records)} publish attestation(s) ({settings.attest}, {who}) for {request.target_channel}")
+    published = sum(1 for r in records if r.statement == "publish")
+    extra = f" and {len(records) - published} provenance statement(s)" if len(records) > published else ""
+    report.say(
+        f"signed {published} publish attestation(s){extra} ({settings.attest}, {who}) for {request.target_channel}"
+    )
     if attach_attestations(channel, records, request.out_dir):
         report.say(f"the attestations go to {channel.display} with the uploads")
     return records

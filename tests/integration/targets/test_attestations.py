@@ -384,7 +384,8 @@ def test_build_signs_keyless_from_the_github_job_identity(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CIPUB_", "GITHUB_", "GITLAB_", "ACTIONS_"))}
     env.pop("CI", None)
     env.update(issuer.github_env())
-    env.pop("GITHUB_ACTIONS")  # the OIDC variables alone: no CI summary files to write here
+    env.pop("GITHUB_ACTIONS")  # the OIDC variables and the run's facts alone: no CI summary files here
+    env.update({"GITHUB_REPOSITORY": "acme/widgets", "GITHUB_SHA": "c0ffee" * 6 + "abcd", "GITHUB_RUN_ID": "42"})
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         cmd = [sys.executable, "-m", "cipub", *args]
@@ -395,7 +396,27 @@ def test_build_signs_keyless_from_the_github_job_identity(
     assert built.returncode == 0, built.stdout + built.stderr
     assert issuer.issued[-1]["aud"] == "sigstore"
     doc = json.loads((tmp_path / "output" / "cipub-manifest.json").read_text())
-    assert [a["identity"] for a in doc["attestations"]] == [IDENTITY]
+    assert sorted((a["statement"], a["identity"]) for a in doc["attestations"]) == [
+        ("provenance", IDENTITY),
+        ("publish", IDENTITY),
+    ]
+    # the SLSA provenance beside it: recipe, variant, engine, source commit, builder (the CI run)
+    [provenance] = [a for a in doc["attestations"] if a["statement"] == "provenance"]
+    envelope = json.loads((tmp_path / "output" / provenance["document"]).read_text())["dsseEnvelope"]
+    import base64
+
+    slsa = json.loads(base64.b64decode(envelope["payload"]))
+    assert slsa["predicateType"] == "https://slsa.dev/provenance/v1"
+    definition = slsa["predicate"]["buildDefinition"]
+    assert definition["externalParameters"]["recipe"] == "recipe/recipe.yaml"
+    assert definition["internalParameters"]["engine"] == doc["engine"]
+    assert definition["resolvedDependencies"] == [
+        {"uri": "git+https://github.com/acme/widgets", "digest": {"gitCommit": "c0ffee" * 6 + "abcd"}}
+    ]
+    assert slsa["predicate"]["runDetails"]["builder"]["id"] == "https://github.com/acme/widgets/actions/runs/42"
+    assert slsa["subject"] == [
+        {"name": doc["artifacts"][0]["filename"], "digest": {"sha256": doc["artifacts"][0]["sha256"]}}
+    ]
     assert issuer.request_token not in built.stdout + built.stderr
     promoted = run("promote", *require(sigstore, issuer))
     assert promoted.returncode == 0, promoted.stdout + promoted.stderr
