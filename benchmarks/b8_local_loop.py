@@ -29,6 +29,8 @@ for label_dir in (channel / "label" / "test", channel):
     for f in files:
         shutil.copy2(f, label_dir / "noarch" / f.name)
     asyncio.run(index_fs(label_dir, target_platform=Subdir("noarch"), write_zst=False, write_shards=False))
+sys.stdout.flush()
+import os; os._exit(0)  # py-rattler's threads can abort interpreter finalisation (SIGABRT): nothing to finalise
 """
 
 

@@ -16,6 +16,7 @@ channels keep one directory per label. Such copies are checked by sha256 like ev
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -165,8 +166,10 @@ def repodata_records(repodata: object) -> dict[str, dict[str, object]]:
 
 
 @dataclass(frozen=True)
-class ChannelFile:
-    """One package file as a channel holds it: its identity, content hash and labels."""
+class PackageIdentity:
+    """Which package file: where it lives, its name, version and build, and its content hash
+    (None where copies differ). The leading fields of every per-file record (:class:`ChannelFile`,
+    ``cipub.policy.status.FileStatus``)."""
 
     subdir: str
     filename: str
@@ -175,6 +178,12 @@ class ChannelFile:
     build: str
     build_number: int
     sha256: str | None
+
+
+@dataclass(frozen=True)
+class ChannelFile(PackageIdentity):
+    """One package file as a channel holds it: its identity, content hash and labels."""
+
     labels: frozenset[str] = field(default_factory=frozenset)
     #: per-label sha256 where a server keeps a separate copy per label (Quetz, prefix, S3...)
     label_sha256: tuple[tuple[str, str], ...] = ()
@@ -368,6 +377,19 @@ def tree_path(label: str, subdir: str | None = None, filename: str | None = None
     if filename is not None:
         parts.append(check_filename(filename))
     return "/".join(parts)
+
+
+def warn_skipped(log: logging.Logger, display: str, label: str, subdir: str, junk: Mapping[str, str]) -> None:
+    """Say which files of a directory or bucket channel's ``label/subdir`` the index skipped (file
+    name -> why); they are left where they are."""
+    for name, reason in sorted(junk.items()):
+        log.warning(
+            "%s: skipping %s/%s when indexing: %s (not deleted; remove it by hand)",
+            display,
+            tree_path(label, subdir),
+            name,
+            reason,
+        )
 
 
 def label_channel_name(channel: str, label: str) -> str:

@@ -53,6 +53,7 @@ from cipub.channels.base import (
     package_of,
     repodata_records,
     tree_path,
+    warn_skipped,
 )
 from cipub.channels.target import Target, TargetOptions
 from cipub.core.artifact import PACKAGE_EXTENSIONS, Artifact, file_digests, read_artifact
@@ -267,14 +268,7 @@ class LocalChannel(Batch):
                 run_index(index_fs(label_dir, target_platform=Subdir(subdir), write_zst=False, write_shards=False))
                 attestations.annotate_repodata(label_dir / subdir)
                 continue
-            for name, reason in sorted(junk.items()):
-                log.warning(
-                    "%s: skipping %s/%s when indexing: %s (not deleted; remove it by hand)",
-                    self.display,
-                    tree_path(label, subdir),
-                    name,
-                    reason,
-                )
+            warn_skipped(log, self.display, label, subdir, junk)
             self._index_without(label_dir, subdir, set(junk))
             attestations.annotate_repodata(label_dir / subdir)
         self._dirty.clear()

@@ -263,16 +263,15 @@ class QuetzChannel(HttpChannel):
     def _post_package(
         self,
         channel_name: str,
+        file: Artifact | ChannelFile,
         *,
-        name: str,
-        subdir: str,
-        filename: str,
         sha256: str,
         size: int,
-        build_number: int | None,
         body: Callable[[], Any],
     ) -> None:
-        """Create one file in one channel; identical bytes already there count as done."""
+        """Create one file (a new build, or a copy of a channel's file) in one channel; identical
+        bytes already there count as done."""
+        name, subdir, filename, build_number = file.name, file.subdir, file.filename, file.build_number
 
         def landed() -> bool:
             return self._copy_sha(channel_name, name, subdir, filename) == sha256
@@ -314,12 +313,9 @@ class QuetzChannel(HttpChannel):
         channel_name = self._ensure_channel(label)
         self._post_package(
             channel_name,
-            name=artifact.name,
-            subdir=artifact.subdir,
-            filename=artifact.filename,
+            artifact,
             sha256=artifact.sha256,
             size=artifact.size,
-            build_number=artifact.build_number,
             body=lambda: file_chunks(artifact.path, sha256=artifact.sha256),
         )
 
@@ -351,16 +347,7 @@ class QuetzChannel(HttpChannel):
                     f"{file.key} downloaded from Quetz channel {source!r} has sha256 {got}, expected {expected}",
                     hint="the copy on the server differs from what its index says; re-run, or check the server",
                 )
-            self._post_package(
-                target,
-                name=file.name,
-                subdir=file.subdir,
-                filename=file.filename,
-                sha256=expected,
-                size=size,
-                build_number=file.build_number,
-                body=lambda: file_chunks(copy),
-            )
+            self._post_package(target, file, sha256=expected, size=size, body=lambda: file_chunks(copy))
 
     def remove_label(self, file: ChannelFile, label: str) -> None:
         self._require_token()

@@ -49,6 +49,7 @@ from cipub.channels.base import (
     package_of,
     repodata_records,
     tree_path,
+    warn_skipped,
 )
 from cipub.channels.target import Target, TargetOptions
 from cipub.core.artifact import PACKAGE_EXTENSIONS, Artifact
@@ -139,6 +140,7 @@ class S3Channel(Batch):
         indexer: Callable[[str, str], None] | None = None,
         index_retries: int = 3,
         index_backoff: float = 0.5,
+        credentials: Callable[[], tuple[str, Secret, Secret | None] | None] | None = None,
     ) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
@@ -149,6 +151,7 @@ class S3Channel(Batch):
         self._indexer = indexer
         self.index_retries = index_retries
         self.index_backoff = index_backoff
+        self._credentials = credentials
         self._lock = threading.Lock()
         #: (label, subdir) pairs whose index must be rebuilt: written to, or found newer than the index
         self._dirty: set[tuple[str, str]] = set()
@@ -253,14 +256,7 @@ class S3Channel(Batch):
             if not junk:
                 self._index_with_retries(channel_url, subdir)  # a passing failure: retry as before
                 return
-        for name, reason in sorted(junk.items()):
-            log.warning(
-                "%s: skipping %s/%s when indexing: %s (not deleted; remove it by hand)",
-                self.display,
-                tree_path(label, subdir),
-                name,
-                reason,
-            )
+        warn_skipped(log, self.display, label, subdir, junk)
         self._index_without(label, subdir, set(junk))
 
     def _subdir_objects(self, label: str, subdir: str) -> list[dict[str, Any]]:
@@ -635,6 +631,29 @@ class S3Channel(Batch):
         except bce.BotoCoreError as exc:
             raise NetworkError(f"{self.display}: S3 {what} failed: {scrub(str(exc))}") from exc
 
+    def require_credentials(self) -> None:
+        """Fail (exit 5, no network) when the AWS chain (environment, profile, role) yields no
+        credentials: called before building or uploading, as the token targets check their token."""
+        if self._credentials is None:
+            return
+        from botocore import exceptions as bce
+
+        try:
+            found = self._credentials()
+        except bce.PartialCredentialsError as exc:
+            raise AuthError(
+                f"incomplete AWS credentials for {self.display}: {scrub(str(exc))}",
+                hint="set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or use an AWS profile / role)",
+            ) from None
+        except bce.BotoCoreError as exc:
+            raise AuthError(f"cannot read the AWS credentials for {self.display}: {scrub(str(exc))}") from None
+        if found is None or not found[0] or not found[1].reveal():
+            half = "" if found is None or not (found[0] or found[1].reveal()) else " (only half of the key pair)"
+            raise AuthError(
+                f"no AWS credentials for {self.display}{half}",
+                hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or use an AWS profile / role)",
+            )
+
 
 class _PreconditionFailed(Exception):
     pass
@@ -720,4 +739,5 @@ def open_target(target: Target, options: TargetOptions, environ: Mapping[str, st
         indexer=_rattler_indexer(settings, credentials),
         index_retries=options.retries,
         index_backoff=options.backoff,
+        credentials=credentials,
     )

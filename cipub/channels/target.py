@@ -13,29 +13,19 @@ from urllib.parse import urlsplit
 
 from cipub.channels.base import parse_local_path
 from cipub.core.errors import UsageError
+from cipub.core.limits import RetryBudget
 from cipub.core.secrets import refuse_credentials
 
 TargetKind = Literal["local", "anaconda", "psm", "quetz", "prefix", "artifactory", "s3"]
 
 
 @dataclass(frozen=True)
-class TargetOptions:
-    """Settings that shape how a target is reached; secrets are never stored here, only where to read them."""
+class TargetOptions(RetryBudget):
+    """Settings that shape how a target is reached (the client's retry budget, timeouts and bounds,
+    and what only a target needs); secrets are never stored here, only where to read them."""
 
     api_url: str | None = None
     token_file: Path | None = None
-    concurrency: int = 4
-    retries: int = 5
-    connect_timeout: float = 10.0
-    read_timeout: float = 60.0
-    #: base delay of exponential backoff, seconds (tests make it small)
-    backoff: float = 0.5
-    #: overall limit of one HTTP attempt, body included (a trickling server), seconds
-    request_timeout: float = 600.0
-    #: ``time.monotonic()`` instant after which no request starts (the command's deadline); None: none
-    command_deadline: float | None = None
-    #: the most bytes one package or repodata download may bring
-    max_download_bytes: int = 8 * 1024**3
     #: how long verify and promote wait for a server's index to show a file, seconds
     index_wait: float = 60.0
     #: labels this command works with (--label, --from, --to): read, besides ``main`` and ``test``,

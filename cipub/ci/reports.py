@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from cipub.ci.matrix import render_github_matrix
 from cipub.ci.provider import detect, report_outputs
-from cipub.core.manifest import ArtifactEntry, Manifest, PromotionReceipt, UploadReceipt
+from cipub.core.manifest import ArtifactEntry, BuildNumberDecision, Manifest, PromotionReceipt, UploadReceipt
 from cipub.core.secrets import scrub
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -170,15 +170,7 @@ def manifest_summary(command: str, manifest: Manifest) -> str:
     if targets:
         title += " on " + ", ".join(md_code(t) for t in sorted(targets))
     parts = [title, "", markdown_table(["File", "Subdir", "sha256", "Label", "State"], rows)]
-    if manifest.build_numbers:
-        parts.append(
-            "Build numbers: "
-            + "; ".join(md_cell(f"{d.name} {d.version} → {d.chosen} ({d.reason})") for d in manifest.build_numbers)
-            + "\n"
-        )
-    for note in manifest.notes:
-        parts.append(f"> {md_cell(note)}\n")
-    return "\n".join(parts)
+    return _with_numbers_and_notes(parts, manifest.build_numbers, manifest.notes)
 
 
 def report_manifest(command: str, manifest: Manifest, extra_outputs: Mapping[str, str] | None = None) -> None:
@@ -223,13 +215,18 @@ def plan_summary(plan: Plan) -> str:
         "",
         markdown_table(["Cell", "Platform", "noarch", "Runner", "Variant"], rows),
     ]
-    if plan.build_numbers:
+    return _with_numbers_and_notes(parts, plan.build_numbers, plan.notes)
+
+
+def _with_numbers_and_notes(parts: list[str], numbers: Sequence[BuildNumberDecision], notes: Iterable[str]) -> str:
+    """A summary's ``parts``, then its build-number decisions and notes, as one markdown text."""
+    if numbers:
         parts.append(
             "Build numbers: "
-            + "; ".join(md_cell(f"{d.name} {d.version} → {d.chosen} ({d.reason})") for d in plan.build_numbers)
+            + "; ".join(md_cell(f"{d.name} {d.version} → {d.chosen} ({d.reason})") for d in numbers)
             + "\n"
         )
-    for note in plan.notes:
+    for note in notes:
         parts.append(f"> {md_cell(note)}\n")
     return "\n".join(parts)
 

@@ -256,7 +256,7 @@ def _internal_error(exc: Exception) -> int:
 
 
 def run() -> None:
-    """Console-script entry point.
+    """The CLI run by the entry point (:func:`cipub.__main__.run`, which installs start-up signal handlers first).
 
     Exits with ``os._exit`` after flushing: py-rattler's background (tokio) threads can crash the
     interpreter during finalisation (seen here in ~45 % of runs after ``index_fs``), which would turn

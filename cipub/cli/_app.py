@@ -205,8 +205,17 @@ def _with_global_options(func: _Command, settings: Sequence[str] = ()) -> _Comma
     return run  # type: ignore[return-value]
 
 
-#: the settings of every command that talks to a target, and the config file that may set them
-TARGET_SETTINGS: Final = ("target", "token_file", "api_url", "config")
+#: where a target's token and API are (--token-file, --api-url): accepted by every command that
+#: talks to a target, listed after its target and labels in ``settings=``
+TARGET_ACCESS: Final = ("token_file", "api_url")
+#: the settings of every command that signs what it uploads (build, upload)
+ATTEST_SETTINGS: Final = (
+    "attest",
+    "attest_key_file",
+    "identity_token_file",
+    "sigstore_trust_config",
+    "attest_channel_url",
+)
 
 
 def command(

@@ -16,11 +16,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import typer
 
-from cipub.cli._app import state
+from cipub.cli._app import settings_from, state
+
+if TYPE_CHECKING:
+    from cipub.core.options import Settings
 
 #: at most this long without a line in CI before cipub says it is still working
 HEARTBEAT_SECONDS = 30.0
@@ -199,3 +202,9 @@ def _rich_progress(total: int, what: str, total_bytes: int) -> Iterator[Callable
 
         with observe_bytes(advance):
             yield step
+
+
+def settings_and_output(ctx: typer.Context, as_json: bool) -> tuple[Settings, Output]:
+    """Where a command that reports starts: its settings (:func:`~cipub.cli._app.settings_from`),
+    and the :class:`Output` its lines and ``--json`` document go to."""
+    return settings_from(ctx), Output(as_json)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from cipub.cli._app import app, command, settings_from
+from cipub.cli._app import ATTEST_SETTINGS, TARGET_ACCESS, app, command
 from cipub.cli._options import RECIPE_ARGUMENT_HELP, option
 
 BUILD_HELP = """Build a recipe, record what was built in a manifest, and upload it to a staging label.
@@ -47,15 +47,10 @@ Examples:
         "target",
         "label",
         "run_tests",
-        "token_file",
-        "api_url",
+        *TARGET_ACCESS,
         "concurrency",
         "config",
-        "attest",
-        "attest_key_file",
-        "identity_token_file",
-        "sigstore_trust_config",
-        "attest_channel_url",
+        *ATTEST_SETTINGS,
     ),
 )
 def build_command(
@@ -71,14 +66,13 @@ def build_command(
     as_json: bool = option("as_json"),
 ) -> None:
     # The settings among these parameters (engine, target, label ...) reach the workflow through
-    # settings_from(ctx), layered over env and config. Imported here, not at module level:
+    # settings_and_output(ctx, ...), layered over env and config. Imported here, not at module level:
     # `cipub --help` must not pay for what `build` needs.
-    from cipub.cli._common import Output
+    from cipub.cli._common import settings_and_output
     from cipub.recipe.variants import parse_overrides
     from cipub.workflows.build import BuildJob, build, one_platform
 
-    settings = settings_from(ctx)
-    out = Output(as_json)
+    settings, out = settings_and_output(ctx, as_json)
     job = BuildJob(
         # none named: the project's recipe (setting `recipe`, from the project root)
         recipe=recipe_dir or Path(settings.recipe),

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import typer
 
-from cipub.cli._app import app, command, group_callback, settings_from
+from cipub.cli._app import TARGET_ACCESS, app, command, group_callback, settings_from
 from cipub.cli._options import option
 from cipub.workflows.ci import DEFAULT_ACTION, DEFAULT_IMAGE  # light: jinja2 is imported when rendering
 
@@ -171,8 +171,7 @@ Examples:
     settings=(
         "target",
         "label",
-        "token_file",
-        "api_url",
+        *TARGET_ACCESS,
         "config",
         "require_attestation",
         "attestation_issuer",

@@ -1,7 +1,7 @@
 """``cipub upload`` and ``cipub promote``: act on a manifest, never on "whatever is in the label".
 
 The work is :mod:`cipub.workflows.publish`; settings among the parameters (target, label ...)
-reach it through ``settings_from(ctx)``.
+reach it through ``settings_and_output(ctx, ...)``.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from cipub.cli._app import app, command, settings_from
+from cipub.cli._app import ATTEST_SETTINGS, TARGET_ACCESS, app, command
 from cipub.cli._options import option
 
 UPLOAD_HELP = """Upload built packages to a label of a channel (default label: test).
@@ -58,15 +58,10 @@ Examples:
     settings=(
         "target",
         "label",
-        "token_file",
-        "api_url",
+        *TARGET_ACCESS,
         "concurrency",
         "config",
-        "attest",
-        "attest_key_file",
-        "identity_token_file",
-        "sigstore_trust_config",
-        "attest_channel_url",
+        *ATTEST_SETTINGS,
     ),
 )
 def upload_command(
@@ -76,11 +71,10 @@ def upload_command(
     dry_run: bool = option("dry_run"),
     as_json: bool = option("as_json"),
 ) -> None:
-    from cipub.cli._common import Output
+    from cipub.cli._common import settings_and_output
     from cipub.workflows.publish import upload
 
-    settings = settings_from(ctx)
-    out = Output(as_json)
+    settings, out = settings_and_output(ctx, as_json)
     result = upload(settings, files=files or [], manifests=manifests, dry_run=dry_run, report=out)
     out.document(result.manifest.to_dict())
 
@@ -95,8 +89,7 @@ def upload_command(
         "promote_to",
         "to_target",
         "to_token_file",
-        "token_file",
-        "api_url",
+        *TARGET_ACCESS,
         "concurrency",
         "config",
         "require_attestation",
@@ -118,10 +111,9 @@ def promote_command(
     dry_run: bool = option("dry_run"),
     as_json: bool = option("as_json"),
 ) -> None:
-    from cipub.cli._common import Output
+    from cipub.cli._common import settings_and_output
     from cipub.workflows.publish import promote
 
-    settings = settings_from(ctx)
-    out = Output(as_json)
+    settings, out = settings_and_output(ctx, as_json)
     result = promote(settings, manifests=manifests, selectors=selectors or [], move=move, dry_run=dry_run, report=out)
     out.document(result.manifest.to_dict())

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from cipub.cli._app import app, command, settings_from
+from cipub.cli._app import TARGET_ACCESS, app, command
 from cipub.cli._options import option
 
 STATUS_HELP = """Where each file of some packages is: which labels of the target hold it, which are
@@ -41,7 +41,8 @@ PRUNE_HELP = """Remove old staged builds from the staging label (--label, defaul
 
 Only files that carry no other label and that this project's ledger staged and never promoted,
 picked by a rule: --superseded (a newer build number of the same variant is on the target) and/or
---older-than DAYS. Prints what it removes and what it keeps, and why; removes only with --yes.
+--older-than DAYS. The newest build of each variant is kept (--include-newest: it may go too).
+Prints what it removes and what it keeps, and why; removes only with --yes.
 
 Examples:
 
@@ -59,8 +60,7 @@ Examples:
         "target",
         "promote_from",
         "promote_to",
-        "token_file",
-        "api_url",
+        *TARGET_ACCESS,
         "config",
     ),
 )
@@ -70,11 +70,11 @@ def status_command(
     broken_label: str = option("broken_label"),
     as_json: bool = option("as_json"),
 ) -> None:
-    from cipub.cli._common import Output
+    from cipub.cli._common import settings_and_output
     from cipub.workflows.release import status
 
-    out = Output(as_json)
-    out.document(status(settings_from(ctx), selectors or [], broken=broken_label, report=out))
+    settings, out = settings_and_output(ctx, as_json)
+    out.document(status(settings, selectors or [], broken=broken_label, report=out))
 
 
 @command(
@@ -83,8 +83,7 @@ def status_command(
     help=YANK_HELP,
     settings=(
         "target",
-        "token_file",
-        "api_url",
+        *TARGET_ACCESS,
         "config",
     ),
 )
@@ -97,11 +96,10 @@ def yank_command(
     dry_run: bool = option("dry_run"),
     as_json: bool = option("as_json"),
 ) -> None:
-    from cipub.cli._common import Output
+    from cipub.cli._common import settings_and_output
     from cipub.workflows.release import yank
 
-    settings = settings_from(ctx)
-    out = Output(as_json)
+    settings, out = settings_and_output(ctx, as_json)
     run = yank(
         settings,
         specs or [],
@@ -121,8 +119,7 @@ def yank_command(
     settings=(
         "target",
         "label",
-        "token_file",
-        "api_url",
+        *TARGET_ACCESS,
         "config",
     ),
 )
@@ -131,13 +128,21 @@ def prune_command(
     selectors: list[str] = typer.Argument(None, metavar="[RECIPES_MANIFESTS_OR_NAMES]..."),
     superseded: bool = option("superseded"),
     older_than: int | None = option("older_than"),
+    include_newest: bool = option("include_newest"),
     yes: bool = option("yes"),
     as_json: bool = option("as_json"),
 ) -> None:
-    from cipub.cli._common import Output
+    from cipub.cli._common import settings_and_output
     from cipub.workflows.release import prune
 
-    settings = settings_from(ctx)
-    out = Output(as_json)
-    run = prune(settings, selectors or [], superseded=superseded, older_than=older_than, apply=yes, report=out)
+    settings, out = settings_and_output(ctx, as_json)
+    run = prune(
+        settings,
+        selectors or [],
+        superseded=superseded,
+        older_than=older_than,
+        include_newest=include_newest,
+        apply=yes,
+        report=out,
+    )
     out.document(run.document("prune", settings.target))

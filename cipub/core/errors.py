@@ -8,7 +8,7 @@ The table of codes lives here and in the README; ``tests/unit/test_errors.py`` k
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 class CipubError(Exception):
@@ -25,85 +25,72 @@ class CipubError(Exception):
         #: lines shown before the message (the last lines of a failed build's log, a test's output)
         self.details = tuple(details)
 
+    def __init_subclass__(cls, *, code: int | None = None, kind: str | None = None, **kwargs: Any) -> None:
+        """``class UsageError(CipubError, code=2, kind="usage")``: each class names its code once."""
+        super().__init_subclass__(**kwargs)
+        if code is not None:
+            cls.exit_code = code
+        if kind is not None:
+            cls.kind = kind
+
     def __str__(self) -> str:
         return self.message
 
 
-class UsageError(CipubError):
+class UsageError(CipubError, code=2, kind="usage"):
     """Bad command line, settings or configuration file."""
 
-    exit_code = 2
-    kind = "usage"
 
-
-class RecipeError(CipubError):
+class RecipeError(CipubError, code=3, kind="recipe"):
     """A recipe or variant configuration cannot be read or is inconsistent."""
 
-    exit_code = 3
-    kind = "recipe"
 
-
-class BuildFailedError(CipubError):
+class BuildFailedError(CipubError, code=4, kind="build"):
     """The build engine ran and failed, or is not available."""
 
-    exit_code = 4
-    kind = "build"
 
-
-class AuthError(CipubError):
+class AuthError(CipubError, code=5, kind="auth"):
     """A token is missing, or the server refused it (401/403)."""
 
-    exit_code = 5
-    kind = "auth"
 
-
-class ConflictError(CipubError):
+class ConflictError(CipubError, code=6, kind="conflict"):
     """A different file with the same name already exists: cipub never overwrites."""
 
-    exit_code = 6
-    kind = "conflict"
 
-
-class NetworkError(CipubError):
+class NetworkError(CipubError, code=7, kind="network"):
     """The server could not be reached or kept failing after every retry."""
 
-    exit_code = 7
-    kind = "network"
 
-
-class VerificationError(CipubError):
+class VerificationError(CipubError, code=8, kind="verification"):
     """The channel does not hold what it should (sha256 or labels differ, a file is missing)."""
 
-    exit_code = 8
-    kind = "verification"
 
-
-class InvalidPackageError(CipubError):
+class InvalidPackageError(CipubError, code=9, kind="invalid-package"):
     """A package file is truncated, malformed, or its metadata disagrees with its name."""
 
-    exit_code = 9
-    kind = "invalid-package"
 
-
-class StorageError(CipubError):
+class StorageError(CipubError, code=10, kind="storage"):
     """The machine cipub runs on failed it: disk full, a read-only or unwritable directory, a path
     that is a file, standard output closed early (``| head``)."""
 
-    exit_code = 10
-    kind = "storage"
 
-
-#: code -> (class, meaning); the README table is generated from the same words.
+#: code -> (class, meaning); the README table is generated from the same words. A class's code is
+#: the one it names (``code=``), written nowhere else.
 EXIT_CODES: dict[int, tuple[type[CipubError] | None, str]] = {
     0: (None, "success"),
     1: (None, "unexpected error (a bug in cipub: please report it with --debug output)"),
-    2: (UsageError, "usage or configuration error"),
-    3: (RecipeError, "recipe or variant configuration error"),
-    4: (BuildFailedError, "build failed, or the build engine is not available"),
-    5: (AuthError, "authentication or permission error"),
-    6: (ConflictError, "conflict: a different file with that name exists (would need force)"),
-    7: (NetworkError, "network or server error after retries"),
-    8: (VerificationError, "verification failed: sha256 or label mismatch, or a file is missing"),
-    9: (InvalidPackageError, "invalid package file (truncated, malformed, or lying metadata)"),
-    10: (StorageError, "local storage or output error: disk full, read-only directory, closed stdout"),
+    **{
+        cls.exit_code: (cls, meaning)
+        for cls, meaning in (
+            (UsageError, "usage or configuration error"),
+            (RecipeError, "recipe or variant configuration error"),
+            (BuildFailedError, "build failed, or the build engine is not available"),
+            (AuthError, "authentication or permission error"),
+            (ConflictError, "conflict: a different file with that name exists (would need force)"),
+            (NetworkError, "network or server error after retries"),
+            (VerificationError, "verification failed: sha256 or label mismatch, or a file is missing"),
+            (InvalidPackageError, "invalid package file (truncated, malformed, or lying metadata)"),
+            (StorageError, "local storage or output error: disk full, read-only directory, closed stdout"),
+        )
+    },
 }

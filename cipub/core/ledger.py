@@ -22,9 +22,7 @@ by default) is decided in :mod:`cipub.policy.ledger`. The manifest file
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from importlib import resources
@@ -33,6 +31,7 @@ from typing import Any, Literal
 
 from cipub.core import manifest as manifest_mod
 from cipub.core.errors import UsageError
+from cipub.core.files import write_atomically
 from cipub.core.manifest import Manifest
 
 SCHEMA_VERSION = 1
@@ -123,19 +122,10 @@ def write(record: Record, ledger: Path) -> Path:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     record.id = record.id or f"{stamp}-{record.command}-{secrets.token_hex(4)}"
     path = ledger / f"{record.id}.json"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=ledger)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(record.to_dict(ledger), fh, indent=2)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        if path.exists():  # a name is never reused (the random part makes this practically impossible)
-            raise UsageError(f"ledger record {path} already exists; not replacing it")
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    text = json.dumps(record.to_dict(ledger), indent=2) + "\n"
+    if path.exists():  # a name is never reused (the random part makes this practically impossible)
+        raise UsageError(f"ledger record {path} already exists; not replacing it")
+    write_atomically(path, text)
     record.path = path
     return path
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import cache
@@ -23,6 +22,7 @@ from typing import Any, Literal
 from cipub import __version__
 from cipub.core.artifact import Artifact
 from cipub.core.errors import StorageError, UsageError
+from cipub.core.files import write_atomically
 from cipub.core.options import DEFAULT_OUTPUT_DIR
 
 SCHEMA_VERSION = 1
@@ -87,11 +87,17 @@ class BuildNumberDecision:
 
 
 @dataclass
-class UploadReceipt:
+class FileReceipt:
+    """The leading fields of every receipt: which file (and its sha256), on which target."""
+
     filename: str
     subdir: str
     sha256: str
     target: str
+
+
+@dataclass
+class UploadReceipt(FileReceipt):
     label: str
     state: UploadState
     at: str = field(default_factory=now)
@@ -99,11 +105,7 @@ class UploadReceipt:
 
 
 @dataclass
-class PromotionReceipt:
-    filename: str
-    subdir: str
-    sha256: str
-    target: str
+class PromotionReceipt(FileReceipt):
     from_label: str
     to_label: str
     state: PromotionState
@@ -327,6 +329,13 @@ def load(path: str | Path) -> Manifest:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
+        earlier = previous_path(path)
+        if earlier.is_file():
+            # `cipub build` set the manifest aside when it started: that build failed (or is running).
+            raise UsageError(
+                f"manifest {path} does not exist: the last `cipub build` into {path.parent} did not finish",
+                hint=f"fix and rerun the build; to publish the build before it, pass --manifest {earlier}",
+            ) from exc
         raise UsageError(
             f"manifest {path} does not exist",
             hint="run `cipub build` first, or pass --manifest PATH (or package files to `cipub upload`)",
@@ -363,20 +372,32 @@ def check_destination(path: str | Path) -> Path:
     return path
 
 
+def previous_path(path: str | Path) -> Path:
+    """Where :func:`set_aside` keeps the manifest of the build before the running one."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.previous{path.suffix}")
+
+
+def set_aside(path: str | Path) -> Path | None:
+    """Move the manifest at ``path`` to :func:`previous_path`, before a build that will replace it.
+
+    A build that then fails leaves no manifest at ``path``, so a following ``cipub upload`` or
+    ``cipub promote --manifest`` refuses instead of publishing the earlier build as this one's. The
+    earlier manifest (and its ledger record, and its package files) stay: nothing built is lost.
+    """
+    path = check_destination(path)
+    if not path.exists():
+        return None
+    moved = previous_path(path)
+    path.replace(moved)
+    return moved
+
+
 def write(manifest: Manifest, path: str | Path) -> Path:
     """Write atomically: a crash leaves either the old manifest or the new one, never half."""
     path = check_destination(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(dumps(manifest, relative_to=path.parent))
-            fh.flush()
-            os.fsync(fh.fileno())
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, dumps(manifest, relative_to=path.parent))
     # From now on relative paths in this object mean what the file says.
     for entry in manifest.artifacts:
         entry.path = manifest._portable_path(entry, path.parent)

@@ -457,6 +457,12 @@ FLAGS: Final = (
         min=0,
         max=36500,
     ),
+    Option(
+        "include_newest",
+        False,
+        "Let --older-than prune the newest build of a variant too (kept by default).",
+        ("--include-newest",),
+    ),
     Option("yes", False, "Really remove (prune prints what it would do until given --yes).", ("--yes",)),
     Option("format", "text", "Output format.", ("--format", "-f"), "text|json|github|gitlab"),
     Option("output", None, "Write the output here, not stdout.", ("--output", "-o"), "FILE"),

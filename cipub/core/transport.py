@@ -41,36 +41,16 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO
 
 import httpx
 
 from cipub import __version__
 from cipub.core.errors import AuthError, NetworkError, VerificationError
+from cipub.core.limits import RetryBudget
 from cipub.core.secrets import scrub
 
 log = logging.getLogger("cipub.core.transport")
-
-
-class RetryBudget(Protocol):
-    """What a client needs of a target's settings (``cipub.channels.target.TargetOptions`` is one)."""
-
-    @property
-    def retries(self) -> int: ...
-    @property
-    def backoff(self) -> float: ...
-    @property
-    def connect_timeout(self) -> float: ...
-    @property
-    def read_timeout(self) -> float: ...
-    @property
-    def concurrency(self) -> int: ...
-    @property
-    def request_timeout(self) -> float: ...
-    @property
-    def command_deadline(self) -> float | None: ...
-    @property
-    def max_download_bytes(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -412,9 +392,9 @@ class HttpClient:
         return chunks()
 
     @staticmethod
-    def _read_bounded(response: httpx.Response, limit: int, ends: float) -> None:
-        """Read a streamed body into the response, at most ``limit`` bytes, before ``ends``."""
-        chunks: list[bytes] = []
+    def _bounded_chunks(response: httpx.Response, limit: int, ends: float) -> Iterator[bytes]:
+        """A streamed body's chunks as they come: at most ``limit`` bytes in all, none after ``ends``
+        (the deadline is checked per read)."""
         size = 0
         for chunk in response.iter_bytes():
             size += len(chunk)
@@ -422,8 +402,12 @@ class HttpClient:
                 raise _TooLarge(limit)
             if time.monotonic() > ends:
                 raise _DeadlinePassed
-            chunks.append(chunk)
-        response._content = b"".join(chunks)
+            yield chunk
+
+    @classmethod
+    def _read_bounded(cls, response: httpx.Response, limit: int, ends: float) -> None:
+        """Read a streamed body into the response, at most ``limit`` bytes, before ``ends``."""
+        response._content = b"".join(cls._bounded_chunks(response, limit, ends))
 
     def request(
         self,
@@ -529,12 +513,8 @@ class HttpClient:
                         digest = hashlib.sha256()
                         size = 0
                         with dest.open("wb") as fh:
-                            for chunk in response.iter_bytes():  # as it comes: the deadline is checked per read
+                            for chunk in self._bounded_chunks(response, limit, ends):
                                 size += len(chunk)
-                                if size > limit:
-                                    raise _TooLarge(limit)
-                                if time.monotonic() > ends:
-                                    raise _DeadlinePassed
                                 digest.update(chunk)
                                 fh.write(chunk)
                         return Downloaded(status, response.headers, digest.hexdigest(), size, "")

@@ -9,7 +9,7 @@ with what was actually built.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -49,6 +49,37 @@ class BuildRequest:
     #: where the engine's log lines go as they happen (the CLI: stderr); they are also saved in
     #: ``output_dir/`` :data:`BUILD_LOG`
     log: Callable[[str], None] | None = field(default=None, compare=False)
+
+
+#: where a channel given by name (``conda-forge``) is fetched from, as conda and rattler do
+CHANNEL_ALIAS = "https://conda.anaconda.org"
+
+
+def unreachable_channel(channels: Sequence[str], timeout: float = 10.0) -> tuple[str, str] | None:
+    """The first remote dependency channel this machine cannot connect to, and why; None: all answer.
+
+    Asked only after a build or test environment could not be set up, where rattler says no more
+    than that: a network that cannot reach the channel is exit 7 (re-run later), not a broken
+    recipe or package (exit 4). Any HTTP answer counts as reachable; paths and file:// are skipped.
+    """
+    import httpx
+
+    from cipub.core.secrets import redact_url
+
+    for channel in channels:
+        if "://" in channel:
+            url = channel
+        elif channel.startswith((".", "/", "~")) or Path(channel).expanduser().exists():
+            continue  # a directory on this machine
+        else:
+            url = f"{CHANNEL_ALIAS}/{channel}"
+        if not url.lower().startswith(("http://", "https://")):
+            continue
+        try:
+            httpx.head(url.rstrip("/") + "/noarch/repodata.json", timeout=timeout)
+        except httpx.TransportError as exc:
+            return redact_url(channel), str(exc) or type(exc).__name__
+    return None
 
 
 #: the engine's whole log of the last build, in the output directory (named when a build fails)

@@ -23,7 +23,7 @@ from collections import deque
 from pathlib import Path
 from typing import IO, Any
 
-from cipub.core.errors import BuildFailedError, RecipeError, UsageError
+from cipub.core.errors import BuildFailedError, CipubError, NetworkError, RecipeError, UsageError
 from cipub.core.secrets import scrub
 from cipub.engines.base import (
     BUILD_LOG,
@@ -32,12 +32,15 @@ from cipub.engines.base import (
     effective_variant_files,
     new_package_files,
     package_files,
+    unreachable_channel,
 )
 from cipub.recipe import v1
 
 #: how many of the log's last lines a failure prints
 TAIL_LINES = 25
 _RECIPE_ERRORS = ("RecipeParseError", "VariantError", "PlatformParseError")
+#: what rattler-build says when it could not make an environment (a network failure among the causes)
+_ENVIRONMENT_FAILURES = ("failed to setup test environment", "Failed to resolve dependencies")
 
 
 class RattlerBuildEngine:
@@ -274,14 +277,34 @@ def _raise_for(events: list[dict[str, Any]], returncode: int, log: BuildLog, req
         )
 
 
-def _test_failure(event: dict[str, Any], log: BuildLog, request: BuildRequest) -> BuildFailedError:
+def _network_failure(lines: list[str], request: BuildRequest, what: str, also: str = "") -> NetworkError | None:
+    """The environment could not be set up because a dependency channel is unreachable."""
+    last = next((line for line in reversed(lines) if line.strip()), "")
+    if not any(failure in last for failure in _ENVIRONMENT_FAILURES):
+        return None
+    unreachable = unreachable_channel(request.channels)
+    if unreachable is None:
+        return None
+    channel, reason = unreachable
+    return NetworkError(
+        f"{what} for {request.recipe.path}: channel {channel} is unreachable ({reason}); nothing was uploaded",
+        hint="check the network (or -c/--channel) and re-run the same command" + also,
+    )
+
+
+def _test_failure(event: dict[str, Any], log: BuildLog, request: BuildRequest) -> CipubError:
     package = Path(str(event["package"]))
+    output = [line for text in event.get("output", []) for line in str(text).splitlines()]
+    offline = _network_failure(
+        output, request, "the recipe tests could not set up their environment", "; --no-test skips recipe tests"
+    )
+    if offline is not None:
+        return offline  # the package is fine: it stays where it was built
     # As rattler-build does: a package whose tests failed moves to OUT/broken/, out of every subdir.
     broken = request.output_dir.resolve() / "broken"
     broken.mkdir(exist_ok=True)
     if package.is_file():
         package.replace(broken / package.name)
-    output = [line for text in event.get("output", []) for line in str(text).splitlines()]
     index, count = int(event.get("index", 0)), int(event.get("count", 1))
     return BuildFailedError(
         f"recipe test {index + 1} of {count} failed for {package.name}; nothing was uploaded",
@@ -303,6 +326,9 @@ def _translate(request: BuildRequest, kind: str, text: str, log: BuildLog) -> Ex
         return RecipeError(f"cannot parse variant configuration ({files}): {message.removeprefix('parse error: ')}")
     if message == "Failed to parse recipe" or message.startswith("parse error"):
         return RecipeError(f"{recipe_path}: rattler-build could not parse the recipe: {message}")
+    offline = _network_failure([message], request, "rattler-build could not set up the build environment")
+    if offline is not None:
+        return offline
     return BuildFailedError(
         f"rattler-build failed for {recipe_path}: {message}",
         hint=f"the last lines of the build log are above; the whole log is {log.path}",

@@ -372,15 +372,9 @@ def _drop_python_for_noarch(cells: list[_Cell], config_groups: list[list[str]]) 
 
 
 def cells_for_platform(
-    recipe: Recipe,
-    platform: str,
-    variant_configs: Sequence[Path],
-    overrides: Mapping[str, Sequence[str]],
-    *,
-    environ: Mapping[str, str] | None = None,
-    pinning: Path | None = None,
+    recipe: Recipe, platform: str, config: VariantConfig, *, environ: Mapping[str, str] | None = None
 ) -> list[_Cell]:
-    config = variant_config_for(recipe, platform, variant_configs, overrides, environ=environ, pinning=pinning)
+    """The cells of ``recipe`` on ``platform`` under ``config`` (:func:`variant_config_for`)."""
     if recipe.format == "v1":
         cells = _v1_cells(recipe, platform, config)
     else:
@@ -459,7 +453,8 @@ def make_plan(
 
     def cells_of(platform: str) -> list[_Cell]:
         env = environ_for(platform) if environ_for is not None else environ
-        return cells_for_platform(recipe, platform, variant_configs, overrides, environ=env, pinning=pinning)
+        config = variant_config_for(recipe, platform, variant_configs, overrides, environ=env, pinning=pinning)
+        return cells_for_platform(recipe, platform, config, environ=env)
 
     per_platform = {p: cells_of(p) for p in wanted}
     noarch_everywhere = [p for p, cells in per_platform.items() if cells and all(c.noarch for c in cells)]

@@ -8,7 +8,9 @@ A file on the staging label is removed only when every one of these holds:
   it staged, so "never promoted" is known;
 - a rule picks it: ``superseded`` (the target has a newer build number of the same name, version,
   subdir and variant, i.e. build string apart from ``_N``) or ``older_than`` (staged more than N
-  days ago, by the ledger's receipt).
+  days ago, by the ledger's receipt);
+- it is not the newest build of its variant on the target, unless ``include_newest`` is asked for:
+  ``older_than`` alone never takes away the build ``cipub promote`` would promote next.
 
 Removing the label is the target's ``remove_label``: anaconda.org and PSM keep the file without
 that label; directory, bucket and label-less servers delete that label's copy, which for a
@@ -49,6 +51,7 @@ def decide_prune(
     superseded: bool,
     older_than_days: int | None,
     now: datetime,
+    include_newest: bool = False,
 ) -> list[PruneDecision]:
     files = list(files)
     newest: dict[tuple[str, str, str, str], ChannelFile] = {}
@@ -79,10 +82,12 @@ def decide_prune(
             age = now - staged_at
             if superseded and winner.build_number > f.build_number:
                 decisions.append(PruneDecision(f, "remove", f"superseded by build {winner.build_number}"))
+            elif winner is f and not include_newest:
+                keep("newest build of its variant (--include-newest prunes it too)")
             elif older_than_days is not None and age > timedelta(days=older_than_days):
                 decisions.append(PruneDecision(f, "remove", f"staged {age.days} day(s) ago"))
             else:
-                keep("newest build of its variant" if winner is f else f"staged {age.days} day(s) ago")
+                keep(f"staged {age.days} day(s) ago")
     return decisions
 
 

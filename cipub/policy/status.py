@@ -21,21 +21,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cipub.channels.base import ChannelFile
+from cipub.channels.base import ChannelFile, PackageIdentity
 from cipub.policy.ledger import LedgerFacts
 
 SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True)
-class FileStatus:
-    subdir: str
-    filename: str
-    name: str
-    version: str
-    build: str
-    build_number: int
-    sha256: str | None
+class FileStatus(PackageIdentity):
     status: str
     labels: dict[str, str | None] = field(default_factory=dict)
     ledger: tuple[str, ...] = ()

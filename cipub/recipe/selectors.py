@@ -156,26 +156,26 @@ def platform_namespace(target_platform: str) -> dict[str, Any]:
     return ns
 
 
+def _major_minor(version: str | None) -> tuple[str, str] | None:
+    """The leading ``MAJOR.MINOR`` of a version (``3.12.1`` -> ``("3", "12")``), else None."""
+    match = re.match(r"\s*(\d+)\.(\d+)", version) if version else None
+    return (match.group(1), match.group(2)) if match else None
+
+
 def python_namespace(python: str | None) -> dict[str, Any]:
     """``py`` (``312``), ``py3k``, ``py2k``, ``py26``...``py27`` as conda-build defines them."""
-    if not python:
+    parts = _major_minor(python)
+    if parts is None:
         return {}
-    match = re.match(r"\s*(\d+)\.(\d+)", python)
-    if not match:
-        return {}
-    major, minor = int(match.group(1)), int(match.group(2))
+    major, minor = int(parts[0]), int(parts[1])
     py = int(f"{major}{minor}")
     return {"py": py, "py3k": major == 3, "py2k": major == 2, "py27": py == 27, "py36": py == 36}
 
 
 def numpy_namespace(numpy: str | None) -> dict[str, Any]:
     """``np`` (``126`` for numpy 1.26, ``20`` for 2.0) as conda-build defines it."""
-    if not numpy:
-        return {}
-    match = re.match(r"\s*(\d+)\.(\d+)", numpy)
-    if not match:
-        return {}
-    return {"np": int(f"{match.group(1)}{match.group(2)}")}
+    parts = _major_minor(numpy)
+    return {} if parts is None else {"np": int("".join(parts))}
 
 
 class _ReadOnlyEnviron(dict[str, str]):

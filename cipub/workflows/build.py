@@ -87,6 +87,13 @@ def build(settings: Settings, job: BuildJob, report: Reporter = SILENT) -> Build
     from cipub.recipe import load_recipe
 
     check_job(job, settings)
+    if not job.dry_run:
+        from cipub.core.manifest import set_aside
+
+        # From here on a failure must not leave the earlier build's manifest where upload looks.
+        earlier = set_aside(settings.manifest_path)
+        if earlier is not None:
+            report.say(f"earlier manifest moved to {earlier}")
     recipe = load_recipe(
         job.recipe,
         target_platform=job.platform,

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -86,16 +86,9 @@ def init(job: InitJob) -> InitResult:
     from cipub.channels.target import parse_target
 
     kind = parse_target(job.target).kind  # a target CI could not use is refused now, not at the first push
-    files = render_init(
-        job.provider,
-        recipe=job.recipe,
-        target=job.target,
-        platforms=job.platforms,
-        action=job.action,
-        image=job.image,
-        install=job.install,
-        runners=job.runners,
-    )
+    # render_init takes every other field of the job by the same name
+    what = {f.name: getattr(job, f.name) for f in fields(job) if f.name not in ("provider", "directory", "force")}
+    files = render_init(job.provider, **what)
     if not job.directory.is_dir():  # a typo in --directory must not grow a new tree somewhere
         raise UsageError(f"{job.directory} is not a directory", hint="pass the repository root with --directory/-C")
     existing = [name for name in files if (job.directory / name).exists()]

@@ -7,13 +7,13 @@ adds the noarch advice, renders the plan in the asked format and writes it.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cipub.core.errors import UsageError
+from cipub.core.files import write_atomically
 from cipub.core.options import Settings
 from cipub.workflows.target import check_dependency_channels, open_target
 
@@ -92,6 +92,7 @@ def plan(settings: Settings, job: PlanJob) -> PlanResult:
     the_plan.channels = list(settings.channels)
     text = render(the_plan, job.format)
     if job.output is not None:
+        job.output.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(job.output, text)
     return PlanResult(the_plan, text, job.output)
 
@@ -152,19 +153,6 @@ def _table(the_plan: Plan) -> str:
     for d in the_plan.build_numbers:
         lines.append(f"build number {d.name} {d.version}: {d.chosen} ({d.reason})")
     return "\n".join(lines) + "\n"
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so a reader sees the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_plan(path: Path) -> Plan:

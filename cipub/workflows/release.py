@@ -9,7 +9,7 @@ in the ledger.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from cipub.channels.base import Channel, ChannelFile
     from cipub.core.ledger import LabelAction
     from cipub.policy.ledger import LedgerFacts
+    from cipub.policy.yank import YankDecision
 
 
 def open_with_labels(settings: Settings, *labels: str) -> Channel:
@@ -62,6 +63,12 @@ def package_names(selectors: Sequence[str], facts: LedgerFacts) -> set[str]:
             names.update(a.name for a in manifest_mod.load(path).artifacts)
         elif path.exists():
             names.update(o.name for o in load_recipe(path).outputs)
+        elif "/" in s or "\\" in s or path.suffix in (".json", ".yaml", ".yml"):
+            # a package name has no path separator nor such a suffix: this was meant as a path
+            raise UsageError(
+                f"{s}: no such recipe or manifest",
+                hint="name an existing recipe directory, recipe.yaml, manifest (*.json), or a package name",
+            )
         else:
             names.add(s)
     return names
@@ -97,15 +104,42 @@ def status(settings: Settings, selectors: Sequence[str], *, broken: str, report:
 
 
 @dataclass(frozen=True)
+class PlannedFile:
+    """One file a yank or prune considered: what it does to it (or keeps), and why."""
+
+    subdir: str
+    filename: str
+    sha256: str | None
+    action: str  # yank | already-yanked | remove | keep
+    reason: str
+
+
+@dataclass(frozen=True)
 class LabelRun:
     """What a yank or a prune did (or would do)."""
 
     actions: list[LabelAction]
+    plan: list[PlannedFile] = field(default_factory=list)
+    dry_run: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
 
     def document(self, command: str, target: str) -> dict[str, Any]:
+        """The ``--json`` document (schema ``cipub/schemas/label-run-1.schema.json``)."""
         from dataclasses import asdict
 
-        return {"command": command, "target": target, "actions": [asdict(a) for a in self.actions]}
+        summary: dict[str, int] = {}
+        for a in self.actions:
+            summary[a.state] = summary.get(a.state, 0) + 1
+        return {
+            "schema": 1,
+            "kind": f"cipub-{command}",
+            "target": target,
+            "dry_run": self.dry_run,
+            "labels": dict(self.labels),
+            "plan": [asdict(p) for p in self.plan],
+            "actions": [asdict(a) for a in self.actions],
+            "summary": summary,
+        }
 
     def count(self, state: str) -> int:
         return sum(1 for a in self.actions if a.state == state)
@@ -138,7 +172,8 @@ def yank(
             files = policy.select_by_specs(channel, [policy.parse_spec(s) for s in specs], remove_from, broken)
         report.say(f"yanking {len(files)} file(s) on {channel.display}: +{broken}, -{remove_from}")
         actions = policy.yank(channel, files, remove_from, broken, dry_run=dry_run, progress=report.say)
-    run = LabelRun(actions)
+    plan = [_yank_plan(policy.decide_yank(f, remove_from, broken), remove_from, broken) for f in files]
+    run = LabelRun(actions, plan, dry_run, {"remove_from": remove_from, "broken": broken})
     if not dry_run:
         add_record(settings, "yank", Manifest(), actions=actions)
     if dry_run:
@@ -158,6 +193,7 @@ def prune(
     superseded: bool,
     older_than: int | None,
     apply: bool,
+    include_newest: bool = False,
     report: Reporter = SILENT,
 ) -> LabelRun:
     """Remove old staged builds from the staging label (``settings.label``), by the rules given."""
@@ -179,11 +215,15 @@ def prune(
         superseded=superseded,
         older_than_days=older_than,
         now=datetime.now(timezone.utc),
+        include_newest=include_newest,
     )
     if not apply:
         report.say("dry run (the default): nothing is removed until --yes")
     actions = policy.prune(channel, decisions, staging, apply=apply, progress=report.say)
-    run = LabelRun(actions)
+    plan = [
+        PlannedFile(d.file.subdir, d.file.filename, d.file.sha256_in(staging), d.action, d.reason) for d in decisions
+    ]
+    run = LabelRun(actions, plan, not apply, {"staging": staging})
     if apply and actions:
         add_record(settings, "prune", Manifest(), actions=actions)
     kept = sum(1 for d in decisions if d.action == "keep")
@@ -193,3 +233,11 @@ def prune(
 
     reports.report_label_actions("prune", actions, channel.display)
     return run
+
+
+def _yank_plan(decision: YankDecision, remove_from: str, broken: str) -> PlannedFile:
+    f = decision.file
+    sha = f.sha256_in(remove_from) or f.sha256_in(broken) or f.sha256
+    if decision.action == "already":
+        return PlannedFile(f.subdir, f.filename, sha, "already-yanked", f"already in {broken}, not in {remove_from}")
+    return PlannedFile(f.subdir, f.filename, sha, "yank", f"+{broken}, -{remove_from} (the file is kept)")

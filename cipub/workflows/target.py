@@ -122,7 +122,7 @@ def check_label_settings(settings: Settings) -> None:
 
 def require_write_credentials(channel: Channel) -> None:
     """Before anything is built or sent: a target that will refuse writes for want of a token
-    fails now (exit 5, no network). Targets without the check (local, S3's AWS chain) pass."""
+    fails now (exit 5, no network). S3 checks its AWS credential chain; targets without the check (local) pass."""
     check = getattr(channel, "require_credentials", None)
     if callable(check):
         check()

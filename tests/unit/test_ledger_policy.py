@@ -147,9 +147,13 @@ def test_prune_older_than_by_the_ledger_receipt_time() -> None:
     record = staged(known)
     record.at = (datetime.now(timezone.utc) - timedelta(days=40)).isoformat()
     kwargs = {"superseded": False, "now": datetime.now(timezone.utc)}
-    [keep] = decide_prune([only], facts([record], TARGET, "test", "main"), "test", older_than_days=60, **kwargs)  # type: ignore[arg-type]
-    [drop] = decide_prune([only], facts([record], TARGET, "test", "main"), "test", older_than_days=30, **kwargs)  # type: ignore[arg-type]
+    known_facts = facts([record], TARGET, "test", "main")
+    [keep] = decide_prune([only], known_facts, "test", older_than_days=60, include_newest=True, **kwargs)  # type: ignore[arg-type]
+    [drop] = decide_prune([only], known_facts, "test", older_than_days=30, include_newest=True, **kwargs)  # type: ignore[arg-type]
     assert (keep.action, drop.action) == ("keep", "remove")
+    # without --include-newest the newest build of its variant stays, however old
+    [newest] = decide_prune([only], known_facts, "test", older_than_days=30, **kwargs)  # type: ignore[arg-type]
+    assert newest.action == "keep" and "newest build" in newest.reason
 
 
 def test_yank_decisions_and_specs() -> None:
