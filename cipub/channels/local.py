@@ -555,6 +555,8 @@ class LocalChannel(Batch):
         self._mark_dirty(label, file.subdir)
         with storage_errors(self.root):
             path.unlink(missing_ok=True)
+            for signed in attestations.attestation_files(path.parent, file.filename):
+                signed.unlink(missing_ok=True)  # an attestation without its file would only mislead
         self._listed(label, path, present=False)
 
     def fetch(self, file: ChannelFile, label: str, dest: Path) -> None:

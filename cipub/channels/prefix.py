@@ -46,6 +46,7 @@ from cipub.channels.base import (
 from cipub.channels.http import Body, HttpChannel, file_form
 from cipub.channels.target import Target, TargetOptions
 from cipub.core.artifact import Artifact
+from cipub.core.attest import bundles_in_sidecar
 from cipub.core.errors import ConflictError, NetworkError, VerificationError
 from cipub.core.oidc import trusted_publishing_token
 from cipub.core.secrets import read_token
@@ -70,10 +71,22 @@ def all_subdirs() -> list[str]:
     return [str(p) for p in Subdir.all()]
 
 
-def multipart_body(path: Path, filename: str, sha256: str, size: int) -> tuple[str, int, Body]:
-    """(content type, length, body factory) of the upload form, streamed from disk."""
+def multipart_body(
+    path: Path, filename: str, sha256: str, size: int, attestation: str | None = None
+) -> tuple[str, int, Body]:
+    """(content type, length, body factory) of the upload form, streamed from disk; with the
+    optional ``attestation`` part (a Sigstore bundle, as rattler-build sends it) before the file."""
     boundary = f"cipub-{secrets.token_hex(16)}"
-    head = (
+    attested = (
+        f"--{boundary}\r\n"
+        'Content-Disposition: form-data; name="attestation"\r\n'
+        "Content-Type: application/json\r\n"
+        "\r\n"
+        f"{attestation}\r\n"
+        if attestation
+        else ""
+    )
+    head = attested + (
         f"--{boundary}\r\n"
         f'Content-Disposition: form-data; name="file"; filename="{filename}"\r\n'
         "Content-Type: application/octet-stream\r\n"
@@ -105,12 +118,15 @@ class PrefixChannel(HttpChannel):
     _expect: dict[tuple[str, str], dict[str, str | None]]
     _repodata: dict[tuple[str, str], Records]
     _subdirs: list[str] | None
+    #: bundles to send with the upload of (subdir, filename, sha256): attach_attestation
+    _attestations: dict[tuple[str, str, str], str]
 
     def _start(self) -> None:
         # Both outlive a batch: labels written stay readable, a write still pending in the index
         # stays expected.
         self._labels = {self.check_label(label) for label in (*DEFAULT_LABELS, *self._options.labels)}
         self._expect = {}
+        self._attestations = {}
 
     def _forget_batch(self) -> None:
         with self._lock:
@@ -221,7 +237,8 @@ class PrefixChannel(HttpChannel):
     def _post(self, chan: str, subdir: str, path: Path, *, filename: str, sha256: str, size: int, label: str) -> None:
         self._require_token()
         check_filename(filename)
-        content_type, length, body = multipart_body(path, filename, sha256, size)
+        attestation = self._attestations.get((subdir, filename, sha256))
+        content_type, length, body = multipart_body(path, filename, sha256, size, attestation)
 
         def landed() -> bool:
             return self._sha_on_server(chan, subdir, filename) == sha256
@@ -264,9 +281,33 @@ class PrefixChannel(HttpChannel):
             label=label,
         )
 
+    # -- attestations (issue 16): prefix.dev takes one with the upload, serves it as <file>.v0.sigs --
+    def attach_attestation(self, subdir: str, filename: str, sha256: str, bundle: str) -> None:
+        """Send ``bundle`` with the upload of ``filename`` (these bytes) from now on."""
+        with self._lock:
+            self._attestations[(subdir, filename, sha256)] = bundle
+
+    def get_attestation(self, subdir: str, filename: str, label: str, kind: str) -> bytes | None:
+        """The attestations the server holds for the file in ``label`` (a JSON list of bundles), or None."""
+        if kind != "keyless":
+            return None  # the server holds Sigstore bundles only
+        where = f"{label_channel_name(self.name, self.check_label(label))}/{subdir}/{check_filename(filename)}.v0.sigs"
+        response = self.http.request(
+            "GET", f"{self.read_base}/{where}", follow_redirects=True, max_bytes=self._options.max_download_bytes
+        )
+        if response.status_code == 404:
+            return None
+        if response.status_code >= 300:
+            raise self._fail(response, f"reading {where}")
+        return response.content
+
     def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> None:
         source_label, sha = file.source_copy(source_label)
         self._require_token()
+        held = self.get_attestation(file.subdir, file.filename, source_label, "keyless")
+        bundles = bundles_in_sidecar(held) if held else []
+        if bundles:  # the copy keeps its attestation (it names the channel, not the label's channel)
+            self.attach_attestation(file.subdir, file.filename, sha, bundles[0])
         dest = label_channel_name(self.name, self.check_label(label))
         existing = self._sha_on_server(dest, file.subdir, file.filename)
         if existing is not None:

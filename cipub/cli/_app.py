@@ -220,7 +220,7 @@ def _with_global_options(func: _Command, settings: Sequence[str] = ()) -> _Comma
 #: where a target's token and API are (--token-file, --api-url): accepted by every command that
 #: talks to a target, listed after its target and labels in ``settings=``
 TARGET_ACCESS: Final = ("token_file", "api_url")
-#: the settings of every command that signs what it uploads (build, upload)
+#: the settings of every command that signs what it uploads (build, upload, cross-target promote)
 ATTEST_SETTINGS: Final = (
     "attest",
     "attest_key_file",
@@ -228,6 +228,8 @@ ATTEST_SETTINGS: Final = (
     "sigstore_trust_config",
     "attest_channel_url",
 )
+#: the settings of every command that checks attestations (promote, ci verify)
+REQUIRE_ATTESTATION: Final = ("require_attestation", "attestation_issuer", "sigstore_trust_config")
 
 
 def command(

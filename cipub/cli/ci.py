@@ -15,7 +15,7 @@ from pathlib import Path
 
 import typer
 
-from cipub.cli._app import TARGET_ACCESS, app, command, group_callback, settings_from
+from cipub.cli._app import REQUIRE_ATTESTATION, TARGET_ACCESS, app, command, group_callback, settings_from
 from cipub.cli._options import option
 from cipub.workflows.ci import DEFAULT_ACTION, DEFAULT_IMAGE  # light: jinja2 is imported when rendering
 
@@ -173,6 +173,7 @@ Examples:
         "label",
         *TARGET_ACCESS,
         "config",
+        *REQUIRE_ATTESTATION,
     ),
 )
 def verify_command(

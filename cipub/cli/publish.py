@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from cipub.cli._app import ATTEST_SETTINGS, TARGET_ACCESS, app, command
+from cipub.cli._app import ATTEST_SETTINGS, REQUIRE_ATTESTATION, TARGET_ACCESS, app, command
 from cipub.cli._options import option
 
 UPLOAD_HELP = """Upload built packages to a label of a channel (default label: test).
@@ -92,9 +92,8 @@ def upload_command(
         *TARGET_ACCESS,
         "concurrency",
         "config",
-        "require_attestation",
-        "attestation_issuer",
-        "sigstore_trust_config",
+        *REQUIRE_ATTESTATION,
+        *(s for s in ATTEST_SETTINGS if s not in REQUIRE_ATTESTATION),
     ),
 )
 def promote_command(

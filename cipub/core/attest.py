@@ -64,6 +64,65 @@ def statement(filename: str, sha256: str, target_channel: str) -> dict[str, Any]
     }
 
 
+SLSA_PREDICATE = "https://slsa.dev/provenance/v1"
+#: what a cipub build is, for SLSA's buildType (the parameters below are its definition)
+BUILD_TYPE = "https://github.com/cipub-dev/cipub/blob/main/README.md#trust-model-publish-attestations"
+
+
+def ci_run(environ: Mapping[str, str]) -> dict[str, str]:
+    """Where the build ran and from what source, as the CI provider says (empty outside CI)."""
+    if environ.get("GITHUB_REPOSITORY"):
+        server = environ.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+        repo = f"{server}/{environ['GITHUB_REPOSITORY']}"
+        run = f"{repo}/actions/runs/{environ.get('GITHUB_RUN_ID', '')}".rstrip("/")
+        found = {"repository": repo, "commit": environ.get("GITHUB_SHA", ""), "ref": environ.get("GITHUB_REF", "")}
+        return {k: v for k, v in {**found, "builder": run}.items() if v}
+    if environ.get("CI_PROJECT_URL"):
+        found = {
+            "repository": environ["CI_PROJECT_URL"],
+            "commit": environ.get("CI_COMMIT_SHA", ""),
+            "ref": environ.get("CI_COMMIT_REF_NAME", ""),
+            "builder": environ.get("CI_JOB_URL", ""),
+        }
+        return {k: v for k, v in found.items() if v}
+    return {}
+
+
+def provenance_statement(
+    filename: str,
+    sha256: str,
+    *,
+    recipe: str,
+    engine: str,
+    variant: Mapping[str, str],
+    tool_version: str,
+    environ: Mapping[str, str],
+) -> dict[str, Any]:
+    """A SLSA v1 provenance statement for one built file: recipe, variant, engine, source and commit,
+    builder (the CI run). A container image digest joins it once builds in containers record one."""
+    run = ci_run(environ)
+    dependencies: list[dict[str, Any]] = []
+    if run.get("repository"):
+        source: dict[str, Any] = {"uri": f"git+{run['repository']}" + (f"@{run['ref']}" if run.get("ref") else "")}
+        if run.get("commit"):
+            source["digest"] = {"gitCommit": run["commit"]}
+        dependencies.append(source)
+    return {
+        "_type": STATEMENT_TYPE,
+        "subject": [{"name": filename, "digest": {"sha256": sha256}}],
+        "predicateType": SLSA_PREDICATE,
+        "predicate": {
+            "buildDefinition": {
+                "buildType": BUILD_TYPE,
+                "externalParameters": {"recipe": recipe, "variant": dict(variant)},
+                "internalParameters": {"engine": engine, "cipub": tool_version},
+                "resolvedDependencies": dependencies,
+            },
+            "runDetails": {"builder": {"id": run.get("builder", "cipub (outside CI)")}},
+        },
+    }
+
+
 def check_kind(kind: str) -> str:
     if kind not in KINDS:
         raise UsageError(f"--attest must be keyless or key, not {kind!r}")
@@ -87,7 +146,15 @@ def _sigstore() -> Any:
 def _trust_config(path: str) -> Any:
     models = _sigstore()
     if not path:
-        return models.ClientTrustConfig.production()
+        try:
+            return models.ClientTrustConfig.production()
+        except Exception as exc:  # TUF refresh: network, or a stale cache
+            from cipub.core.errors import NetworkError
+
+            raise NetworkError(
+                f"cannot load the public Sigstore trust root: {type(exc).__name__}: {exc}",
+                hint="check the network, or pass --sigstore-trust-config PATH",
+            ) from None
     try:
         return models.ClientTrustConfig.from_json(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
@@ -165,7 +232,6 @@ def verify_bundle(
 ) -> dict[str, Any]:
     """Verify a Sigstore bundle offline; the statement, or VerificationError (exit 8)."""
     models = _sigstore()
-    from sigstore.errors import Error as SigstoreErrorBase
     from sigstore.verify import Verifier
     from sigstore.verify.policy import Identity
 
@@ -175,7 +241,7 @@ def verify_bundle(
         payload_type, payload = Verifier(trusted_root=config.trusted_root).verify_dsse(
             bundle, Identity(identity=identity, issuer=issuer)
         )
-    except (SigstoreErrorBase, ValueError) as exc:
+    except Exception as exc:  # a malformed bundle fails in the parser, a forged one in the verifier
         raise VerificationError(f"{filename}: the attestation does not verify: {exc}") from None
     return _checked_statement(payload_type, payload, filename, sha256)
 
@@ -261,15 +327,17 @@ def verify_envelope(document: str, *, filename: str, sha256: str, public_key_fil
 
 
 # -- the statement inside ----------------------------------------------------------------------
-def _checked_statement(payload_type: str, payload: bytes, filename: str, sha256: str) -> dict[str, Any]:
+def _checked_statement(
+    payload_type: str, payload: bytes, filename: str, sha256: str, predicate_type: str = PUBLISH_PREDICATE
+) -> dict[str, Any]:
     if payload_type != PAYLOAD_TYPE:
         raise VerificationError(f"{filename}: the attestation's payload is {payload_type}, not an in-toto statement")
     try:
         data = json.loads(payload)
     except ValueError:
         raise VerificationError(f"{filename}: the attested statement is not JSON") from None
-    if not isinstance(data, dict) or data.get("predicateType") != PUBLISH_PREDICATE:
-        raise VerificationError(f"{filename}: the attestation is not a CEP 27 publish attestation")
+    if not isinstance(data, dict) or data.get("predicateType") != predicate_type:
+        raise VerificationError(f"{filename}: the attestation is not a {predicate_type} statement")
     raw_subjects = data.get("subject")
     subjects: list[Any] = raw_subjects if isinstance(raw_subjects, list) else []
     for subject in subjects:

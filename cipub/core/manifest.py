@@ -131,6 +131,8 @@ class AttestationRecord:
     identity: str | None = None
     issuer: str | None = None
     at: str = field(default_factory=now)
+    #: "publish" (CEP 27, what targets store and promotion checks) or "provenance" (SLSA v1, beside it)
+    statement: str = "publish"
 
     @property
     def key(self) -> str:

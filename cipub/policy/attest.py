@@ -3,9 +3,10 @@
 * :func:`sign_manifest`: one CEP 27 publish statement per manifest file for the target channel,
   signed keyless (Sigstore) or with a key (:mod:`cipub.core.attest`); each signed document is
   written beside the manifest (``attestations/<subdir>/<file>.<kind>.json``) and recorded in it.
-* :func:`publish_attestations`: stored with the package where the target can hold it (local
-  channels: the CEP 50 sidecar and ``attestations_sha256`` in repodata; see
-  :mod:`cipub.channels.attestations`). Other targets keep it in the manifest (a CI artifact).
+* :func:`attach_attestations` / :func:`publish_attestations`: stored with the package where the
+  target can hold it: sent with the upload (prefix.dev, served as ``<file>.v0.sigs``), or stored
+  after it (local channels: the CEP 50 sidecar and ``attestations_sha256`` in repodata, see
+  :mod:`cipub.channels.attestations`; S3: the same objects). Other targets keep it in the manifest.
 * :func:`check_attestations`: before a promotion changes anything, every file's attestation must
   verify for the required signer *and* name the sha256 the channel holds in the source label;
   one failure refuses the whole promotion (exit 8), nothing promoted.
@@ -13,16 +14,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from cipub.channels.base import Channel
 from cipub.core import attest
 from cipub.core.errors import UsageError, VerificationError
 from cipub.core.manifest import AttestationRecord, Manifest
+from cipub.core.secrets import process_environ
 from cipub.policy.publish import channel_state
 
 #: issuer required when --attestation-issuer is not given: GitHub Actions' OIDC issuer
@@ -31,10 +34,22 @@ KEY_PREFIX = "key:"
 
 
 @runtime_checkable
-class HoldsAttestations(Protocol):
-    """A target that stores attestations beside its packages."""
+class StoresAttestations(Protocol):
+    """A target that stores attestations beside its packages, after the upload (local, S3)."""
 
     def put_attestation(self, subdir: str, filename: str, label: str, kind: str, data: bytes) -> None: ...
+
+
+@runtime_checkable
+class AttachesAttestations(Protocol):
+    """A target that takes a file's attestation with its upload (prefix.dev)."""
+
+    def attach_attestation(self, subdir: str, filename: str, sha256: str, bundle: str) -> None: ...
+
+
+@runtime_checkable
+class ReadsAttestations(Protocol):
+    """A target that serves the attestations it holds (what consumers see)."""
 
     def get_attestation(self, subdir: str, filename: str, label: str, kind: str) -> bytes | None: ...
 
@@ -47,6 +62,8 @@ class SigningRequest:
     key_file: str = ""
     token_file: str = ""
     trust_config: str = ""
+    #: also a SLSA provenance statement per file, for a build's manifest (it names the recipe)
+    provenance: bool = True
 
 
 def sign_manifest(
@@ -56,16 +73,22 @@ def sign_manifest(
     attest.check_kind(request.kind)
     if not request.target_channel:
         raise UsageError("an attestation needs the channel URL it publishes to (--attest-channel-url)")
-    entries = manifest.artifacts
-    statements = [attest.statement(e.filename, e.sha256, request.target_channel) for e in entries]
+    todo = [(e, "publish", attest.statement(e.filename, e.sha256, request.target_channel)) for e in manifest.artifacts]
+    if request.provenance and manifest.recipe:
+        env = process_environ() if environ is None else environ
+        todo += [
+            (e, "provenance", _provenance(manifest, e.filename, e.sha256, e.variant, env)) for e in manifest.artifacts
+        ]
+    statements = [raw for _e, _what, raw in todo]
     if request.kind == "key":
         signed = attest.sign_with_key(statements, request.key_file)
     else:
         token = attest.identity_token(token_file=request.token_file, environ=environ)
         signed = attest.sign_keyless(statements, token, trust_config=request.trust_config)
     records = []
-    for entry, document in zip(entries, signed, strict=True):
-        path = request.out_dir / "attestations" / entry.subdir / f"{entry.filename}.{document.kind}.json"
+    for (entry, what, _raw), document in zip(todo, signed, strict=True):
+        infix = "" if what == "publish" else f".{what}"
+        path = request.out_dir / "attestations" / entry.subdir / f"{entry.filename}{infix}.{document.kind}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(document.document, encoding="utf-8")
         record = AttestationRecord(
@@ -78,15 +101,38 @@ def sign_manifest(
             document_sha256=document.sha256,
             identity=document.identity,
             issuer=document.issuer,
+            statement=what,
         )
         manifest.attestations = [
             a
             for a in manifest.attestations
-            if not (a.key == record.key and a.kind == record.kind and a.target_channel == record.target_channel)
+            if not (
+                a.key == record.key
+                and a.kind == record.kind
+                and a.target_channel == record.target_channel
+                and a.statement == record.statement
+            )
         ]
         manifest.attestations.append(record)
         records.append(record)
     return records
+
+
+def _provenance(
+    manifest: Manifest, filename: str, sha256: str, variant: Mapping[str, str], environ: Mapping[str, str]
+) -> dict[str, Any]:
+    recipe = Path(str(manifest.recipe))
+    with contextlib.suppress(ValueError):  # as the repository names it, not this runner's path
+        recipe = recipe.absolute().relative_to(Path.cwd())
+    return attest.provenance_statement(
+        filename,
+        sha256,
+        recipe=recipe.as_posix(),
+        engine=str(manifest.engine or ""),
+        variant=variant,
+        tool_version=manifest.tool.get("version", ""),
+        environ=environ,
+    )
 
 
 def _document(record: AttestationRecord, base: Path) -> str:
@@ -98,10 +144,22 @@ def _document(record: AttestationRecord, base: Path) -> str:
         raise UsageError(f"cannot read the attestation {path}: {exc.strerror}") from None
 
 
+def attach_attestations(channel: Channel, records: list[AttestationRecord], base: Path) -> int:
+    """Before the upload, on targets that take the attestation with the file: hand them the Sigstore
+    bundles; how many (key-signed envelopes are no bundles: such targets keep none of them)."""
+    if not isinstance(channel, AttachesAttestations):
+        return 0
+    keyless = [r for r in records if r.kind == "keyless" and r.statement == "publish"]
+    for record in keyless:
+        channel.attach_attestation(record.subdir, record.filename, record.sha256, _document(record, base))
+    return len(keyless)
+
+
 def publish_attestations(channel: Channel, label: str, records: list[AttestationRecord], base: Path) -> int:
     """Store ``records``' documents with their files in ``label``; how many were stored (0: the
     target cannot hold them, the manifest does)."""
-    if not isinstance(channel, HoldsAttestations) or not records:
+    records = [r for r in records if r.statement == "publish"]  # provenance stays in the manifest
+    if not isinstance(channel, StoresAttestations) or not records:
         return 0
     with channel:
         for record in records:
@@ -144,16 +202,24 @@ def _documents(channel: Channel, manifest: Manifest, key: str, label: str, kind:
     """The attestations to check for ``key``: the target's own (what consumers see), or, on a
     target that cannot hold them, the manifest's."""
     subdir, filename = key.split("/", 1)
-    if isinstance(channel, HoldsAttestations):
+    if isinstance(channel, ReadsAttestations):
         data = channel.get_attestation(subdir, filename, label, kind)
         if data is None:
             return []
         return attest.bundles_in_sidecar(data) if kind == "keyless" else [data.decode("utf-8", "replace")]
     base = manifest.base_dir or Path()
-    return [_document(a, base) for a in manifest.attestations if a.key == key and a.kind == kind]
+    wanted = [a for a in manifest.attestations if a.key == key and a.kind == kind and a.statement == "publish"]
+    return [_document(a, base) for a in wanted]
 
 
-def check_attestations(channel: Channel, manifest: Manifest, label: str, requirement: Requirement) -> int:
+def check_attestations(
+    channel: Channel,
+    manifest: Manifest,
+    label: str,
+    requirement: Requirement,
+    *,
+    consequence: str = "nothing was promoted",
+) -> int:
     """Refuse (VerificationError, exit 8) unless every manifest file in ``label`` has an attestation
     that verifies for ``requirement`` and names the sha256 the channel holds; returns the count."""
     state = channel_state(channel, manifest.artifacts)
@@ -179,8 +245,7 @@ def check_attestations(channel: Channel, manifest: Manifest, label: str, require
     if problems:
         shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
         raise VerificationError(
-            f"{len(problems)} file(s) lack a valid attestation by {requirement.identity}: {shown}"
-            " — nothing was promoted",
+            f"{len(problems)} file(s) lack a valid attestation by {requirement.identity}: {shown} — {consequence}",
             hint="upload with --attest from the trusted CI job, or check --require-attestation/--attestation-issuer",
         )
     return len(manifest.artifacts)

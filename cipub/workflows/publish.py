@@ -79,7 +79,10 @@ def upload(
 
 
 def _attest_dir(settings: Settings, found_at: Path | None) -> Path:
-    return found_at.parent if found_at is not None else Path(settings.output_dir)
+    """Where signed documents go: beside the manifest (``found_at`` is its file or its directory)."""
+    if found_at is None:
+        return Path(settings.output_dir)
+    return found_at if found_at.is_dir() else found_at.parent
 
 
 def sign_for_upload(
@@ -88,7 +91,7 @@ def sign_for_upload(
     """Sign a CEP 27 publish attestation per file, before anything is uploaded (a signing failure
     uploads nothing)."""
     from cipub.channels.base import MAIN_LABEL
-    from cipub.policy.attest import SigningRequest, sign_manifest
+    from cipub.policy.attest import SigningRequest, attach_attestations, sign_manifest
 
     request = SigningRequest(
         kind=settings.attest,
@@ -100,19 +103,25 @@ def sign_for_upload(
     )
     records = sign_manifest(manifest, request)
     who = records[0].identity if records else ""
-    report.say(f"signed {len(records)} publish attestation(s) ({settings.attest}, {who}) for {request.target_channel}")
+    published = sum(1 for r in records if r.statement == "publish")
+    extra = f" and {len(records) - published} provenance statement(s)" if len(records) > published else ""
+    report.say(
+        f"signed {published} publish attestation(s){extra} ({settings.attest}, {who}) for {request.target_channel}"
+    )
+    if attach_attestations(channel, records, request.out_dir):
+        report.say(f"the attestations go to {channel.display} with the uploads")
     return records
 
 
 def publish_signed(
     settings: Settings, channel: Channel, records: list[AttestationRecord], found_at: Path | None, report: Reporter
 ) -> None:
-    from cipub.policy.attest import publish_attestations
+    from cipub.policy.attest import AttachesAttestations, publish_attestations
 
     stored = publish_attestations(channel, settings.label, records, _attest_dir(settings, found_at))
     if stored:
         report.say(f"stored {stored} attestation(s) with the packages on {channel.display}")
-    else:
+    elif not isinstance(channel, AttachesAttestations):
         report.say(
             f"note: {channel.display} cannot hold attestations; they are in the manifest (keep it as a CI artifact)"
         )
@@ -253,9 +262,18 @@ def _promote_across(
                 f"no token for the destination {settings.to_target}",
                 hint=f"set {TO_TOKEN_ENV[0]} or pass --to-token-file PATH (the --target's token is never used)",
             ) from exc
-    return promote_across(
+    # Re-attest for the destination channel (issue 16): the source's statements name the source.
+    signed = (
+        sign_for_upload(settings, manifest, dest, manifest.base_dir, SILENT) if settings.attest and not dry_run else []
+    )
+    receipts = promote_across(
         manifest, source, dest, settings.promote_from, settings.promote_to, dry_run=dry_run, progress=progress
     )
+    if signed:
+        from cipub.policy.attest import publish_attestations
+
+        publish_attestations(dest, settings.promote_to, signed, _attest_dir(settings, manifest.base_dir))
+    return receipts
 
 
 def _ledger_set(settings: Settings, target: str, selectors: Sequence[str], report: Reporter) -> Manifest:

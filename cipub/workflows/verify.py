@@ -59,6 +59,16 @@ def verify(
         index_wait=settings.index_wait,
     )
     _report_to_ci(results, settings.label)
+    if settings.require_attestation:  # issue 16: and each file is attested by the required signer
+        from cipub.policy.attest import Requirement, check_attestations
+
+        requirement = Requirement(
+            settings.require_attestation, settings.attestation_issuer, settings.sigstore_trust_config
+        )
+        count = check_attestations(
+            target, manifest, settings.label, requirement, consequence="the staged files do not verify"
+        )
+        report.say(f"verified {count} attestation(s) by {settings.require_attestation}")
     return results
 
 

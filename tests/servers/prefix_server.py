@@ -18,6 +18,9 @@ real clients send (rattler-build / rattler_upload ``prefix.rs``, ``trusted_publi
                                                      200 with the raw short-lived token as body
     GET    /{channel}/{subdir}/repodata.json          conda channel (noarch always exists)
     GET    /{channel}/{subdir}/{file}                 package bytes (single byte ranges honoured)
+    GET    /{channel}/{subdir}/{file}.v0.sigs         the upload's optional ``attestation`` part (a
+                                                     Sigstore bundle) as a JSON list [inferred: the
+                                                     list layout CEP 27 and rattler-build describe]
 
 Auth: ``Authorization: Bearer <key>`` with an API key (any channel) or a minted token (its
 publisher's channels, until it expires). 401 without a valid token, 403 for another channel.
@@ -222,6 +225,8 @@ class _Stored:
     path: Path
     record: dict[str, Any]
     visible_at: float
+    #: the upload's ``attestation`` part (a Sigstore bundle, JSON text), served as ``<file>.v0.sigs``
+    attestation: str | None = None
 
 
 @dataclass
@@ -369,7 +374,10 @@ class PrefixServer:
             headers, data = file_parts[0]
             filename = headers.get("x-file-name", "")
             sha256 = headers.get("x-file-sha256", "")
+            attested = [c for h, c in parts if 'name="attestation"' in h.get("content-disposition", "")]
+            attestation = attested[0].decode("utf-8", "replace") if attested else None
         else:  # the documented raw-body form
+            attestation = None
             data = body
             filename = request.headers.get("X-File-Name", "")
             sha256 = request.headers.get("X-File-SHA256", "")
@@ -395,7 +403,7 @@ class PrefixServer:
             tmp = target.with_name(f".{filename}.{secrets.token_hex(4)}")
             tmp.write_bytes(data)
             tmp.replace(target)
-            files[(subdir, filename)] = _Stored(target, record, time.monotonic() + self.index_delay)
+            files[(subdir, filename)] = _Stored(target, record, time.monotonic() + self.index_delay, attestation)
         send(request, 200, {"status": "ok"})  # [inferred] body; clients only check for 2xx
 
     def _delete(self, request: BaseHTTPRequestHandler, channel: str, subdir: str, filename: str) -> None:
@@ -469,6 +477,16 @@ class PrefixServer:
                 send(request, 404, {"error": "Subdir not found"})  # [inferred]
                 return
             send(request, 200, repodata(subdir, {fn: st.record for fn, st in visible.items()}))
+            return
+        attested = visible.get(name.removesuffix(".v0.sigs")) if name.endswith(".v0.sigs") else None
+        if attested is not None and attested.attestation is not None:  # [inferred] a JSON list of bundles
+            data = ("[" + attested.attestation + "]").encode()
+            request.send_response(200)
+            request.send_header("Content-Type", "application/json")
+            request.send_header("Content-Length", str(len(data)))
+            request.end_headers()
+            if request.command != "HEAD":
+                request.wfile.write(data)
             return
         stored = visible.get(name)
         if stored is None:

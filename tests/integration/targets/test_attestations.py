@@ -384,7 +384,8 @@ def test_build_signs_keyless_from_the_github_job_identity(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CIPUB_", "GITHUB_", "GITLAB_", "ACTIONS_"))}
     env.pop("CI", None)
     env.update(issuer.github_env())
-    env.pop("GITHUB_ACTIONS")  # the OIDC variables alone: no CI summary files to write here
+    env.pop("GITHUB_ACTIONS")  # the OIDC variables and the run's facts alone: no CI summary files here
+    env.update({"GITHUB_REPOSITORY": "acme/widgets", "GITHUB_SHA": "c0ffee" * 6 + "abcd", "GITHUB_RUN_ID": "42"})
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         cmd = [sys.executable, "-m", "cipub", *args]
@@ -395,8 +396,284 @@ def test_build_signs_keyless_from_the_github_job_identity(
     assert built.returncode == 0, built.stdout + built.stderr
     assert issuer.issued[-1]["aud"] == "sigstore"
     doc = json.loads((tmp_path / "output" / "cipub-manifest.json").read_text())
-    assert [a["identity"] for a in doc["attestations"]] == [IDENTITY]
+    assert sorted((a["statement"], a["identity"]) for a in doc["attestations"]) == [
+        ("provenance", IDENTITY),
+        ("publish", IDENTITY),
+    ]
+    # the SLSA provenance beside it: recipe, variant, engine, source commit, builder (the CI run)
+    [provenance] = [a for a in doc["attestations"] if a["statement"] == "provenance"]
+    envelope = json.loads((tmp_path / "output" / provenance["document"]).read_text())["dsseEnvelope"]
+    import base64
+
+    slsa = json.loads(base64.b64decode(envelope["payload"]))
+    assert slsa["predicateType"] == "https://slsa.dev/provenance/v1"
+    definition = slsa["predicate"]["buildDefinition"]
+    assert definition["externalParameters"]["recipe"] == "recipe/recipe.yaml"
+    assert definition["internalParameters"]["engine"] == doc["engine"]
+    assert definition["resolvedDependencies"] == [
+        {"uri": "git+https://github.com/acme/widgets", "digest": {"gitCommit": "c0ffee" * 6 + "abcd"}}
+    ]
+    assert slsa["predicate"]["runDetails"]["builder"]["id"] == "https://github.com/acme/widgets/actions/runs/42"
+    assert slsa["subject"] == [
+        {"name": doc["artifacts"][0]["filename"], "digest": {"sha256": doc["artifacts"][0]["sha256"]}}
+    ]
     assert issuer.request_token not in built.stdout + built.stderr
     promoted = run("promote", *require(sigstore, issuer))
     assert promoted.returncode == 0, promoted.stdout + promoted.stderr
     assert "verified 1 attestation(s)" in promoted.stdout
+
+
+def test_move_takes_the_attestation_along_and_a_garbage_sidecar_is_refused(
+    tmp_path: Path, cipub: Cli, sigstore: LocalSigstore, issuer: OidcIssuer, token_file: Path
+) -> None:
+    channel = tmp_path / "channel"
+    good = make_package(tmp_path / "build", "alpha")
+    junk = make_package(tmp_path / "build", "beta")
+    manifest = write_manifest(tmp_path, good)
+    up = cipub(
+        "upload", "--manifest", str(manifest), "--target", str(channel), *keyless(sigstore, token_file), cwd=tmp_path
+    )
+    assert up.code == 0, up.err
+    moved = cipub(
+        "promote",
+        "--manifest",
+        str(manifest),
+        "--target",
+        str(channel),
+        "--move",
+        *require(sigstore, issuer),
+        cwd=tmp_path,
+    )
+    assert moved.code == 0, moved.err
+    staged = channel / "label" / "test" / "noarch"
+    assert not list(staged.glob(f"{good.name}*"))  # neither the file nor its sidecar stays behind
+    assert len(list((channel / "noarch").glob(f"{good.name}.sigs.*"))) == 1
+
+    # a sidecar that is valid JSON but no Sigstore bundle: exit 8 with a message, no traceback
+    second = write_manifest(tmp_path / "second", junk)
+    assert cipub("upload", "--manifest", str(second), "--target", str(channel), cwd=tmp_path).code == 0
+    data = b'[{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json"}]'
+    from cipub.core.attest import sidecar_name
+
+    (staged / sidecar_name(junk.name, data)).write_bytes(data)
+    refused = cipub(
+        "promote", "--manifest", str(second), "--target", str(channel), *require(sigstore, issuer), cwd=tmp_path
+    )
+    assert refused.code == VERIFICATION, refused.err
+    assert "does not verify" in refused.err and "Traceback" not in refused.err
+
+
+def test_prefix_dev_takes_the_attestation_with_the_upload(
+    tmp_path: Path, cipub: Cli, sigstore: LocalSigstore, issuer: OidcIssuer, token_file: Path
+) -> None:
+    """prefix.dev (test server): the bundle goes as the upload's ``attestation`` part and is served as
+    ``<file>.v0.sigs``; promotion (a re-upload into the main channel) checks it and carries it along."""
+    import httpx
+
+    from tests.support.prefix_target import prefix_target, shared_prefix
+
+    with prefix_target(tmp_path, server=shared_prefix()) as handle:
+        attested = make_package(tmp_path / "build", "alpha")
+        bare = make_package(tmp_path / "build", "beta")
+        manifest = write_manifest(tmp_path, attested)
+        target = ["--target", handle.url]
+        up = cipub(
+            "upload", "--manifest", str(manifest), *target, *keyless(sigstore, token_file), cwd=tmp_path, env=handle.env
+        )
+        assert up.code == 0, up.err
+        sigs = httpx.get(f"{handle.install_url('test')}/noarch/{attested.name}.v0.sigs")
+        assert sigs.status_code == 200
+        [bundle] = sigs.json()
+        assert bundle["mediaType"] == "application/vnd.dev.sigstore.bundle.v0.3+json"
+
+        promote = ["promote", "--manifest", str(manifest), *target]
+        other = cipub(
+            *promote, *require(sigstore, issuer, "repo:mallory/evil:ref:refs/heads/main"), cwd=tmp_path, env=handle.env
+        )
+        assert other.code == VERIFICATION, other.err
+        assert "main" not in handle.state()
+        right = cipub(*promote, *require(sigstore, issuer), cwd=tmp_path, env=handle.env)
+        assert right.code == 0, right.err
+        assert handle.state()["main"] == {f"noarch/{attested.name}": read_artifact(attested).sha256}
+        assert httpx.get(f"{handle.install_url('main')}/noarch/{attested.name}.v0.sigs").json() == [bundle]
+
+        unsigned = write_manifest(tmp_path / "second", bare)
+        assert cipub("upload", "--manifest", str(unsigned), *target, cwd=tmp_path, env=handle.env).code == 0
+        refused = cipub(
+            "promote", "--manifest", str(unsigned), *target, *require(sigstore, issuer), cwd=tmp_path, env=handle.env
+        )
+        assert refused.code == VERIFICATION, refused.err
+        assert "no attestation" in refused.err
+        assert f"noarch/{bare.name}" not in handle.state()["main"]
+
+
+def test_cross_target_promotion_re_attests_for_the_destination(
+    tmp_path: Path, cipub: Cli, sigstore: LocalSigstore, issuer: OidcIssuer, token_file: Path
+) -> None:
+    import base64
+
+    staging, production = tmp_path / "staging", tmp_path / "production"
+    pkg = make_package(tmp_path / "build")
+    manifest = write_manifest(tmp_path, pkg)
+    up = cipub(
+        "upload", "--manifest", str(manifest), "--target", str(staging), *keyless(sigstore, token_file), cwd=tmp_path
+    )
+    assert up.code == 0, up.err
+    promoted = cipub(
+        "promote", "--manifest", str(manifest), "--target", str(staging), "--to-target", str(production),
+        *require(sigstore, issuer), *keyless(sigstore, token_file), cwd=tmp_path,
+    )  # fmt: skip
+    assert promoted.code == 0, promoted.err
+    [sidecar] = (production / "noarch").glob(f"{pkg.name}.sigs.*")
+    [bundle] = json.loads(sidecar.read_bytes())
+    statement = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"]))
+    assert statement["predicate"] == {"targetChannel": production.absolute().as_uri()}
+    assert statement["subject"] == [{"name": pkg.name, "digest": {"sha256": read_artifact(pkg).sha256}}]
+    channels = {a["target_channel"] for a in json.loads(manifest.read_text())["attestations"]}
+    assert channels == {staging.absolute().as_uri(), production.absolute().as_uri()}
+
+
+def test_a_target_that_cannot_hold_attestations_is_checked_against_the_manifest(
+    tmp_path: Path, cipub: Cli, sigstore: LocalSigstore, issuer: OidcIssuer, token_file: Path
+) -> None:
+    """anaconda.org (test server) keeps no attestation: the manifest's (a CI artifact) is verified
+    against the sha256 the server holds; a manifest without one, or another signer, is refused."""
+    from tests.support.anaconda_target import anaconda_target
+
+    with anaconda_target(tmp_path) as handle:
+        pkg = make_package(tmp_path / "build")
+        manifest = write_manifest(tmp_path, pkg)
+        target = ["--target", handle.url]
+        up = cipub(
+            "upload", "--manifest", str(manifest), *target, *keyless(sigstore, token_file), cwd=tmp_path, env=handle.env
+        )
+        assert up.code == 0, up.err
+        assert "cannot hold attestations; they are in the manifest" in up.out + up.err
+
+        bare = write_manifest(tmp_path / "copy", pkg)  # the same file, a manifest without attestations
+        refused = cipub(
+            "promote", "--manifest", str(bare), *target, *require(sigstore, issuer), cwd=tmp_path, env=handle.env
+        )
+        assert refused.code == VERIFICATION, refused.err
+        other = cipub(
+            "promote", "--manifest", str(manifest), *target,
+            *require(sigstore, issuer, "repo:mallory/evil:ref:refs/heads/main"), cwd=tmp_path, env=handle.env,
+        )  # fmt: skip
+        assert other.code == VERIFICATION, other.err
+        assert "main" not in handle.state()
+        right = cipub(
+            "promote", "--manifest", str(manifest), *target, *require(sigstore, issuer), cwd=tmp_path, env=handle.env
+        )
+        assert right.code == 0, right.err
+        assert handle.state()["main"] == {f"noarch/{pkg.name}": read_artifact(pkg).sha256}
+
+
+#: a real production prefix.dev attestation list, shipped as a test fixture in this sdist (PyPI)
+PREFIX_FIXTURE_SDIST = "conda-sigstore==0.1.5"
+PREFIX_FIXTURE_MEMBER = "conda_sigstore-0.1.5/tests/fixtures/prefix-actionlint.v0.sigs"
+
+
+def _production_fixture() -> bytes:
+    """The fixture, from the sdist fetched once with pip into .tools/ (behind a lock)."""
+    import fcntl
+    import subprocess
+    import sys
+    import tarfile
+
+    from tests.support.sigstore_local import TOOLS_DIR
+
+    cache = TOOLS_DIR / "prefix-attestation-fixture"
+    cached = cache / "prefix-actionlint.v0.sigs"
+    TOOLS_DIR.mkdir(parents=True, exist_ok=True)
+    with (TOOLS_DIR / "prefix-attestation-fixture.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not cached.is_file():
+            download = cache / "sdist"
+            download.mkdir(parents=True, exist_ok=True)
+            cmd = [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "-q",
+                "-d",
+                str(download),
+            ]
+            proc = subprocess.run(
+                [*cmd, PREFIX_FIXTURE_SDIST], capture_output=True, text=True, check=False, timeout=300
+            )
+            if proc.returncode != 0:
+                pytest.fail(f"pip could not fetch {PREFIX_FIXTURE_SDIST} (needs PyPI once):\n{proc.stderr[-2000:]}")
+            [sdist] = download.glob("*.tar.gz")
+            with tarfile.open(sdist) as tar:
+                member = tar.extractfile(PREFIX_FIXTURE_MEMBER)
+                assert member is not None
+                tmp = cached.with_suffix(".part")
+                tmp.write_bytes(member.read())
+                tmp.replace(cached)
+    return cached.read_bytes()
+
+
+def test_a_real_prefix_dev_attestation_verifies_offline_against_the_production_root(tmp_path: Path) -> None:
+    """cipub's verifier on a bundle prefix.dev really served (Sigstore's public instance), offline:
+    the trust root embedded in sigstore-python, no network."""
+    import base64
+    from importlib import resources
+
+    from cipub.core import attest
+    from cipub.core.errors import VerificationError
+
+    [bundle] = attest.bundles_in_sidecar(_production_fixture())
+    statement = json.loads(base64.b64decode(json.loads(bundle)["dsseEnvelope"]["payload"]))
+    [subject] = statement["subject"]
+    store = resources.files("sigstore") / "_store" / "https%3A%2F%2Ftuf-repo-cdn.sigstore.dev"
+    config = tmp_path / "production.json"
+    config.write_text(
+        json.dumps(
+            {
+                "mediaType": "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json",
+                "trustedRoot": json.loads((store / "trusted_root.json").read_text()),
+                "signingConfig": json.loads((store / "signing_config.v0.2.json").read_text()),
+            }
+        )
+    )
+    publisher = "https://github.com/hunger/octoconda/.github/workflows/octoconda.yaml@refs/heads/main"
+    github = "https://token.actions.githubusercontent.com"
+    checked = attest.verify_bundle(
+        bundle, filename=subject["name"], sha256=subject["digest"]["sha256"], identity=publisher, issuer=github,
+        trust_config=str(config),
+    )  # fmt: skip
+    assert checked["predicate"] == {"targetChannel": "https://prefix.dev/github-releases"}
+    with pytest.raises(VerificationError, match="SAN"):
+        attest.verify_bundle(
+            bundle, filename=subject["name"], sha256=subject["digest"]["sha256"],
+            identity="https://github.com/mallory/evil/.github/workflows/x.yml@refs/heads/main", issuer=github,
+            trust_config=str(config),
+        )  # fmt: skip
+    with pytest.raises(VerificationError, match="not this file"):
+        attest.verify_bundle(
+            bundle, filename=subject["name"], sha256="0" * 64, identity=publisher, issuer=github,
+            trust_config=str(config),
+        )  # fmt: skip
+
+
+def test_ci_verify_checks_attestations_too(
+    tmp_path: Path, cipub: Cli, sigstore: LocalSigstore, issuer: OidcIssuer, token_file: Path
+) -> None:
+    channel = tmp_path / "channel"
+    pkg = make_package(tmp_path / "build")
+    manifest = write_manifest(tmp_path, pkg)
+    up = cipub(
+        "upload", "--manifest", str(manifest), "--target", str(channel), *keyless(sigstore, token_file), cwd=tmp_path
+    )
+    assert up.code == 0, up.err
+    verify = ["ci", "verify", "--manifest", str(manifest), "--target", str(channel), "--mode", "files"]
+    good = cipub(*verify, *require(sigstore, issuer), cwd=tmp_path)
+    assert good.code == 0, good.err
+    assert "verified 1 attestation(s)" in good.out + good.err
+    bad = cipub(*verify, *require(sigstore, issuer, "repo:mallory/evil:ref:refs/heads/main"), cwd=tmp_path)
+    assert bad.code == VERIFICATION, bad.err
+    assert "the staged files do not verify" in bad.err
