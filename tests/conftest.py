@@ -6,6 +6,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,18 +62,27 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if "tests.support.node_tools" not in sys.modules and "tests.support.quetz" not in sys.modules:
         return
     users = {Path(str(item.fspath)) for item in session.items}
+    installs: list[Callable[[], object]] = []
     if "tests.support.node_tools" in sys.modules and any(_mentions(path, "node_tools") for path in users):
         from tests.support.node_tools import bootstrap_for_session
 
-        bootstrap_for_session()
+        installs.append(bootstrap_for_session)
     # The Quetz test server's venv likewise (it marks itself ready last; unit tests never need it).
     if "tests.support.quetz" in sys.modules and any(
         "unit" not in path.parts and _mentions(path, "quetz") for path in users
     ):
         from tests.support.quetz import QuetzUnavailable, ensure_quetz_venv
 
-        with contextlib.suppress(QuetzUnavailable):  # the tests that need it fail with the message
-            ensure_quetz_venv()
+        def quetz_venv() -> None:
+            with contextlib.suppress(QuetzUnavailable):  # the tests that need it fail with the message
+                ensure_quetz_venv()
+
+        installs.append(quetz_venv)
+    # Side by side: on a machine without the tool cache npm compiles for minutes while pip builds
+    # the Quetz venv (each behind its own lock, in its own folder); a warm cache returns at once.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for done in [pool.submit(install) for install in installs]:
+            done.result()
 
 
 def _mentions(path: Path, word: str) -> bool:

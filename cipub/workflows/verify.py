@@ -139,7 +139,9 @@ def _wait_on_channel(manifest: Manifest, channel: Channel, label: str, index_wai
         return not any(not r.ok and r.state.startswith("not in label") for r in checked)
 
     results = check_on_channel(manifest, channel, label)
-    if settled(results) or index_wait <= 0:
+    # Waiting only helps where the server writes the index; cipub indexes a local directory or
+    # an S3 bucket itself when its batch ends, so a file not shown there now never will be.
+    if settled(results) or index_wait <= 0 or not channel.capabilities.server_side_index:
         return results
 
     def shown() -> bool:

@@ -40,6 +40,10 @@ RATE = 0.3
 #: cipub's settings for these runs: short read timeout so stalls cost little, enough retries that
 #: max_consecutive faults per request can always be outlasted
 SETTINGS = {"CIPUB_READ_TIMEOUT": "0.5", "CIPUB_RETRIES": "6", "CIPUB_BACKOFF": "0.05", "CIPUB_CONNECT_TIMEOUT": "2"}
+#: a stall holds the connection four times cipub's read timeout (cipub gives up at 0.5 s either way);
+#: clients without a read timeout of their own (rattler's S3 indexer) wait this long, then see the
+#: connection close, so a longer stall only costs time
+STALL = 2.0
 
 
 @contextlib.contextmanager
@@ -99,7 +103,7 @@ def _through_faults(kind: str, tmp_path: Path) -> list[str]:
     with (
         remote_handle(kind, tmp_path) as handle,
         behind_proxies(
-            handle, rate=RATE, seed=7, faults=FAULTS, stall_seconds=4, retry_after="1", max_consecutive=2
+            handle, rate=RATE, seed=7, faults=FAULTS, stall_seconds=STALL, retry_after="1", max_consecutive=2
         ) as (proxied, proxies),
     ):
         start = time.monotonic()

@@ -62,6 +62,8 @@ _HOP_BY_HOP = frozenset(
         "trailer",
         "upgrade",
         "content-length",
+        # answered by the proxy itself (below), as any HTTP/1.1 server would
+        "expect",
     }
 )
 _REWRITE_MAX = 8 * 1024 * 1024
@@ -268,6 +270,10 @@ class FaultProxy:
         """Handle one request; return whether the connection may be reused."""
         path = target.split("?", 1)[0]
         fault = self._choose(method, path)
+        if headers.get("expect", "").lower() == "100-continue":
+            # An HTTP/1.1 server's interim answer: without it the client (botocore's S3 uploads)
+            # sends the body only after its own wait of a second, on every PUT.
+            sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
         if fault == "reset_request":
             _read_some_body(rfile, headers)
             _reset(sock)

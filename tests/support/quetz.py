@@ -1,7 +1,8 @@
 """The real Quetz server (``quetz-server`` 0.10.4) for tests: installed, created and started here.
 
 Nothing is assumed to be installed. The first use builds a virtual environment under
-``<repo>/.tools/quetz-venv`` (about a minute, cached after that; rebuilt when the pins below change)
+``<tools>/quetz-venv-<pins digest>`` (about a minute, cached after that for every checkout on the machine,
+see ``tests/support/tool_cache.py``; a new one when the pins below change)
 with the exact versions known to start Quetz 0.10.4: FastAPI must stay at 0.104.1 because newer
 releases dropped ``app.route``, which Quetz calls; everything else is pinned too, so a new release
 of a dependency cannot break the test suite overnight.
@@ -34,9 +35,10 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.tool_cache import TOOLS_DIR
+
 REPO = Path(__file__).resolve().parents[2]
-TOOLS = REPO / ".tools"
-VENV = TOOLS / "quetz-venv"
+TOOLS = TOOLS_DIR
 _READY_MARK = ".cipub-ready"
 
 #: What gets installed, and the versions every dependency is held at (``pip freeze`` of a venv
@@ -113,6 +115,10 @@ def _tail(text: str, lines: int = 40) -> str:
 def _pins_digest() -> str:
     text = "\n".join(REQUIREMENTS) + CONSTRAINTS + sys.version.split()[0]
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+#: the venv for these pins and this Python, shared by every checkout on the machine
+VENV = TOOLS / f"quetz-venv-{_pins_digest()[:16]}"
 
 
 def quetz_executable(venv: Path = VENV) -> Path:

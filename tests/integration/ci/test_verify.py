@@ -38,8 +38,14 @@ def test_verify_installs_from_the_label(tmp_path: Path, cipub: Callable[..., Any
     assert "ok     noarch/verify-me-1.0-" in result.out and "installed" in result.out
 
 
-def test_verify_fails_when_the_file_is_not_in_the_label(tmp_path: Path, cipub: Callable[..., Any]) -> None:
+def test_verify_fails_when_the_file_is_not_in_the_label(
+    tmp_path: Path, cipub: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     manifest = stage(tmp_path, cipub)
+    # cipub writes a local channel's index itself: a file not shown now never will be, so verify
+    # fails at once instead of waiting out index_wait (60 s by default) for a server's index.
+    slept: list[float] = []
+    monkeypatch.setattr("time.sleep", slept.append)
     result = cipub(
         "ci",
         "verify",
@@ -55,6 +61,36 @@ def test_verify_fails_when_the_file_is_not_in_the_label(tmp_path: Path, cipub: C
     )
     assert result.code == 8
     assert "not in label main" in result.err and "Traceback" not in result.err
+    assert slept == []
+
+
+def test_verify_waits_for_a_server_side_index_to_show_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the server indexes in the background, a file not shown yet is looked for again
+    (bounded by index_wait), each time reading the server afresh."""
+    from cipub.channels.base import Capabilities
+    from cipub.workflows import verify
+
+    entry = ArtifactEntry.from_artifact(read_artifact(make_package(tmp_path, "wait-me", "1.0", 0)))
+    answers = iter(["not in label test", "not in label test", "on channel"])
+
+    class Channel:
+        capabilities = Capabilities(server_side_index=True, async_index=True)
+        forgotten = 0
+
+        def _forget_batch(self) -> None:
+            self.forgotten += 1
+
+    def check(manifest: Manifest, channel: object, label: str) -> list[verify.Checked]:
+        state = next(answers)
+        return [verify.Checked(entry, state, state == "on channel")]
+
+    slept: list[float] = []
+    monkeypatch.setattr(verify, "check_on_channel", check)
+    monkeypatch.setattr("time.sleep", slept.append)
+    channel = Channel()
+    results = verify._wait_on_channel(Manifest(artifacts=[entry]), channel, "test", 60.0)  # type: ignore[arg-type]
+    assert [(r.state, r.ok) for r in results] == [("on channel", True)]
+    assert slept == [1.0] and channel.forgotten == 2  # asked 3 times, read afresh twice
 
 
 def test_verify_fails_on_different_bytes_under_the_same_name(tmp_path: Path, cipub: Callable[..., Any]) -> None:
