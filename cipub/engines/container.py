@@ -314,7 +314,7 @@ def prepared_image(client: Any, base: Any, log: Any) -> str:
     return tag
 
 
-def _follow(container: Any, log: Any, deadline: float | None) -> list[str]:
+def _follow(container: Any, log: Any, deadline: float | None, tick: Any = None) -> list[str]:
     """Stream the container's output to ``log`` line by line until it stops (or ``deadline``)."""
     lines: queue.Queue[str | None] = queue.Queue()
 
@@ -337,6 +337,8 @@ def _follow(container: Any, log: Any, deadline: float | None) -> list[str]:
     while True:
         if deadline is not None and time.monotonic() > deadline:
             raise TimeoutError
+        if tick is not None:
+            tick()  # the build script's own log, followed in the output directory
         try:
             line = lines.get(timeout=0.2)
         except queue.Empty:
@@ -370,7 +372,7 @@ class ContainerRun:
     options: ContainerOptions
     what: str
 
-    def run(self, log: Any) -> None:
+    def run(self, log: Any, tick: Any = None) -> None:
         import docker.errors
 
         limits: dict[str, Any] = {}
@@ -397,7 +399,7 @@ class ContainerRun:
             container.start()
             deadline = time.monotonic() + self.options.timeout if self.options.timeout else None
             try:
-                _follow(container, log, deadline)
+                _follow(container, log, deadline, tick)
             except TimeoutError:
                 with contextlib.suppress(Exception):
                     container.kill()
@@ -459,9 +461,12 @@ class ContainerRattlerBuildEngine:
             events: list[dict[str, Any]] = []
             follower = ScriptLogFollower(output_dir / "bld")
 
-            def on_line(raw: str) -> None:
+            def follow_script() -> None:
                 for text in follower.poll():
                     log.line(text)
+
+            def on_line(raw: str) -> None:
+                follow_script()
                 _take(raw, log, events)
 
             run = ContainerRun(
@@ -473,13 +478,20 @@ class ContainerRattlerBuildEngine:
                 self.options,
                 f"the build of {recipe.path} in {self.options.image}",
             )
-            run.run(on_line)
+            run.run(on_line, follow_script)
             for text in follower.poll(final=True):
                 log.line(text)
             for event in events:  # paths in the container -> paths here
                 if "package" in event:
                     event["package"] = str(output_dir / Path(str(event["package"])).relative_to(C_OUTPUT))
-            _raise_for(events, run.exit_code, log, request)
+            try:
+                _raise_for(events, run.exit_code, log, request)
+            except BuildFailedError as exc:
+                if self.options.memory:  # the OOM killer may have ended the script, not the container
+                    exc.hint = (exc.hint + "; " if exc.hint else "") + (
+                        f"the container's memory limit {self.options.memory} may be why (--container-memory)"
+                    )
+                raise
             for folder in follower.build_folders():
                 shutil.rmtree(folder, ignore_errors=True)
         built = new_package_files(output_dir, before)
