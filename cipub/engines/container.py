@@ -295,7 +295,8 @@ def prepared_image(client: Any, base: Any, log: Any) -> str:
                 environment=environment,
                 volumes=volumes,
                 network_mode="host",
-                labels={LABEL: "prepare"},
+                # the derived image keeps these labels: older ones of the same base can be found
+                labels={LABEL: "prepare", "cipub.base": str(base.id)},
             )
             try:
                 container.start()
@@ -311,7 +312,17 @@ def prepared_image(client: Any, base: Any, log: Any) -> str:
             finally:
                 with contextlib.suppress(Exception):
                     container.remove(force=True)
+            _remove_older(client, base, tag)
     return tag
+
+
+def _remove_older(client: Any, base: Any, keep: str) -> None:
+    """Derived images of the same base made for an earlier cipub go: one per base is kept."""
+    with contextlib.suppress(Exception):
+        for image in client.images.list(filters={"label": f"cipub.base={base.id}"}):
+            if keep not in (image.tags or []) and any(t.startswith(DERIVED_REPOSITORY + ":") for t in image.tags):
+                with contextlib.suppress(Exception):
+                    client.images.remove(image.id, noprune=False)
 
 
 def _follow(container: Any, log: Any, deadline: float | None, tick: Any = None) -> list[str]:
