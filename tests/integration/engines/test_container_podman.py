@@ -163,8 +163,12 @@ def test_sigint_mid_build_leaves_no_container(podman: podman_support.Podman, tmp
     assert cipub_containers(podman) == [], err
 
 
-def test_timeout_and_oom_are_build_errors_leaving_no_container(podman: podman_support.Podman, tmp_path: Path) -> None:
+def test_missing_image_timeout_and_oom_are_errors_leaving_no_container(podman: podman_support.Podman, tmp_path: Path) -> None:
     _slow_recipe(tmp_path)
+    missing = run(
+        podman, "build", "slow", "--container", "localhost/cipub-no-such-image:0", "--no-upload", cwd=tmp_path
+    )
+    assert missing.returncode == 2 and "container image localhost/cipub-no-such-image:0" in missing.stderr
     proc = run(
         podman, "build", "slow", "--container", podman.image, "--container-timeout", "6", "--no-upload", cwd=tmp_path
     )
