@@ -163,7 +163,9 @@ def test_sigint_mid_build_leaves_no_container(podman: podman_support.Podman, tmp
     assert cipub_containers(podman) == [], err
 
 
-def test_missing_image_timeout_and_oom_are_errors_leaving_no_container(podman: podman_support.Podman, tmp_path: Path) -> None:
+def test_missing_image_timeout_and_oom_are_errors_leaving_no_container(
+    podman: podman_support.Podman, tmp_path: Path
+) -> None:
     _slow_recipe(tmp_path)
     missing = run(
         podman, "build", "slow", "--container", "localhost/cipub-no-such-image:0", "--no-upload", cwd=tmp_path
