@@ -101,6 +101,10 @@ install_cipub() {
     [ -x "$vpython" ] || vpython=$venv/Scripts/python.exe
     "$vpython" -m pip install --quiet --disable-pip-version-check --upgrade pip
     "$vpython" -m pip install --quiet --disable-pip-version-check -- "${spec:-$action_root}"
+    if [ -n "${INPUT_CONTAINER:-}" ]; then
+      # cipub build --container talks to the engine API through the docker SDK (cipub[container])
+      "$vpython" -m pip install --quiet --disable-pip-version-check -- "docker>=7"
+    fi
     exe=$venv/bin/cipub
     [ -x "$exe" ] || exe=$venv/Scripts/cipub.exe
     printf '%s' "$source" >"$root/installed"
@@ -242,6 +246,7 @@ run_cipub() {
       add_list --variant-config variant-config "${INPUT_VARIANT_CONFIG:-}"
       add_list --variant variants "${INPUT_VARIANTS:-}"
       add_option --output-dir output-dir "${INPUT_OUTPUT_DIR:-}"
+      add_option --container container "${INPUT_CONTAINER:-}"
       add_option --manifest manifest "${INPUT_MANIFEST:-}"
       add_option --build-number build-number "${INPUT_BUILD_NUMBER:-}"
       add_option --label label "${INPUT_LABEL:-}"

@@ -39,6 +39,9 @@ Examples:
     help=BUILD_HELP,
     settings=(
         "engine",
+        "container",
+        "container_memory",
+        "container_timeout",
         "variant_config",
         "platforms",
         "output_dir",

@@ -148,6 +148,8 @@ class Manifest:
     attestations: list[AttestationRecord] = field(default_factory=list)
     recipe: str | None = None
     engine: str | None = None
+    #: a container build: ``{"image": NAME, "digest": sha256:...}`` of the image it ran in
+    container: dict[str, str] | None = None
     created: str = field(default_factory=now)
     tool: dict[str, str] = field(default_factory=lambda: {"name": "cipub", "version": __version__})
     #: advice for the user, e.g. "this package could be noarch: python"
@@ -161,6 +163,8 @@ class Manifest:
         del data["base_dir"]
         if not data["attestations"]:
             del data["attestations"]  # optional: manifests without attestations read as before
+        if data["container"] is None:
+            del data["container"]  # optional too: host builds read and write as before
         for entry, raw in zip(self.artifacts, data["artifacts"], strict=True):
             raw["path"] = self._portable_path(entry, relative_to)
         return data
@@ -203,6 +207,7 @@ class Manifest:
             attestations=[AttestationRecord(**a) for a in data.get("attestations", [])],
             recipe=data.get("recipe"),
             engine=data.get("engine"),
+            container=data.get("container"),
             created=data.get("created", now()),
             tool=data.get("tool", {"name": "cipub", "version": __version__}),
             notes=list(data.get("notes", [])),
@@ -437,4 +442,5 @@ def merge(manifests: list[Manifest]) -> Manifest:
         merged.notes.extend(n for n in m.notes if n not in merged.notes)
         merged.recipe = merged.recipe or m.recipe
         merged.engine = merged.engine or m.engine
+        merged.container = merged.container or m.container
     return merged

@@ -260,6 +260,29 @@ class Settings:
         shown_default="https://token.actions.githubusercontent.com",
     )
     engine: str = setting("auto", "--engine", "-e", metavar="auto|rattler-build|conda-build|boa", help="Build engine.")
+    container: str = setting(
+        "",
+        "--container",
+        metavar="IMAGE",
+        help="Run the build engine in this container image (Docker Engine API: Docker, or Podman's "
+        "`podman system service`, found through DOCKER_HOST). Planning, upload and promotion stay here.",
+        shown_default="build on this machine",
+    )
+    container_memory: str = setting(
+        "",
+        "--container-memory",
+        metavar="SIZE",
+        help="Memory limit of the build container, e.g. 4g.",
+        shown_default="no limit",
+    )
+    container_timeout: float = setting(
+        0.0,
+        "--container-timeout",
+        metavar="SECONDS",
+        min=0,
+        help="Stop the build container after this many seconds (exit 4).",
+        shown_default="no limit",
+    )
     output_dir: str = setting(
         DEFAULT_OUTPUT_DIR, "--output-dir", "-o", metavar="DIR", path="path", help="Where packages go."
     )

@@ -8,6 +8,7 @@ recipe. ``boa`` is a deprecated alias of conda-build that runs ``conda mambabuil
 from __future__ import annotations
 
 import difflib
+from typing import TYPE_CHECKING
 
 from cipub.core.errors import UsageError
 from cipub.engines.base import CONVERT_HINT, BuildRequest, Engine, new_package_files, package_files
@@ -15,6 +16,9 @@ from cipub.engines.boa import BoaEngine
 from cipub.engines.conda_build import CondaBuildEngine, require_conda
 from cipub.engines.rattler_build import RattlerBuildEngine
 from cipub.recipe import Recipe
+
+if TYPE_CHECKING:
+    from cipub.engines.container import ContainerOptions
 
 ENGINE_NAMES = ("auto", "rattler-build", "conda-build", "boa")
 
@@ -31,8 +35,12 @@ __all__ = [
 ]
 
 
-def select_engine(name: str, recipe: Recipe) -> Engine:
-    """The engine called ``name`` for ``recipe``; ``auto`` follows the rule in the module docstring."""
+def select_engine(name: str, recipe: Recipe, container: ContainerOptions | None = None) -> Engine:
+    """The engine called ``name`` for ``recipe``; ``auto`` follows the rule in the module docstring.
+
+    With ``container`` the engine runs in that image (:mod:`cipub.engines.container`): conda is
+    then looked for in the image, not on this machine.
+    """
     if name not in ENGINE_NAMES:
         close = difflib.get_close_matches(name, ENGINE_NAMES, n=1)
         hint = f"did you mean {close[0]!r}?" if close else f"choose one of: {', '.join(ENGINE_NAMES)}"
@@ -45,7 +53,15 @@ def select_engine(name: str, recipe: Recipe) -> Engine:
                 f"{recipe.path}: rattler-build builds recipe.yaml (v1) recipes, not meta.yaml",
                 hint="use --engine conda-build, or " + CONVERT_HINT,
             )
+        if container is not None:
+            from cipub.engines.container import ContainerRattlerBuildEngine
+
+            return ContainerRattlerBuildEngine(container)
         return RattlerBuildEngine()
+    if container is not None:
+        from cipub.engines.container import ContainerCondaBuildEngine
+
+        return ContainerCondaBuildEngine(container, subcommand="mambabuild" if name == "boa" else "build")
     # Fail before any work when conda is missing (exit 4, with how to fix it).
     require_conda(name, recipe.path)
     if name == "boa":

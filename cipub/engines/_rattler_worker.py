@@ -5,7 +5,8 @@ CLI's own process no signal handler, log follower or heartbeat could run until t
 Ctrl-C during a 20-minute build would wait 20 minutes). In a child of its own session the parent
 stays responsive and can stop the whole build (the script's processes too) at once.
 
-Protocol: one JSON request on stdin; JSON lines on stdout (``{"event": "log"|"error"|"test-failed"
+Protocol: one JSON request on stdin (in a container: in the file named by the first argument);
+JSON lines on stdout (``{"event": "log"|"error"|"test-failed"
 |"done", ...}``). Anything else on stdout/stderr (the engine's own prints) is log text.
 """
 
@@ -93,7 +94,9 @@ def _test(packages: list[Path], channels: list[str]) -> bool:
 
 
 def main() -> int:
-    request = json.loads(sys.stdin.read())
+    # the request: a file named on the command line (in a container), else stdin
+    text = Path(sys.argv[1]).read_text(encoding="utf-8") if len(sys.argv) > 1 else sys.stdin.read()
+    request = json.loads(text)
     try:
         built = _build(request)
         if request["run_tests"] and built and not _test(built, request["test_channels"]):

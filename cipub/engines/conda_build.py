@@ -34,7 +34,8 @@ STDERR_TAIL_LINES = 25
 
 CONDA_MISSING_HINT = (
     "meta.yaml needs conda-build, which is not on PyPI: install it into a conda installation "
-    "(`conda install -c conda-forge conda-build`) and put `conda` on PATH; or " + CONVERT_HINT
+    "(`conda install -c conda-forge conda-build`) and put `conda` on PATH; or build in a container "
+    "that has it: `cipub build --container IMAGE` (e.g. a miniforge image with conda-build); or " + CONVERT_HINT
 )
 
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from cipub.channels.base import Channel
     from cipub.core.manifest import BuildNumberDecision, Manifest
     from cipub.engines import BuildRequest, Engine
+    from cipub.engines.container import ContainerOptions
     from cipub.policy.cells import CellChoice
     from cipub.recipe import Recipe
 
@@ -101,7 +102,8 @@ def build(settings: Settings, job: BuildJob, report: Reporter = SILENT) -> Build
         overrides=job.variant_overrides,
         pinning=Path(settings.pinning) if settings.pinning else None,
     )
-    engine = select_engine(settings.engine, recipe)  # an unknown or missing engine fails before any lookup
+    # an unknown or missing engine fails before any lookup
+    engine = select_engine(settings.engine, recipe, _container_options(settings))
     cell, planned, plan_channels = _choose_cell(settings, job, recipe)
     if plan_channels and settings.origin("channels").kind == "default":
         # The plan's dependency channels (cipub plan -c) reach every build job, unless it names its own.
@@ -166,6 +168,14 @@ def _keep_secrets_from_the_build(report: Reporter) -> None:
                 ", ".join(map(str, holders)),
                 ", ".join(taken),
             )
+
+
+def _container_options(settings: Settings) -> ContainerOptions | None:
+    if not settings.container:
+        return None
+    from cipub.engines.container import ContainerOptions
+
+    return ContainerOptions(settings.container, settings.container_memory, settings.container_timeout)
 
 
 def one_platform(platforms: tuple[str, ...]) -> str | None:
@@ -308,6 +318,9 @@ def _run_engine(
         recipe=str(request.recipe.path),
         engine=engine.name,
     )
+    info = getattr(engine, "info", None)  # a container build: the image it ran in
+    if info is not None:
+        manifest.container = {"image": info.image, "digest": info.digest}
     manifest.notes.extend(advise(request.recipe, artifacts, planned_builds=cell.planned_builds))
     for a in artifacts:
         report.say(f"built     {a.key}  sha256 {a.sha256[:12]}  build {a.build_number}")
