@@ -5,12 +5,18 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import REPO
 from tests.integration.ci.conftest import (
     SAMPLE_CELLS,
+    SAMPLE_RECIPE,
+    GitlabRun,
     copy_include,
     init_git_project,
     local_channel_state,
@@ -44,13 +50,82 @@ def assert_passed(run_output: str, jobs: list[str]) -> None:
         )
 
 
-def test_include_end_to_end_on_a_local_channel(tmp_path: Path) -> None:
-    channel = tmp_path / "channel"
-    project = include_project(
-        tmp_path,
-        {"recipe": "recipe", "target": str(channel), "install": "none", "verify": "isolated"},
+#: a canary, not a credential: the local target needs no token, it is there to be kept from the cells
+CANARY = "cipubcanary-3e8d1f0a6c4b2957"
+#: the recipe script (the untrusted part of a build job) fails if it sees the token; FAIL_BLUE fails a cell
+CHECKS = """\
+    - if env | grep -q cipubcanary; then echo "the token reached a build cell"; exit 1; fi
+"""
+FAIL_BLUE = """\
+    - if [ "${{ flavor }}" = blue ]; then echo "blue cell fails on purpose"; exit 1; fi
+"""
+#: the documented way a component project tests its own component at the commit being built
+COMPONENT_INCLUDE = """\
+include:
+  - component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/cipub@$CI_COMMIT_SHA
+    inputs:
+      recipe: recipe
+      target: {channel}
+      install: none
+      verify: isolated
+"""
+
+
+@dataclass
+class ComponentPipeline:
+    channel: Path
+    failed: GitlabRun
+    failed_state: dict[str, dict[str, str]]
+    passed: GitlabRun
+
+
+def commit(project: Path) -> None:
+    git = ["git", "-c", "user.email=ci@cipub.invalid", "-c", "user.name=cipub tests"]
+    subprocess.run([*git, "add", "-A"], cwd=project, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "change"], cwd=project, check=True)
+
+
+@pytest.fixture(scope="module")
+def component_pipeline(tmp_path_factory: pytest.TempPathFactory) -> ComponentPipeline:
+    """The component project's own pipeline (gitlab-ci/component laid out as its root), first with
+    the blue cell failing, then fixed: two gitlab-ci-local runs serve every assertion below."""
+    root = tmp_path_factory.mktemp("component")
+    channel = root / "channel"
+    project = write_sample_project(root / "project")
+    (project / "templates").mkdir()
+    shutil.copyfile(REPO / "gitlab-ci" / "component" / "templates" / "cipub.yml", project / "templates" / "cipub.yml")
+    (project / ".gitlab-ci.yml").write_text(COMPONENT_INCLUDE.format(channel=json.dumps(str(channel))))
+    recipe = project / "recipe" / "recipe.yaml"
+    recipe.write_text(SAMPLE_RECIPE + CHECKS + FAIL_BLUE)
+    init_git_project(project)
+    subprocess.run(
+        ["git", "remote", "add", "origin", "https://gitlab.example.com/your-group/cipub.git"], cwd=project, check=True
     )
-    run = run_gitlab_ci_local(project, args=["--manual", "cipub-promote"], home=tmp_path / "home")
+    token = {"CIPUB_TOKEN": CANARY}
+    failed = run_gitlab_ci_local(project, args=["--manual", "cipub-promote"], variables=token, home=root / "home")
+    failed_state = local_channel_state(channel) if channel.exists() else {}
+    failed.output += "".join(failed.job_log(job) for job in BUILD_JOBS)
+    recipe.write_text(SAMPLE_RECIPE + CHECKS)
+    commit(project)
+    shutil.rmtree(project / ".gitlab-ci-local")
+    passed = run_gitlab_ci_local(project, args=["--manual", "cipub-promote"], variables=token, home=root / "home")
+    return ComponentPipeline(channel, failed, failed_state, passed)
+
+
+def test_component_a_failed_cell_publishes_nothing(component_pipeline: ComponentPipeline) -> None:
+    run = component_pipeline.failed
+    # gitlab-ci-local runs the child pipeline as an "experimental downstream pipeline": a failed child
+    # job fails the pipeline, but the trigger job (strategy: depend) still reads PASS and the exit
+    # code is 0 -- GitLab itself fails the trigger job. So the job lines are what is checked here.
+    assert any(line.strip() == f"FAIL  {BUILD_JOBS[1]}" for line in run.output.splitlines()), run.output[-6000:]
+    assert "blue cell fails on purpose" in run.output, run.output[-6000:]
+    assert_passed(run.output, ["cipub-plan", BUILD_JOBS[0]])
+    assert not any(line.strip().startswith("PASS") and "cipub-publish" in line for line in run.output.splitlines())
+    assert not any(component_pipeline.failed_state.values()), component_pipeline.failed_state
+
+
+def test_component_end_to_end_on_a_local_channel(component_pipeline: ComponentPipeline) -> None:
+    run = component_pipeline.passed
     assert run.returncode == 0, run.output[-6000:]
     assert_passed(run.output, ["cipub-plan", *BUILD_JOBS, "cipub-publish", "cipub-verify", "cipub-promote"])
 
@@ -70,13 +145,25 @@ def test_include_end_to_end_on_a_local_channel(tmp_path: Path) -> None:
     assert json.loads(promoted["CIPUBCI_STATES"]) == {"promoted": 2}
     assert (promoted["CIPUBCI_FROM_LABEL"], promoted["CIPUBCI_TO_LABEL"]) == ("test", "main")
 
-    state = local_channel_state(channel)
+    state = local_channel_state(component_pipeline.channel)
     assert state["test"] == built
     assert state["main"] == built
     assert "installed" in run.job_log("cipub-verify")
 
     # Only declared artifacts travelled: the builds happened in the jobs' own copies of the project.
-    assert not (project / "output").exists()
+    assert not (run.project / "output").exists()
+
+
+def test_component_token_never_reaches_a_build_cell(component_pipeline: ComponentPipeline) -> None:
+    for run in (component_pipeline.failed, component_pipeline.passed):
+        logs = run.output + "".join(run.job_log(job) for job in BUILD_JOBS)
+        assert "the token reached a build cell" not in logs
+        assert CANARY not in logs, "the token was printed"
+        assert not any(
+            CANARY in p.read_text(errors="ignore")
+            for p in (run.project / ".gitlab-ci-local" / "artifacts").rglob("*")
+            if p.is_file()
+        )
 
 
 def test_promote_waits_for_a_person(tmp_path: Path) -> None:
