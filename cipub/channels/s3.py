@@ -64,6 +64,7 @@ from cipub.core.errors import (
     UsageError,
     VerificationError,
 )
+from cipub.core.extras import import_extra
 from cipub.core.secrets import Secret, process_environ, read_token, scrub
 
 log = logging.getLogger("cipub.s3")
@@ -689,11 +690,9 @@ def open_target(target: Target, options: TargetOptions, environ: Mapping[str, st
         )
     if not target.base:
         raise UsageError(f"{target.raw!r} names no bucket", hint="use s3://BUCKET/PREFIX")
-    try:
-        import boto3  # type: ignore[import-untyped]
-        from botocore.config import Config  # type: ignore[import-untyped]
-    except ModuleNotFoundError as exc:
-        raise UsageError("the S3 target needs boto3", hint="install it with: pip install 'cipub[s3]'") from exc
+    boto3 = import_extra("boto3", extra="s3", needed_for="the S3 target")
+    from botocore.config import Config  # type: ignore[import-untyped]
+
     settings = S3Settings(env)
     # Read through cipub.core.secrets so the values are registered for scrubbing and CI masking.
     secret_key = read_token(["AWS_SECRET_ACCESS_KEY"], environ=env, required=False)

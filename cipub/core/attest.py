@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from cipub.core.errors import AuthError, UsageError, VerificationError
+from cipub.core.extras import import_extra
 from cipub.core.secrets import Secret, process_environ, read_token
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
@@ -131,16 +132,12 @@ def check_kind(kind: str) -> str:
 
 # -- keyless (Sigstore) ------------------------------------------------------------------------
 def _sigstore() -> Any:
-    try:
-        import sigstore
-    except ImportError as exc:
-        raise UsageError(
-            "keyless attestations need the sigstore package",
-            hint="pip install 'cipub[attest]' (or pass --attest key with --attest-key-file)",
-        ) from exc
-    import sigstore.models
-
-    return sigstore.models
+    return import_extra(
+        "sigstore.models",
+        extra="attest",
+        needed_for="keyless attestations",
+        otherwise="or pass --attest key with --attest-key-file",
+    )
 
 
 def _trust_config(path: str) -> Any:

@@ -39,6 +39,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cipub.core.errors import BuildFailedError, NetworkError, UsageError
+from cipub.core.extras import import_extra
 from cipub.engines.base import (
     BUILD_LOG,
     BuildRequest,
@@ -89,13 +90,7 @@ class ImageInfo:
 
 def connect() -> Any:
     """A docker SDK client for the engine API (``DOCKER_HOST`` or the default socket), checked."""
-    try:
-        import docker
-    except ImportError as exc:
-        raise UsageError(
-            "--container needs the docker SDK, which is not installed",
-            hint="pip install 'cipub[container]' (or pip install 'docker>=7')",
-        ) from exc
+    docker = import_extra("docker", extra="container", needed_for="--container", otherwise="or pip install 'docker>=7'")
     where = os.environ.get("DOCKER_HOST", "the default socket (unix:///var/run/docker.sock)")
     try:
         client = docker.from_env(timeout=60)
@@ -157,6 +152,18 @@ def check_platform(request: BuildRequest, info: ImageInfo) -> None:
             f"--platform {wanted} does not match container image {info.image}, which is {info.subdir}",
             hint=f"use an image built for {wanted} (cipub does not emulate), or build {info.subdir} in this one",
         )
+
+
+def open_image(options: ContainerOptions, request: BuildRequest) -> tuple[Any, Any, ImageInfo, Path]:
+    """What both container engines do before they start anything: reach the engine, find the
+    image, refuse a platform it cannot build, and make the output directory."""
+    client = connect()
+    base = get_image(client, options.image)
+    info = image_info(options.image, base)
+    check_platform(request, info)
+    output_dir = request.output_dir.resolve()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    return client, base, info, output_dir
 
 
 def _host_ca_bundle() -> Path | None:
@@ -453,12 +460,7 @@ class ContainerRattlerBuildEngine:
                 f"{recipe.path}: rattler-build builds recipe.yaml (v1) recipes, not meta.yaml",
                 hint="use --engine conda-build with an image that has conda",
             )
-        client = connect()
-        base = get_image(client, self.options.image)
-        self.info = image_info(self.options.image, base)
-        check_platform(request, self.info)
-        output_dir = request.output_dir.resolve()
-        output_dir.mkdir(parents=True, exist_ok=True)
+        client, base, self.info, output_dir = open_image(self.options, request)
         v1.parse_stage0(recipe.path)
         before = package_files(output_dir)
         with (
@@ -573,12 +575,7 @@ class ContainerCondaBuildEngine:
         from cipub.engines.conda_build import clobber_document, conda_build_argv, overrides_document
         from cipub.engines.rattler_build import BuildLog
 
-        client = connect()
-        base = get_image(client, self.options.image)
-        self.info = image_info(self.options.image, base)
-        check_platform(request, self.info)
-        output_dir = request.output_dir.resolve()
-        output_dir.mkdir(parents=True, exist_ok=True)
+        client, _base, self.info, output_dir = open_image(self.options, request)
         before = package_files(output_dir)
         recipe_dir = request.recipe.directory.resolve()
         with (
