@@ -20,6 +20,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from cipub.core.errors import UsageError
+from cipub.core.secrets import CREDENTIAL_LIKE_NAMES
 
 if TYPE_CHECKING:  # pragma: no cover
     from cipub.policy.plan import Plan
@@ -85,6 +86,14 @@ def gitlab_install_script() -> list[str]:
     return [str(line) for line in before]
 
 
+def unset_secrets_script() -> str:
+    """A shell line that unsets every variable holding (or named like) a credential. GitLab hands
+    project CI/CD variables to every job, build cells included, so a cell drops them before it
+    installs anything: the build job's own steps (pip, the recipe) never see a publish token."""
+    names = r"env | sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p' | grep -E -i " + shlex.quote(CREDENTIAL_LIKE_NAMES)
+    return f'for cipub_name in $({names}); do unset "$cipub_name" 2>/dev/null || true; done; unset cipub_name'
+
+
 def parse_runner_tags(text: str) -> dict[str, str]:
     """``linux-64=docker,osx-arm64=mac`` -> {platform: tag}."""
     tags: dict[str, str] = {}
@@ -143,6 +152,7 @@ def gitlab_child_pipeline(
         "extends": ".cipub",
         "stage": "build",
         "parallel": {"matrix": _matrix(plan, tags)},
+        "before_script": [unset_secrets_script(), *gitlab_install_script()],
         "script": [
             # The plan travels inside this pipeline: every cell builds with the plan's numbers.
             f'printf %s "$CIPUBCI_PLAN_B64" | base64 -d > {CHILD_PLAN_FILE}',

@@ -166,7 +166,8 @@ SECRET_ENV_NAMES = frozenset(
     }
 )
 #: and anything named like a secret
-_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|CREDENTIAL|PRIVATE_KEY|_JWT$", re.I)
+CREDENTIAL_LIKE_NAMES = r"TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|CREDENTIAL|PRIVATE_KEY|_JWT$"
+_SECRET_NAME = re.compile(CREDENTIAL_LIKE_NAMES, re.I)
 
 
 def is_secret_name(name: str) -> bool:

@@ -4,7 +4,9 @@ and `cipub ci init` / `cipub ci gitlab-pipeline` output."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ import yaml
 
 from cipub.ci import matrix
 from cipub.core.errors import UsageError
+from cipub.core.secrets import CREDENTIAL_LIKE_NAMES, SECRET_ENV_NAMES
 from cipub.policy.plan import Plan, PlanCell
 from cipub.workflows.ci import DEFAULT_ACTION, render_github_workflow, render_init
 from tests.conftest import REPO
@@ -340,3 +343,27 @@ def test_gitlab_pipeline_command_writes_yaml(tmp_path: Path, cipub: Callable[...
     assert bad.code == 2 and "does not exist" in bad.err
     (tmp_path / "bad.json").write_text(json.dumps({"schema": 99}))
     assert cipub("ci", "gitlab-pipeline", "bad.json", cwd=tmp_path).code == 2
+
+
+def test_child_build_cells_drop_every_credential_before_installing_anything() -> None:
+    # GitLab hands project CI/CD variables to every job; only publish/promote may keep them.
+    plan = make_plan(("linux-64-a", "linux-64"), ("linux-64-b", "linux-64"))
+    doc = yaml.safe_load(matrix.render_gitlab_child_pipeline(plan))
+    unset = matrix.unset_secrets_script()
+    assert doc["cipub-build"]["before_script"] == [unset, *matrix.gitlab_install_script()]
+    assert "before_script" not in doc["cipub-publish"]  # it extends .cipub: the token stays there
+    assert all(re.search(CREDENTIAL_LIKE_NAMES, name, re.I) for name in SECRET_ENV_NAMES)
+    environ = {
+        "PATH": os.environ["PATH"],
+        "ANACONDA_API_TOKEN": "canary-1",
+        "CIPUB_TOKEN": "canary-2",
+        "MY_DEPLOY_PASSWORD": "canary-3",
+        "AWS_SECRET_ACCESS_KEY": "canary-4",
+        "CI_JOB_JWT": "canary-5",
+        "MULTI_LINE": "x\nFAKE_TOKEN=not-a-variable",
+        "CIPUBCI_CELL": "linux-64-a",
+    }
+    for shell in ("sh", "bash"):
+        out = subprocess.run([shell, "-euc", f"{unset}; env"], env=environ, capture_output=True, text=True, check=True)
+        assert "canary" not in out.stdout, shell
+        assert "CIPUBCI_CELL=linux-64-a" in out.stdout and "MULTI_LINE=x" in out.stdout
