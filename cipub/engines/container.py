@@ -27,6 +27,7 @@ import importlib.metadata
 import json
 import os
 import queue
+import re
 import shutil
 import tempfile
 import threading
@@ -68,6 +69,36 @@ _CA_CANDIDATES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-b
 _PIP_KEYS = ("index-url", "extra-index-url", "trusted-host", "timeout", "default-timeout")
 
 
+#: what to check when the engine cannot create or start a container (README "Builds in a container")
+ENGINE_SETUP_HINT = (
+    "the engine cannot run containers as configured here; for Podman in a restricted sandbox set "
+    "runtime runc, cgroup_manager cgroupfs and default_ulimits = [] in containers.conf (README: "
+    "Builds in a container)"
+)
+#: the engine API's memory sizes: a whole number with an optional unit (b, k, m, g)
+_MEMORY = re.compile(r"(\d+)([bkmg]?)", re.IGNORECASE)
+_UNIT = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+#: Docker and Podman refuse a container memory limit below 6 MiB
+MIN_MEMORY = 6 * 1024**2
+
+
+def memory_bytes(text: str) -> int:
+    """``--container-memory`` in bytes (``4g``, ``512m``), refused (exit 2) before anything starts."""
+    match = _MEMORY.fullmatch(text.strip())
+    if match is None:
+        raise UsageError(
+            f"--container-memory {text!r} is not a size",
+            hint="a whole number with a unit: 512m, 4g (b, k, m, g); leave it out for no limit",
+        )
+    size = int(match.group(1)) * _UNIT[match.group(2).lower()]
+    if size < MIN_MEMORY:
+        raise UsageError(
+            f"--container-memory {text!r} is below the engines' minimum of 6m",
+            hint="a real build wants at least a few hundred MB, e.g. 2g; leave it out for no limit",
+        )
+    return size
+
+
 @dataclass(frozen=True)
 class ContainerOptions:
     """``--container IMAGE`` and its limits."""
@@ -77,6 +108,10 @@ class ContainerOptions:
     memory: str = ""
     #: seconds; 0: no limit
     timeout: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.memory:
+            memory_bytes(self.memory)
 
 
 @dataclass(frozen=True)
@@ -117,7 +152,15 @@ def get_image(client: Any, name: str) -> Any:
     except docker.errors.ImageNotFound:
         pass
     except docker.errors.APIError as exc:
-        raise NetworkError(f"the container engine failed to look up image {name}: {_first_line(exc)}") from exc
+        if "invalid reference format" in str(exc) or exc.status_code == 400:
+            raise UsageError(
+                f"{name!r} is not a valid container image name",
+                hint="name it as REPOSITORY[:TAG] or REPOSITORY@sha256:DIGEST, e.g. localhost/builder:1",
+            ) from exc
+        raise NetworkError(
+            f"the container engine failed to look up image {name}: {_first_line(exc)}",
+            hint="check that the engine is healthy (`podman info` / `docker info`)",
+        ) from exc
     try:
         return client.images.pull(name)
     except docker.errors.NotFound as exc:
@@ -411,10 +454,17 @@ class ContainerRun:
             )
         except docker.errors.APIError as exc:
             raise BuildFailedError(
-                f"the container engine refused to create the build container: {_first_line(exc)}"
+                f"the container engine refused to create the build container: {_first_line(exc)}",
+                hint=ENGINE_SETUP_HINT,
             ) from exc
         try:
-            container.start()
+            try:
+                container.start()
+            except docker.errors.APIError as exc:
+                raise BuildFailedError(
+                    f"the container engine could not start the build container: {_first_line(exc)}",
+                    hint=ENGINE_SETUP_HINT,
+                ) from exc
             deadline = time.monotonic() + self.options.timeout if self.options.timeout else None
             try:
                 _follow(container, log, deadline, tick)

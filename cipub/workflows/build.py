@@ -7,6 +7,7 @@ the upload acts on the manifest only.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -88,6 +89,7 @@ def build(settings: Settings, job: BuildJob, report: Reporter = SILENT) -> Build
     from cipub.recipe import load_recipe
 
     check_job(job, settings)
+    container = _container_options(settings)  # a bad limit is refused before anything moves
     if not job.dry_run:
         from cipub.core.manifest import set_aside
 
@@ -103,7 +105,7 @@ def build(settings: Settings, job: BuildJob, report: Reporter = SILENT) -> Build
         pinning=Path(settings.pinning) if settings.pinning else None,
     )
     # an unknown or missing engine fails before any lookup
-    engine = select_engine(settings.engine, recipe, _container_options(settings))
+    engine = select_engine(settings.engine, recipe, container)
     cell, planned, plan_channels = _choose_cell(settings, job, recipe)
     if plan_channels and settings.origin("channels").kind == "default":
         # The plan's dependency channels (cipub plan -c) reach every build job, unless it names its own.
@@ -153,7 +155,6 @@ def build(settings: Settings, job: BuildJob, report: Reporter = SILENT) -> Build
 def _keep_secrets_from_the_build(report: Reporter) -> None:
     """The recipe's build script runs as cipub's child: it must find no publish credential in its
     environment, in ``/proc/<cipub>/environ`` or in cipub's memory (see README "Secrets and builds")."""
-    import logging
 
     from cipub.core.secrets import ancestors_holding, held_secret_values, isolate_secrets_for_build
 
@@ -172,6 +173,10 @@ def _keep_secrets_from_the_build(report: Reporter) -> None:
 
 def _container_options(settings: Settings) -> ContainerOptions | None:
     if not settings.container:
+        if settings.container_memory or settings.container_timeout:
+            logging.getLogger("cipub.workflows.build").warning(
+                "--container-memory / --container-timeout apply to --container builds only; this build runs on the host"
+            )
         return None
     from cipub.engines.container import ContainerOptions
 

@@ -17,7 +17,9 @@ from cipub.engines.container import (
     build_self_wheel,
     check_platform,
     connect,
+    get_image,
     image_info,
+    memory_bytes,
     minimal_environment,
     pip_environment,
 )
@@ -87,3 +89,28 @@ def test_select_engine_runs_in_the_container_when_given_one() -> None:
     recipe = load_recipe(GENERIC)
     engine = select_engine("auto", recipe, ContainerOptions("img"))
     assert isinstance(engine, ContainerRattlerBuildEngine) and engine.name == "rattler-build"
+
+
+@pytest.mark.parametrize("text", ["garbage", "4x", "-1", "0", "1b", "1000", "5m", " ", "1.5g"])
+def test_memory_limits_the_engine_would_refuse_are_usage_errors(text: str) -> None:
+    with pytest.raises(UsageError) as err:
+        ContainerOptions("img", memory=text)
+    assert err.value.exit_code == 2 and err.value.hint
+
+
+@pytest.mark.parametrize(("text", "size"), [("6m", 6 * 1024**2), ("512M", 512 * 1024**2), ("4g", 4 * 1024**3)])
+def test_memory_sizes_in_the_engine_syntax_are_accepted(text: str, size: int) -> None:
+    assert memory_bytes(text) == size
+    assert ContainerOptions("img", memory=text).memory == text
+
+
+def test_an_invalid_image_name_is_a_usage_error_with_a_hint() -> None:
+    import docker.errors
+
+    class Images:
+        def get(self, name: str) -> None:
+            raise docker.errors.APIError("500 Server Error", explanation="normalizing image: invalid reference format")
+
+    with pytest.raises(UsageError, match="'Bad Image!!' is not a valid container image name") as err:
+        get_image(SimpleNamespace(images=Images()), "Bad Image!!")
+    assert err.value.hint
