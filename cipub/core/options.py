@@ -284,7 +284,12 @@ class Settings:
         shown_default="no limit",
     )
     output_dir: str = setting(
-        DEFAULT_OUTPUT_DIR, "--output-dir", "-o", metavar="DIR", path="path", help="Where packages go."
+        DEFAULT_OUTPUT_DIR,
+        "--output-dir",
+        "-o",
+        metavar="DIR",
+        path="path",
+        help="Where the build writes packages, the manifest and the ledger; upload and promote read them there.",
     )
     manifest: str = setting(
         "",
