@@ -172,6 +172,7 @@ COMMAND_FOR = {
     "plan": "plan",
     "only": "build",
     "output-dir": "build",
+    "container": "build",
     "build-number": "build",
     "upload": "build",
     "from-label": "promote",
