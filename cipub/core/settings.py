@@ -395,6 +395,16 @@ def describe(settings: Settings) -> list[str]:
     """
     width = max(len(key) for key in SETTING_KEYS)
     return [
-        f"{OPTIONS[key].config_key or key:<{width}}  {_shown(getattr(settings, key)):<28}  {settings.origin(key)}"
+        f"{OPTIONS[key].config_key or key:<{width}}  {_shown_setting(key, getattr(settings, key)):<28}  "
+        f"{settings.origin(key)}"
         for key in SETTING_KEYS
     ]
+
+
+def _shown_setting(key: str, value: Any) -> str:
+    """A key/token file option given the secret itself (``"$(cat key.pem)"``) shows only that it is set."""
+    from cipub.core.secrets import looks_like_secret
+
+    if key.endswith("_file") and isinstance(value, str) and looks_like_secret(value):
+        return "*** (set; not a path, so not shown)"
+    return _shown(value)

@@ -89,6 +89,44 @@ def test_key_path_usage_errors(tmp_path: Path) -> None:
         attest.check_kind("gpg")
 
 
+def test_key_or_token_given_as_the_file_path_is_never_echoed(tmp_path: Path) -> None:
+    """``--attest-key-file "$(cat key.pem)"`` must not print the key into the CI log."""
+    statement = attest.statement("x-1.0-0.conda", SHA, "file:///c")
+    private, _ = _key(tmp_path, "pub")
+    pem = Path(private).read_text()
+    body = pem.splitlines()[1]
+    with pytest.raises(UsageError) as err:
+        attest.sign_with_key([statement], pem)
+    shown = f"{err.value.message} {err.value.hint}"
+    assert body not in shown and "BEGIN" not in shown
+    assert "--attest-key-file does not name a readable file" in shown and "key material" in shown
+    assert err.value.exit_code == 2
+    jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJyZXBvOm8vciJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+    with pytest.raises(UsageError) as err:
+        attest.identity_token(token_file=jwt, environ={})
+    shown = f"{err.value.message} {err.value.hint}"
+    assert jwt not in shown and "eyJ" not in shown
+    assert "--identity-token-file does not name a readable file" in shown
+    missing = str(tmp_path / "nope.pem")
+    with pytest.raises(UsageError, match="does not name a readable file") as err:
+        attest.sign_with_key([statement], missing)
+    assert missing not in err.value.message
+
+
+def test_debug_settings_dump_hides_key_material_given_as_a_path() -> None:
+    from dataclasses import replace
+
+    from cipub.core.options import Settings
+    from cipub.core.settings import describe
+
+    pem = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49\n-----END PRIVATE KEY-----"
+    jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJyZXBvOm8vciJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+    lines = "\n".join(describe(replace(Settings(), attest_key_file=pem, identity_token_file=jwt)))
+    assert "MIGHAgEA" not in lines and jwt not in lines
+    assert "not a path" in lines
+    assert "keys/signing.pem" in "\n".join(describe(replace(Settings(), attest_key_file="keys/signing.pem")))
+
+
 def test_sidecar_name_is_its_own_sha256() -> None:
     data = attest.sidecar(['{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json"}'])
     name = attest.sidecar_name("x-1.0-0.conda", data)
