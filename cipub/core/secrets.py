@@ -282,6 +282,31 @@ def check_url_option(raw: str, what: str) -> str:
     return raw.strip()
 
 
+def check_channel_url(raw: str, what: str) -> str:
+    """A channel URL that is signed into attestations and written to the ledger (``--attest-channel-url``):
+    an absolute http(s) or file URL with no user:password@, no query and no ``/t/<token>/`` segment.
+
+    Exit 2 otherwise, never echoing the credential: what is signed is public and permanent.
+    """
+    text = raw.strip()
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        parts = urlsplit("")
+    scheme = parts.scheme.lower()
+    if "@" in parts.netloc or parts.query or "?" in text or re.search(r"(?:^|/)t/[^/]+", parts.path):
+        raise UsageError(
+            f"{what} {redact_url(text)} carries a credential (user:password@, a query or /t/<token>/); refused",
+            hint="this URL is signed into each attestation and kept in the ledger: name the public channel URL",
+        )
+    if not ((scheme in ("http", "https") and parts.hostname) or (scheme == "file" and parts.path.startswith("/"))):
+        raise UsageError(
+            f"{what} {redact_url(text)!r} is not an absolute http(s) or file URL",
+            hint=f"e.g. {what} https://conda.example.com/my-channel",
+        )
+    return text
+
+
 # -- keeping credentials out of a build's reach ---------------------------------------------------
 
 #: secret variables taken out of ``os.environ`` before a build ran; tokens are still read from here

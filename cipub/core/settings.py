@@ -48,7 +48,7 @@ from cipub.core.options import (
     Origin,
     Settings,
 )
-from cipub.core.secrets import check_url_option, refuse_credentials
+from cipub.core.secrets import check_channel_url, check_url_option, refuse_credentials
 
 __all__ = ["DEFAULT_OUTPUT_DIR", "DEFAULT_TARGET", "ENV_PREFIX", "Settings", "describe", "resolve"]
 
@@ -368,6 +368,8 @@ def resolve(
     refuse_credentials(resolved.target, "--target")
     if resolved.api_url:
         check_url_option(resolved.api_url, "--api-url")
+    if resolved.attest_channel_url:  # signed into every attestation and kept in the ledger
+        check_channel_url(resolved.attest_channel_url, "--attest-channel-url")
     for channel in resolved.channels:
         refuse_credentials(channel, "-c/--channel")
     return resolved

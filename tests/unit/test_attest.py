@@ -133,3 +133,33 @@ def test_sidecar_name_is_its_own_sha256() -> None:
     assert name == f"x-1.0-0.conda.sigs.{hashlib.sha256(data).hexdigest()}"
     assert json.loads(data) == [{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json"}]
     assert attest.bundles_in_sidecar(b"not json") == []
+
+
+@pytest.mark.parametrize(
+    ("url", "secret"),
+    [
+        ("https://user:pw-s3cret@conda.example.com/ch", "pw-s3cret"),
+        ("https://conda.anaconda.org/t/tk-s3cret-123/owner", "tk-s3cret-123"),
+        ("https://conda.example.com/ch?token=tk-s3cret-456", "tk-s3cret-456"),
+        ("https://conda.example.com/ch?x=1", "x=1"),
+        ("ftp://conda.example.com/ch", ""),
+        ("conda.example.com/ch", ""),
+        ("file:relative/dir", ""),
+    ],
+)
+def test_attest_channel_url_with_a_credential_or_not_a_url_is_refused(url: str, secret: str) -> None:
+    """The URL is signed into every attestation's targetChannel and kept in the ledger."""
+    from cipub.core.settings import resolve
+
+    with pytest.raises(UsageError, match="--attest-channel-url") as err:
+        resolve({"attest_channel_url": url}, environ={})
+    assert err.value.exit_code == 2
+    if secret:
+        assert secret not in f"{err.value.message} {err.value.hint}"
+
+
+@pytest.mark.parametrize("url", ["https://conda.example.com/my-channel", "http://host:8080/ch", "file:///srv/ch"])
+def test_attest_channel_url_accepts_public_http_and_file_urls(url: str) -> None:
+    from cipub.core.settings import resolve
+
+    assert resolve({"attest_channel_url": url}, environ={}).attest_channel_url == url
