@@ -315,6 +315,8 @@ def resolve(
                 raise _unknown(raw_key, str(path))
             values[key] = _coerce(key, value, str(path))
             origins[key] = Origin("file", str(path))
+            if key == "require_attestation" and not str(value).strip():
+                raise _empty_gate(f"{path}: require-attestation is empty")
 
     for name, value in env.items():
         if not name.startswith(ENV_PREFIX) or name in _ENV_NOT_SETTINGS:
@@ -336,6 +338,8 @@ def resolve(
                     f"environment variable {name} is set but empty",
                     hint=f"unset it to use the default target {DEFAULT_TARGET}, or set it to a target URL",
                 )
+            if env_key == "require_attestation":
+                raise _empty_gate(f"environment variable {name} is set but empty")
             continue
         values[env_key] = _coerce(env_key, value, f"environment variable {name}")
         origins[env_key] = Origin("env", name)
@@ -348,6 +352,8 @@ def resolve(
         flag = OPTIONS[key].flag
         values[key] = _coerce(key, value, flag)
         origins[key] = Origin("flag", flag)
+        if key == "require_attestation" and not str(value).strip():
+            raise _empty_gate(f"{flag} is empty")
 
     if root is not None:
         # Values from the config file, and the defaults, belong to the project: relative paths in
@@ -373,6 +379,15 @@ def resolve(
     for channel in resolved.channels:
         refuse_credentials(channel, "-c/--channel")
     return resolved
+
+
+def _empty_gate(what: str) -> UsageError:
+    """An empty --require-attestation would turn the gate off and promote unsigned files (in CI an
+    unset variable expands to ""): given empty, from any source, it is exit 2."""
+    return UsageError(
+        f"{what}: name the identity, or leave the option out",
+        hint="--require-attestation IDENTITY or key:PATH; an empty value would promote unsigned files",
+    )
 
 
 # URL credentials (scheme://user:secret@host) never reach the screen, even if a setting holds one.

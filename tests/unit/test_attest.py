@@ -163,3 +163,22 @@ def test_attest_channel_url_accepts_public_http_and_file_urls(url: str) -> None:
     from cipub.core.settings import resolve
 
     assert resolve({"attest_channel_url": url}, environ={}).attest_channel_url == url
+
+
+def test_an_empty_require_attestation_is_an_error_not_the_gate_turned_off(tmp_path: Path) -> None:
+    """In CI an unset variable renders as "": promote must not then accept unsigned files."""
+    from cipub.core.settings import resolve
+
+    for flags, environ in (
+        ({"require_attestation": ""}, {}),
+        ({"require_attestation": "  "}, {}),
+        ({}, {"CIPUB_REQUIRE_ATTESTATION": ""}),
+    ):
+        with pytest.raises(UsageError, match="empty: name the identity, or leave the option out") as err:
+            resolve(flags, environ=environ, cwd=tmp_path)
+        assert err.value.exit_code == 2
+    (tmp_path / "cipub.toml").write_text('require-attestation = ""\n')
+    with pytest.raises(UsageError, match="require-attestation is empty"):
+        resolve({}, environ={}, cwd=tmp_path)
+    (tmp_path / "cipub.toml").unlink()
+    assert resolve({}, environ={}, cwd=tmp_path).require_attestation == ""  # left out: no gate
