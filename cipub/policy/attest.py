@@ -209,19 +209,20 @@ class Requirement:
     identity: str
     issuer: str = ""
     trust_config: str = ""
+    #: the channel URL the attestations were signed for (--attest-channel-url), besides the target's own
+    channel_url: str = ""
 
     @property
     def kind(self) -> str:
         return "key" if self.identity.startswith(KEY_PREFIX) else "keyless"
 
 
-def _verify_one(document: str, filename: str, sha256: str, requirement: Requirement) -> None:
+def _verify_one(document: str, filename: str, sha256: str, requirement: Requirement) -> dict[str, Any]:
     if requirement.kind == "key":
-        attest.verify_envelope(
+        return attest.verify_envelope(
             document, filename=filename, sha256=sha256, public_key_file=requirement.identity[len(KEY_PREFIX) :]
         )
-        return
-    attest.verify_bundle(
+    return attest.verify_bundle(
         document,
         filename=filename,
         sha256=sha256,
@@ -255,7 +256,11 @@ def check_attestations(
 ) -> int:
     """Refuse (VerificationError, exit 8) unless every manifest file in ``label`` has an attestation
     that verifies for ``requirement`` and names the sha256 the channel holds; returns the count."""
+    from cipub.channels.base import MAIN_LABEL
+
     state = channel_state(channel, manifest.artifacts)
+    # an attestation signed for another channel must not pass here (replayed from elsewhere)
+    channels = {u.rstrip("/") for u in (channel.install_url(MAIN_LABEL), requirement.channel_url) if u}
     problems: list[str] = []
     for entry in manifest.artifacts:
         copies = [f.sha256_in(label) for f in state.get(entry.key, [])]
@@ -269,7 +274,13 @@ def check_attestations(
         reasons = []
         for document in documents:
             try:
-                _verify_one(document, entry.filename, held, requirement)
+                statement = _verify_one(document, entry.filename, held, requirement)
+                named = str((statement.get("predicate") or {}).get("targetChannel", "")).rstrip("/")
+                if named not in channels:
+                    raise VerificationError(
+                        f"{entry.filename}: the attestation is for channel {named or '(none)'}, "
+                        f"not {' or '.join(sorted(channels))}"
+                    )
                 break
             except VerificationError as exc:
                 reasons.append(exc.message.removeprefix(f"{entry.filename}: "))

@@ -230,7 +230,12 @@ def _require_attestations(settings: Settings, channel: Channel, manifest: Manife
     """Every file must be attested by the required signer for the bytes in the source label."""
     from cipub.policy.attest import Requirement, check_attestations
 
-    requirement = Requirement(settings.require_attestation, settings.attestation_issuer, settings.sigstore_trust_config)
+    requirement = Requirement(
+        settings.require_attestation,
+        settings.attestation_issuer,
+        settings.sigstore_trust_config,
+        channel_url=settings.attest_channel_url,
+    )
     count = check_attestations(channel, manifest, settings.promote_from, requirement)
     report.say(f"verified {count} attestation(s) by {settings.require_attestation}")
 
