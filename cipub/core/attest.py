@@ -39,7 +39,7 @@ from typing import Any
 
 from cipub.core.errors import AuthError, UsageError, VerificationError
 from cipub.core.extras import import_extra
-from cipub.core.secrets import Secret, process_environ, read_token
+from cipub.core.secrets import Secret, process_environ, read_token, unreadable_file
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PUBLISH_PREDICATE = "https://schemas.conda.org/attestations-publish-1.schema.json"
@@ -167,7 +167,9 @@ def identity_token(*, token_file: str = "", environ: Mapping[str, str] | None = 
 
     env = process_environ() if environ is None else dict(environ)  # also what a build's isolation holds
     if token_file:
-        found = read_token((), token_file=Path(token_file), environ=env, what="Sigstore signing")
+        found = read_token(
+            (), token_file=Path(token_file), environ=env, what="Sigstore signing", option="--identity-token-file"
+        )
         assert found is not None
         return found
     gitlab = read_token((GITLAB_TOKEN_VARIABLE,), environ=env, required=False)
@@ -265,9 +267,13 @@ def sign_with_key(statements: list[dict[str, Any]], key_file: str) -> list[Signe
     if not key_file:
         raise UsageError("--attest key needs --attest-key-file PATH (an ECDSA P-256 private key, PEM)")
     try:
-        key = serialization.load_pem_private_key(Path(key_file).read_bytes(), password=None)
-    except OSError as exc:
-        raise UsageError(f"cannot read the signing key {key_file}: {exc.strerror}") from None
+        pem = Path(key_file).read_bytes()
+    except OSError as exc:  # never echo the value: it may be the key itself ("$(cat key.pem)")
+        raise unreadable_file("--attest-key-file", key_file, exc.strerror or "") from None
+    except ValueError:  # a NUL byte: not a path
+        raise unreadable_file("--attest-key-file", key_file, "not a path") from None
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError):
         raise UsageError(f"{key_file} is not an unencrypted PEM private key") from None
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":

@@ -250,7 +250,8 @@ class Settings:
         "--require-attestation",
         metavar="IDENTITY",
         help="Promote only files whose attestation verifies for this signer (certificate identity, "
-        "or key:<public key PEM path>); otherwise exit 8, nothing promoted.",
+        "or key:<public key PEM path>); otherwise exit 8, nothing promoted. Given empty (also "
+        'CIPUB_REQUIRE_ATTESTATION="") it is exit 2, never the gate turned off.',
     )
     attestation_issuer: str = setting(
         "",

@@ -86,6 +86,44 @@ def clean_token(raw: str, source: str, *, allow_spaces: bool = False) -> str:
     return value
 
 
+#: a JWT (three base64url parts) or PEM armour: what a secret looks like when passed where a path goes
+_JWT = re.compile(r"^[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*$")
+
+
+def looks_like_secret(value: str) -> bool:
+    """True when a file-path option's value looks like key material or a token, not a path."""
+    text = value.strip()
+    return "\n" in text or "-----BEGIN" in text or bool(_JWT.match(text)) or len(text) > 255
+
+
+def unreadable_file(option: str, value: str, reason: str) -> UsageError:
+    """Exit 2 for a key/token file option naming no readable file, never echoing its value.
+
+    The value may be the secret itself (``--attest-key-file "$(cat key.pem)"``): a CI log keeps
+    whatever an error prints, so the value is not shown, whatever it looks like.
+    """
+    looks = (
+        "the value looks like key material or a token itself, not a path"
+        if looks_like_secret(value)
+        else reason or "cannot read it"
+    )
+    return UsageError(
+        f"{option} does not name a readable file ({looks}; the value is not shown)",
+        hint=f"pass {option} the path of a file holding the secret; in CI write the secret variable to a file first",
+    )
+
+
+def _read_secret_file(path: Path, option: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise unreadable_file(option, str(path), exc.strerror or "") from None
+    except ValueError:  # a NUL byte in the "path", or not UTF-8
+        if looks_like_secret(str(path)) or "\0" in str(path):
+            raise unreadable_file(option, str(path), "") from None
+        raise UsageError(f"token file {path} is not UTF-8 text") from None
+
+
 def read_token(
     env_names: Sequence[str],
     *,
@@ -94,16 +132,16 @@ def read_token(
     required: bool = True,
     what: str = "this target",
     allow_spaces: bool = False,
+    option: str = "--token-file",
 ) -> Secret | None:
-    """First of: ``token_file``, then each variable in ``env_names``. AuthError (exit 5) if none."""
+    """First of: ``token_file``, then each variable in ``env_names``. AuthError (exit 5) if none.
+
+    ``option`` names the file option in the error when ``token_file`` cannot be read (its value
+    is never shown: it may be the token itself).
+    """
     env = process_environ() if environ is None else environ
     if token_file is not None:
-        try:
-            raw = token_file.read_text(encoding="utf-8-sig")
-        except OSError as exc:
-            raise UsageError(f"cannot read token file {token_file}: {exc.strerror}") from exc
-        except UnicodeDecodeError:
-            raise UsageError(f"token file {token_file} is not UTF-8 text") from None
+        raw = _read_secret_file(token_file, option)
         value = clean_token(raw, f"token file {token_file}", allow_spaces=allow_spaces)
         if not value:
             raise AuthError(f"token file {token_file} is empty")
@@ -242,6 +280,31 @@ def check_url_option(raw: str, what: str) -> str:
             f"{what} {redact_url(raw)!r} is not an http(s) URL", hint="e.g. --api-url https://repo.example.com/api"
         )
     return raw.strip()
+
+
+def check_channel_url(raw: str, what: str) -> str:
+    """A channel URL that is signed into attestations and written to the ledger (``--attest-channel-url``):
+    an absolute http(s) or file URL with no user:password@, no query and no ``/t/<token>/`` segment.
+
+    Exit 2 otherwise, never echoing the credential: what is signed is public and permanent.
+    """
+    text = raw.strip()
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        parts = urlsplit("")
+    scheme = parts.scheme.lower()
+    if "@" in parts.netloc or parts.query or "?" in text or re.search(r"(?:^|/)t/[^/]+", parts.path):
+        raise UsageError(
+            f"{what} {redact_url(text)} carries a credential (user:password@, a query or /t/<token>/); refused",
+            hint="this URL is signed into each attestation and kept in the ledger: name the public channel URL",
+        )
+    if not ((scheme in ("http", "https") and parts.hostname) or (scheme == "file" and parts.path.startswith("/"))):
+        raise UsageError(
+            f"{what} {redact_url(text)!r} is not an absolute http(s) or file URL",
+            hint=f"e.g. {what} https://conda.example.com/my-channel",
+        )
+    return text
 
 
 # -- keeping credentials out of a build's reach ---------------------------------------------------

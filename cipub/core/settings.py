@@ -48,7 +48,7 @@ from cipub.core.options import (
     Origin,
     Settings,
 )
-from cipub.core.secrets import check_url_option, refuse_credentials
+from cipub.core.secrets import check_channel_url, check_url_option, refuse_credentials
 
 __all__ = ["DEFAULT_OUTPUT_DIR", "DEFAULT_TARGET", "ENV_PREFIX", "Settings", "describe", "resolve"]
 
@@ -315,6 +315,8 @@ def resolve(
                 raise _unknown(raw_key, str(path))
             values[key] = _coerce(key, value, str(path))
             origins[key] = Origin("file", str(path))
+            if key == "require_attestation" and not str(value).strip():
+                raise _empty_gate(f"{path}: require-attestation is empty")
 
     for name, value in env.items():
         if not name.startswith(ENV_PREFIX) or name in _ENV_NOT_SETTINGS:
@@ -336,6 +338,8 @@ def resolve(
                     f"environment variable {name} is set but empty",
                     hint=f"unset it to use the default target {DEFAULT_TARGET}, or set it to a target URL",
                 )
+            if env_key == "require_attestation":
+                raise _empty_gate(f"environment variable {name} is set but empty")
             continue
         values[env_key] = _coerce(env_key, value, f"environment variable {name}")
         origins[env_key] = Origin("env", name)
@@ -348,6 +352,8 @@ def resolve(
         flag = OPTIONS[key].flag
         values[key] = _coerce(key, value, flag)
         origins[key] = Origin("flag", flag)
+        if key == "require_attestation" and not str(value).strip():
+            raise _empty_gate(f"{flag} is empty")
 
     if root is not None:
         # Values from the config file, and the defaults, belong to the project: relative paths in
@@ -368,9 +374,20 @@ def resolve(
     refuse_credentials(resolved.target, "--target")
     if resolved.api_url:
         check_url_option(resolved.api_url, "--api-url")
+    if resolved.attest_channel_url:  # signed into every attestation and kept in the ledger
+        check_channel_url(resolved.attest_channel_url, "--attest-channel-url")
     for channel in resolved.channels:
         refuse_credentials(channel, "-c/--channel")
     return resolved
+
+
+def _empty_gate(what: str) -> UsageError:
+    """An empty --require-attestation would turn the gate off and promote unsigned files (in CI an
+    unset variable expands to ""): given empty, from any source, it is exit 2."""
+    return UsageError(
+        f"{what}: name the identity, or leave the option out",
+        hint="--require-attestation IDENTITY or key:PATH; an empty value would promote unsigned files",
+    )
 
 
 # URL credentials (scheme://user:secret@host) never reach the screen, even if a setting holds one.
@@ -395,6 +412,16 @@ def describe(settings: Settings) -> list[str]:
     """
     width = max(len(key) for key in SETTING_KEYS)
     return [
-        f"{OPTIONS[key].config_key or key:<{width}}  {_shown(getattr(settings, key)):<28}  {settings.origin(key)}"
+        f"{OPTIONS[key].config_key or key:<{width}}  {_shown_setting(key, getattr(settings, key)):<28}  "
+        f"{settings.origin(key)}"
         for key in SETTING_KEYS
     ]
+
+
+def _shown_setting(key: str, value: Any) -> str:
+    """A key/token file option given the secret itself (``"$(cat key.pem)"``) shows only that it is set."""
+    from cipub.core.secrets import looks_like_secret
+
+    if key.endswith("_file") and isinstance(value, str) and looks_like_secret(value):
+        return "*** (set; not a path, so not shown)"
+    return _shown(value)

@@ -39,6 +39,8 @@ class StoresAttestations(Protocol):
 
     def put_attestation(self, subdir: str, filename: str, label: str, kind: str, data: bytes) -> None: ...
 
+    def get_attestation(self, subdir: str, filename: str, label: str, kind: str) -> bytes | None: ...
+
 
 @runtime_checkable
 class AttachesAttestations(Protocol):
@@ -155,18 +157,49 @@ def attach_attestations(channel: Channel, records: list[AttestationRecord], base
     return len(keyless)
 
 
-def publish_attestations(channel: Channel, label: str, records: list[AttestationRecord], base: Path) -> int:
-    """Store ``records``' documents with their files in ``label``; how many were stored (0: the
-    target cannot hold them, the manifest does)."""
+def publish_attestations(
+    channel: Channel, label: str, records: list[AttestationRecord], base: Path
+) -> tuple[int, list[str]]:
+    """Store ``records``' documents with their files in ``label``: how many were stored (0: the
+    target cannot hold them, the manifest does), and the files whose existing attestation was kept.
+
+    Like packages, an attestation already stored for the same file is never overwritten: a re-run
+    (or a re-upload with another key) keeps the one there and says so. One that attests other bytes
+    (the package was replaced) is stale and is replaced.
+    """
     records = [r for r in records if r.statement == "publish"]  # provenance stays in the manifest
     if not isinstance(channel, StoresAttestations) or not records:
-        return 0
+        return 0, []
+    stored, kept = 0, []
     with channel:
         for record in records:
             text = _document(record, base)
             data = attest.sidecar([text]) if record.kind == "keyless" else text.encode()
+            existing = channel.get_attestation(record.subdir, record.filename, label, record.kind)
+            if existing is not None and existing != data and _attests(existing, record):
+                kept.append(record.filename)
+                continue
             channel.put_attestation(record.subdir, record.filename, label, record.kind, data)
-    return len(records)
+            stored += 1
+    return stored, kept
+
+
+def _attests(data: bytes, record: AttestationRecord) -> bool:
+    """Whether a stored attestation (DSSE envelope, or a CEP 50 sidecar of bundles) names this file."""
+    import base64
+    import json
+
+    try:
+        parsed = json.loads(data)
+        envelopes = [parsed] if record.kind == "key" else [b.get("dsseEnvelope", {}) for b in parsed]
+        for envelope in envelopes:
+            statement = json.loads(base64.b64decode(envelope["payload"]))
+            for subject in statement.get("subject", []):
+                if subject.get("name") == record.filename and subject.get("digest", {}).get("sha256") == record.sha256:
+                    return True
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return False
+    return False
 
 
 @dataclass(frozen=True)
@@ -176,19 +209,20 @@ class Requirement:
     identity: str
     issuer: str = ""
     trust_config: str = ""
+    #: the channel URL the attestations were signed for (--attest-channel-url), besides the target's own
+    channel_url: str = ""
 
     @property
     def kind(self) -> str:
         return "key" if self.identity.startswith(KEY_PREFIX) else "keyless"
 
 
-def _verify_one(document: str, filename: str, sha256: str, requirement: Requirement) -> None:
+def _verify_one(document: str, filename: str, sha256: str, requirement: Requirement) -> dict[str, Any]:
     if requirement.kind == "key":
-        attest.verify_envelope(
+        return attest.verify_envelope(
             document, filename=filename, sha256=sha256, public_key_file=requirement.identity[len(KEY_PREFIX) :]
         )
-        return
-    attest.verify_bundle(
+    return attest.verify_bundle(
         document,
         filename=filename,
         sha256=sha256,
@@ -222,7 +256,11 @@ def check_attestations(
 ) -> int:
     """Refuse (VerificationError, exit 8) unless every manifest file in ``label`` has an attestation
     that verifies for ``requirement`` and names the sha256 the channel holds; returns the count."""
+    from cipub.channels.base import MAIN_LABEL
+
     state = channel_state(channel, manifest.artifacts)
+    # an attestation signed for another channel must not pass here (replayed from elsewhere)
+    channels = {u.rstrip("/") for u in (channel.install_url(MAIN_LABEL), requirement.channel_url) if u}
     problems: list[str] = []
     for entry in manifest.artifacts:
         copies = [f.sha256_in(label) for f in state.get(entry.key, [])]
@@ -236,7 +274,13 @@ def check_attestations(
         reasons = []
         for document in documents:
             try:
-                _verify_one(document, entry.filename, held, requirement)
+                statement = _verify_one(document, entry.filename, held, requirement)
+                named = str((statement.get("predicate") or {}).get("targetChannel", "")).rstrip("/")
+                if named not in channels:
+                    raise VerificationError(
+                        f"{entry.filename}: the attestation is for channel {named or '(none)'}, "
+                        f"not {' or '.join(sorted(channels))}"
+                    )
                 break
             except VerificationError as exc:
                 reasons.append(exc.message.removeprefix(f"{entry.filename}: "))

@@ -118,7 +118,12 @@ def publish_signed(
 ) -> None:
     from cipub.policy.attest import AttachesAttestations, publish_attestations
 
-    stored = publish_attestations(channel, settings.label, records, _attest_dir(settings, found_at))
+    stored, kept = publish_attestations(channel, settings.label, records, _attest_dir(settings, found_at))
+    for filename in kept:
+        report.say(
+            f"note: {filename} already has an attestation on {channel.display}; it was kept "
+            "(attestations, like packages, are never overwritten)"
+        )
     if stored:
         report.say(f"stored {stored} attestation(s) with the packages on {channel.display}")
     elif not isinstance(channel, AttachesAttestations):
@@ -225,7 +230,12 @@ def _require_attestations(settings: Settings, channel: Channel, manifest: Manife
     """Every file must be attested by the required signer for the bytes in the source label."""
     from cipub.policy.attest import Requirement, check_attestations
 
-    requirement = Requirement(settings.require_attestation, settings.attestation_issuer, settings.sigstore_trust_config)
+    requirement = Requirement(
+        settings.require_attestation,
+        settings.attestation_issuer,
+        settings.sigstore_trust_config,
+        channel_url=settings.attest_channel_url,
+    )
     count = check_attestations(channel, manifest, settings.promote_from, requirement)
     report.say(f"verified {count} attestation(s) by {settings.require_attestation}")
 
@@ -272,6 +282,7 @@ def _promote_across(
     if signed:
         from cipub.policy.attest import publish_attestations
 
+        # one already there for the same file is kept (never overwritten), as in an upload
         publish_attestations(dest, settings.promote_to, signed, _attest_dir(settings, manifest.base_dir))
     return receipts
 

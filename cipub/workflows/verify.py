@@ -63,7 +63,10 @@ def verify(
         from cipub.policy.attest import Requirement, check_attestations
 
         requirement = Requirement(
-            settings.require_attestation, settings.attestation_issuer, settings.sigstore_trust_config
+            settings.require_attestation,
+            settings.attestation_issuer,
+            settings.sigstore_trust_config,
+            channel_url=settings.attest_channel_url,
         )
         count = check_attestations(
             target, manifest, settings.label, requirement, consequence="the staged files do not verify"

@@ -89,9 +89,96 @@ def test_key_path_usage_errors(tmp_path: Path) -> None:
         attest.check_kind("gpg")
 
 
+def test_key_or_token_given_as_the_file_path_is_never_echoed(tmp_path: Path) -> None:
+    """``--attest-key-file "$(cat key.pem)"`` must not print the key into the CI log."""
+    statement = attest.statement("x-1.0-0.conda", SHA, "file:///c")
+    private, _ = _key(tmp_path, "pub")
+    pem = Path(private).read_text()
+    body = pem.splitlines()[1]
+    with pytest.raises(UsageError) as err:
+        attest.sign_with_key([statement], pem)
+    shown = f"{err.value.message} {err.value.hint}"
+    assert body not in shown and "BEGIN" not in shown
+    assert "--attest-key-file does not name a readable file" in shown and "key material" in shown
+    assert err.value.exit_code == 2
+    jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJyZXBvOm8vciJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+    with pytest.raises(UsageError) as err:
+        attest.identity_token(token_file=jwt, environ={})
+    shown = f"{err.value.message} {err.value.hint}"
+    assert jwt not in shown and "eyJ" not in shown
+    assert "--identity-token-file does not name a readable file" in shown
+    missing = str(tmp_path / "nope.pem")
+    with pytest.raises(UsageError, match="does not name a readable file") as err:
+        attest.sign_with_key([statement], missing)
+    assert missing not in err.value.message
+
+
+def test_debug_settings_dump_hides_key_material_given_as_a_path() -> None:
+    from dataclasses import replace
+
+    from cipub.core.options import Settings
+    from cipub.core.settings import describe
+
+    pem = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49\n-----END PRIVATE KEY-----"
+    jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJyZXBvOm8vciJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+    lines = "\n".join(describe(replace(Settings(), attest_key_file=pem, identity_token_file=jwt)))
+    assert "MIGHAgEA" not in lines and jwt not in lines
+    assert "not a path" in lines
+    assert "keys/signing.pem" in "\n".join(describe(replace(Settings(), attest_key_file="keys/signing.pem")))
+
+
 def test_sidecar_name_is_its_own_sha256() -> None:
     data = attest.sidecar(['{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json"}'])
     name = attest.sidecar_name("x-1.0-0.conda", data)
     assert name == f"x-1.0-0.conda.sigs.{hashlib.sha256(data).hexdigest()}"
     assert json.loads(data) == [{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json"}]
     assert attest.bundles_in_sidecar(b"not json") == []
+
+
+@pytest.mark.parametrize(
+    ("url", "secret"),
+    [
+        ("https://user:pw-s3cret@conda.example.com/ch", "pw-s3cret"),
+        ("https://conda.anaconda.org/t/tk-s3cret-123/owner", "tk-s3cret-123"),
+        ("https://conda.example.com/ch?token=tk-s3cret-456", "tk-s3cret-456"),
+        ("https://conda.example.com/ch?x=1", "x=1"),
+        ("ftp://conda.example.com/ch", ""),
+        ("conda.example.com/ch", ""),
+        ("file:relative/dir", ""),
+    ],
+)
+def test_attest_channel_url_with_a_credential_or_not_a_url_is_refused(url: str, secret: str) -> None:
+    """The URL is signed into every attestation's targetChannel and kept in the ledger."""
+    from cipub.core.settings import resolve
+
+    with pytest.raises(UsageError, match="--attest-channel-url") as err:
+        resolve({"attest_channel_url": url}, environ={})
+    assert err.value.exit_code == 2
+    if secret:
+        assert secret not in f"{err.value.message} {err.value.hint}"
+
+
+@pytest.mark.parametrize("url", ["https://conda.example.com/my-channel", "http://host:8080/ch", "file:///srv/ch"])
+def test_attest_channel_url_accepts_public_http_and_file_urls(url: str) -> None:
+    from cipub.core.settings import resolve
+
+    assert resolve({"attest_channel_url": url}, environ={}).attest_channel_url == url
+
+
+def test_an_empty_require_attestation_is_an_error_not_the_gate_turned_off(tmp_path: Path) -> None:
+    """In CI an unset variable renders as "": promote must not then accept unsigned files."""
+    from cipub.core.settings import resolve
+
+    for flags, environ in (
+        ({"require_attestation": ""}, {}),
+        ({"require_attestation": "  "}, {}),
+        ({}, {"CIPUB_REQUIRE_ATTESTATION": ""}),
+    ):
+        with pytest.raises(UsageError, match="empty: name the identity, or leave the option out") as err:
+            resolve(flags, environ=environ, cwd=tmp_path)
+        assert err.value.exit_code == 2
+    (tmp_path / "cipub.toml").write_text('require-attestation = ""\n')
+    with pytest.raises(UsageError, match="require-attestation is empty"):
+        resolve({}, environ={}, cwd=tmp_path)
+    (tmp_path / "cipub.toml").unlink()
+    assert resolve({}, environ={}, cwd=tmp_path).require_attestation == ""  # left out: no gate

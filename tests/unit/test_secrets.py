@@ -37,8 +37,21 @@ def test_empty_or_unreadable_token_file(tmp_path: Path) -> None:
     empty.write_text("  \n")
     with pytest.raises(AuthError, match="empty"):
         read_token(["A"], token_file=empty, environ={})
-    with pytest.raises(UsageError, match="cannot read token file"):
+    with pytest.raises(UsageError, match="--token-file does not name a readable file") as err:
         read_token(["A"], token_file=tmp_path / "missing", environ={})
+    assert "missing" not in err.value.message  # never the value: it may be the token
+
+
+def test_a_token_passed_as_the_file_path_is_never_echoed() -> None:
+    jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJyZXBvOm8vciJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+    for value in (jwt, "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMG\n-----END PRIVATE KEY-----\n", "a\0b"):
+        with pytest.raises(UsageError) as err:
+            read_token(["A"], token_file=Path(value), environ={}, option="--identity-token-file")
+        shown = f"{err.value.message} {err.value.hint}"
+        assert "--identity-token-file does not name a readable file" in shown
+        assert "not shown" in shown and value.strip() not in shown and "MIGHAgEAMBMG" not in shown
+        assert err.value.exit_code == 2
+        assert "write the secret" in (err.value.hint or "")
 
 
 def test_optional_token() -> None:

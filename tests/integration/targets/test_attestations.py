@@ -270,6 +270,52 @@ def test_key_based_attestation_for_servers_without_sigstore(tmp_path: Path, cipu
     assert main_files(channel) == [pkg.name]
 
 
+def test_local_re_upload_with_another_key_keeps_the_existing_attestation(tmp_path: Path, cipub: Cli) -> None:
+    """Like a package, an attestation on the channel is never overwritten with different bytes."""
+    channel = tmp_path / "channel"
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    first, first_public = _key_pair(keys, "first")
+    second, _ = _key_pair(keys, "second")
+    pkg = make_package(tmp_path / "build")
+    manifest = write_manifest(tmp_path, pkg)
+    upload = ["upload", "--manifest", str(manifest), "--target", str(channel), "--attest", "key"]
+    assert cipub(*upload, "--attest-key-file", str(first), cwd=tmp_path).code == 0
+    envelope = channel / "label" / "test" / "noarch" / f"{pkg.name}.dsse.json"
+    before = envelope.read_bytes()
+    again = cipub(*upload, "--attest-key-file", str(second), cwd=tmp_path)
+    assert again.code == 0, again.err
+    assert envelope.read_bytes() == before
+    assert "already has an attestation" in again.out + again.err and "kept" in again.out + again.err
+    promote = ["promote", "--manifest", str(manifest), "--target", str(channel)]
+    assert cipub(*promote, "--require-attestation", f"key:{first_public}", cwd=tmp_path).code == 0
+
+
+def test_local_promote_refuses_an_attestation_signed_for_another_channel(tmp_path: Path, cipub: Cli) -> None:
+    """A valid signature over the right file, but naming another channel (replayed), is not enough."""
+    channel = tmp_path / "channel"
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    private, public = _key_pair(keys, "publisher")
+    pkg = make_package(tmp_path / "build")
+    manifest = write_manifest(tmp_path, pkg)
+    elsewhere = "https://conda.elsewhere.example.com/other"
+    up = cipub(
+        "upload", "--manifest", str(manifest), "--target", str(channel), "--attest", "key",
+        "--attest-key-file", str(private), "--attest-channel-url", elsewhere, cwd=tmp_path,
+    )  # fmt: skip
+    assert up.code == 0, up.err
+    promote = ["promote", "--manifest", str(manifest), "--target", str(channel), "--require-attestation"]
+    refused = cipub(*promote, f"key:{public}", cwd=tmp_path)
+    assert refused.code == VERIFICATION, refused.err
+    assert f"is for channel {elsewhere}" in refused.err
+    assert main_files(channel) == []
+    # the publisher names that URL as this channel's public address: accepted
+    right = cipub(*promote, f"key:{public}", "--attest-channel-url", elsewhere, cwd=tmp_path)
+    assert right.code == 0, right.err
+    assert main_files(channel) == [pkg.name]
+
+
 def test_no_token_or_key_in_output_files_or_manifest(
     tmp_path: Path, cipub: Cli, sigstore: LocalSigstore, issuer: OidcIssuer, token_file: Path
 ) -> None:
