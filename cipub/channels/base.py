@@ -138,10 +138,22 @@ def int_or_none(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+#: the largest build number conda, rattler-build and cipub's --build-number accept (an int32)
+MAX_BUILD_NUMBER = 2**31 - 1
+
+
+def valid_build_number(value: object) -> int | None:
+    """``value`` if it is a build number a package may carry (an int, not a bool, 0..2**31-1): a
+    hand-placed file claiming 10**30 or ``true`` must not become the channel's highest build."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_BUILD_NUMBER:
+        return value
+    return None
+
+
 def build_number_of(build: str) -> int:
     """The ``_N`` suffix of a build string: the fallback where no index says the build number."""
     tail = build.rsplit("_", 1)[-1]
-    return int(tail) if tail.isdigit() else 0
+    return (valid_build_number(int(tail)) or 0) if tail.isdigit() else 0
 
 
 def as_dict(value: object) -> dict[str, Any]:

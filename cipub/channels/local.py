@@ -53,6 +53,7 @@ from cipub.channels.base import (
     junk_among,
     package_of,
     tree_path,
+    valid_build_number,
     warn_skipped,
 )
 from cipub.channels.target import Target, TargetOptions
@@ -581,7 +582,7 @@ def _build_number(path: Path) -> int | None:
                 if member.name == "info/index.json":
                     extracted = tar.extractfile(member)
                     if extracted is not None:
-                        return int(json.loads(extracted.read())["build_number"])
+                        return valid_build_number(json.loads(extracted.read())["build_number"])
     except Exception:  # noqa: S110 - a damaged file on the channel must not break lookups
         pass
     return None

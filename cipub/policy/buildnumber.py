@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from cipub.channels.base import Channel, ChannelFile
+from cipub.channels.base import Channel, ChannelFile, valid_build_number
 from cipub.core.errors import UsageError
 from cipub.core.manifest import BuildNumberDecision
 from cipub.recipe import RecipeOutput
 
 
 def highest(files: Iterable[ChannelFile]) -> int | None:
-    numbers = [f.build_number for f in files]
+    """The highest valid build number among ``files`` (one no package may carry is passed over)."""
+    numbers = [n for f in files if (n := valid_build_number(f.build_number)) is not None]
     return max(numbers) if numbers else None
 
 
