@@ -69,6 +69,10 @@ def check_job(job: BuildJob, settings: Settings) -> None:
 
     check_request(job.build_number, job.no_bump)
     check_dependency_channels(settings)
+    if job.plan_file:
+        from cipub.workflows.plan import load_plan
+
+        load_plan(job.plan_file)  # a missing or broken plan is refused before the manifest moves aside
     if job.upload:
         check_label_settings(settings)
     if not job.dry_run:

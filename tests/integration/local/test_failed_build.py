@@ -41,3 +41,13 @@ def test_upload_after_a_failed_build_refuses_and_keeps_the_earlier_build(tmp_pat
     assert [(u["filename"], u["state"]) for u in uploaded["uploads"]] == [
         ("hello-cipub-data-0.1.0-h4616a5c_0.conda", "uploaded")
     ]
+
+
+def test_a_missing_plan_is_refused_before_the_earlier_manifest_moves(tmp_path: Path) -> None:
+    shutil.copytree(TEMPLATE, tmp_path / "recipe")
+    run("build", "recipe", "--no-upload", cwd=tmp_path)
+    refused = run("build", "recipe", "--plan", "nope.json", cwd=tmp_path, check=False)
+    assert refused.returncode == 2 and "plan nope.json does not exist" in refused.stderr
+    assert "moved" not in refused.stderr + refused.stdout
+    assert (tmp_path / "output" / "cipub-manifest.json").is_file()
+    assert not (tmp_path / "output" / "cipub-manifest.previous.json").exists()
