@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cipub.core.errors import CipubError
+from cipub.core.errors import CipubError, StorageError
 from cipub.core.options import Settings
 
 if TYPE_CHECKING:
@@ -53,12 +53,31 @@ def add_record(
 def recorded(settings: Settings, command: Command, manifest: Manifest) -> Iterator[None]:
     """Record the run of the block: ``ok`` with the manifest's receipts, or ``failed`` with the
     error (and re-raise it). A crash that kills the process records nothing (earlier records stay)."""
+    _writable(ledger_path(settings))  # before the block changes a channel, not after
     try:
         yield
     except CipubError as exc:
         add_record(settings, command, manifest, error=exc)
         raise
     add_record(settings, command, manifest)
+
+
+def _writable(ledger: Path) -> None:
+    """Make the ledger directory, or refuse (exit 10) a place it cannot be written."""
+    import os
+
+    try:
+        ledger.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(
+            f"the ledger directory {ledger} cannot be made ({exc.strerror or exc}); nothing was changed",
+            hint="point --output-dir at a writable directory",
+        ) from None
+    if not os.access(ledger, os.W_OK | os.X_OK):
+        raise StorageError(
+            f"the ledger directory {ledger} is not writable; nothing was changed",
+            hint="point --output-dir at a writable directory",
+        )
 
 
 def load_records(settings: Settings) -> list[Record]:
