@@ -38,6 +38,13 @@ class TargetModule(Protocol):
     def open_target(self, target: Target, options: TargetOptions) -> Channel: ...
 
 
+def token_variable(kind: TargetKind) -> str:
+    """The variable a target of ``kind`` reads its token from first ('' for kinds that take none):
+    `cipub ci init github` names the repository secret after it, so CI and laptops share one name."""
+    names: tuple[str, ...] = getattr(importlib.import_module(_MODULES[kind]), "TOKEN_ENV", ())
+    return names[0] if names else ""
+
+
 def open_channel(raw: str, options: TargetOptions | None = None) -> Channel:
     """Parse ``raw`` and open its module's channel (lazily imported)."""
     target = parse_target(raw)
@@ -48,4 +55,4 @@ def open_channel(raw: str, options: TargetOptions | None = None) -> Channel:
     return module.open_target(target, options or TargetOptions())
 
 
-__all__ = ["Target", "TargetOptions", "open_channel", "parse_target"]
+__all__ = ["Target", "TargetOptions", "open_channel", "parse_target", "token_variable"]

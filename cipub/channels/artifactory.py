@@ -52,13 +52,16 @@ from cipub.core.transport import file_chunks, server_message
 
 log = logging.getLogger("cipub.artifactory")
 
+#: where the token is read from, first name first (also the secret `cipub ci init github` names)
+TOKEN_ENV = ("ARTIFACTORY_TOKEN",)
+
 
 class ArtifactoryChannel(HttpChannel):
     """Implements ``cipub.channels.base.Channel`` for Artifactory conda repositories."""
 
     capabilities = Capabilities(server_side_copy=True, server_side_index=True, lists_labels=True)
     server = "Artifactory"
-    token_env = ("ARTIFACTORY_TOKEN",)
+    token_env = TOKEN_ENV
     name_what = "repository name"
 
     _labels: set[str] | None
@@ -252,7 +255,7 @@ class ArtifactoryChannel(HttpChannel):
 
 def open_target(target: Target, options: TargetOptions) -> ArtifactoryChannel:
     base = (options.api_url or target.base).rstrip("/")
-    token = read_token(options.token_env or ["ARTIFACTORY_TOKEN"], token_file=options.token_file, required=False)
+    token = read_token(options.token_env or TOKEN_ENV, token_file=options.token_file, required=False)
     if token is not None:
         bearer = Secret(f"Bearer {token.reveal()}", token.source)
         return ArtifactoryChannel(base, target.name, options, bearer, target.raw)

@@ -61,6 +61,8 @@ DOWNLOAD_CHUNK = 8 * 1024 * 1024
 PROBE_THREADS = 8
 #: how long a read after our own write waits for the server's index to show it, seconds
 INDEX_WAIT_SECONDS = 60.0
+#: where the token is read from, first name first (also the secret `cipub ci init github` names)
+TOKEN_ENV = ("PREFIX_API_KEY",)
 
 Records = dict[str, dict[str, Any]]
 
@@ -103,7 +105,7 @@ class PrefixChannel(HttpChannel):
 
     capabilities = Capabilities(server_side_index=True, async_index=True)
     server = "prefix server"
-    token_env = ("PREFIX_API_KEY",)
+    token_env = TOKEN_ENV
     credentials_hint = (
         "or use trusted publishing: GitHub Actions with `permissions: id-token: write`, or GitLab CI with "
         "`id_tokens: PREFIX_DEV_ID_TOKEN: {aud: prefix.dev}`; or pass --token-file PATH"
@@ -394,7 +396,7 @@ def read_base_for(server: str) -> str:
 
 def open_target(target: Target, options: TargetOptions) -> PrefixChannel:
     server = (options.api_url or target.base).rstrip("/")
-    token = read_token(options.token_env or ["PREFIX_API_KEY"], token_file=options.token_file, required=False)
+    token = read_token(options.token_env or TOKEN_ENV, token_file=options.token_file, required=False)
     if token is None:
         with HttpClient.for_target(server, options, what=f"prefix server {server}") as minting:
             token = trusted_publishing_token(server, http=minting)

@@ -39,15 +39,6 @@ ACTION_REF_NAME = "v0.1.0"
 PINNED_REQUIREMENT = f"cipub @ https://github.com/{ACTION_REPOSITORY}/archive/{ACTION_REF}.tar.gz"
 #: where the composite action lives; `cipub ci init github --action` overrides it
 DEFAULT_ACTION = f"{ACTION_REPOSITORY}/github-actions@{ACTION_REF}"
-#: github: the repository secret the generated workflow passes as the token, by target kind: the
-#: variable the target itself reads (README "Targets"), so one name serves CI and laptops alike
-SECRET_BY_KIND: Mapping[str, str] = {
-    "anaconda": "ANACONDA_API_TOKEN",
-    "psm": "PSM_TOKEN",
-    "quetz": "QUETZ_API_KEY",
-    "prefix": "PREFIX_API_KEY",
-    "artifactory": "ARTIFACTORY_TOKEN",
-}
 #: gitlab: the image of the cipub jobs; `--image ''` for shell runners
 DEFAULT_IMAGE = "python:3.12-slim"
 
@@ -83,7 +74,7 @@ class InitResult:
 
 def init(job: InitJob) -> InitResult:
     """Write the starter files; UsageError (exit 2) if one exists and ``force`` is not set."""
-    from cipub.channels.target import parse_target
+    from cipub.channels import parse_target, token_variable
 
     kind = parse_target(job.target).kind  # a target CI could not use is refused now, not at the first push
     # render_init takes every other field of the job by the same name
@@ -104,7 +95,7 @@ def init(job: InitJob) -> InitResult:
         path.write_text(text, encoding="utf-8")
         written.append(path)
     if job.provider == "github":
-        secret = SECRET_BY_KIND.get(kind)
+        secret = token_variable(kind)
         where = f"the repository secret {secret}" if secret else f"nowhere (a {kind} target needs no token secret)"
     else:
         where = "a masked, protected CI/CD variable named as the target expects (ANACONDA_API_TOKEN, QUETZ_API_KEY...)"
@@ -203,9 +194,9 @@ def render_github_workflow(
 
 def _secret_name(target: str) -> str:
     """The repository secret a starter workflow for ``target`` reads ('' when the target needs none)."""
-    from cipub.channels.target import parse_target
+    from cipub.channels import parse_target, token_variable
 
-    return SECRET_BY_KIND.get(parse_target(target).kind, "") if target else ""
+    return token_variable(parse_target(target).kind) if target else ""
 
 
 def _token_expression(target: str) -> str:
