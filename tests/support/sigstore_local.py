@@ -9,7 +9,7 @@ The mock Fulcio takes the identity token's ``sub`` as the certificate's SAN (a U
 as the issuer extension; it does not check the token's signature (the real Fulcio does). Keys are
 fresh per server, so a bundle signed by one instance does not verify against another's root.
 
-The npm package is installed under ``<repo>/.tools/sigstore-mock`` behind a file lock, atomically
+The npm package is installed in the per-user tool cache (tests/support/tool_cache.py) behind a file lock, atomically
 (a ready mark written last, the directory renamed into place), like tests/support/node_tools.py
 does for the CI tools. A machine without Node/npm makes the tests that need it FAIL, saying why.
 The server is stopped by its own pid, never by name.
@@ -17,25 +17,22 @@ The server is stopped by its own pid, never by name.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import shutil
 import signal
 import subprocess
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-TOOLS_DIR = REPO_ROOT / ".tools"
-PREFIX = TOOLS_DIR / "sigstore-mock"
+from tests.support.tool_cache import TOOLS_DIR, install_atomically, locked
+
 PACKAGE = "@sigstore/mock"
 VERSION = "0.12.1"
+#: the per-user tool cache (tests/support/tool_cache.py), shared by every checkout on the machine
+PREFIX = TOOLS_DIR / f"sigstore-mock-{VERSION}"
 READY_MARK = ".cipub-ready"
 INSTALL_TIMEOUT = float(os.environ.get("CIPUB_TEST_TOOLS_TIMEOUT", "1800"))
 
@@ -172,48 +169,29 @@ def _ready() -> bool:
         return False
 
 
-@contextmanager
-def _locked() -> Iterator[None]:
-    TOOLS_DIR.mkdir(parents=True, exist_ok=True)
-    with (TOOLS_DIR / "sigstore-mock.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+def _install_into(partial: Path) -> None:
+    npm = shutil.which("npm") or "npm"
+    (partial / "package.json").write_text('{"name": "cipub-sigstore-mock", "private": true}\n', encoding="utf-8")
+    cmd = [npm, "install", "--prefix", str(partial), "--no-audit", "--no-fund", "--loglevel=error"]
+    proc = subprocess.run(
+        [*cmd, f"{PACKAGE}@{VERSION}"], capture_output=True, text=True, check=False, timeout=INSTALL_TIMEOUT
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"npm could not install {PACKAGE}@{VERSION}:\n{proc.stderr[-2000:]}", pytrace=False)
+    (partial / "server.cjs").write_text(_DRIVER, encoding="utf-8")
+    (partial / READY_MARK).write_text(_pins() + "\n", encoding="utf-8")
 
 
 def ensure_installed() -> Path:
-    """``.tools/sigstore-mock`` with the pinned npm package and the driver; installed when missing."""
+    """``<tool cache>/sigstore-mock-VERSION`` with the pinned npm package and the driver; installed when missing."""
     if _ready():
         return PREFIX
     npm = shutil.which("npm")
     if npm is None or shutil.which("node") is None:
         pytest.fail("the local Sigstore needs Node.js 20 with npm on PATH (apt-get install nodejs npm)", pytrace=False)
-    with _locked():
-        if _ready():
-            return PREFIX
-        for leftover in TOOLS_DIR.glob("sigstore-mock.partial-*"):
-            shutil.rmtree(leftover, ignore_errors=True)
-        partial = Path(tempfile.mkdtemp(prefix="sigstore-mock.partial-", dir=TOOLS_DIR))
-        try:
-            package_json = '{"name": "cipub-sigstore-mock", "private": true}\n'
-            (partial / "package.json").write_text(package_json, encoding="utf-8")
-            cmd = [npm, "install", "--prefix", str(partial), "--no-audit", "--no-fund", "--loglevel=error"]
-            proc = subprocess.run(
-                [*cmd, f"{PACKAGE}@{VERSION}"], capture_output=True, text=True, check=False, timeout=INSTALL_TIMEOUT
-            )
-            if proc.returncode != 0:
-                pytest.fail(f"npm could not install {PACKAGE}@{VERSION}:\n{proc.stderr[-2000:]}", pytrace=False)
-            (partial / "server.cjs").write_text(_DRIVER, encoding="utf-8")
-            (partial / READY_MARK).write_text(_pins() + "\n", encoding="utf-8")
-            if PREFIX.exists():
-                retired = Path(tempfile.mkdtemp(prefix="sigstore-mock.old-", dir=TOOLS_DIR))
-                PREFIX.rename(retired / "old")
-                shutil.rmtree(retired, ignore_errors=True)
-            partial.rename(PREFIX)
-        finally:
-            shutil.rmtree(partial, ignore_errors=True)
+    with locked("sigstore-mock"):
+        if not _ready():
+            install_atomically(PREFIX, "sigstore-mock", _install_into)
     return PREFIX
 
 

@@ -5,13 +5,18 @@ One folder per machine user, shared by every checkout and fresh clone on the mac
 lives in a folder named after the digest of its pins, so checkouts that pin different versions
 never replace each other's tools, and a fresh clone reuses what an earlier run on the machine
 installed instead of building it again (npm compiles a C++ library for gitlab-ci-local: minutes on
-two cores). Installs stay atomic and behind file locks in that folder (node_tools, quetz), so
+two cores). Installs stay atomic and behind file locks in that folder (:func:`locked`, :func:`install_atomically`), so
 several test processes can share it; a machine without it installs everything on first use.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -24,3 +29,33 @@ def tools_dir() -> Path:
 
 
 TOOLS_DIR = tools_dir()
+
+
+@contextmanager
+def locked(name: str) -> Iterator[None]:
+    """An exclusive lock ``<tools>/<name>.lock``: test processes sharing the cache install once."""
+    TOOLS_DIR.mkdir(parents=True, exist_ok=True)
+    with (TOOLS_DIR / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def install_atomically(final: Path, stem: str, populate: Callable[[Path], None]) -> None:
+    """Fill a fresh ``<tools>/<stem>.partial-*`` with ``populate`` and rename it to ``final`` only
+    when that returns: an interrupted install leaves a partial folder that is removed, never trusted.
+    Call under :func:`locked`."""
+    for leftover in TOOLS_DIR.glob(f"{stem}.partial-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    partial = Path(tempfile.mkdtemp(prefix=f"{stem}.partial-", dir=TOOLS_DIR))
+    try:
+        populate(partial)
+        if final.exists():
+            retired = Path(tempfile.mkdtemp(prefix=f"{stem}.old-", dir=TOOLS_DIR))
+            final.rename(retired / "old")
+            shutil.rmtree(retired, ignore_errors=True)
+        partial.rename(final)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
