@@ -15,11 +15,11 @@ line per feedstock. Nothing here is committed: the recipes are the feedstocks' o
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
 import subprocess
 import sys
 import tarfile
-import io
 from pathlib import Path
 
 RERENDER = re.compile(r"conda-forge-pinning[ -]v?(\d{4}\.\d{2}\.\d{2}\.\d{2}\.\d{2}\.\d+)")
