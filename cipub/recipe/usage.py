@@ -6,7 +6,7 @@ conda-build's rule, without conda-build: a key splits the matrix only when the r
   ``{% set mpi = mpi or 'nompi' %}``) or inside a ``# [selector]`` (``py`` counts as ``python``,
   ``np`` as ``numpy``);
 * through ``compiler('c')`` (``c_compiler``, ``c_compiler_version``), ``stdlib('c')`` (``c_stdlib``,
-  ``c_stdlib_version``), ``pin_compatible('numpy')`` / ``pin_subpackage('x')``;
+  ``c_stdlib_version``), ``cdt('x')`` (``cdt_name``, ``cdt_arch``), ``pin_compatible('numpy')`` / ``pin_subpackage('x')``;
 * as a bare list item, after rendering (``- numpy``, ``- libxml2-devel`` -> ``libxml2_devel``,
   ``- {{ mpi }}`` -> ``mpich``), anywhere in the recipe as conda-build's ``requirement_regex`` looks
   (``ignore_run_exports: - libbrotlicommon`` counts too); a name with a version constraint does not;
@@ -83,6 +83,9 @@ def static_keys(path: Path, keys: Iterable[str]) -> set[str]:
             used.update(k for k in (f"{arg}_compiler", f"{arg}_compiler_version") if k in known)
         elif call.node.name == "stdlib":
             used.update(k for k in (f"{arg}_stdlib", f"{arg}_stdlib_version") if k in known)
+        elif call.node.name == "cdt":
+            # conda-build 25.1 (#5599): a cdt() call uses the keys that name the CDT packages
+            used.update(k for k in ("cdt_name", "cdt_arch") if k in known)
         elif call.node.name in ("pin_compatible", "pin_subpackage"):
             key = arg.replace("-", "_")
             if key in known:

@@ -182,3 +182,35 @@ def test_runner_labels_are_kept_as_conda_smithy_keeps_them() -> None:
 def test_class4_v0_a_library_with_bindings_is_one_job() -> None:
     plan = _plan("v0-lib-with-bindings", ["linux-64"], grouping="conda-smithy")
     assert len(plan.cells) == 3 and plan.jobs == ["linux-64-job"]
+
+
+def test_a_cdt_call_uses_the_cdt_keys(tmp_path: Path) -> None:
+    # conda-build 25.1: {{ cdt('x') }} uses cdt_name and cdt_arch (tk's X11 CDTs keep cdt_name=conda)
+    from cipub.recipe import usage
+
+    meta = tmp_path / "meta.yaml"
+    meta.write_text("requirements:\n  build:\n    - {{ cdt('libx11-devel') }}  # [linux]\n")
+    assert usage.static_keys(meta, ["cdt_name", "cdt_arch", "python"]) == {"cdt_name", "cdt_arch"}
+
+
+def test_a_migration_file_is_read_with_selectors_for_a_v1_recipe(tmp_path: Path) -> None:
+    # conda-smithy reads migrations with conda-build's selectors whatever the recipe format, an
+    # unknown name being False; key_add compares the whole zip group (llama.cpp's tegra variant)
+    from cipub.recipe.variants import load_variant_files
+
+    base = tmp_path / "conda_build_config.yaml"
+    base.write_text(
+        "cuda_compiler_version:\n  - None\n  - '12.9'\narm_variant_type:  # [aarch64]\n  - sbsa  # [aarch64]\n"
+    )
+    migration = tmp_path / "arm.yaml"
+    migration.write_text(
+        "migrator_ts: 1\n__migrator:\n  operation: key_add\n  primary_key: cuda_compiler_version\n"
+        "  additional_zip_keys:  # [aarch64]\n    - arm_variant_type  # [aarch64]\n"
+        "  commit_message: |\n    - arm-variant  # [aarch64 and cuda_compiler_version != 'None']\n"
+        "cuda_compiler_version:  # [aarch64]\n  - '12.9'  # [aarch64]\narm_variant_type:  # [aarch64]\n  - tegra  # [aarch64]\n"
+    )
+    linux = load_variant_files([base, migration], "linux-64", recipe_format="v1")
+    assert linux.values["cuda_compiler_version"] == ["None", "12.9"]
+    arm = load_variant_files([base, migration], "linux-aarch64", recipe_format="v1")
+    rows = set(zip(arm.values["cuda_compiler_version"], arm.values["arm_variant_type"], strict=True))
+    assert rows == {("None", "sbsa"), ("12.9", "sbsa"), ("12.9", "tegra")}
