@@ -6,7 +6,8 @@ conda-build's rule, without conda-build: a key splits the matrix only when the r
   ``{% set mpi = mpi or 'nompi' %}``) or inside a ``# [selector]`` (``py`` counts as ``python``,
   ``np`` as ``numpy``);
 * through ``compiler('c')`` (``c_compiler``, ``c_compiler_version``), ``stdlib('c')`` (``c_stdlib``,
-  ``c_stdlib_version``), ``cdt('x')`` (``cdt_name``, ``cdt_arch``), ``pin_compatible('numpy')`` / ``pin_subpackage('x')``;
+  ``c_stdlib_version``), ``cdt('x')`` (``cdt_name``, ``cdt_arch``), ``pin_compatible('numpy')`` /
+  ``pin_subpackage('x')``;
 * as a bare list item, after rendering (``- numpy``, ``- libxml2-devel`` -> ``libxml2_devel``,
   ``- {{ mpi }}`` -> ``mpich``), anywhere in the recipe as conda-build's ``requirement_regex`` looks
   (``ignore_run_exports: - libbrotlicommon`` counts too); a name with a version constraint does not;

@@ -207,7 +207,8 @@ def test_a_migration_file_is_read_with_selectors_for_a_v1_recipe(tmp_path: Path)
         "migrator_ts: 1\n__migrator:\n  operation: key_add\n  primary_key: cuda_compiler_version\n"
         "  additional_zip_keys:  # [aarch64]\n    - arm_variant_type  # [aarch64]\n"
         "  commit_message: |\n    - arm-variant  # [aarch64 and cuda_compiler_version != 'None']\n"
-        "cuda_compiler_version:  # [aarch64]\n  - '12.9'  # [aarch64]\narm_variant_type:  # [aarch64]\n  - tegra  # [aarch64]\n"
+        "cuda_compiler_version:  # [aarch64]\n  - '12.9'  # [aarch64]\n"
+        "arm_variant_type:  # [aarch64]\n  - tegra  # [aarch64]\n"
     )
     linux = load_variant_files([base, migration], "linux-64", recipe_format="v1")
     assert linux.values["cuda_compiler_version"] == ["None", "12.9"]
