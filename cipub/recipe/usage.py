@@ -157,6 +157,28 @@ def requirement_names(data: Mapping[str, Any]) -> set[str]:
     return names
 
 
+#: conda-build's default ``ignore_build_only_deps`` (variants.py DEFAULT_VARIANTS)
+IGNORE_BUILD_ONLY = frozenset({"python", "numpy"})
+
+
+def build_only(data: Mapping[str, Any]) -> set[str]:
+    """``python``/``numpy`` named only in build requirements (no host section names them): conda-build's
+    ``trim_build_only_deps`` does not count them as used (a cross-compiling ``- python`` in build)."""
+    build: set[str] = set()
+    host: set[str] = set()
+    sections = [data.get("requirements")]
+    sections += [o.get("requirements") for o in data.get("outputs") or [] if isinstance(o, dict)]
+    for reqs in sections:
+        if not isinstance(reqs, dict):
+            continue
+        for section, into in (("build", build), ("host", host)):
+            for entry in reqs.get(section) or []:
+                text = str(entry).strip() if entry is not None else ""
+                if text:
+                    into.add(text.split()[0].replace("-", "_"))
+    return {name for name in IGNORE_BUILD_ONLY if name in build and name not in host}
+
+
 _BARE_ITEM = re.compile(r"^\s+-\s+([A-Za-z0-9_.-]+)\s*(?:#.*)?$")
 
 
@@ -221,7 +243,7 @@ def render_variant(
         noarch.append(v0.noarch_of(build))
         names.append(str(v0.section(data, "package", path=path).get("name", "")))
         evidence.append(_output_evidence(data, variant, target_platform, known_set))
-    keys = frozenset((requirement_names(data) | bare_items(rendered.selected.text)) & known_set)
+    keys = frozenset((requirement_names(data) | bare_items(rendered.selected.text)) - build_only(data)) & known_set
     return RenderedVariant(False, tuple(noarch), keys, tuple(names), tuple(evidence))
 
 

@@ -215,3 +215,20 @@ def test_a_migration_file_is_read_with_selectors_for_a_v1_recipe(tmp_path: Path)
     arm = load_variant_files([base, migration], "linux-aarch64", recipe_format="v1")
     rows = set(zip(arm.values["cuda_compiler_version"], arm.values["arm_variant_type"], strict=True))
     assert rows == {("None", "sbsa"), ("12.9", "sbsa"), ("12.9", "tegra")}
+
+
+def test_python_only_in_build_requirements_is_not_used(tmp_path: Path) -> None:
+    # conda-build's ignore_build_only_deps default (python, numpy): jsoncpp's build-only python
+    # (for its tests) gives one cell, not one per python
+    from cipub.policy.plan import make_plan
+
+    recipe_dir = tmp_path / "lib"
+    recipe_dir.mkdir()
+    (recipe_dir / "meta.yaml").write_text(
+        "package:\n  name: lib\n  version: '1.0'\nrequirements:\n  build:\n    - {{ compiler('c') }}\n    - python\n"
+    )
+    cbc = tmp_path / "cbc.yaml"
+    cbc.write_text("c_compiler:\n  - gcc\npython:\n  - '3.11'\n  - '3.12'\n")
+    recipe = load_recipe(recipe_dir, target_platform="linux-64")
+    plan = make_plan(recipe, channel=None, variant_configs=[cbc], overrides={}, platforms=["linux-64"])
+    assert [c.variant.get("python") for c in plan.cells] == [None]
