@@ -232,3 +232,12 @@ def test_python_only_in_build_requirements_is_not_used(tmp_path: Path) -> None:
     recipe = load_recipe(recipe_dir, target_platform="linux-64")
     plan = make_plan(recipe, channel=None, variant_configs=[cbc], overrides={}, platforms=["linux-64"])
     assert [c.variant.get("python") for c in plan.cells] == [None]
+
+
+def test_linux64_names_linux_64_only() -> None:
+    # conda-build's get_selectors: linux64 is the linux-64 subdir, not every 64-bit linux (aiohttp)
+    from cipub.recipe.selectors import platform_namespace
+
+    assert platform_namespace("linux-64")["linux64"] is True
+    assert platform_namespace("linux-aarch64")["linux64"] is False
+    assert platform_namespace("win-arm64")["win64"] is False
