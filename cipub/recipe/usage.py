@@ -33,6 +33,7 @@ _DERIVED = {"py": "python", "py3k": "python", "py2k": "python", "py27": "python"
 #: channels to build from, and the runner labels a feedstock asks for (a GPU or a larger machine)
 ALWAYS_KEPT = ("channel_sources", "github_actions_labels")
 _REQUIREMENT_SECTIONS = ("build", "host", "run")
+_ENDS_NAME = re.compile(r"[^_0-9a-zA-Z]")
 
 
 def _selector_names(selector: str) -> set[str]:
@@ -91,6 +92,9 @@ def static_keys(path: Path, keys: Iterable[str]) -> set[str]:
             key = arg.replace("-", "_")
             if key in known:
                 used.add(key)
+            # conda-build's variant_regex reads ``pin_compatible('libwebp-base')`` as using
+            # ``libwebp`` too: a key followed by any character that cannot continue a name
+            used.update(k for k in known if len(arg) > len(k) and arg.startswith(k) and _ENDS_NAME.match(arg[len(k)]))
     for line in lines:
         match = SELECTOR_LINE.match(line)
         if match:

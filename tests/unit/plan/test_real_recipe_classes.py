@@ -241,3 +241,12 @@ def test_linux64_names_linux_64_only() -> None:
     assert platform_namespace("linux-64")["linux64"] is True
     assert platform_namespace("linux-aarch64")["linux64"] is False
     assert platform_namespace("win-arm64")["win64"] is False
+
+
+def test_pin_compatible_of_a_longer_name_uses_the_key_it_starts_with(tmp_path: Path) -> None:
+    # conda-build's variant_regex: {{ pin_compatible('libwebp-base') }} uses libwebp as well
+    from cipub.recipe import usage
+
+    meta = tmp_path / "meta.yaml"
+    meta.write_text("build:\n  run_exports:\n    - {{ pin_compatible('libwebp-base') }}\n")
+    assert usage.static_keys(meta, ["libwebp", "libwebp_base", "libwebpx"]) == {"libwebp", "libwebp_base"}
