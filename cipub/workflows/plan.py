@@ -120,7 +120,7 @@ def _conda_forge_pinning(settings: Settings) -> Path:
     )
 
 
-def _conda_forge_reading(settings: Settings, path: Path, pinning: Path, platform: str | None) -> dict[str, Any]:
+def _conda_forge_reading(settings: Settings, path: Path, pinning: Path | None, platform: str | None) -> dict[str, Any]:
     """What ``load_recipe`` is given under ``--conda-forge``: the first platform planned, the
     feedstock's migrations after the ``-m`` files, and conda-smithy's environment for that platform."""
     from cipub.recipe import find_recipe_file
