@@ -149,6 +149,11 @@ def platform_namespace(target_platform: str) -> dict[str, Any]:
     for name in ("linux", "osx", "win"):
         ns[f"{name}32"] = bool(ns[name]) and bits == 32
         ns[f"{name}64"] = bool(ns[name]) and bits == 64
+    # conda-build's get_selectors: linux64/win64 (and the 32s) name one subdir each, so linux64 is
+    # false on linux-aarch64 (aiohttp's ``use_noarch: - true  # [linux64]``)
+    for name in ("linux", "win"):
+        ns[f"{name}32"] = target_platform == f"{name}-32"
+        ns[f"{name}64"] = target_platform == f"{name}-64"
     if os_name in ("linux", "osx", "win"):
         # conda-build also defines ``linux_aarch64``, ``osx_arm64``... for every known subdir
         for known in KNOWN_PLATFORMS:

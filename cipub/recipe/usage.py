@@ -6,7 +6,8 @@ conda-build's rule, without conda-build: a key splits the matrix only when the r
   ``{% set mpi = mpi or 'nompi' %}``) or inside a ``# [selector]`` (``py`` counts as ``python``,
   ``np`` as ``numpy``);
 * through ``compiler('c')`` (``c_compiler``, ``c_compiler_version``), ``stdlib('c')`` (``c_stdlib``,
-  ``c_stdlib_version``), ``pin_compatible('numpy')`` / ``pin_subpackage('x')``;
+  ``c_stdlib_version``), ``cdt('x')`` (``cdt_name``, ``cdt_arch``), ``pin_compatible('numpy')`` /
+  ``pin_subpackage('x')``;
 * as a bare list item, after rendering (``- numpy``, ``- libxml2-devel`` -> ``libxml2_devel``,
   ``- {{ mpi }}`` -> ``mpich``), anywhere in the recipe as conda-build's ``requirement_regex`` looks
   (``ignore_run_exports: - libbrotlicommon`` counts too); a name with a version constraint does not;
@@ -32,6 +33,7 @@ _DERIVED = {"py": "python", "py3k": "python", "py2k": "python", "py27": "python"
 #: channels to build from, and the runner labels a feedstock asks for (a GPU or a larger machine)
 ALWAYS_KEPT = ("channel_sources", "github_actions_labels")
 _REQUIREMENT_SECTIONS = ("build", "host", "run")
+_ENDS_NAME = re.compile(r"[^_0-9a-zA-Z]")
 
 
 def _selector_names(selector: str) -> set[str]:
@@ -83,10 +85,16 @@ def static_keys(path: Path, keys: Iterable[str]) -> set[str]:
             used.update(k for k in (f"{arg}_compiler", f"{arg}_compiler_version") if k in known)
         elif call.node.name == "stdlib":
             used.update(k for k in (f"{arg}_stdlib", f"{arg}_stdlib_version") if k in known)
+        elif call.node.name == "cdt":
+            # conda-build 25.1 (#5599): a cdt() call uses the keys that name the CDT packages
+            used.update(k for k in ("cdt_name", "cdt_arch") if k in known)
         elif call.node.name in ("pin_compatible", "pin_subpackage"):
             key = arg.replace("-", "_")
             if key in known:
                 used.add(key)
+            # conda-build's variant_regex reads ``pin_compatible('libwebp-base')`` as using
+            # ``libwebp`` too: a key followed by any character that cannot continue a name
+            used.update(k for k in known if len(arg) > len(k) and arg.startswith(k) and _ENDS_NAME.match(arg[len(k)]))
     for line in lines:
         match = SELECTOR_LINE.match(line)
         if match:
@@ -153,6 +161,28 @@ def requirement_names(data: Mapping[str, Any]) -> set[str]:
     return names
 
 
+#: conda-build's default ``ignore_build_only_deps`` (variants.py DEFAULT_VARIANTS)
+IGNORE_BUILD_ONLY = frozenset({"python", "numpy"})
+
+
+def build_only(data: Mapping[str, Any]) -> set[str]:
+    """``python``/``numpy`` named only in build requirements (no host section names them): conda-build's
+    ``trim_build_only_deps`` does not count them as used (a cross-compiling ``- python`` in build)."""
+    build: set[str] = set()
+    host: set[str] = set()
+    sections = [data.get("requirements")]
+    sections += [o.get("requirements") for o in data.get("outputs") or [] if isinstance(o, dict)]
+    for reqs in sections:
+        if not isinstance(reqs, dict):
+            continue
+        for section, into in (("build", build), ("host", host)):
+            for entry in reqs.get(section) or []:
+                text = str(entry).strip() if entry is not None else ""
+                if text:
+                    into.add(text.split()[0].replace("-", "_"))
+    return {name for name in IGNORE_BUILD_ONLY if name in build and name not in host}
+
+
 _BARE_ITEM = re.compile(r"^\s+-\s+([A-Za-z0-9_.-]+)\s*(?:#.*)?$")
 
 
@@ -217,7 +247,7 @@ def render_variant(
         noarch.append(v0.noarch_of(build))
         names.append(str(v0.section(data, "package", path=path).get("name", "")))
         evidence.append(_output_evidence(data, variant, target_platform, known_set))
-    keys = frozenset((requirement_names(data) | bare_items(rendered.selected.text)) & known_set)
+    keys = frozenset((requirement_names(data) | bare_items(rendered.selected.text)) - build_only(data)) & known_set
     return RenderedVariant(False, tuple(noarch), keys, tuple(names), tuple(evidence))
 
 

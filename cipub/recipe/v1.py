@@ -118,8 +118,16 @@ def _match(value: Any, spec: str) -> bool:
         return False
 
 
-def _skip_value(value: Any) -> Any:
+_INTEGER = re.compile(r"-?[0-9]+")
+
+
+def _skip_value(value: Any, *, variant: bool = False) -> Any:
+    """A value as rattler-build's Jinja sees it: ``true``/``false`` are booleans, and a variant
+    file's ``vc: [14]`` is the integer 14 there (``vc < 14`` compares numbers; cipub reads variant
+    values as text)."""
     if isinstance(value, str):
+        if variant and _INTEGER.fullmatch(value):
+            return int(value)
         return {"true": True, "false": False}.get(value, value)
     return value
 
@@ -147,7 +155,7 @@ def single_output_skipped(stage0: Any, rendered: Any, target_platform: str) -> b
     for key, value in dict(getattr(rendered.recipe, "context", None) or {}).items():
         context[str(key)] = _skip_value(value)
     for key, value in rendered.variant.items():
-        context[str(key)] = _skip_value(value)
+        context[str(key)] = _skip_value(value, variant=True)
     context["match"] = _match
     for condition in conditions:
         if isinstance(condition, bool):
@@ -157,6 +165,7 @@ def single_output_skipped(stage0: Any, rendered: Any, target_platform: str) -> b
         try:
             if env.compile_expression(str(condition))(**context):
                 return True
-        except jinja2.TemplateError:
-            continue  # names rattler-build would not know either: not a reason to skip
+        except (jinja2.TemplateError, TypeError):
+            # names rattler-build would not know either, or values it cannot compare: not a reason to skip
+            continue
     return False

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,6 +122,16 @@ _FastCbcLoader.yaml_implicit_resolvers = _CbcLoader.yaml_implicit_resolvers
 def is_cbc_format(path: Path, recipe_format: str) -> bool:
     """conda-build reads every file with selectors; rattler-build only files named conda_build_config.yaml."""
     return recipe_format == "v0" or path.name == CBC_NAME
+
+
+_MIGRATOR_LINE = re.compile(r"^__migrator\s*:", re.MULTILINE)
+
+
+def is_migration_text(text: str) -> bool:
+    """A conda-smithy migration file (a top-level ``__migrator:``): conda-smithy reads it with
+    conda-build's selectors for every recipe format, so a ``# [aarch64]`` on its
+    ``additional_zip_keys`` holds for a v1 recipe too."""
+    return _MIGRATOR_LINE.search(text) is not None
 
 
 def _where(path: Path, selected: SelectedText, node: yaml.Node) -> str:
@@ -242,7 +253,9 @@ def parse_variant_text(
     for a pinning file cipub does not own)."""
     namespace = selector_namespace(target_platform, environ=environ)
     if cbc_format:
-        selected = select_lines(text, namespace, source=path)
+        # a migration file is conda-smithy's, read by conda-build's selectors, where an unknown name
+        # is False (its commit_message quotes recipe selectors naming variant keys)
+        selected = select_lines(text, namespace, source=path, unknown_is_false=is_migration_text(text))
     else:
         lines = text.splitlines()
         selected = SelectedText(text, tuple(range(1, len(lines) + 1)))
@@ -344,7 +357,7 @@ def parse_variant_file(
             text,
             path,
             target_platform,
-            cbc_format=is_cbc_format(path, recipe_format),
+            cbc_format=is_cbc_format(path, recipe_format) or is_migration_text(text),
             environ=environ,
             later_duplicates_win=later_duplicates_win,
         )
@@ -391,7 +404,13 @@ def _apply_key_add(config: VariantConfig, migration: Migration) -> None:
         group.append(key)
     members = [k for k in group if k in config.values]
     for index, value in enumerate(new.values[primary]):
-        if value in config.values[primary]:
+        # conda-smithy compares the whole zip group: (12.9, tegra) joins beside (12.9, sbsa)
+        added_row = [new.values[k][index] if index < len(new.values.get(k, ())) else None for k in members]
+        if None not in added_row:
+            existing = set(zip(*(config.values[k] for k in members), strict=False))
+            if tuple(added_row) in existing:
+                continue
+        elif value in config.values[primary]:
             continue
         for key in members:
             if key == primary:

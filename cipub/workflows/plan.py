@@ -57,12 +57,20 @@ def plan(settings: Settings, job: PlanJob) -> PlanResult:
     pinning = Path(settings.pinning) if settings.pinning else None
     if settings.conda_forge:
         pinning = _conda_forge_pinning(settings)
+    first_platform = (settings.platforms or [None])[0]
+    reading: dict[str, Any] = {"variant_files": [Path(p) for p in settings.variant_config]}
+    if settings.conda_forge:
+        # read the recipe as conda-smithy would for that platform: its migrations, and what it sets
+        # before the pinning's selectors are read (CF_CUDA_ENABLED: a pinning key such as
+        # arm_variant_type exists only then, and a recipe naming it cannot render without it)
+        reading = _conda_forge_reading(settings, Path(job.recipe), pinning, first_platform)
+        first_platform = reading.pop("platform")
     recipe = load_recipe(
         job.recipe,
-        target_platform=(settings.platforms or [None])[0],
-        variant_files=[Path(p) for p in settings.variant_config],
+        target_platform=first_platform,
         overrides=job.variant_overrides,
         pinning=pinning,
+        **reading,
     )
     notes: list[str] = []
     arguments: dict[str, Any] = {
@@ -110,6 +118,23 @@ def _conda_forge_pinning(settings: Settings) -> Path:
         hint="pass --pinning FILE (conda-forge-pinning's conda_build_config.yaml), "
         "or install conda-forge-pinning in $CONDA_PREFIX",
     )
+
+
+def _conda_forge_reading(settings: Settings, path: Path, pinning: Path | None, platform: str | None) -> dict[str, Any]:
+    """What ``load_recipe`` is given under ``--conda-forge``: the first platform planned, the
+    feedstock's migrations after the ``-m`` files, and conda-smithy's environment for that platform."""
+    from cipub.recipe import find_recipe_file
+    from cipub.recipe.feedstock import read_feedstock
+
+    recipe_file, _ = find_recipe_file(path)
+    feedstock = read_feedstock(recipe_file, pinning=pinning)
+    chosen = platform or (feedstock.platforms[0] if feedstock.platforms else None)
+    text = recipe_file.read_text(encoding="utf-8", errors="replace")
+    return {
+        "platform": chosen,
+        "variant_files": [Path(p) for p in settings.variant_config] + list(feedstock.migrations),
+        "environ": feedstock.environ(chosen, text) if chosen else None,
+    }
 
 
 def _conda_forge_arguments(settings: Settings, recipe: Recipe, pinning: Path, notes: list[str]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -69,9 +70,14 @@ def expected_matrices(feedstock: Path) -> dict[str, tuple[list[dict[str, str]], 
     for path in sorted((feedstock / ".ci_support").glob("*.yaml")):
         data = _load(path)
         platforms = data.get("target_platform") or []
-        if not platforms:
-            continue
-        platform = str(platforms[0])
+        if platforms:
+            platform = str(platforms[0])
+        else:
+            # a noarch feedstock's one file has no target_platform: its name says where it builds
+            found = re.match(r"(linux|osx|win)_([a-z0-9]+)_", path.name)
+            if not found:
+                continue
+            platform = f"{found.group(1)}-{found.group(2)}"
         lists = {k: [_text(v) for v in vs] for k, vs in data.items() if k not in NOT_USED and isinstance(vs, list)}
         width = max((len(v) for v in lists.values()), default=1)
         cells, jobs = result.get(platform, ([], 0))

@@ -182,3 +182,71 @@ def test_runner_labels_are_kept_as_conda_smithy_keeps_them() -> None:
 def test_class4_v0_a_library_with_bindings_is_one_job() -> None:
     plan = _plan("v0-lib-with-bindings", ["linux-64"], grouping="conda-smithy")
     assert len(plan.cells) == 3 and plan.jobs == ["linux-64-job"]
+
+
+def test_a_cdt_call_uses_the_cdt_keys(tmp_path: Path) -> None:
+    # conda-build 25.1: {{ cdt('x') }} uses cdt_name and cdt_arch (tk's X11 CDTs keep cdt_name=conda)
+    from cipub.recipe import usage
+
+    meta = tmp_path / "meta.yaml"
+    meta.write_text("requirements:\n  build:\n    - {{ cdt('libx11-devel') }}  # [linux]\n")
+    assert usage.static_keys(meta, ["cdt_name", "cdt_arch", "python"]) == {"cdt_name", "cdt_arch"}
+
+
+def test_a_migration_file_is_read_with_selectors_for_a_v1_recipe(tmp_path: Path) -> None:
+    # conda-smithy reads migrations with conda-build's selectors whatever the recipe format, an
+    # unknown name being False; key_add compares the whole zip group (llama.cpp's tegra variant)
+    from cipub.recipe.variants import load_variant_files
+
+    base = tmp_path / "conda_build_config.yaml"
+    base.write_text(
+        "cuda_compiler_version:\n  - None\n  - '12.9'\narm_variant_type:  # [aarch64]\n  - sbsa  # [aarch64]\n"
+    )
+    migration = tmp_path / "arm.yaml"
+    migration.write_text(
+        "migrator_ts: 1\n__migrator:\n  operation: key_add\n  primary_key: cuda_compiler_version\n"
+        "  additional_zip_keys:  # [aarch64]\n    - arm_variant_type  # [aarch64]\n"
+        "  commit_message: |\n    - arm-variant  # [aarch64 and cuda_compiler_version != 'None']\n"
+        "cuda_compiler_version:  # [aarch64]\n  - '12.9'  # [aarch64]\n"
+        "arm_variant_type:  # [aarch64]\n  - tegra  # [aarch64]\n"
+    )
+    linux = load_variant_files([base, migration], "linux-64", recipe_format="v1")
+    assert linux.values["cuda_compiler_version"] == ["None", "12.9"]
+    arm = load_variant_files([base, migration], "linux-aarch64", recipe_format="v1")
+    rows = set(zip(arm.values["cuda_compiler_version"], arm.values["arm_variant_type"], strict=True))
+    assert rows == {("None", "sbsa"), ("12.9", "sbsa"), ("12.9", "tegra")}
+
+
+def test_python_only_in_build_requirements_is_not_used(tmp_path: Path) -> None:
+    # conda-build's ignore_build_only_deps default (python, numpy): jsoncpp's build-only python
+    # (for its tests) gives one cell, not one per python
+    from cipub.policy.plan import make_plan
+
+    recipe_dir = tmp_path / "lib"
+    recipe_dir.mkdir()
+    (recipe_dir / "meta.yaml").write_text(
+        "package:\n  name: lib\n  version: '1.0'\nrequirements:\n  build:\n    - {{ compiler('c') }}\n    - python\n"
+    )
+    cbc = tmp_path / "cbc.yaml"
+    cbc.write_text("c_compiler:\n  - gcc\npython:\n  - '3.11'\n  - '3.12'\n")
+    recipe = load_recipe(recipe_dir, target_platform="linux-64")
+    plan = make_plan(recipe, channel=None, variant_configs=[cbc], overrides={}, platforms=["linux-64"])
+    assert [c.variant.get("python") for c in plan.cells] == [None]
+
+
+def test_linux64_names_linux_64_only() -> None:
+    # conda-build's get_selectors: linux64 is the linux-64 subdir, not every 64-bit linux (aiohttp)
+    from cipub.recipe.selectors import platform_namespace
+
+    assert platform_namespace("linux-64")["linux64"] is True
+    assert platform_namespace("linux-aarch64")["linux64"] is False
+    assert platform_namespace("win-arm64")["win64"] is False
+
+
+def test_pin_compatible_of_a_longer_name_uses_the_key_it_starts_with(tmp_path: Path) -> None:
+    # conda-build's variant_regex: {{ pin_compatible('libwebp-base') }} uses libwebp as well
+    from cipub.recipe import usage
+
+    meta = tmp_path / "meta.yaml"
+    meta.write_text("build:\n  run_exports:\n    - {{ pin_compatible('libwebp-base') }}\n")
+    assert usage.static_keys(meta, ["libwebp", "libwebp_base", "libwebpx"]) == {"libwebp", "libwebp_base"}

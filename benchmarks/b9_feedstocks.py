@@ -1,0 +1,84 @@
+"""B9: ``cipub plan --conda-forge`` on real v1 feedstocks vs py-rattler-build's own render.
+
+Not part of the numbered report (third-party recipes are not kept here): point it at a directory
+of feedstock checkouts laid out by ``tests/tools/assemble_feedstocks.py``:
+
+    python -m benchmarks.b9_feedstocks DIR [NAME ...] [--runs N]
+
+For each v1 feedstock and each platform of its ``.ci_support``: py-rattler-build renders the recipe
+once per ``.ci_support`` file of that platform (the variant files conda-smithy wrote for it, what
+the feedstock's CI hands rattler-build), all in one fresh process; cipub plans that platform with
+``--conda-forge --pinning`` (it reads the pinning, the recipe's own file and the migrations itself),
+one fresh process. Median of N interleaved runs each; the ratio is cipub / render (goal <= 1.2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from benchmarks.common import CIPUB, base_env, median, run
+
+RENDER = r"""
+import sys, warnings, rattler_build
+recipe, out, *files = sys.argv[1:]
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    for f in files:
+        rattler_build.build_recipes([recipe], render_only=True, variant_config=[f], output_dir=out)
+"""
+
+
+def _platforms(feedstock: Path) -> dict[str, list[Path]]:
+    found: dict[str, list[Path]] = {}
+    for path in sorted((feedstock / ".ci_support").glob("*.yaml")):
+        for prefix in ("linux_64", "linux_aarch64", "linux_ppc64le", "osx_64", "osx_arm64", "win_64", "win_arm64"):
+            if path.name.startswith(prefix + "_"):
+                found.setdefault(prefix.replace("_", "-", 1), []).append(path)
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("directory", type=Path)
+    parser.add_argument("names", nargs="*")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args(argv)
+    print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} ({os.cpu_count()} cores)")
+    worst = 0.0
+    for feedstock in sorted(p for p in args.directory.iterdir() if (p / "recipe" / "recipe.yaml").is_file()):
+        if args.names and feedstock.name not in args.names:
+            continue
+        pinning = feedstock / ".pinning" / "recipe" / "conda_build_config.yaml"
+        for platform, files in sorted(_platforms(feedstock).items()):
+            with tempfile.TemporaryDirectory() as work:
+                env = base_env({"HOME": str(Path(work) / "home"), "CONDA_OVERRIDE_CUDA": "12.9"})
+                plan = [CIPUB, "plan", str(feedstock / "recipe"), "--conda-forge", "--pinning", str(pinning)]
+                plan += ["--platform", platform, "--no-build-numbers", "--format", "json"]
+                render = [sys.executable, "-c", RENDER, str(feedstock / "recipe" / "recipe.yaml"), work]
+                render += [str(f) for f in files]
+                mine: list[float] = []
+                peer: list[float] = []
+                try:
+                    for _ in range(args.runs):
+                        mine.append(run(plan, env=env).seconds)
+                        peer.append(run(render, env=env).seconds)
+                except RuntimeError as exc:
+                    print(f"{feedstock.name} {platform}: failed: {str(exc).splitlines()[0]}")
+                    continue
+            ratio = median(mine) / median(peer)
+            worst = max(worst, ratio)
+            print(
+                f"{feedstock.name} {platform}: cipub plan {median(mine):.2f} s, py-rattler-build render "
+                f"({len(files)} file(s)) {median(peer):.2f} s, ratio {ratio:.2f}",
+                flush=True,
+            )
+    print(f"worst ratio {worst:.2f} (goal 1.2)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
