@@ -475,7 +475,7 @@ def open_target(target: Target, options: TargetOptions) -> AnacondaChannel:
     token = read_token(
         options.token_env or TOKEN_ENV,
         token_file=options.token_file,
-        option=options.token_option,
+        option=options.file_flag,
         required=False,
         what=target.raw,
     )

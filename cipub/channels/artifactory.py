@@ -255,7 +255,7 @@ def open_target(target: Target, options: TargetOptions) -> ArtifactoryChannel:
     token = read_token(
         options.token_env or ["ARTIFACTORY_TOKEN"],
         token_file=options.token_file,
-        option=options.token_option,
+        option=options.file_flag,
         required=False,
     )
     if token is not None:

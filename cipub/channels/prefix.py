@@ -397,7 +397,7 @@ def open_target(target: Target, options: TargetOptions) -> PrefixChannel:
     token = read_token(
         options.token_env or ["PREFIX_API_KEY"],
         token_file=options.token_file,
-        option=options.token_option,
+        option=options.file_flag,
         required=False,
     )
     if token is None:

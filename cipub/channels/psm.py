@@ -345,7 +345,7 @@ def open_target(target: Target, options: TargetOptions) -> PSMChannel:
     token = read_token(
         options.token_env or TOKEN_ENV,
         token_file=options.token_file,
-        option=options.token_option,
+        option=options.file_flag,
         required=False,
         what=f"PSM {target.raw}",
     )

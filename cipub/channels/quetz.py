@@ -436,7 +436,7 @@ def open_target(target: Target, options: TargetOptions) -> QuetzChannel:
     token = read_token(
         options.token_env or TOKEN_ENV,
         token_file=options.token_file,
-        option=options.token_option,
+        option=options.file_flag,
         required=False,
         what=f"Quetz {target.raw}",
     )

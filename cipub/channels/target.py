@@ -36,7 +36,7 @@ class TargetOptions(RetryBudget):
     token_env: tuple[str, ...] = ()
     #: the option ``token_file`` came from, as errors name it (``--to-token-file`` for the second
     #: target of a cross-target promotion)
-    token_option: str = "--token-file"
+    file_flag: str = "--token-file"
 
 
 @dataclass(frozen=True)
