@@ -472,6 +472,12 @@ class AnacondaChannel(HttpChannel):
 
 
 def open_target(target: Target, options: TargetOptions) -> AnacondaChannel:
-    token = read_token(options.token_env or TOKEN_ENV, token_file=options.token_file, required=False, what=target.raw)
+    token = read_token(
+        options.token_env or TOKEN_ENV,
+        token_file=options.token_file,
+        option=options.file_flag,
+        required=False,
+        what=target.raw,
+    )
     api_base = options.api_url or target.base or DEFAULT_API
     return AnacondaChannel(api_base, target.name, options, token, target.raw)

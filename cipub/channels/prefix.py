@@ -396,7 +396,12 @@ def read_base_for(server: str) -> str:
 
 def open_target(target: Target, options: TargetOptions) -> PrefixChannel:
     server = (options.api_url or target.base).rstrip("/")
-    token = read_token(options.token_env or TOKEN_ENV, token_file=options.token_file, required=False)
+    token = read_token(
+        options.token_env or TOKEN_ENV,
+        token_file=options.token_file,
+        option=options.file_flag,
+        required=False,
+    )
     if token is None:
         with HttpClient.for_target(server, options, what=f"prefix server {server}") as minting:
             token = trusted_publishing_token(server, http=minting)

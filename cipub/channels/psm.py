@@ -343,7 +343,11 @@ class PSMChannel(HttpChannel):
 
 def open_target(target: Target, options: TargetOptions) -> PSMChannel:
     token = read_token(
-        options.token_env or TOKEN_ENV, token_file=options.token_file, required=False, what=f"PSM {target.raw}"
+        options.token_env or TOKEN_ENV,
+        token_file=options.token_file,
+        option=options.file_flag,
+        required=False,
+        what=f"PSM {target.raw}",
     )
     api_base = options.api_url or f"{target.base}/api"
     return PSMChannel(api_base, target.name, options, token, target.raw)

@@ -434,6 +434,10 @@ class QuetzChannel(HttpChannel):
 
 def open_target(target: Target, options: TargetOptions) -> QuetzChannel:
     token = read_token(
-        options.token_env or TOKEN_ENV, token_file=options.token_file, required=False, what=f"Quetz {target.raw}"
+        options.token_env or TOKEN_ENV,
+        token_file=options.token_file,
+        option=options.file_flag,
+        required=False,
+        what=f"Quetz {target.raw}",
     )
     return QuetzChannel(target.base, target.name, options, token, target.raw)

@@ -685,7 +685,7 @@ def open_target(target: Target, options: TargetOptions, environ: Mapping[str, st
     env = process_environ() if environ is None else environ
     if options.token_file is not None:
         raise UsageError(
-            "the S3 target takes its credentials from the AWS environment, not --token-file",
+            f"the S3 target takes its credentials from the AWS environment, not {options.file_flag}",
             hint="set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or use an AWS profile or role)",
         )
     if not target.base:

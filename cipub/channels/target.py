@@ -34,6 +34,9 @@ class TargetOptions(RetryBudget):
     #: the environment variables the token is read from instead of the kind's own (a second target
     #: of a cross-target promotion reads ``CIPUB_TO_TOKEN``, never the first target's variables)
     token_env: tuple[str, ...] = ()
+    #: the option ``token_file`` came from, as errors name it (``--to-token-file`` for the second
+    #: target of a cross-target promotion)
+    file_flag: str = "--token-file"
 
 
 @dataclass(frozen=True)

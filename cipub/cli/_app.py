@@ -228,8 +228,14 @@ ATTEST_SETTINGS: Final = (
     "sigstore_trust_config",
     "attest_channel_url",
 )
-#: the settings of every command that checks attestations (promote, ci verify)
-REQUIRE_ATTESTATION: Final = ("require_attestation", "attestation_issuer", "sigstore_trust_config")
+#: the settings of every command that checks attestations (promote, ci verify); the channel URL
+#: is the one the statements may name besides the target's own, as in promote
+REQUIRE_ATTESTATION: Final = (
+    "require_attestation",
+    "attestation_issuer",
+    "sigstore_trust_config",
+    "attest_channel_url",
+)
 
 
 def command(

@@ -98,16 +98,24 @@ def provenance_statement(
     variant: Mapping[str, str],
     tool_version: str,
     environ: Mapping[str, str],
+    container: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """A SLSA v1 provenance statement for one built file: recipe, variant, engine, source and commit,
-    builder (the CI run). A container image digest joins it once builds in containers record one."""
+    builder (the CI run), and for a build in a container (``cipub build --container``, the manifest's
+    ``container: {image, digest}``) the image it ran in, pinned by digest: a resolved dependency and
+    a dependency of the builder, as SLSA v1 names them."""
     run = ci_run(environ)
+    image = _container_dependency(container)
     dependencies: list[dict[str, Any]] = []
     if run.get("repository"):
         source: dict[str, Any] = {"uri": f"git+{run['repository']}" + (f"@{run['ref']}" if run.get("ref") else "")}
         if run.get("commit"):
             source["digest"] = {"gitCommit": run["commit"]}
         dependencies.append(source)
+    builder: dict[str, Any] = {"id": run.get("builder", "cipub (outside CI)")}
+    if image:
+        dependencies.append(image)
+        builder["builderDependencies"] = [image]
     return {
         "_type": STATEMENT_TYPE,
         "subject": [{"name": filename, "digest": {"sha256": sha256}}],
@@ -119,9 +127,20 @@ def provenance_statement(
                 "internalParameters": {"engine": engine, "cipub": tool_version},
                 "resolvedDependencies": dependencies,
             },
-            "runDetails": {"builder": {"id": run.get("builder", "cipub (outside CI)")}},
+            "runDetails": {"builder": builder},
         },
     }
+
+
+def _container_dependency(container: Mapping[str, str] | None) -> dict[str, Any] | None:
+    """The SLSA ResourceDescriptor of the build container: ``docker://IMAGE`` and its digest."""
+    if not container:
+        return None
+    image, digest = str(container.get("image", "")), str(container.get("digest", ""))
+    algorithm, _, value = digest.partition(":")
+    if not image or not value:
+        return None
+    return {"name": "container-image", "uri": f"docker://{image}", "digest": {algorithm: value}}
 
 
 def check_kind(kind: str) -> str:

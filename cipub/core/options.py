@@ -242,7 +242,8 @@ class Settings:
         "",
         "--attest-channel-url",
         metavar="URL",
-        help="Channel URL the attestations name (targetChannel): where consumers install from.",
+        help="Channel URL the attestations name (targetChannel): where consumers install from. "
+        "With --require-attestation, a statement for this URL is accepted besides the target's own.",
         shown_default="the target's channel URL",
     )
     require_attestation: str = setting(

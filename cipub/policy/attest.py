@@ -134,6 +134,7 @@ def _provenance(
         variant=variant,
         tool_version=manifest.tool.get("version", ""),
         environ=environ,
+        container=manifest.container,
     )
 
 

@@ -261,6 +261,7 @@ def _promote_across(
         api_url=None,  # the destination URL names its server (anaconda+https://HOST/OWNER)
         token_file=Path(settings.to_token_file) if settings.to_token_file else None,
         token_env=TO_TOKEN_ENV,
+        file_flag="--to-token-file",
     )
     dest = open_channel(settings.to_target, options)
     if not dry_run:

@@ -182,3 +182,38 @@ def test_an_empty_require_attestation_is_an_error_not_the_gate_turned_off(tmp_pa
         resolve({}, environ={}, cwd=tmp_path)
     (tmp_path / "cipub.toml").unlink()
     assert resolve({}, environ={}, cwd=tmp_path).require_attestation == ""  # left out: no gate
+
+
+def test_provenance_of_a_container_build_names_the_image_by_digest(tmp_path: Path) -> None:
+    """``cipub build --container``: the manifest's ``container: {image, digest}`` goes into the signed
+    SLSA provenance, as a resolved dependency and a dependency of the builder."""
+    from cipub.core.artifact import read_artifact
+    from cipub.core.manifest import ArtifactEntry, Manifest
+    from cipub.policy.attest import SigningRequest, sign_manifest
+    from tests.support.packages import make_package
+
+    private, _public = _key(tmp_path, "builder")
+    pkg = read_artifact(make_package(tmp_path / "build"))
+    digest = "sha256:" + "e3" * 32
+    manifest = Manifest(
+        artifacts=[ArtifactEntry.from_artifact(pkg, {"python": "3.12"}, "cell-1")],
+        recipe=str(tmp_path / "recipe.yaml"),
+        engine="rattler-build",
+    )
+    manifest.container = {"image": "localhost/cipub-test:1", "digest": digest}
+    request = SigningRequest(kind="key", target_channel="file:///c", out_dir=tmp_path / "out", key_file=private)
+    records = sign_manifest(manifest, request, environ={"GITHUB_REPOSITORY": "acme/w", "GITHUB_SHA": "c0" * 20})
+    [provenance] = [r for r in records if r.statement == "provenance"]
+    document = (tmp_path / "out" / provenance.document).read_text()
+    slsa = json.loads(base64.b64decode(json.loads(document)["payload"]))
+    assert slsa["predicateType"] == "https://slsa.dev/provenance/v1"
+    image = {"name": "container-image", "uri": "docker://localhost/cipub-test:1", "digest": {"sha256": "e3" * 32}}
+    assert image in slsa["predicate"]["buildDefinition"]["resolvedDependencies"]
+    assert slsa["predicate"]["runDetails"]["builder"]["builderDependencies"] == [image]
+    # a host build names no image
+    manifest.container = None
+    host = attest.provenance_statement(
+        pkg.filename, pkg.sha256, recipe="r", engine="e", variant={}, tool_version="0", environ={}, container=None
+    )
+    assert host["predicate"]["buildDefinition"]["resolvedDependencies"] == []
+    assert "builderDependencies" not in host["predicate"]["runDetails"]["builder"]

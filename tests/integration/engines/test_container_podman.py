@@ -8,6 +8,7 @@ builds reuse it.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -19,6 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from cipub.core.artifact import read_artifact
 from cipub.engines import BuildRequest
@@ -64,12 +67,27 @@ def test_build_in_container_promote_install_same_metadata_as_host(
     podman: podman_support.Podman, tmp_path: Path
 ) -> None:
     shutil.copytree(TEMPLATE, tmp_path / "recipe")
-    build = run(podman, "build", "recipe", "--container", podman.image, "--json", cwd=tmp_path)
+    key = tmp_path / "signing.pem"
+    key.write_bytes(
+        ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    attest = ("--attest", "key", "--attest-key-file", str(key))
+    build = run(podman, "build", "recipe", "--container", podman.image, *attest, "--json", cwd=tmp_path)
     assert build.returncode == 0, build.stderr
     doc = json.loads(build.stdout)
     image = podman.podman("image", "inspect", podman.image)
     assert doc["container"]["image"] == podman.image
     assert doc["container"]["digest"].startswith("sha256:") and doc["container"]["digest"] in image
+    # the signed SLSA provenance names the image the build ran in, by digest (issue 16)
+    [provenance] = [a for a in doc["attestations"] if a["statement"] == "provenance"]
+    envelope = json.loads((tmp_path / "output" / provenance["document"]).read_text())
+    slsa = json.loads(base64.b64decode(envelope["payload"]))
+    algorithm, _, value = doc["container"]["digest"].partition(":")
+    pinned = {"name": "container-image", "uri": f"docker://{podman.image}", "digest": {algorithm: value}}
+    assert pinned in slsa["predicate"]["buildDefinition"]["resolvedDependencies"]
+    assert slsa["predicate"]["runDetails"]["builder"]["builderDependencies"] == [pinned]
     promoted = run(podman, "promote", "--json", cwd=tmp_path)
     assert promoted.returncode == 0, promoted.stderr
     installed = install_from((tmp_path / ".cipub" / "channel").as_uri(), "hello-cipub-data", tmp_path / "env")

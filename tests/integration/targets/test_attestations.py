@@ -316,6 +316,33 @@ def test_local_promote_refuses_an_attestation_signed_for_another_channel(tmp_pat
     assert main_files(channel) == [pkg.name]
 
 
+def test_ci_verify_takes_the_attest_channel_url_like_promote(tmp_path: Path, cipub: Cli) -> None:
+    """``ci verify --require-attestation`` checks targetChannel as promote does, and accepts the
+    channel's public URL given with --attest-channel-url (the same option, the same meaning)."""
+    channel = tmp_path / "channel"
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    private, public = _key_pair(keys, "publisher")
+    pkg = make_package(tmp_path / "build")
+    manifest = write_manifest(tmp_path, pkg)
+    elsewhere = "https://conda.elsewhere.example.com/other"
+    up = cipub(
+        "upload", "--manifest", str(manifest), "--target", str(channel), "--attest", "key",
+        "--attest-key-file", str(private), "--attest-channel-url", elsewhere, cwd=tmp_path,
+    )  # fmt: skip
+    assert up.code == 0, up.err
+    verify = ["ci", "verify", "--manifest", str(manifest), "--target", str(channel), "--mode", "files"]
+    refused = cipub(*verify, "--require-attestation", f"key:{public}", cwd=tmp_path)
+    assert refused.code == VERIFICATION, refused.err
+    assert f"is for channel {elsewhere}" in refused.err
+    right = cipub(*verify, "--require-attestation", f"key:{public}", "--attest-channel-url", elsewhere, cwd=tmp_path)
+    assert right.code == 0, right.err
+    assert "verified 1 attestation(s)" in right.out + right.err
+    bad = cipub(*verify, "--attest-channel-url", "https://user:pw@example.com/c", cwd=tmp_path)
+    assert bad.code == 2, bad.err
+    assert "pw" not in bad.out + bad.err
+
+
 def test_no_token_or_key_in_output_files_or_manifest(
     tmp_path: Path, cipub: Cli, sigstore: LocalSigstore, issuer: OidcIssuer, token_file: Path
 ) -> None:

@@ -138,3 +138,13 @@ def test_never_overwrites_the_destination(cipub: Cipub, tmp_path: Path) -> None:
     assert "different content" in result.err and "nothing was copied" in result.err
     assert sha(production / "noarch" / pkg.name) == sha(impostor)
     assert not (production / "noarch" / friend.name).exists()
+
+
+@pytest.mark.parametrize("dest", ["quetz+http://127.0.0.1:9/chan", "s3://bucket/prefix"])
+def test_destination_token_file_errors_name_the_to_token_file_option(cipub: Cipub, tmp_path: Path, dest: str) -> None:
+    """An unusable --to-token-file is reported as --to-token-file (the flag given), never --token-file."""
+    stage_locally(cipub, tmp_path)
+    result = cipub("promote", "--to-target", dest, "--to-token-file", str(tmp_path / "missing"), cwd=tmp_path)
+    assert result.code == 2, result.err
+    assert "--to-token-file" in result.err
+    assert "--token-file" not in result.err.replace("--to-token-file", "")
