@@ -49,6 +49,7 @@ from cipub.channels.base import (
     Batch,
     Capabilities,
     ChannelFile,
+    indexed_records,
     is_subdir,
     junk_among,
     package_of,
@@ -132,6 +133,13 @@ class LocalChannel(Batch):
         self._vouched: set[Path] = set()
         #: (subdir, case-folded file name) -> the names listed or written, for the case-twin check
         self._folded: dict[tuple[str, str], set[tuple[str, str]]] = {}
+        #: per label/subdir directory: the records of its repodata.json, read once per batch
+        self._indexed: dict[Path, dict[str, dict[str, object]]] = {}
+        #: package files found to be junk while listing (path -> why), and those found sound
+        self._junk_paths: dict[Path, str] = {}
+        self._sound: set[Path] = set()
+        #: junk passed over by ``files`` (``label/subdir/filename`` -> why), for ``cipub status``
+        self.junk_seen: dict[str, str] = {}
 
     # -- layout -----------------------------------------------------------------------------
     def label_dir(self, label: str) -> Path:
@@ -244,6 +252,9 @@ class LocalChannel(Batch):
             self._unpublished_keys.clear()
             self._vouched.clear()
             self._folded = {}
+            self._indexed.clear()
+            self._junk_paths.clear()
+            self._sound.clear()
             if self._lock is not None:
                 self._lock.release()
                 self._lock = None
@@ -374,8 +385,44 @@ class LocalChannel(Batch):
             self._build_numbers[key] = _build_number(path)
         return self._build_numbers[key]
 
+    def _junk_reason(self, label: str, subdir: str, path: Path) -> str | None:
+        """Why the listed package file ``path`` is junk (indexing skips it), or None if it is sound:
+        what the index lists at the same size, or this batch wrote from checked bytes, is sound."""
+        if path in self._sound or path in self._vouched:
+            return None
+        if path in self._junk_paths:
+            return self._junk_paths[path]
+        directory = path.parent
+        if directory not in self._indexed:
+            repodata = None
+            with suppress(OSError):
+                repodata = (directory / "repodata.json").read_bytes()
+            self._indexed[directory] = indexed_records(repodata)
+        try:
+            size: int | None = path.stat().st_size
+        except OSError:
+            size = None
+        found = junk_among(
+            [(path.name, size, size is not None)], self._indexed[directory], lambda _n: read_artifact(path)
+        )
+        reason = found.get(path.name)
+        if self.in_batch:
+            if reason is None:
+                self._sound.add(path)
+            else:
+                self._junk_paths[path] = reason
+        if reason is not None:
+            where = f"{tree_path(label, subdir)}/{path.name}"
+            if where not in self.junk_seen:
+                log.warning(
+                    "%s: skipping %s: %s (not a package; not deleted, remove it by hand)", self.display, where, reason
+                )
+            self.junk_seen[where] = reason
+        return reason
+
     def files(self, name: str, version: str | None = None) -> list[ChannelFile]:
-        """Only the listed entries of package ``name``: never the whole index, never a re-scan."""
+        """Only the listed entries of package ``name``: never the whole index, never a re-scan.
+        Files indexing would skip as junk (``junk_among``) are skipped here too, and reported."""
         self._publish()  # what this batch wrote is read back from its real names
         found: dict[tuple[str, str], dict[str, Path]] = {}
         for label, by_subdir in self._list().items():
@@ -384,6 +431,8 @@ class LocalChannel(Batch):
                     if package_of(fn, name, version):
                         if path in self._symlinks:
                             raise _symlinked(self.display, path, self.root)
+                        if self._junk_reason(label, subdir, path) is not None:
+                            continue
                         found.setdefault((subdir, fn), {})[label] = path
         return [
             ChannelFile.from_copies(
@@ -413,6 +462,7 @@ class LocalChannel(Batch):
             try:
                 os.link(source, dest)
                 self._listed(label, dest, present=True)
+                self._vouched.add(dest)  # the same inode as a checked artifact or a sound channel file
                 return
             except FileExistsError:
                 raise

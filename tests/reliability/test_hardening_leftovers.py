@@ -1,0 +1,58 @@
+"""Issue 18, second round: what the last red team still found after the first round of hardening
+(tests/reliability/test_hardening.py). Each test failed on main before its fix. Figures go to the
+"hardening" section of docs/reliability.md, like the first round's.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from cipub.core.artifact import read_artifact
+from cipub.core.manifest import ArtifactEntry, Manifest
+from cipub.core.manifest import write as write_manifest
+from tests.conftest import CliResult
+from tests.reliability import figures
+from tests.support.packages import make_package
+
+Cli = Callable[..., CliResult]
+
+
+def _held(klass: str, case: str, held: bool = True, n: int = 1) -> None:
+    figures.record("hardening", f"{klass}: {case}", cases=n, held=n if held else 0)
+
+
+def _one_line(result: CliResult) -> bool:
+    return result.err.count("cipub: error:") == 1 and "Traceback" not in result.err + result.out
+
+
+def _manifest(directory: Path, *paths: Path) -> Path:
+    entries = [ArtifactEntry.from_artifact(read_artifact(p)) for p in paths]
+    return Path(write_manifest(Manifest(artifacts=entries), directory / "cipub-manifest.json"))
+
+
+# -- class 1: channel-layout integrity -----------------------------------------------------------
+
+
+def test_status_reports_junk_and_never_lists_it_as_a_package(cipub: Cli, tmp_path: Path) -> None:
+    """A non-package named like one and a build-string case twin of a real file are junk to the
+    index; status listed them as promoted packages. Now they are reported as junk and skipped."""
+    channel = tmp_path / "ch"
+    package = make_package(tmp_path / "pkgs", "good", payload="1")
+    assert cipub("upload", str(package), "--target", str(channel), "--label", "main", cwd=tmp_path).code == 0
+    noarch = channel / "noarch"
+    (noarch / "good-2.0-0.conda").write_bytes(b"not a zip")
+    twin = noarch / package.name.replace("h0000000", "H0000000")
+    shutil.copyfile(package, twin)
+    result = cipub("status", "good", "--target", str(channel), "--json", cwd=tmp_path)
+    assert result.code == 0, result.err
+    doc = json.loads(result.out)
+    assert [f["filename"] for f in doc["files"]] == [package.name], doc["files"]
+    assert {j["path"] for j in doc["junk"]} == {"noarch/good-2.0-0.conda", f"noarch/{twin.name}"}
+    assert doc["summary"] == {"promoted": 1, "junk": 2}
+    human = cipub("status", "good", "--target", str(channel), cwd=tmp_path)
+    assert human.code == 0 and "junk" in human.out and "2 junk, 1 promoted" in human.out, human.out
+    assert (noarch / "good-2.0-0.conda").is_file() and twin.is_file(), "junk is never deleted"
+    _held("1 layout", "junk and case twins in status", n=2)
