@@ -402,10 +402,11 @@ class LocalChannel(Batch):
             size: int | None = path.stat().st_size
         except OSError:
             size = None
-        found = junk_among(
-            [(path.name, size, size is not None)], self._indexed[directory], lambda _n: read_artifact(path)
-        )
-        reason = found.get(path.name)
+
+        def check(_name: str) -> None:
+            read_artifact(path)
+
+        reason = junk_among([(path.name, size, size is not None)], self._indexed[directory], check).get(path.name)
         if self.in_batch:
             if reason is None:
                 self._sound.add(path)
