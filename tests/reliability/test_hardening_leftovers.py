@@ -56,3 +56,32 @@ def test_status_reports_junk_and_never_lists_it_as_a_package(cipub: Cli, tmp_pat
     assert human.code == 0 and "junk" in human.out and "2 junk, 1 promoted" in human.out, human.out
     assert (noarch / "good-2.0-0.conda").is_file() and twin.is_file(), "junk is never deleted"
     _held("1 layout", "junk and case twins in status", n=2)
+
+
+# -- class 2: batch integrity --------------------------------------------------------------------
+
+
+def test_manifest_sha256_or_size_not_the_files_is_exit_8(cipub: Cli, tmp_path: Path) -> None:
+    """A manifest whose sha256 is wrong, against a channel that holds the real file, was exit 6 (a
+    conflict); a wrong size with the right sha256 was skipped as identical, exit 0. Both are a
+    manifest that does not describe its file: exit 8, before anything is decided or written."""
+    package = make_package(tmp_path / "pkgs", "edited", payload="e")
+    channel = tmp_path / "ch"
+    assert cipub("upload", str(package), "--target", str(channel), cwd=tmp_path).code == 0
+    before = sorted(p.name for p in channel.rglob("*.conda"))
+    manifest = _manifest(tmp_path, package)
+    data = json.loads(manifest.read_text())
+    cases = {"sha256": "0" * 64, "size": data["artifacts"][0]["size"] + 1}
+    for field, value in cases.items():
+        edited = json.loads(manifest.read_text())
+        edited["artifacts"][0][field] = value
+        path = tmp_path / f"edited-{field}.json"
+        path.write_text(json.dumps(edited))
+        for target in (channel, tmp_path / f"fresh-{field}"):
+            result = cipub("upload", "-M", str(path), "--target", str(target), cwd=tmp_path)
+            assert result.code == 8, (field, target, result.err)
+            assert "does not describe" in result.err and _one_line(result), result.err
+            assert "cipub: hint:" in result.err
+        assert not (tmp_path / f"fresh-{field}").exists() or not list((tmp_path / f"fresh-{field}").rglob("*.conda"))
+    assert sorted(p.name for p in channel.rglob("*.conda")) == before
+    _held("2 batch", "manifest sha256 / size not the file's (channel holds the real one, and empty)", n=4)
