@@ -40,7 +40,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from conda_package_streaming import package_streaming
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from cipub.channels import attestations
 from cipub.channels.base import (
@@ -105,6 +105,51 @@ def storage_errors(root: Path) -> Iterator[None]:
         raise NetworkError(f"storage error on the channel at {root}: {exc.strerror} ({exc.filename})") from exc
 
 
+#: how long a batch waits for another cipub process's lock on the channel, seconds
+LOCK_WAIT = 3600.0
+#: Linux filesystems that hold no files of their own (kernel views): a channel there can never be
+#: written, and writes may block or fail in ways no real disk does
+PSEUDO_FILESYSTEMS = frozenset(
+    {
+        "proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "debugfs", "tracefs", "securityfs",
+        "configfs", "pstore", "bpf", "efivarfs", "fusectl", "mqueue", "binfmt_misc", "hugetlbfs", "autofs",
+        "rpc_pipefs", "nsfs", "selinuxfs",
+    }
+)  # fmt: skip
+
+
+def _filesystem_type(path: Path) -> str | None:
+    """The type of the filesystem ``path`` (or its nearest existing ancestor) is on; None if unknown."""
+    try:
+        mounts = Path("/proc/self/mounts").read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    probe = path.absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    with suppress(OSError):
+        probe = probe.resolve()
+    best, kind = -1, None
+    for line in mounts:
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = fields[1].replace("\\040", " ")
+        if (probe == Path(point) or Path(point) in probe.parents) and len(point) > best:
+            best, kind = len(point), fields[2]
+    return kind
+
+
+def refuse_pseudo_filesystem(root: Path) -> None:
+    """Exit 10 at once for a channel on /proc, /sys and the like (a write there hung or was exit 5)."""
+    kind = _filesystem_type(root)
+    if kind in PSEUDO_FILESYSTEMS:
+        raise StorageError(
+            f"cannot write a channel at {root}: it is on a {kind} pseudo-filesystem (kernel state, not storage)",
+            hint="point --target at a directory on a real disk",
+        )
+
+
 def run_index(coro: object) -> None:
     """Run a py-rattler coroutine to completion from synchronous code."""
     asyncio.run(coro)  # type: ignore[arg-type]
@@ -119,6 +164,7 @@ class LocalChannel(Batch):
     def __init__(self, root: Path, display: str | None = None) -> None:
         self.root = root.expanduser().absolute()
         self.display = display or str(root)
+        refuse_pseudo_filesystem(self.root)
         self._lock: FileLock | None = None
         self._dirty: set[tuple[str, str]] = set()  # (label, subdir) to re-index
         self._sha_cache: dict[tuple[int, int, int], str] = {}
@@ -197,8 +243,18 @@ class LocalChannel(Batch):
     def _acquire(self) -> None:
         with storage_errors(self.root):
             self.root.mkdir(parents=True, exist_ok=True)
+            # Create the lock file first: filelock retries a lock file it cannot open for ever (a
+            # directory where nothing can be created hung here), so that failure must come now.
+            os.close(os.open(self.root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644))
             lock = FileLock(self.root / LOCK_NAME)
-            lock.acquire()  # blocks until the other cipub process's batch is done
+            try:
+                lock.acquire(timeout=LOCK_WAIT)  # waits for the other cipub process's batch, bounded
+            except Timeout:
+                raise StorageError(
+                    f"{self.display}: another process held the channel's lock ({LOCK_NAME}) for over "
+                    f"{LOCK_WAIT:.0f} s; nothing was written",
+                    hint="wait for the other cipub command to finish, then re-run",
+                ) from None
             self._lock = lock
             self._listing = None  # listed before the lock: another writer may have written since
             self._recover()

@@ -10,11 +10,14 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from cipub.core.artifact import read_artifact
 from cipub.core.manifest import ArtifactEntry, Manifest
 from cipub.core.manifest import write as write_manifest
 from tests.conftest import CliResult
 from tests.reliability import figures
+from tests.reliability.helpers import run_cipub
 from tests.support.packages import make_package
 
 Cli = Callable[..., CliResult]
@@ -85,3 +88,20 @@ def test_manifest_sha256_or_size_not_the_files_is_exit_8(cipub: Cli, tmp_path: P
         assert not (tmp_path / f"fresh-{field}").exists() or not list((tmp_path / f"fresh-{field}").rglob("*.conda"))
     assert sorted(p.name for p in channel.rglob("*.conda")) == before
     _held("2 batch", "manifest sha256 / size not the file's (channel holds the real one, and empty)", n=4)
+
+
+# -- class 6: process edges ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", ["/proc/sys/kernel", "/proc", "/sys/kernel", "/sys"])
+def test_pseudo_filesystem_target_is_exit_10_at_once(target: str, tmp_path: Path) -> None:
+    """--target /proc/sys/kernel hung (filelock retried a lock file it could not create for ever),
+    /sys was exit 5 and /proc exit 2: each is storage that cannot hold a channel, exit 10, one line.
+    Run as a process with a timeout: a hang fails the test instead of stalling the suite."""
+    package = make_package(tmp_path / "pkgs", "pseudo", payload="p")
+    for command in (["upload", str(package)], ["status", "pseudo"]):
+        result = run_cipub(*command, "--target", target, cwd=tmp_path, timeout=120)
+        assert result.returncode == 10, (command, result.stderr)
+        assert "pseudo-filesystem" in result.stderr and result.stderr.count("cipub: error:") == 1
+        assert "cipub: hint:" in result.stderr
+    _held("6 process", f"--target on a pseudo-filesystem ({target})")
