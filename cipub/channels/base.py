@@ -395,7 +395,7 @@ def tree_path(label: str, subdir: str | None = None, filename: str | None = None
 
 def junk_among(
     stored: Iterable[tuple[str, int | None, bool]],
-    repodata: bytes | None,
+    repodata: bytes | Mapping[str, Mapping[str, object]] | None,
     check: Callable[[str], None],
 ) -> dict[str, str]:
     """The files of one label/subdir of a directory or bucket channel that are named like packages
@@ -403,14 +403,11 @@ def junk_among(
     and take every later command on the channel with it.
 
     ``stored`` holds (name, size, is a regular file) for each entry; ``repodata`` is the subdir's
-    current repodata.json, if any. A file the index already lists at the same size parses (files
-    are never modified in place), so only the others are handed to ``check``, which raises
-    InvalidPackageError for a bad one.
+    current repodata.json, if any (or its records, ``indexed_records``). A file the index already
+    lists at the same size parses (files are never modified in place), so only the others are
+    handed to ``check``, which raises InvalidPackageError for a bad one.
     """
-    indexed: dict[str, dict[str, object]] = {}
-    if repodata is not None:
-        with suppress(ValueError):
-            indexed = repodata_records(json.loads(repodata))
+    indexed = indexed_records(repodata) if isinstance(repodata, bytes) or repodata is None else repodata
     junk: dict[str, str] = {}
     for name, size, regular in stored:
         if name.startswith(".") or not name.endswith(PACKAGE_EXTENSIONS):
@@ -426,6 +423,22 @@ def junk_among(
         except InvalidPackageError as exc:
             junk[name] = exc.message.removeprefix(f"{name}: ")
     return junk
+
+
+def indexed_records(repodata: bytes | None) -> dict[str, dict[str, object]]:
+    """``{filename: record}`` of a subdir's repodata.json bytes; ``{}`` if absent or unreadable."""
+    if repodata is None:
+        return {}
+    with suppress(ValueError):
+        return repodata_records(json.loads(repodata))
+    return {}
+
+
+def junk_reported(channel: object) -> dict[str, str]:
+    """The junk a directory or bucket channel passed over while listing files in this batch
+    (``label/subdir/filename`` -> why); ``{}`` for targets that index on the server."""
+    seen = getattr(channel, "junk_seen", None)
+    return dict(seen) if isinstance(seen, dict) else {}
 
 
 def warn_skipped(log: logging.Logger, display: str, label: str, subdir: str, junk: Mapping[str, str]) -> None:

@@ -40,7 +40,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from conda_package_streaming import package_streaming
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from cipub.channels import attestations
 from cipub.channels.base import (
@@ -49,6 +49,7 @@ from cipub.channels.base import (
     Batch,
     Capabilities,
     ChannelFile,
+    indexed_records,
     is_subdir,
     junk_among,
     package_of,
@@ -104,6 +105,51 @@ def storage_errors(root: Path) -> Iterator[None]:
         raise NetworkError(f"storage error on the channel at {root}: {exc.strerror} ({exc.filename})") from exc
 
 
+#: how long a batch waits for another cipub process's lock on the channel, seconds
+LOCK_WAIT = 3600.0
+#: Linux filesystems that hold no files of their own (kernel views): a channel there can never be
+#: written, and writes may block or fail in ways no real disk does
+PSEUDO_FILESYSTEMS = frozenset(
+    {
+        "proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "debugfs", "tracefs", "securityfs",
+        "configfs", "pstore", "bpf", "efivarfs", "fusectl", "mqueue", "binfmt_misc", "hugetlbfs", "autofs",
+        "rpc_pipefs", "nsfs", "selinuxfs",
+    }
+)  # fmt: skip
+
+
+def _filesystem_type(path: Path) -> str | None:
+    """The type of the filesystem ``path`` (or its nearest existing ancestor) is on; None if unknown."""
+    try:
+        mounts = Path("/proc/self/mounts").read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    probe = path.absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    with suppress(OSError):
+        probe = probe.resolve()
+    best, kind = -1, None
+    for line in mounts:
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = fields[1].replace("\\040", " ")
+        if (probe == Path(point) or Path(point) in probe.parents) and len(point) > best:
+            best, kind = len(point), fields[2]
+    return kind
+
+
+def refuse_pseudo_filesystem(root: Path) -> None:
+    """Exit 10 at once for a channel on /proc, /sys and the like (a write there hung or was exit 5)."""
+    kind = _filesystem_type(root)
+    if kind in PSEUDO_FILESYSTEMS:
+        raise StorageError(
+            f"cannot write a channel at {root}: it is on a {kind} pseudo-filesystem (kernel state, not storage)",
+            hint="point --target at a directory on a real disk",
+        )
+
+
 def run_index(coro: object) -> None:
     """Run a py-rattler coroutine to completion from synchronous code."""
     asyncio.run(coro)  # type: ignore[arg-type]
@@ -118,6 +164,7 @@ class LocalChannel(Batch):
     def __init__(self, root: Path, display: str | None = None) -> None:
         self.root = root.expanduser().absolute()
         self.display = display or str(root)
+        refuse_pseudo_filesystem(self.root)
         self._lock: FileLock | None = None
         self._dirty: set[tuple[str, str]] = set()  # (label, subdir) to re-index
         self._sha_cache: dict[tuple[int, int, int], str] = {}
@@ -132,6 +179,13 @@ class LocalChannel(Batch):
         self._vouched: set[Path] = set()
         #: (subdir, case-folded file name) -> the names listed or written, for the case-twin check
         self._folded: dict[tuple[str, str], set[tuple[str, str]]] = {}
+        #: per label/subdir directory: the records of its repodata.json, read once per batch
+        self._indexed: dict[Path, dict[str, dict[str, object]]] = {}
+        #: package files found to be junk while listing (path -> why), and those found sound
+        self._junk_paths: dict[Path, str] = {}
+        self._sound: set[Path] = set()
+        #: junk passed over by ``files`` (``label/subdir/filename`` -> why), for ``cipub status``
+        self.junk_seen: dict[str, str] = {}
 
     # -- layout -----------------------------------------------------------------------------
     def label_dir(self, label: str) -> Path:
@@ -189,8 +243,18 @@ class LocalChannel(Batch):
     def _acquire(self) -> None:
         with storage_errors(self.root):
             self.root.mkdir(parents=True, exist_ok=True)
+            # Create the lock file first: filelock retries a lock file it cannot open for ever (a
+            # directory where nothing can be created hung here), so that failure must come now.
+            os.close(os.open(self.root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644))
             lock = FileLock(self.root / LOCK_NAME)
-            lock.acquire()  # blocks until the other cipub process's batch is done
+            try:
+                lock.acquire(timeout=LOCK_WAIT)  # waits for the other cipub process's batch, bounded
+            except Timeout:
+                raise StorageError(
+                    f"{self.display}: another process held the channel's lock ({LOCK_NAME}) for over "
+                    f"{LOCK_WAIT:.0f} s; nothing was written",
+                    hint="wait for the other cipub command to finish, then re-run",
+                ) from None
             self._lock = lock
             self._listing = None  # listed before the lock: another writer may have written since
             self._recover()
@@ -244,6 +308,9 @@ class LocalChannel(Batch):
             self._unpublished_keys.clear()
             self._vouched.clear()
             self._folded = {}
+            self._indexed.clear()
+            self._junk_paths.clear()
+            self._sound.clear()
             if self._lock is not None:
                 self._lock.release()
                 self._lock = None
@@ -374,8 +441,45 @@ class LocalChannel(Batch):
             self._build_numbers[key] = _build_number(path)
         return self._build_numbers[key]
 
+    def _junk_reason(self, label: str, subdir: str, path: Path) -> str | None:
+        """Why the listed package file ``path`` is junk (indexing skips it), or None if it is sound:
+        what the index lists at the same size, or this batch wrote from checked bytes, is sound."""
+        if path in self._sound or path in self._vouched:
+            return None
+        if path in self._junk_paths:
+            return self._junk_paths[path]
+        directory = path.parent
+        if directory not in self._indexed:
+            repodata = None
+            with suppress(OSError):
+                repodata = (directory / "repodata.json").read_bytes()
+            self._indexed[directory] = indexed_records(repodata)
+        try:
+            size: int | None = path.stat().st_size
+        except OSError:
+            size = None
+
+        def check(_name: str) -> None:
+            read_artifact(path)
+
+        reason = junk_among([(path.name, size, size is not None)], self._indexed[directory], check).get(path.name)
+        if self.in_batch:
+            if reason is None:
+                self._sound.add(path)
+            else:
+                self._junk_paths[path] = reason
+        if reason is not None:
+            where = f"{tree_path(label, subdir)}/{path.name}"
+            if where not in self.junk_seen:
+                log.warning(
+                    "%s: skipping %s: %s (not a package; not deleted, remove it by hand)", self.display, where, reason
+                )
+            self.junk_seen[where] = reason
+        return reason
+
     def files(self, name: str, version: str | None = None) -> list[ChannelFile]:
-        """Only the listed entries of package ``name``: never the whole index, never a re-scan."""
+        """Only the listed entries of package ``name``: never the whole index, never a re-scan.
+        Files indexing would skip as junk (``junk_among``) are skipped here too, and reported."""
         self._publish()  # what this batch wrote is read back from its real names
         found: dict[tuple[str, str], dict[str, Path]] = {}
         for label, by_subdir in self._list().items():
@@ -384,6 +488,8 @@ class LocalChannel(Batch):
                     if package_of(fn, name, version):
                         if path in self._symlinks:
                             raise _symlinked(self.display, path, self.root)
+                        if self._junk_reason(label, subdir, path) is not None:
+                            continue
                         found.setdefault((subdir, fn), {})[label] = path
         return [
             ChannelFile.from_copies(
@@ -413,6 +519,7 @@ class LocalChannel(Batch):
             try:
                 os.link(source, dest)
                 self._listed(label, dest, present=True)
+                self._vouched.add(dest)  # the same inode as a checked artifact or a sound channel file
                 return
             except FileExistsError:
                 raise

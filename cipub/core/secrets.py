@@ -244,7 +244,8 @@ _TOKEN_SEGMENT = re.compile(r"(?:^|/)t/[^/]+")
 
 def redact_url(raw: str) -> str:
     """``raw`` with whatever could be a credential replaced by ``***`` (for messages)."""
-    redacted = re.sub(r"(://)[^/@]*@", r"\1***@", raw)
+    redacted = re.sub(r"#.*", "#***", raw, flags=re.DOTALL)  # a fragment can carry a token (#access_token=...)
+    redacted = re.sub(r"(://)[^/@]*@", r"\1***@", redacted)
     redacted = re.sub(r"(/t/)[^/]+", r"\1***", redacted)
     return re.sub(r"\?.*", "?***", redacted) if "?" in redacted else redacted
 

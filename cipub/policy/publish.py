@@ -146,9 +146,15 @@ def _checked_artifact(manifest: Manifest, entry: ArtifactEntry, *, checked_here:
         artifact = read_artifact(manifest.artifact_path(entry), checked_sha256=entry.sha256, checked_size=entry.size)
     else:
         artifact = read_artifact(manifest.artifact_path(entry))
-    if artifact.sha256 != entry.sha256:
+    if artifact.sha256 != entry.sha256 or artifact.size != entry.size:
+        what, claimed, actual = (
+            ("sha256", entry.sha256[:16], artifact.sha256[:16])
+            if artifact.sha256 != entry.sha256
+            else ("size", entry.size, artifact.size)
+        )
         raise VerificationError(
-            f"{entry.path} changed since the manifest was written (sha256 differs)",
+            f"the manifest does not describe {entry.path}: its {what} is {claimed}, the file's {actual} "
+            "(the file changed since the manifest was written, or the manifest was edited)",
             hint="rebuild, or upload the file that was built",
         )
     differ = [
@@ -169,6 +175,11 @@ def _checked_artifact(manifest: Manifest, entry: ArtifactEntry, *, checked_here:
             hint="the manifest was edited by hand; rebuild to get a true one",
         )
     return artifact
+
+
+def _local_file(manifest: Manifest, entry: ArtifactEntry) -> bool:
+    """Is the package file of ``entry`` on this machine (a promote-only manifest may have none)?"""
+    return manifest.artifact_path(entry).is_file()
 
 
 def now_carries(channel: Channel, entry: ArtifactEntry, label: str) -> bool:
@@ -192,6 +203,15 @@ def upload(
     say = progress or (lambda _msg: None)
     with channel:
         actions = plan_upload(channel, manifest, label)
+        # Check every file before the first write, so a damaged file stops the batch untouched; and
+        # before a conflict or a skip is decided on the manifest's word: an entry whose sha256 or
+        # size is not the file's is a manifest that does not describe the file (exit 8), not a
+        # conflict with the channel, and never an identical file to skip.
+        artifacts = {
+            a.entry.key: _checked_artifact(manifest, a.entry, checked_here=checked_here)
+            for a in actions
+            if (a.action == "upload" and not dry_run) or _local_file(manifest, a.entry)
+        }
         conflicts = [a for a in actions if a.action == "conflict"]
         if conflicts:
             raise ConflictError(
@@ -206,13 +226,6 @@ def upload(
                 say(f"would {a.action:<9} {a.entry.key} -> {label}")
                 receipts.append(_receipt(a.entry, channel, label, state, a.action))
             return receipts
-
-        # Check every file before the first write, so a damaged file stops the batch untouched.
-        artifacts = {
-            a.entry.key: _checked_artifact(manifest, a.entry, checked_here=checked_here)
-            for a in actions
-            if a.action == "upload"
-        }
 
         def run(action: UploadAction) -> UploadReceipt:
             try:

@@ -17,7 +17,7 @@ file gets one ``status``:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,12 +111,22 @@ def file_statuses(
 
 
 def status_document(
-    target: str, rows: list[FileStatus], *, staging: str, release: str, broken: str, ledger: str
+    target: str,
+    rows: list[FileStatus],
+    *,
+    staging: str,
+    release: str,
+    broken: str,
+    ledger: str,
+    junk: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The ``cipub status --json`` document (schema ``cipub/schemas/status-1.schema.json``)."""
+    """The ``cipub status --json`` document (schema ``cipub/schemas/status-1.schema.json``);
+    ``junk``: the files the target passed over as not packages (path -> why)."""
     summary: dict[str, int] = {}
     for r in rows:
         summary[r.status] = summary.get(r.status, 0) + 1
+    if junk:
+        summary["junk"] = len(junk)
     return {
         "schema": SCHEMA_VERSION,
         "kind": "cipub-status",
@@ -138,5 +148,6 @@ def status_document(
             }
             for r in rows
         ],
+        "junk": [{"path": path, "reason": reason} for path, reason in sorted((junk or {}).items())],
         "summary": summary,
     }

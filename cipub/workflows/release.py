@@ -88,13 +88,24 @@ def status(settings: Settings, selectors: Sequence[str], *, broken: str, report:
     facts = _facts(settings, channel.display)
     names = package_names(selectors, facts)
     staging, release = settings.promote_from, settings.promote_to
+    from cipub.channels.base import junk_reported
+
     rows = file_statuses(_files(channel, names), facts, names, staging=staging, release=release, broken=broken)
+    junk = junk_reported(channel)  # passed over as indexing passes over them: never listed as packages
     for r in rows:
         labels = ", ".join(r.labels) or "-"
         ledger = ", ".join(r.ledger) or "not in the ledger"
         report.say(f"{r.status:<15} {r.key}  labels: {labels}  ledger: {ledger}")
+    for path, reason in sorted(junk.items()):
+        report.say(f"{'junk':<15} {path}  skipped: {reason} (not a package; remove it by hand)")
     doc = status_document(
-        channel.display, rows, staging=staging, release=release, broken=broken, ledger=str(ledger_path(settings))
+        channel.display,
+        rows,
+        staging=staging,
+        release=release,
+        broken=broken,
+        ledger=str(ledger_path(settings)),
+        junk=junk,
     )
     report.say("summary: " + (", ".join(f"{n} {s}" for s, n in sorted(doc["summary"].items())) or "no files"))
     from cipub.ci import reports

@@ -146,7 +146,7 @@ def test_file_changed_after_manifest_is_refused(tmp_path: Path, chan: LocalChann
     pkg = make_package(tmp_path, "demo", "1.0", 0, payload="one")
     m = manifest_of(pkg)
     make_package(tmp_path, "demo", "1.0", 0, payload="two")  # rebuilt in place: same path, new bytes
-    with pytest.raises(VerificationError, match="changed since the manifest"):
+    with pytest.raises(VerificationError, match="does not describe"):
         upload(m, chan, "test")
     assert chan.files("demo") == []
 

@@ -86,3 +86,11 @@ def test_without_a_masker_secrets_are_still_scrubbed(capsys: pytest.CaptureFixtu
         install_masker(previous)
     assert capsys.readouterr() == ("", "")
     assert scrub("x unmasked-but-scrubbed y") == "x *** y"
+
+
+def test_redact_url_hides_a_fragment() -> None:
+    """Red team: a #fragment (#access_token=...) in a target URL was printed as given."""
+    from cipub.core.secrets import redact_url
+
+    shown = redact_url("https://user:pw@host/ch#access_token=s3cret")
+    assert "s3cret" not in shown and "pw" not in shown and shown.endswith("#***")
