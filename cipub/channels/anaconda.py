@@ -36,7 +36,7 @@ from cipub.channels.http import Body, HttpChannel, file_form, segment
 from cipub.channels.target import Target, TargetOptions
 from cipub.core.artifact import Artifact
 from cipub.core.errors import ConflictError, NetworkError, UsageError, VerificationError
-from cipub.core.secrets import Secret, read_token
+from cipub.core.secrets import Secret
 from cipub.core.transport import HttpClient, server_message
 
 log = logging.getLogger("cipub.channels.anaconda")
@@ -472,12 +472,6 @@ class AnacondaChannel(HttpChannel):
 
 
 def open_target(target: Target, options: TargetOptions) -> AnacondaChannel:
-    token = read_token(
-        options.token_env or TOKEN_ENV,
-        token_file=options.token_file,
-        option=options.file_flag,
-        required=False,
-        what=target.raw,
-    )
+    token = options.read_token(TOKEN_ENV, what=target.raw)
     api_base = options.api_url or target.base or DEFAULT_API
     return AnacondaChannel(api_base, target.name, options, token, target.raw)

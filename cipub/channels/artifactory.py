@@ -255,12 +255,7 @@ class ArtifactoryChannel(HttpChannel):
 
 def open_target(target: Target, options: TargetOptions) -> ArtifactoryChannel:
     base = (options.api_url or target.base).rstrip("/")
-    token = read_token(
-        options.token_env or TOKEN_ENV,
-        token_file=options.token_file,
-        option=options.file_flag,
-        required=False,
-    )
+    token = options.read_token(TOKEN_ENV)
     if token is not None:
         bearer = Secret(f"Bearer {token.reveal()}", token.source)
         return ArtifactoryChannel(base, target.name, options, bearer, target.raw)

@@ -49,7 +49,6 @@ from cipub.core.artifact import Artifact
 from cipub.core.attest import bundles_in_sidecar
 from cipub.core.errors import ConflictError, NetworkError, VerificationError
 from cipub.core.oidc import trusted_publishing_token
-from cipub.core.secrets import read_token
 from cipub.core.transport import HttpClient
 
 log = logging.getLogger("cipub.prefix")
@@ -396,12 +395,7 @@ def read_base_for(server: str) -> str:
 
 def open_target(target: Target, options: TargetOptions) -> PrefixChannel:
     server = (options.api_url or target.base).rstrip("/")
-    token = read_token(
-        options.token_env or TOKEN_ENV,
-        token_file=options.token_file,
-        option=options.file_flag,
-        required=False,
-    )
+    token = options.read_token(TOKEN_ENV)
     if token is None:
         with HttpClient.for_target(server, options, what=f"prefix server {server}") as minting:
             token = trusted_publishing_token(server, http=minting)

@@ -51,7 +51,7 @@ from cipub.channels.http import HttpChannel
 from cipub.channels.target import Target, TargetOptions
 from cipub.core.artifact import Artifact
 from cipub.core.errors import AuthError, ConflictError, NetworkError, UsageError, VerificationError
-from cipub.core.secrets import Secret, read_token
+from cipub.core.secrets import Secret
 from cipub.core.transport import VerifiedReader, server_message
 
 log = logging.getLogger("cipub.channels.psm")
@@ -342,12 +342,6 @@ class PSMChannel(HttpChannel):
 
 
 def open_target(target: Target, options: TargetOptions) -> PSMChannel:
-    token = read_token(
-        options.token_env or TOKEN_ENV,
-        token_file=options.token_file,
-        option=options.file_flag,
-        required=False,
-        what=f"PSM {target.raw}",
-    )
+    token = options.read_token(TOKEN_ENV, what=f"PSM {target.raw}")
     api_base = options.api_url or f"{target.base}/api"
     return PSMChannel(api_base, target.name, options, token, target.raw)

@@ -55,7 +55,7 @@ from cipub.channels.http import HttpChannel, segment
 from cipub.channels.target import Target, TargetOptions
 from cipub.core.artifact import Artifact
 from cipub.core.errors import ConflictError, NetworkError, UsageError, VerificationError
-from cipub.core.secrets import Secret, read_token, scrub
+from cipub.core.secrets import Secret, scrub
 from cipub.core.transport import file_chunks
 
 log = logging.getLogger("cipub.channels.quetz")
@@ -433,11 +433,5 @@ class QuetzChannel(HttpChannel):
 
 
 def open_target(target: Target, options: TargetOptions) -> QuetzChannel:
-    token = read_token(
-        options.token_env or TOKEN_ENV,
-        token_file=options.token_file,
-        option=options.file_flag,
-        required=False,
-        what=f"Quetz {target.raw}",
-    )
+    token = options.read_token(TOKEN_ENV, what=f"Quetz {target.raw}")
     return QuetzChannel(target.base, target.name, options, token, target.raw)

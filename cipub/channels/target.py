@@ -6,6 +6,7 @@ A leaf module (no target module is imported here), so every target can import it
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -14,7 +15,7 @@ from urllib.parse import urlsplit
 from cipub.channels.base import parse_local_path
 from cipub.core.errors import UsageError
 from cipub.core.limits import RetryBudget
-from cipub.core.secrets import refuse_credentials
+from cipub.core.secrets import Secret, read_token, refuse_credentials
 
 TargetKind = Literal["local", "anaconda", "psm", "quetz", "prefix", "artifactory", "s3"]
 
@@ -37,6 +38,13 @@ class TargetOptions(RetryBudget):
     #: the option ``token_file`` came from, as errors name it (``--to-token-file`` for the second
     #: target of a cross-target promotion)
     file_flag: str = "--token-file"
+
+    def read_token(self, kind_env: Sequence[str], *, what: str = "this target") -> Secret | None:
+        """The token from ``token_file``, else ``token_env`` or the kind's own variables ``kind_env``;
+        None when there is none (the target decides whether it needs one)."""
+        return read_token(
+            self.token_env or kind_env, token_file=self.token_file, option=self.file_flag, required=False, what=what
+        )
 
 
 @dataclass(frozen=True)
