@@ -27,7 +27,6 @@ the dead process's temporary ``.part`` files: the channel converges without anyo
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import errno
 import hashlib
@@ -39,9 +38,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-
-from conda_package_streaming import package_streaming
-from filelock import FileLock
+from typing import TYPE_CHECKING
 
 from cipub.channels import attestations
 from cipub.channels.base import (
@@ -73,6 +70,9 @@ LOCK_NAME = ".cipub.lock"
 PENDING_NAME = ".cipub-pending"
 #: prefix of the scratch channel used to index a subdir that holds files which are not packages
 SHADOW_PREFIX = ".cipub-index-"
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 log = logging.getLogger("cipub.local")
 
@@ -107,6 +107,8 @@ def storage_errors(root: Path) -> Iterator[None]:
 
 def run_index(coro: object) -> None:
     """Run a py-rattler coroutine to completion from synchronous code."""
+    import asyncio  # only where an index is written: a lookup or a refused command never pays it
+
     asyncio.run(coro)  # type: ignore[arg-type]
 
 
@@ -190,6 +192,8 @@ class LocalChannel(Batch):
     def _acquire(self) -> None:
         with storage_errors(self.root):
             self.root.mkdir(parents=True, exist_ok=True)
+            from filelock import FileLock  # imported by the first write only (start-up, issue 12)
+
             lock = FileLock(self.root / LOCK_NAME)
             lock.acquire()  # blocks until the other cipub process's batch is done
             self._lock = lock
@@ -603,6 +607,8 @@ def _name_part(filename: str) -> str:
 
 def _build_number(path: Path) -> int | None:
     """build_number from info/index.json (authoritative); None (the ``_N`` suffix) if unreadable."""
+    from conda_package_streaming import package_streaming
+
     try:
         with path.open("rb") as fh:
             for tar, member in package_streaming.stream_conda_info(path.name, fh):
