@@ -27,7 +27,7 @@ the dead process's temporary ``.part`` files: the channel converges without anyo
 
 from __future__ import annotations
 
-import asyncio
+import bisect
 import errno
 import hashlib
 import json
@@ -38,9 +38,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-
-from conda_package_streaming import package_streaming
-from filelock import FileLock, Timeout
+from typing import TYPE_CHECKING
 
 from cipub.channels import attestations
 from cipub.channels.base import (
@@ -73,6 +71,9 @@ LOCK_NAME = ".cipub.lock"
 PENDING_NAME = ".cipub-pending"
 #: prefix of the scratch channel used to index a subdir that holds files which are not packages
 SHADOW_PREFIX = ".cipub-index-"
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 log = logging.getLogger("cipub.local")
 
@@ -152,6 +153,8 @@ def refuse_pseudo_filesystem(root: Path) -> None:
 
 def run_index(coro: object) -> None:
     """Run a py-rattler coroutine to completion from synchronous code."""
+    import asyncio  # only where an index is written: a lookup or a refused command never pays it
+
     asyncio.run(coro)  # type: ignore[arg-type]
 
 
@@ -169,16 +172,16 @@ class LocalChannel(Batch):
         self._dirty: set[tuple[str, str]] = set()  # (label, subdir) to re-index
         self._sha_cache: dict[tuple[int, int, int], str] = {}
         self._build_numbers: dict[tuple[int, int, int], int | None] = {}
-        #: this batch's listing: label -> subdir -> package name -> {filename: path}
-        self._listing: dict[str, dict[str, dict[str, dict[str, Path]]]] | None = None
+        #: this batch's listing: label -> subdir -> the package file names, sorted (bisected by name)
+        self._listing: dict[str, dict[str, list[str]]] | None = None
         #: copies written but not yet published: (temporary file, name, label), linked after one sync
         self._unpublished: list[tuple[Path, Path, str]] = []
         self._unpublished_keys: set[tuple[str, str]] = set()  # their (subdir, filename)
-        self._symlinks: set[Path] = set()  # listed package files that are symbolic links
         #: files this batch copied from a checked artifact (sha256 verified while copied)
         self._vouched: set[Path] = set()
-        #: (subdir, case-folded file name) -> the names listed or written, for the case-twin check
-        self._folded: dict[tuple[str, str], set[tuple[str, str]]] = {}
+        #: (subdir, case-folded file name) -> the names listed or written, for the case-twin check;
+        #: built by the first upload of a batch (a lookup never needs it)
+        self._folded: dict[tuple[str, str], set[tuple[str, str]]] | None = None
         #: per label/subdir directory: the records of its repodata.json, read once per batch
         self._indexed: dict[Path, dict[str, dict[str, object]]] = {}
         #: package files found to be junk while listing (path -> why), and those found sound
@@ -246,6 +249,8 @@ class LocalChannel(Batch):
             # Create the lock file first: filelock retries a lock file it cannot open for ever (a
             # directory where nothing can be created hung here), so that failure must come now.
             os.close(os.open(self.root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644))
+            from filelock import FileLock, Timeout  # imported by the first write only (start-up, issue 12)
+
             lock = FileLock(self.root / LOCK_NAME)
             try:
                 lock.acquire(timeout=LOCK_WAIT)  # waits for the other cipub process's batch, bounded
@@ -307,7 +312,7 @@ class LocalChannel(Batch):
             self._unpublished.clear()
             self._unpublished_keys.clear()
             self._vouched.clear()
-            self._folded = {}
+            self._folded = None
             self._indexed.clear()
             self._junk_paths.clear()
             self._sound.clear()
@@ -389,49 +394,64 @@ class LocalChannel(Batch):
             self._sha_cache[key] = file_digests(path)[0]
         return self._sha_cache[key]
 
-    def _list(self) -> dict[str, dict[str, dict[str, dict[str, Path]]]]:
-        """The channel's package files, read once per batch (outside a batch: every time)."""
+    def _list(self) -> dict[str, dict[str, list[str]]]:
+        """The channel's package file names, read once per batch (outside a batch: every time).
+
+        Names only, sorted: a lookup bisects to its package's names (O(log n) plus its own files),
+        and nothing per file is built for the other packages of a big channel (issue 12).
+        """
         if self._listing is not None:
             return self._listing
-        listing: dict[str, dict[str, dict[str, dict[str, Path]]]] = {}
-        folded: dict[tuple[str, str], set[tuple[str, str]]] = {}
+        listing: dict[str, dict[str, list[str]]] = {}
         for label in self.labels():
             label_dir = self.label_dir(label)
             by_subdir = listing.setdefault(label, {})
             for subdir in self._subdirs(label_dir):
-                by_name = by_subdir.setdefault(subdir, {})
-                with os.scandir(label_dir / subdir) as entries:
-                    for entry in entries:
-                        if entry.name.endswith(PACKAGE_EXTENSIONS) and not entry.name.startswith("."):
-                            by_name.setdefault(_name_part(entry.name), {})[entry.name] = Path(entry.path)
-                            folded.setdefault((subdir, entry.name.casefold()), set()).add((label, entry.name))
-                            if entry.is_symlink():
-                                self._symlinks.add(Path(entry.path))
+                names = [n for n in os.listdir(label_dir / subdir) if n.endswith(PACKAGE_EXTENSIONS) and n[:1] != "."]  # noqa: PTH208 - names only, no Path per file
+                names.sort()
+                by_subdir[subdir] = names
         if self.in_batch:
             self._listing = listing
-            self._folded = folded
         return listing
+
+    def _folded_names(self) -> dict[tuple[str, str], set[tuple[str, str]]]:
+        """(subdir, case-folded name) -> {(label, name)} of every listed or written file."""
+        if self._folded is not None:
+            return self._folded
+        folded: dict[tuple[str, str], set[tuple[str, str]]] = {}
+        for label, by_subdir in self._list().items():
+            for subdir, names in by_subdir.items():
+                for fn in names:
+                    folded.setdefault((subdir, fn.casefold()), set()).add((label, fn))
+        for _tmp, dest, label in self._unpublished:
+            folded.setdefault((dest.parent.name, dest.name.casefold()), set()).add((label, dest.name))
+        if self.in_batch:
+            self._folded = folded
+        return folded
 
     def _listed(self, label: str, dest: Path, *, present: bool) -> None:
         """Keep this batch's listing in step with a write of our own (``dest`` is LABEL_DIR/SUBDIR/FILE)."""
         if self._listing is None:
             return
-        by_subdir = self._listing.setdefault(label, {})
-        by_name = by_subdir.setdefault(dest.parent.name, {}).setdefault(_name_part(dest.name), {})
-        names = self._folded.setdefault((dest.parent.name, dest.name.casefold()), set())
-        if present:
-            by_name[dest.name] = dest
-            names.add((label, dest.name))
-        else:
-            by_name.pop(dest.name, None)
-            names.discard((label, dest.name))
+        names = self._listing.setdefault(label, {}).setdefault(dest.parent.name, [])
+        i = bisect.bisect_left(names, dest.name)
+        there = i < len(names) and names[i] == dest.name
+        if present and not there:
+            names.insert(i, dest.name)
+        elif not present and there:
+            del names[i]
+        if self._folded is not None:
+            folded = self._folded.setdefault((dest.parent.name, dest.name.casefold()), set())
+            if present:
+                folded.add((label, dest.name))
+            else:
+                folded.discard((label, dest.name))
 
     def _exists(self, subdir: str, filename: str) -> bool:
         """Is ``subdir/filename`` in any label (or about to be, in this batch)?"""
         if (subdir, filename) in self._unpublished_keys:
             return True
-        name = _name_part(filename)
-        return any(filename in by_subdir.get(subdir, {}).get(name, {}) for by_subdir in self._list().values())
+        return any(_holds(by_subdir.get(subdir, []), filename) for by_subdir in self._list().values())
 
     def _build_number(self, path: Path) -> int | None:
         """``_build_number``, once per file and process (hard-linked copies share the inode)."""
@@ -483,10 +503,11 @@ class LocalChannel(Batch):
         self._publish()  # what this batch wrote is read back from its real names
         found: dict[tuple[str, str], dict[str, Path]] = {}
         for label, by_subdir in self._list().items():
-            for subdir, by_name in sorted(by_subdir.items()):
-                for fn, path in by_name.get(name, {}).items():
+            for subdir, names in sorted(by_subdir.items()):
+                for fn in _of_name(names, name):
                     if package_of(fn, name, version):
-                        if path in self._symlinks:
+                        path = self.root / tree_path(label, subdir, fn)
+                        if path.is_symlink():
                             raise _symlinked(self.display, path, self.root)
                         if self._junk_reason(label, subdir, path) is not None:
                             continue
@@ -546,7 +567,8 @@ class LocalChannel(Batch):
         # Published by _publish, after one sync for the whole batch: never visible before durable.
         self._unpublished.append((tmp, dest, label))
         self._unpublished_keys.add((dest.parent.name, dest.name))
-        self._folded.setdefault((dest.parent.name, dest.name.casefold()), set()).add((label, dest.name))
+        if self._folded is not None:
+            self._folded.setdefault((dest.parent.name, dest.name.casefold()), set()).add((label, dest.name))
         if sha256 is not None:  # the bytes of a checked artifact, verified while copied
             self._vouched.add(dest)
 
@@ -604,15 +626,7 @@ class LocalChannel(Batch):
 
     def _case_twin(self, subdir: str, filename: str) -> str | None:
         """A file in any label whose name equals ``filename`` but for case (``X-1.0RC`` vs ``x-1.0rc``)."""
-        self._list()  # fills the folded index for this batch
-        folded: dict[tuple[str, str], set[tuple[str, str]]] = {}
-        if self._listing is None:  # outside a batch: read the directories now
-            for label, by_subdir in self._list().items():
-                for by_file in by_subdir.get(subdir, {}).values():
-                    for other in by_file:
-                        folded.setdefault((subdir, other.casefold()), set()).add((label, other))
-        else:
-            folded = self._folded
+        folded = self._folded_names()
         for label, other in sorted(folded.get((subdir, filename.casefold()), set())):
             if other != filename:
                 return f"{tree_path(label, subdir)}/{other}"
@@ -675,6 +689,23 @@ class LocalChannel(Batch):
         return self.label_dir(label).as_uri()
 
 
+def _holds(names: list[str], filename: str) -> bool:
+    """Is ``filename`` in the sorted ``names``?"""
+    i = bisect.bisect_left(names, filename)
+    return i < len(names) and names[i] == filename
+
+
+def _of_name(names: list[str], name: str) -> Iterator[str]:
+    """The file names of package ``name`` among the sorted ``names`` (they all start ``name-``)."""
+    prefix = f"{name}-"
+    for i in range(bisect.bisect_left(names, prefix), len(names)):
+        fn = names[i]
+        if not fn.startswith(prefix):
+            return
+        if _name_part(fn) == name:
+            yield fn
+
+
 def _name_part(filename: str) -> str:
     """The package name of ``NAME-VERSION-BUILD.conda`` (version and build hold no ``-``)."""
     stem = filename.removesuffix(".conda").removesuffix(".tar.bz2")
@@ -683,6 +714,8 @@ def _name_part(filename: str) -> str:
 
 def _build_number(path: Path) -> int | None:
     """build_number from info/index.json (authoritative); None (the ``_N`` suffix) if unreadable."""
+    from conda_package_streaming import package_streaming
+
     try:
         with path.open("rb") as fh:
             for tar, member in package_streaming.stream_conda_info(path.name, fh):

@@ -12,12 +12,9 @@ import json
 import posixpath
 import tarfile
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from conda_package_streaming import package_streaming
 
 from cipub.core.errors import InvalidPackageError
 
@@ -173,6 +170,8 @@ def _check_tar_member(filename: str, info: tarfile.TarInfo, layout: _Layout | No
 
 
 def _iter_members(path: Path, *, whole: bool = True) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]]:
+    from conda_package_streaming import package_streaming  # lazy: start-up of commands that read no package
+
     with path.open("rb") as fileobj:
         if path.name.endswith(".conda"):
             components = [package_streaming.CondaComponent.info]
@@ -342,6 +341,8 @@ def read_artifact(path: str | Path, *, checked_sha256: str | None = None, checke
             return _artifact(path, _scan_checked(path, whole=False), (sha256, md5, size))
     # Hash in a second thread while the scan decompresses: both release the GIL on big buffers, so
     # a 100 MB package is checked in about the time of the slower of the two (benchmark B7).
+    from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cipub-digest") as pool:
         digests = pool.submit(file_digests, path)
         scanned = _scan_checked(path)

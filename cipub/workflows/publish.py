@@ -159,10 +159,8 @@ def promote(
 ) -> Published:
     """Promote exactly the manifest's files from ``settings.promote_from`` to ``settings.promote_to``;
     without ``manifests``, the ledger's default promotion set (:mod:`cipub.policy.ledger`)."""
-    from cipub.ci import reports
     from cipub.core import activity
     from cipub.core import manifest as manifest_mod
-    from cipub.policy.promote import promote as promote_manifest
 
     channel = open_target(settings)
     if not dry_run and not settings.to_target:  # a cross-target source is only read
@@ -173,6 +171,10 @@ def promote(
         manifest, write_to = load_manifests(manifests, settings)
     else:
         manifest, write_to = _ledger_set(settings, channel.display, selectors, report), None
+    # imported once there is something to promote: a refused command does not pay for them (issue 12)
+    from cipub.ci import reports
+    from cipub.policy.promote import promote as promote_manifest
+
     report.say(
         f"promoting {len(manifest.artifacts)} file(s) on {channel.display}: "
         f"{settings.promote_from} -> {settings.to_target + ' ' if settings.to_target else ''}"
