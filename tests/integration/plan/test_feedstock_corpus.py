@@ -3,7 +3,7 @@
 The corpus (``tests/data/feedstocks``, see its README.md) holds real conda-forge feedstocks as of a
 re-render commit: ``recipe/``, ``conda-forge.yml`` and ``.ci_support/`` (with the migrations), and
 the conda-forge-pinning of that re-render (``_pinning/COMMIT``). Each feedstock is planned for the
-platforms of its ``.ci_support`` files; per platform the cells, the values of every key
+platforms of its ``.ci_support`` files (the real CLI, in-process); per platform the cells, the values of every key
 conda-smithy wrote (but the bookkeeping ones in ``NOT_USED``) and the job grouping must agree.
 
 The differences that are understood are listed, with their reason, in
@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -93,14 +92,15 @@ def pinning_of(feedstock: Path) -> Path:
     return CORPUS / "_pinning" / found.group(1) / "conda_build_config.yaml"
 
 
-def plan_feedstock(feedstock: Path, platforms: list[str]) -> dict[str, Any]:
-    command = [sys.executable, "-m", "cipub", "plan", str(feedstock / "recipe"), "--format", "json"]
+def plan_feedstock(cipub: Callable[..., Any], feedstock: Path, platforms: list[str]) -> dict[str, Any]:
+    """``cipub plan --conda-forge`` of the feedstock, run in-process (the real CLI)."""
+    command = ["plan", str(feedstock / "recipe"), "--format", "json"]
     command += ["--no-build-numbers", "--conda-forge", "--pinning", str(pinning_of(feedstock))]
     for platform in platforms:
         command += ["--platform", platform]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)  # noqa: S603
-    assert done.returncode == 0, f"cipub plan {feedstock.name}: exit {done.returncode}\n{done.stderr[-2000:]}"
-    result: dict[str, Any] = json.loads(done.stdout)
+    done = cipub(*command, cwd=feedstock)
+    assert done.code == 0, f"cipub plan {feedstock.name}: exit {done.code}\n{done.err[-2000:]}"
+    result: dict[str, Any] = json.loads(done.out)
     return result
 
 
@@ -108,11 +108,11 @@ def _project(cells: list[dict[str, str]], keys: list[str]) -> Counter[Cell]:
     return Counter(tuple((k, c.get(k)) for k in keys) for c in cells)
 
 
-def differences(feedstock: Path) -> dict[str, list[str]]:
+def differences(cipub: Callable[..., Any], feedstock: Path) -> dict[str, list[str]]:
     """platform -> the readable difference of cipub's plan from ``.ci_support`` (absent: none)."""
     expected = expected_matrices(feedstock)
     assert expected, f"{feedstock.name}: no .ci_support files"
-    plan = plan_feedstock(feedstock, sorted(expected))
+    plan = plan_feedstock(cipub, feedstock, sorted(expected))
     result: dict[str, list[str]] = {}
     for platform, (cells, jobs) in sorted(expected.items()):
         keys = sorted({k for c in cells for k in c})
@@ -172,8 +172,8 @@ def test_corpus_is_complete() -> None:
 
 
 @pytest.mark.parametrize("name", FEEDSTOCKS)
-def test_plan_matches_conda_smithy(name: str) -> None:
-    got = differences(CORPUS / name)
+def test_plan_matches_conda_smithy(cipub: Callable[..., Any], name: str) -> None:
+    got = differences(cipub, CORPUS / name)
     want = known_differences().get(name, {})
     if got != want:
         report = [f"{name}: cipub plan --conda-forge differs from .ci_support other than listed:"]
