@@ -1,0 +1,5 @@
+#!/bin/sh
+
+${CXX} -I${PREFIX}/include -o test test.cc
+
+./test
