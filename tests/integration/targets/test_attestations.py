@@ -445,8 +445,9 @@ def test_s3_repodata_advertises_the_sidecar_and_stale_zst_and_shards_are_gone(
     tmp_path: Path, cipub: Cli, sigstore: LocalSigstore, issuer: OidcIssuer, token_file: Path
 ) -> None:
     """S3 is indexed like the local channel (here the label promoted to): repodata.json only,
-    annotated with ``attestations_sha256`` (CEP 50) by the shared code; a repodata.json.zst and shards an earlier indexer left are deleted,
-    since clients would prefer them and never see the new file or its attestation."""
+    annotated with ``attestations_sha256`` (CEP 50) by the shared code; a repodata.json.zst and
+    shards an earlier indexer left are deleted, since clients would prefer them and never see the
+    new file or its attestation."""
     import hashlib
 
     from tests.support.s3_target import s3_client, s3_target, shared_s3
