@@ -259,7 +259,23 @@ def test_key_based_attestation_for_servers_without_sigstore(tmp_path: Path, cipu
         "--attest-key-file", str(private), cwd=tmp_path,
     )  # fmt: skip
     assert up.code == 0, up.err
-    assert (channel / "label" / "test" / "noarch" / f"{pkg.name}.dsse.json").is_file()
+    # The written form: not CEP 50 (whose sidecar holds only Sigstore bundles), a documented extension:
+    # the bare DSSE envelope of the CEP 27 statement at F.dsse.json, no .sigs sidecar, nothing in repodata.
+    subdir = channel / "label" / "test" / "noarch"
+    envelope = json.loads((subdir / f"{pkg.name}.dsse.json").read_text())
+    assert sorted(envelope) == ["payload", "payloadType", "signatures"]
+    assert envelope["payloadType"] == "application/vnd.in-toto+json"
+    assert [sorted(s) for s in envelope["signatures"]] == [["keyid", "sig"]]
+    import base64
+
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    assert statement["predicateType"] == "https://schemas.conda.org/attestations-publish-1.schema.json"
+    assert statement["subject"] == [{"name": pkg.name, "digest": {"sha256": read_artifact(pkg).sha256}}]
+    assert not list(subdir.glob(f"{pkg.name}.sigs*"))
+    records = json.loads((subdir / "repodata.json").read_text())
+    assert all(
+        "attestations_sha256" not in r for g in ("packages", "packages.conda") for r in records.get(g, {}).values()
+    )
 
     promote = ["promote", "--manifest", str(manifest), "--target", str(channel), "--require-attestation"]
     other = cipub(*promote, f"key:{stranger}", cwd=tmp_path)
