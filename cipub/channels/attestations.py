@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 from cipub.core.attest import KEY_ENVELOPE_SUFFIX, SIDECAR_INFIX, sidecar_name
@@ -67,6 +68,46 @@ def attestation_files(subdir_dir: Path, filename: str) -> list[Path]:
     return sidecars(subdir_dir, filename) + ([envelope] if envelope.is_file() else [])
 
 
+#: what py-rattler's indexer writes besides repodata.json when asked to: static channels here are
+#: indexed without them (clients prefer repodata.json.zst / shards, which would not carry
+#: ``attestations_sha256``), and stale copies an earlier indexer left are deleted
+STALE_INDEX_FILES = ("repodata.json.zst", "repodata_shards.msgpack.zst")
+#: the folder of sharded repodata an earlier indexer may have left
+STALE_SHARDS_DIR = "shards"
+
+
+def sidecar_digest(name: str, filename: str) -> str | None:
+    """The sha256 in the name of a CEP 50 sidecar of ``filename`` (None if ``name`` is not one)."""
+    prefix = f"{filename}{SIDECAR_INFIX}"
+    if not name.startswith(prefix):
+        return None
+    digest = name[len(prefix) :]
+    return digest if len(digest) == 64 and all(c in "0123456789abcdef" for c in digest) else None
+
+
+def annotate_records(repodata: dict[str, object], digests: Mapping[str, str]) -> bool:
+    """Set ``attestations_sha256`` (CEP 50) on the records of ``repodata`` whose file has a sidecar
+    (``digests``: file name -> sha256 of its sidecar, checked against its content by the caller).
+    Shared by the local and the S3 channel; True when something changed."""
+    changed = False
+    for group in ("packages", "packages.conda"):
+        records = repodata.get(group)
+        if not isinstance(records, dict):
+            continue
+        for filename, record in records.items():
+            digest = digests.get(filename)
+            if digest is None or not isinstance(record, dict):
+                continue
+            if record.get("attestations_sha256") != digest:
+                record["attestations_sha256"] = digest
+                changed = True
+    return changed
+
+
+def encode_repodata(repodata: dict[str, object]) -> bytes:
+    return json.dumps(repodata, indent=2, sort_keys=True).encode()
+
+
 def annotate_repodata(subdir_dir: Path) -> None:
     """Set ``attestations_sha256`` on the records of files that have a sidecar (CEP 50)."""
     path = subdir_dir / "repodata.json"
@@ -76,18 +117,14 @@ def annotate_repodata(subdir_dir: Path) -> None:
         repodata = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return
-    changed = False
+    if not isinstance(repodata, dict):
+        return
+    digests = {}
     for group in ("packages", "packages.conda"):
         records = repodata.get(group)
-        if not isinstance(records, dict):
-            continue
-        for filename, record in records.items():
+        for filename in records if isinstance(records, dict) else ():
             found = sidecars(subdir_dir, filename)
-            if not found or not isinstance(record, dict):
-                continue
-            digest = found[-1].name.rsplit(SIDECAR_INFIX, 1)[1]
-            if record.get("attestations_sha256") != digest:
-                record["attestations_sha256"] = digest
-                changed = True
-    if changed:
-        _write_atomic(path, json.dumps(repodata, indent=2, sort_keys=True).encode())
+            if found:
+                digests[filename] = found[-1].name.rsplit(SIDECAR_INFIX, 1)[1]
+    if annotate_records(repodata, digests):
+        _write_atomic(path, encode_repodata(repodata))

@@ -39,6 +39,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from cipub.channels import attestations
 from cipub.channels.base import (
     MAIN_LABEL,
     NAMES,
@@ -252,14 +253,60 @@ class S3Channel(Batch):
             return
         try:
             self._indexer(channel_url, subdir)
-            return
         except Exception:
             junk = self._junk(label, subdir)
             if not junk:
                 self._index_with_retries(channel_url, subdir)  # a passing failure: retry as before
-                return
-        warn_skipped(log, self.display, label, subdir, junk)
-        self._index_without(label, subdir, set(junk))
+            else:
+                warn_skipped(log, self.display, label, subdir, junk)
+                self._index_without(label, subdir, set(junk))
+        self._finish_index(label, subdir)
+
+    def _finish_index(self, label: str, subdir: str) -> None:
+        """What the local channel does after indexing, on the bucket: delete the repodata.json.zst and
+        shards an earlier indexer left (clients prefer them, so they would hide new files and carry
+        no ``attestations_sha256``), then annotate repodata.json from the CEP 50 sidecars with the
+        code the local channel uses (:func:`cipub.channels.attestations.annotate_records`)."""
+        base = f"{self._dir(self.label_root(label))}{subdir}/"
+        stale = [base + name for name in attestations.STALE_INDEX_FILES]
+        stale += [
+            obj["Key"]
+            for page in self._pages(Prefix=f"{base}{attestations.STALE_SHARDS_DIR}/")
+            for obj in page.get("Contents", [])
+        ]
+        for key in stale:
+            with contextlib.suppress(_NotFound):
+                self._call("delete", functools.partial(self.client.delete_object, Bucket=self.bucket, Key=key))
+        digests: dict[str, str] = {}
+        for obj in self._subdir_objects(label, subdir):
+            name = obj["Key"].rsplit("/", 1)[-1]
+            if SIDECAR_INFIX not in name:
+                continue
+            filename = name.rsplit(SIDECAR_INFIX, 1)[0]
+            digest = attestations.sidecar_digest(name, filename)
+            if digest is None or filename in digests:
+                continue
+            data = self.get_attestation(subdir, filename, label, "keyless")  # name checked against content
+            if data is not None:
+                digests[filename] = hashlib.sha256(data).hexdigest()
+        if not digests:
+            return
+        key = f"{base}repodata.json"
+        try:
+            got = self._call("get", functools.partial(self.client.get_object, Bucket=self.bucket, Key=key))
+            repodata = json.loads(got["Body"].read())
+        except (_NotFound, ValueError):
+            return
+        if isinstance(repodata, dict) and attestations.annotate_records(repodata, digests):
+            body = attestations.encode_repodata(repodata)
+            self._call(
+                "upload",
+                functools.partial(
+                    self.client.put_object, Bucket=self.bucket, Key=key, Body=body, ContentType="application/json"
+                ),
+            )
+            with self._lock:
+                self._repodata.pop((label, subdir), None)
 
     def _subdir_objects(self, label: str, subdir: str) -> list[dict[str, Any]]:
         key_prefix = f"{self._dir(self.label_root(label))}{subdir}/"
@@ -676,7 +723,16 @@ def _rattler_indexer(
             session_token=creds[2].reveal() if creds and creds[2] else None,
             addressing_style="path" if settings.addressing_style == "path" else "virtual-host",
         )
-        asyncio.run(index_s3(channel_url, credentials=s3_credentials, target_platform=Subdir(subdir)))
+        # Like the local channel: no .zst, no shards (see S3Channel._finish_index).
+        asyncio.run(
+            index_s3(
+                channel_url,
+                credentials=s3_credentials,
+                target_platform=Subdir(subdir),
+                write_zst=False,
+                write_shards=False,
+            )
+        )
 
     return run
 

@@ -43,6 +43,7 @@ jobs:
       target: {channel}
       variant-config: recipe/variants.yaml
       verify: isolated
+      attest: none # act has no OIDC token service: signing is tested in tests/integration/targets
     secrets:
       token: ${{{{ secrets.CIPUB_TOKEN }}}}
   after:

@@ -259,7 +259,23 @@ def test_key_based_attestation_for_servers_without_sigstore(tmp_path: Path, cipu
         "--attest-key-file", str(private), cwd=tmp_path,
     )  # fmt: skip
     assert up.code == 0, up.err
-    assert (channel / "label" / "test" / "noarch" / f"{pkg.name}.dsse.json").is_file()
+    # The written form: not CEP 50 (whose sidecar holds only Sigstore bundles), a documented extension:
+    # the bare DSSE envelope of the CEP 27 statement at F.dsse.json, no .sigs sidecar, nothing in repodata.
+    subdir = channel / "label" / "test" / "noarch"
+    envelope = json.loads((subdir / f"{pkg.name}.dsse.json").read_text())
+    assert sorted(envelope) == ["payload", "payloadType", "signatures"]
+    assert envelope["payloadType"] == "application/vnd.in-toto+json"
+    assert [sorted(s) for s in envelope["signatures"]] == [["keyid", "sig"]]
+    import base64
+
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    assert statement["predicateType"] == "https://schemas.conda.org/attestations-publish-1.schema.json"
+    assert statement["subject"] == [{"name": pkg.name, "digest": {"sha256": read_artifact(pkg).sha256}}]
+    assert not list(subdir.glob(f"{pkg.name}.sigs*"))
+    records = json.loads((subdir / "repodata.json").read_text())
+    assert all(
+        "attestations_sha256" not in r for g in ("packages", "packages.conda") for r in records.get(g, {}).values()
+    )
 
     promote = ["promote", "--manifest", str(manifest), "--target", str(channel), "--require-attestation"]
     other = cipub(*promote, f"key:{stranger}", cwd=tmp_path)
@@ -439,6 +455,54 @@ def test_s3_channel_holds_attestations_and_promote_checks_them(
         assert refused.code == VERIFICATION, refused.err
         assert "no attestation" in refused.err
         assert f"noarch/{bare.name}" not in handle.state()["main"]
+
+
+def test_s3_repodata_advertises_the_sidecar_and_stale_zst_and_shards_are_gone(
+    tmp_path: Path, cipub: Cli, sigstore: LocalSigstore, issuer: OidcIssuer, token_file: Path
+) -> None:
+    """S3 is indexed like the local channel (here the label promoted to): repodata.json only,
+    annotated with ``attestations_sha256`` (CEP 50) by the shared code; a repodata.json.zst and
+    shards an earlier indexer left are deleted, since clients would prefer them and never see the
+    new file or its attestation."""
+    import hashlib
+
+    from tests.support.s3_target import s3_client, s3_target, shared_s3
+
+    with s3_target(tmp_path, server=shared_s3()) as handle:
+        bucket, prefix = handle.url.removeprefix("s3://").split("/", 1)
+        s3 = s3_client(handle.env["AWS_ENDPOINT_URL"])
+        stale = [
+            f"{prefix}/noarch/repodata.json.zst",
+            f"{prefix}/noarch/repodata_shards.msgpack.zst",
+            f"{prefix}/noarch/shards/{'0' * 64}.msgpack.zst",
+        ]
+        for key in stale:
+            s3.put_object(Bucket=bucket, Key=key, Body=b"stale")
+        attested = make_package(tmp_path / "build", "alpha")
+        manifest = write_manifest(tmp_path, attested)
+        up = cipub(
+            "upload", "--manifest", str(manifest), "--target", handle.url, *keyless(sigstore, token_file),
+            cwd=tmp_path, env=handle.env,
+        )  # fmt: skip
+        assert up.code == 0, up.err
+        promoted = cipub(
+            "promote", "--manifest", str(manifest), "--target", handle.url, *require(sigstore, issuer),
+            cwd=tmp_path, env=handle.env,
+        )  # fmt: skip
+        assert promoted.code == 0, promoted.err
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/noarch/")["Contents"]]
+        assert not set(stale) & set(keys), keys
+        assert not [k for k in keys if k.endswith(".zst")], keys
+        [sidecar] = [k for k in keys if k.startswith(f"{prefix}/noarch/{attested.name}.sigs.")]
+        body = s3.get_object(Bucket=bucket, Key=sidecar)["Body"].read()
+        repodata = json.loads(s3.get_object(Bucket=bucket, Key=f"{prefix}/noarch/repodata.json")["Body"].read())
+        [record] = [
+            r
+            for group in ("packages", "packages.conda")
+            for n, r in repodata.get(group, {}).items()
+            if n == attested.name
+        ]
+        assert record["attestations_sha256"] == hashlib.sha256(body).hexdigest() == sidecar.rsplit(".sigs.", 1)[1]
 
 
 def test_build_signs_keyless_from_the_github_job_identity(

@@ -110,6 +110,24 @@ def test_reusable_workflow_is_the_rendered_template() -> None:
     assert (REPO / ".github" / "workflows" / "cipub.yml").read_text() == render_github_workflow(reusable=True)
 
 
+def test_reusable_workflow_signs_in_the_publish_job_only_by_default() -> None:
+    """Issue 16: the upload signs keyless (``attest: sigstore`` by default, '' / 'none' turns it off);
+    only the publish job may ask for an OIDC token, never a build cell (which runs recipe code)."""
+    doc = yaml.safe_load((REPO / ".github" / "workflows" / "cipub.yml").read_text())
+    on = doc.get("on", doc.get(True))
+    assert on["workflow_call"]["inputs"]["attest"]["default"] == "sigstore"
+    assert doc["permissions"] == {"contents": "read"}
+    jobs = doc["jobs"]
+    assert jobs["publish"]["permissions"] == {"contents": "read", "id-token": "write"}
+    assert [name for name, job in jobs.items() if "id-token" in (job.get("permissions") or {})] == ["publish"]
+    [upload] = [step for step in jobs["publish"]["steps"] if step.get("id") == "upload"]
+    extra = upload["with"]["extra-args"]
+    assert "inputs.attest == 'sigstore'" in extra and "'--attest=keyless'" in extra
+    for name in ("plan", "build", "verify", "promote"):
+        steps = jobs[name]["steps"]
+        assert all("--attest" not in str(step.get("with", {}).get("extra-args", "")) for step in steps), name
+
+
 def test_matrix_example_is_the_init_output() -> None:
     expected = render_init(
         "github", recipe="recipe", target="https://anaconda.org/my-org", platforms=["linux-64", "osx-arm64"]
