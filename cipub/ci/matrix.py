@@ -67,6 +67,9 @@ def render_github_matrix(plan: Plan) -> str:
 
 PROMOTE_WHEN = ("manual", "on_success", "never")
 VERIFY_MODES = ("install", "isolated", "files")
+#: the include's ``attest`` input: sign keyless in the publish job (``keyless`` = ``sigstore``), or not
+ATTEST_SIGN = ("sigstore", "keyless")
+ATTEST_OFF = ("none", "")
 #: GitLab refuses a parallel:matrix of more jobs than this
 GITLAB_MAX_MATRIX = 200
 CHILD_PLAN_FILE = "cipub-plan.json"
@@ -134,7 +137,11 @@ def gitlab_child_pipeline(
     environment: str = "conda-main",
     verify: str = "install",
     runner_tags: Mapping[str, str] | None = None,
+    attest: str = "sigstore",
 ) -> dict[str, Any]:
+    attest = attest.strip()
+    if attest not in ATTEST_SIGN + ATTEST_OFF:
+        raise UsageError(f"attest {attest!r}: choose sigstore (sign keyless) or none")
     if promote_when not in PROMOTE_WHEN:
         raise UsageError(f"promote-when {promote_when!r}: choose one of {', '.join(PROMOTE_WHEN)}")
     if verify not in VERIFY_MODES:
@@ -168,6 +175,20 @@ def gitlab_child_pipeline(
         "reports": {"dotenv": "cipub.env"},
         "expire_in": "1 month",
     }
+    publish_job: dict[str, Any] = {
+        "extends": ".cipub",
+        "stage": "publish",
+        "needs": ["cipub-build"],
+        # One upload of every cell, never two publishes to the same channel at once.
+        "resource_group": "cipub-publish",
+        "script": [f"cipub upload {manifests}"],
+        "artifacts": manifest_artifacts,
+    }
+    if attest in ATTEST_SIGN:
+        # Only the job that signs gets an OIDC token (issue 16): the build cells run recipe code.
+        # cipub's keyless signing reads it from SIGSTORE_ID_TOKEN (cipub.core.attest).
+        publish_job["id_tokens"] = {"SIGSTORE_ID_TOKEN": {"aud": "sigstore"}}
+        publish_job["script"] = [f"cipub upload --attest=keyless {manifests}"]
     document: dict[str, Any] = {
         "stages": ["build", "publish", "verify", "promote"],
         "variables": {
@@ -177,15 +198,7 @@ def gitlab_child_pipeline(
         },
         ".cipub": {"before_script": gitlab_install_script()},
         "cipub-build": build_job,
-        "cipub-publish": {
-            "extends": ".cipub",
-            "stage": "publish",
-            "needs": ["cipub-build"],
-            # One upload of every cell, never two publishes to the same channel at once.
-            "resource_group": "cipub-publish",
-            "script": [f"cipub upload {manifests}"],
-            "artifacts": manifest_artifacts,
-        },
+        "cipub-publish": publish_job,
         "cipub-verify": {
             "extends": ".cipub",
             "stage": "verify",

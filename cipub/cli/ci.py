@@ -122,6 +122,7 @@ def gitlab_pipeline_command(
     environment: str = option("environment"),
     verify: str = option("verify"),
     runner_tags: str = option("runner_tags"),
+    pipeline_attest: str = option("pipeline_attest"),
 ) -> None:
     """Write the GitLab child pipeline for a plan: build each cell, publish, verify, promote.
 
@@ -134,7 +135,7 @@ def gitlab_pipeline_command(
     """
     from cipub.workflows.ci import GitlabPipelineJob, gitlab_pipeline
 
-    job = GitlabPipelineJob(plan_file, output, promote_when, environment, verify, runner_tags)
+    job = GitlabPipelineJob(plan_file, output, promote_when, environment, verify, runner_tags, pipeline_attest)
     the_plan, text = gitlab_pipeline(job)
     if output is None:
         typer.echo(text, nl=False)

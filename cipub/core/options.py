@@ -523,6 +523,15 @@ FLAGS: Final = (
         env="CIPUBCI_VERIFY",
     ),
     Option(
+        "pipeline_attest",
+        "sigstore",
+        "Sign in the publish job: sigstore (keyless, the job's own GitLab OIDC token; it alone gets "
+        "id_tokens) or none.",
+        ("--attest",),
+        "sigstore|none",
+        env="CIPUBCI_ATTEST",
+    ),
+    Option(
         "runner_tags",
         "",
         "Runner tag per platform.",

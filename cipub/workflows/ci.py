@@ -268,6 +268,8 @@ class GitlabPipelineJob:
     verify: str = "install"
     #: ``PLATFORM=TAG,...``: the runner tag of each platform's build jobs
     runner_tags: str = ""
+    #: ``sigstore`` (default): the publish job signs keyless; ``none`` or empty: unsigned
+    attest: str = "sigstore"
 
 
 def gitlab_pipeline(job: GitlabPipelineJob) -> tuple[Plan, str]:
@@ -281,6 +283,7 @@ def gitlab_pipeline(job: GitlabPipelineJob) -> tuple[Plan, str]:
         "environment": job.environment or "conda-main",
         "verify": job.verify or "install",
         "runner_tags": matrix.parse_runner_tags(job.runner_tags or ""),
+        "attest": job.attest,
     }
     text = matrix.render_gitlab_child_pipeline(the_plan, **options)
     if job.output is not None:

@@ -68,6 +68,7 @@ include:
       target: {channel}
       install: none
       verify: isolated
+      attest: none
 """
 
 
@@ -169,7 +170,7 @@ def test_component_token_never_reaches_a_build_cell(component_pipeline: Componen
 def test_promote_waits_for_a_person(tmp_path: Path) -> None:
     channel = tmp_path / "channel"
     project = include_project(
-        tmp_path, {"recipe": "recipe", "target": str(channel), "install": "none", "verify": "files"}
+        tmp_path, {"recipe": "recipe", "target": str(channel), "install": "none", "attest": "none", "verify": "files"}
     )
     run = run_gitlab_ci_local(project, home=tmp_path / "home")
     assert run.returncode == 0, run.output[-6000:]
@@ -182,7 +183,8 @@ def test_promote_waits_for_a_person(tmp_path: Path) -> None:
 def test_include_end_to_end_on_quetz(tmp_path: Path, quetz_server: QuetzServer) -> None:
     with quetz_target(tmp_path / "quetz", server=quetz_server) as quetz:
         project = include_project(
-            tmp_path, {"recipe": "recipe", "target": quetz.url, "install": "none", "verify": "isolated"}
+            tmp_path,
+            {"recipe": "recipe", "target": quetz.url, "install": "none", "attest": "none", "verify": "isolated"},
         )
         # The token is a (masked) CI/CD variable of the project, never an input.
         run = run_gitlab_ci_local(
@@ -225,9 +227,13 @@ def test_ci_init_gitlab_output_builds_the_sample(tmp_path: Path, cipub: object) 
     )
     assert result.code == 0, result.err
     init_git_project(project)
-    # Offline here: verify from the label alone (a CI/CD variable overriding the include's default).
+    # Offline here: verify from the label alone, unsigned (no OIDC token; CI/CD variables overriding the
+    # include's defaults).
     run = run_gitlab_ci_local(
-        project, args=["--manual", "cipub-promote"], variables={"CIPUBCI_VERIFY": "isolated"}, home=tmp_path / "home"
+        project,
+        args=["--manual", "cipub-promote"],
+        variables={"CIPUBCI_VERIFY": "isolated", "CIPUBCI_ATTEST": "none"},
+        home=tmp_path / "home",
     )
     assert run.returncode == 0, run.output[-6000:]
     assert_passed(run.output, ["cipub-plan", *BUILD_JOBS, "cipub-publish", "cipub-verify", "cipub-promote"])
@@ -264,7 +270,13 @@ def test_hostile_gitlab_input_is_data(tmp_path: Path, name: str) -> None:
     home = tmp_path / "home"
     home.mkdir()
     (home / "sentinel").write_text("still here")
-    inputs = {"recipe": "recipe", "target": str(tmp_path / "channel"), "install": "none", "verify": "files"}
+    inputs = {
+        "recipe": "recipe",
+        "target": str(tmp_path / "channel"),
+        "install": "none",
+        "attest": "none",
+        "verify": "files",
+    }
     if name == "python":
         inputs["install"] = "cipub"  # so the python input is used
     inputs[name] = HOSTILE

@@ -211,7 +211,7 @@ def test_child_pipeline_builds_each_cell_and_publishes_them_together() -> None:
     assert doc["cipub-build"]["parallel"]["matrix"] == [{"CIPUBCI_CELL": ["linux-64-a", "linux-64-b"]}]
     assert "tags" not in doc["cipub-build"]
     manifests = "--manifest=output/linux-64-a/cipub-manifest.json --manifest=output/linux-64-b/cipub-manifest.json"
-    assert doc["cipub-publish"]["script"] == [f"cipub upload {manifests}"]
+    assert doc["cipub-publish"]["script"] == [f"cipub upload --attest=keyless {manifests}"]
     assert doc["cipub-verify"]["script"] == [f"cipub ci verify --mode=isolated {manifests}"]
     assert doc["cipub-promote"]["script"] == [f"cipub promote {manifests}"]
     assert doc["cipub-promote"]["when"] == "manual"
@@ -252,7 +252,56 @@ def test_child_pipeline_cell_ids_are_shell_quoted() -> None:
     script = matrix.gitlab_child_pipeline(plan)["cipub-publish"]["script"][0]
     import shlex
 
-    assert shlex.split(script) == ["cipub", "upload", "--manifest=output/odd id;$(x)/cipub-manifest.json"]
+    assert shlex.split(script) == [
+        "cipub",
+        "upload",
+        "--attest=keyless",
+        "--manifest=output/odd id;$(x)/cipub-manifest.json",
+    ]
+
+
+def test_child_pipeline_signs_in_the_publish_job_alone_by_default() -> None:
+    """Issue 16: only the job that signs gets an OIDC token; the build cells run recipe code."""
+    plan = make_plan(("linux-64-a", "linux-64"), ("osx-arm64-b", "osx-arm64"))
+    doc = yaml.safe_load(matrix.render_gitlab_child_pipeline(plan))
+    publish = doc["cipub-publish"]
+    assert publish["id_tokens"] == {"SIGSTORE_ID_TOKEN": {"aud": "sigstore"}}
+    assert publish["script"][0].startswith("cipub upload --attest=keyless ")
+    # the variable the job gets is the one cipub's keyless signing reads
+    from cipub.core.attest import GITLAB_TOKEN_VARIABLE, SIGSTORE_AUDIENCE
+
+    assert publish["id_tokens"] == {GITLAB_TOKEN_VARIABLE: {"aud": SIGSTORE_AUDIENCE}}
+    for name, job in doc.items():
+        if name == "cipub-publish" or not isinstance(job, dict):
+            continue
+        assert "id_tokens" not in job, name
+        assert not any("--attest" in line for line in job.get("script", [])), name
+    assert "id_tokens" not in doc["cipub-build"]
+    assert doc["cipub-build"]["script"][-1].startswith("cipub build ")
+    assert "--attest" not in " ".join(doc["cipub-build"]["script"])
+    assert matrix.gitlab_child_pipeline(plan, attest="keyless") == matrix.gitlab_child_pipeline(plan)
+
+
+@pytest.mark.parametrize("off", ["none", "", " none "])
+def test_child_pipeline_attest_none_publishes_unsigned(off: str) -> None:
+    plan = make_plan(("linux-64-a", "linux-64"))
+    doc = yaml.safe_load(matrix.render_gitlab_child_pipeline(plan, attest=off))
+    assert not any("id_tokens" in job for job in doc.values() if isinstance(job, dict))
+    assert doc["cipub-publish"]["script"] == ["cipub upload --manifest=output/linux-64-a/cipub-manifest.json"]
+
+
+def test_child_pipeline_rejects_an_unknown_attest_mode() -> None:
+    with pytest.raises(UsageError, match="attest 'key'"):
+        matrix.gitlab_child_pipeline(make_plan(("a", "linux-64")), attest="key")
+
+
+def test_include_attest_input_defaults_to_sigstore_and_reaches_the_plan_job() -> None:
+    spec, body = gitlab_documents(GITLAB_INCLUDE.read_text())
+    attest = spec["spec"]["inputs"]["attest"]
+    assert attest["default"] == "sigstore" and attest["options"] == ["sigstore", "none"]
+    assert body[".cipub-variables"]["variables"]["CIPUBCI_ATTEST"] == "$[[ inputs.attest ]]"
+    # the include's own jobs never get a token: the plan job only renders the child pipeline
+    assert not any("id_tokens" in job for job in body.values() if isinstance(job, dict))
 
 
 # -- cipub ci init ------------------------------------------------------------------------------------------
