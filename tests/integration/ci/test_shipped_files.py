@@ -120,7 +120,11 @@ def test_gitlab_files_pass_the_schema(tmp_path: Path) -> None:
     )
     child = tmp_path / "child.yml"
     child.write_text(matrix.render_gitlab_child_pipeline(plan, runner_tags={"linux-64": "docker", "osx-arm64": "mac"}))
-    files = [*GITLAB_FILES, init_dir / ".gitlab-ci.yml", init_dir / ".gitlab" / "cipub.yml", child]
+    # signed by default (the publish job's id_tokens are schema-checked too), and unsigned
+    unsigned = tmp_path / "child-unsigned.yml"
+    unsigned.write_text(matrix.render_gitlab_child_pipeline(plan, attest="none"))
+    assert "id_tokens" in child.read_text() and "id_tokens" not in unsigned.read_text()
+    files = [*GITLAB_FILES, init_dir / ".gitlab-ci.yml", init_dir / ".gitlab" / "cipub.yml", child, unsigned]
     split = [doc for i, path in enumerate(files) for doc in gitlab_documents_as_files(path, tmp_path / f"f{i}")]
     assert len(split) == len(files) + 2 * 3  # include, component, vendored copy: spec + interpolated body
     check_jsonschema("vendor.gitlab-ci", split)
