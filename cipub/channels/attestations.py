@@ -4,7 +4,9 @@ Per package file ``F`` in ``<label dir>/<subdir>/``:
 
 * keyless (Sigstore): the CEP 50 sidecar ``F.sigs.<sha256 of the sidecar>``, a JSON array of Sigstore
   bundles, advertised by ``attestations_sha256`` in F's repodata record, so conda clients that
-  verify attestations (py-rattler's ``verify_attestation``) find and check it;
+  verify attestations (py-rattler's ``verify_attestation``) find and check it; and the same bytes
+  at CEP 50's mutable URL ``F.sigs`` (the current set, replaced whenever it changes - unlike the
+  package files and the content-addressed sidecar, never trusted without checking its content);
 * key-signed: ``F.dsse.json``, the DSSE envelope (no conda client reads it; ``cipub promote
   --require-attestation key:...`` and the README say how to check it).
 
@@ -20,7 +22,7 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from cipub.core.attest import KEY_ENVELOPE_SUFFIX, SIDECAR_INFIX, sidecar_name
+from cipub.core.attest import KEY_ENVELOPE_SUFFIX, MUTABLE_SIDECAR_SUFFIX, SIDECAR_INFIX, sidecar_name
 from cipub.core.files import write_atomically
 
 
@@ -48,6 +50,9 @@ def put(subdir_dir: Path, filename: str, kind: str, data: bytes) -> Path:
     dest = subdir_dir / sidecar_name(filename, data)
     if not dest.is_file():
         _write_atomic(dest, data)
+    mutable = subdir_dir / f"{filename}{MUTABLE_SIDECAR_SUFFIX}"
+    if mutable.is_symlink() or not mutable.is_file() or mutable.read_bytes() != data:
+        _write_atomic(mutable, data)  # CEP 50's mutable URL: the current set, replaced in one rename
     for old in subdir_dir.glob(f"{filename}{SIDECAR_INFIX}*"):
         if old != dest:
             old.unlink(missing_ok=True)
@@ -65,7 +70,11 @@ def get(subdir_dir: Path, filename: str, kind: str) -> bytes | None:
 def attestation_files(subdir_dir: Path, filename: str) -> list[Path]:
     """Every stored attestation of ``filename`` (to carry along when the file gets another label)."""
     envelope = subdir_dir / f"{filename}{KEY_ENVELOPE_SUFFIX}"
-    return sidecars(subdir_dir, filename) + ([envelope] if envelope.is_file() else [])
+    mutable = subdir_dir / f"{filename}{MUTABLE_SIDECAR_SUFFIX}"
+    found = sidecars(subdir_dir, filename)
+    if found and mutable.is_file() and not mutable.is_symlink():
+        found.append(mutable)
+    return found + ([envelope] if envelope.is_file() else [])
 
 
 #: what py-rattler's indexer writes besides repodata.json when asked to: static channels here are

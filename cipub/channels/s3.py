@@ -55,7 +55,7 @@ from cipub.channels.base import (
 )
 from cipub.channels.target import Target, TargetOptions
 from cipub.core.artifact import PACKAGE_EXTENSIONS, Artifact
-from cipub.core.attest import KEY_ENVELOPE_SUFFIX, SIDECAR_INFIX, sidecar_name
+from cipub.core.attest import KEY_ENVELOPE_SUFFIX, MUTABLE_SIDECAR_SUFFIX, SIDECAR_INFIX, sidecar_name
 from cipub.core.errors import (
     AuthError,
     CipubError,
@@ -565,12 +565,21 @@ class S3Channel(Batch):
             lambda: self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType="application/json"),
         )
         if kind != "key":
+            # CEP 50's mutable URL, the same bytes: one PUT replaces an S3 object whole (never half-written)
+            mutable = base + MUTABLE_SIDECAR_SUFFIX
+            self._call(
+                "upload",
+                lambda: self.client.put_object(
+                    Bucket=self.bucket, Key=mutable, Body=data, ContentType="application/json"
+                ),
+            )
             for old, old_kind in self._attestation_objects(label, subdir, filename):
                 if old_kind == "keyless" and old != key:
                     self._call("delete", functools.partial(self.client.delete_object, Bucket=self.bucket, Key=old))
 
     def get_attestation(self, subdir: str, filename: str, label: str, kind: str) -> bytes | None:
-        """The stored attestation of ``kind`` for the file in ``label``, or None."""
+        """The stored attestation of ``kind`` for the file in ``label``, or None (read from the
+        content-addressed sidecar, never from the mutable ``F.sigs``)."""
         found = None
         for key, found_kind in self._attestation_objects(label, subdir, filename):
             if found_kind != kind:
@@ -586,7 +595,11 @@ class S3Channel(Batch):
 
     def _copy_attestations(self, file: ChannelFile, source_label: str, label: str) -> None:
         """A file's attestations go with it into the label it is promoted to (same channel)."""
-        for key, _kind in self._attestation_objects(source_label, file.subdir, file.filename):
+        found = self._attestation_objects(source_label, file.subdir, file.filename)
+        mutable = self.key(source_label, file.subdir, file.filename) + MUTABLE_SIDECAR_SUFFIX
+        if any(kind == "keyless" for _key, kind in found) and self._head(mutable) is not None:
+            found.append((mutable, "keyless"))
+        for key, _kind in found:
             dest = (
                 self.key(label, file.subdir, file.filename)
                 + key[len(self.key(source_label, file.subdir, file.filename)) :]

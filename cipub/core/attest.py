@@ -52,6 +52,8 @@ GITLAB_TOKEN_VARIABLE = "SIGSTORE_ID_TOKEN"  # noqa: S105 - a variable name
 KINDS = ("keyless", "key")
 #: the keyless sidecar (CEP 50) and the key-signed envelope, named after the package file
 SIDECAR_INFIX = ".sigs."
+#: CEP 50's mutable URL beside the content-addressed sidecar: ``F.sigs``, the same bytes
+MUTABLE_SIDECAR_SUFFIX = ".sigs"
 KEY_ENVELOPE_SUFFIX = ".dsse.json"
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import json
 import shutil
 import threading
@@ -171,6 +172,49 @@ def test_promote_requires_the_right_identity(
         "attestations_sha256"
         in json.loads((channel / "noarch" / "repodata.json").read_text())["packages.conda"][pkg.name]
     )
+
+
+def test_local_channel_serves_cep50_mutable_sigs_beside_the_hashed_sidecar(
+    tmp_path: Path, cipub: Cli, sigstore: LocalSigstore, issuer: OidcIssuer, token_file: Path
+) -> None:
+    """CEP 50: ``<file>.sigs`` (mutable, the current set) next to ``<file>.sigs.<sha256>``, same bytes,
+    in the staging label and, after promotion, in main; replaced when the set changes."""
+    from cipub.channels import attestations
+    from cipub.core.attest import sidecar_name
+
+    channel = tmp_path / "channel"
+    pkg = make_package(tmp_path / "build")
+    manifest = write_manifest(tmp_path, pkg)
+    up = cipub(
+        "upload", "--manifest", str(manifest), "--target", str(channel), *keyless(sigstore, token_file), cwd=tmp_path
+    )
+    assert up.code == 0, up.err
+    staged = channel / "label" / "test" / "noarch"
+    [hashed] = staged.glob(f"{pkg.name}.sigs.*")
+    mutable = staged / f"{pkg.name}.sigs"
+    assert mutable.read_bytes() == hashed.read_bytes()
+    assert hashed.name.endswith(hashlib.sha256(mutable.read_bytes()).hexdigest())
+    assert mutable.stat().st_mode & 0o777 == 0o644  # served to others
+    record = json.loads((staged / "repodata.json").read_text())["packages.conda"][pkg.name]
+    assert record["attestations_sha256"] == hashlib.sha256(mutable.read_bytes()).hexdigest()
+
+    signed = hashed.read_bytes()
+    promote = ["promote", "--manifest", str(manifest), "--target", str(channel)]
+    right = cipub(*promote, *require(sigstore, issuer), cwd=tmp_path)
+    assert right.code == 0, right.err
+    main = channel / "noarch"
+    assert (main / f"{pkg.name}.sigs").read_bytes() == signed
+    assert main_files(channel) == [pkg.name]  # the sidecars are no packages to the index
+
+    # the attestation set changes: the hashed sidecar is replaced, the mutable URL follows
+    newer = b'[{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json", "n": 2}]'
+    before = mutable.stat().st_ino
+    attestations.put(staged, pkg.name, "keyless", newer)
+    assert mutable.read_bytes() == newer and mutable.stat().st_ino != before  # a new file, renamed in place
+    assert [p.name for p in staged.glob(f"{pkg.name}.sigs.*")] == [sidecar_name(pkg.name, newer)]
+    # main's copy was a link to the staged one: the rename left it (and main's hashed sidecar) alone
+    assert (main / f"{pkg.name}.sigs").read_bytes() == signed
+    assert (main / sidecar_name(pkg.name, signed)).read_bytes() == signed
 
 
 def test_promote_refuses_a_file_uploaded_without_attestation(
@@ -445,6 +489,16 @@ def test_s3_channel_holds_attestations_and_promote_checks_them(
         s3 = s3_client(handle.env["AWS_ENDPOINT_URL"])
         keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/noarch/")["Contents"]]
         assert any(k.startswith(f"{prefix}/noarch/{attested.name}.sigs.") for k in keys), keys
+        # CEP 50's mutable URL beside it, same bytes, in both labels (staged in label/test)
+        for where in (f"{prefix}/noarch/", f"{prefix}/label/test/noarch/"):
+            [hashed] = [
+                k
+                for k in (o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=where)["Contents"])
+                if k.startswith(f"{where}{attested.name}.sigs.")
+            ]
+            body = s3.get_object(Bucket=bucket, Key=f"{where}{attested.name}.sigs")["Body"].read()
+            assert body == s3.get_object(Bucket=bucket, Key=hashed)["Body"].read()
+            assert hashed.endswith(hashlib.sha256(body).hexdigest())
 
         # a file uploaded without an attestation is refused, and nothing of that promotion happens
         unsigned = write_manifest(tmp_path / "second", bare)
