@@ -31,7 +31,7 @@ ACTION_REPOSITORY = "cipub-dev/cipub"
 #: history with github-actions/action.yml (merged with its history, never squashed):
 #: tests/unit/ci/test_init_pins.py checks that it exists and
 #: that its action takes every input the generated workflow passes. Bump it when the action changes.
-ACTION_REF = "e277c2177256492801409144bfde441af51f7812"
+ACTION_REF = "6d9dec2dc31657618e1d46c39328643ffca081c2"
 #: the version of the pinned commit, as the "# vX.Y.Z" comment every pinned action carries
 ACTION_REF_NAME = "v0.1.0"
 #: gitlab: the pip requirement the include installs cipub from by default (cipub is not on PyPI):
