@@ -171,7 +171,8 @@ def _trust_config(path: str) -> Any:
 
             raise NetworkError(
                 f"cannot load the public Sigstore trust root: {type(exc).__name__}: {exc}",
-                hint="check the network, or pass --sigstore-trust-config PATH",
+                hint="check the network, or pass --sigstore-trust-config PATH; to publish unsigned, drop --attest "
+                "(the shipped workflow and include: input `attest: none`)",
             ) from None
     try:
         return models.ClientTrustConfig.from_json(Path(path).read_text(encoding="utf-8"))
@@ -202,7 +203,8 @@ def identity_token(*, token_file: str = "", environ: Mapping[str, str] | None = 
         raise AuthError(
             "keyless attestation needs the CI job's OIDC identity, and none is available",
             hint="GitHub: `permissions: id-token: write`; GitLab: `id_tokens: SIGSTORE_ID_TOKEN: {aud: sigstore}`; "
-            "or pass --identity-token-file PATH",
+            "or pass --identity-token-file PATH; to publish unsigned, drop --attest (the shipped workflow and "
+            "include: input `attest: none`)",
         )
     return token
 

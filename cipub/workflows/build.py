@@ -143,10 +143,10 @@ def build(settings: Settings, job: BuildJob, report: Reporter = SILENT) -> Build
     report.say(f"manifest  {path}")
     if job.upload:
         assert channel is not None
-        from cipub.workflows.publish import publish_signed, sign_for_upload
+        from cipub.workflows.publish import publish_signed, sign_for_upload, wants_signing
 
         # signed before anything is uploaded (issue 16): a signing failure uploads nothing
-        signed = sign_for_upload(settings, manifest, channel, path, report) if settings.attest else []
+        signed = sign_for_upload(settings, manifest, channel, path, report) if wants_signing(settings, report) else []
         with recorded(settings, "upload", manifest):
             _upload(manifest, channel, settings.label, report, job)
             if signed:

@@ -59,7 +59,8 @@ def upload(
         require_write_credentials(channel)
     report.say(f"uploading {len(manifest.artifacts)} file(s) to {channel.display}, label {settings.label}")
     recording = _recording(settings, "upload", manifest, dry_run)
-    signed = sign_for_upload(settings, manifest, channel, found_at, report) if settings.attest and not dry_run else []
+    signing = wants_signing(settings, report)
+    signed = sign_for_upload(settings, manifest, channel, found_at, report) if signing and not dry_run else []
     activity.now(f"uploading to {channel.display}", "each file is either complete on the target or absent")
     with (
         report.progress(
@@ -83,6 +84,16 @@ def _attest_dir(settings: Settings, found_at: Path | None) -> Path:
     if found_at is None:
         return Path(settings.output_dir)
     return found_at if found_at.is_dir() else found_at.parent
+
+
+def wants_signing(settings: Settings, report: Reporter) -> bool:
+    """Whether this upload signs; says so when a key file is set without ``--attest`` (it would
+    otherwise publish unsigned without a word)."""
+    if not settings.attest and settings.attest_key_file:
+        report.say(
+            "note: --attest-key-file is set but --attest is not: publishing unsigned (pass --attest key to sign)"
+        )
+    return bool(settings.attest)
 
 
 def sign_for_upload(
@@ -126,7 +137,7 @@ def publish_signed(
         )
     if stored:
         report.say(f"stored {stored} attestation(s) with the packages on {channel.display}")
-    elif not isinstance(channel, AttachesAttestations):
+    elif not kept and not isinstance(channel, AttachesAttestations):
         report.say(
             f"note: {channel.display} cannot hold attestations; they are in the manifest (keep it as a CI artifact)"
         )

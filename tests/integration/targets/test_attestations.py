@@ -347,8 +347,23 @@ def test_local_re_upload_with_another_key_keeps_the_existing_attestation(tmp_pat
     assert again.code == 0, again.err
     assert envelope.read_bytes() == before
     assert "already has an attestation" in again.out + again.err and "kept" in again.out + again.err
+    assert "cannot hold attestations" not in again.out + again.err  # it just showed it holds one
     promote = ["promote", "--manifest", str(manifest), "--target", str(channel)]
     assert cipub(*promote, "--require-attestation", f"key:{first_public}", cwd=tmp_path).code == 0
+
+
+def test_a_key_file_without_attest_says_the_upload_is_unsigned(tmp_path: Path, cipub: Cli) -> None:
+    """--attest-key-file alone signs nothing: the upload says so instead of publishing unsigned silently."""
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    private, _ = _key_pair(keys, "publisher")
+    pkg = make_package(tmp_path / "build")
+    manifest = write_manifest(tmp_path, pkg)
+    channel = tmp_path / "channel"
+    up = cipub("upload", "--manifest", str(manifest), "--target", str(channel), "--attest-key-file", str(private))
+    assert up.code == 0, up.err
+    assert "--attest-key-file is set but --attest is not: publishing unsigned" in up.out + up.err
+    assert not list(channel.rglob("*.dsse.json"))
 
 
 def test_local_promote_refuses_an_attestation_signed_for_another_channel(tmp_path: Path, cipub: Cli) -> None:
