@@ -90,7 +90,10 @@ def sign_manifest(
     records = []
     for (entry, what, _raw), document in zip(todo, signed, strict=True):
         infix = "" if what == "publish" else f".{what}"
-        path = request.out_dir / "attestations" / entry.subdir / f"{entry.filename}{infix}.{document.kind}.json"
+        # named by its digest: a later signing (another target, another key) adds a document and never
+        # replaces one an earlier manifest entry points at
+        name = f"{entry.filename}{infix}.{document.sha256[:16]}.{document.kind}.json"
+        path = request.out_dir / "attestations" / entry.subdir / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(document.document, encoding="utf-8")
         record = AttestationRecord(

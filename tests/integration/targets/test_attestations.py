@@ -883,3 +883,24 @@ def test_ci_verify_checks_attestations_too(
     bad = cipub(*verify, *require(sigstore, issuer, "repo:mallory/evil:ref:refs/heads/main"), cwd=tmp_path)
     assert bad.code == VERIFICATION, bad.err
     assert "the staged files do not verify" in bad.err
+
+
+def test_signing_for_a_second_target_keeps_the_first_targets_documents(tmp_path: Path, cipub: Cli) -> None:
+    """One manifest uploaded to two targets with two keys: every attestation entry still matches its file."""
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    first, _ = _key_pair(keys, "first")
+    second, _ = _key_pair(keys, "second")
+    pkg = make_package(tmp_path / "build")
+    manifest = write_manifest(tmp_path, pkg)
+    for channel, key in (("one", first), ("two", second)):
+        up = cipub(
+            "upload", "--manifest", str(manifest), "--target", str(tmp_path / channel), "--attest", "key",
+            "--attest-key-file", str(key), cwd=tmp_path,
+        )  # fmt: skip
+        assert up.code == 0, up.err
+    entries = json.loads(manifest.read_text())["attestations"]
+    assert len({e["target_channel"] for e in entries}) == 2
+    for entry in entries:
+        document = manifest.parent / entry["document"]
+        assert hashlib.sha256(document.read_bytes()).hexdigest() == entry["document_sha256"], entry
