@@ -321,14 +321,16 @@ def verify_envelope(document: str, *, filename: str, sha256: str, public_key_fil
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
+    if not public_key_file.strip():
+        raise UsageError("key: needs the path of the publisher's PEM public key", hint="e.g. key:publisher.pub.pem")
     try:
         public = serialization.load_pem_public_key(Path(public_key_file).read_bytes())
     except OSError as exc:
         raise UsageError(f"cannot read the public key {public_key_file}: {exc.strerror}") from None
     except ValueError:
         raise UsageError(f"{public_key_file} is not a PEM public key") from None
-    if not isinstance(public, ec.EllipticCurvePublicKey):
-        raise UsageError(f"{public_key_file}: the public key must be ECDSA P-256")
+    if not isinstance(public, ec.EllipticCurvePublicKey) or public.curve.name != "secp256r1":
+        raise UsageError(f"{public_key_file}: the public key must be ECDSA P-256 (what --attest key signs with)")
     try:
         envelope = json.loads(document)
         payload = base64.b64decode(envelope["payload"], validate=True)

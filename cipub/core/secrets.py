@@ -295,9 +295,10 @@ def check_channel_url(raw: str, what: str) -> str:
     except ValueError:
         parts = urlsplit("")
     scheme = parts.scheme.lower()
-    if "@" in parts.netloc or parts.query or "?" in text or re.search(r"(?:^|/)t/[^/]+", parts.path):
+    if "@" in parts.netloc or parts.query or "?" in text or "#" in text or re.search(r"(?:^|/)t/[^/]+", parts.path):
         raise UsageError(
-            f"{what} {redact_url(text)} carries a credential (user:password@, a query or /t/<token>/); refused",
+            f"{what} {redact_url(text)} carries a credential (user:password@, a query, a #fragment or /t/<token>/); "
+            "refused",
             hint="this URL is signed into each attestation and kept in the ledger: name the public channel URL",
         )
     if not ((scheme in ("http", "https") and parts.hostname) or (scheme == "file" and parts.path.startswith("/"))):

@@ -217,3 +217,23 @@ def test_provenance_of_a_container_build_names_the_image_by_digest(tmp_path: Pat
     )
     assert host["predicate"]["buildDefinition"]["resolvedDependencies"] == []
     assert "builderDependencies" not in host["predicate"]["runDetails"]["builder"]
+
+
+def test_a_public_key_that_cannot_have_signed_is_a_usage_error(tmp_path: Path) -> None:
+    """Cold review: a P-384 key gave exit 8 'not signed by the key' (RSA gave 2); `key:` alone read '.'."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from cipub.core.attest import verify_envelope
+    from cipub.core.errors import UsageError
+
+    p384 = tmp_path / "p384.pem"
+    p384.write_bytes(
+        ec.generate_private_key(ec.SECP384R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    with pytest.raises(UsageError, match="must be ECDSA P-256"):
+        verify_envelope("{}", filename="f.conda", sha256="0" * 64, public_key_file=str(p384))
+    with pytest.raises(UsageError, match="needs the path"):
+        verify_envelope("{}", filename="f.conda", sha256="0" * 64, public_key_file="")

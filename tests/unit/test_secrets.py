@@ -94,3 +94,14 @@ def test_redact_url_hides_a_fragment() -> None:
 
     shown = redact_url("https://user:pw@host/ch#access_token=s3cret")
     assert "s3cret" not in shown and "pw" not in shown and shown.endswith("#***")
+
+
+def test_a_signed_channel_url_with_a_fragment_is_refused_and_not_echoed() -> None:
+    """Cold review: --attest-channel-url 'https://h/ch#s3cret' was signed into the statement and the ledger."""
+    from cipub.core.errors import UsageError
+    from cipub.core.secrets import check_channel_url
+
+    with pytest.raises(UsageError) as refused:
+        check_channel_url("https://example.com/ch#s3cret", "--attest-channel-url")
+    assert "s3cret" not in str(refused.value) and "fragment" in str(refused.value)
+    assert check_channel_url("https://example.com/ch", "--attest-channel-url") == "https://example.com/ch"
