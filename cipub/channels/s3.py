@@ -293,8 +293,7 @@ class S3Channel(Batch):
             return
         key = f"{base}repodata.json"
         try:
-            got = self._call("get", functools.partial(self.client.get_object, Bucket=self.bucket, Key=key))
-            repodata = json.loads(got["Body"].read())
+            repodata = json.loads(self._read_object("get", key))
         except (_NotFound, ValueError):
             return
         if isinstance(repodata, dict) and attestations.annotate_records(repodata, digests):
@@ -320,8 +319,7 @@ class S3Channel(Batch):
 
         base = f"{self._dir(self.label_root(label))}{subdir}/"
         try:
-            body = self._call("get", lambda: self.client.get_object(Bucket=self.bucket, Key=f"{base}repodata.json"))
-            repodata: bytes | None = body["Body"].read()
+            repodata: bytes | None = self._read_object("get", f"{base}repodata.json")
         except _NotFound:
             repodata = None
         keys = {obj["Key"].rsplit("/", 1)[-1]: obj for obj in self._subdir_objects(label, subdir)}
@@ -334,8 +332,12 @@ class S3Channel(Batch):
                 )
                 try:
                     with local.open("wb") as out:
-                        for chunk in data["Body"].iter_chunks(1024 * 1024):
-                            out.write(chunk)
+
+                        def copy() -> None:  # inside the error mapping, like every other read
+                            for chunk in data["Body"].iter_chunks(1024 * 1024):
+                                out.write(chunk)
+
+                        self._call("get", copy)
                     read_artifact(local)
                 finally:
                     local.unlink(missing_ok=True)
@@ -452,8 +454,12 @@ class S3Channel(Batch):
             return sha
         digest = hashlib.sha256()
         body = self._call("get", lambda: self.client.get_object(Bucket=self.bucket, Key=key))["Body"]
-        for chunk in body.iter_chunks(1024 * 1024):
-            digest.update(chunk)
+
+        def read_all() -> None:  # inside the error mapping: a body cut short is a NetworkError, not a traceback
+            for chunk in body.iter_chunks(1024 * 1024):
+                digest.update(chunk)
+
+        self._call("get", read_all)
         return digest.hexdigest()
 
     def _index_time(self, label: str, subdir: str) -> datetime | None:
@@ -470,8 +476,7 @@ class S3Channel(Batch):
         if records is None:
             key = f"{self._dir(self.label_root(label))}{subdir}/repodata.json"
             try:
-                body = self._call("get", lambda: self.client.get_object(Bucket=self.bucket, Key=key))["Body"]
-                records = repodata_records(json.loads(body.read()))
+                records = repodata_records(json.loads(self._read_object("get", key)))
             except (_NotFound, ValueError):
                 records = {}
             with self._lock:
@@ -585,8 +590,7 @@ class S3Channel(Batch):
             if found_kind != kind:
                 continue
             try:
-                got = self._call("download", functools.partial(self.client.get_object, Bucket=self.bucket, Key=key))
-                body: bytes = got["Body"].read()
+                body = self._read_object("download", key)
             except _NotFound:
                 continue
             if kind == "key" or hashlib.sha256(body).hexdigest() == key.rsplit(SIDECAR_INFIX, 1)[1]:
@@ -645,6 +649,19 @@ class S3Channel(Batch):
             self._repodata.pop((label, subdir), None)
 
     # -- errors -----------------------------------------------------------------------------------
+    def _read_object(self, what: str, key: str) -> bytes:
+        """GET the whole object with the body read inside the error mapping. botocore retries the
+        request, not a body cut short mid-read: that is fetched again, a bounded number of times."""
+        for attempt in range(self.index_retries + 1):
+            got = self._call(what, functools.partial(self.client.get_object, Bucket=self.bucket, Key=key))
+            try:
+                body: bytes = self._call(what, got["Body"].read)
+                return body
+            except NetworkError:
+                if attempt == self.index_retries:
+                    raise
+        raise AssertionError("unreachable")
+
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         """Run one boto3 call (botocore retries inside) and turn its failures into cipub errors."""
         from botocore import exceptions as bce  # type: ignore[import-untyped]

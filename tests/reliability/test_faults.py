@@ -143,7 +143,7 @@ def _through_faults(kind: str, tmp_path: Path) -> list[str]:
         if code not in (0, 7) or (code == 7 and healed != 0):
             problems.append(f"{what} exit {code} (re-run without faults: {healed}): {err}")
         if "Traceback" in err:
-            problems.append(f"{what}: a traceback was printed")
+            problems.append(f"{what}: a traceback was printed:\n{err[-4000:]}")
     if up_lost or main_lost or extra or wrong:
         problems.append(f"lost in test: {up_lost}, in main: {main_lost}, unexpected: {extra}, wrong sha256: {wrong}")
     return [f"{kind}: {p}" for p in problems]

@@ -44,16 +44,19 @@ def locked(name: str) -> Iterator[None]:
 
 
 def install_atomically(final: Path, stem: str, populate: Callable[[Path], None]) -> None:
-    """Fill a fresh ``<tools>/<stem>.partial-*`` with ``populate`` and rename it to ``final`` only
-    when that returns: an interrupted install leaves a partial folder that is removed, never trusted.
-    Call under :func:`locked`."""
-    for leftover in TOOLS_DIR.glob(f"{stem}.partial-*"):
+    """Fill a fresh ``<stem>.partial-*`` beside ``final`` with ``populate`` and rename it to ``final``
+    only when that returns: an interrupted install leaves a partial folder that is removed, never
+    trusted. Beside ``final``, not in the cache root: a rename never crosses filesystems. Call under
+    :func:`locked`."""
+    home = final.parent
+    home.mkdir(parents=True, exist_ok=True)
+    for leftover in home.glob(f"{stem}.partial-*"):
         shutil.rmtree(leftover, ignore_errors=True)
-    partial = Path(tempfile.mkdtemp(prefix=f"{stem}.partial-", dir=TOOLS_DIR))
+    partial = Path(tempfile.mkdtemp(prefix=f"{stem}.partial-", dir=home))
     try:
         populate(partial)
         if final.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f"{stem}.old-", dir=TOOLS_DIR))
+            retired = Path(tempfile.mkdtemp(prefix=f"{stem}.old-", dir=home))
             final.rename(retired / "old")
             shutil.rmtree(retired, ignore_errors=True)
         partial.rename(final)
