@@ -65,7 +65,7 @@ def _load(path: Path) -> dict[str, Any]:
 
 
 def expected_matrices(feedstock: Path) -> dict[str, tuple[list[dict[str, str]], int]]:
-    """platform -> (cells, jobs) as conda-smithy rendered them."""
+    """platform -> (cells, jobs) as conda-smithy rendered them (each index of a file's lists is a cell)."""
     result: dict[str, tuple[list[dict[str, str]], int]] = {}
     for path in sorted((feedstock / ".ci_support").glob("*.yaml")):
         data = _load(path)
@@ -87,7 +87,7 @@ def expected_matrices(feedstock: Path) -> dict[str, tuple[list[dict[str, str]], 
     return result
 
 
-def _project(cells: list[dict[str, str]], keys: list[str]) -> Counter[Cell]:
+def project_cells(cells: list[dict[str, str]], keys: list[str]) -> Counter[Cell]:
     return Counter(tuple((k, c.get(k)) for k in keys) for c in cells)
 
 
@@ -132,8 +132,8 @@ def compare(feedstock: Path, mode: str) -> tuple[int, int, int, list[str]]:
         keys = sorted({k for c in cells for k in c})
         noarch = all(c.get("noarch") for c in plan["cells"]) and len(expected) == 1
         mine = [c for c in plan["cells"] if c["platform"] == platform or noarch]
-        want = _project(cells, keys)
-        got = _project([c["variant"] for c in mine], keys)
+        want = project_cells(cells, keys)
+        got = project_cells([c["variant"] for c in mine], keys)
         planned_jobs = len({c.get("job") or c["id"] for c in mine})
         if want == got:
             matched += 1

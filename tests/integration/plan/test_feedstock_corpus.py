@@ -4,7 +4,8 @@ The corpus (``tests/data/feedstocks``, see its README.md) holds real conda-forge
 re-render commit: ``recipe/``, ``conda-forge.yml`` and ``.ci_support/`` (with the migrations), and
 the conda-forge-pinning of that re-render (``_pinning/COMMIT``). Each feedstock is planned for the
 platforms of its ``.ci_support`` files (the real CLI, in-process); per platform the cells, the values of every key
-conda-smithy wrote (but the bookkeeping ones in ``NOT_USED``) and the job grouping must agree.
+conda-smithy wrote (but the bookkeeping ones, ``NOT_USED`` in tests/tools/check_feedstocks.py) and the job
+grouping must agree.
 
 The differences that are understood are listed, with their reason, in
 ``tests/data/feedstocks/known_differences.yaml``: each is asserted to be exactly that difference, so
@@ -23,67 +24,13 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.tools.check_feedstocks import expected_matrices, project_cells
+
 pytestmark = pytest.mark.integration
 
 CORPUS = Path(__file__).resolve().parents[2] / "data" / "feedstocks"
 KNOWN = CORPUS / "known_differences.yaml"
 FEEDSTOCKS = sorted(p.name for p in CORPUS.iterdir() if (p / "recipe").is_dir() and (p / ".ci_support").is_dir())
-
-#: what conda-smithy writes in every .ci_support file that is not a key the recipe uses
-NOT_USED = {
-    "zip_keys",
-    "pin_run_as_build",
-    "target_platform",
-    "docker_image",
-    "channel_targets",
-    "channel_sources",
-    "extend_keys",
-    "ignore_build_only_deps",
-    "upload_on_branch",
-    "build_number_decrement",
-    # conda-smithy keeps these in every osx file, used or not
-    "MACOSX_DEPLOYMENT_TARGET",
-    "MACOSX_SDK_VERSION",
-    "macos_machine",
-    "macos_min_version",
-}
-
-Cell = tuple[tuple[str, str | None], ...]
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _load(path: Path) -> dict[str, Any]:
-    # numbers as written: conda-smithy quotes most, but not all
-    loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.BaseLoader)  # noqa: S506 - BaseLoader is safe
-    return loaded if isinstance(loaded, dict) else {}
-
-
-def expected_matrices(feedstock: Path) -> dict[str, tuple[list[dict[str, str]], int]]:
-    """platform -> (cells, jobs) as conda-smithy rendered them (each index of a file's lists is a cell)."""
-    result: dict[str, tuple[list[dict[str, str]], int]] = {}
-    for path in sorted((feedstock / ".ci_support").glob("*.yaml")):
-        data = _load(path)
-        platforms = data.get("target_platform") or []
-        if platforms:
-            platform = str(platforms[0])
-        else:
-            # a noarch feedstock's one file has no target_platform: its name says where it builds
-            found = re.match(r"(linux|osx|win)_([a-z0-9]+)_", path.name)
-            if not found:
-                continue
-            platform = f"{found.group(1)}-{found.group(2)}"
-        lists = {k: [_text(v) for v in vs] for k, vs in data.items() if k not in NOT_USED and isinstance(vs, list)}
-        width = max((len(v) for v in lists.values()), default=1)
-        cells, jobs = result.get(platform, ([], 0))
-        for i in range(width):
-            cells.append({k: (vs[i] if len(vs) == width else vs[0]) for k, vs in lists.items()})
-        result[platform] = (cells, jobs + 1)
-    return result
 
 
 def pinning_of(feedstock: Path) -> Path:
@@ -104,10 +51,6 @@ def plan_feedstock(cipub: Callable[..., Any], feedstock: Path, platforms: list[s
     return result
 
 
-def _project(cells: list[dict[str, str]], keys: list[str]) -> Counter[Cell]:
-    return Counter(tuple((k, c.get(k)) for k in keys) for c in cells)
-
-
 def differences(cipub: Callable[..., Any], feedstock: Path) -> dict[str, list[str]]:
     """platform -> the readable difference of cipub's plan from ``.ci_support`` (absent: none)."""
     expected = expected_matrices(feedstock)
@@ -118,8 +61,8 @@ def differences(cipub: Callable[..., Any], feedstock: Path) -> dict[str, list[st
         keys = sorted({k for c in cells for k in c})
         noarch = all(c.get("noarch") for c in plan["cells"]) and len(expected) == 1
         mine = [c for c in plan["cells"] if c["platform"] == platform or noarch]
-        want = _project(cells, keys)
-        got = _project([c["variant"] for c in mine], keys)
+        want = project_cells(cells, keys)
+        got = project_cells([c["variant"] for c in mine], keys)
         planned_jobs = len({c.get("job") or c["id"] for c in mine})
         lines: list[str] = []
         if want != got:
