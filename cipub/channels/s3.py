@@ -218,10 +218,12 @@ class S3Channel(Batch):
         try:
             # Re-index even after a failure, so whatever was written is visible and consistent.
             self.reindex()
-        except Exception:
+        except Exception as index_error:
             if exc is None:
                 raise
-            log.warning("re-indexing after the failure above also failed", exc_info=True)
+            # One line, not a traceback: the first failure is the one reported and exited on.
+            log.warning("re-indexing after the failure above also failed: %s", scrub(str(index_error)))
+            log.debug("re-indexing failure", exc_info=True)
         finally:
             with self._lock:
                 self._layout = None

@@ -245,3 +245,21 @@ def test_writes_are_conditional_on_the_wire(s3: Any, tmp_path: Path) -> None:
         [f] = ch.files("demo")
         ch.add_label(f, "main", source_label="test")
     assert sent == {"put": "*", "copy": "*"}
+
+
+def test_a_failing_index_after_another_failure_is_one_line_not_a_traceback(
+    s3: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The fault suite saw a traceback on stderr: the first failure is the one reported; the
+    # re-index that follows it may fail too, and says so in one line.
+    def broken(url: str, subdir: str) -> None:
+        raise RuntimeError("index broken")
+
+    ch = S3Channel(BUCKET, "e", s3, S3Settings(ENV), display="s3", indexer=broken, index_retries=1, index_backoff=0.0)
+    caplog.set_level("INFO", logger="cipub")
+    with pytest.raises(ConflictError, match="first failure"), ch:
+        ch.upload(pkg(tmp_path, "y"), "test")
+        raise ConflictError("first failure")
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings and all(r.exc_info is None for r in warnings)
+    assert any("also failed: " in r.getMessage() and "index broken" in r.getMessage() for r in warnings)
