@@ -216,9 +216,24 @@ class Requirement:
     #: the channel URL the attestations were signed for (--attest-channel-url), besides the target's own
     channel_url: str = ""
 
+    def __post_init__(self) -> None:
+        # A public key given without "key:" would be taken for a certificate identity and every
+        # file reported as unattested: say what to write instead.
+        identity = self.identity.strip()
+        if self.kind == "keyless" and (identity.endswith((".pem", ".pub")) or Path(identity).is_file()):
+            raise UsageError(
+                f"--require-attestation {identity!r} looks like a public key file, not a signer identity",
+                hint=f"for key-signed attestations write key:{identity}; for Sigstore, the certificate "
+                "identity (a workflow URL or an e-mail)",
+            )
+
     @property
     def kind(self) -> str:
         return "key" if self.identity.startswith(KEY_PREFIX) else "keyless"
+
+    @property
+    def other_kind(self) -> str:
+        return "keyless" if self.kind == "key" else "key"
 
 
 def _verify_one(document: str, filename: str, sha256: str, requirement: Requirement) -> dict[str, Any]:
@@ -273,7 +288,11 @@ def check_attestations(
             continue  # not in the source label: the promotion itself refuses it, naming why
         documents = _documents(channel, manifest, entry.key, label, requirement.kind)
         if not documents:
-            problems.append(f"{entry.key}: no attestation")
+            other = _documents(channel, manifest, entry.key, label, requirement.other_kind)
+            problems.append(
+                f"{entry.key}: no attestation"
+                + (f" of that kind (it has a {requirement.other_kind}-signed one)" if other else "")
+            )
             continue
         reasons = []
         for document in documents:
@@ -292,8 +311,20 @@ def check_attestations(
             problems.append(f"{entry.key}: {reasons[0]}")
     if problems:
         shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+        if any("the attestation is for channel" in p for p in problems):
+            hint = (
+                "the files were signed for another channel URL; if that URL is this channel's public "
+                "address, pass it with --attest-channel-url"
+            )
+        elif any("-signed one)" in p for p in problems):
+            hint = (
+                "the files are signed the other way: key-signed attestations are required with "
+                "--require-attestation key:PUBLIC.pem, Sigstore ones with the signer's identity"
+            )
+        else:
+            hint = "upload with --attest from the trusted CI job, or check --require-attestation/--attestation-issuer"
         raise VerificationError(
             f"{len(problems)} file(s) lack a valid attestation by {requirement.identity}: {shown} — {consequence}",
-            hint="upload with --attest from the trusted CI job, or check --require-attestation/--attestation-issuer",
+            hint=hint,
         )
     return len(manifest.artifacts)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from cipub.channels.base import Channel
     from cipub.core.ledger import Command
     from cipub.core.manifest import AttestationRecord, Manifest, PromotionReceipt, UploadReceipt
+    from cipub.policy.attest import Requirement
     from cipub.workflows.report import Step
 
 
@@ -196,6 +197,11 @@ def promote(
         f"each file is in {settings.promote_to} with its sha256 or not yet; {settings.promote_from} is untouched",
     )
     recording = _recording(settings, "promote", manifest, dry_run)
+    if settings.attest and not settings.to_target:
+        report.say(
+            "note: --attest signs only for a cross-target promotion (--to-target); the files keep the "
+            "attestations they were uploaded with"
+        )
     if settings.require_attestation:
         _require_attestations(settings, channel, manifest, report)
     with report.progress(len(manifest.artifacts), "promoting") as step, recording:
@@ -239,9 +245,9 @@ def _wait_for_the_index(
     wait_until_listed(channel, promoted, settings.promote_to, target_options(settings), settings.index_wait)
 
 
-def _require_attestations(settings: Settings, channel: Channel, manifest: Manifest, report: Reporter) -> None:
-    """Every file must be attested by the required signer for the bytes in the source label."""
-    from cipub.policy.attest import Requirement, check_attestations
+def attestation_requirement(settings: Settings, report: Reporter) -> Requirement:
+    """Who must have signed (--require-attestation), with a note for the options it ignores."""
+    from cipub.policy.attest import Requirement
 
     requirement = Requirement(
         settings.require_attestation,
@@ -249,6 +255,16 @@ def _require_attestations(settings: Settings, channel: Channel, manifest: Manife
         settings.sigstore_trust_config,
         channel_url=settings.attest_channel_url,
     )
+    if requirement.kind == "key" and settings.attestation_issuer:
+        report.say("note: --attestation-issuer applies to Sigstore identities; a key: requirement ignores it")
+    return requirement
+
+
+def _require_attestations(settings: Settings, channel: Channel, manifest: Manifest, report: Reporter) -> None:
+    """Every file must be attested by the required signer for the bytes in the source label."""
+    from cipub.policy.attest import check_attestations
+
+    requirement = attestation_requirement(settings, report)
     count = check_attestations(channel, manifest, settings.promote_from, requirement)
     report.say(f"verified {count} attestation(s) by {settings.require_attestation}")
 

@@ -60,14 +60,10 @@ def verify(
     )
     _report_to_ci(results, settings.label)
     if settings.require_attestation:  # issue 16: and each file is attested by the required signer
-        from cipub.policy.attest import Requirement, check_attestations
+        from cipub.policy.attest import check_attestations
+        from cipub.workflows.publish import attestation_requirement
 
-        requirement = Requirement(
-            settings.require_attestation,
-            settings.attestation_issuer,
-            settings.sigstore_trust_config,
-            channel_url=settings.attest_channel_url,
-        )
+        requirement = attestation_requirement(settings, report)
         count = check_attestations(
             target, manifest, settings.label, requirement, consequence="the staged files do not verify"
         )

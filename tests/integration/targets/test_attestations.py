@@ -35,6 +35,7 @@ from tests.support.sigstore_local import LocalSigstore
 pytestmark = pytest.mark.integration
 Cli = Callable[..., CliResult]
 VERIFICATION = 8
+USAGE = 2
 
 
 @pytest.fixture(scope="session")
@@ -325,9 +326,23 @@ def test_key_based_attestation_for_servers_without_sigstore(tmp_path: Path, cipu
     other = cipub(*promote, f"key:{stranger}", cwd=tmp_path)
     assert other.code == VERIFICATION, other.err
     assert main_files(channel) == []
-    right = cipub(*promote, f"key:{public}", cwd=tmp_path)
+    # the key's path without "key:" is not taken for a Sigstore identity ("no attestation" for all)
+    bare = cipub(*promote, str(public), cwd=tmp_path)
+    assert bare.code == USAGE, bare.err
+    assert f"key:{public}" in bare.err and "Traceback" not in bare.err
+    # a Sigstore identity against key-signed files says which kind the files have
+    keyless = cipub(*promote, "https://github.com/o/r/.github/workflows/ci.yml@refs/heads/main", cwd=tmp_path)
+    assert keyless.code == VERIFICATION, keyless.err
+    assert "it has a key-signed one" in keyless.err and "key:PUBLIC.pem" in keyless.err
+    assert main_files(channel) == []
+    right = cipub(*promote, f"key:{public}", "--attestation-issuer", "https://issuer.example", cwd=tmp_path)
     assert right.code == 0, right.err
+    assert "a key: requirement ignores it" in right.out + right.err
     assert main_files(channel) == [pkg.name]
+    # --attest on a promotion within one target signs nothing, and says so
+    again = cipub(*promote[:-1], "--attest", "key", "--attest-key-file", str(private), cwd=tmp_path)
+    assert again.code == 0, again.err
+    assert "--attest signs only for a cross-target promotion" in again.out + again.err
 
 
 def test_local_re_upload_with_another_key_keeps_the_existing_attestation(tmp_path: Path, cipub: Cli) -> None:
@@ -384,6 +399,7 @@ def test_local_promote_refuses_an_attestation_signed_for_another_channel(tmp_pat
     refused = cipub(*promote, f"key:{public}", cwd=tmp_path)
     assert refused.code == VERIFICATION, refused.err
     assert f"is for channel {elsewhere}" in refused.err
+    assert "--attest-channel-url" in refused.err  # the hint names the way to accept that URL
     assert main_files(channel) == []
     # the publisher names that URL as this channel's public address: accepted
     right = cipub(*promote, f"key:{public}", "--attest-channel-url", elsewhere, cwd=tmp_path)
