@@ -626,6 +626,12 @@ class S3Channel(Batch):
     def remove_label(self, file: ChannelFile, label: str) -> None:
         key = self.key(label, file.subdir, file.filename)
         self._call("delete", lambda: self.client.delete_object(Bucket=self.bucket, Key=key))
+        # an attestation without its file would only mislead (as on the local channel)
+        signed = [k for k, _kind in self._attestation_objects(label, file.subdir, file.filename)]
+        if signed:
+            mutable = key + MUTABLE_SIDECAR_SUFFIX
+            for stale in [*signed, mutable]:
+                self._call("delete", functools.partial(self.client.delete_object, Bucket=self.bucket, Key=stale))
         self._wrote(label, file.subdir)
 
     def install_url(self, label: str) -> str:

@@ -263,3 +263,22 @@ def test_a_failing_index_after_another_failure_is_one_line_not_a_traceback(
     warnings = [r for r in caplog.records if r.levelname == "WARNING"]
     assert warnings and all(r.exc_info is None for r in warnings)
     assert any("also failed: " in r.getMessage() and "index broken" in r.getMessage() for r in warnings)
+
+
+def test_removing_a_label_takes_its_attestations_along(s3: Any, tmp_path: Path) -> None:
+    # promote --move: the staged copy goes, and so do the sidecar, the mutable .sigs and the
+    # envelope beside it; the promoted label keeps its own copies (an orphan would only mislead)
+    art = pkg(tmp_path)
+    with channel(s3) as ch:
+        ch.upload(art, "test")
+        ch.put_attestation("noarch", art.filename, "test", "keyless", b'{"bundle": 1}')
+        ch.put_attestation("noarch", art.filename, "test", "key", b'{"envelope": 1}')
+        [f] = ch.files("demo")
+        ch.add_label(f, "main", source_label="test")
+        [f] = ch.files("demo")
+        ch.remove_label(f, "test")
+        assert ch.get_attestation("noarch", art.filename, "main", "keyless") == b'{"bundle": 1}'
+        assert ch.get_attestation("noarch", art.filename, "main", "key") == b'{"envelope": 1}'
+    left = {k for k in keys(s3) if "/label/test/" in k}
+    assert left == set(), left
+    assert any(k.endswith(f"{art.filename}.sigs") for k in keys(s3) if "/label/" not in k)
