@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from cipub.channels.base import parse_local_path
 from cipub.core.errors import UsageError
 from cipub.core.limits import RetryBudget
-from cipub.core.secrets import Secret, read_token, refuse_credentials
+from cipub.core.secrets import Secret, read_token, redact_url, refuse_credentials
 
 TargetKind = Literal["local", "anaconda", "psm", "quetz", "prefix", "artifactory", "s3"]
 
@@ -146,6 +146,29 @@ def parse_target(raw: str) -> Target:
             hint="prefix the scheme with the server kind, e.g. quetz+https://HOST/CHANNEL. " + _FORMS_HINT,
         )
     raise UsageError(f"unsupported target {raw!r}", hint=_FORMS_HINT)
+
+
+def ledger_target(raw: str) -> str | None:
+    """The target as the ledger records it (``Record.target``): one spelling per channel, so that
+    ``./ch``, ``./ch/`` and ``/abs/ch`` (or ``quetz://HOST/C`` and ``quetz+https://host/C``) are one
+    target, and never a secret. None when ``raw`` is not a target (nothing to attribute it to).
+
+    A local directory is its resolved absolute path (``file://`` form); a server is its kind, its
+    base URL with the scheme and host in lower case and its owner/channel/repository, without a
+    label the URL names (a label of the same channel is the same target); an S3 target its bucket
+    and prefix. Credentials are refused by :func:`parse_target`; a server form is redacted anyway.
+    """
+    try:
+        target = parse_target(raw)
+    except UsageError:
+        return None
+    if target.kind == "local":
+        return Path(target.base).expanduser().resolve().as_uri()
+    if target.kind == "s3":
+        return redact_url(f"s3://{target.base}/{target.name}".rstrip("/"))
+    parts = urlsplit(target.base)
+    base = f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
+    return redact_url(f"{target.kind}+{base}/{target.name}")
 
 
 def _anaconda_org(raw: str, segments: list[str]) -> Target:

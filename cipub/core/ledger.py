@@ -10,6 +10,7 @@ A record (schema: ``cipub/schemas/ledger-record-1.schema.json``, ``"schema": 1``
 
     {"schema": 1, "kind": "cipub-ledger-record", "id": ..., "command": "build", "at": ...,
      "outcome": "ok" | "failed", "error": null | "the one-line message",
+     "target": null | "the target acted on, normalised (cipub.channels.target.ledger_target)",
      "manifest": {...a manifest, schema 1: artifacts + upload/promotion receipts of this run...},
      "actions": [{"action": "yank" | "prune", "state": ..., "target": ..., "label": ...,
                   "subdir": ..., "filename": ..., "sha256": ...}]}
@@ -77,6 +78,9 @@ class Record:
     actions: list[LabelAction] = field(default_factory=list)
     at: str = field(default_factory=manifest_mod.now)
     id: str = ""
+    #: the ``--target`` the command acted on, normalised (no secret, one spelling per channel);
+    #: None: unknown (a record written before cipub recorded it, or a target that did not parse)
+    target: str | None = None
     #: the file it was read from / written to
     path: Path | None = field(default=None, compare=False)
 
@@ -89,6 +93,7 @@ class Record:
             "at": self.at,
             "outcome": self.outcome,
             "error": self.error,
+            "target": self.target,
             "manifest": self.manifest.to_dict(relative_to=ledger),
             "actions": [asdict(a) for a in self.actions],
         }
@@ -152,6 +157,7 @@ def load(ledger: Path) -> list[Record]:
                 actions=[LabelAction(**a) for a in data.get("actions", [])],
                 at=data["at"],
                 id=data["id"],
+                target=data.get("target"),  # absent in records of older cipub: unknown
                 path=path,
             )
         )

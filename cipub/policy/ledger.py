@@ -67,12 +67,52 @@ class LedgerFacts:
     last_promotion: list[ArtifactEntry] = field(default_factory=list)
 
 
-def facts(records: Iterable[Record], target: str, from_label: str, to_label: str) -> LedgerFacts:
+def names_target(record: Record, target: str) -> bool:
+    """Whether a receipt or action of ``record`` is on ``target`` (its display form)."""
+    m = record.manifest
+    return (
+        any(u.target == target for u in m.uploads)
+        or any(p.target == target for p in m.promotions)
+        or any(a.target == target for a in record.actions)
+    )
+
+
+def of_target(record: Record, target: str, target_id: str | None) -> bool:
+    """Whether ``record`` is about ``target`` (display form; ``target_id`` its normalised form,
+    :func:`cipub.channels.target.ledger_target`): it acted on that target, or wrote a receipt there
+    (a promotion from another target into this one).
+
+    A record without a target (written by cipub before records named one) is attributed by its
+    receipts alone; one with no receipt either (a build, or a command that failed before writing
+    anything) cannot be attributed, and counts for every target, as it always did. That is the
+    conservative side: these records only feed ``known``/``failed``/``never_staged`` (notes and
+    ``cipub status`` rows, never what is promoted or pruned), and dropping them would hide a failed
+    or never-uploaded build from the target it was meant for, where counting them shows at most an
+    extra note on another target.
+    """
+    if names_target(record, target):
+        return True
+    if record.target is not None:
+        return target_id is not None and record.target == target_id
+    m = record.manifest
+    return not (m.uploads or m.promotions or record.actions)
+
+
+def facts(
+    records: Iterable[Record], target: str, from_label: str, to_label: str, *, target_id: str | None = None
+) -> LedgerFacts:
+    """What ``records`` say about ``target`` (its display form, as receipts carry it); ``target_id``
+    is its normalised form as records carry it (derived from ``target`` when not given)."""
+    from cipub.channels.target import ledger_target
+
+    target_id = target_id if target_id is not None else ledger_target(target)
     out = LedgerFacts()
     failed = out.failed
     for record in records:
         entries = {(e.key, e.sha256): e for e in record.manifest.artifacts}
-        for pair, entry in entries.items():
+        # known/failed (and so never_staged) come from this target's records only; the receipts
+        # below are filtered one by one (ever_promoted counts a promotion into any target)
+        for pair, entry in (entries if of_target(record, target, target_id) else {}).items():
             out.known.setdefault(pair, (entry, record))
             if record.outcome == "failed":
                 failed.setdefault(pair, f"its {record.command} failed: {record.error or 'no detail'}")

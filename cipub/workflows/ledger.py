@@ -35,7 +35,9 @@ def add_record(
     error: CipubError | None = None,
     actions: Sequence[LabelAction] = (),
 ) -> Path:
-    """Write one record of ``command`` (a snapshot of ``manifest`` as it is now)."""
+    """Write one record of ``command`` (a snapshot of ``manifest`` as it is now), naming the
+    ``--target`` it acted on (normalised: never a secret)."""
+    from cipub.channels.target import ledger_target
     from cipub.core import ledger
 
     snapshot = copy.deepcopy(manifest)
@@ -45,6 +47,7 @@ def add_record(
         outcome="failed" if error is not None else "ok",
         error=error.message if error is not None else None,
         actions=list(actions),
+        target=ledger_target(settings.target),
     )
     return ledger.write(record, ledger_path(settings))
 

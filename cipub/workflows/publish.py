@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING
 from cipub.core.errors import AuthError, UsageError
 from cipub.core.options import Settings
 from cipub.workflows.report import SILENT, Reporter
-from cipub.workflows.target import load_manifests, open_target, require_write_credentials
+from cipub.workflows.target import load_manifests, open_target, require_write_credentials, target_options
 
 if TYPE_CHECKING:
     from cipub.channels.base import Channel
+    from cipub.channels.target import TargetOptions
     from cipub.core.ledger import Command
     from cipub.core.manifest import AttestationRecord, Manifest, PromotionReceipt, UploadReceipt
     from cipub.policy.attest import Requirement
@@ -204,9 +205,14 @@ def promote(
         )
     if settings.require_attestation:
         _require_attestations(settings, channel, manifest, report)
+    # where the promoted files must show in the index: the destination of a cross-target promotion
+    indexed: Channel = channel
+    index_options: TargetOptions | None = None
     with report.progress(len(manifest.artifacts), "promoting") as step, recording:
         if settings.to_target:
-            receipts = _promote_across(settings, manifest, channel, move=move, dry_run=dry_run, progress=step)
+            receipts, indexed, index_options = _promote_across(
+                settings, manifest, channel, move=move, dry_run=dry_run, progress=step
+            )
         else:
             receipts = promote_manifest(
                 manifest,
@@ -217,8 +223,9 @@ def promote(
                 dry_run=dry_run,
                 progress=step,
             )
-    if not dry_run and not settings.to_target:
-        _wait_for_the_index(settings, channel, manifest, receipts, report)
+    if not dry_run:
+        options = index_options or target_options(settings)
+        _wait_for_the_index(settings, indexed, manifest, receipts, report, options=options)
     done = Published(manifest, receipts, None if dry_run else write_to)
     if dry_run:
         report.say(f"dry run: would promote {done.count('planned')}, {done.count('already-promoted')} already there")
@@ -231,18 +238,25 @@ def promote(
 
 
 def _wait_for_the_index(
-    settings: Settings, channel: Channel, manifest: Manifest, receipts: Sequence[PromotionReceipt], report: Reporter
+    settings: Settings,
+    channel: Channel,
+    manifest: Manifest,
+    receipts: Sequence[PromotionReceipt],
+    report: Reporter,
+    *,
+    options: TargetOptions,
 ) -> None:
-    """Servers that index in the background: success only once ``--to``'s index lists the files."""
+    """Servers that index in the background: success only once ``--to``'s index on ``channel`` (the
+    target, or the destination of a cross-target promotion, reached with ``options``) lists the files."""
     from cipub.workflows.index import wait_until_listed
-    from cipub.workflows.target import target_options
 
     if not channel.capabilities.server_side_index:
         return
     keys = {f"{r.subdir}/{r.filename}" for r in receipts if r.state in ("promoted", "already-promoted")}
     promoted = [e for e in manifest.artifacts if e.key in keys]
-    report.say(f"waiting for the index of {settings.promote_to} to list {len(promoted)} file(s)")
-    wait_until_listed(channel, promoted, settings.promote_to, target_options(settings), settings.index_wait)
+    where = f" on {channel.display}" if settings.to_target else ""
+    report.say(f"waiting for the index of {settings.promote_to}{where} to list {len(promoted)} file(s)")
+    wait_until_listed(channel, promoted, settings.promote_to, options, settings.index_wait)
 
 
 def attestation_requirement(settings: Settings, report: Reporter) -> Requirement:
@@ -275,13 +289,13 @@ TO_TOKEN_ENV = ("CIPUB_TO_TOKEN",)
 
 def _promote_across(
     settings: Settings, manifest: Manifest, source: Channel, *, move: bool, dry_run: bool, progress: Step
-) -> list[PromotionReceipt]:
-    """Copy the manifest's files into ``settings.to_target`` (:mod:`cipub.policy.crosspromote`)."""
+) -> tuple[list[PromotionReceipt], Channel, TargetOptions]:
+    """Copy the manifest's files into ``settings.to_target`` (:mod:`cipub.policy.crosspromote`);
+    the receipts, and the destination with its options (its index is waited for like a target's)."""
     from dataclasses import replace
 
     from cipub.channels import open_channel
     from cipub.policy.crosspromote import promote_across
-    from cipub.workflows.target import target_options
 
     if move:
         raise UsageError("--move is for promotion between labels of one target, not with --to-target")
@@ -314,7 +328,7 @@ def _promote_across(
 
         # one already there for the same file is kept (never overwritten), as in an upload
         publish_attestations(dest, settings.promote_to, signed, _attest_dir(settings, manifest.base_dir))
-    return receipts
+    return receipts, dest, options
 
 
 def _ledger_set(settings: Settings, target: str, selectors: Sequence[str], report: Reporter) -> Manifest:

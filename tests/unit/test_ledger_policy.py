@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from cipub.channels.base import ChannelFile
+from cipub.channels.target import ledger_target
 from cipub.core import ledger
 from cipub.core.errors import UsageError
 from cipub.core.ledger import LabelAction, Record
@@ -170,3 +171,102 @@ def test_yank_decisions_and_specs() -> None:
 def test_variant_key_ignores_only_the_build_number() -> None:
     assert variant_key("a", "1", "noarch", "h12_0") == variant_key("a", "1", "noarch", "h12_7")
     assert variant_key("a", "1", "noarch", "h12_0") != variant_key("a", "1", "noarch", "h13_0")
+
+
+# -- one ledger, several targets (issue 18) -------------------------------------------------------
+
+OTHER = "s3://bucket/other"
+
+
+def on(record: Record, target: str) -> Record:
+    """``record`` as this cipub writes it: naming the (normalised) target it acted on."""
+    record.target = ledger_target(target)
+    return record
+
+
+def uploaded_to(target: str, *entries: ArtifactEntry, outcome: str = "ok") -> Record:
+    m = Manifest(artifacts=list(entries))
+    if outcome == "ok":
+        m.uploads = [UploadReceipt(e.filename, e.subdir, e.sha256, target, "test", "uploaded") for e in entries]
+    record = Record("upload", m, outcome=outcome, error=None if outcome == "ok" else "conflict")  # type: ignore[arg-type]
+    return on(record, target)
+
+
+def test_two_targets_in_one_ledger_do_not_mix() -> None:
+    a, b, c = entry("a"), entry("b"), entry("c")
+    records = [
+        uploaded_to(TARGET, a),
+        uploaded_to(OTHER, b, outcome="failed"),  # failed before any receipt: only the record names OTHER
+        on(Record("build", Manifest(artifacts=[c])), OTHER),  # built for OTHER, never uploaded
+    ]
+    here, there = facts(records, TARGET, "test", "main"), facts(records, OTHER, "test", "main")
+    assert set(here.known) == {(a.key, a.sha256)}
+    assert (here.failed, here.never_staged) == ({}, {})
+    assert set(there.known) == {(b.key, b.sha256), (c.key, c.sha256)}
+    assert set(there.failed) == {(b.key, b.sha256)}
+    assert set(there.never_staged) == {(b.key, b.sha256), (c.key, c.sha256)}
+    assert set(there.staged) == set()
+    # promoting on TARGET says nothing about OTHER's failed upload; on OTHER it does
+    chosen = promotion_set(records, TARGET, "test", "main")
+    assert chosen.entries == [a]
+    assert not any("b-1.0" in n for n in chosen.notes)
+    assert any("b-1.0" in n and "its upload failed" in n for n in promotion_set(records, OTHER, "test", "main").notes)
+
+
+def test_a_failed_upload_on_another_target_is_not_a_failure_here() -> None:
+    same = entry("a")  # the same build, uploaded fine here and refused on the other target
+    records = [uploaded_to(TARGET, same), uploaded_to(OTHER, same, outcome="failed")]
+    here = facts(records, TARGET, "test", "main")
+    assert here.failed == {} and here.never_staged == {}
+    assert (same.key, same.sha256) in facts(records, OTHER, "test", "main").failed
+
+
+def test_records_match_the_target_in_any_spelling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    built = on(Record("build", Manifest(artifacts=[entry("a")])), "./ch")
+    for spelling in ("./ch/", str(tmp_path / "ch"), f"file://{tmp_path / 'ch'}", "./ch/../ch"):
+        assert set(facts([built], spelling, "test", "main").known) == {(entry("a").key, entry("a").sha256)}
+    assert facts([built], "./elsewhere", "test", "main").known == {}
+
+
+def test_a_promotion_into_this_target_from_another_counts_here_too() -> None:
+    a = entry("a")
+    m = Manifest(artifacts=[a])
+    m.promotions = [PromotionReceipt(a.filename, a.subdir, a.sha256, OTHER, "test", "main", "promoted")]
+    across = on(Record("promote", m), TARGET)  # cipub promote --target TARGET --to-target OTHER
+    assert set(facts([across], OTHER, "test", "main").known) == {(a.key, a.sha256)}
+    assert set(facts([across], TARGET, "test", "main").known) == {(a.key, a.sha256)}
+    assert facts([across], "s3://bucket/third", "test", "main").known == {}
+
+
+def test_records_of_older_cipub_are_attributed_by_their_receipts_else_count_everywhere() -> None:
+    a, b = entry("a"), entry("b")
+    legacy_upload = staged(a)  # no target: its receipts say TARGET
+    legacy_build = Record("build", Manifest(artifacts=[b]), outcome="failed", error="boom")  # no target, no receipt
+    assert legacy_upload.target is None and legacy_build.target is None
+    here = facts([legacy_upload, legacy_build], TARGET, "test", "main")
+    there = facts([legacy_upload, legacy_build], OTHER, "test", "main")
+    assert set(here.known) == {(a.key, a.sha256), (b.key, b.sha256)}
+    # unattributable: conservatively kept on every target (see cipub.policy.ledger.of_target)
+    assert set(there.known) == {(b.key, b.sha256)} and set(there.failed) == {(b.key, b.sha256)}
+
+
+def test_the_ledger_target_is_normalised_and_never_a_secret() -> None:
+    assert ledger_target("quetz://Quetz.Example/chan") == ledger_target("quetz+https://quetz.example/chan/")
+    assert ledger_target("https://anaconda.org/owner/label/dev") == ledger_target("https://anaconda.org/owner")
+    assert ledger_target("https://anaconda.org/owner") != ledger_target("https://anaconda.org/another")
+    assert ledger_target("s3://bucket/prefix") == "s3://bucket/prefix"
+    for secret in ("https://user:hunter2@anaconda.org/owner", "quetz+https://h/c?token=hunter2", "not a target"):
+        assert ledger_target(secret) is None
+
+
+def test_a_record_keeps_its_target_and_one_without_is_still_read(tmp_path: Path) -> None:
+    path = ledger.write(uploaded_to(OTHER, entry("a")), tmp_path)
+    data = json.loads(path.read_text())
+    assert data["target"] == "s3://bucket/other"
+    del data["target"]  # as cipub wrote records before they named their target
+    (tmp_path / "19990101T000000000000Z-upload-00.json").write_text(json.dumps(data))
+    old, new = ledger.load(tmp_path)
+    assert (old.target, new.target) == (None, "s3://bucket/other")
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.validate(data, ledger.schema())
