@@ -131,6 +131,9 @@ def _configure_logging() -> None:
     # may arrive after the subcommand, when the root callback has configured logging already.
     verbose = debug_enabled() or state.verbose > 0
     logging.getLogger().setLevel(logging.INFO if verbose else logging.ERROR if state.quiet else logging.WARNING)
+    # urllib3 (under sigstore and anaconda-client) warns on every retry it makes; cipub reports the
+    # outcome itself, so its lines are shown only with -v/--debug.
+    logging.getLogger("urllib3").setLevel(logging.NOTSET if verbose else logging.ERROR)
 
 
 def settings_from(ctx: typer.Context) -> Settings:
