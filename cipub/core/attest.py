@@ -145,9 +145,18 @@ def _container_dependency(container: Mapping[str, str] | None) -> dict[str, Any]
     return {"name": "container-image", "uri": f"docker://{image}", "digest": {algorithm: value}}
 
 
+#: how to make a signing key --attest key accepts (unencrypted PKCS#8 PEM, ECDSA P-256)
+MAKE_KEY_HINT = (
+    "make one with: openssl ecparam -name prime256v1 -genkey -noout | openssl pkcs8 -topk8 -nocrypt -out key.pem"
+)
+
+
 def check_kind(kind: str) -> str:
     if kind not in KINDS:
-        raise UsageError(f"--attest must be keyless or key, not {kind!r}")
+        raise UsageError(
+            f"--attest must be keyless or key, not {kind!r}",
+            hint="keyless signs with the CI job's OIDC identity (Sigstore); key signs with --attest-key-file",
+        )
     return kind
 
 
@@ -177,9 +186,16 @@ def _trust_config(path: str) -> Any:
     try:
         return models.ClientTrustConfig.from_json(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
-        raise UsageError(f"cannot read the Sigstore trust config {path}: {exc.strerror}") from exc
+        raise UsageError(
+            f"cannot read the Sigstore trust config {path}: {exc.strerror}",
+            hint="--sigstore-trust-config takes a client trust config (JSON); unset, the public Sigstore is used",
+        ) from exc
     except Exception as exc:  # the library raises its own parse errors
-        raise UsageError(f"{path} is not a Sigstore client trust config: {exc}") from exc
+        raise UsageError(
+            f"{path} is not a Sigstore client trust config: {exc}",
+            hint="the file sigstore-python reads with --trust-config (media type "
+            "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json)",
+        ) from exc
 
 
 def identity_token(*, token_file: str = "", environ: Mapping[str, str] | None = None) -> Secret:
@@ -234,7 +250,10 @@ def sign_keyless(statements: list[dict[str, Any]], token: Secret, *, trust_confi
     try:
         identity = IdentityToken(token.reveal())
     except IdentityError as exc:
-        raise AuthError(f"the OIDC token from {token.source} is not usable for Sigstore: {exc}") from None
+        raise AuthError(
+            f"the OIDC token from {token.source} is not usable for Sigstore: {exc}",
+            hint="Sigstore needs a token with audience 'sigstore' that has not expired",
+        ) from None
     context = SigningContext.from_trust_config(config)
     signed: list[Signed] = []
     try:
@@ -245,7 +264,11 @@ def sign_keyless(statements: list[dict[str, Any]], token: Secret, *, trust_confi
     except Exception as exc:  # network and server failures of Fulcio or Rekor
         from cipub.core.errors import NetworkError
 
-        raise NetworkError(f"Sigstore signing failed: {type(exc).__name__}: {exc}") from None
+        raise NetworkError(
+            f"Sigstore signing failed: {type(exc).__name__}: {exc}",
+            hint="nothing was uploaded; re-run when Fulcio/Rekor answer, or publish unsigned by dropping --attest "
+            "(the shipped workflow and include: input `attest: none`)",
+        ) from None
     return signed
 
 
@@ -288,7 +311,10 @@ def sign_with_key(statements: list[dict[str, Any]], key_file: str) -> list[Signe
     from cryptography.hazmat.primitives.asymmetric import ec
 
     if not key_file:
-        raise UsageError("--attest key needs --attest-key-file PATH (an ECDSA P-256 private key, PEM)")
+        raise UsageError(
+            "--attest key needs --attest-key-file PATH (an ECDSA P-256 private key, PEM)",
+            hint=MAKE_KEY_HINT,
+        )
     try:
         pem = Path(key_file).read_bytes()
     except OSError as exc:  # never echo the value: it may be the key itself ("$(cat key.pem)")
@@ -298,9 +324,15 @@ def sign_with_key(statements: list[dict[str, Any]], key_file: str) -> list[Signe
     try:
         key = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError):
-        raise UsageError(f"{key_file} is not an unencrypted PEM private key") from None
+        raise UsageError(
+            f"{key_file} is not an unencrypted PEM private key",
+            hint=MAKE_KEY_HINT,
+        ) from None
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
-        raise UsageError(f"{key_file}: the signing key must be ECDSA P-256")
+        raise UsageError(
+            f"{key_file}: the signing key must be ECDSA P-256",
+            hint=MAKE_KEY_HINT,
+        )
     key_id = _key_id(key.public_key())
     signed = []
     for raw in statements:
@@ -326,11 +358,20 @@ def verify_envelope(document: str, *, filename: str, sha256: str, public_key_fil
     try:
         public = serialization.load_pem_public_key(Path(public_key_file).read_bytes())
     except OSError as exc:
-        raise UsageError(f"cannot read the public key {public_key_file}: {exc.strerror}") from None
+        raise UsageError(
+            f"cannot read the public key {public_key_file}: {exc.strerror}",
+            hint="key:PATH names the publisher's public key file (PEM)",
+        ) from None
     except ValueError:
-        raise UsageError(f"{public_key_file} is not a PEM public key") from None
+        raise UsageError(
+            f"{public_key_file} is not a PEM public key",
+            hint="export it from the signing key: openssl ec -in key.pem -pubout -out pub.pem",
+        ) from None
     if not isinstance(public, ec.EllipticCurvePublicKey) or public.curve.name != "secp256r1":
-        raise UsageError(f"{public_key_file}: the public key must be ECDSA P-256 (what --attest key signs with)")
+        raise UsageError(
+            f"{public_key_file}: the public key must be ECDSA P-256 (what --attest key signs with)",
+            hint="export it from the signing key: openssl ec -in key.pem -pubout -out pub.pem",
+        )
     try:
         envelope = json.loads(document)
         payload = base64.b64decode(envelope["payload"], validate=True)

@@ -74,7 +74,10 @@ def sign_manifest(
     """Sign every file of ``manifest`` for ``request.target_channel``; record and return the records."""
     attest.check_kind(request.kind)
     if not request.target_channel:
-        raise UsageError("an attestation needs the channel URL it publishes to (--attest-channel-url)")
+        raise UsageError(
+            "an attestation needs the channel URL it publishes to (--attest-channel-url)",
+            hint="the URL consumers install from, e.g. https://conda.example.com/my-channel",
+        )
     todo = [(e, "publish", attest.statement(e.filename, e.sha256, request.target_channel)) for e in manifest.artifacts]
     if request.provenance and manifest.recipe:
         env = process_environ() if environ is None else environ
@@ -147,7 +150,10 @@ def _document(record: AttestationRecord, base: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise UsageError(f"cannot read the attestation {path}: {exc.strerror}") from None
+        raise UsageError(
+            f"cannot read the attestation {path}: {exc.strerror}",
+            hint="the manifest names its attestation documents relative to itself: keep them beside it",
+        ) from None
 
 
 def attach_attestations(channel: Channel, records: list[AttestationRecord], base: Path) -> int:

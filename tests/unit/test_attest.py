@@ -237,3 +237,30 @@ def test_a_public_key_that_cannot_have_signed_is_a_usage_error(tmp_path: Path) -
         verify_envelope("{}", filename="f.conda", sha256="0" * 64, public_key_file=str(p384))
     with pytest.raises(UsageError, match="needs the path"):
         verify_envelope("{}", filename="f.conda", sha256="0" * 64, public_key_file="")
+
+
+def test_every_refused_key_or_config_says_what_to_do(tmp_path: Path) -> None:
+    """Each usage error of the signing and verifying inputs carries a hint line (a cold review
+    found bare messages): how to make the key, what the option takes."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a key")
+    rsa_key = tmp_path / "rsa.pem"
+    rsa_key.write_bytes(
+        rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    refusals = [
+        lambda: attest.check_kind("gpg"),
+        lambda: attest.sign_with_key([{}], ""),
+        lambda: attest.sign_with_key([{}], str(junk)),
+        lambda: attest.sign_with_key([{}], str(rsa_key)),
+        lambda: attest.verify_envelope("{}", filename="f", sha256=SHA, public_key_file=str(tmp_path / "missing.pem")),
+        lambda: attest.verify_envelope("{}", filename="f", sha256=SHA, public_key_file=str(junk)),
+    ]
+    for refuse in refusals:
+        with pytest.raises(UsageError) as err:
+            refuse()
+        assert err.value.hint, err.value.message
