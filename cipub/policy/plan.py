@@ -250,9 +250,10 @@ def _cells_from_outputs(
         keys = tuple(sorted(k for k in output.values if k in known))
         used.update(keys)
         index.setdefault(keys, {}).setdefault(tuple(output.values[k] for k in keys), []).append(position)
-    # conda-smithy keeps these in every cell when a variant file sets them, used or not (the runner
-    # labels a feedstock asks for), for v1 recipes as for meta.yaml
-    used.update(k for k in usage.ALWAYS_KEPT if k in known)
+    # conda-smithy keeps some keys in every cell when a variant file sets them, used or not (the
+    # runner labels a feedstock asks for), and the MPI providers' pins with ``mpi``, for v1 recipes
+    # as for meta.yaml
+    used.update(usage.implied_keys(used, known))
     cells: list[_Cell] = []
     claimed: set[tuple[str, frozenset[tuple[str, str]]]] = set()
     for combo in expand(config, used):

@@ -32,6 +32,21 @@ _DERIVED = {"py": "python", "py3k": "python", "py2k": "python", "py27": "python"
 #: keys kept in every cell when a variant file defines them, as conda-smithy keeps them: conda-forge's
 #: channels to build from, and the runner labels a feedstock asks for (a GPU or a larger machine)
 ALWAYS_KEPT = ("channel_sources", "github_actions_labels")
+#: conda-smithy counts these as used wherever ``mpi`` is (its ``_collapse_subpackage_variants``: the
+#: pins of every MPI provider the ``mpi`` key may name stay in the cell, even where the platform's
+#: value of ``mpi`` needs none of them)
+MPI_PROVIDER_KEYS = ("mpich", "openmpi", "msmpi", "mpi_serial", "impi")
+
+
+def implied_keys(used: Iterable[str], known: Iterable[str]) -> set[str]:
+    """Keys conda-smithy keeps because of others that are used, and every key it always keeps."""
+    known = set(known)
+    implied = {k for k in ALWAYS_KEPT if k in known}
+    if "mpi" in set(used):
+        implied.update(k for k in MPI_PROVIDER_KEYS if k in known)
+    return implied
+
+
 _REQUIREMENT_SECTIONS = ("build", "host", "run")
 _ENDS_NAME = re.compile(r"[^_0-9a-zA-Z]")
 
@@ -103,7 +118,7 @@ def static_keys(path: Path, keys: Iterable[str]) -> set[str]:
                 if key in known:
                     used.add(key)
     used.update(_script_keys(path, source, known))
-    used.update(k for k in ALWAYS_KEPT if k in known)
+    used.update(implied_keys(used, known))
     return used
 
 
