@@ -5,6 +5,10 @@ with a :class:`~cipub.policy.plan.Plan`:
 
 * :func:`render_github_matrix` -- ``{"include": [...]}`` for ``strategy.matrix`` (``cipub plan
   --format github`` and the ``matrix`` output of ``cipub ci report-plan``);
+
+Both run one CI job per job of the plan (``Plan.jobs``): a cell of its own, or under conda-smithy's
+grouping several cells that ``cipub build --only JOB`` builds in one engine run. An entry's ``id``
+is what ``--only`` takes either way, so the templates need not know which it is.
 * :func:`render_gitlab_child_pipeline` -- the child pipeline the GitLab include triggers (``cipub
   plan --format gitlab`` and ``cipub ci gitlab-pipeline``), one renderer for both, so what users
   read is what the include runs. :func:`gitlab_include_text` is the include itself.
@@ -15,7 +19,7 @@ from __future__ import annotations
 import base64
 import json
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +27,7 @@ from cipub.core.errors import UsageError
 from cipub.core.secrets import CREDENTIAL_LIKE_NAMES
 
 if TYPE_CHECKING:  # pragma: no cover
-    from cipub.policy.plan import Plan
+    from cipub.policy.plan import Plan, PlanCell
 
 #: GitHub Actions refuses a matrix with more jobs than this
 GITHUB_MAX_JOBS = 256
@@ -36,23 +40,37 @@ def _variant_text(variant: Mapping[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(variant.items()))
 
 
+def _shared_variant(cells: Sequence[PlanCell]) -> dict[str, str]:
+    """The values every one of ``cells`` has (a job's variant)."""
+    first = cells[0].variant
+    return {k: v for k, v in first.items() if all(c.variant.get(k) == v for c in cells[1:])}
+
+
 def render_github_matrix(plan: Plan) -> str:
-    """``{"include": [...]}`` for ``strategy.matrix: ${{ fromJSON(needs.plan.outputs.matrix) }}``."""
-    if len(plan.cells) > GITHUB_MAX_JOBS:
+    """``{"include": [...]}`` for ``strategy.matrix: ${{ fromJSON(needs.plan.outputs.matrix) }}``.
+
+    One entry per job of the plan; ``id`` is the ``--only`` of its build, ``cells`` the cells it builds.
+    """
+    jobs = plan.jobs
+    if len(jobs) > GITHUB_MAX_JOBS:
         raise UsageError(
-            f"the plan has {len(plan.cells)} cells; a GitHub Actions matrix takes at most {GITHUB_MAX_JOBS}",
+            f"the plan has {len(jobs)} jobs; a GitHub Actions matrix takes at most {GITHUB_MAX_JOBS}",
             hint="plan each platform separately (--platform) and use one matrix job per platform",
         )
-    include = [
-        {
-            "id": cell.id,
-            "platform": cell.platform,
-            "runner": cell.runner,
-            "noarch": cell.noarch or "",
-            "variant": _variant_text(cell.variant),
-        }
-        for cell in plan.cells
-    ]
+    include = []
+    for job in jobs:
+        cells = plan.job_cells(job)
+        cell = cells[0]
+        include.append(
+            {
+                "id": job,
+                "platform": cell.platform,
+                "runner": cell.runner,
+                "noarch": cell.noarch or "",
+                "variant": _variant_text(_shared_variant(cells)),
+                "cells": ",".join(c.id for c in cells),
+            }
+        )
     return json.dumps({"include": include}, separators=(",", ":")) + "\n"
 
 
@@ -112,15 +130,16 @@ def parse_runner_tags(text: str) -> dict[str, str]:
 
 
 def _manifests(plan: Plan) -> str:
-    return " ".join(f"--manifest={shlex.quote(f'output/{cell.id}/cipub-manifest.json')}" for cell in plan.cells)
+    return " ".join(f"--manifest={shlex.quote(f'output/{job}/cipub-manifest.json')}" for job in plan.jobs)
 
 
 def _matrix(plan: Plan, tags: Mapping[str, str]) -> list[dict[str, Any]]:
+    """``CIPUBCI_CELL``: one value per job of the plan (a cell id, or a job id of several cells)."""
     if not tags:
-        return [{"CIPUBCI_CELL": [cell.id for cell in plan.cells]}]
+        return [{"CIPUBCI_CELL": plan.jobs}]
     by_platform: dict[str, list[str]] = {}
-    for cell in plan.cells:
-        by_platform.setdefault(cell.platform, []).append(cell.id)
+    for job in plan.jobs:
+        by_platform.setdefault(plan.job_cells(job)[0].platform, []).append(job)
     missing = sorted(p for p in by_platform if p not in tags)
     if missing:
         raise UsageError(
@@ -148,9 +167,9 @@ def gitlab_child_pipeline(
         raise UsageError(f"verify {verify!r}: choose one of {', '.join(VERIFY_MODES)}")
     if not plan.cells:
         raise UsageError(f"the plan for {plan.recipe} has no cells: nothing to build")
-    if len(plan.cells) > GITLAB_MAX_MATRIX:
+    if len(plan.jobs) > GITLAB_MAX_MATRIX:
         raise UsageError(
-            f"the plan has {len(plan.cells)} cells; a GitLab parallel:matrix takes at most {GITLAB_MAX_MATRIX}",
+            f"the plan has {len(plan.jobs)} jobs; a GitLab parallel:matrix takes at most {GITLAB_MAX_MATRIX}",
             hint="plan each platform in its own pipeline (inputs: platforms)",
         )
     tags = dict(runner_tags or {})
@@ -161,7 +180,7 @@ def gitlab_child_pipeline(
         "parallel": {"matrix": _matrix(plan, tags)},
         "before_script": [unset_secrets_script(), *gitlab_install_script()],
         "script": [
-            # The plan travels inside this pipeline: every cell builds with the plan's numbers.
+            # The plan travels inside this pipeline: every job builds with the plan's numbers.
             f'printf %s "$CIPUBCI_PLAN_B64" | base64 -d > {CHILD_PLAN_FILE}',
             f'cipub build --plan {CHILD_PLAN_FILE} --only "$CIPUBCI_CELL" --no-upload'
             ' --output-dir "output/$CIPUBCI_CELL" -- "$CIPUBCI_RECIPE"',
@@ -221,8 +240,8 @@ def gitlab_child_pipeline(
 
 def render_gitlab_child_pipeline(plan: Plan, **options: Any) -> str:
     header = (
-        f"# generated by `cipub ci gitlab-pipeline`: {len(plan.cells)} cell(s). GitLab runs it as a\n"
-        "# child pipeline of the cipub include (gitlab-ci/cipub.yml).\n"
+        f"# generated by `cipub ci gitlab-pipeline`: {len(plan.cells)} cell(s) in {len(plan.jobs)} job(s).\n"
+        "# GitLab runs it as a child pipeline of the cipub include (gitlab-ci/cipub.yml).\n"
     )
     import yaml
 

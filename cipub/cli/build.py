@@ -28,8 +28,8 @@ Examples:
 
     cipub build recipe/ --target https://anaconda.org/me --label test
 
-    cipub plan recipe/ --format github > matrix.json          # in CI: one job per cell ...
-    cipub build recipe/ --plan plan.json --only linux-64-python3.12   # ... each builds its cell
+    cipub plan recipe/ --format github > matrix.json          # in CI: one job per group ...
+    cipub build recipe/ --plan plan.json --only linux-64-python3.12   # ... each builds its cells
 """
 
 

@@ -469,7 +469,7 @@ FLAGS: Final = (
     ),
     Option("variant", (), "Override a variant key; repeatable.", ("--variant",), "KEY=V1,V2"),
     Option("platform", None, "Target platform, e.g. linux-64.", ("--platform",), "SUBDIR"),
-    Option("only", None, "Build only this cell of the plan (see cipub plan).", ("--only",), "ID"),
+    Option("only", None, "Build only this cell, or this job's cells, of the plan (see cipub plan).", ("--only",), "ID"),
     Option("plan_file", None, "Plan from `cipub plan --format json`: reuse its build numbers.", ("--plan",), "FILE"),
     Option("build_number", None, "Use exactly this number.", ("--build-number",), "N", min=0, max=2**31 - 1),
     Option("no_bump", False, "Keep the recipe's build number.", ("--no-bump",)),

@@ -1,6 +1,8 @@
-"""Which part of the build matrix one build job builds: one cell of the plan, or the whole recipe.
+"""Which part of the build matrix one build job builds: one cell or job of the plan, or the whole recipe.
 
-``cipub build --only ID`` builds one cell of a plan. The cell's variant pins the engine's variant
+``cipub build --only ID`` builds one cell of a plan, or every cell of one of the plan's jobs (a
+job id, see ``Plan.jobs``: conda-smithy's grouping builds a library once for all its pythons), in
+one engine run pinned to the job's values (``Plan.job_variants``). The cell's variant pins the engine's variant
 and the cell's platform becomes the target platform (unless the cell is noarch); a ``--variant`` or
 ``--platform`` that contradicts the cell is refused, since the manifest records the cell. The job
 publishes only the outputs the plan assigned to that cell: a multi-output recipe builds every
@@ -14,16 +16,17 @@ from dataclasses import dataclass, field
 
 from cipub.core.artifact import Artifact
 from cipub.core.errors import UsageError
-from cipub.policy.plan import Plan, PlanCell, select_cell
+from cipub.policy.plan import Plan, PlanCell, select_cells
 
 
 @dataclass(frozen=True)
 class CellChoice:
     """What one build job builds."""
 
-    #: the plan cell's id, or None for the whole recipe
+    #: the plan cell's (or job's) id, or None for the whole recipe
     id: str | None = None
-    #: the cell's variant, recorded with each artifact in the manifest
+    #: the cell's variant (a job's: the values all its cells share), recorded with each artifact in
+    #: the manifest
     variant: Mapping[str, str] = field(default_factory=dict)
     #: the outputs this job publishes; empty: every output it builds
     outputs: tuple[str, ...] = ()
@@ -49,17 +52,33 @@ def choose(
     overrides: Mapping[str, Sequence[str]],
     platform: str | None,
 ) -> CellChoice:
-    """The cell ``only`` of ``plan`` (UsageError listing the ids if there is none), or the whole plan."""
+    """The cell or job ``only`` of ``plan`` (UsageError listing the ids if there is none), or the whole plan."""
     if only is None:
         return CellChoice(overrides=dict(overrides), target_platform=platform, planned_builds=len(plan.cells))
-    cell = select_cell(plan, only)
-    pinned: dict[str, Sequence[str]] = {k: [v] for k, v in cell.variant.items() if k != "target_platform"}
-    _refuse_changes_to_cell(cell, overrides, platform)
+    members = select_cells(plan, only)
+    for cell in members:
+        _refuse_changes_to_cell(cell, overrides, platform)
+    cell = members[0]
+    if len(members) == 1:
+        pinned: dict[str, Sequence[str]] = {k: [v] for k, v in cell.variant.items() if k != "target_platform"}
+        variant = dict(cell.variant)
+        outputs = tuple(cell.outputs)
+    else:
+        if only not in plan.job_variants:
+            raise UsageError(
+                f"--only {only!r}: the plan names the job's cells but not the values that build them together",
+                hint="write the plan again (`cipub plan --format json`), or build each cell with --only",
+            )
+        pinned = {k: list(v) for k, v in plan.job_variants[only].items()}
+        variant = {k: v for k, v in cell.variant.items() if all(c.variant.get(k) == v for c in members)}
+        # a cell that publishes everything it builds makes the job publish everything too
+        owned = tuple(dict.fromkeys(o for c in members for o in c.outputs))
+        outputs = () if any(not c.outputs for c in members) else owned
     return CellChoice(
-        id=cell.id,
-        variant=dict(cell.variant),
-        outputs=tuple(cell.outputs),
-        # The cell's own values win: the manifest records the cell, so the build must be the cell.
+        id=only,
+        variant=variant,
+        outputs=outputs,
+        # The plan's values win: the manifest records the cell (or job), so the build must be it.
         overrides={**overrides, **pinned},
         target_platform=None if cell.noarch else cell.platform,
         planned_builds=len(plan.cells),

@@ -2,7 +2,9 @@
 
 ``cipub plan`` computes it; CI turns it into a job matrix (:mod:`cipub.ci.matrix` renders a plan; this
 module knows nothing of CI); each job runs ``cipub build --plan plan.json --only ID`` for its cell,
-reusing the plan's build numbers so every job of a pipeline builds with the same number.
+or for its job (``ID`` a job id of ``Plan.jobs``: every cell of that job in one engine run, with the
+values ``Plan.job_variants`` names), reusing the plan's build numbers so every job of a pipeline
+builds with the same number.
 
 How cells are found, per target platform:
 
@@ -99,10 +101,18 @@ class Plan:
     channels: list[str] = field(default_factory=list)
     #: how cells are grouped into jobs (one of GROUPINGS)
     grouping: str = "cells"
+    #: per job of several cells: the variant values (key -> values, zip partners aligned) that make
+    #: one engine run build exactly that job's cells (``cipub build --only JOB``)
+    job_variants: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     @property
     def jobs(self) -> list[str]:
+        """The CI jobs, in plan order: a job id, or the id of a cell that is a job of its own."""
         return list(dict.fromkeys(c.job or c.id for c in self.cells))
+
+    def job_cells(self, job: str) -> list[PlanCell]:
+        """The cells job ``job`` builds (empty: no such job)."""
+        return [c for c in self.cells if (c.job or c.id) == job]
 
     @property
     def ids(self) -> list[str]:
@@ -156,6 +166,10 @@ class Plan:
                 notes=[str(n) for n in data.get("notes", [])],
                 channels=[str(c) for c in data.get("channels", [])],
                 grouping=str(data.get("grouping", "cells")),
+                job_variants={
+                    str(j): {str(k): [str(v) for v in vs] for k, vs in m.items()}
+                    for j, m in data.get("job_variants", {}).items()
+                },
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise UsageError(f"{source}: malformed plan ({type(exc).__name__}: {exc})") from None
@@ -455,9 +469,12 @@ def make_plan(
     noarch_platform = check_platform(noarch_platform, source="noarch_platform")
     homes = [check_platform(p, source="noarch_platforms") for p in noarch_platforms] or [noarch_platform]
 
+    zip_keys: dict[str, list[list[str]]] = {}
+
     def cells_of(platform: str) -> list[_Cell]:
         env = environ_for(platform) if environ_for is not None else environ
         config = variant_config_for(recipe, platform, variant_configs, overrides, environ=env, pinning=pinning)
+        zip_keys[platform] = config.zip_keys
         return cells_for_platform(recipe, platform, config, environ=env)
 
     per_platform = {p: cells_of(p) for p in wanted}
@@ -496,6 +513,10 @@ def make_plan(
         channel=channel.display if channel is not None else None,
         grouping=grouping,
     )
+    for job in plan.jobs:
+        members = plan.job_cells(job)
+        if len(members) > 1:
+            plan.job_variants[job] = job_variant(members, zip_keys.get(members[0].platform, []))
     if grouping != "cells":
         plan.notes.append(
             f"jobs grouped as {grouping} (split only over the keys every output uses): "
@@ -536,6 +557,33 @@ def _job_ids(prefix: str, cells: Sequence[_Cell], grouping: str) -> list[str]:
         return [""] * len(cells)  # every cell is a job of its own anyway
     names = dict(zip(unique, assign_ids(prefix, list(unique.values())), strict=True))
     return [f"{names[frozenset(c.combo.used.items())]}-job" for c in reduced]
+
+
+def job_variant(cells: Sequence[PlanCell], zip_keys: Sequence[Sequence[str]]) -> dict[str, list[str]]:
+    """The variant values that make one engine run build exactly ``cells`` (one job's).
+
+    Each key gets the values its cells have, in plan order; the keys of a zip group get the
+    distinct rows of that group, so zip partners stay aligned (an engine refuses zip groups of
+    unequal lengths). Any other combination of these values has the job's values of the keys the
+    job does not split over, so it is a cell of this job or one the plan skipped, never another
+    job's cell.
+    """
+    keys = list(dict.fromkeys(k for c in cells for k in c.variant if k != "target_platform"))
+    blocks: list[list[str]] = []
+    for group in zip_keys:
+        block = [k for k in group if k in keys]
+        if block:
+            blocks.append(block)
+    in_blocks = {k for b in blocks for k in b}
+    blocks += [[k] for k in keys if k not in in_blocks]
+    values: dict[str, list[str]] = {}
+    for block in blocks:
+        rows = [tuple(c.variant.get(k) for k in block) for c in cells]
+        distinct = list(dict.fromkeys(r for r in rows if None not in r))
+        for i, key in enumerate(block):
+            if distinct:
+                values[key] = [str(row[i]) for row in distinct]
+    return {k: values[k] for k in keys if k in values}
 
 
 def _plan_cell(ident: str, platform: str, cell: _Cell, job: str = "") -> PlanCell:
@@ -602,4 +650,19 @@ def select_cell(plan: Plan, only: str) -> PlanCell:
     raise UsageError(
         f"--only {only!r}: no such cell in the plan for {plan.recipe}",
         hint="valid ids: " + ", ".join(plan.ids),
+    )
+
+
+def select_cells(plan: Plan, only: str) -> list[PlanCell]:
+    """The cell called ``only``, or every cell of the job called ``only``; UsageError otherwise."""
+    for cell in plan.cells:
+        if cell.id == only:
+            return [cell]
+    members = plan.job_cells(only)
+    if members:
+        return members
+    grouped = [j for j in plan.jobs if len(plan.job_cells(j)) > 1]
+    raise UsageError(
+        f"--only {only!r}: no such cell or job in the plan for {plan.recipe}",
+        hint="valid ids: " + ", ".join(plan.ids) + (f"; jobs: {', '.join(grouped)}" if grouped else ""),
     )

@@ -14,14 +14,17 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
-import jinja2.sandbox
 import yaml
 
 from cipub.core.errors import RecipeError
 from cipub.recipe.selectors import SelectedText, select_lines, selector_namespace
+
+if TYPE_CHECKING:  # pragma: no cover
+    # Imported where a meta.yaml is rendered: plan and build import this module for its YAML loader
+    # and default compilers, and a recipe.yaml must not pay for Jinja2 (a third of an import).
+    import jinja2
 
 #: conda-build's default compiler packages per platform family (``conda_build.jinja_context``)
 _DEFAULT_COMPILERS = {
@@ -57,6 +60,8 @@ def load_yaml_strings(text: str) -> Any:
 
 
 def _make_undefined(seen: set[str]) -> type[jinja2.Undefined]:
+    import jinja2
+
     class _RecordingUndefined(jinja2.ChainableUndefined):
         """Like conda-build's first render pass: undefined names render empty and are remembered."""
 
@@ -179,6 +184,9 @@ def render_meta_yaml(
     environ: Mapping[str, str] | None = None,
 ) -> RenderedMetaYaml:
     """Jinja2, then selectors, then YAML. RecipeError (exit 3) with ``FILE:LINE`` on any failure."""
+    import jinja2
+    import jinja2.sandbox
+
     try:
         source = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

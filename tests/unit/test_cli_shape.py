@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -152,3 +153,23 @@ def test_reading_a_v1_recipe_needs_neither_jinja2_nor_yaml(tmp_path: Path) -> No
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
     assert done.stdout.splitlines()[-1] == "tiny 3 imported: ", done.stdout + done.stderr
+
+
+def test_planning_a_v1_recipe_does_not_import_jinja2(tmp_path: Path) -> None:
+    # cipub.policy.plan and cipub.recipe.variants import cipub.recipe.v0 (its YAML loader, conda-build's
+    # default compilers); Jinja2 is for rendering a meta.yaml only (issue 17, render cost)
+    (tmp_path / "recipe.yaml").write_text(
+        "package:\n  name: tiny\n  version: '1.0'\nbuild:\n  number: 0\n  script: [echo]\n"
+        "requirements:\n  host: [python]\n"
+    )
+    (tmp_path / "variants.yaml").write_text("python: ['3.11', '3.12']\n")
+    code = (
+        "import sys\n"
+        "from cipub.cli import main\n"
+        f"code = main(['plan', {str(tmp_path)!r}, '-p', 'linux-64', '--no-build-numbers', '--format', 'json',"
+        f" '--output', {str(tmp_path / 'plan.json')!r}])\n"
+        "print('exit', code, 'jinja2' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert done.stdout.splitlines()[-1] == "exit 0 False", done.stdout + done.stderr
+    assert len(json.loads((tmp_path / "plan.json").read_text())["cells"]) == 2
