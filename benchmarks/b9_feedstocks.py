@@ -1,9 +1,11 @@
 """B9: ``cipub plan --conda-forge`` on real v1 feedstocks vs py-rattler-build's own render.
 
-Not part of the numbered report (third-party recipes are not kept here): point it at a directory
-of feedstock checkouts laid out by ``tests/tools/assemble_feedstocks.py``:
+Not part of the numbered report: point it at a directory of feedstock checkouts laid out by
+``tests/tools/assemble_feedstocks.py``, or at the test corpus (its pinning is read from
+``_pinning/<commit>``, the commit named in each feedstock's ``SOURCE``):
 
     python -m benchmarks.b9_feedstocks DIR [NAME ...] [--runs N]
+    python -m benchmarks.b9_feedstocks tests/data/feedstocks
 
 For each v1 feedstock and each platform of its ``.ci_support``: py-rattler-build renders the recipe
 once per ``.ci_support`` file of that platform (the variant files conda-smithy wrote for it, what
@@ -41,6 +43,19 @@ def _platforms(feedstock: Path) -> dict[str, list[Path]]:
     return found
 
 
+def _pinning(feedstock: Path) -> Path:
+    """The pinning a checkout carries (``.pinning``), or the corpus's copy named in ``SOURCE``."""
+    own = feedstock / ".pinning" / "recipe" / "conda_build_config.yaml"
+    source = feedstock / "SOURCE"
+    if own.is_file() or not source.is_file():
+        return own
+    for line in source.read_text(encoding="utf-8").splitlines():
+        if line.startswith("pinning:") and "(" in line:
+            commit = line.rsplit(" ", 1)[-1].rstrip(")")
+            return feedstock.parent / "_pinning" / commit / "conda_build_config.yaml"
+    return own
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("directory", type=Path)
@@ -52,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     for feedstock in sorted(p for p in args.directory.iterdir() if (p / "recipe" / "recipe.yaml").is_file()):
         if args.names and feedstock.name not in args.names:
             continue
-        pinning = feedstock / ".pinning" / "recipe" / "conda_build_config.yaml"
+        pinning = _pinning(feedstock)
         for platform, files in sorted(_platforms(feedstock).items()):
             with tempfile.TemporaryDirectory() as work:
                 env = base_env({"HOME": str(Path(work) / "home"), "CONDA_OVERRIDE_CUDA": "12.9"})

@@ -4,6 +4,7 @@ the anaconda.org-protocol server, and the commands of cipub and the peer tools."
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -119,7 +120,19 @@ def repeat(case: str, tool: str, times: int, once: Callable[[int], float], **ext
     return series
 
 
+@functools.cache
+def _byte_compile_cipub() -> None:
+    """Compile cipub's sources once, as ``pip install`` does for an installed package: the peers
+    run from site-packages with their bytecode written at install time, while cipub runs from this
+    checkout, where ``PYTHONDONTWRITEBYTECODE`` (set on some machines) would leave it compiling its
+    source in every process: ~0.1 s of every command measured, that no installed cipub pays."""
+    import compileall
+
+    compileall.compile_dir(str(REPO / "cipub"), quiet=1)
+
+
 def base_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    _byte_compile_cipub()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CIPUB_", "ANACONDA_", "BINSTAR_"))}
     env.update({"NO_COLOR": "1", "PYTHONPATH": str(REPO)})
     env.update(extra or {})

@@ -31,14 +31,17 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cipub.channels.base import Channel
 from cipub.core.errors import RecipeError, UsageError
 from cipub.core.manifest import BuildNumberDecision
 from cipub.recipe import Recipe, load_recipe, own_variant_file, stacked_variant_files, usage, v1
 from cipub.recipe.selectors import check_platform
 from cipub.recipe.v0 import default_compilers
+
+if TYPE_CHECKING:
+    from cipub.channels.base import Channel
+
 from cipub.recipe.variants import (
     Combination,
     VariantConfig,
