@@ -133,8 +133,8 @@ def test_a_conflict_fails_the_publish_job_with_exit_6_and_says_why_in_the_summar
     # The upload step's summary says what failed and names each conflicting file.
     summary = run.summary("conflict/publish")
     assert "### cipub failed: conflict (exit 6)" in summary, summary or run.log[-4000:]
-    for key in before["test"]:
-        assert f"{key} exists on the channel (label test) with different content" in summary
+    for key, sha in before["test"].items():
+        assert f"{key} exists on the channel (label test) with different content (sha256 {sha[:12]} there" in summary
     assert "nothing was uploaded" in summary
 
 

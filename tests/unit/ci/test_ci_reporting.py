@@ -3,6 +3,7 @@ dotenv; nothing outside CI."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -297,7 +298,11 @@ def test_a_failed_command_says_why_in_the_github_summary(github: dict[str, Path]
     assert main(["upload", f"--target={channel}", str(second)]) == 6
     summary = github["summary"].read_text()
     assert summary.startswith("### cipub failed: conflict (exit 6)\n")
-    assert "> noarch/demo-1.0-h0000000_0.conda exists on the channel (label test) with different content" in summary
+    there, here = (hashlib.sha256(path.read_bytes()).hexdigest()[:12] for path in (first, second))
+    assert (
+        "> noarch/demo-1.0-h0000000_0.conda exists on the channel (label test) with different content "
+        f"(sha256 {there} there, {here} here)"
+    ) in summary
     assert "Hint: cipub never overwrites" in summary
 
 
