@@ -5,7 +5,8 @@ mode), one short act run each, independent of the full pipeline in test_act_work
   job, and the step summary names the conflicting file;
 - a hostile multi-line ``verify`` input (it becomes the verify job's ``extra-args``, one argument
   per line) is refused in the plan job, before anything is built or published;
-- hostile label inputs (``$(...)``, ``;``, a new line) run nothing and fail the plan job cleanly.
+- hostile label, promote-to and target inputs (``$(...)``, ``;``, backticks, new lines) run nothing
+  and fail the plan job cleanly, before cipub is installed.
 """
 
 from __future__ import annotations
@@ -148,11 +149,16 @@ HOSTILE_JOB = """\
   {job}:
     uses: ./.github/workflows/cipub.yml
     with:
-      target: {channel}
-      variant-config: recipe/variants.yaml
-      attest: none
-      {name}: {value}
-"""
+{inputs}"""
+
+
+def hostile_job(job: str, channel: Path, name: str, value: str) -> str:
+    """A caller job with the reusable workflow's usual inputs, ``name`` replaced by ``value``."""
+    inputs = {"target": str(channel), "variant-config": "recipe/variants.yaml", "attest": "none"}
+    inputs[name] = value.replace("{channel}", str(channel))
+    return HOSTILE_JOB.format(job=job, inputs="".join(f"      {k}: {v}\n" for k, v in inputs.items()))
+
+
 #: caller job -> (input, value as YAML). The verify value becomes the
 #: verify job's extra-args, one argument per line: the second and third lines would be options.
 HOSTILE = {
@@ -161,6 +167,7 @@ HOSTILE = {
     "label-semicolon": ("label", '"test; touch pwned-semicolon"'),
     "label-backtick": ("label", '"`touch pwned-backtick`"'),
     "promote-to-lines": ("promote-to", '"main\\n::add-path::/tmp/pwned-path\\ntouch pwned-line"'),
+    "target-lines": ("target", '"{channel}\\n$(touch pwned-target-subst)\\n; touch pwned-target-semicolon"'),
 }
 
 
@@ -178,9 +185,7 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Hostile:
         pytest.skip(reason)
     root = tmp_path_factory.mktemp("act-hostile")
     channel = root / "channel"
-    jobs = "".join(
-        HOSTILE_JOB.format(job=job, channel=channel, name=name, value=value) for job, (name, value) in HOSTILE.items()
-    )
+    jobs = "".join(hostile_job(job, channel, name, value) for job, (name, value) in HOSTILE.items())
     run = act(project_for(root, HOSTILE_CALLER.format(jobs=jobs), "hostile"), "hostile")
     return Hostile(root, channel, run)
 
@@ -216,6 +221,6 @@ def test_a_multi_line_verify_input_is_refused_before_anything_is_built(hostile: 
 
 
 @pytest.mark.parametrize("job", [job for job in HOSTILE if job != "verify-lines"])
-def test_hostile_label_inputs_run_nothing_and_fail_cleanly(hostile: Hostile, job: str) -> None:
+def test_hostile_label_and_target_inputs_run_nothing_and_fail_cleanly(hostile: Hostile, job: str) -> None:
     assert_nothing_ran(hostile)
     assert_refused_in_the_plan_job(hostile, job)

@@ -129,7 +129,13 @@ def test_reusable_workflow_signs_in_the_publish_job_only_by_default() -> None:
 
 
 #: the reusable workflow's defaults, then one hostile value at a time (None: accepted)
-GOOD_INPUTS = {"VERIFY": "install", "ATTEST": "sigstore", "LABEL": "test", "PROMOTE_TO": "main"}
+GOOD_INPUTS = {
+    "VERIFY": "install",
+    "ATTEST": "sigstore",
+    "LABEL": "test",
+    "PROMOTE_TO": "main",
+    "TARGET": "https://anaconda.org/o",
+}
 INPUT_CASES = [
     ({}, None),
     ({"VERIFY": "isolated", "ATTEST": "none", "LABEL": "rc.1_x-y", "PROMOTE_TO": "a" * 128}, None),
@@ -144,6 +150,10 @@ INPUT_CASES = [
     ({"LABEL": "-rf"}, "label"),
     ({"PROMOTE_TO": "a" * 129}, "promote-to"),
     ({"PROMOTE_TO": "main\nx"}, "promote-to"),
+    ({"TARGET": "./channel dir; $(x)"}, None),  # one line: the action passes it on as data
+    ({"TARGET": ""}, None),  # empty: CIPUB_TARGET, then [tool.cipub] target
+    ({"TARGET": "./ch\n$(touch pwned-target)"}, "target"),
+    ({"TARGET": "./ch\r"}, "target"),
 ]
 
 
