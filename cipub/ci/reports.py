@@ -7,6 +7,8 @@
   :mod:`cipub.ci.matrix`), the cell ids and build numbers, and a table of the cells.
 * :func:`report_summary` and the Markdown helpers (:func:`md_cell`, :func:`markdown_table`) for
   commands with a report of their own (``cipub ci verify``).
+* :func:`report_failure` -- a command that fails (exit 2..10) says why in the step summary too: the
+  job's page is where a reviewer looks, not the raw log.
 
 Where the values go (``$GITHUB_OUTPUT``, the GitLab dotenv) is :mod:`cipub.ci.provider`'s business;
 outside CI every function here does nothing. Summaries and outputs are scrubbed of secrets.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -72,6 +75,30 @@ def report_summary(markdown: str, *, environ: Mapping[str, str] | None = None) -
             fh.write(scrub(markdown) + "\n")
     except OSError as exc:  # the summary is a courtesy; the outputs are what later jobs need
         log.warning("cannot write the step summary %s: %s", path, exc.strerror)
+
+
+def _fenced(lines: Sequence[str]) -> str:
+    """``lines`` as a Markdown code block that no line of theirs can close (a longer fence)."""
+    longest = max((len(run) for line in lines for run in re.findall(r"`+", line)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return "\n".join([fence + "text", *lines, fence])
+
+
+def failure_summary(kind: str, exit_code: int, message: str, hint: str | None, details: Sequence[str] = ()) -> str:
+    """The step summary of a failed command: what failed (the error's kind and exit code), the
+    message (for a conflict: the files), the hint, and the detail lines (a failed build's log tail)."""
+    parts = [f"### cipub failed: {md_cell(kind)} (exit {exit_code})", "", f"> {md_cell(message)}", ""]
+    if hint:
+        parts += [f"Hint: {md_cell(hint)}", ""]
+    if details:
+        parts += [_fenced(list(details)), ""]
+    return "\n".join(parts)
+
+
+def report_failure(kind: str, exit_code: int, message: str, hint: str | None, details: Sequence[str] = ()) -> None:
+    """Append :func:`failure_summary` to the GitHub step summary; no-op elsewhere (GitLab has no
+    summary: its job log ends with the same lines)."""
+    report_summary(failure_summary(kind, exit_code, message, hint, details))
 
 
 # -- manifests ---------------------------------------------------------------------------------------

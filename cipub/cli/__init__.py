@@ -44,6 +44,17 @@ def report_error(exc: CipubError) -> None:
             typer.echo(scrub(f"cipub: hint: {exc.hint}"), err=True)
     except OSError:
         pass  # stderr is gone too: the exit code is all that is left to say it
+    _summarize_failure(exc)
+
+
+def _summarize_failure(exc: CipubError) -> None:
+    """On GitHub, the step summary says why the command failed too (a conflict's files, a build's
+    log tail): a summary is where a reviewer looks, and a failed step otherwise leaves none."""
+    if os.environ.get("GITHUB_ACTIONS") != "true":
+        return
+    from cipub.ci.reports import report_failure  # a write failure only warns there
+
+    report_failure(exc.kind, exc.exit_code, exc.message, exc.hint, exc.details)
 
 
 #: errors of the machine cipub runs on, not of cipub: each ends the command with exit 10

@@ -50,7 +50,11 @@ def decide_upload(entry: ArtifactEntry, existing: ChannelFile | None, label: str
     copies = dict(existing.label_sha256) or dict.fromkeys(existing.labels or ["no label"], existing.sha256)
     differing = sorted(lab for lab, sha in copies.items() if sha != entry.sha256)
     if differing:
-        detail = f"{entry.key} exists on the channel (label {', '.join(differing)}) with different content"
+        there = ", ".join(sorted({(copies[lab] or "unknown")[:12] for lab in differing}))
+        detail = (
+            f"{entry.key} exists on the channel (label {', '.join(differing)}) with different content "
+            f"(sha256 {there} there, {entry.sha256[:12]} here)"
+        )
         return UploadAction(entry, "conflict", existing, detail)
     if label in existing.labels:
         return UploadAction(entry, "skip", existing)

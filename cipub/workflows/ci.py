@@ -144,6 +144,7 @@ def render_github_workflow(
     runners: Sequence[str] = (),
 ) -> str:
     """The starter workflow (``reusable=False``) or the shipped reusable workflow (``reusable=True``)."""
+    from cipub.channels.base import NAMES
     from cipub.policy.plan import parse_runners
 
     runner_overrides = ""
@@ -181,6 +182,9 @@ def render_github_workflow(
     pinned = action == DEFAULT_ACTION
     return template.render(
         reusable=reusable,
+        label_pattern=NAMES.pattern.pattern,
+        label_max=NAMES.max_length,
+        label_rule=NAMES.explained,
         action=_scalar("action", action) + (f" # {ACTION_REF_NAME}" if pinned else ""),
         version=__version__,
         secret=_secret_name(target),

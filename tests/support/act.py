@@ -101,6 +101,24 @@ class ActRun:
         """Lines act printed for jobs whose name contains ``job`` (act prefixes each with [workflow/job])."""
         return [line for line in self.log.splitlines() if line.startswith("[") and job in line.split("]", 1)[0]]
 
+    def summary(self, job: str) -> str:
+        """The step summaries written in jobs whose name contains ``job``. act prints each as
+        ``[workflow/job]   ⚙  Summary - <first line>`` followed by the summary's other lines *without*
+        the job prefix (so :meth:`job_lines` drops them), up to the job's next prefixed line; and
+        once for a composite action's inner step and again for the action's step."""
+        blocks: list[list[str]] = []
+        current: list[str] | None = None
+        for line in self.log.splitlines():
+            if line.startswith("["):
+                current = None
+                prefix, _, rest = line.partition("]")
+                if job in prefix and "⚙  Summary - " in rest:
+                    current = [rest.split("⚙  Summary - ", 1)[1]]
+                    blocks.append(current)
+            elif current is not None:
+                current.append(line)
+        return "\n\n".join("\n".join(block) for block in blocks)
+
 
 def run_act(
     project: Path,

@@ -125,6 +125,10 @@ def test_a_failed_cell_publishes_nothing(pipeline: Pipeline) -> None:
     assert not any("❌" in line for line in red), "\n".join(red)
     assert any("stored cipub-build-linux-64-flavorred/" in line for line in red), "\n".join(red)
     assert not run.job_lines("cipub/publish"), "the publish job ran although a cell failed"
+    # The failed cell's summary says why (a failed command wrote none before).
+    blue = run.summary("flavorblue")
+    assert "### cipub failed: build (exit 4)" in blue, blue
+    assert "blue cell fails on purpose" in blue
     assert not any(pipeline.failed_state.values()), pipeline.failed_state
 
 
@@ -145,12 +149,13 @@ def test_the_rerun_publishes_and_promotes_every_cell(pipeline: Pipeline) -> None
     state = local_channel_state(pipeline.channel)
     assert state["test"] == built and state["main"] == built
 
-    # The step summaries (act prints each as "Summary - ...") name every file with its sha256.
-    summary = "\n".join(line for line in run.log.splitlines())
+    # Each job's step summary names every file with its sha256 (the rows come from that job's own
+    # summary: act prints them without the job prefix, ActRun.summary reads them).
+    published, promoted = run.summary("cipub/publish"), run.summary("cipub/promote")
     for key, sha in built.items():
         filename = key.split("/")[1]
-        assert f"| `{filename}` | linux-64 | `{sha[:12]}` | test | uploaded |" in summary
-        assert f"| `{filename}` | linux-64 | `{sha[:12]}` | test → main | promoted |" in summary
+        assert f"| `{filename}` | linux-64 | `{sha[:12]}` | test | uploaded |" in published, published
+        assert f"| `{filename}` | linux-64 | `{sha[:12]}` | test → main | promoted |" in promoted, promoted
 
 
 def test_the_token_is_masked_and_never_reaches_a_build_cell(pipeline: Pipeline) -> None:

@@ -3,6 +3,7 @@ dotenv; nothing outside CI."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -284,3 +285,37 @@ def test_plan_outputs_in_gitlab_dotenv(gitlab: Path) -> None:
     values = assert_gitlab_dotenv(gitlab)
     assert values["CIPUBCI_CELLS"] == "2"
     assert values["CIPUBCI_PLAN"] == "plan.json"
+
+
+def test_a_failed_command_says_why_in_the_github_summary(github: dict[str, Path], tmp_path: Path) -> None:
+    """A conflict (exit 6) wrote no summary at all: the step failed with its reason only in the log."""
+    from tests.support.packages import make_package
+
+    first, second = make_package(tmp_path / "a", payload="one"), make_package(tmp_path / "b", payload="two")
+    channel = tmp_path / "channel"
+    assert main(["upload", f"--target={channel}", str(first)]) == 0
+    github["summary"].write_text("")
+    assert main(["upload", f"--target={channel}", str(second)]) == 6
+    summary = github["summary"].read_text()
+    assert summary.startswith("### cipub failed: conflict (exit 6)\n")
+    there, here = (hashlib.sha256(path.read_bytes()).hexdigest()[:12] for path in (first, second))
+    assert (
+        "> noarch/demo-1.0-h0000000_0.conda exists on the channel (label test) with different content "
+        f"(sha256 {there} there, {here} here)"
+    ) in summary
+    assert "Hint: cipub never overwrites" in summary
+
+
+def test_the_failure_summary_is_markdown_safe() -> None:
+    text = reports.failure_summary("build", 4, "a | b <script>", "run `x`", ["line with ``` fence", "| not a table |"])
+    assert "> a \\| b &lt;script&gt;" in text
+    assert "Hint: run `x`" in text
+    # the details sit in a fence longer than any backtick run in them
+    assert "````text\nline with ``` fence\n| not a table |\n````" in text
+
+
+def test_outside_github_a_failure_writes_no_summary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    summary = tmp_path / "summary"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))  # left over, without GITHUB_ACTIONS=true
+    assert main(["upload", f"--target={tmp_path / 'ch'}", str(tmp_path / "missing.conda")]) == 9
+    assert not summary.exists()

@@ -128,6 +128,75 @@ def test_reusable_workflow_signs_in_the_publish_job_only_by_default() -> None:
         assert all("--attest" not in str(step.get("with", {}).get("extra-args", "")) for step in steps), name
 
 
+#: the reusable workflow's defaults, then one hostile value at a time (None: accepted)
+GOOD_INPUTS = {
+    "VERIFY": "install",
+    "ATTEST": "sigstore",
+    "LABEL": "test",
+    "PROMOTE_TO": "main",
+    "TARGET": "https://anaconda.org/o",
+}
+INPUT_CASES = [
+    ({}, None),
+    ({"VERIFY": "isolated", "ATTEST": "none", "LABEL": "rc.1_x-y", "PROMOTE_TO": "a" * 128}, None),
+    ({"VERIFY": "files", "ATTEST": ""}, None),
+    ({"VERIFY": "isolated\n--label=main"}, "verify"),  # the second line would be an argument of its own
+    ({"VERIFY": "isolated --label=main"}, "verify"),
+    ({"VERIFY": ""}, "verify"),
+    ({"ATTEST": "sigstor"}, "attest"),  # a typo would publish unsigned without a word
+    ({"LABEL": "$(touch pwned-label)"}, "label"),
+    ({"LABEL": "test; touch pwned-semicolon"}, "label"),
+    ({"LABEL": "test\n::add-path::/tmp/pwned"}, "label"),
+    ({"LABEL": "-rf"}, "label"),
+    ({"PROMOTE_TO": "a" * 129}, "promote-to"),
+    ({"PROMOTE_TO": "main\nx"}, "promote-to"),
+    ({"TARGET": "./channel dir; $(x)"}, None),  # one line: the action passes it on as data
+    ({"TARGET": ""}, None),  # empty: CIPUB_TARGET, then [tool.cipub] target
+    ({"TARGET": "./ch\n$(touch pwned-target)"}, "target"),
+    ({"TARGET": "./ch\r"}, "target"),
+]
+
+
+@pytest.mark.parametrize(("inputs", "refused"), INPUT_CASES)
+def test_reusable_workflow_checks_its_inputs_before_anything_is_built(
+    tmp_path: Path, inputs: dict[str, str], refused: str | None
+) -> None:
+    """The plan job's first step (every other job needs the plan job) refuses a 'verify' that is not
+    one of its values (it becomes the verify job's extra-args, one argument per line), an unknown
+    'attest', and labels outside cipub's rule; it runs nothing it is given and echoes no value."""
+    doc = yaml.safe_load((REPO / ".github" / "workflows" / "cipub.yml").read_text())
+    first = doc["jobs"]["plan"]["steps"][0]
+    assert first["name"] == "Check the inputs" and first["shell"] == "bash"
+    assert set(first["env"]) == set(GOOD_INPUTS)
+    script = tmp_path / "check.sh"
+    script.write_text(first["run"])
+    env = {"PATH": os.environ["PATH"], **GOOD_INPUTS, **inputs}
+    # as the runner runs a bash step
+    proc = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert not list(tmp_path.glob("pwned*"))
+    if refused is None:
+        assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
+        return
+    assert proc.returncode == 2
+    assert proc.stdout.startswith(f"::error title=cipub workflow::input '{refused}' must be "), proc.stdout
+    assert proc.stdout.count("\n") == 1 and "pwned" not in proc.stdout
+
+
+def test_reusable_workflow_checks_labels_by_cipubs_rule() -> None:
+    from cipub.channels.base import NAMES
+
+    doc = yaml.safe_load((REPO / ".github" / "workflows" / "cipub.yml").read_text())
+    script = doc["jobs"]["plan"]["steps"][0]["run"]
+    assert f"[[ $1 =~ ^{NAMES.pattern.pattern}$ ]] && [ ${{#1}} -le {NAMES.max_length} ]" in script
+
+
 def test_matrix_example_is_the_init_output() -> None:
     expected = render_init(
         "github", recipe="recipe", target="https://anaconda.org/my-org", platforms=["linux-64", "osx-arm64"]
