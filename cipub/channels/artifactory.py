@@ -100,7 +100,16 @@ class ArtifactoryChannel(HttpChannel):
             if self._labels is not None:
                 return sorted(self._labels)
         found = {MAIN_LABEL}
-        for item in self._get_json("/api/repositories?type=local", list) or []:
+        listing = self._get_json("/api/repositories?type=local", list)
+        if listing is None:
+            # every Artifactory answers this listing: a 404 is another server, or a URL without the
+            # context path (https://HOST/REPO for https://HOST/artifactory/REPO); reading on would
+            # report an empty channel (status, prune exit 0) or blame a missing repository
+            raise NetworkError(
+                f"{self.display}: GET /api/repositories answered 404: not an Artifactory API",
+                hint="check the target URL: artifactory+https://HOST/artifactory/REPO (with the context path)",
+            )
+        for item in listing:
             label = label_of_channel(self.name, str(item.get("key", ""))) if isinstance(item, dict) else None
             if label is not None:
                 found.add(label)

@@ -1,0 +1,137 @@
+"""Issue 18: a server target that cannot be reached is exit 7 on every command that talks to it, with
+one error line and one hint, never exit 0 (an empty channel) nor a usage error.
+
+The unreachable server is a closed local port (bound, then released); retries are cut to one so the
+run stays short. A server that answers 404 to every path (a plain web server, a proxy, or a URL without
+Artifactory's context path) is not the API cipub expected either.
+"""
+
+from __future__ import annotations
+
+import http.server
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from cipub.core.artifact import read_artifact
+from cipub.core.manifest import ArtifactEntry, Manifest
+from cipub.core.manifest import write as write_manifest
+from tests.conftest import CliResult
+from tests.support.packages import make_package
+
+pytestmark = pytest.mark.integration
+
+Cli = Callable[..., CliResult]
+
+#: target URL template for each http kind ({hp} = host:port) and the variable its token is read from
+KINDS = {
+    "quetz": ("quetz+http://{hp}/chan", "QUETZ_API_KEY"),
+    "anaconda": ("anaconda+http://{hp}/owner", "ANACONDA_API_TOKEN"),
+    "prefix": ("prefix+http://{hp}/chan", "PREFIX_API_KEY"),
+    "artifactory": ("artifactory+http://{hp}/artifactory/repo", "ARTIFACTORY_TOKEN"),
+    "psm": ("psm+http://{hp}/chan", "PSM_TOKEN"),
+}
+COMMANDS = ("status", "upload", "promote", "prune", "yank")
+
+
+def _closed_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A package and a manifest describing it."""
+    where = tmp_path_factory.mktemp("unreachable")
+    path = make_package(where / "pkgs", "demo")
+    manifest = write_manifest(Manifest(artifacts=[ArtifactEntry.from_artifact(read_artifact(path))]), where / "m.json")
+    return path, Path(manifest)
+
+
+def _args(command: str, package: Path, manifest: Path) -> list[str]:
+    return {
+        "status": ["status", "demo"],
+        "upload": ["upload", str(package)],
+        "promote": ["promote", "--manifest", str(manifest)],
+        "prune": ["prune", "demo", "--older-than", "1"],
+        "yank": ["yank", "demo=1.0"],
+    }[command]
+
+
+def _env(token_var: str) -> dict[str, str]:
+    return {
+        token_var: "not-a-real-token",
+        "CIPUB_RETRIES": "1",
+        "CIPUB_BACKOFF": "0.01",
+        "CIPUB_CONNECT_TIMEOUT": "2",
+        "CIPUB_INDEX_WAIT": "0",
+    }
+
+
+def _one_error_and_hint(result: CliResult) -> tuple[str, str]:
+    lines = result.err.splitlines()
+    errors = [line for line in lines if line.startswith("cipub: error:")]
+    hints = [line for line in lines if line.startswith("cipub: hint:")]
+    assert len(errors) == 1 and len(hints) == 1, result.err
+    assert "Traceback" not in result.err + result.out, result.err
+    return errors[0], hints[0]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_a_refused_port_is_exit_7_on_every_command(
+    cipub: Cli, tmp_path: Path, package: tuple[Path, Path], kind: str, command: str
+) -> None:
+    template, token_var = KINDS[kind]
+    target = template.format(hp=f"127.0.0.1:{_closed_port()}")
+    result = cipub(*_args(command, *package), "--target", target, cwd=tmp_path, env=_env(token_var))
+    assert result.code == 7, (result.code, result.err)
+    error, hint = _one_error_and_hint(result)
+    assert "ConnectError" in error and "kept failing after 1 retries" in error, error
+    assert "server may be down" in hint, hint
+
+
+class _NotFoundEverywhere(http.server.BaseHTTPRequestHandler):
+    """A web server that is no package server: 404 with an empty body for every path."""
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        if length:
+            self.rfile.read(length)
+        self.send_response(404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _answer
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def not_found_server() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NotFoundEverywhere)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("command", ["status", "prune", "upload"])
+def test_a_server_without_the_artifactory_api_is_not_an_empty_channel(
+    cipub: Cli, tmp_path: Path, package: tuple[Path, Path], not_found_server: str, command: str
+) -> None:
+    """status and prune said "nothing there" (exit 0), upload blamed a missing repository (exit 2),
+    where the URL was not an Artifactory at all (typically: no /artifactory context path)."""
+    target = f"artifactory+http://{not_found_server}/repo"
+    result = cipub(*_args(command, *package), "--target", target, cwd=tmp_path, env=_env("ARTIFACTORY_TOKEN"))
+    assert result.code == 7, (result.code, result.err)
+    error, hint = _one_error_and_hint(result)
+    assert "not an Artifactory API" in error and "/artifactory/REPO" in hint, result.err
