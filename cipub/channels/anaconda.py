@@ -472,6 +472,6 @@ class AnacondaChannel(HttpChannel):
 
 
 def open_target(target: Target, options: TargetOptions) -> AnacondaChannel:
-    token = options.read_token(TOKEN_ENV, what=target.raw)
+    token = options.read_token(TOKEN_ENV, what=target.display)
     api_base = options.api_url or target.base or DEFAULT_API
-    return AnacondaChannel(api_base, target.name, options, token, target.raw)
+    return AnacondaChannel(api_base, target.name, options, token, target.display)

@@ -47,7 +47,7 @@ from cipub.channels.http import HttpChannel
 from cipub.channels.target import Target, TargetOptions
 from cipub.core.artifact import Artifact
 from cipub.core.errors import AuthError, CipubError, ConflictError, NetworkError, VerificationError
-from cipub.core.secrets import Secret, read_token
+from cipub.core.secrets import Secret, read_token, redact_url
 from cipub.core.transport import file_chunks, server_message
 
 log = logging.getLogger("cipub.artifactory")
@@ -91,8 +91,8 @@ class ArtifactoryChannel(HttpChannel):
         if response.status_code == 404:
             return None
         if response.status_code >= 300:
-            raise self._fail(response, f"GET {url}")
-        return self.http.parse(response, expect, f"GET {url}")
+            raise self._fail(response, f"GET {redact_url(url)}")
+        return self.http.parse(response, expect, f"GET {redact_url(url)}")
 
     def labels(self) -> list[str]:
         """Labels = repositories named REPO or REPO-<label> (one listing, cached for the batch)."""
@@ -267,15 +267,16 @@ def open_target(target: Target, options: TargetOptions) -> ArtifactoryChannel:
     token = options.read_token(TOKEN_ENV)
     if token is not None:
         bearer = Secret(f"Bearer {token.reveal()}", token.source)
-        return ArtifactoryChannel(base, target.name, options, bearer, target.raw)
+        return ArtifactoryChannel(base, target.name, options, bearer, target.display)
     user = read_token(["ARTIFACTORY_USERNAME"], required=False)
     password = read_token(["ARTIFACTORY_PASSWORD"], required=False, allow_spaces=True)
     if user is None or password is None:
         raise AuthError(
-            f"no credentials for {target.raw}: set ARTIFACTORY_TOKEN, or ARTIFACTORY_USERNAME and ARTIFACTORY_PASSWORD",
+            f"no credentials for {target.display}: "
+            "set ARTIFACTORY_TOKEN, or ARTIFACTORY_USERNAME and ARTIFACTORY_PASSWORD",
             hint="or pass --token-file PATH; tokens are never accepted as command-line values",
         )
     # a Secret, so the encoded pair is scrubbed like the password
     basic = base64.b64encode(f"{user.reveal()}:{password.reveal()}".encode()).decode()
     header = Secret(f"Basic {basic}", "Artifactory basic credentials")
-    return ArtifactoryChannel(base, target.name, options, header, target.raw)
+    return ArtifactoryChannel(base, target.name, options, header, target.display)

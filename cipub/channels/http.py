@@ -26,7 +26,7 @@ import httpx
 
 from cipub.channels.base import NAMES, Batch, Capabilities, NameRule
 from cipub.core.errors import AuthError, CipubError, InvalidPackageError, NetworkError, UsageError
-from cipub.core.secrets import Secret
+from cipub.core.secrets import Secret, redact_url
 from cipub.core.transport import Downloaded, HttpClient, file_chunks, server_message
 
 if TYPE_CHECKING:
@@ -161,7 +161,8 @@ class HttpChannel(Batch):
                     headers=dict(self.extra_headers),
                     credentials=credentials,
                     refusal_is_auth=authenticated,
-                    what=what or f"{self.server} {urlsplit(base_url).netloc or base_url}",
+                    what=what
+                    or f"{self.server} {urlsplit(base_url).netloc.rpartition('@')[2] or redact_url(base_url)}",
                     sleep=self._sleep,
                     transport=self._transport,
                 )

@@ -729,4 +729,4 @@ def _build_number(path: Path) -> int | None:
 
 
 def open_target(target: Target, options: TargetOptions) -> LocalChannel:
-    return LocalChannel(Path(target.base), display=target.raw)
+    return LocalChannel(Path(target.base), display=target.display)

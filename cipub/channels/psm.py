@@ -342,6 +342,6 @@ class PSMChannel(HttpChannel):
 
 
 def open_target(target: Target, options: TargetOptions) -> PSMChannel:
-    token = options.read_token(TOKEN_ENV, what=f"PSM {target.raw}")
+    token = options.read_token(TOKEN_ENV, what=f"PSM {target.display}")
     api_base = options.api_url or f"{target.base}/api"
-    return PSMChannel(api_base, target.name, options, token, target.raw)
+    return PSMChannel(api_base, target.name, options, token, target.display)

@@ -783,7 +783,7 @@ def open_target(target: Target, options: TargetOptions, environ: Mapping[str, st
             hint="set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or use an AWS profile or role)",
         )
     if not target.base:
-        raise UsageError(f"{target.raw!r} names no bucket", hint="use s3://BUCKET/PREFIX")
+        raise UsageError(f"{target.display!r} names no bucket", hint="use s3://BUCKET/PREFIX")
     boto3 = import_extra("boto3", extra="s3", needed_for="the S3 target")
     from botocore.config import Config  # type: ignore[import-untyped]
 
@@ -821,7 +821,7 @@ def open_target(target: Target, options: TargetOptions, environ: Mapping[str, st
         target.name,
         client,
         settings,
-        display=target.raw,
+        display=target.display,
         max_parallel=options.concurrency,
         indexer=_rattler_indexer(settings, credentials),
         index_retries=options.retries,
