@@ -47,7 +47,7 @@ from cipub.channels.http import HttpChannel
 from cipub.channels.target import Target, TargetOptions
 from cipub.core.artifact import Artifact
 from cipub.core.errors import AuthError, CipubError, ConflictError, NetworkError, VerificationError
-from cipub.core.secrets import Secret, read_token, redact_url
+from cipub.core.secrets import Secret, read_token
 from cipub.core.transport import file_chunks, server_message
 
 log = logging.getLogger("cipub.artifactory")
@@ -84,15 +84,21 @@ class ArtifactoryChannel(HttpChannel):
         return f"{check_subdir(subdir)}/{quote(check_filename(filename))}"
 
     def _get_json(
-        self, url: str, expect: type[dict[str, Any]] | type[list[Any]] = dict, max_bytes: int | None = None
+        self,
+        url: str,
+        expect: type[dict[str, Any]] | type[list[Any]] = dict,
+        max_bytes: int | None = None,
+        *,
+        api_404: bool = False,
     ) -> Any | None:
-        """GET expecting a JSON ``expect`` (exit 7 otherwise); None on 404."""
+        """GET expecting a JSON ``expect`` (exit 7 otherwise); None on 404 (with ``api_404``: only
+        on the API's own JSON 404, an empty or HTML one is another server's, exit 7)."""
         response = self.http.request("GET", url, max_bytes=max_bytes)
-        if response.status_code == 404:
+        if self._not_found(response, f"GET {url}") if api_404 else response.status_code == 404:
             return None
         if response.status_code >= 300:
-            raise self._fail(response, f"GET {redact_url(url)}")
-        return self.http.parse(response, expect, f"GET {redact_url(url)}")
+            raise self._fail(response, f"GET {url}")
+        return self.http.parse(response, expect, f"GET {url}")
 
     def labels(self) -> list[str]:
         """Labels = repositories named REPO or REPO-<label> (one listing, cached for the batch)."""
@@ -100,7 +106,7 @@ class ArtifactoryChannel(HttpChannel):
             if self._labels is not None:
                 return sorted(self._labels)
         found = {MAIN_LABEL}
-        listing = self._get_json("/api/repositories?type=local", list)
+        listing = self._get_json("/api/repositories?type=local", list, api_404=True)
         if listing is None:
             # every Artifactory answers this listing: a 404 is another server, or a URL without the
             # context path (https://HOST/REPO for https://HOST/artifactory/REPO); reading on would

@@ -126,7 +126,7 @@ class PSMChannel(HttpChannel):
         items: list[dict[str, Any]] = []
         while True:
             response = self._get(path, offset=len(items), limit=_PAGE, **params)
-            if response.status_code == 404:
+            if self._not_found(response, action):
                 return None
             if response.status_code != 200:
                 raise self._fail(response, action)

@@ -72,6 +72,12 @@ MAX_ANSWER_BYTES = 32 * 1024 * 1024
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
+def _shown(url: str) -> str:
+    """``url`` as messages and logs show it: an absolute URL (a server's redirect or presigned
+    upload URL, a target's base) through redact_url; a path cipub built from checked names as is."""
+    return redact_url(url) if "://" in url else url
+
+
 def origin_of(url: httpx.URL | str) -> tuple[str, str, int | None]:
     """(scheme, host, port) with the scheme's default port made explicit: what credentials are bound to."""
     parsed = httpx.URL(url) if isinstance(url, str) else url
@@ -362,7 +368,7 @@ class HttpClient:
         now = time.monotonic()
         if self.deadline is not None and now >= self.deadline:
             raise NetworkError(
-                f"{self.what}: {method} {redact_url(url)} not sent: the command's deadline passed",
+                f"{self.what}: {method} {_shown(url)} not sent: the command's deadline passed",
                 hint="raise command_timeout (CIPUB_COMMAND_TIMEOUT) if the server is just slow",
             )
         ends = now + self.request_timeout
@@ -431,7 +437,7 @@ class HttpClient:
         last_problem = ""
         for attempt in range(self.retries + 1):
             if attempt and landed is not None and landed():
-                log.info("%s %s: an earlier attempt landed; not sending again", method, redact_url(url))
+                log.info("%s %s: an earlier attempt landed; not sending again", method, _shown(url))
                 return httpx.Response(200, request=self.client.build_request(method, url), extensions={LANDED: True})
             ends = self._attempt_deadline(method, url)
             response: httpx.Response | None = None
@@ -454,7 +460,7 @@ class HttpClient:
                 response = None
             except _TooLarge as exc:
                 raise NetworkError(
-                    f"{self.what}: {method} {redact_url(url)} answered with more than {_mib(exc.limit)}; "
+                    f"{self.what}: {method} {_shown(url)} answered with more than {_mib(exc.limit)}; "
                     "expected a small answer",
                     hint="the server or a proxy in front of it misbehaves",
                 ) from None
@@ -473,7 +479,7 @@ class HttpClient:
                 log.info(
                     "%s %s failed (%s); retry %d/%d in %.1fs",
                     method,
-                    redact_url(url),
+                    _shown(url),
                     last_problem,
                     attempt + 1,
                     self.retries,
@@ -481,7 +487,7 @@ class HttpClient:
                 )
                 self._pause(delay)
         raise NetworkError(
-            f"{self.what}: {method} {redact_url(url)} kept failing after {self.retries} retries ({last_problem})",
+            f"{self.what}: {method} {_shown(url)} kept failing after {self.retries} retries ({last_problem})",
             hint="the server may be down; re-running is safe: finished files are skipped",
         )
 
@@ -530,19 +536,19 @@ class HttpClient:
             except _DeadlinePassed:
                 dest.unlink(missing_ok=True)
                 raise NetworkError(
-                    f"{self.what}: GET {redact_url(url)} not done before the command's deadline (a trickling server?)",
+                    f"{self.what}: GET {_shown(url)} not done before the command's deadline (a trickling server?)",
                     hint="raise command_timeout (CIPUB_COMMAND_TIMEOUT) if the server is just slow",
                 ) from None
             except _TooLarge as exc:
                 dest.unlink(missing_ok=True)
                 raise NetworkError(
-                    f"{self.what}: GET {redact_url(url)} sent more than {_mib(exc.limit)}",
+                    f"{self.what}: GET {_shown(url)} sent more than {_mib(exc.limit)}",
                     hint="raise max_download_mb (CIPUB_MAX_DOWNLOAD_MB) if packages are really this big",
                 ) from None
             if attempt < self.retries:
                 log.info(
                     "GET %s failed (%s); retry %d/%d in %.1fs",
-                    redact_url(url),
+                    _shown(url),
                     last_problem,
                     attempt + 1,
                     self.retries,
@@ -550,7 +556,7 @@ class HttpClient:
                 )
                 self._pause(delay)
         raise NetworkError(
-            f"{self.what}: GET {redact_url(url)} kept failing after {self.retries} retries ({last_problem})",
+            f"{self.what}: GET {_shown(url)} kept failing after {self.retries} retries ({last_problem})",
             hint="the server may be down; re-running is safe: finished files are skipped",
         )
 
@@ -586,6 +592,9 @@ class HttpClient:
         response = self.request(method, url, **kwargs)
         if response.status_code >= 300:
             raise NetworkError(
-                f"{self.what}: {method} {redact_url(url)} answered {response.status_code}: {server_message(response)}"
+                f"{self.what}: {method} {_shown(url)} answered {response.status_code}: {server_message(response)}",
+                hint="check the target URL (and --api-url): it should reach the server's API itself"
+                if response.status_code == 404
+                else None,
             )
-        return self.parse(response, expect, f"{method} {redact_url(url)}")
+        return self.parse(response, expect, f"{method} {_shown(url)}")

@@ -3,7 +3,8 @@ one error line and one hint, never exit 0 (an empty channel) nor a usage error.
 
 The unreachable server is a closed local port (bound, then released); retries are cut to one so the
 run stays short. A server that answers 404 to every path (a plain web server, a proxy, or a URL without
-Artifactory's context path) is not the API cipub expected either.
+Artifactory's context path) is not the API cipub expected either. (The prefix.dev target reads
+static repodata, where an empty 404 is an empty channel; it is not covered by that rule.)
 """
 
 from __future__ import annotations
@@ -96,15 +97,22 @@ def test_a_refused_port_is_exit_7_on_every_command(
 
 
 class _NotFoundEverywhere(http.server.BaseHTTPRequestHandler):
-    """A web server that is no package server: 404 with an empty body for every path."""
+    """A web server that is no package server: 404 for every path, with ``body`` (empty by default:
+    what a plain server or an intercepting proxy sends)."""
+
+    body = b""
+    content_type = ""
 
     def _answer(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         if length:
             self.rfile.read(length)
         self.send_response(404)
-        self.send_header("Content-Length", "0")
+        if self.content_type:
+            self.send_header("Content-Type", self.content_type)
+        self.send_header("Content-Length", str(len(self.body)))
         self.end_headers()
+        self.wfile.write(self.body)
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _answer
 
@@ -112,9 +120,13 @@ class _NotFoundEverywhere(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def not_found_server() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NotFoundEverywhere)
+class _JsonNotFound(_NotFoundEverywhere):
+    body = b'{"errors": [{"status": 404, "message": "Not Found"}]}'
+    content_type = "application/json"
+
+
+def _serve(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -124,14 +136,40 @@ def not_found_server() -> Iterator[str]:
         server.server_close()
 
 
-@pytest.mark.parametrize("command", ["status", "prune", "upload"])
-def test_a_server_without_the_artifactory_api_is_not_an_empty_channel(
-    cipub: Cli, tmp_path: Path, package: tuple[Path, Path], not_found_server: str, command: str
+@pytest.fixture(scope="module")
+def not_found_server() -> Iterator[str]:
+    yield from _serve(_NotFoundEverywhere)
+
+
+@pytest.fixture(scope="module")
+def json_not_found_server() -> Iterator[str]:
+    yield from _serve(_JsonNotFound)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("kind", ["anaconda", "artifactory", "psm", "quetz"])
+def test_a_server_answering_404_everywhere_is_not_an_empty_channel(
+    cipub: Cli, tmp_path: Path, package: tuple[Path, Path], not_found_server: str, kind: str, command: str
 ) -> None:
-    """status and prune said "nothing there" (exit 0), upload blamed a missing repository (exit 2),
-    where the URL was not an Artifactory at all (typically: no /artifactory context path)."""
-    target = f"artifactory+http://{not_found_server}/repo"
-    result = cipub(*_args(command, *package), "--target", target, cwd=tmp_path, env=_env("ARTIFACTORY_TOKEN"))
+    """A host that answers every path with an empty 404 (a plain web server, an intercepting proxy,
+    a URL missing the API's path) is no package server: status and prune reported an empty channel
+    (exit 0), upload blamed a missing package or repository (exit 2), promote and yank a missing file
+    (exit 8)."""
+    template, token_var = KINDS[kind]
+    target = template.format(hp=not_found_server)
+    result = cipub(*_args(command, *package), "--target", target, cwd=tmp_path, env=_env(token_var))
+    assert result.code == 7, (result.code, result.err)
+    error, hint = _one_error_and_hint(result)
+    assert "404" in error and "check the target URL" in hint, result.err
+
+
+def test_an_artifactory_url_without_the_context_path_is_exit_7(
+    cipub: Cli, tmp_path: Path, package: tuple[Path, Path], json_not_found_server: str
+) -> None:
+    """Every Artifactory answers GET /api/repositories; a (JSON) 404 there means the URL misses the
+    context path (https://HOST/REPO for https://HOST/artifactory/REPO), not an empty channel."""
+    target = f"artifactory+http://{json_not_found_server}/repo"
+    result = cipub("status", "demo", "--target", target, cwd=tmp_path, env=_env("ARTIFACTORY_TOKEN"))
     assert result.code == 7, (result.code, result.err)
     error, hint = _one_error_and_hint(result)
     assert "not an Artifactory API" in error and "/artifactory/REPO" in hint, result.err
