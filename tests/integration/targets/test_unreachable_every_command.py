@@ -1,14 +1,16 @@
 """Issue 18: a server target that cannot be reached is exit 7 on every command that talks to it, with
 one error line and one hint, never exit 0 (an empty channel) nor a usage error.
 
-The unreachable server is a closed local port (bound, then released); retries are cut to one so the
-run stays short. A server that answers 404 to every path (a plain web server, a proxy, or a URL without
-Artifactory's context path) is not the API cipub expected either. (The prefix.dev target reads
-static repodata, where an empty 404 is an empty channel; it is not covered by that rule.)
+The unreachable server is a closed local port (bound, then released), and a port whose connections
+are never answered (what an unroutable address does); retries are cut so the run stays short. A server
+that answers 404 to every path (a plain web server, a proxy, or a URL without Artifactory's context
+path) is not the API cipub expected either. (The prefix.dev target reads static repodata, where an
+empty 404 is an empty channel; it is not covered by that rule.)
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import socket
 import threading
@@ -94,6 +96,44 @@ def test_a_refused_port_is_exit_7_on_every_command(
     error, hint = _one_error_and_hint(result)
     assert "ConnectError" in error and "kept failing after 1 retries" in error, error
     assert "server may be down" in hint, hint
+
+
+@pytest.fixture(scope="module")
+def blackhole() -> Iterator[str]:
+    """host:port whose connections are never answered, as an unroutable address behaves: a listening
+    socket whose accept queue is full and never drained, so the kernel drops further SYNs."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = int(server.getsockname()[1])
+    fillers = []
+    for _ in range(4):
+        filler = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect(("127.0.0.1", port))
+        fillers.append(filler)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        for filler in fillers:
+            filler.close()
+        server.close()
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_a_server_that_never_answers_is_exit_7_on_every_command(
+    cipub: Cli, tmp_path: Path, package: tuple[Path, Path], blackhole: str, kind: str, command: str
+) -> None:
+    """The unroutable case (http://10.255.255.1:9 on a real network): the connection is never set
+    up; the connect timeout (CIPUB_CONNECT_TIMEOUT, short here) ends each attempt, then exit 7."""
+    template, token_var = KINDS[kind]
+    env = {**_env(token_var), "CIPUB_RETRIES": "0", "CIPUB_CONNECT_TIMEOUT": "0.3"}
+    result = cipub(*_args(command, *package), "--target", template.format(hp=blackhole), cwd=tmp_path, env=env)
+    assert result.code == 7, (result.code, result.err)
+    error, hint = _one_error_and_hint(result)
+    assert "kept failing" in error and "server may be down" in hint, result.err
 
 
 class _NotFoundEverywhere(http.server.BaseHTTPRequestHandler):
