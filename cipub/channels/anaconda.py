@@ -143,7 +143,7 @@ class AnacondaChannel(HttpChannel):
         if version is not None:
             response = self.http.request("GET", f"/release{self._release_path(name, version)}")
             key = ("release", name, version)
-            if response.status_code == 404:
+            if self._not_found(response, f"reading release {name} {version}"):
                 with self._lock:
                     self._absent.add(key)
                 return []
@@ -155,7 +155,7 @@ class AnacondaChannel(HttpChannel):
             dists = as_list(self.http.parse(response, dict, f"reading release {name} {version}").get("distributions"))
         else:
             response = self.http.request("GET", f"/package/{segment(self.owner)}/{segment(name)}/files")
-            if response.status_code == 404:
+            if self._not_found(response, f"reading the files of {name}"):
                 return []
             if response.status_code != 200:
                 raise self._fail(response, f"reading the files of {name}")
@@ -472,6 +472,6 @@ class AnacondaChannel(HttpChannel):
 
 
 def open_target(target: Target, options: TargetOptions) -> AnacondaChannel:
-    token = options.read_token(TOKEN_ENV, what=target.raw)
+    token = options.read_token(TOKEN_ENV, what=target.display)
     api_base = options.api_url or target.base or DEFAULT_API
-    return AnacondaChannel(api_base, target.name, options, token, target.raw)
+    return AnacondaChannel(api_base, target.name, options, token, target.display)

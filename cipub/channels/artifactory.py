@@ -84,11 +84,17 @@ class ArtifactoryChannel(HttpChannel):
         return f"{check_subdir(subdir)}/{quote(check_filename(filename))}"
 
     def _get_json(
-        self, url: str, expect: type[dict[str, Any]] | type[list[Any]] = dict, max_bytes: int | None = None
+        self,
+        url: str,
+        expect: type[dict[str, Any]] | type[list[Any]] = dict,
+        max_bytes: int | None = None,
+        *,
+        api_404: bool = False,
     ) -> Any | None:
-        """GET expecting a JSON ``expect`` (exit 7 otherwise); None on 404."""
+        """GET expecting a JSON ``expect`` (exit 7 otherwise); None on 404 (with ``api_404``: only
+        on the API's own JSON 404, an empty or HTML one is another server's, exit 7)."""
         response = self.http.request("GET", url, max_bytes=max_bytes)
-        if response.status_code == 404:
+        if self._not_found(response, f"GET {url}") if api_404 else response.status_code == 404:
             return None
         if response.status_code >= 300:
             raise self._fail(response, f"GET {url}")
@@ -100,7 +106,16 @@ class ArtifactoryChannel(HttpChannel):
             if self._labels is not None:
                 return sorted(self._labels)
         found = {MAIN_LABEL}
-        for item in self._get_json("/api/repositories?type=local", list) or []:
+        listing = self._get_json("/api/repositories?type=local", list, api_404=True)
+        if listing is None:
+            # every Artifactory answers this listing: a 404 is another server, or a URL without the
+            # context path (https://HOST/REPO for https://HOST/artifactory/REPO); reading on would
+            # report an empty channel (status, prune exit 0) or blame a missing repository
+            raise NetworkError(
+                f"{self.display}: GET /api/repositories answered 404: not an Artifactory API",
+                hint="check the target URL: artifactory+https://HOST/artifactory/REPO (with the context path)",
+            )
+        for item in listing:
             label = label_of_channel(self.name, str(item.get("key", ""))) if isinstance(item, dict) else None
             if label is not None:
                 found.add(label)
@@ -258,15 +273,16 @@ def open_target(target: Target, options: TargetOptions) -> ArtifactoryChannel:
     token = options.read_token(TOKEN_ENV)
     if token is not None:
         bearer = Secret(f"Bearer {token.reveal()}", token.source)
-        return ArtifactoryChannel(base, target.name, options, bearer, target.raw)
+        return ArtifactoryChannel(base, target.name, options, bearer, target.display)
     user = read_token(["ARTIFACTORY_USERNAME"], required=False)
     password = read_token(["ARTIFACTORY_PASSWORD"], required=False, allow_spaces=True)
     if user is None or password is None:
         raise AuthError(
-            f"no credentials for {target.raw}: set ARTIFACTORY_TOKEN, or ARTIFACTORY_USERNAME and ARTIFACTORY_PASSWORD",
+            f"no credentials for {target.display}: "
+            "set ARTIFACTORY_TOKEN, or ARTIFACTORY_USERNAME and ARTIFACTORY_PASSWORD",
             hint="or pass --token-file PATH; tokens are never accepted as command-line values",
         )
     # a Secret, so the encoded pair is scrubbed like the password
     basic = base64.b64encode(f"{user.reveal()}:{password.reveal()}".encode()).decode()
     header = Secret(f"Basic {basic}", "Artifactory basic credentials")
-    return ArtifactoryChannel(base, target.name, options, header, target.raw)
+    return ArtifactoryChannel(base, target.name, options, header, target.display)

@@ -410,7 +410,12 @@ def junk_among(
     indexed = indexed_records(repodata) if isinstance(repodata, bytes) or repodata is None else repodata
     junk: dict[str, str] = {}
     for name, size, regular in stored:
-        if name.startswith(".") or not name.endswith(PACKAGE_EXTENSIONS):
+        if not name.endswith(PACKAGE_EXTENSIONS):
+            continue  # temporary files (.NAME.conda.XXXX.part), sidecars, repodata: not packages
+        if name.startswith("."):
+            # no package name starts with a dot, but the indexer takes any name ending in .conda
+            # (and panicked on a hidden junk one, bricking the channel)
+            junk[name] = "a hidden file (its name starts with '.'), not a package"
             continue
         if not regular:
             junk[name] = "not a regular file"

@@ -26,7 +26,7 @@ import httpx
 
 from cipub.channels.base import NAMES, Batch, Capabilities, NameRule
 from cipub.core.errors import AuthError, CipubError, InvalidPackageError, NetworkError, UsageError
-from cipub.core.secrets import Secret
+from cipub.core.secrets import Secret, redact_url
 from cipub.core.transport import Downloaded, HttpClient, file_chunks, server_message
 
 if TYPE_CHECKING:
@@ -161,7 +161,8 @@ class HttpChannel(Batch):
                     headers=dict(self.extra_headers),
                     credentials=credentials,
                     refusal_is_auth=authenticated,
-                    what=what or f"{self.server} {urlsplit(base_url).netloc or base_url}",
+                    what=what
+                    or f"{self.server} {urlsplit(base_url).netloc.rpartition('@')[2] or redact_url(base_url)}",
                     sleep=self._sleep,
                     transport=self._transport,
                 )
@@ -204,8 +205,26 @@ class HttpChannel(Batch):
         hint = None
         if "html" in response.headers.get("content-type", "").lower():
             hint = f"a web page answered, not the {self.server} API: check the target URL (and --api-url)"
+        elif response.status_code == 404:
+            hint = f"check the target URL (and --api-url): it should reach the {self.server} API itself"
         return NetworkError(
             f"{self.display}: {action} answered {response.status_code}: {server_message(response)}", hint=hint
+        )
+
+    def _not_found(self, response: httpx.Response, action: str) -> bool:
+        """True for the API's "not found" (a 404 with the API's own error body). A 404 with an empty
+        body or a web page is no API's answer but another server's (a plain web server, a proxy, a
+        URL missing the API's path): exit 7, where reading on would report an empty channel."""
+        if response.status_code != 404:
+            return False
+        body = response.content.strip()
+        page = "html" in response.headers.get("content-type", "").lower() or body[:1] == b"<"
+        if body and not page:
+            return True
+        raise NetworkError(
+            f"{self.display}: {action} answered 404 with {'a web page' if body else 'an empty body'}, "
+            f"not the {self.server} API's answer",
+            hint=f"check the target URL (and --api-url): it should reach the {self.server} API itself",
         )
 
     def _refused(

@@ -278,14 +278,20 @@ class LocalChannel(Batch):
         for label, s in sorted(unusable):
             log.warning("%s: dropping an unusable entry %r/%r from %s", self.display, label[:40], s[:40], PENDING_NAME)
         pairs -= unusable
+        self._remove_temporaries(pairs)
+        self._dirty.update(pairs)
+        for shadow in self.root.glob(f"{SHADOW_PREFIX}*"):
+            shutil.rmtree(shadow, ignore_errors=True)
+
+    def _remove_temporaries(self, pairs: set[tuple[str, str]]) -> None:
+        """Remove cipub's temporary ``.*.part`` files from these label/subdir directories. Only with
+        the lock held: then no other cipub process is writing one, so every such file is left over
+        (a killed or interrupted writer's)."""
         for label, subdir in pairs:
             directory = self.root / tree_path(label, subdir)
             if directory.is_dir():
                 for leftover in directory.glob(".*.part"):
                     leftover.unlink(missing_ok=True)
-        self._dirty.update(pairs)
-        for shadow in self.root.glob(f"{SHADOW_PREFIX}*"):
-            shutil.rmtree(shadow, ignore_errors=True)
 
     def _mark_dirty(self, label: str, subdir: str) -> None:
         """Record the pair on disk *before* writing to it, so a crash cannot leave it unindexed."""
@@ -298,6 +304,7 @@ class LocalChannel(Batch):
             tmp.replace(self.root / PENDING_NAME)
 
     def _end_batch(self, exc: BaseException | None) -> None:
+        touched = set(self._dirty)  # reindex() empties it
         try:
             if self._lock is not None:  # nothing was written if the channel was never locked
                 # Re-index even after a failure: what was written must be visible and consistent.
@@ -309,6 +316,11 @@ class LocalChannel(Batch):
             self._listing = None
             for tmp, _dest, _label in self._unpublished:  # only left after a failure: never published
                 tmp.unlink(missing_ok=True)
+            if self._lock is not None:
+                # a temporary file this batch made but never got to record (Ctrl-C arriving just
+                # after it was created) is swept too, while no other writer can hold one
+                with suppress(OSError):
+                    self._remove_temporaries(touched)
             self._unpublished.clear()
             self._unpublished_keys.clear()
             self._vouched.clear()
@@ -729,4 +741,4 @@ def _build_number(path: Path) -> int | None:
 
 
 def open_target(target: Target, options: TargetOptions) -> LocalChannel:
-    return LocalChannel(Path(target.base), display=target.raw)
+    return LocalChannel(Path(target.base), display=target.display)

@@ -399,4 +399,4 @@ def open_target(target: Target, options: TargetOptions) -> PrefixChannel:
     if token is None:
         with HttpClient.for_target(server, options, what=f"prefix server {server}") as minting:
             token = trusted_publishing_token(server, http=minting)
-    return PrefixChannel(server, target.name, options, token, target.raw)
+    return PrefixChannel(server, target.name, options, token, target.display)

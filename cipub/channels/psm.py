@@ -126,7 +126,7 @@ class PSMChannel(HttpChannel):
         items: list[dict[str, Any]] = []
         while True:
             response = self._get(path, offset=len(items), limit=_PAGE, **params)
-            if response.status_code == 404:
+            if self._not_found(response, action):
                 return None
             if response.status_code != 200:
                 raise self._fail(response, action)
@@ -342,6 +342,6 @@ class PSMChannel(HttpChannel):
 
 
 def open_target(target: Target, options: TargetOptions) -> PSMChannel:
-    token = options.read_token(TOKEN_ENV, what=f"PSM {target.raw}")
+    token = options.read_token(TOKEN_ENV, what=f"PSM {target.display}")
     api_base = options.api_url or f"{target.base}/api"
-    return PSMChannel(api_base, target.name, options, token, target.raw)
+    return PSMChannel(api_base, target.name, options, token, target.display)

@@ -433,5 +433,5 @@ class QuetzChannel(HttpChannel):
 
 
 def open_target(target: Target, options: TargetOptions) -> QuetzChannel:
-    token = options.read_token(TOKEN_ENV, what=f"Quetz {target.raw}")
-    return QuetzChannel(target.base, target.name, options, token, target.raw)
+    token = options.read_token(TOKEN_ENV, what=f"Quetz {target.display}")
+    return QuetzChannel(target.base, target.name, options, token, target.display)

@@ -160,6 +160,12 @@ class S3Channel(Batch):
         self._dirty: set[tuple[str, str]] = set()
         self._layout: dict[str, set[str]] | None = None  # label -> subdirs, read once per batch
         self._repodata: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+        #: package objects found to be junk while listing (key -> why), found sound, or written by
+        #: this batch from checked bytes (never fetched to be checked again)
+        self._junk_keys: dict[str, str] = {}
+        self._sound_keys: set[str] = set()
+        #: junk passed over by ``files`` (``label/subdir/filename`` -> why), for ``cipub status``
+        self.junk_seen: dict[str, str] = {}
 
     # -- layout ---------------------------------------------------------------------------------
     def label_root(self, label: str) -> str:
@@ -228,6 +234,8 @@ class S3Channel(Batch):
             with self._lock:
                 self._layout = None
                 self._repodata.clear()
+                self._junk_keys.clear()
+                self._sound_keys.clear()
 
     def reindex(self) -> None:
         with self._lock:
@@ -317,8 +325,6 @@ class S3Channel(Batch):
         """Objects named like packages in ``label/subdir`` that are not valid packages (name -> why)."""
         import tempfile
 
-        from cipub.core.artifact import read_artifact
-
         base = f"{self._dir(self.label_root(label))}{subdir}/"
         try:
             repodata: bytes | None = self._read_object("get", f"{base}repodata.json")
@@ -328,23 +334,64 @@ class S3Channel(Batch):
         with tempfile.TemporaryDirectory(prefix="cipub-s3-check-") as scratch:
 
             def check(name: str) -> None:
-                local = Path(scratch) / name
-                data = self._call(
-                    "get", functools.partial(self.client.get_object, Bucket=self.bucket, Key=keys[name]["Key"])
-                )
-                try:
-                    with local.open("wb") as out:
-
-                        def copy() -> None:  # inside the error mapping, like every other read
-                            for chunk in data["Body"].iter_chunks(1024 * 1024):
-                                out.write(chunk)
-
-                        self._call("get", copy)
-                    read_artifact(local)
-                finally:
-                    local.unlink(missing_ok=True)
+                self._check_object(keys[name]["Key"], Path(scratch) / name)
 
             return junk_among(((name, obj.get("Size"), True) for name, obj in keys.items()), repodata, check)
+
+    def _check_object(self, key: str, local: Path) -> None:
+        """Fetch ``key`` to the scratch file ``local`` and read it as a package (InvalidPackageError
+        if it is not one); the file is removed afterwards."""
+        from cipub.core.artifact import read_artifact
+
+        data = self._call("get", functools.partial(self.client.get_object, Bucket=self.bucket, Key=key))
+        try:
+            with local.open("wb") as out:
+
+                def copy() -> None:  # inside the error mapping, like every other read
+                    for chunk in data["Body"].iter_chunks(1024 * 1024):
+                        out.write(chunk)
+
+                self._call("get", copy)
+            read_artifact(local)
+        finally:
+            local.unlink(missing_ok=True)
+
+    def _junk_reason(self, label: str, subdir: str, obj: dict[str, Any]) -> str | None:
+        """Why the listed package object ``obj`` is junk (indexing skips it), or None if it is sound,
+        as the local target decides: what the index lists at the same size, or this batch wrote from
+        checked bytes, is sound; anything else is fetched once and read as a package."""
+        import tempfile
+
+        key = obj["Key"]
+        filename = key.rsplit("/", 1)[-1]
+        with self._lock:
+            if key in self._sound_keys:
+                return None
+            if key in self._junk_keys:
+                return self._junk_keys[key]
+        records = self._records(label, subdir)
+
+        def check(name: str) -> None:
+            with tempfile.TemporaryDirectory(prefix="cipub-s3-check-") as scratch:
+                self._check_object(key, Path(scratch) / name)
+
+        reason = junk_among([(filename, obj.get("Size"), True)], records, check).get(filename)
+        where = tree_path(label, subdir, filename)
+        with self._lock:
+            if self.in_batch:
+                if reason is None:
+                    self._sound_keys.add(key)
+                else:
+                    self._junk_keys[key] = reason
+            if reason is None:
+                return None
+            first = where not in self.junk_seen
+            self.junk_seen[where] = reason
+        if first:
+            log.warning(
+                "%s: skipping %s: %s (not a package; not deleted, remove it by hand)", self.display, where, reason
+            )
+        return reason
 
     def _index_without(self, label: str, subdir: str, junk: set[str]) -> None:
         """Index a scratch copy of ``label/subdir`` without ``junk`` (server-side copies), then copy
@@ -415,6 +462,8 @@ class S3Channel(Batch):
                         filename = obj["Key"].rsplit("/", 1)[-1]
                         if not package_of(filename, name, version):
                             continue
+                        if self._junk_reason(label, subdir, obj) is not None:
+                            continue
                         if index_time is False:
                             index_time = self._index_time(label, subdir)
                         if index_time is None or obj["LastModified"] >= index_time:
@@ -473,6 +522,11 @@ class S3Channel(Batch):
         value = str((head.get("Metadata") or {}).get("package-build-number", ""))
         if value.isdigit():
             return int(value)
+        number = (self._records(label, subdir).get(filename) or {}).get("build_number")
+        return number if isinstance(number, int) else None
+
+    def _records(self, label: str, subdir: str) -> dict[str, dict[str, Any]]:
+        """``{filename: record}`` of the label/subdir's repodata.json (read once per batch); {} if none."""
         with self._lock:
             records = self._repodata.get((label, subdir))
         if records is None:
@@ -483,8 +537,7 @@ class S3Channel(Batch):
                 records = {}
             with self._lock:
                 self._repodata[(label, subdir)] = records
-        number = (records.get(filename) or {}).get("build_number")
-        return number if isinstance(number, int) else None
+        return records
 
     # -- writing ----------------------------------------------------------------------------------
     def upload(self, artifact: Artifact, label: str) -> None:
@@ -517,7 +570,7 @@ class S3Channel(Batch):
             self._call("upload", put)
         except _PreconditionFailed:
             self._check_same(key, artifact.sha256, label)
-        self._wrote(label, artifact.subdir)
+        self._wrote(label, artifact.subdir, sound_key=key)  # the checked artifact's bytes (sha256 sent)
 
     def fetch(self, file: ChannelFile, label: str, dest: Path) -> None:
         """Download ``label``'s copy of ``file`` to ``dest`` (cross-target promotion)."""
@@ -549,7 +602,7 @@ class S3Channel(Batch):
             )
         self._check_same(dest, sha, label)
         self._copy_attestations(file, source_label, label)
-        self._wrote(label, file.subdir)
+        self._wrote(label, file.subdir, sound_key=dest)  # the same bytes as a sound file
 
     # -- attestations (issue 16): the local channel's layout, see cipub.channels.attestations ------
     def _attestation_objects(self, label: str, subdir: str, filename: str) -> list[tuple[str, str]]:
@@ -649,8 +702,10 @@ class S3Channel(Batch):
                 hint="cipub never overwrites; build with a new build number",
             )
 
-    def _wrote(self, label: str, subdir: str) -> None:
+    def _wrote(self, label: str, subdir: str, *, sound_key: str | None = None) -> None:
         with self._lock:
+            if sound_key is not None and self.in_batch:
+                self._sound_keys.add(sound_key)
             self._dirty.add((label, subdir))
             if self._layout is not None:
                 self._layout.setdefault(label, set()).add(subdir)
@@ -783,7 +838,7 @@ def open_target(target: Target, options: TargetOptions, environ: Mapping[str, st
             hint="set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or use an AWS profile or role)",
         )
     if not target.base:
-        raise UsageError(f"{target.raw!r} names no bucket", hint="use s3://BUCKET/PREFIX")
+        raise UsageError(f"{target.display!r} names no bucket", hint="use s3://BUCKET/PREFIX")
     boto3 = import_extra("boto3", extra="s3", needed_for="the S3 target")
     from botocore.config import Config  # type: ignore[import-untyped]
 
@@ -821,7 +876,7 @@ def open_target(target: Target, options: TargetOptions, environ: Mapping[str, st
         target.name,
         client,
         settings,
-        display=target.raw,
+        display=target.display,
         max_parallel=options.concurrency,
         indexer=_rattler_indexer(settings, credentials),
         index_retries=options.retries,

@@ -61,6 +61,11 @@ class Target:
     #: it): the staging label, see :func:`cipub.workflows.target.with_target_label`
     label: str | None = None
 
+    @property
+    def display(self) -> str:
+        """The target as messages show it: a URL through :func:`redact_url` (a path as it is)."""
+        return redact_url(self.raw) if "://" in self.raw else self.raw
+
 
 #: rattler-build's ``publish --to`` schemes: ``quetz://HOST/CHANNEL`` means ``quetz+https://HOST/CHANNEL``
 RATTLER_BUILD_SCHEMES: dict[str, str] = {"quetz": "quetz", "artifactory": "artifactory", "prefix": "prefix"}
@@ -86,10 +91,11 @@ def parse_target(raw: str) -> Target:
     raw = raw.strip()
     if not raw:
         raise UsageError("empty target")
+    shown = redact_url(raw)  # every message shows this, never raw: a URL may carry a credential
     if "://" not in raw and not is_clearly_a_path(raw):
         raise UsageError(
-            f"target {raw!r} is neither a URL nor a path",
-            hint=f"write a directory channel as a path (--target ./{raw}) and a server as a URL "
+            f"target {shown!r} is neither a URL nor a path",
+            hint=f"write a directory channel as a path (--target ./{shown}) and a server as a URL "
             "(https://anaconda.org/OWNER, quetz+https://HOST/CHANNEL ...); dependency channels go to "
             "-c/--channel on build and plan",
         )
@@ -100,14 +106,14 @@ def parse_target(raw: str) -> Target:
     try:
         parts = urlsplit(raw)
     except ValueError as exc:  # e.g. "https://[" : urllib's own complaint is the clearest message
-        raise UsageError(f"target {raw!r} is not a valid URL ({exc})", hint=_FORMS_HINT) from None
+        raise UsageError(f"target {shown!r} is not a valid URL ({exc})", hint=_FORMS_HINT) from None
     scheme = parts.scheme.lower()
     path = parts.path.strip("/")
     if not parts.netloc and scheme != "s3":
-        raise UsageError(f"target {raw!r} has no host", hint=_FORMS_HINT)
-    if "@" in parts.netloc or parts.query:
+        raise UsageError(f"target {shown!r} has no host", hint=_FORMS_HINT)
+    if "@" in parts.netloc or parts.query or parts.fragment or "#" in raw:
         raise UsageError(
-            "targets must not carry credentials (user@) or query strings",
+            f"target {shown!r}: targets must not carry credentials (user@), query strings or #fragments",
             hint="put tokens in the documented environment variable or use --token-file",
         )
     if scheme in RATTLER_BUILD_SCHEMES:
@@ -119,11 +125,11 @@ def parse_target(raw: str) -> Target:
     if "+" in scheme:
         kind_name, _, inner = scheme.partition("+")
         if inner not in ("http", "https"):
-            raise UsageError(f"unsupported scheme {scheme!r} in {raw!r}", hint=_FORMS_HINT)
+            raise UsageError(f"unsupported scheme {scheme!r} in {shown!r}", hint=_FORMS_HINT)
         if kind_name not in ("anaconda", "psm", "quetz", "prefix", "artifactory"):
-            raise UsageError(f"unknown target kind {kind_name!r} in {raw!r}", hint=_FORMS_HINT)
+            raise UsageError(f"unknown target kind {kind_name!r} in {shown!r}", hint=_FORMS_HINT)
         if not path:
-            raise UsageError(f"{raw!r} names no channel/owner/repository after the host", hint=_FORMS_HINT)
+            raise UsageError(f"{shown!r} names no channel/owner/repository after the host", hint=_FORMS_HINT)
         if kind_name == "artifactory":
             prefix, _, repo = path.rpartition("/")
             base = f"{host_base}/{prefix}" if prefix else host_base
@@ -134,18 +140,18 @@ def parse_target(raw: str) -> Target:
         host = parts.hostname or ""
         segments = path.split("/") if path else []
         if host in _ANACONDA_HOSTS:
-            return _anaconda_org(raw, segments)
+            return _anaconda_org(raw, segments, shown)
         if not path or "/" in path:
-            raise UsageError(f"{raw!r}: expected exactly one path segment (owner or channel)", hint=_FORMS_HINT)
+            raise UsageError(f"{shown!r}: expected exactly one path segment (owner or channel)", hint=_FORMS_HINT)
         if host in ("prefix.dev", "repo.prefix.dev"):
             return Target("prefix", raw, "https://prefix.dev", path)
         if "quetz" in host:  # rattler-build's rule for an https URL: a host named like Quetz is Quetz
             return Target("quetz", raw, host_base, path)
         raise UsageError(
-            f"cannot tell which server {raw!r} is",
+            f"cannot tell which server {shown!r} is",
             hint="prefix the scheme with the server kind, e.g. quetz+https://HOST/CHANNEL. " + _FORMS_HINT,
         )
-    raise UsageError(f"unsupported target {raw!r}", hint=_FORMS_HINT)
+    raise UsageError(f"unsupported target {shown!r}", hint=_FORMS_HINT)
 
 
 def ledger_target(raw: str) -> str | None:
@@ -171,7 +177,7 @@ def ledger_target(raw: str) -> str | None:
     return redact_url(f"{target.kind}+{base}/{target.name}")
 
 
-def _anaconda_org(raw: str, segments: list[str]) -> Target:
+def _anaconda_org(raw: str, segments: list[str], shown: str) -> Target:
     """``https://anaconda.org/OWNER``, with rattler-build's ``/OWNER/LABEL`` and conda's ``/OWNER/label/LABEL``."""
     if len(segments) == 1:
         return Target("anaconda", raw, "https://api.anaconda.org", segments[0])
@@ -180,7 +186,7 @@ def _anaconda_org(raw: str, segments: list[str]) -> Target:
     if len(segments) == 3 and segments[1] == "label":
         return Target("anaconda", raw, "https://api.anaconda.org", segments[0], label=segments[2])
     raise UsageError(
-        f"{raw!r}: expected https://anaconda.org/OWNER, optionally with /LABEL or /label/LABEL", hint=_FORMS_HINT
+        f"{shown!r}: expected https://anaconda.org/OWNER, optionally with /LABEL or /label/LABEL", hint=_FORMS_HINT
     )
 
 
@@ -194,9 +200,10 @@ def check_dependency_channel(raw: str) -> str:
     refuse_credentials(raw, "-c/--channel")
     scheme = raw.partition("://")[0].lower() if "://" in raw else ""
     if "+" in scheme or scheme in RATTLER_BUILD_SCHEMES:
+        shown = redact_url(raw)
         raise UsageError(
-            f"-c/--channel {raw!r} is a publish target, not a channel to solve dependencies from",
-            hint=f"publish with --target {raw}; -c/--channel names dependency channels (conda-forge, URLs, paths)",
+            f"-c/--channel {shown!r} is a publish target, not a channel to solve dependencies from",
+            hint=f"publish with --target {shown}; -c/--channel names dependency channels (conda-forge, URLs, paths)",
         )
     return raw
 

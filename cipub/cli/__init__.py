@@ -22,7 +22,7 @@ from typing import Any
 import typer
 
 from cipub.cli._app import app, debug_enabled, reset_state
-from cipub.core.errors import CipubError, StorageError
+from cipub.core.errors import CipubError, StorageError, UsageError
 from cipub.core.secrets import install_masker, scrub
 
 __all__ = ["app", "main", "run"]
@@ -113,6 +113,34 @@ def _register_commands() -> None:
 def _is_click_usage_error(exc: Exception) -> bool:
     """Bad arguments (typer vendors its own click, so match by shape rather than by class)."""
     return any(cls.__name__ == "ClickException" for cls in type(exc).__mro__) and hasattr(exc, "show")
+
+
+def _report_usage_error(exc: Exception, argv: list[str]) -> int:
+    """A bad option or argument, said in cipub's own two lines (``cipub: error:`` / ``cipub: hint:``)
+    like every other usage error, with click's exit code (2 for usage, 1 for its other errors).
+    A group called without a command (``cipub``, ``cipub ci``) still shows its help, as click does."""
+    code = int(getattr(exc, "exit_code", 2))
+    try:
+        message = str(exc.format_message())  # type: ignore[attr-defined]
+    except Exception:  # a click error of an unexpected shape: its own rendering still says it
+        message = ""
+    if not message or type(exc).__name__ == "NoArgsIsHelpError" or "\n" in message:
+        exc.show()  # type: ignore[attr-defined]
+        return code
+    ctx = getattr(exc, "ctx", None)
+    command = str(getattr(ctx, "command_path", "") or "cipub")
+    if command == "cipub":
+        # an option the parser could not read comes without its command: find the command in argv
+        root = ctx.find_root().command if ctx is not None else typer.main.get_command(app)
+        commands = getattr(root, "commands", {})
+        named = next((arg for arg in argv if arg in commands), None)
+        command = f"cipub {named}" if named else command
+    if "No such command" in message:
+        hint = f"'{command} -h' lists the commands"
+    else:
+        hint = f"'{command} -h' shows its options and arguments"
+    report_error(UsageError(message, hint=hint))
+    return code
 
 
 def _mask_in_ci(value: str) -> None:
@@ -252,8 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         return error.exit_code
     except Exception as exc:  # the one place a bug becomes exit 1, with a way to see it
         if _is_click_usage_error(exc):
-            exc.show()  # type: ignore[attr-defined]
-            return 2
+            return _report_usage_error(exc, sys.argv[1:] if argv is None else argv)
         return _internal_error(exc)
     return int(code) if isinstance(code, int) else 0
 

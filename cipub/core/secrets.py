@@ -251,18 +251,19 @@ def redact_url(raw: str) -> str:
 
 
 def refuse_credentials(raw: str, what: str) -> None:
-    """Exit 2 when a URL option carries a credential (user:password@, /t/TOKEN/, ?token=), never echoing it.
+    """Exit 2 when a URL option carries a credential (user:password@, /t/TOKEN/, ?token=, #access_token=),
+    never echoing it.
 
     A URL is printed in logs, summaries, plan files and process listings: no place for a secret.
     """
     if "://" not in raw:
         return
-    rest = raw.partition("://")[2]
+    rest, _, fragment = raw.partition("://")[2].partition("#")
     netloc, _, path_and_query = rest.partition("/")
     path, _, query = path_and_query.partition("?")
     if "?" in netloc:
         netloc, _, query = netloc.partition("?")
-    if "@" in netloc or _TOKEN_SEGMENT.match(path) or _SECRET_QUERY.search(query):
+    if "@" in netloc or _TOKEN_SEGMENT.match(path) or _SECRET_QUERY.search(query) or _SECRET_QUERY.search(fragment):
         raise UsageError(
             f"{what} {redact_url(raw)} carries a credential in the URL; refused",
             hint="put tokens in the documented environment variable or use --token-file",

@@ -28,7 +28,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -48,7 +47,7 @@ from cipub.core.options import (
     Origin,
     Settings,
 )
-from cipub.core.secrets import check_channel_url, check_url_option, refuse_credentials
+from cipub.core.secrets import check_channel_url, check_url_option, redact_url, refuse_credentials
 
 __all__ = ["DEFAULT_OUTPUT_DIR", "DEFAULT_TARGET", "ENV_PREFIX", "Settings", "describe", "resolve"]
 
@@ -390,18 +389,21 @@ def _empty_gate(what: str) -> UsageError:
     )
 
 
-# URL credentials (scheme://user:secret@host) never reach the screen, even if a setting holds one.
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
-
-
+# URL credentials (scheme://user:secret@host, ?token=, #access_token=) never reach the screen, even if a
+# setting holds one.
 def _shown(value: Any) -> str:
     if isinstance(value, tuple):
-        text = ", ".join(str(v) for v in value)
+        text = ", ".join(_redacted(str(v)) for v in value)
     elif isinstance(value, bool):
         text = "true" if value else "false"
     else:
-        text = str(value)
-    return _USERINFO.sub(r"\g<scheme>***@", text) or '""'
+        text = _redacted(str(value))
+    return text or '""'
+
+
+def _redacted(text: str) -> str:
+    """A URL through redact_url (user:password@, query, #fragment, /t/TOKEN/); other text as it is."""
+    return redact_url(text) if "://" in text else text
 
 
 def describe(settings: Settings) -> list[str]:

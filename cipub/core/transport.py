@@ -48,7 +48,7 @@ import httpx
 from cipub import __version__
 from cipub.core.errors import AuthError, NetworkError, VerificationError
 from cipub.core.limits import RetryBudget
-from cipub.core.secrets import scrub
+from cipub.core.secrets import redact_url, scrub
 
 log = logging.getLogger("cipub.core.transport")
 
@@ -70,6 +70,12 @@ _CHUNK = 1024 * 1024
 #: the largest API answer (JSON, an error page) read into memory; package-sized reads pass their own
 MAX_ANSWER_BYTES = 32 * 1024 * 1024
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _shown(url: str) -> str:
+    """``url`` as messages and logs show it: an absolute URL (a server's redirect or presigned
+    upload URL, a target's base) through redact_url; a path cipub built from checked names as is."""
+    return redact_url(url) if "://" in url else url
 
 
 def origin_of(url: httpx.URL | str) -> tuple[str, str, int | None]:
@@ -362,7 +368,7 @@ class HttpClient:
         now = time.monotonic()
         if self.deadline is not None and now >= self.deadline:
             raise NetworkError(
-                f"{self.what}: {method} {url} not sent: the command's deadline passed",
+                f"{self.what}: {method} {_shown(url)} not sent: the command's deadline passed",
                 hint="raise command_timeout (CIPUB_COMMAND_TIMEOUT) if the server is just slow",
             )
         ends = now + self.request_timeout
@@ -431,7 +437,7 @@ class HttpClient:
         last_problem = ""
         for attempt in range(self.retries + 1):
             if attempt and landed is not None and landed():
-                log.info("%s %s: an earlier attempt landed; not sending again", method, url)
+                log.info("%s %s: an earlier attempt landed; not sending again", method, _shown(url))
                 return httpx.Response(200, request=self.client.build_request(method, url), extensions={LANDED: True})
             ends = self._attempt_deadline(method, url)
             response: httpx.Response | None = None
@@ -454,7 +460,8 @@ class HttpClient:
                 response = None
             except _TooLarge as exc:
                 raise NetworkError(
-                    f"{self.what}: {method} {url} answered with more than {_mib(exc.limit)}; expected a small answer",
+                    f"{self.what}: {method} {_shown(url)} answered with more than {_mib(exc.limit)}; "
+                    "expected a small answer",
                     hint="the server or a proxy in front of it misbehaves",
                 ) from None
             else:
@@ -472,7 +479,7 @@ class HttpClient:
                 log.info(
                     "%s %s failed (%s); retry %d/%d in %.1fs",
                     method,
-                    url,
+                    _shown(url),
                     last_problem,
                     attempt + 1,
                     self.retries,
@@ -480,7 +487,7 @@ class HttpClient:
                 )
                 self._pause(delay)
         raise NetworkError(
-            f"{self.what}: {method} {url} kept failing after {self.retries} retries ({last_problem})",
+            f"{self.what}: {method} {_shown(url)} kept failing after {self.retries} retries ({last_problem})",
             hint="the server may be down; re-running is safe: finished files are skipped",
         )
 
@@ -529,22 +536,27 @@ class HttpClient:
             except _DeadlinePassed:
                 dest.unlink(missing_ok=True)
                 raise NetworkError(
-                    f"{self.what}: GET {url} not done before the command's deadline (a trickling server?)",
+                    f"{self.what}: GET {_shown(url)} not done before the command's deadline (a trickling server?)",
                     hint="raise command_timeout (CIPUB_COMMAND_TIMEOUT) if the server is just slow",
                 ) from None
             except _TooLarge as exc:
                 dest.unlink(missing_ok=True)
                 raise NetworkError(
-                    f"{self.what}: GET {url} sent more than {_mib(exc.limit)}",
+                    f"{self.what}: GET {_shown(url)} sent more than {_mib(exc.limit)}",
                     hint="raise max_download_mb (CIPUB_MAX_DOWNLOAD_MB) if packages are really this big",
                 ) from None
             if attempt < self.retries:
                 log.info(
-                    "GET %s failed (%s); retry %d/%d in %.1fs", url, last_problem, attempt + 1, self.retries, delay
+                    "GET %s failed (%s); retry %d/%d in %.1fs",
+                    _shown(url),
+                    last_problem,
+                    attempt + 1,
+                    self.retries,
+                    delay,
                 )
                 self._pause(delay)
         raise NetworkError(
-            f"{self.what}: GET {url} kept failing after {self.retries} retries ({last_problem})",
+            f"{self.what}: GET {_shown(url)} kept failing after {self.retries} retries ({last_problem})",
             hint="the server may be down; re-running is safe: finished files are skipped",
         )
 
@@ -580,6 +592,9 @@ class HttpClient:
         response = self.request(method, url, **kwargs)
         if response.status_code >= 300:
             raise NetworkError(
-                f"{self.what}: {method} {url} answered {response.status_code}: {server_message(response)}"
+                f"{self.what}: {method} {_shown(url)} answered {response.status_code}: {server_message(response)}",
+                hint="check the target URL (and --api-url): it should reach the server's API itself"
+                if response.status_code == 404
+                else None,
             )
-        return self.parse(response, expect, f"{method} {url}")
+        return self.parse(response, expect, f"{method} {_shown(url)}")

@@ -1,0 +1,43 @@
+"""Issue 18: a bad option or argument that click catches is said like every other usage error, in
+cipub's own two lines (``cipub: error:`` then ``cipub: hint:``) with exit 2, naming the command whose
+help lists the options; click's ``Usage:``/``Try``/``Error:`` block is gone."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CliResult
+
+Cli = Callable[..., CliResult]
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "hint"),
+    [
+        (["upload", "--bogus"], "No such option: --bogus", "'cipub upload -h' shows its options"),
+        (["promote", "--from"], "Option '--from' requires an argument.", "'cipub promote -h' shows its options"),
+        (["status", "--json=3"], "Option '--json' does not take a value.", "'cipub status -h' shows its options"),
+        (["prune", "--older-than", "abc"], "Invalid value for '--older-than'", "'cipub prune -h' shows its options"),
+        (["ci", "init", "bogus"], "'bogus' is not one of 'github', 'gitlab'", "'cipub ci init -h' shows its options"),
+        (["no-such-command"], "No such command 'no-such-command'", "'cipub -h' lists the commands"),
+    ],
+)
+def test_click_usage_errors_speak_cipubs_format(
+    cipub: Cli, tmp_path: Path, args: list[str], error: str, hint: str
+) -> None:
+    result = cipub(*args, cwd=tmp_path)
+    assert result.code == 2, result.err
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 2, result.err
+    assert lines[0].startswith("cipub: error: ") and error in lines[0], result.err
+    assert lines[1].startswith("cipub: hint: ") and hint in lines[1], result.err
+    assert "Usage:" not in result.err and "Try '" not in result.err and "Traceback" not in result.err
+
+
+def test_a_group_without_a_command_still_shows_its_help(cipub: Cli, tmp_path: Path) -> None:
+    result = cipub("ci", cwd=tmp_path)
+    assert result.code == 2, result.err
+    assert "Usage: cipub ci" in result.out + result.err and "init" in result.out + result.err
