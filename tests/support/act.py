@@ -101,6 +101,18 @@ class ActRun:
         """Lines act printed for jobs whose name contains ``job`` (act prefixes each with [workflow/job])."""
         return [line for line in self.log.splitlines() if line.startswith("[") and job in line.split("]", 1)[0]]
 
+    def outputs(self, job: str) -> dict[str, str]:
+        """The step outputs act reported (``⚙  ::set-output:: name=value``) in jobs whose name contains
+        ``job``, the last value of each name winning: act reports a composite action's inner step's
+        outputs, then the action's own (its ``outputs:`` mapping), then any later step's. Single-line
+        values only (act prints a multi-line value's other lines without the job prefix)."""
+        values: dict[str, str] = {}
+        for line in self.job_lines(job):
+            found = re.search(r"⚙  ::set-output:: ([\w-]+)=(.*)$", line)
+            if found:
+                values[found[1]] = found[2]
+        return values
+
     def summary(self, job: str) -> str:
         """The step summaries written in jobs whose name contains ``job``. act prints each as
         ``[workflow/job]   ⚙  Summary - <first line>`` followed by the summary's other lines *without*

@@ -4,7 +4,9 @@ promote on a local channel.
 
 One module-scoped pair of act runs serves every assertion (act is slow to start jobs): first with
 a recipe whose blue cell fails (nothing may be published), then with the recipe fixed (the re-run
-converges: both files, build number 0, on test and main).
+converges: both files, build number 0, on test and main). The re-run's test also asserts the
+action's outputs and summaries in each job that the emulation's chain test used to (that test is
+gone: see the table in test_github_action.py).
 """
 
 from __future__ import annotations
@@ -149,13 +151,35 @@ def test_the_rerun_publishes_and_promotes_every_cell(pipeline: Pipeline) -> None
     state = local_channel_state(pipeline.channel)
     assert state["test"] == built and state["main"] == built
 
+    # The action's outputs in each job, as act reported them (the emulation's chain test asserted
+    # these on the action's own outputs; this pipeline asserts them on the real runner's).
+    plan = run.outputs("cipub/plan")
+    assert (plan["cells"], plan["build-number"], plan["plan"]) == ("2", "0", "cipub-plan.json"), plan
+    assert all(c["runner"] == "ubuntu-latest" for c in json.loads(plan["matrix"])["include"])
+    assert "| `linux-64-flavorred` | linux-64 | — | ubuntu-latest | flavor=red |" in run.summary("cipub/plan")
+    for cell in SAMPLE_CELLS:
+        cell_outputs = run.outputs(cell)
+        assert cell_outputs["build-number"] == "0" and cell_outputs["manifest"] == "output/cipub-manifest.json"
+        (artifact,) = json.loads(cell_outputs["artifacts"])
+        assert artifact["variant_id"] == cell and built[f"{artifact['subdir']}/{artifact['filename']}"]
+        row = f"| `{artifact['filename']}` | linux-64 | `{artifact['sha256'][:12]}` | — | built |"
+        assert row in run.summary(cell), run.summary(cell)
+        # The exact argv the action ran, built from its inputs without a shell in between.
+        assert any(f"| cipub build --plan=cipub-plan.json --only={cell} " in line for line in run.job_lines(cell))
+    publish = run.outputs("cipub/publish")
+    assert json.loads(publish["states"]) == {"uploaded": 2} and publish["label"] == "test", publish
+    assert run.outputs("cipub/verify")["verified"] == "2"
+    assert json.loads(run.outputs("cipub/promote")["states"]) == {"promoted": 2}
+
     # Each job's step summary names every file with its sha256 (the rows come from that job's own
     # summary: act prints them without the job prefix, ActRun.summary reads them).
     published, promoted = run.summary("cipub/publish"), run.summary("cipub/promote")
+    verified = run.summary("cipub/verify")
     for key, sha in built.items():
         filename = key.split("/")[1]
         assert f"| `{filename}` | linux-64 | `{sha[:12]}` | test | uploaded |" in published, published
         assert f"| `{filename}` | linux-64 | `{sha[:12]}` | test → main | promoted |" in promoted, promoted
+        assert f"| `{filename}` | linux-64 | `{sha[:12]}` | test | installed |" in verified, verified
 
 
 def test_the_token_is_masked_and_never_reaches_a_build_cell(pipeline: Pipeline) -> None:

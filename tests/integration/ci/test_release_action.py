@@ -1,5 +1,6 @@
 """Issue 13 item 6: the composite action's status, yank and cross-target promotion, run as the
-runner runs it (``cipub-action.sh run`` with INPUT_* variables), on local channels."""
+runner runs it (``cipub-action.sh run`` with INPUT_* variables), on local channels. Not covered
+under act: the reusable workflow runs none of these commands (see test_github_action.py's table)."""
 
 from __future__ import annotations
 
