@@ -15,15 +15,16 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import cache
-from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from cipub import __version__
-from cipub.core.artifact import Artifact
 from cipub.core.errors import StorageError, UsageError
 from cipub.core.files import write_atomically
 from cipub.core.options import DEFAULT_OUTPUT_DIR
+
+if TYPE_CHECKING:
+    from cipub.core.artifact import Artifact  # a manifest is read without importing the package reader
 
 SCHEMA_VERSION = 1
 DEFAULT_MANIFEST = Path(DEFAULT_OUTPUT_DIR) / "cipub-manifest.json"
@@ -238,6 +239,8 @@ def schema() -> dict[str, Any]:
 
 @cache
 def _schema_text() -> str:
+    from importlib import resources
+
     return resources.files("cipub").joinpath("schemas/manifest-1.schema.json").read_text(encoding="utf-8")
 
 
