@@ -405,10 +405,12 @@ def write(manifest: Manifest, path: str | Path) -> Path:
     """Write atomically: a crash leaves either the old manifest or the new one, never half."""
     path = check_destination(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(path, dumps(manifest, relative_to=path.parent))
-    # From now on relative paths in this object mean what the file says.
-    for entry in manifest.artifacts:
-        entry.path = manifest._portable_path(entry, path.parent)
+    data = manifest.to_dict(relative_to=path.parent)
+    write_atomically(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    # From now on relative paths in this object mean what the file says (each path is located once:
+    # finding a moved package costs a few stats per file, issue 12).
+    for entry, raw in zip(manifest.artifacts, data["artifacts"], strict=True):
+        entry.path = raw["path"]
     manifest.base_dir = path.parent
     return path
 
