@@ -65,9 +65,11 @@ def measure(work: Path, *, sizes: tuple[int, ...] = (10, 100, 1_000), runs: int 
     cpu: dict[str, list[float]] = {}
     for n in sizes:
         paths = packages(work / "pkgs", n)
-        manifest = write_manifest(paths, work / f"m{n}" / "cipub-manifest.json")
         mine, peer = Series(f"{n} packages", "cipub upload + promote"), Series(f"{n} packages", "copy + index_fs x2")
         for i in range(runs):
+            # A fresh manifest per run, as each build writes one: upload and promote append their
+            # receipts to it, so one manifest reused by every run grew by 2N receipts a run.
+            manifest = write_manifest(paths, work / f"m{n}-{i}" / "cipub-manifest.json")
             chan_a, chan_b = work / f"a{n}-{i}", work / f"b{n}-{i}"
             target = ["--manifest", str(manifest), "--target", str(chan_a)]
             w1, c1 = _timed([CIPUB, "upload", *target, "--label", "test"], env, work)

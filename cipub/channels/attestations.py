@@ -17,9 +17,10 @@ the sidecars on disk: the directory is the single source of truth.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from cipub.core.attest import KEY_ENVELOPE_SUFFIX, MUTABLE_SIDECAR_SUFFIX, SIDECAR_INFIX, sidecar_name
@@ -30,10 +31,35 @@ def _write_atomic(path: Path, data: bytes) -> None:
     write_atomically(path, data, mode=0o644, suffix=".part")  # served to others: not mkstemp's 0600
 
 
-def sidecars(subdir_dir: Path, filename: str) -> list[Path]:
-    """The CEP 50 sidecars of ``filename`` whose name matches their content (others are ignored)."""
+def _starting(names: Sequence[str], prefix: str) -> Iterator[str]:
+    """The names of the sorted ``names`` that start with ``prefix``, in order."""
+    for i in range(bisect.bisect_left(names, prefix), len(names)):
+        if not names[i].startswith(prefix):
+            return
+        yield names[i]
+
+
+def _listed(names: Sequence[str] | None, name: str) -> bool:
+    """Is ``name`` in the sorted ``names`` (True when there is no listing: ask the disk)?"""
+    if names is None:
+        return True
+    i = bisect.bisect_left(names, name)
+    return i < len(names) and names[i] == name
+
+
+def sidecars(subdir_dir: Path, filename: str, names: Sequence[str] | None = None) -> list[Path]:
+    """The CEP 50 sidecars of ``filename`` whose name matches their content (others are ignored).
+
+    ``names``: the entries of ``subdir_dir``, sorted, as the caller listed them this batch; without
+    it the directory is scanned, once per call (a caller visiting many files passes its listing).
+    """
     found = []
-    for path in sorted(subdir_dir.glob(f"{filename}{SIDECAR_INFIX}*")):
+    prefix = f"{filename}{SIDECAR_INFIX}"
+    if names is None:
+        candidates = sorted(subdir_dir.glob(f"{prefix}*"))
+    else:
+        candidates = [subdir_dir / n for n in _starting(names, prefix) if len(n) > len(prefix)]
+    for path in candidates:
         suffix = path.name[len(filename) + len(SIDECAR_INFIX) :]
         if path.is_file() and not path.is_symlink() and hashlib.sha256(path.read_bytes()).hexdigest() == suffix:
             found.append(path)
@@ -67,14 +93,15 @@ def get(subdir_dir: Path, filename: str, kind: str) -> bytes | None:
     return found[-1].read_bytes() if found else None
 
 
-def attestation_files(subdir_dir: Path, filename: str) -> list[Path]:
-    """Every stored attestation of ``filename`` (to carry along when the file gets another label)."""
+def attestation_files(subdir_dir: Path, filename: str, names: Sequence[str] | None = None) -> list[Path]:
+    """Every stored attestation of ``filename`` (to carry along when the file gets another label);
+    ``names`` as for :func:`sidecars`."""
     envelope = subdir_dir / f"{filename}{KEY_ENVELOPE_SUFFIX}"
     mutable = subdir_dir / f"{filename}{MUTABLE_SIDECAR_SUFFIX}"
-    found = sidecars(subdir_dir, filename)
-    if found and mutable.is_file() and not mutable.is_symlink():
+    found = sidecars(subdir_dir, filename, names)
+    if found and _listed(names, mutable.name) and mutable.is_file() and not mutable.is_symlink():
         found.append(mutable)
-    return found + ([envelope] if envelope.is_file() else [])
+    return found + ([envelope] if _listed(names, envelope.name) and envelope.is_file() else [])
 
 
 #: what py-rattler's indexer writes besides repodata.json when asked to: static channels here are

@@ -15,8 +15,14 @@ Names are validated so nothing can be written outside ROOT.
 
 Cost: a batch lists each label/subdir directory once (again once after taking the lock, since
 another writer may have written meanwhile) and keeps that listing up to date with its own writes;
-copied files are flushed to disk with one ``os.sync`` per batch, before any of them is published
-(linked to its name), so a file is never visible before its bytes are durable (issue 12).
+each copied file is flushed to disk (``fdatasync``) by a few background threads while the next ones
+are copied, and the batch waits for all of them before any is published (linked to its name), so a
+file is never visible before its bytes are durable. Only this batch's own files are flushed: an
+``os.sync`` would also wait for every other process's dirty data on the machine (a build's, another
+job's), which made its cost unbounded on a busy runner (issue 12). A file's sha256 is computed while
+it is copied and its build number is the checked artifact's, so reading the batch back re-reads
+nothing it wrote; a file from an earlier batch takes its build number from the index record whose
+sha256 is the file's (the same bytes), and is opened only when no record vouches for it.
 
 Crash safety: before the first write to a label/subdir, the pair is recorded in
 ``ROOT/.cipub-pending`` (replaced atomically); the record goes only after that batch's re-index.
@@ -36,6 +42,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -71,6 +78,8 @@ LOCK_NAME = ".cipub.lock"
 PENDING_NAME = ".cipub-pending"
 #: prefix of the scratch channel used to index a subdir that holds files which are not packages
 SHADOW_PREFIX = ".cipub-index-"
+#: threads flushing copied files to disk while the batch goes on (they wait on the disk, not the CPU)
+SYNC_THREADS = 4
 
 if TYPE_CHECKING:
     from filelock import FileLock
@@ -177,6 +186,9 @@ class LocalChannel(Batch):
         #: copies written but not yet published: (temporary file, name, label), linked after one sync
         self._unpublished: list[tuple[Path, Path, str]] = []
         self._unpublished_keys: set[tuple[str, str]] = set()  # their (subdir, filename)
+        #: the flushes to disk of those copies, running in ``_sync_pool`` (waited for by _publish)
+        self._syncing: list[Future[None]] = []
+        self._sync_pool: ThreadPoolExecutor | None = None
         #: files this batch copied from a checked artifact (sha256 verified while copied)
         self._vouched: set[Path] = set()
         #: (subdir, case-folded file name) -> the names listed or written, for the case-twin check;
@@ -184,6 +196,10 @@ class LocalChannel(Batch):
         self._folded: dict[tuple[str, str], set[tuple[str, str]]] | None = None
         #: per label/subdir directory: the records of its repodata.json, read once per batch
         self._indexed: dict[Path, dict[str, dict[str, object]]] = {}
+        #: per label/subdir directory: its other entries (attestations ...), sorted, listed once per batch
+        self._beside: dict[Path, list[str]] = {}
+        #: label/subdir directories found real (no link on the way) and inside ROOT, this batch
+        self._checked_dirs: set[Path] = set()
         #: package files found to be junk while listing (path -> why), and those found sound
         self._junk_paths: dict[Path, str] = {}
         self._sound: set[Path] = set()
@@ -221,17 +237,24 @@ class LocalChannel(Batch):
         return found
 
     def _path(self, label: str, subdir: str, filename: str) -> Path:
-        path = self.root / tree_path(label, subdir, filename)
+        directory = self.root / tree_path(label, subdir)
+        path = directory / filename
+        if path.is_symlink():
+            raise _symlinked(self.display, path, self.root)
+        if directory in self._checked_dirs:
+            return path
         # No directory between ROOT and the file may be a link: two labels that are one directory
         # would make a promotion's check see the copy it is about to remove.
         current = self.root
-        for part in path.relative_to(self.root).parts:
+        for part in directory.relative_to(self.root).parts:
             current = current / part
             if current.is_symlink():
                 raise _symlinked(self.display, current, self.root)
         # Belt and braces: the resolved parent must stay inside ROOT.
-        if not path.parent.resolve().is_relative_to(self.root.resolve()):
+        if not directory.resolve().is_relative_to(self.root.resolve()):
             raise InvalidPackageError(f"refusing to write outside the channel: {path}")
+        if self.in_batch and directory.is_dir():  # checked once per batch (the lock is held for writes)
+            self._checked_dirs.add(directory)
         return path
 
     # -- context / locking --------------------------------------------------------------------
@@ -262,6 +285,7 @@ class LocalChannel(Batch):
                 ) from None
             self._lock = lock
             self._listing = None  # listed before the lock: another writer may have written since
+            self._beside.clear()
             self._recover()
 
     def _recover(self) -> None:
@@ -314,6 +338,7 @@ class LocalChannel(Batch):
                     (self.root / PENDING_NAME).unlink(missing_ok=True)
         finally:
             self._listing = None
+            self._stop_syncing()
             for tmp, _dest, _label in self._unpublished:  # only left after a failure: never published
                 tmp.unlink(missing_ok=True)
             if self._lock is not None:
@@ -326,6 +351,8 @@ class LocalChannel(Batch):
             self._vouched.clear()
             self._folded = None
             self._indexed.clear()
+            self._beside.clear()
+            self._checked_dirs.clear()
             self._junk_paths.clear()
             self._sound.clear()
             if self._lock is not None:
@@ -426,6 +453,20 @@ class LocalChannel(Batch):
             self._listing = listing
         return listing
 
+    def _names_beside(self, directory: Path) -> list[str] | None:
+        """The entries of a label/subdir ``directory`` that are not package files, sorted: listed
+        once per batch, so carrying attestations along scans no directory per file (issue 12).
+        None outside a batch (the caller scans)."""
+        if not self.in_batch:
+            return None
+        if directory not in self._beside:
+            try:
+                names = os.listdir(directory)  # noqa: PTH208 - names only, no Path per file
+            except FileNotFoundError:
+                names = []
+            self._beside[directory] = sorted(n for n in names if not n.endswith(PACKAGE_EXTENSIONS))
+        return self._beside[directory]
+
     def _folded_names(self) -> dict[tuple[str, str], set[tuple[str, str]]]:
         """(subdir, case-folded name) -> {(label, name)} of every listed or written file."""
         if self._folded is not None:
@@ -465,13 +506,32 @@ class LocalChannel(Batch):
             return True
         return any(_holds(by_subdir.get(subdir, []), filename) for by_subdir in self._list().values())
 
-    def _build_number(self, path: Path) -> int | None:
-        """``_build_number``, once per file and process (hard-linked copies share the inode)."""
+    def _build_number(self, path: Path, sha256: str) -> int | None:
+        """``_build_number``, once per file and process (hard-linked copies share the inode). The
+        index record of the file answers when it describes these very bytes (its sha256 is the
+        file's): the indexer read that build number from this content's info/index.json."""
         st = path.stat()
         key = (st.st_ino, st.st_size, st.st_mtime_ns)
         if key not in self._build_numbers:
-            self._build_numbers[key] = _build_number(path)
+            record = self._index_records(path.parent).get(path.name)
+            indexed = valid_build_number(record.get("build_number")) if record is not None else None
+            if indexed is not None and record is not None and record.get("sha256") == sha256:
+                self._build_numbers[key] = indexed
+            else:
+                self._build_numbers[key] = _build_number(path)
         return self._build_numbers[key]
+
+    def _index_records(self, directory: Path) -> dict[str, dict[str, object]]:
+        """The records of ``directory``'s repodata.json, read once per batch (every time outside one)."""
+        if directory in self._indexed:
+            return self._indexed[directory]
+        repodata = None
+        with suppress(OSError):
+            repodata = (directory / "repodata.json").read_bytes()
+        records = indexed_records(repodata)
+        if self.in_batch:
+            self._indexed[directory] = records
+        return records
 
     def _junk_reason(self, label: str, subdir: str, path: Path) -> str | None:
         """Why the listed package file ``path`` is junk (indexing skips it), or None if it is sound:
@@ -480,12 +540,7 @@ class LocalChannel(Batch):
             return None
         if path in self._junk_paths:
             return self._junk_paths[path]
-        directory = path.parent
-        if directory not in self._indexed:
-            repodata = None
-            with suppress(OSError):
-                repodata = (directory / "repodata.json").read_bytes()
-            self._indexed[directory] = indexed_records(repodata)
+        records = self._index_records(path.parent)
         try:
             size: int | None = path.stat().st_size
         except OSError:
@@ -494,7 +549,7 @@ class LocalChannel(Batch):
         def check(_name: str) -> None:
             read_artifact(path)
 
-        reason = junk_among([(path.name, size, size is not None)], self._indexed[directory], check).get(path.name)
+        reason = junk_among([(path.name, size, size is not None)], records, check).get(path.name)
         if self.in_batch:
             if reason is None:
                 self._sound.add(path)
@@ -524,15 +579,13 @@ class LocalChannel(Batch):
                         if self._junk_reason(label, subdir, path) is not None:
                             continue
                         found.setdefault((subdir, fn), {})[label] = path
-        return [
-            ChannelFile.from_copies(
-                subdir,
-                fn,
-                {label: self._sha256(path) for label, path in by_label.items()},
-                build_number=self._build_number(next(iter(by_label.values()))),
-            )
-            for (subdir, fn), by_label in sorted(found.items())
-        ]
+        result = []
+        for (subdir, fn), by_label in sorted(found.items()):
+            copies = {label: self._sha256(path) for label, path in by_label.items()}
+            first = next(iter(by_label))
+            build_number = self._build_number(by_label[first], copies[first])
+            result.append(ChannelFile.from_copies(subdir, fn, copies, build_number=build_number))
+        return result
 
     # -- writing ------------------------------------------------------------------------------
     def _require_lock(self) -> None:
@@ -541,12 +594,30 @@ class LocalChannel(Batch):
         if self._lock is None:
             self._acquire()
 
-    def _create(self, source: Path, dest: Path, label: str, *, link: bool, sha256: str | None = None) -> None:
+    def _create(
+        self,
+        source: Path,
+        dest: Path,
+        label: str,
+        *,
+        link: bool,
+        sha256: str | None = None,
+        build_number: int | None = None,
+    ) -> None:
         """Publish ``source`` at ``dest`` without ever replacing an existing ``dest``."""
         with storage_errors(self.root):
-            self._create_unchecked(source, dest, label, link=link, sha256=sha256)
+            self._create_unchecked(source, dest, label, link=link, sha256=sha256, build_number=build_number)
 
-    def _create_unchecked(self, source: Path, dest: Path, label: str, *, link: bool, sha256: str | None = None) -> None:
+    def _create_unchecked(
+        self,
+        source: Path,
+        dest: Path,
+        label: str,
+        *,
+        link: bool,
+        sha256: str | None = None,
+        build_number: int | None = None,
+    ) -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)
         if link:
             try:
@@ -573,10 +644,18 @@ class LocalChannel(Batch):
                     f"checked file had {sha256}); nothing was published",
                     hint="something rewrote the file after cipub checked it: rebuild, then upload again",
                 )
+            # The bytes just hashed are the file's: reading this batch back needs no second pass
+            # (the name links to this very inode, so the key still holds once it is published).
+            st = tmp.stat()
+            key = (st.st_ino, st.st_size, st.st_mtime_ns)
+            self._sha_cache[key] = digest.hexdigest()
+            if build_number is not None:
+                self._build_numbers[key] = valid_build_number(build_number)
+            self._start_sync(tmp)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        # Published by _publish, after one sync for the whole batch: never visible before durable.
+        # Published by _publish once its flush is done: never visible before durable.
         self._unpublished.append((tmp, dest, label))
         self._unpublished_keys.add((dest.parent.name, dest.name))
         if self._folded is not None:
@@ -584,17 +663,46 @@ class LocalChannel(Batch):
         if sha256 is not None:  # the bytes of a checked artifact, verified while copied
             self._vouched.add(dest)
 
+    def _start_sync(self, tmp: Path) -> None:
+        """Flush ``tmp`` to disk in the background (``_publish`` waits for it before linking it)."""
+        if self._sync_pool is None:
+            self._sync_pool = ThreadPoolExecutor(max_workers=SYNC_THREADS, thread_name_prefix="cipub-sync")
+        self._syncing.append(self._sync_pool.submit(_flush_file, tmp))
+
+    def _wait_for_syncs(self) -> None:
+        """Every copy of this batch is on disk. If a flush failed, none of the copies waiting to be
+        published will be (they are removed, and the first failure is raised): a re-run writes them."""
+        syncing, self._syncing = self._syncing, []
+        failure: BaseException | None = None
+        for future in syncing:
+            try:
+                future.result()
+            except BaseException as exc:  # wait for the others all the same, then report the first
+                failure = failure or exc
+        if failure is not None:
+            for tmp, _dest, _label in self._unpublished:
+                tmp.unlink(missing_ok=True)
+            self._unpublished.clear()
+            self._unpublished_keys.clear()
+            raise failure
+
+    def _stop_syncing(self) -> None:
+        """End of batch: wait for flushes still running (their files are about to be removed)."""
+        try:
+            with suppress(Exception):  # the batch failed already: that failure is the one to report
+                self._wait_for_syncs()
+        finally:
+            if self._sync_pool is not None:
+                self._sync_pool.shutdown(wait=True)
+                self._sync_pool = None
+
     def _publish(self) -> None:
-        """Make this batch's copies durable (one ``os.sync``), then link each to its name."""
+        """Wait until this batch's copies are durable (flushed while the batch went on), then link
+        each to its name."""
         if not self._unpublished:
             return
         with storage_errors(self.root):
-            if hasattr(os, "sync"):
-                os.sync()
-            else:  # Windows has no sync(): flush each copy
-                for tmp, _dest, _label in self._unpublished:
-                    with tmp.open("rb+") as fh:
-                        os.fsync(fh.fileno())
+            self._wait_for_syncs()
             self._unpublished.reverse()  # pop() from the end, in the order written
             while self._unpublished:
                 tmp, dest, label = self._unpublished.pop()
@@ -632,7 +740,9 @@ class LocalChannel(Batch):
             )
         self._mark_dirty(label, artifact.subdir)
         try:
-            self._create(artifact.path, dest, label, link=False, sha256=artifact.sha256)
+            self._create(
+                artifact.path, dest, label, link=False, sha256=artifact.sha256, build_number=artifact.build_number
+            )
         except FileExistsError as exc:
             raise ConflictError(f"{artifact.key} already exists in label {label!r} of {self.display}") from exc
 
@@ -656,7 +766,10 @@ class LocalChannel(Batch):
         except FileExistsError as exc:
             raise ConflictError(f"{file.key} already exists in label {label!r} of {self.display}") from exc
         with storage_errors(self.root):  # the file's attestations go with it (same channel, same statement)
-            for signed in attestations.attestation_files(source.parent, file.filename):
+            for signed in attestations.attestation_files(
+                source.parent, file.filename, self._names_beside(source.parent)
+            ):
+                self._beside.pop(dest.parent, None)
                 (dest.parent / signed.name).unlink(missing_ok=True)
                 os.link(signed, dest.parent / signed.name)
 
@@ -666,6 +779,7 @@ class LocalChannel(Batch):
         dest = self._path(label, subdir, filename)
         self._mark_dirty(label, subdir)
         with storage_errors(self.root):
+            self._beside.pop(dest.parent, None)
             attestations.put(dest.parent, filename, kind, data)
 
     def get_attestation(self, subdir: str, filename: str, label: str, kind: str) -> bytes | None:
@@ -689,7 +803,8 @@ class LocalChannel(Batch):
         self._mark_dirty(label, file.subdir)
         with storage_errors(self.root):
             path.unlink(missing_ok=True)
-            for signed in attestations.attestation_files(path.parent, file.filename):
+            for signed in attestations.attestation_files(path.parent, file.filename, self._names_beside(path.parent)):
+                self._beside.pop(path.parent, None)
                 signed.unlink(missing_ok=True)  # an attestation without its file would only mislead
         self._listed(label, path, present=False)
 
@@ -699,6 +814,15 @@ class LocalChannel(Batch):
 
     def install_url(self, label: str) -> str:
         return self.label_dir(label).as_uri()
+
+
+def _flush_file(path: Path) -> None:
+    """Make the bytes of ``path`` durable (its data and what is needed to read it back)."""
+    fd = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0))  # Windows flushes only a writable handle
+    try:
+        getattr(os, "fdatasync", os.fsync)(fd)  # fdatasync: Linux and most Unixes; fsync elsewhere
+    finally:
+        os.close(fd)
 
 
 def _holds(names: list[str], filename: str) -> bool:

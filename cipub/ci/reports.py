@@ -23,7 +23,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cipub.ci.matrix import render_github_matrix
 from cipub.ci.provider import detect, report_outputs
 from cipub.core.manifest import ArtifactEntry, BuildNumberDecision, Manifest, PromotionReceipt, UploadReceipt
 from cipub.core.secrets import scrub
@@ -212,6 +211,8 @@ def report_manifest(command: str, manifest: Manifest, extra_outputs: Mapping[str
 
 
 def plan_outputs(plan: Plan, plan_path: str | None = None) -> dict[str, Any]:
+    from cipub.ci.matrix import render_github_matrix  # only plans have a matrix: uploads do not pay for it
+
     numbers = {f"{d.name}-{d.version}": d.chosen for d in plan.build_numbers}
     outputs: dict[str, Any] = {
         "command": "plan",

@@ -142,7 +142,7 @@ class Output:
 
     @contextmanager
     def _plain_progress(self, what: str, total_bytes: int) -> Iterator[Callable[[str], None]]:
-        from cipub.core.transport import observe_bytes
+        from cipub.core.activity import observe_bytes
 
         sent = [0]
         lock = threading.Lock()
@@ -176,7 +176,7 @@ def _rich_progress(total: int, what: str, total_bytes: int) -> Iterator[Callable
         TransferSpeedColumn,
     )
 
-    from cipub.core.transport import observe_bytes
+    from cipub.core.activity import observe_bytes
 
     console = Console(stderr=True, no_color=not use_color(sys.stderr))
     columns: list[Any] = [TextColumn("{task.description}"), BarColumn()]

@@ -8,7 +8,10 @@ is idempotent, so the line always ends by saying a re-run converges.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass
@@ -39,3 +42,20 @@ def describe() -> str:
     if not doing:
         return ""
     return f" while {doing}" + (f": {state}" if state else "")
+
+
+#: who is told about every chunk of a file sent (the CLI's progress display: bytes, rate, ETA);
+#: kept here, not in :mod:`cipub.core.transport`, so a command that sends nothing over HTTP (a local
+#: channel, a refused command) shows progress without importing httpx (start-up, issue 12)
+byte_observers: list[Callable[[Path, int], None]] = []
+
+
+@contextmanager
+def observe_bytes(observer: Callable[[Path, int], None]) -> Iterator[None]:
+    """Call ``observer(path, n)`` for every chunk ``cipub.core.transport.file_chunks`` hands to a
+    request, meanwhile."""
+    byte_observers.append(observer)
+    try:
+        yield
+    finally:
+        byte_observers.remove(observer)

@@ -15,15 +15,16 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import cache
-from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from cipub import __version__
-from cipub.core.artifact import Artifact
 from cipub.core.errors import StorageError, UsageError
 from cipub.core.files import write_atomically
 from cipub.core.options import DEFAULT_OUTPUT_DIR
+
+if TYPE_CHECKING:
+    from cipub.core.artifact import Artifact  # a manifest is read without importing the package reader
 
 SCHEMA_VERSION = 1
 DEFAULT_MANIFEST = Path(DEFAULT_OUTPUT_DIR) / "cipub-manifest.json"
@@ -238,6 +239,8 @@ def schema() -> dict[str, Any]:
 
 @cache
 def _schema_text() -> str:
+    from importlib import resources
+
     return resources.files("cipub").joinpath("schemas/manifest-1.schema.json").read_text(encoding="utf-8")
 
 
@@ -402,10 +405,12 @@ def write(manifest: Manifest, path: str | Path) -> Path:
     """Write atomically: a crash leaves either the old manifest or the new one, never half."""
     path = check_destination(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(path, dumps(manifest, relative_to=path.parent))
-    # From now on relative paths in this object mean what the file says.
-    for entry in manifest.artifacts:
-        entry.path = manifest._portable_path(entry, path.parent)
+    data = manifest.to_dict(relative_to=path.parent)
+    write_atomically(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    # From now on relative paths in this object mean what the file says (each path is located once:
+    # finding a moved package costs a few stats per file, issue 12).
+    for entry, raw in zip(manifest.artifacts, data["artifacts"], strict=True):
+        entry.path = raw["path"]
     manifest.base_dir = path.parent
     return path
 

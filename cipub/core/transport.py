@@ -38,7 +38,6 @@ import re
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -46,6 +45,7 @@ from typing import Any, BinaryIO
 import httpx
 
 from cipub import __version__
+from cipub.core.activity import byte_observers
 from cipub.core.errors import AuthError, NetworkError, VerificationError
 from cipub.core.limits import RetryBudget
 from cipub.core.secrets import redact_url, scrub
@@ -120,20 +120,6 @@ def _mib(size: int) -> str:
     return f"{size / (1024 * 1024):g} MiB"
 
 
-#: who is told about every chunk of a file sent (the CLI's progress display: bytes, rate, ETA)
-_byte_observers: list[Callable[[Path, int], None]] = []
-
-
-@contextmanager
-def observe_bytes(observer: Callable[[Path, int], None]) -> Iterator[None]:
-    """Call ``observer(path, n)`` for every chunk :func:`file_chunks` hands to a request, meanwhile."""
-    _byte_observers.append(observer)
-    try:
-        yield
-    finally:
-        _byte_observers.remove(observer)
-
-
 def _changed(path: Path | str, got: str, expected: str) -> VerificationError:
     return VerificationError(
         f"{Path(path).name} changed while it was being sent (sha256 {got}, checked file had {expected}); "
@@ -157,7 +143,7 @@ def file_chunks(path: Path, chunk_size: int = _CHUNK, *, sha256: str | None = No
             digest.update(held)
             if not following and sha256 is not None and digest.hexdigest() != sha256:
                 raise _changed(path, digest.hexdigest(), sha256)
-            for observer in tuple(_byte_observers):
+            for observer in tuple(byte_observers):
                 observer(path, len(held))
             yield held
             held = following

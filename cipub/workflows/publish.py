@@ -175,15 +175,18 @@ def promote(
     from cipub.core import activity
     from cipub.core import manifest as manifest_mod
 
+    if manifests and selectors:
+        raise UsageError("give either --manifest or recipes/package names, not both")
+    write_to: Path | None = None
+    if manifests:
+        # Read (and check) the manifest before the target is opened: a missing or invalid manifest
+        # fails without importing the channels, py-rattler or httpx (start-up, issue 12).
+        manifest, write_to = load_manifests(manifests, settings)
     channel = open_target(settings)
     if not dry_run and not settings.to_target:  # a cross-target source is only read
         require_write_credentials(channel)
-    if manifests:
-        if selectors:
-            raise UsageError("give either --manifest or recipes/package names, not both")
-        manifest, write_to = load_manifests(manifests, settings)
-    else:
-        manifest, write_to = _ledger_set(settings, channel.display, selectors, report), None
+    if not manifests:
+        manifest = _ledger_set(settings, channel.display, selectors, report)
     # imported once there is something to promote: a refused command does not pay for them (issue 12)
     from cipub.ci import reports
     from cipub.policy.promote import promote as promote_manifest

@@ -125,14 +125,16 @@ def test_a_real_command_imports_no_pydantic_and_nothing_it_does_not_use(tmp_path
     """`cipub promote` of a missing manifest parses every option, then fails early (issue 12, B4).
 
     typer 0.29 would import pydantic to coerce the options (pyproject pins <0.29); yaml (cipub.ci),
-    jinja2 (recipes), jsonschema (manifests) and py-rattler must wait for the work that needs them.
+    jinja2 (recipes), jsonschema (manifests) and py-rattler must wait for the work that needs them;
+    the manifest is read before the target is opened, so no channel code or httpx is loaded either.
     """
     code = (
         "import sys\n"
         "from cipub.cli import main\n"
         f"code = main(['promote', '--manifest', {str(tmp_path / 'none.json')!r}, '--target', {str(tmp_path / 'c')!r},"
         " '--from', 'test', '--to', 'main', '-j', '2'])\n"
-        "heavy = ('pydantic', 'rattler', 'rattler_build', 'yaml', 'jinja2', 'jsonschema')\n"
+        "heavy = ('pydantic', 'rattler', 'rattler_build', 'yaml', 'jinja2', 'jsonschema', 'httpx', 'filelock',\n"
+        "         'cipub.channels', 'cipub.core.artifact', 'cipub.core.transport', 'cipub.ci.matrix')\n"
         "heavy = [m for m in heavy if m in sys.modules]\n"
         "print('exit', code, 'imported:', ','.join(heavy))\n"
     )

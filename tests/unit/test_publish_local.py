@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -205,3 +206,69 @@ def test_dry_run_and_reads_write_nothing_in_an_existing_directory(tmp_path: Path
     with chan:
         assert chan.files("demo") == []
     assert list(somewhere.iterdir()) == []
+
+
+def test_every_copy_is_on_disk_before_any_is_published(
+    tmp_path: Path, chan: LocalChannel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Copies are flushed while the batch goes on; none is linked to its name before all are durable."""
+    import cipub.channels.local as local
+
+    events: list[tuple[str, str]] = []
+    flush, link = local._flush_file, os.link
+
+    def flushing(path: Path) -> None:
+        flush(path)
+        events.append(("flushed", Path(path).name))
+
+    def linking(src: object, dst: object, *args: object, **kwargs: object) -> None:
+        link(src, dst, *args, **kwargs)  # type: ignore[arg-type]
+        if str(src).endswith(".part"):
+            events.append(("published", Path(str(src)).name))
+
+    monkeypatch.setattr(local, "_flush_file", flushing)
+    monkeypatch.setattr(local.os, "link", linking)
+    m = manifest_of(*(make_package(tmp_path, f"demo{i}", "1.0", 0) for i in range(5)))
+    upload(m, chan, "test")
+    flushed = [name for what, name in events if what == "flushed"]
+    published = [name for what, name in events if what == "published"]
+    assert sorted(published) == sorted(flushed) and len(published) == 5
+    assert all(what == "flushed" for what, _ in events[:5])  # every flush came before the first link
+    assert len(chan.files("demo0")) == 1
+
+
+def test_a_copy_that_cannot_be_flushed_publishes_nothing(
+    tmp_path: Path, chan: LocalChannel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    import cipub.channels.local as local
+    from cipub.core.errors import StorageError
+
+    calls = [0]
+
+    def full_disk(path: Path) -> None:
+        calls[0] += 1
+        if calls[0] == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(local, "_flush_file", full_disk)
+    m = manifest_of(*(make_package(tmp_path, f"demo{i}", "1.0", 0) for i in range(3)))
+    with pytest.raises(StorageError, match="No space left"):
+        upload(m, chan, "test")
+    left = [p.name for p in chan.root.rglob("*") if p.name.endswith((".conda", ".part"))]
+    assert left == []  # neither a package nor a temporary copy
+    assert repodata(chan.root, "test", "noarch")["packages.conda"] == {}
+
+
+def test_an_index_record_of_other_bytes_does_not_give_the_build_number(tmp_path: Path, chan: LocalChannel) -> None:
+    """The build number comes from the index only when the record's sha256 is the file's."""
+    upload(manifest_of(make_package(tmp_path, "demo", "1.0", 3)), chan, "test")
+    index = chan.root / "label" / "test" / "noarch" / "repodata.json"
+    data = json.loads(index.read_text())
+    record = data["packages.conda"]["demo-1.0-h0000000_3.conda"]
+    record["build_number"], record["sha256"] = 42, "0" * 64
+    index.write_text(json.dumps(data))
+    fresh = LocalChannel(chan.root)
+    with fresh:
+        assert [f.build_number for f in fresh.files("demo")] == [3]
