@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -212,7 +213,10 @@ def test_every_copy_is_on_disk_before_any_is_published(
     tmp_path: Path, chan: LocalChannel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Copies are flushed while the batch goes on; none is linked to its name before all are durable."""
-    import cipub.channels.local as local
+    # the module the fixture's channel class lives in: a test elsewhere may have re-imported
+    # cipub.channels.local (start-up checks drop modules from sys.modules), and a patch of the new
+    # module would never reach this channel's code
+    local = sys.modules[type(chan).__module__]
 
     events: list[tuple[str, str]] = []
     flush, link = local._flush_file, os.link
@@ -242,7 +246,10 @@ def test_a_copy_that_cannot_be_flushed_publishes_nothing(
 ) -> None:
     import errno
 
-    import cipub.channels.local as local
+    # the module the fixture's channel class lives in: a test elsewhere may have re-imported
+    # cipub.channels.local (start-up checks drop modules from sys.modules), and a patch of the new
+    # module would never reach this channel's code
+    local = sys.modules[type(chan).__module__]
     from cipub.core.errors import StorageError
 
     calls = [0]
