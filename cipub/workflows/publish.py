@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from cipub.core.errors import AuthError, UsageError
 from cipub.core.options import Settings
+from cipub.core.secrets import redact_url
 from cipub.workflows.report import SILENT, Reporter
 from cipub.workflows.target import load_manifests, open_target, require_write_credentials, target_options
 
@@ -193,7 +194,7 @@ def promote(
 
     report.say(
         f"promoting {len(manifest.artifacts)} file(s) on {channel.display}: "
-        f"{settings.promote_from} -> {settings.to_target + ' ' if settings.to_target else ''}"
+        f"{settings.promote_from} -> {_shown_target(settings.to_target) + ' ' if settings.to_target else ''}"
         f"{settings.promote_to}{' (move)' if move else ''}"
     )
     activity.now(
@@ -286,6 +287,11 @@ def _require_attestations(settings: Settings, channel: Channel, manifest: Manife
     report.say(f"verified {count} attestation(s) by {settings.require_attestation}")
 
 
+def _shown_target(raw: str) -> str:
+    """A --to-target as messages show it: a URL through redact_url (a credential never reaches a log)."""
+    return redact_url(raw) if "://" in raw else raw
+
+
 #: the --to-target's token: its own variable, never the --target's (ANACONDA_API_TOKEN ...)
 TO_TOKEN_ENV = ("CIPUB_TO_TOKEN",)
 
@@ -316,7 +322,7 @@ def _promote_across(
         except AuthError as exc:
             # the target's own variables (QUETZ_API_KEY ...) name the source's token: never read here
             raise AuthError(
-                f"no token for the destination {settings.to_target}",
+                f"no token for the destination {_shown_target(settings.to_target)}",
                 hint=f"set {TO_TOKEN_ENV[0]} or pass --to-token-file PATH (the --target's token is never used)",
             ) from exc
     # Re-attest for the destination channel (issue 16): the source's statements name the source.
