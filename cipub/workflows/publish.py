@@ -7,7 +7,7 @@ receipts in the manifest and reports to the CI provider.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,7 +73,9 @@ def upload(
     ):
         receipts = upload_manifest(manifest, channel, settings.label, dry_run=dry_run, progress=step)
     if signed:
-        publish_signed(settings, channel, signed, found_at, report)
+        # the files this upload put in the label: an attestation found beside one of them is stale
+        fresh = {f"{r.subdir}/{r.filename}" for r in receipts if r.state in ("uploaded", "label-added")}
+        publish_signed(settings, channel, signed, found_at, report, fresh=fresh)
     counts = {state: sum(1 for r in receipts if r.state == state) for state in {r.state for r in receipts}}
     report.say(("dry run: " if dry_run else "done: ") + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     if write_to is not None:
@@ -128,11 +130,24 @@ def sign_for_upload(
 
 
 def publish_signed(
-    settings: Settings, channel: Channel, records: list[AttestationRecord], found_at: Path | None, report: Reporter
+    settings: Settings,
+    channel: Channel,
+    records: list[AttestationRecord],
+    found_at: Path | None,
+    report: Reporter,
+    *,
+    fresh: Collection[str] = (),
 ) -> None:
     from cipub.policy.attest import AttachesAttestations, publish_attestations
 
-    stored, kept = publish_attestations(channel, settings.label, records, _attest_dir(settings, found_at))
+    stored, kept, replaced = publish_attestations(
+        channel, settings.label, records, _attest_dir(settings, found_at), fresh
+    )
+    for filename in replaced:
+        report.say(
+            f"note: replaced a stale attestation for {filename} on {channel.display} (it was there "
+            "without its package, so it was not the publisher's)"
+        )
     for filename in kept:
         report.say(
             f"note: {filename} already has an attestation on {channel.display}; it was kept "
@@ -336,7 +351,9 @@ def _promote_across(
         from cipub.policy.attest import publish_attestations
 
         # one already there for the same file is kept (never overwritten), as in an upload
-        publish_attestations(dest, settings.promote_to, signed, _attest_dir(settings, manifest.base_dir))
+        # a sidecar beside a file this promotion just put there was not the publisher's: replaced
+        fresh = {f"{r.subdir}/{r.filename}" for r in receipts if r.state == "promoted"}
+        publish_attestations(dest, settings.promote_to, signed, _attest_dir(settings, manifest.base_dir), fresh)
     return receipts, dest, options
 
 

@@ -367,6 +367,41 @@ def test_local_re_upload_with_another_key_keeps_the_existing_attestation(tmp_pat
     assert cipub(*promote, "--require-attestation", f"key:{first_public}", cwd=tmp_path).code == 0
 
 
+def test_an_orphan_attestation_planted_before_the_upload_is_replaced(tmp_path: Path, cipub: Cli) -> None:
+    """Never-overwrite protects the attestation of a file already on the channel: a sidecar placed
+    beside the name before the package was uploaded is not the publisher's, and is replaced."""
+    channel = tmp_path / "channel"
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    publisher, publisher_public = _key_pair(keys, "publisher")
+    stranger, _ = _key_pair(keys, "stranger")
+    pkg = make_package(tmp_path / "build")
+    manifest = write_manifest(tmp_path, pkg)
+    # a stranger's valid envelope for the very same bytes, planted in the label before any upload
+    elsewhere = tmp_path / "elsewhere"
+    planted = cipub(
+        "upload", "--manifest", str(manifest), "--target", str(elsewhere), "--attest", "key",
+        "--attest-key-file", str(stranger), cwd=tmp_path,
+    )  # fmt: skip
+    assert planted.code == 0, planted.err
+    subdir = channel / "label" / "test" / "noarch"
+    subdir.mkdir(parents=True)
+    orphan = (elsewhere / "label" / "test" / "noarch" / f"{pkg.name}.dsse.json").read_bytes()
+    (subdir / f"{pkg.name}.dsse.json").write_bytes(orphan)
+    up = cipub(
+        "upload", "--manifest", str(manifest), "--target", str(channel), "--attest", "key",
+        "--attest-key-file", str(publisher), cwd=tmp_path,
+    )  # fmt: skip
+    assert up.code == 0, up.err
+    assert "it was kept" not in up.out + up.err
+    assert f"replaced a stale attestation for {pkg.name}" in up.out + up.err
+    assert (subdir / f"{pkg.name}.dsse.json").read_bytes() != orphan
+    promote = ["promote", "--manifest", str(manifest), "--target", str(channel)]
+    right = cipub(*promote, "--require-attestation", f"key:{publisher_public}", cwd=tmp_path)
+    assert right.code == 0, right.err
+    assert main_files(channel) == [pkg.name]
+
+
 def test_a_key_file_without_attest_says_the_upload_is_unsigned(tmp_path: Path, cipub: Cli) -> None:
     """--attest-key-file alone signs nothing: the upload says so instead of publishing unsigned silently."""
     keys = tmp_path / "keys"
