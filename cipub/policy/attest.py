@@ -287,13 +287,15 @@ def check_attestations(
     consequence: str = "nothing was promoted",
 ) -> int:
     """Refuse (VerificationError, exit 8) unless every manifest file in ``label`` has an attestation
-    that verifies for ``requirement`` and names the sha256 the channel holds; returns the count."""
+    that verifies for ``requirement`` and names the sha256 the channel holds; returns how many were
+    verified (a file missing from ``label`` is not counted: the promotion itself refuses it)."""
     from cipub.channels.base import MAIN_LABEL
 
     state = channel_state(channel, manifest.artifacts)
     # an attestation signed for another channel must not pass here (replayed from elsewhere)
     channels = {u.rstrip("/") for u in (channel.install_url(MAIN_LABEL), requirement.channel_url) if u}
     problems: list[str] = []
+    verified = 0
     for entry in manifest.artifacts:
         copies = [f.sha256_in(label) for f in state.get(entry.key, [])]
         held = next((sha for sha in copies if sha), None)
@@ -317,6 +319,7 @@ def check_attestations(
                         f"{entry.filename}: the attestation is for channel {named or '(none)'}, "
                         f"not {' or '.join(sorted(channels))}"
                     )
+                verified += 1
                 break
             except VerificationError as exc:
                 reasons.append(exc.message.removeprefix(f"{entry.filename}: "))
@@ -340,4 +343,4 @@ def check_attestations(
             f"{len(problems)} file(s) lack a valid attestation by {requirement.identity}: {shown} — {consequence}",
             hint=hint,
         )
-    return len(manifest.artifacts)
+    return verified

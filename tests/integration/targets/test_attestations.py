@@ -402,6 +402,32 @@ def test_an_orphan_attestation_planted_before_the_upload_is_replaced(tmp_path: P
     assert main_files(channel) == [pkg.name]
 
 
+def test_promote_counts_only_the_attestations_it_verified(tmp_path: Path, cipub: Cli) -> None:
+    """A manifest file missing from the source label is not counted as verified."""
+    channel = tmp_path / "channel"
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    private, public = _key_pair(keys, "publisher")
+    staged = make_package(tmp_path / "build", "staged")
+    missing = make_package(tmp_path / "build", "missing")
+    only = write_manifest(tmp_path, staged)
+    up = cipub(
+        "upload", "--manifest", str(only), "--target", str(channel), "--attest", "key",
+        "--attest-key-file", str(private), cwd=tmp_path,
+    )  # fmt: skip
+    assert up.code == 0, up.err
+    both = manifest_mod.write(
+        Manifest(artifacts=[ArtifactEntry.from_artifact(read_artifact(p)) for p in (staged, missing)]),
+        tmp_path / "both.json",
+    )
+    result = cipub(
+        "promote", "--manifest", str(both), "--target", str(channel), "--require-attestation", f"key:{public}",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert "verified 1 attestation(s)" in result.out + result.err, result.out + result.err
+    assert "verified 2 attestation(s)" not in result.out + result.err
+
+
 def test_a_key_file_without_attest_says_the_upload_is_unsigned(tmp_path: Path, cipub: Cli) -> None:
     """--attest-key-file alone signs nothing: the upload says so instead of publishing unsigned silently."""
     keys = tmp_path / "keys"
