@@ -93,6 +93,10 @@ def build(settings: Settings, job: BuildJob, report: Reporter = SILENT) -> Build
     from cipub.recipe import load_recipe
 
     check_job(job, settings)
+    if job.upload:
+        from cipub.workflows.publish import check_signing_options
+
+        check_signing_options(settings)  # a bad --attest/--attest-key-file fails before the build
     container = _container_options(settings)  # a bad limit is refused before anything moves
     if not job.dry_run:
         from cipub.core.manifest import set_aside

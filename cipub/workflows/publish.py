@@ -55,6 +55,7 @@ def upload(
     from cipub.core import manifest as manifest_mod
     from cipub.policy.publish import upload as upload_manifest
 
+    check_signing_options(settings)  # a bad key fails now, and in a dry run, not after the upload
     manifest, found_at = _manifest_to_upload(settings, files, manifests)
     write_to = None if dry_run else found_at
     channel = open_target(settings)
@@ -89,6 +90,15 @@ def _attest_dir(settings: Settings, found_at: Path | None) -> Path:
     if found_at is None:
         return Path(settings.output_dir)
     return found_at if found_at.is_dir() else found_at.parent
+
+
+def check_signing_options(settings: Settings) -> None:
+    """Exit 2 up front (before a build, an upload, or in a dry run) for --attest options that would
+    fail only when signing: the kind, and for key the key file (readable, ECDSA P-256)."""
+    if settings.attest:
+        from cipub.core.attest import check_signing
+
+        check_signing(settings.attest, settings.attest_key_file)
 
 
 def wants_signing(settings: Settings, report: Reporter) -> bool:
@@ -193,6 +203,8 @@ def promote(
 
     if manifests and selectors:
         raise UsageError("give either --manifest or recipes/package names, not both")
+    if settings.to_target:
+        check_signing_options(settings)  # --attest signs for the destination: a bad key fails now
     write_to: Path | None = None
     if manifests:
         # Read (and check) the manifest before the target is opened: a missing or invalid manifest
