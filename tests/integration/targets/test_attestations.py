@@ -402,6 +402,33 @@ def test_an_orphan_attestation_planted_before_the_upload_is_replaced(tmp_path: P
     assert main_files(channel) == [pkg.name]
 
 
+def test_an_orphan_cep50_sidecar_planted_before_the_upload_is_replaced(
+    tmp_path: Path, cipub: Cli, sigstore: LocalSigstore, issuer: OidcIssuer, token_file: Path
+) -> None:
+    """The keyless form: .sigs sidecars for the same bytes (signed for another channel) placed in the
+    label before the package was uploaded do not win over the publisher's own."""
+    pkg = make_package(tmp_path / "build")
+    manifest = write_manifest(tmp_path, pkg)
+    elsewhere = tmp_path / "elsewhere"
+    upload = ["upload", "--manifest", str(manifest), *keyless(sigstore, token_file)]
+    assert cipub(*upload, "--target", str(elsewhere), cwd=tmp_path).code == 0
+    channel = tmp_path / "channel"
+    staged = channel / "label" / "test" / "noarch"
+    staged.mkdir(parents=True)
+    planted = sorted((elsewhere / "label" / "test" / "noarch").glob(f"{pkg.name}.sigs*"))
+    assert planted
+    for sidecar in planted:
+        shutil.copyfile(sidecar, staged / sidecar.name)
+    up = cipub(*upload, "--target", str(channel), cwd=tmp_path)
+    assert up.code == 0, up.err
+    assert "it was kept" not in up.out + up.err
+    assert f"replaced a stale attestation for {pkg.name}" in up.out + up.err
+    promote = ["promote", "--manifest", str(manifest), "--target", str(channel)]
+    right = cipub(*promote, *require(sigstore, issuer), cwd=tmp_path)
+    assert right.code == 0, right.err
+    assert main_files(channel) == [pkg.name]
+
+
 def test_promote_counts_only_the_attestations_it_verified(tmp_path: Path, cipub: Cli) -> None:
     """A manifest file missing from the source label is not counted as verified."""
     channel = tmp_path / "channel"
