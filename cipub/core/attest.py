@@ -305,9 +305,19 @@ def _key_id(public_key: Any) -> str:
     return hashlib.sha256(der).hexdigest()
 
 
-def sign_with_key(statements: list[dict[str, Any]], key_file: str) -> list[Signed]:
-    """Sign each statement with the ECDSA P-256 private key in ``key_file`` (PEM, unencrypted)."""
-    from cryptography.hazmat.primitives import hashes, serialization
+def check_signing(kind: str, key_file: str) -> None:
+    """Refuse (exit 2) signing options that would fail only after a build: an unknown ``--attest``
+    kind, or for ``key`` a key file that is missing, unreadable or not an ECDSA P-256 private key.
+    Nothing is signed and the key's contents are never printed."""
+    check_kind(kind)
+    if kind == "key":
+        load_signing_key(key_file)
+
+
+def load_signing_key(key_file: str) -> Any:
+    """The ECDSA P-256 private key in ``key_file`` (PEM, unencrypted); exit 2 otherwise, never
+    echoing what the file (or the value, which may be the key itself) holds."""
+    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
     if not key_file:
@@ -325,14 +335,23 @@ def sign_with_key(statements: list[dict[str, Any]], key_file: str) -> list[Signe
         key = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError):
         raise UsageError(
-            f"{key_file} is not an unencrypted PEM private key",
+            f"--attest-key-file {key_file} is not an unencrypted PEM private key",
             hint=MAKE_KEY_HINT,
         ) from None
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
         raise UsageError(
-            f"{key_file}: the signing key must be ECDSA P-256",
+            f"--attest-key-file {key_file}: the signing key must be ECDSA P-256",
             hint=MAKE_KEY_HINT,
         )
+    return key
+
+
+def sign_with_key(statements: list[dict[str, Any]], key_file: str) -> list[Signed]:
+    """Sign each statement with the ECDSA P-256 private key in ``key_file`` (PEM, unencrypted)."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = load_signing_key(key_file)
     key_id = _key_id(key.public_key())
     signed = []
     for raw in statements:

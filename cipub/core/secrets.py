@@ -289,7 +289,14 @@ def check_channel_url(raw: str, what: str) -> str:
     an absolute http(s) or file URL with no user:password@, no query and no ``/t/<token>/`` segment.
 
     Exit 2 otherwise, never echoing the credential: what is signed is public and permanent.
+    A control character (a newline, ESC ...) is refused too: it would be signed as is and would
+    forge lines or terminal sequences wherever the statement is shown.
     """
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in raw):
+        raise UsageError(
+            f"{what} contains a control character (a newline, tab, ESC ...); refused",
+            hint=f"name the public channel URL on one line, e.g. {what} https://conda.example.com/my-channel",
+        )
     text = raw.strip()
     try:
         parts = urlsplit(text)

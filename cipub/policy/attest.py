@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -168,30 +168,37 @@ def attach_attestations(channel: Channel, records: list[AttestationRecord], base
 
 
 def publish_attestations(
-    channel: Channel, label: str, records: list[AttestationRecord], base: Path
-) -> tuple[int, list[str]]:
+    channel: Channel, label: str, records: list[AttestationRecord], base: Path, fresh: Collection[str] = ()
+) -> tuple[int, list[str], list[str]]:
     """Store ``records``' documents with their files in ``label``: how many were stored (0: the
-    target cannot hold them, the manifest does), and the files whose existing attestation was kept.
+    target cannot hold them, the manifest does), the files whose existing attestation was kept, and
+    those whose stale one was replaced.
 
     Like packages, an attestation already stored for the same file is never overwritten: a re-run
-    (or a re-upload with another key) keeps the one there and says so. One that attests other bytes
-    (the package was replaced) is stale and is replaced.
+    (or a re-upload with another key) keeps the one there and says so. That protects only a file that
+    was in ``label`` before this run: ``fresh`` names (``subdir/filename``) the files this run put
+    there, and a sidecar found beside one of them was there without its package, stale or foreign
+    (planted before the upload), so it is replaced. One that attests other bytes (the package was
+    replaced) is stale and is replaced too.
     """
     records = [r for r in records if r.statement == "publish"]  # provenance stays in the manifest
     if not isinstance(channel, StoresAttestations) or not records:
-        return 0, []
-    stored, kept = 0, []
+        return 0, [], []
+    stored, kept, replaced = 0, [], []
     with channel:
         for record in records:
             text = _document(record, base)
             data = attest.sidecar([text]) if record.kind == "keyless" else text.encode()
             existing = channel.get_attestation(record.subdir, record.filename, label, record.kind)
-            if existing is not None and existing != data and _attests(existing, record):
-                kept.append(record.filename)
-                continue
+            if existing is not None and existing != data:
+                if f"{record.subdir}/{record.filename}" in fresh:
+                    replaced.append(record.filename)
+                elif _attests(existing, record):
+                    kept.append(record.filename)
+                    continue
             channel.put_attestation(record.subdir, record.filename, label, record.kind, data)
             stored += 1
-    return stored, kept
+    return stored, kept, replaced
 
 
 def _attests(data: bytes, record: AttestationRecord) -> bool:
@@ -280,13 +287,15 @@ def check_attestations(
     consequence: str = "nothing was promoted",
 ) -> int:
     """Refuse (VerificationError, exit 8) unless every manifest file in ``label`` has an attestation
-    that verifies for ``requirement`` and names the sha256 the channel holds; returns the count."""
+    that verifies for ``requirement`` and names the sha256 the channel holds; returns how many were
+    verified (a file missing from ``label`` is not counted: the promotion itself refuses it)."""
     from cipub.channels.base import MAIN_LABEL
 
     state = channel_state(channel, manifest.artifacts)
     # an attestation signed for another channel must not pass here (replayed from elsewhere)
     channels = {u.rstrip("/") for u in (channel.install_url(MAIN_LABEL), requirement.channel_url) if u}
     problems: list[str] = []
+    verified = 0
     for entry in manifest.artifacts:
         copies = [f.sha256_in(label) for f in state.get(entry.key, [])]
         held = next((sha for sha in copies if sha), None)
@@ -310,6 +319,7 @@ def check_attestations(
                         f"{entry.filename}: the attestation is for channel {named or '(none)'}, "
                         f"not {' or '.join(sorted(channels))}"
                     )
+                verified += 1
                 break
             except VerificationError as exc:
                 reasons.append(exc.message.removeprefix(f"{entry.filename}: "))
@@ -333,4 +343,4 @@ def check_attestations(
             f"{len(problems)} file(s) lack a valid attestation by {requirement.identity}: {shown} — {consequence}",
             hint=hint,
         )
-    return len(manifest.artifacts)
+    return verified

@@ -25,7 +25,7 @@ from cipub.workflows.target import (
 
 if TYPE_CHECKING:
     from cipub.channels.base import Channel
-    from cipub.core.manifest import BuildNumberDecision, Manifest
+    from cipub.core.manifest import BuildNumberDecision, Manifest, UploadReceipt
     from cipub.engines import BuildRequest, Engine
     from cipub.engines.container import ContainerOptions
     from cipub.policy.cells import CellChoice
@@ -93,6 +93,10 @@ def build(settings: Settings, job: BuildJob, report: Reporter = SILENT) -> Build
     from cipub.recipe import load_recipe
 
     check_job(job, settings)
+    if job.upload:
+        from cipub.workflows.publish import check_signing_options
+
+        check_signing_options(settings)  # a bad --attest/--attest-key-file fails before the build
     container = _container_options(settings)  # a bad limit is refused before anything moves
     if not job.dry_run:
         from cipub.core.manifest import set_aside
@@ -148,9 +152,11 @@ def build(settings: Settings, job: BuildJob, report: Reporter = SILENT) -> Build
         # signed before anything is uploaded (issue 16): a signing failure uploads nothing
         signed = sign_for_upload(settings, manifest, channel, path, report) if wants_signing(settings, report) else []
         with recorded(settings, "upload", manifest):
-            _upload(manifest, channel, settings.label, report, job)
+            receipts = _upload(manifest, channel, settings.label, report, job)
             if signed:
-                publish_signed(settings, channel, signed, path, report)
+                # the files this upload put in the label: an attestation found beside one is stale
+                fresh = {f"{r.subdir}/{r.filename}" for r in receipts if r.state in ("uploaded", "label-added")}
+                publish_signed(settings, channel, signed, path, report, fresh=fresh)
         manifest_mod.write(manifest, path)
     reports.report_manifest("build", manifest, {"manifest": str(path)})
     return BuildResult(manifest, path)
@@ -338,7 +344,7 @@ def _run_engine(
     return manifest
 
 
-def _upload(manifest: Manifest, channel: Channel, label: str, report: Reporter, job: BuildJob) -> None:
+def _upload(manifest: Manifest, channel: Channel, label: str, report: Reporter, job: BuildJob) -> list[UploadReceipt]:
     from cipub.core import activity
     from cipub.core.errors import ConflictError
     from cipub.policy.publish import upload
@@ -350,7 +356,7 @@ def _upload(manifest: Manifest, channel: Channel, label: str, report: Reporter, 
     ) as step:
         try:
             # every file was checked in full by this process when the build wrote the manifest
-            upload(manifest, channel, label, progress=step, checked_here=True)
+            return upload(manifest, channel, label, progress=step, checked_here=True)
         except ConflictError as exc:
             if job.no_bump or job.build_number is not None:
                 flag = "--no-bump" if job.no_bump else "--build-number"

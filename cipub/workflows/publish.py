@@ -7,7 +7,7 @@ receipts in the manifest and reports to the CI provider.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from cipub.core.errors import AuthError, UsageError
 from cipub.core.options import Settings
+from cipub.core.secrets import redact_url
 from cipub.workflows.report import SILENT, Reporter
 from cipub.workflows.target import load_manifests, open_target, require_write_credentials, target_options
 
@@ -54,6 +55,7 @@ def upload(
     from cipub.core import manifest as manifest_mod
     from cipub.policy.publish import upload as upload_manifest
 
+    check_signing_options(settings)  # a bad key fails now, and in a dry run, not after the upload
     manifest, found_at = _manifest_to_upload(settings, files, manifests)
     write_to = None if dry_run else found_at
     channel = open_target(settings)
@@ -72,7 +74,9 @@ def upload(
     ):
         receipts = upload_manifest(manifest, channel, settings.label, dry_run=dry_run, progress=step)
     if signed:
-        publish_signed(settings, channel, signed, found_at, report)
+        # the files this upload put in the label: an attestation found beside one of them is stale
+        fresh = {f"{r.subdir}/{r.filename}" for r in receipts if r.state in ("uploaded", "label-added")}
+        publish_signed(settings, channel, signed, found_at, report, fresh=fresh)
     counts = {state: sum(1 for r in receipts if r.state == state) for state in {r.state for r in receipts}}
     report.say(("dry run: " if dry_run else "done: ") + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     if write_to is not None:
@@ -86,6 +90,15 @@ def _attest_dir(settings: Settings, found_at: Path | None) -> Path:
     if found_at is None:
         return Path(settings.output_dir)
     return found_at if found_at.is_dir() else found_at.parent
+
+
+def check_signing_options(settings: Settings) -> None:
+    """Exit 2 up front (before a build, an upload, or in a dry run) for --attest options that would
+    fail only when signing: the kind, and for key the key file (readable, ECDSA P-256)."""
+    if settings.attest:
+        from cipub.core.attest import check_signing
+
+        check_signing(settings.attest, settings.attest_key_file)
 
 
 def wants_signing(settings: Settings, report: Reporter) -> bool:
@@ -127,11 +140,24 @@ def sign_for_upload(
 
 
 def publish_signed(
-    settings: Settings, channel: Channel, records: list[AttestationRecord], found_at: Path | None, report: Reporter
+    settings: Settings,
+    channel: Channel,
+    records: list[AttestationRecord],
+    found_at: Path | None,
+    report: Reporter,
+    *,
+    fresh: Collection[str] = (),
 ) -> None:
     from cipub.policy.attest import AttachesAttestations, publish_attestations
 
-    stored, kept = publish_attestations(channel, settings.label, records, _attest_dir(settings, found_at))
+    stored, kept, replaced = publish_attestations(
+        channel, settings.label, records, _attest_dir(settings, found_at), fresh
+    )
+    for filename in replaced:
+        report.say(
+            f"note: replaced a stale attestation for {filename} on {channel.display} (it was there "
+            "without its package, so it was not the publisher's)"
+        )
     for filename in kept:
         report.say(
             f"note: {filename} already has an attestation on {channel.display}; it was kept "
@@ -177,6 +203,8 @@ def promote(
 
     if manifests and selectors:
         raise UsageError("give either --manifest or recipes/package names, not both")
+    if settings.to_target:
+        check_signing_options(settings)  # --attest signs for the destination: a bad key fails now
     write_to: Path | None = None
     if manifests:
         # Read (and check) the manifest before the target is opened: a missing or invalid manifest
@@ -193,7 +221,7 @@ def promote(
 
     report.say(
         f"promoting {len(manifest.artifacts)} file(s) on {channel.display}: "
-        f"{settings.promote_from} -> {settings.to_target + ' ' if settings.to_target else ''}"
+        f"{settings.promote_from} -> {_shown_target(settings.to_target) + ' ' if settings.to_target else ''}"
         f"{settings.promote_to}{' (move)' if move else ''}"
     )
     activity.now(
@@ -286,6 +314,11 @@ def _require_attestations(settings: Settings, channel: Channel, manifest: Manife
     report.say(f"verified {count} attestation(s) by {settings.require_attestation}")
 
 
+def _shown_target(raw: str) -> str:
+    """A --to-target as messages show it: a URL through redact_url (a credential never reaches a log)."""
+    return redact_url(raw) if "://" in raw else raw
+
+
 #: the --to-target's token: its own variable, never the --target's (ANACONDA_API_TOKEN ...)
 TO_TOKEN_ENV = ("CIPUB_TO_TOKEN",)
 
@@ -316,7 +349,7 @@ def _promote_across(
         except AuthError as exc:
             # the target's own variables (QUETZ_API_KEY ...) name the source's token: never read here
             raise AuthError(
-                f"no token for the destination {settings.to_target}",
+                f"no token for the destination {_shown_target(settings.to_target)}",
                 hint=f"set {TO_TOKEN_ENV[0]} or pass --to-token-file PATH (the --target's token is never used)",
             ) from exc
     # Re-attest for the destination channel (issue 16): the source's statements name the source.
@@ -330,7 +363,9 @@ def _promote_across(
         from cipub.policy.attest import publish_attestations
 
         # one already there for the same file is kept (never overwritten), as in an upload
-        publish_attestations(dest, settings.promote_to, signed, _attest_dir(settings, manifest.base_dir))
+        # a sidecar beside a file this promotion just put there was not the publisher's: replaced
+        fresh = {f"{r.subdir}/{r.filename}" for r in receipts if r.state == "promoted"}
+        publish_attestations(dest, settings.promote_to, signed, _attest_dir(settings, manifest.base_dir), fresh)
     return receipts, dest, options
 
 

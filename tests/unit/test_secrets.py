@@ -105,3 +105,35 @@ def test_a_signed_channel_url_with_a_fragment_is_refused_and_not_echoed() -> Non
         check_channel_url("https://example.com/ch#s3cret", "--attest-channel-url")
     assert "s3cret" not in str(refused.value) and "fragment" in str(refused.value)
     assert check_channel_url("https://example.com/ch", "--attest-channel-url") == "https://example.com/ch"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://example.com/ch\nverified: yes",
+        "https://example.com/ch\x1b[2Jok",
+        "https://example.com/ch\n",
+        "https://example.com/\tch",
+        "https://example.com/ch\x9b2J",
+    ],
+)
+@pytest.mark.parametrize("form", ["flag", "env"])
+def test_a_signed_channel_url_with_a_control_character_is_refused(
+    cipub,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    url: str,
+    form: str,
+) -> None:
+    """Cold review: a newline or ESC in --attest-channel-url was accepted and signed into every statement."""
+    from tests.support.packages import make_package
+
+    pkg = make_package(tmp_path / "build")
+    args = ["upload", str(pkg), "--target", "./chan", "--attest", "keyless"]
+    if form == "flag":
+        result = cipub(*args, "--attest-channel-url", url, cwd=tmp_path)
+    else:
+        result = cipub(*args, cwd=tmp_path, env={"CIPUB_ATTEST_CHANNEL_URL": url})
+    assert result.code == 2, result.out + result.err
+    assert "control character" in result.err and "hint:" in result.err
+    assert "\x1b" not in result.err and "verified: yes" not in result.err
+    assert not (tmp_path / "chan").exists()

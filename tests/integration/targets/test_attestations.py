@@ -367,6 +367,94 @@ def test_local_re_upload_with_another_key_keeps_the_existing_attestation(tmp_pat
     assert cipub(*promote, "--require-attestation", f"key:{first_public}", cwd=tmp_path).code == 0
 
 
+def test_an_orphan_attestation_planted_before_the_upload_is_replaced(tmp_path: Path, cipub: Cli) -> None:
+    """Never-overwrite protects the attestation of a file already on the channel: a sidecar placed
+    beside the name before the package was uploaded is not the publisher's, and is replaced."""
+    channel = tmp_path / "channel"
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    publisher, publisher_public = _key_pair(keys, "publisher")
+    stranger, _ = _key_pair(keys, "stranger")
+    pkg = make_package(tmp_path / "build")
+    manifest = write_manifest(tmp_path, pkg)
+    # a stranger's valid envelope for the very same bytes, planted in the label before any upload
+    elsewhere = tmp_path / "elsewhere"
+    planted = cipub(
+        "upload", "--manifest", str(manifest), "--target", str(elsewhere), "--attest", "key",
+        "--attest-key-file", str(stranger), cwd=tmp_path,
+    )  # fmt: skip
+    assert planted.code == 0, planted.err
+    subdir = channel / "label" / "test" / "noarch"
+    subdir.mkdir(parents=True)
+    orphan = (elsewhere / "label" / "test" / "noarch" / f"{pkg.name}.dsse.json").read_bytes()
+    (subdir / f"{pkg.name}.dsse.json").write_bytes(orphan)
+    up = cipub(
+        "upload", "--manifest", str(manifest), "--target", str(channel), "--attest", "key",
+        "--attest-key-file", str(publisher), cwd=tmp_path,
+    )  # fmt: skip
+    assert up.code == 0, up.err
+    assert "it was kept" not in up.out + up.err
+    assert f"replaced a stale attestation for {pkg.name}" in up.out + up.err
+    assert (subdir / f"{pkg.name}.dsse.json").read_bytes() != orphan
+    promote = ["promote", "--manifest", str(manifest), "--target", str(channel)]
+    right = cipub(*promote, "--require-attestation", f"key:{publisher_public}", cwd=tmp_path)
+    assert right.code == 0, right.err
+    assert main_files(channel) == [pkg.name]
+
+
+def test_an_orphan_cep50_sidecar_planted_before_the_upload_is_replaced(
+    tmp_path: Path, cipub: Cli, sigstore: LocalSigstore, issuer: OidcIssuer, token_file: Path
+) -> None:
+    """The keyless form: .sigs sidecars for the same bytes (signed for another channel) placed in the
+    label before the package was uploaded do not win over the publisher's own."""
+    pkg = make_package(tmp_path / "build")
+    manifest = write_manifest(tmp_path, pkg)
+    elsewhere = tmp_path / "elsewhere"
+    upload = ["upload", "--manifest", str(manifest), *keyless(sigstore, token_file)]
+    assert cipub(*upload, "--target", str(elsewhere), cwd=tmp_path).code == 0
+    channel = tmp_path / "channel"
+    staged = channel / "label" / "test" / "noarch"
+    staged.mkdir(parents=True)
+    planted = sorted((elsewhere / "label" / "test" / "noarch").glob(f"{pkg.name}.sigs*"))
+    assert planted
+    for sidecar in planted:
+        shutil.copyfile(sidecar, staged / sidecar.name)
+    up = cipub(*upload, "--target", str(channel), cwd=tmp_path)
+    assert up.code == 0, up.err
+    assert "it was kept" not in up.out + up.err
+    assert f"replaced a stale attestation for {pkg.name}" in up.out + up.err
+    promote = ["promote", "--manifest", str(manifest), "--target", str(channel)]
+    right = cipub(*promote, *require(sigstore, issuer), cwd=tmp_path)
+    assert right.code == 0, right.err
+    assert main_files(channel) == [pkg.name]
+
+
+def test_promote_counts_only_the_attestations_it_verified(tmp_path: Path, cipub: Cli) -> None:
+    """A manifest file missing from the source label is not counted as verified."""
+    channel = tmp_path / "channel"
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    private, public = _key_pair(keys, "publisher")
+    staged = make_package(tmp_path / "build", "staged")
+    missing = make_package(tmp_path / "build", "missing")
+    only = write_manifest(tmp_path, staged)
+    up = cipub(
+        "upload", "--manifest", str(only), "--target", str(channel), "--attest", "key",
+        "--attest-key-file", str(private), cwd=tmp_path,
+    )  # fmt: skip
+    assert up.code == 0, up.err
+    both = manifest_mod.write(
+        Manifest(artifacts=[ArtifactEntry.from_artifact(read_artifact(p)) for p in (staged, missing)]),
+        tmp_path / "both.json",
+    )
+    result = cipub(
+        "promote", "--manifest", str(both), "--target", str(channel), "--require-attestation", f"key:{public}",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert "verified 1 attestation(s)" in result.out + result.err, result.out + result.err
+    assert "verified 2 attestation(s)" not in result.out + result.err
+
+
 def test_a_key_file_without_attest_says_the_upload_is_unsigned(tmp_path: Path, cipub: Cli) -> None:
     """--attest-key-file alone signs nothing: the upload says so instead of publishing unsigned silently."""
     keys = tmp_path / "keys"

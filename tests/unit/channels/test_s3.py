@@ -282,3 +282,39 @@ def test_removing_a_label_takes_its_attestations_along(s3: Any, tmp_path: Path) 
     left = {k for k in keys(s3) if "/label/test/" in k}
     assert left == set(), left
     assert any(k.endswith(f"{art.filename}.sigs") for k in keys(s3) if "/label/" not in k)
+
+
+def _envelope(filename: str, sha256: str, who: str) -> bytes:
+    import base64
+    import json
+
+    statement = {"subject": [{"name": filename, "digest": {"sha256": sha256}}], "who": who}
+    payload = base64.b64encode(json.dumps(statement).encode()).decode()
+    return json.dumps({"payload": payload, "payloadType": "application/vnd.in-toto+json", "signatures": []}).encode()
+
+
+def test_an_orphan_envelope_is_replaced_and_a_stored_one_is_kept(s3: Any, tmp_path: Path) -> None:
+    """Never-overwrite protects the attestation of a file already in the label; one planted beside a
+    name before its package was uploaded (``fresh``: this run put the file there) is replaced."""
+    from cipub.core.manifest import AttestationRecord
+    from cipub.policy.attest import publish_attestations
+
+    art = pkg(tmp_path)
+    orphan = _envelope(art.filename, art.sha256, "planted")
+    mine = _envelope(art.filename, art.sha256, "publisher")
+    (tmp_path / "mine.dsse.json").write_bytes(mine)
+    record = AttestationRecord(
+        art.filename, "noarch", art.sha256, "s3://b/c", "key", "mine.dsse.json", "", identity="key:x"
+    )
+    with channel(s3) as ch:
+        ch.put_attestation("noarch", art.filename, "test", "key", orphan)
+        ch.upload(art, "test")
+    fresh = {f"noarch/{art.filename}"}
+    stored, kept, replaced = publish_attestations(channel(s3), "test", [record], tmp_path, fresh)
+    assert (stored, kept, replaced) == (1, [], [art.filename])
+    assert channel(s3).get_attestation("noarch", art.filename, "test", "key") == mine
+    # the file was there before the next run: its attestation is the publisher's, and is kept
+    (tmp_path / "mine.dsse.json").write_bytes(_envelope(art.filename, art.sha256, "another key"))
+    stored, kept, replaced = publish_attestations(channel(s3), "test", [record], tmp_path)
+    assert (stored, kept, replaced) == (0, [art.filename], [])
+    assert channel(s3).get_attestation("noarch", art.filename, "test", "key") == mine
