@@ -383,6 +383,11 @@ class LocalChannel(Batch):
             warn_skipped(log, self.display, label, subdir, junk)
             self._index_without(label_dir, subdir, set(junk))
             attestations.annotate_repodata(label_dir / subdir)
+        for label in {label for label, _subdir in pairs}:
+            # py-rattler's index leaves its empty scratch directory in the channel root: not ours to
+            # keep, and a stray entry in every label (rmdir removes it only when it is empty)
+            with suppress(OSError):
+                (self.label_dir(label) / ".tmp").rmdir()
         self._dirty.clear()
 
     def _junk(self, subdir_dir: Path) -> dict[str, str]:

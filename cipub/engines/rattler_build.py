@@ -228,6 +228,8 @@ def _run_worker(worker_request: dict[str, Any], output_dir: Path, log: BuildLog,
     # where rattler-build's hint points into them).
     for folder in follower.build_folders():
         shutil.rmtree(folder, ignore_errors=True)
+    with contextlib.suppress(OSError):  # the output dir's index leaves its empty scratch folder
+        (output_dir / ".tmp").rmdir()
 
 
 def _take(raw: str, log: BuildLog, events: list[dict[str, Any]]) -> None:

@@ -279,3 +279,10 @@ def test_an_index_record_of_other_bytes_does_not_give_the_build_number(tmp_path:
     fresh = LocalChannel(chan.root)
     with fresh:
         assert [f.build_number for f in fresh.files("demo")] == [3]
+
+
+def test_the_index_leaves_no_scratch_directory_in_a_label(tmp_path: Path, chan: LocalChannel) -> None:
+    """py-rattler's index makes an empty ``.tmp`` in the channel root it indexes; a label is one."""
+    upload(manifest_of(make_package(tmp_path, "demo", "1.0", 0)), chan, "test")
+    assert not (chan.label_dir("test") / ".tmp").exists()
+    assert (chan.label_dir("test") / "noarch" / "repodata.json").is_file()
