@@ -180,6 +180,13 @@ def _manifest_to_upload(
     if files and manifests:
         raise UsageError("give either package FILES or --manifest, not both")
     if files:
+        missing = [str(f) for f in files if not Path(f).is_file()]
+        if missing:  # a path that names nothing is a mistyped argument, not a damaged package (9)
+            raise UsageError(
+                f"no such package file: {', '.join(missing[:3])}"
+                + (f" and {len(missing) - 3} more" if len(missing) > 3 else ""),
+                hint="pass .conda or .tar.bz2 files that exist, or --manifest from cipub build",
+            )
         # Every file is checked (whole, metadata matches its name) before anything is sent.
         entries = [ArtifactEntry.from_artifact(read_artifact(f)) for f in files]
         # Package files are recorded in the ledger only: the build's manifest stays the build's.

@@ -41,3 +41,11 @@ def test_a_group_without_a_command_still_shows_its_help(cipub: Cli, tmp_path: Pa
     result = cipub("ci", cwd=tmp_path)
     assert result.code == 2, result.err
     assert "Usage: cipub ci" in result.out + result.err and "init" in result.out + result.err
+
+
+def test_uploading_a_file_that_does_not_exist_is_a_usage_error(cipub: Cli, tmp_path: Path) -> None:
+    """A mistyped path is exit 2 (usage), not 9: there is no package to call damaged."""
+    result = cipub("upload", str(tmp_path / "nope-1.0-0.conda"), "--target", str(tmp_path / "chan"))
+    assert result.code == 2, result.err
+    assert "no such package file" in result.err and "hint:" in result.err
+    assert not (tmp_path / "chan").exists()

@@ -317,5 +317,5 @@ def test_the_failure_summary_is_markdown_safe() -> None:
 def test_outside_github_a_failure_writes_no_summary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     summary = tmp_path / "summary"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))  # left over, without GITHUB_ACTIONS=true
-    assert main(["upload", f"--target={tmp_path / 'ch'}", str(tmp_path / "missing.conda")]) == 9
+    assert main(["upload", f"--target={tmp_path / 'ch'}", str(tmp_path / "missing.conda")]) == 2  # usage: no such file
     assert not summary.exists()
