@@ -434,7 +434,8 @@ def _checked_statement(
             return data
     named = [f"{s.get('name')} sha256 {(s.get('digest') or {}).get('sha256')}" for s in subjects if isinstance(s, dict)]
     raise VerificationError(
-        f"{filename}: the attestation is for {', '.join(named) or 'no file'}, not this file (sha256 {sha256})",
+        f"{filename}: the attestation is for {', '.join(named) or 'no file'}, "
+        f"not this file ({filename} sha256 {sha256})",
         hint="the file on the channel is not the one that was attested: re-upload the attested build",
     )
 
