@@ -258,6 +258,7 @@ def refuse_credentials(raw: str, what: str) -> None:
     """
     if "://" not in raw:
         return
+    refuse_bad_port(raw, what)  # first: the message below would show the port
     rest, _, fragment = raw.partition("://")[2].partition("#")
     netloc, _, path_and_query = rest.partition("/")
     path, _, query = path_and_query.partition("?")
@@ -268,6 +269,26 @@ def refuse_credentials(raw: str, what: str) -> None:
             f"{what} {redact_url(raw)} carries a credential in the URL; refused",
             hint="put tokens in the documented environment variable or use --token-file",
         )
+
+
+def refuse_bad_port(raw: str, what: str) -> None:
+    """Exit 2 when a URL option's port is not a number from 0 to 65535, without echoing it: a value
+    pasted in the wrong place may be a secret, and urllib's own complaint quotes it (as exit 1)."""
+    if "://" not in raw:
+        return
+    try:
+        parts = urlsplit(raw.strip())
+    except ValueError:
+        return  # not a URL urllib can read ("https://["): the option's own check says so
+    try:
+        parts.port  # noqa: B018 -- reading it is the check
+    except ValueError:
+        host = parts.netloc.rpartition("@")[2]
+        shown = redact_url(raw.replace(host, f"{host.rpartition(':')[0]}:***", 1))
+        raise UsageError(
+            f"{what} {shown} has an invalid port (not shown); refused",
+            hint="write the port as a number from 1 to 65535 (https://HOST:8443/...), or leave it out",
+        ) from None
 
 
 def check_url_option(raw: str, what: str) -> str:

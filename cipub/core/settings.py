@@ -371,6 +371,8 @@ def resolve(
     resolved = replace(Settings(), **values, origins=origins, project_root=root)
     # a URL carrying a secret would be echoed in logs, plans and summaries: refuse it before anything runs
     refuse_credentials(resolved.target, "--target")
+    if resolved.to_target:
+        refuse_credentials(resolved.to_target, "--to-target")
     if resolved.api_url:
         check_url_option(resolved.api_url, "--api-url")
     if resolved.attest_channel_url:  # signed into every attestation and kept in the ledger
