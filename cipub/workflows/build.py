@@ -271,6 +271,13 @@ def _engine_request(settings: Settings, recipe: Recipe, cell: CellChoice, number
     )
 
 
+def _shown_channel(channel: str) -> str:
+    """A dependency channel as messages show it: a URL's query and fragment (``?auth=...``) as ``***``."""
+    from cipub.core.secrets import redact_url
+
+    return redact_url(channel) if "://" in channel else channel
+
+
 def _dry_run(
     settings: Settings,
     job: BuildJob,
@@ -286,7 +293,7 @@ def _dry_run(
     report.say(
         f"would build {request.recipe.path} with {engine.name} into {request.output_dir}"
         + (f" (cell {cell.id})" if cell.id else "")
-        + f", solving dependencies from {', '.join(request.channels) or 'no channel'}"
+        + f", solving dependencies from {', '.join(map(_shown_channel, request.channels)) or 'no channel'}"
         + (f", build number {request.build_number}" if request.build_number is not None else "")
         + ("" if request.run_tests else ", without recipe tests")
         + (f", then upload to {settings.target} label {settings.label}" if job.upload else "")

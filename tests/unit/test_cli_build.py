@@ -41,3 +41,13 @@ def test_dry_run_builds_nothing_and_prints_a_valid_document(cipub, tmp_path: Pat
     assert "would build" in result.err
     assert not (tmp_path / "output").exists()
     assert not (tmp_path / ".cipub").exists()
+
+
+def test_dry_run_shows_no_query_or_fragment_of_a_dependency_channel(cipub, tmp_path: Path) -> None:
+    recipe = REPO / "recipes-template" / "v1-noarch-generic"
+    channels = ["-c", "https://conda.example.com/ch?auth=SEK6", "-c", "https://c.example/x#SEK7", "-c", "conda-forge"]
+    result = cipub("build", str(recipe), "--dry-run", "--no-upload", *channels, cwd=tmp_path)
+    assert result.code == 0, result.err
+    shown = result.out + result.err
+    assert "SEK6" not in shown and "SEK7" not in shown, shown
+    assert "https://conda.example.com/ch?***, https://c.example/x#***, conda-forge" in shown, shown
