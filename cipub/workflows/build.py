@@ -64,10 +64,13 @@ class BuildResult:
 
 
 def check_job(job: BuildJob, settings: Settings) -> None:
-    """Refuse what cannot be meant, and paths the build script would run as shell code."""
+    """Refuse what cannot be meant, and paths the build script would run as shell code: all before
+    the earlier manifest moves aside (a usage error changes nothing)."""
+    from cipub.engines import check_engine_name
     from cipub.policy.buildnumber import check_request
 
     check_request(job.build_number, job.no_bump)
+    check_engine_name(settings.engine)
     check_dependency_channels(settings)
     if job.plan_file:
         from cipub.workflows.plan import load_plan

@@ -51,3 +51,15 @@ def test_dry_run_shows_no_query_or_fragment_of_a_dependency_channel(cipub, tmp_p
     shown = result.out + result.err
     assert "SEK6" not in shown and "SEK7" not in shown, shown
     assert "https://conda.example.com/ch?***, https://c.example/x#***, conda-forge" in shown, shown
+
+
+def test_an_unknown_engine_is_refused_before_the_earlier_manifest_moves(cipub, tmp_path: Path) -> None:
+    earlier = tmp_path / "output" / "cipub-manifest.json"
+    earlier.parent.mkdir()
+    earlier.write_text('{"earlier": true}\n')
+    recipe = REPO / "recipes-template" / "v1-noarch-generic"
+    result = cipub("build", "--engine", "nope", str(recipe), cwd=tmp_path)
+    assert result.code == 2 and "unknown build engine" in result.err, result.err
+    assert "moved" not in result.out + result.err
+    assert earlier.read_text() == '{"earlier": true}\n'
+    assert not (tmp_path / "output" / "cipub-manifest.previous.json").exists()
