@@ -97,23 +97,23 @@ def build(settings: Settings, job: BuildJob, report: Reporter = SILENT) -> Build
 
     check_job(job, settings)
     container = _container_options(settings)  # a bad limit is refused before anything moves
-    if not job.dry_run:
-        from cipub.core.manifest import set_aside
-
-        # From here on a failure must not leave the earlier build's manifest where upload looks.
-        earlier = set_aside(settings.manifest_path)
-        if earlier is not None:
-            report.say(f"earlier manifest moved to {earlier}")
-    recipe = load_recipe(
-        job.recipe,
-        target_platform=job.platform,
-        variant_files=[Path(p) for p in settings.variant_config],
-        overrides=job.variant_overrides,
-        pinning=Path(settings.pinning) if settings.pinning else None,
-    )
-    # an unknown or missing engine fails before any lookup
-    engine = select_engine(settings.engine, recipe, container)
-    cell, planned, plan_channels = _choose_cell(settings, job, recipe)
+    try:
+        recipe = load_recipe(
+            job.recipe,
+            target_platform=job.platform,
+            variant_files=[Path(p) for p in settings.variant_config],
+            overrides=job.variant_overrides,
+            pinning=Path(settings.pinning) if settings.pinning else None,
+        )
+        # an unknown or missing engine fails before any lookup
+        engine = select_engine(settings.engine, recipe, container)
+        cell, planned, plan_channels = _choose_cell(settings, job, recipe)
+    except UsageError:
+        raise  # a refused command (a meta.yaml for rattler-build, an unknown --only cell) changes nothing
+    except BaseException:
+        _set_aside_earlier_manifest(settings, job, report)  # any other failure is a failed build
+        raise
+    _set_aside_earlier_manifest(settings, job, report)
     if plan_channels and settings.origin("channels").kind == "default":
         # The plan's dependency channels (cipub plan -c) reach every build job, unless it names its own.
         settings = replace(settings, channels=tuple(plan_channels))
@@ -157,6 +157,18 @@ def build(settings: Settings, job: BuildJob, report: Reporter = SILENT) -> Build
         manifest_mod.write(manifest, path)
     reports.report_manifest("build", manifest, {"manifest": str(path)})
     return BuildResult(manifest, path)
+
+
+def _set_aside_earlier_manifest(settings: Settings, job: BuildJob, report: Reporter) -> None:
+    """From here on a failure must not leave the earlier build's manifest where upload looks
+    (README: a build that fails leaves no manifest, so ``cipub upload`` refuses)."""
+    if job.dry_run:
+        return
+    from cipub.core.manifest import set_aside
+
+    earlier = set_aside(settings.manifest_path)
+    if earlier is not None:
+        report.say(f"earlier manifest moved to {earlier}")
 
 
 def _keep_secrets_from_the_build(report: Reporter) -> None:

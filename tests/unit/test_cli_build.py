@@ -63,3 +63,20 @@ def test_an_unknown_engine_is_refused_before_the_earlier_manifest_moves(cipub, t
     assert "moved" not in result.out + result.err
     assert earlier.read_text() == '{"earlier": true}\n'
     assert not (tmp_path / "output" / "cipub-manifest.previous.json").exists()
+
+
+def test_a_usage_error_found_in_the_recipe_keeps_the_earlier_manifest(cipub, tmp_path: Path) -> None:
+    earlier = tmp_path / "output" / "cipub-manifest.json"
+    earlier.parent.mkdir()
+    earlier.write_text('{"earlier": true}\n')
+    recipe = REPO / "recipes-template" / "v1-noarch-generic"
+    result = cipub("build", str(recipe), "--only", "no-such-cell", cwd=tmp_path)
+    assert result.code == 2, result.err
+    assert "moved" not in result.out + result.err and earlier.is_file()
+    # a recipe that cannot be read is a failed build: the earlier manifest moves aside (README)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "recipe.yaml").write_text("package: [unclosed\n")
+    failed = cipub("build", str(broken), cwd=tmp_path)
+    assert failed.code == 3, failed.err
+    assert not earlier.exists() and (tmp_path / "output" / "cipub-manifest.previous.json").is_file()
