@@ -311,6 +311,7 @@ def check_channel_url(raw: str, what: str) -> str:
 
     Exit 2 otherwise, never echoing the credential: what is signed is public and permanent.
     """
+    refuse_bad_port(raw, what)
     text = raw.strip()
     try:
         parts = urlsplit(text)

@@ -52,6 +52,7 @@ def test_a_group_without_a_command_still_shows_its_help(cipub: Cli, tmp_path: Pa
         ["upload", "x.conda", "--target", "quetz+https://q.example:99999/chan"],
         ["plan", "recipe", "-c", "https://conda.example.com:SEKport/ch"],
         ["promote", "--target", "./ch", "--to-target", "quetz+https://q.example:SEKport/chan"],
+        ["upload", "x.conda", "--attest-channel-url", "https://c.example:SEKport/x"],
     ],
 )
 def test_an_invalid_port_in_a_url_option_is_a_usage_error_that_hides_it(
