@@ -39,15 +39,31 @@ def mask(value: str) -> None:
         _masker(value)
 
 
+def remember(value: str) -> None:
+    """From now on ``value`` prints as ``***`` wherever output is scrubbed (and is masked in CI)."""
+    if value and value not in _SEEN:
+        _SEEN.add(value)
+        mask(value)  # hide it in CI logs before anything could print it
+
+
+def remember_url_secrets(raw: str) -> None:
+    """A URL's query and fragment (``?auth=...``, ``#...``) may hold a credential cipub cannot
+    recognise by name: they are kept out of every scrubbed line (the build's log, errors, summaries)
+    as well as the messages that show the URL through :func:`redact_url`."""
+    if "://" not in raw:
+        return
+    rest, _, fragment = raw.partition("#")
+    for part in (rest.partition("?")[2], fragment):
+        remember(part)
+
+
 class Secret:
     __slots__ = ("_value", "source")
 
     def __init__(self, value: str, source: str) -> None:
         self._value = value
         self.source = source  # e.g. "ANACONDA_API_TOKEN" or "token file /x" -- never the value
-        if value and value not in _SEEN:
-            _SEEN.add(value)
-            mask(value)  # hide it in CI logs before anything could print it
+        remember(value)
 
     def reveal(self) -> str:
         return self._value

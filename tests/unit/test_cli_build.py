@@ -80,3 +80,17 @@ def test_a_usage_error_found_in_the_recipe_keeps_the_earlier_manifest(cipub, tmp
     failed = cipub("build", str(broken), cwd=tmp_path)
     assert failed.code == 3, failed.err
     assert not earlier.exists() and (tmp_path / "output" / "cipub-manifest.previous.json").is_file()
+
+
+def test_a_dependency_channels_query_is_scrubbed_from_every_line(cipub, tmp_path: Path) -> None:
+    """The engine's log and error messages go through scrub: a -c URL's ?auth=... or #... that
+    rattler-build or py-rattler prints back must show as *** there too."""
+    from cipub.core.secrets import scrub
+
+    recipe = REPO / "recipes-template" / "v1-noarch-generic"
+    url = "https://conda.example.com/ch?auth=SEKRET66#fragment-SEKRET77"
+    result = cipub("build", str(recipe), "--dry-run", "--no-upload", "-c", url, cwd=tmp_path)
+    assert result.code == 0, result.err
+    line = scrub(f"Fetching repodata from {url}/noarch/repodata.json failed")
+    assert "SEKRET66" not in line and "SEKRET77" not in line, line
+    assert line.startswith("Fetching repodata from https://conda.example.com/ch?***#***"), line
