@@ -65,6 +65,7 @@ from cipub.channels.base import (
 from cipub.channels.target import Target, TargetOptions
 from cipub.core.artifact import PACKAGE_EXTENSIONS, Artifact, file_digests, read_artifact
 from cipub.core.errors import (
+    CONCURRENT_WRITE_HINT,
     AuthError,
     ConflictError,
     InvalidPackageError,
@@ -715,7 +716,10 @@ class LocalChannel(Batch):
                 try:
                     os.link(tmp, dest)  # atomic, and fails if dest appeared meanwhile
                 except FileExistsError as exc:
-                    raise ConflictError(f"{dest.parent.name}/{dest.name} appeared meanwhile on {self.display}") from exc
+                    raise ConflictError(
+                        f"{dest.parent.name}/{dest.name} appeared meanwhile on {self.display}",
+                        hint=CONCURRENT_WRITE_HINT,
+                    ) from exc
                 finally:
                     tmp.unlink(missing_ok=True)
                 self._listed(label, dest, present=True)
@@ -749,7 +753,9 @@ class LocalChannel(Batch):
                 artifact.path, dest, label, link=False, sha256=artifact.sha256, build_number=artifact.build_number
             )
         except FileExistsError as exc:
-            raise ConflictError(f"{artifact.key} already exists in label {label!r} of {self.display}") from exc
+            raise ConflictError(
+                f"{artifact.key} already exists in label {label!r} of {self.display}", hint=CONCURRENT_WRITE_HINT
+            ) from exc
 
     def _case_twin(self, subdir: str, filename: str) -> str | None:
         """A file in any label whose name equals ``filename`` but for case (``X-1.0RC`` vs ``x-1.0rc``)."""
@@ -769,7 +775,9 @@ class LocalChannel(Batch):
         try:
             self._create(source, dest, label, link=True)
         except FileExistsError as exc:
-            raise ConflictError(f"{file.key} already exists in label {label!r} of {self.display}") from exc
+            raise ConflictError(
+                f"{file.key} already exists in label {label!r} of {self.display}", hint=CONCURRENT_WRITE_HINT
+            ) from exc
         with storage_errors(self.root):  # the file's attestations go with it (same channel, same statement)
             for signed in attestations.attestation_files(
                 source.parent, file.filename, self._names_beside(source.parent)

@@ -290,7 +290,10 @@ class PSMChannel(HttpChannel):
             log.warning("PSM says %s existed when cipub uploaded it; checking its sha256", artifact.key)
         elif response.status_code == 409:
             if self._file_sha(label, artifact.name, artifact.key) != artifact.sha256:
-                raise ConflictError(f"{artifact.key} already exists in label {label!r} with different content")
+                raise ConflictError(
+                    f"{artifact.key} already exists in label {label!r} with different content",
+                    hint="cipub never overwrites; build with a new build number",
+                )
         elif response.status_code == 404:
             raise self._missing_channel()
         elif not response.is_success:  # 200 and 201 both mean created (anaconda-client accepts both)

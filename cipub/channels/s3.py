@@ -57,6 +57,7 @@ from cipub.channels.target import Target, TargetOptions
 from cipub.core.artifact import PACKAGE_EXTENSIONS, Artifact
 from cipub.core.attest import KEY_ENVELOPE_SUFFIX, MUTABLE_SIDECAR_SUFFIX, SIDECAR_INFIX, sidecar_name
 from cipub.core.errors import (
+    RETRY_HINT,
     AuthError,
     CipubError,
     ConflictError,
@@ -753,7 +754,7 @@ class S3Channel(Batch):
             if status >= 500 or status == 429:
                 raise NetworkError(
                     f"{self.display}: S3 {what} kept failing after retries ({status} {code}: {message})",
-                    hint="the server may be down; re-running is safe: finished files are skipped",
+                    hint=RETRY_HINT,
                 ) from exc
             raise NetworkError(f"{self.display}: S3 {what} failed ({status} {code}: {message})") from exc
         except bce.NoCredentialsError as exc:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import signal
 import sys
+import time
 import traceback
 from collections.abc import Iterator
 from types import FrameType
@@ -168,16 +170,40 @@ class StdoutClosed(BaseException):
 
 
 class _GuardedStdout:
-    """sys.stdout, with a closed pipe turned into :class:`StdoutClosed` (typer would exit 1)."""
+    """sys.stdout, with a closed pipe turned into :class:`StdoutClosed` (typer would exit 1).
+
+    Under ``PYTHONUNBUFFERED=1`` (common in CI images) sys.stdout writes straight to an unbuffered
+    raw file, and ``TextIOWrapper`` ignores a short write: when the reader goes away mid-write
+    (``cipub plan ... | head -1``) the kernel accepts part of the text, the rest is dropped and the
+    command would exit 0 with its output cut. There the text is written here, in a loop until every
+    byte is taken, so the closed pipe shows as EPIPE on the next write.
+    """
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
 
     def write(self, text: str) -> int:
         try:
+            raw = getattr(self._stream, "buffer", None)
+            if isinstance(raw, io.RawIOBase) and isinstance(text, str):
+                return self._write_all(raw, text)
             return int(self._stream.write(text))
         except BrokenPipeError:
             raise StdoutClosed from None
+
+    def _write_all(self, raw: io.RawIOBase, text: str) -> int:
+        self._stream.flush()  # nothing of an earlier write may come after this one
+        count = len(text)
+        if os.linesep != "\n":
+            text = text.replace("\n", os.linesep)
+        data = memoryview(text.encode(self._stream.encoding or "utf-8", self._stream.errors or "strict"))
+        while data:
+            written = raw.write(data)
+            if written is None:  # a non-blocking stdout that is full: wait until it takes more
+                time.sleep(0.01)
+                continue
+            data = data[written:]
+        return count
 
     def flush(self) -> None:
         try:

@@ -7,8 +7,22 @@ The table of codes lives here and in the README; ``tests/unit/test_errors.py`` k
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, ClassVar
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, ParamSpec, TypeVar
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+#: a network failure's hint in a command that writes: every step converges on a re-run
+RETRY_HINT = "the server may be down; re-running is safe: finished files are skipped"
+#: the same for a command that only reads the target (plan, status): there is nothing to skip
+READ_ONLY_RETRY_HINT = "the server may be down or unreachable from here; re-run later (this command only reads)"
+#: a conflict found while writing: another run wrote the same name between cipub's check and its write
+CONCURRENT_WRITE_HINT = (
+    "another run wrote it at the same time; re-run the same command: the same bytes count as done, "
+    "different bytes need a new build number"
+)
 
 
 class CipubError(Exception):
@@ -94,3 +108,19 @@ EXIT_CODES: dict[int, tuple[type[CipubError] | None, str]] = {
         )
     },
 }
+
+
+def read_only(func: Callable[_P, _R]) -> Callable[_P, _R]:
+    """For a workflow that only reads a target: a network failure's hint does not speak of
+    finished files being skipped (there are none), but of re-running later."""
+
+    @functools.wraps(func)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return func(*args, **kwargs)
+        except NetworkError as exc:
+            if exc.hint == RETRY_HINT:
+                exc.hint = READ_ONLY_RETRY_HINT
+            raise
+
+    return wrapper

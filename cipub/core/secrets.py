@@ -39,15 +39,31 @@ def mask(value: str) -> None:
         _masker(value)
 
 
+def remember(value: str) -> None:
+    """From now on ``value`` prints as ``***`` wherever output is scrubbed (and is masked in CI)."""
+    if value and value not in _SEEN:
+        _SEEN.add(value)
+        mask(value)  # hide it in CI logs before anything could print it
+
+
+def remember_url_secrets(raw: str) -> None:
+    """A URL's query and fragment (``?auth=...``, ``#...``) may hold a credential cipub cannot
+    recognise by name: they are kept out of every scrubbed line (the build's log, errors, summaries)
+    as well as the messages that show the URL through :func:`redact_url`."""
+    if "://" not in raw:
+        return
+    rest, _, fragment = raw.partition("#")
+    for part in (rest.partition("?")[2], fragment):
+        remember(part)
+
+
 class Secret:
     __slots__ = ("_value", "source")
 
     def __init__(self, value: str, source: str) -> None:
         self._value = value
         self.source = source  # e.g. "ANACONDA_API_TOKEN" or "token file /x" -- never the value
-        if value and value not in _SEEN:
-            _SEEN.add(value)
-            mask(value)  # hide it in CI logs before anything could print it
+        remember(value)
 
     def reveal(self) -> str:
         return self._value
@@ -258,6 +274,7 @@ def refuse_credentials(raw: str, what: str) -> None:
     """
     if "://" not in raw:
         return
+    refuse_bad_port(raw, what)  # first: the message below would show the port
     rest, _, fragment = raw.partition("://")[2].partition("#")
     netloc, _, path_and_query = rest.partition("/")
     path, _, query = path_and_query.partition("?")
@@ -268,6 +285,26 @@ def refuse_credentials(raw: str, what: str) -> None:
             f"{what} {redact_url(raw)} carries a credential in the URL; refused",
             hint="put tokens in the documented environment variable or use --token-file",
         )
+
+
+def refuse_bad_port(raw: str, what: str) -> None:
+    """Exit 2 when a URL option's port is not a number from 0 to 65535, without echoing it: a value
+    pasted in the wrong place may be a secret, and urllib's own complaint quotes it (as exit 1)."""
+    if "://" not in raw:
+        return
+    try:
+        parts = urlsplit(raw.strip())
+    except ValueError:
+        return  # not a URL urllib can read ("https://["): the option's own check says so
+    try:
+        parts.port  # noqa: B018 -- reading it is the check
+    except ValueError:
+        host = parts.netloc.rpartition("@")[2]
+        shown = redact_url(raw.replace(host, f"{host.rpartition(':')[0]}:***", 1))
+        raise UsageError(
+            f"{what} {shown} has an invalid port (not shown); refused",
+            hint="write the port as a number from 1 to 65535 (https://HOST:8443/...), or leave it out",
+        ) from None
 
 
 def check_url_option(raw: str, what: str) -> str:
@@ -297,6 +334,7 @@ def check_channel_url(raw: str, what: str) -> str:
             f"{what} contains a control character (a newline, tab, ESC ...); refused",
             hint=f"name the public channel URL on one line, e.g. {what} https://conda.example.com/my-channel",
         )
+    refuse_bad_port(raw, what)
     text = raw.strip()
     try:
         parts = urlsplit(text)

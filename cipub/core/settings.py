@@ -47,7 +47,13 @@ from cipub.core.options import (
     Origin,
     Settings,
 )
-from cipub.core.secrets import check_channel_url, check_url_option, redact_url, refuse_credentials
+from cipub.core.secrets import (
+    check_channel_url,
+    check_url_option,
+    redact_url,
+    refuse_credentials,
+    remember_url_secrets,
+)
 
 __all__ = ["DEFAULT_OUTPUT_DIR", "DEFAULT_TARGET", "ENV_PREFIX", "Settings", "describe", "resolve"]
 
@@ -379,6 +385,7 @@ def resolve(
         check_channel_url(resolved.attest_channel_url, "--attest-channel-url")
     for channel in resolved.channels:
         refuse_credentials(channel, "-c/--channel")
+        remember_url_secrets(channel)  # ?auth=... is no name cipub knows: never shown all the same
     return resolved
 
 

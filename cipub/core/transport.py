@@ -46,7 +46,7 @@ import httpx
 
 from cipub import __version__
 from cipub.core.activity import byte_observers
-from cipub.core.errors import AuthError, NetworkError, VerificationError
+from cipub.core.errors import RETRY_HINT, AuthError, NetworkError, VerificationError
 from cipub.core.limits import RetryBudget
 from cipub.core.secrets import redact_url, scrub
 
@@ -474,7 +474,7 @@ class HttpClient:
                 self._pause(delay)
         raise NetworkError(
             f"{self.what}: {method} {_shown(url)} kept failing after {self.retries} retries ({last_problem})",
-            hint="the server may be down; re-running is safe: finished files are skipped",
+            hint=RETRY_HINT,
         )
 
     def download(self, url: str, dest: Path, *, max_bytes: int | None = None) -> Downloaded:
@@ -543,7 +543,7 @@ class HttpClient:
                 self._pause(delay)
         raise NetworkError(
             f"{self.what}: GET {_shown(url)} kept failing after {self.retries} retries ({last_problem})",
-            hint="the server may be down; re-running is safe: finished files are skipped",
+            hint=RETRY_HINT,
         )
 
     def parse(self, response: httpx.Response, expect: type[dict[str, Any]] | type[list[Any]], action: str) -> Any:

@@ -29,10 +29,19 @@ __all__ = [
     "CondaBuildEngine",
     "Engine",
     "RattlerBuildEngine",
+    "check_engine_name",
     "new_package_files",
     "package_files",
     "select_engine",
 ]
+
+
+def check_engine_name(name: str) -> None:
+    """Exit 2 for an engine cipub does not know (before the build changes anything)."""
+    if name not in ENGINE_NAMES:
+        close = difflib.get_close_matches(name, ENGINE_NAMES, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"choose one of: {', '.join(ENGINE_NAMES)}"
+        raise UsageError(f"unknown build engine {name!r}", hint=hint)
 
 
 def select_engine(name: str, recipe: Recipe, container: ContainerOptions | None = None) -> Engine:
@@ -41,10 +50,7 @@ def select_engine(name: str, recipe: Recipe, container: ContainerOptions | None 
     With ``container`` the engine runs in that image (:mod:`cipub.engines.container`): conda is
     then looked for in the image, not on this machine.
     """
-    if name not in ENGINE_NAMES:
-        close = difflib.get_close_matches(name, ENGINE_NAMES, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"choose one of: {', '.join(ENGINE_NAMES)}"
-        raise UsageError(f"unknown build engine {name!r}", hint=hint)
+    check_engine_name(name)
     if name == "auto":
         name = "rattler-build" if recipe.format == "v1" else "conda-build"
     if name == "rattler-build":

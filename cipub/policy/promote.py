@@ -84,7 +84,10 @@ def promote(
 ) -> list[PromotionReceipt]:
     say = progress or (lambda _msg: None)
     if from_label == to_label:
-        raise UsageError(f"--from and --to are both {from_label!r}")
+        raise UsageError(
+            f"--from and --to are both {from_label!r}",
+            hint="promote from the staging label to another, e.g. --from test --to main",
+        )
     if not manifest.artifacts:
         raise UsageError("the manifest lists no artifacts: nothing to promote")
     entries = batch_entries(manifest.artifacts)

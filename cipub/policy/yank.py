@@ -123,7 +123,10 @@ def yank(
     """Decide for every file first (any refusal changes nothing), then label and verify."""
     say = progress or (lambda _msg: None)
     if remove_from == broken:
-        raise UsageError(f"--remove-from and --broken-label are both {broken!r}")
+        raise UsageError(
+            f"--remove-from and --broken-label are both {broken!r}",
+            hint="yank moves files from a label to another, e.g. --remove-from main --broken-label broken",
+        )
     decisions = [decide_yank(f, remove_from, broken) for f in files]
     problems = [d.problem for d in decisions if d.action == "refuse"]
     if problems:

@@ -64,10 +64,13 @@ class BuildResult:
 
 
 def check_job(job: BuildJob, settings: Settings) -> None:
-    """Refuse what cannot be meant, and paths the build script would run as shell code."""
+    """Refuse what cannot be meant, and paths the build script would run as shell code: all before
+    the earlier manifest moves aside (a usage error changes nothing)."""
+    from cipub.engines import check_engine_name
     from cipub.policy.buildnumber import check_request
 
     check_request(job.build_number, job.no_bump)
+    check_engine_name(settings.engine)
     check_dependency_channels(settings)
     if job.plan_file:
         from cipub.workflows.plan import load_plan
@@ -98,23 +101,23 @@ def build(settings: Settings, job: BuildJob, report: Reporter = SILENT) -> Build
 
         check_signing_options(settings)  # a bad --attest/--attest-key-file fails before the build
     container = _container_options(settings)  # a bad limit is refused before anything moves
-    if not job.dry_run:
-        from cipub.core.manifest import set_aside
-
-        # From here on a failure must not leave the earlier build's manifest where upload looks.
-        earlier = set_aside(settings.manifest_path)
-        if earlier is not None:
-            report.say(f"earlier manifest moved to {earlier}")
-    recipe = load_recipe(
-        job.recipe,
-        target_platform=job.platform,
-        variant_files=[Path(p) for p in settings.variant_config],
-        overrides=job.variant_overrides,
-        pinning=Path(settings.pinning) if settings.pinning else None,
-    )
-    # an unknown or missing engine fails before any lookup
-    engine = select_engine(settings.engine, recipe, container)
-    cell, planned, plan_channels = _choose_cell(settings, job, recipe)
+    try:
+        recipe = load_recipe(
+            job.recipe,
+            target_platform=job.platform,
+            variant_files=[Path(p) for p in settings.variant_config],
+            overrides=job.variant_overrides,
+            pinning=Path(settings.pinning) if settings.pinning else None,
+        )
+        # an unknown or missing engine fails before any lookup
+        engine = select_engine(settings.engine, recipe, container)
+        cell, planned, plan_channels = _choose_cell(settings, job, recipe)
+    except UsageError:
+        raise  # a refused command (a meta.yaml for rattler-build, an unknown --only cell) changes nothing
+    except BaseException:
+        _set_aside_earlier_manifest(settings, job, report)  # any other failure is a failed build
+        raise
+    _set_aside_earlier_manifest(settings, job, report)
     if plan_channels and settings.origin("channels").kind == "default":
         # The plan's dependency channels (cipub plan -c) reach every build job, unless it names its own.
         settings = replace(settings, channels=tuple(plan_channels))
@@ -160,6 +163,18 @@ def build(settings: Settings, job: BuildJob, report: Reporter = SILENT) -> Build
         manifest_mod.write(manifest, path)
     reports.report_manifest("build", manifest, {"manifest": str(path)})
     return BuildResult(manifest, path)
+
+
+def _set_aside_earlier_manifest(settings: Settings, job: BuildJob, report: Reporter) -> None:
+    """From here on a failure must not leave the earlier build's manifest where upload looks
+    (README: a build that fails leaves no manifest, so ``cipub upload`` refuses)."""
+    if job.dry_run:
+        return
+    from cipub.core.manifest import set_aside
+
+    earlier = set_aside(settings.manifest_path)
+    if earlier is not None:
+        report.say(f"earlier manifest moved to {earlier}")
 
 
 def _keep_secrets_from_the_build(report: Reporter) -> None:
@@ -277,6 +292,13 @@ def _engine_request(settings: Settings, recipe: Recipe, cell: CellChoice, number
     )
 
 
+def _shown_channel(channel: str) -> str:
+    """A dependency channel as messages show it: a URL's query and fragment (``?auth=...``) as ``***``."""
+    from cipub.core.secrets import redact_url
+
+    return redact_url(channel) if "://" in channel else channel
+
+
 def _dry_run(
     settings: Settings,
     job: BuildJob,
@@ -292,7 +314,7 @@ def _dry_run(
     report.say(
         f"would build {request.recipe.path} with {engine.name} into {request.output_dir}"
         + (f" (cell {cell.id})" if cell.id else "")
-        + f", solving dependencies from {', '.join(request.channels) or 'no channel'}"
+        + f", solving dependencies from {', '.join(map(_shown_channel, request.channels)) or 'no channel'}"
         + (f", build number {request.build_number}" if request.build_number is not None else "")
         + ("" if request.run_tests else ", without recipe tests")
         + (f", then upload to {settings.target} label {settings.label}" if job.upload else "")

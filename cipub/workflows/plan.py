@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cipub.core.errors import UsageError
+from cipub.core.errors import UsageError, read_only
 from cipub.core.files import write_atomically
 from cipub.core.options import Settings
 from cipub.workflows.target import check_dependency_channels, open_target
@@ -45,6 +45,7 @@ class PlanResult:
     written_to: Path | None
 
 
+@read_only
 def plan(settings: Settings, job: PlanJob) -> PlanResult:
     """Plan ``job.recipe`` for the settings' platforms; render it; write it if asked to."""
     from cipub.policy import noarch

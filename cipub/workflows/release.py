@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cipub.core.errors import UsageError
+from cipub.core.errors import UsageError, read_only
 from cipub.core.options import Settings
 from cipub.workflows.report import SILENT, Reporter
 
@@ -79,6 +79,7 @@ def _files(channel: Channel, names: set[str]) -> list[ChannelFile]:
         return [f for name in sorted(names) for f in channel.files(name)]
 
 
+@read_only
 def status(settings: Settings, selectors: Sequence[str], *, broken: str, report: Reporter = SILENT) -> dict[str, Any]:
     """The ``cipub status`` document; human lines go to ``report``."""
     from cipub.policy.status import file_statuses, status_document
@@ -173,7 +174,10 @@ def yank(
     from cipub.workflows.target import load_manifests
 
     if bool(specs) == bool(manifests):
-        raise UsageError("name the files to yank: NAME=VERSION[=BUILD] specs, or --manifest PATH (not both)")
+        raise UsageError(
+            "name the files to yank: NAME=VERSION[=BUILD] specs, or --manifest PATH (not both)",
+            hint="e.g. cipub yank mypkg=1.2.0 (`cipub status mypkg` lists what is published)",
+        )
     channel = open_with_labels(settings, remove_from, broken)
     with channel:
         if manifests:
@@ -213,7 +217,10 @@ def prune(
     from cipub.workflows.ledger import add_record
 
     if not superseded and older_than is None:
-        raise UsageError("give a retention rule: --superseded and/or --older-than DAYS")
+        raise UsageError(
+            "give a retention rule: --superseded and/or --older-than DAYS",
+            hint="e.g. cipub prune --superseded --older-than 30 (it only says what it would remove until given --yes)",
+        )
     staging = settings.label
     channel = open_with_labels(settings, staging)
     facts = _facts(settings, channel.display)

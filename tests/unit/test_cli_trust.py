@@ -4,6 +4,7 @@ boundary for a closed stdout, and credentials checked before anything is sent.""
 from __future__ import annotations
 
 import io
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from cipub.cli._app import state
 from cipub.cli._common import Heartbeat, use_color
 from cipub.core.errors import StorageError
 from cipub.engines.rattler_build import ScriptLogFollower
+from tests.reliability.helpers import cipub_cmd, cipub_env
 from tests.support.packages import make_package
 
 
@@ -188,3 +190,27 @@ def test_an_interrupt_during_an_upload_is_one_line_saying_what_it_left(
     assert line.startswith("cipub: interrupted by SIGTERM while uploading to ")
     assert "each file is either complete on the target or absent" in line and "re-running" in line
     assert "Traceback" not in result.err
+
+
+@pytest.mark.parametrize("unbuffered", ["1", ""])
+def test_a_pipe_closed_mid_output_exits_10_also_unbuffered(tmp_path: Path, unbuffered: str) -> None:
+    """`cipub plan ... | head -1` with ~290 KB of output: under PYTHONUNBUFFERED=1 the kernel's short
+    write used to be dropped by TextIOWrapper, and the cut output exited 0."""
+    (tmp_path / "recipe").mkdir()
+    (tmp_path / "recipe" / "meta.yaml").write_text(
+        'package:\n  name: fast\n  version: "2.0"\nrequirements:\n  host:\n    - python\n    - foo {{ foo }}\n'
+    )
+    values = ",".join(str(i) for i in range(1, 4001))
+    proc = subprocess.Popen(
+        cipub_cmd("plan", "recipe", "--no-build-numbers", "--variant", f"foo={values}"),
+        cwd=tmp_path,
+        env=cipub_env({"PYTHONUNBUFFERED": unbuffered}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(100)  # `| head -1`: read a little, then go away
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 10, err
+    assert err.count("cipub: error: standard output was closed") == 1 and "Traceback" not in err, err

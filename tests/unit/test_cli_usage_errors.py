@@ -49,3 +49,25 @@ def test_uploading_a_file_that_does_not_exist_is_a_usage_error(cipub: Cli, tmp_p
     assert result.code == 2, result.err
     assert "no such package file" in result.err and "hint:" in result.err
     assert not (tmp_path / "chan").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["upload", "x.conda", "--api-url", "https://anaconda.org:SEKport/owner", "--target", "https://anaconda.org/o"],
+        ["upload", "x.conda", "--target", "https://anaconda.org:SEKport/owner"],  # was silently dropped
+        ["upload", "x.conda", "--target", "https://user@anaconda.org:SEKport/owner"],
+        ["upload", "x.conda", "--target", "quetz+https://q.example:99999/chan"],
+        ["plan", "recipe", "-c", "https://conda.example.com:SEKport/ch"],
+        ["promote", "--target", "./ch", "--to-target", "quetz+https://q.example:SEKport/chan"],
+        ["upload", "x.conda", "--attest-channel-url", "https://c.example:SEKport/x"],
+    ],
+)
+def test_an_invalid_port_in_a_url_option_is_a_usage_error_that_hides_it(
+    cipub: Cli, tmp_path: Path, args: list[str]
+) -> None:
+    result = cipub(*args, cwd=tmp_path)
+    assert result.code == 2, result.err
+    assert "has an invalid port" in result.err and "cipub: hint:" in result.err, result.err
+    assert "SEKport" not in result.err + result.out and "99999" not in result.err, result.err
+    assert "internal error" not in result.err
