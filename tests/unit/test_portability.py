@@ -41,6 +41,11 @@ def test_no_cipub_module_imports_a_posix_only_module() -> None:
 def test_the_local_channel_loads_without_fcntl(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "fcntl", None)  # `import fcntl` now raises ImportError, as on Windows
     monkeypatch.delitem(sys.modules, "cipub.channels.local", raising=False)
+    # importing binds the new module as the package's attribute too: restore that as well, or later
+    # tests' `from cipub.channels import local` patch a module the CLI no longer runs
+    import cipub.channels
+
+    monkeypatch.setattr(cipub.channels, "local", getattr(cipub.channels, "local", None), raising=False)
     module = importlib.import_module("cipub.channels.local")
     assert module.LocalChannel
 
