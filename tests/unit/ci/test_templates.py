@@ -150,7 +150,11 @@ INPUT_CASES = [
     ({"LABEL": "-rf"}, "label"),
     ({"PROMOTE_TO": "a" * 129}, "promote-to"),
     ({"PROMOTE_TO": "main\nx"}, "promote-to"),
-    ({"TARGET": "./channel dir; $(x)"}, None),  # one line: the action passes it on as data
+    ({"TARGET": "./channel dir; x"}, None),  # one line: the action passes it on as data
+    ({"TARGET": "./channel dir; $(touch pwned-t)"}, "target"),  # as the action refuses it in paths
+    ({"TARGET": "./ch`touch pwned-b`"}, "target"),
+    ({"TARGET": 'https://anaconda.org/o"x'}, "target"),
+    ({"LABEL": "main", "PROMOTE_TO": "main"}, "label"),  # would skip staging, verify and the release gate
     ({"TARGET": ""}, None),  # empty: CIPUB_TARGET, then [tool.cipub] target
     ({"TARGET": "./ch\n$(touch pwned-target)"}, "target"),
     ({"TARGET": "./ch\r"}, "target"),
