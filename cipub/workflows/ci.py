@@ -31,7 +31,7 @@ ACTION_REPOSITORY = "cipub-dev/cipub"
 #: history with github-actions/action.yml (merged with its history, never squashed):
 #: tests/unit/ci/test_init_pins.py checks that it exists and
 #: that its action takes every input the generated workflow passes. Bump it when the action changes.
-ACTION_REF = "55187f077a5a26ca9d193b41ac3a3a76251e2764"
+ACTION_REF = "d5c32215a912315de75b7a9c3f27212425f12ef1"
 #: the version of the pinned commit, as the "# vX.Y.Z" comment every pinned action carries
 ACTION_REF_NAME = "v0.1.0"
 #: gitlab: the pip requirement the include installs cipub from by default (cipub is not on PyPI):
