@@ -7,18 +7,41 @@ recipe. ``boa`` is a deprecated alias of conda-build that runs ``conda mambabuil
 
 from __future__ import annotations
 
-import difflib
+import importlib
 from typing import TYPE_CHECKING
 
 from cipub.core.errors import UsageError
-from cipub.engines.base import CONVERT_HINT, BuildRequest, Engine, new_package_files, package_files
-from cipub.engines.boa import BoaEngine
-from cipub.engines.conda_build import CondaBuildEngine, require_conda
-from cipub.engines.rattler_build import RattlerBuildEngine
-from cipub.recipe import Recipe
 
 if TYPE_CHECKING:
+    from cipub.engines.base import BuildRequest, Engine, new_package_files, package_files
+    from cipub.engines.boa import BoaEngine
+    from cipub.engines.conda_build import CondaBuildEngine
     from cipub.engines.container import ContainerOptions
+    from cipub.engines.rattler_build import RattlerBuildEngine
+    from cipub.recipe import Recipe
+
+#: the names above, imported at first use: the build worker (``python -m
+#: cipub.engines._rattler_worker``) imports this package before its own module, and needs none of
+#: the engines (the eager imports were 45 ms of every build's worker start, issue 12, B7)
+_LAZY = {
+    "BuildRequest": "cipub.engines.base",
+    "Engine": "cipub.engines.base",
+    "new_package_files": "cipub.engines.base",
+    "package_files": "cipub.engines.base",
+    "BoaEngine": "cipub.engines.boa",
+    "CondaBuildEngine": "cipub.engines.conda_build",
+    "RattlerBuildEngine": "cipub.engines.rattler_build",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 ENGINE_NAMES = ("auto", "rattler-build", "conda-build", "boa")
 
@@ -39,6 +62,8 @@ __all__ = [
 def check_engine_name(name: str) -> None:
     """Exit 2 for an engine cipub does not know (before the build changes anything)."""
     if name not in ENGINE_NAMES:
+        import difflib
+
         close = difflib.get_close_matches(name, ENGINE_NAMES, n=1)
         hint = f"did you mean {close[0]!r}?" if close else f"choose one of: {', '.join(ENGINE_NAMES)}"
         raise UsageError(f"unknown build engine {name!r}", hint=hint)
@@ -50,6 +75,11 @@ def select_engine(name: str, recipe: Recipe, container: ContainerOptions | None 
     With ``container`` the engine runs in that image (:mod:`cipub.engines.container`): conda is
     then looked for in the image, not on this machine.
     """
+    from cipub.engines.base import CONVERT_HINT
+    from cipub.engines.boa import BoaEngine
+    from cipub.engines.conda_build import CondaBuildEngine, require_conda
+    from cipub.engines.rattler_build import RattlerBuildEngine
+
     check_engine_name(name)
     if name == "auto":
         name = "rattler-build" if recipe.format == "v1" else "conda-build"

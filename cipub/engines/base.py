@@ -13,10 +13,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from cipub.core.artifact import PACKAGE_EXTENSIONS
-from cipub.recipe import Recipe
+
+if TYPE_CHECKING:
+    from cipub.recipe import Recipe
 
 #: file identity used to tell a rewritten package from an untouched one
 FileStamp = tuple[int, int, int]
