@@ -256,6 +256,13 @@ def _check_paths_json(filename: str, data: bytes, layout: _Layout) -> None:
         layout.resolve(posixpath.dirname(name), f"info/paths.json entry {name!r}")
 
 
+def load_checks() -> None:
+    """Import what :func:`check_index_json` needs (py-rattler: about 25 ms), e.g. in a thread while
+    a build runs, so the first package's check does not wait for it."""
+    from rattler import MatchSpec  # noqa: F401
+    from rattler.package import IndexJson  # noqa: F401
+
+
 def check_index_json(filename: str, index: dict[str, Any]) -> None:
     """Refuse an index.json that conda or rattler would choke on: wrong types, bad versions, names
     or match specs. One such file on a channel breaks indexing (``index_fs``) for every later

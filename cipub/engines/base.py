@@ -51,6 +51,11 @@ class BuildRequest:
     #: where the engine's log lines go as they happen (the CLI: stderr); they are also saved in
     #: ``output_dir/`` :data:`BUILD_LOG`
     log: Callable[[str], None] | None = field(default=None, compare=False)
+    #: told of each new or rewritten package file once it is on disk, while the build may still run
+    #: (rattler-build indexes its output folder and runs the tests after writing a package: about a
+    #: second for 100 MB), so the caller can check it meanwhile. A hint, called from the engine's
+    #: thread: the file may still change; what ``build`` returns is what was built.
+    on_package: Callable[[Path], None] | None = field(default=None, compare=False)
 
 
 #: where a channel given by name (``conda-forge``) is fetched from, as conda and rattler do

@@ -19,7 +19,9 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections import deque
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -29,6 +31,7 @@ from cipub.engines.base import (
     BUILD_LOG,
     CONVERT_HINT,
     BuildRequest,
+    FileStamp,
     effective_variant_files,
     new_package_files,
     package_files,
@@ -65,7 +68,7 @@ class RattlerBuildEngine:
             BuildLog(output_dir / BUILD_LOG, request.log) as log,
         ):
             variant_files = effective_variant_files(request, Path(scratch))
-            _run_worker(_worker_request(request, output_dir, variant_files), output_dir, log, request)
+            _run_worker(_worker_request(request, output_dir, variant_files), output_dir, log, request, before)
         built = new_package_files(output_dir, before)
         if not built:
             raise BuildFailedError(
@@ -178,14 +181,51 @@ class ScriptLogFollower:
         return lines
 
 
+class PackageWatch:
+    """Tells ``on_package`` of each package file that appears (or is rewritten) in the output
+    folder while the build runs, looked for at most every ``every`` seconds."""
+
+    def __init__(
+        self,
+        output_dir: Path,
+        before: Mapping[Path, FileStamp],
+        on_package: Callable[[Path], None] | None,
+        every: float = 0.1,
+    ) -> None:
+        self._output_dir = output_dir
+        self._known: dict[Path, FileStamp] = dict(before)
+        self._on_package = on_package
+        self._every = every
+        self._last = 0.0
+
+    def poll(self) -> None:
+        if self._on_package is None:
+            return
+        now = time.monotonic()
+        if now - self._last < self._every:
+            return
+        self._last = now
+        for path, stamp in package_files(self._output_dir).items():
+            if self._known.get(path) != stamp:
+                self._known[path] = stamp
+                self._on_package(path)
+
+
 def _read_lines(stream: IO[str], into: queue.Queue[str | None]) -> None:
     for line in stream:
         into.put(line)
     into.put(None)
 
 
-def _run_worker(worker_request: dict[str, Any], output_dir: Path, log: BuildLog, request: BuildRequest) -> None:
+def _run_worker(
+    worker_request: dict[str, Any],
+    output_dir: Path,
+    log: BuildLog,
+    request: BuildRequest,
+    before: Mapping[Path, FileStamp],
+) -> None:
     follower = ScriptLogFollower(output_dir / "bld")
+    watch = PackageWatch(output_dir, before, request.on_package)
     proc = subprocess.Popen(
         [sys.executable, "-m", "cipub.engines._rattler_worker"],
         stdin=subprocess.PIPE,
@@ -208,11 +248,12 @@ def _run_worker(worker_request: dict[str, Any], output_dir: Path, log: BuildLog,
         reader.start()
         while True:
             try:
-                raw = lines.get(timeout=0.2)
+                raw = lines.get(timeout=0.1)
             except queue.Empty:
                 raw = ""
             for text in follower.poll():
                 log.line(text)
+            watch.poll()
             if raw is None:
                 break
             if raw:

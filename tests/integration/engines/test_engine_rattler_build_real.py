@@ -112,3 +112,21 @@ def test_broken_variant_file_names_file_and_line(tmp_path: Path) -> None:
         select_engine("auto", recipe).build(
             BuildRequest(recipe=recipe, output_dir=tmp_path / "out", variant_configs=(bad,), channels=())
         )
+
+
+def test_the_package_is_announced_while_its_recipe_tests_still_run(tmp_path: Path) -> None:
+    """cipub checks the package meanwhile (issue 12): the engine names it before build() returns."""
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "recipe.yaml").write_text(
+        "package: {name: announced, version: '1.0'}\n"
+        "build:\n  number: 0\n  noarch: generic\n"
+        "  script:\n    - mkdir -p $PREFIX/share && echo a > $PREFIX/share/a.txt\n"
+        "tests:\n  - script:\n      - sleep 1\n      - test -f $PREFIX/share/a.txt\n"
+    )
+    recipe = load_recipe(tmp_path / "r")
+    announced: list[Path] = []
+    built = select_engine("rattler-build", recipe).build(
+        BuildRequest(recipe=recipe, output_dir=tmp_path / "out", channels=(), on_package=announced.append)
+    )
+    assert len(built) == 1 and built[0].name.startswith("announced-1.0-")
+    assert announced == built
