@@ -142,6 +142,25 @@ def test_a_real_command_imports_no_pydantic_and_nothing_it_does_not_use(tmp_path
     assert done.stdout.splitlines()[-1] == "exit 2 imported: ", done.stdout + done.stderr
 
 
+def test_a_named_command_loads_only_its_own_module_and_help_still_lists_all_in_order(tmp_path: Path) -> None:
+    """``cipub promote ...`` imports cipub.cli.publish alone (typer builds only its options, issue 12);
+    ``--help`` afterwards, in the same process, still lists every command in the usual order."""
+    code = (
+        "import sys\n"
+        "from cipub.cli import main\n"
+        f"code = main(['promote', '--manifest', {str(tmp_path / 'none.json')!r}, '--target', {str(tmp_path / 'c')!r},"
+        " '--from', 'test', '--to', 'main'])\n"
+        "others = ('cipub.cli.build', 'cipub.cli.release', 'cipub.cli.plan', 'cipub.cli.ci')\n"
+        "others = [m for m in others if m in sys.modules]\n"
+        "print('exit', code, 'others:', ','.join(others))\n"
+        "main(['--help'])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert "exit 2 others: \n" in done.stdout, done.stdout + done.stderr
+    listed = [line.split()[0] for line in done.stdout.split("Commands:")[1].splitlines() if line.startswith("  ")]
+    assert listed == ["build", "upload", "promote", "status", "yank", "prune", "plan", "ci"]
+
+
 def test_reading_a_v1_recipe_needs_neither_jinja2_nor_yaml(tmp_path: Path) -> None:
     (tmp_path / "recipe.yaml").write_text(
         "package:\n  name: tiny\n  version: '1.0'\nbuild:\n  number: 3\n  noarch: generic\n  script: [echo]\n"
