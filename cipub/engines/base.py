@@ -56,6 +56,9 @@ class BuildRequest:
     #: second for 100 MB), so the caller can check it meanwhile. A hint, called from the engine's
     #: thread: the file may still change; what ``build`` returns is what was built.
     on_package: Callable[[Path], None] | None = field(default=None, compare=False)
+    #: called once, when the build runs in a child process of its own: this process's CPU is free
+    #: from then on (work started earlier would slow the start of the build itself)
+    on_started: Callable[[], None] | None = field(default=None, compare=False)
 
 
 #: where a channel given by name (``conda-forge``) is fetched from, as conda and rattler do

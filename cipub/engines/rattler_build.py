@@ -246,6 +246,8 @@ def _run_worker(
         proc.stdin.write(json.dumps(worker_request))
         proc.stdin.close()
         reader.start()
+        if request.on_started is not None:
+            request.on_started()
         while True:
             try:
                 raw = lines.get(timeout=0.1)

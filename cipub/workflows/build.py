@@ -344,7 +344,7 @@ def _run_engine(
         report.say("recipe tests: skipped (--no-test / run-tests = false)")
     with _EarlyChecks() as checks:
         with report.stream(f"building {request.recipe.path}") as log:
-            built = engine.build(replace(request, log=log, on_package=checks.start))
+            built = engine.build(replace(request, log=log, on_package=checks.start, on_started=checks.prepare))
         if request.run_tests and engine.name == "rattler-build":
             report.say("recipe tests: passed")
         artifacts, skipped = split_owned(cell, [checks.result(p) for p in built])
@@ -373,8 +373,8 @@ class _EarlyChecks:
     """Each built package checked (:func:`~cipub.core.artifact.read_artifact`: every member
     decompressed, sha256 and md5) in a background thread as soon as the engine has written it,
     while the engine still indexes its output folder or runs the recipe tests (rattler-build: about
-    a second for 100 MB; the check took 0.3-0.6 s after the build, benchmark B7). The thread first
-    imports the checks' own modules, while the build runs.
+    a second for 100 MB; the check took 0.3-0.6 s after the build, benchmark B7). Once the build
+    runs in its own process, the thread imports the checks' own modules (py-rattler) meanwhile.
 
     A result counts only if the file is unchanged since its check began (same size, mtime and
     inode); a failed or outdated check is done again after the build, so a file the engine was still
@@ -384,12 +384,14 @@ class _EarlyChecks:
     def __enter__(self) -> _EarlyChecks:
         from concurrent.futures import ThreadPoolExecutor
 
-        from cipub.core.artifact import load_checks
-
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cipub-check")
         self._started: dict[Path, tuple[tuple[int, int, int], Future[Artifact]]] = {}
-        self._pool.submit(load_checks)
         return self
+
+    def prepare(self) -> None:
+        from cipub.core.artifact import load_checks
+
+        self._pool.submit(load_checks)
 
     def __exit__(self, *exc: object) -> None:
         # an interrupted or failed build does not wait for checks nobody will read

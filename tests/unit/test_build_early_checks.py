@@ -25,6 +25,7 @@ def _replace_with(path: Path, source: Path) -> None:
 def test_a_check_of_an_unchanged_file_is_used(tmp_path: Path) -> None:
     package = make_package(tmp_path / "out", "early")
     with _EarlyChecks() as checks:
+        checks.prepare()  # as the engine calls it once the build runs: the checks' imports first
         checks.start(package)
         early = checks._started[package][1].result()
         assert checks.result(package) is early
