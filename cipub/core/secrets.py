@@ -438,13 +438,23 @@ def ancestors_holding(values: Sequence[str]) -> list[int]:
     return found
 
 
+def _kept_from_builds(name: str, value: str) -> bool:
+    return is_secret_name(name) and bool(value)
+
+
+def environ_for_build() -> dict[str, str]:
+    """The environment a build gets once :func:`isolate_secrets_for_build` has run, computed now
+    (for a build process started ahead of it, which must never see a secret either)."""
+    return {name: value for name, value in os.environ.items() if not _kept_from_builds(name, value)}
+
+
 def isolate_secrets_for_build() -> list[str]:
     """Before untrusted recipe code runs as our child: take every secret variable out of
     ``os.environ`` (children inherit none; tokens are still read via :func:`process_environ`),
     blank it in our initial environment block (``/proc/<cipub>/environ`` no longer shows it) and make
     the process non-dumpable. Returns the names taken. Linux does all three; elsewhere the first.
     """
-    taken = {name: value for name, value in os.environ.items() if is_secret_name(name) and value}
+    taken = {name: value for name, value in os.environ.items() if _kept_from_builds(name, value)}
     for name, value in taken.items():
         _HELD[name] = value
         if len(value.strip()) >= MIN_SCRUB_LENGTH:

@@ -12,6 +12,7 @@ JSON lines on stdout (``{"event": "log"|"error"|"test-failed"
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -121,8 +122,14 @@ def _test(packages: list[Path], channels: list[str]) -> bool:
 
 
 def main() -> int:
+    # Imported before the request is read: a worker started ahead of its build (RattlerBuildEngine
+    # .prestart) does this while cipub is still reading the recipe. A failure is reported below.
+    with contextlib.suppress(Exception):
+        import rattler_build  # noqa: F401
     # the request: a file named on the command line (in a container), else stdin
     text = Path(sys.argv[1]).read_text(encoding="utf-8") if len(sys.argv) > 1 else sys.stdin.read()
+    if not text.strip():
+        return 0  # started ahead, and cipub ended before it had a build to give
     request = json.loads(text)
     try:
         built = _build(request)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from cipub.core.manifest import BuildNumberDecision, Manifest, UploadReceipt
     from cipub.engines import BuildRequest, Engine
     from cipub.engines.container import ContainerOptions
+    from cipub.engines.rattler_build import RattlerBuildEngine
     from cipub.policy.cells import CellChoice
     from cipub.recipe import Recipe
 
@@ -94,16 +95,51 @@ def check_job(job: BuildJob, settings: Settings) -> None:
 
 def build(settings: Settings, job: BuildJob, report: Reporter = SILENT) -> BuildResult:
     """Build ``job.recipe`` (one plan cell with ``job.only``), write its manifest, upload it."""
-    from cipub.engines import select_engine
-    from cipub.policy.buildnumber import engine_number, needs_channel
-    from cipub.recipe import load_recipe
-
     check_job(job, settings)
     if job.upload:
         from cipub.workflows.publish import check_signing_options
 
         check_signing_options(settings)  # a bad --attest/--attest-key-file fails before the build
     container = _container_options(settings)  # a bad limit is refused before anything moves
+    early = _early_engine(settings, job)
+    try:
+        return _build(settings, job, report, container, early)
+    finally:
+        if early is not None:
+            early.close()  # a worker no build was given (a failure before it) ends here
+
+
+def _early_engine(settings: Settings, job: BuildJob) -> RattlerBuildEngine | None:
+    """For a host rattler-build build of a recipe.yaml: its engine, with the build's worker process
+    started now, so its interpreter start and py-rattler-build import (about 50 ms) overlap with
+    reading the recipe and deciding build numbers (issue 12, B7). None for anything else."""
+    if job.dry_run or settings.container or settings.engine not in ("auto", "rattler-build"):
+        return None
+    from cipub.core.errors import CipubError
+    from cipub.engines.rattler_build import RattlerBuildEngine
+    from cipub.recipe import find_recipe_file
+
+    try:
+        if find_recipe_file(job.recipe)[1] != "v1":
+            return None
+    except CipubError:
+        return None  # load_recipe says what is wrong, in its own words
+    engine = RattlerBuildEngine()
+    engine.prestart()
+    return engine
+
+
+def _build(
+    settings: Settings,
+    job: BuildJob,
+    report: Reporter,
+    container: ContainerOptions | None,
+    early: RattlerBuildEngine | None,
+) -> BuildResult:
+    from cipub.engines import select_engine
+    from cipub.policy.buildnumber import engine_number, needs_channel
+    from cipub.recipe import load_recipe
+
     try:
         recipe = load_recipe(
             job.recipe,
@@ -114,6 +150,8 @@ def build(settings: Settings, job: BuildJob, report: Reporter = SILENT) -> Build
         )
         # an unknown or missing engine fails before any lookup
         engine = select_engine(settings.engine, recipe, container)
+        if early is not None and type(engine) is type(early):
+            engine = early  # the same engine, its worker already started
         cell, planned, plan_channels = _choose_cell(settings, job, recipe)
     except UsageError:
         raise  # a refused command (a meta.yaml for rattler-build, an unknown --only cell) changes nothing
