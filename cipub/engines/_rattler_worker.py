@@ -17,8 +17,44 @@ import json
 import os
 import sys
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import subprocess
+
+
+def start(env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
+    """Start this worker (None: with this process's environment); it waits for its request on stdin.
+
+    Called by the parent (:mod:`cipub.engines.rattler_build`); kept here, beside the protocol, so a
+    build can start its worker before importing the engine and its recipe readers (issue 12, B7)."""
+    import subprocess
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "cipub.engines._rattler_worker"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        # its own session: a signal for cipub is not sent to the build too; cipub stops the whole
+        # session itself (the build script's processes with it)
+        start_new_session=True,
+        env=env,
+    )
+
+
+def start_ahead() -> subprocess.Popen[str]:
+    """Start the worker before its build is known: with the environment the build gets once
+    ``isolate_secrets_for_build`` has run (no secret variable), computed now. It runs nothing until
+    its request comes; give it to :class:`~cipub.engines.rattler_build.RattlerBuildEngine`, which
+    ends it (``close``) if no build does."""
+    from cipub.core.secrets import environ_for_build
+
+    return start(environ_for_build())
 
 
 def _emit(event: str, **fields: Any) -> None:

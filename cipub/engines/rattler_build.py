@@ -16,7 +16,6 @@ import queue
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -27,6 +26,7 @@ from typing import IO, Any
 
 from cipub.core.errors import BuildFailedError, CipubError, NetworkError, RecipeError, UsageError
 from cipub.core.secrets import scrub
+from cipub.engines import _rattler_worker
 from cipub.engines.base import (
     BUILD_LOG,
     CONVERT_HINT,
@@ -51,19 +51,11 @@ class RattlerBuildEngine:
 
     name = "rattler-build"
 
-    def __init__(self) -> None:
-        self._worker: subprocess.Popen[str] | None = None
-
-    def prestart(self) -> None:
-        """Start the worker process now, before its request is known: its interpreter start and
-        py-rattler-build import (about 50 ms) then overlap with cipub's own work up to
-        :meth:`build` (issue 12, B7). It gets this process's environment as it is now minus every
-        secret variable (what the build gets after ``isolate_secrets_for_build``), waits for its
-        request on stdin and runs nothing before; :meth:`close` ends it if no build comes."""
-        if self._worker is None:
-            from cipub.core.secrets import environ_for_build
-
-            self._worker = _start_worker(environ_for_build())
+    def __init__(self, worker: subprocess.Popen[str] | None = None) -> None:
+        """``worker``: this engine's worker process, started ahead of the build
+        (:func:`cipub.engines._rattler_worker.start_ahead`, issue 12, B7): :meth:`build` gives it
+        the request, :meth:`close` ends it if no build comes. Without one, the build starts its own."""
+        self._worker = worker
 
     def close(self) -> None:
         """End a pre-started worker that was given no build (it has run nothing)."""
@@ -92,9 +84,8 @@ class RattlerBuildEngine:
         ):
             variant_files = effective_variant_files(request, Path(scratch))
             worker, self._worker = self._worker, None
-            _run_worker(
-                worker or _start_worker(), _worker_request(request, output_dir, variant_files), log, request, before
-            )
+            worker_request = _worker_request(request, output_dir, variant_files)
+            _run_worker(worker or _rattler_worker.start(), worker_request, log, request, before)
         built = new_package_files(output_dir, before)
         if not built:
             raise BuildFailedError(
@@ -241,23 +232,6 @@ def _read_lines(stream: IO[str], into: queue.Queue[str | None]) -> None:
     for line in stream:
         into.put(line)
     into.put(None)
-
-
-def _start_worker(env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
-    """The worker process (None: this process's environment), waiting for its request on stdin."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "cipub.engines._rattler_worker"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-        # its own session: a signal for cipub is not sent to the build too; cipub stops the whole
-        # session itself (the build script's processes with it)
-        start_new_session=True,
-        env=env,
-    )
 
 
 def _run_worker(

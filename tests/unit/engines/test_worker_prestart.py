@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from cipub.engines._rattler_worker import start_ahead
 from cipub.engines.rattler_build import RattlerBuildEngine
 from tests.conftest import REPO
 
@@ -27,10 +28,8 @@ def test_a_prestarted_worker_holds_no_secret_and_ends_on_close(monkeypatch: pyte
     monkeypatch.setenv("MY_DEPLOY_TOKEN", "prestart-canary-5d1e")
     monkeypatch.setenv("ANACONDA_API_TOKEN", "prestart-canary-77a0")
     monkeypatch.setenv("CIPUB_HARMLESS", "kept")
-    engine = RattlerBuildEngine()
-    engine.prestart()
-    worker = engine._worker
-    assert worker is not None
+    worker = start_ahead()
+    engine = RattlerBuildEngine(worker)
     environ = Path(f"/proc/{worker.pid}/environ").read_bytes().split(b"\0")
     assert b"CIPUB_HARMLESS=kept" in environ
     assert not [entry for entry in environ if b"prestart-canary" in entry]
