@@ -234,7 +234,9 @@ def _recipe_and_cell(
     from cipub.workflows.plan import load_plan, plan_arguments, recipe_reading
 
     def read(platform: str | None, overrides: Mapping[str, Sequence[str]]) -> tuple[Recipe, dict[str, Any]]:
-        chosen, reading = recipe_reading(settings, job.recipe, platform or current_platform())
+        chosen, reading = recipe_reading(
+            settings, job.recipe, platform or current_platform(), need_pinning=job.plan_file is None
+        )
         return load_recipe(job.recipe, target_platform=chosen, overrides=overrides, **reading), reading
 
     if not (job.only or job.plan_file):

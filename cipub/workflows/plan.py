@@ -99,14 +99,23 @@ def pinning_of(settings: Settings) -> Path | None:
     )
 
 
-def recipe_reading(settings: Settings, path: Path, platform: str | None) -> tuple[str | None, dict[str, Any]]:
+def recipe_reading(
+    settings: Settings, path: Path, platform: str | None, *, need_pinning: bool = True
+) -> tuple[str | None, dict[str, Any]]:
     """(target platform, the other ``load_recipe`` arguments) with which ``cipub plan`` reads the
     recipe, and a build of its cells reads it too: the ``-m`` files and the pinning; under
     ``--conda-forge`` also the feedstock's migrations after the ``-m`` files and conda-smithy's
     environment for that platform (CF_CUDA_ENABLED: a pinning key such as arm_variant_type exists
     only then, and a recipe naming it cannot render without it). ``platform`` None: the first
-    platform of the feedstock under ``--conda-forge``, else this machine's."""
-    pinning = pinning_of(settings)
+    platform of the feedstock under ``--conda-forge``, else this machine's. ``need_pinning`` False
+    (a build from a plan file, whose values say what the pinning gave): ``--conda-forge`` without a
+    pinning on this machine reads the feedstock without one."""
+    try:
+        pinning = pinning_of(settings)
+    except UsageError:
+        if need_pinning:
+            raise
+        pinning = None
     reading: dict[str, Any] = {"variant_files": [Path(p) for p in settings.variant_config], "pinning": pinning}
     if settings.conda_forge:
         from cipub.recipe import find_recipe_file

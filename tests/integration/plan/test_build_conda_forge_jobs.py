@@ -134,17 +134,23 @@ def _check_built_as_planned(root: Path, out: str) -> None:
     assert lemon.variant_id == "linux-64-flavourlemon-sizel"
 
 
-@pytest.mark.parametrize("pinning_on_the_build_machine", [False, True], ids=["plan-only", "pinning-in-env"])
+@pytest.mark.parametrize(
+    "build_env",
+    [{}, {"CIPUB_PINNING": "pinning/conda_build_config.yaml"}, {"CIPUB_CONDA_FORGE": "true"}],
+    ids=["plan-only", "pinning-in-env", "conda-forge-in-env-without-pinning"],
+)
 def test_a_ci_job_builds_its_cells_from_the_plan_with_the_migrated_values(  # type: ignore[no-untyped-def]
-    cipub, tmp_path: Path, pinning_on_the_build_machine: bool
+    cipub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, build_env: dict[str, str]
 ) -> None:
     root = _feedstock(tmp_path / "feedstock")
     _plan(cipub, root)
-    # the build step of the CI templates: the plan file and the job id. The feedstock's inputs are
-    # either not on the build machine at all, or the pinning is (a workflow-wide CIPUB_PINNING)
-    # without --conda-forge, so the migration is not read there: the plan's values must decide.
-    env = {"CIPUB_PINNING": "pinning/conda_build_config.yaml"} if pinning_on_the_build_machine else {}
-    if not pinning_on_the_build_machine:
+    # the build step of the CI templates: the plan file and the job id. The build machine has none
+    # of the feedstock's inputs; or the pinning only (a workflow-wide CIPUB_PINNING, without
+    # --conda-forge: the migration is not read there); or conda-forge = true (a project setting)
+    # but no pinning installed. The plan's values must decide in every case.
+    monkeypatch.delenv("CONDA_PREFIX", raising=False)
+    env = dict(build_env)
+    if "CIPUB_PINNING" not in env:
         (root / "pinning" / "conda_build_config.yaml").unlink()
     built = cipub(
         "build", "recipe", "--plan", "plan.json", "--only", JOB, "--no-upload", "--output-dir", "out", cwd=root, env=env
@@ -199,3 +205,24 @@ def test_a_whole_feedstock_build_with_conda_forge_reads_the_pinning_and_migratio
         "cfdemo-flavour-1.0-mint_s",
         "libcfdemo-1.0-libfoo2",
     ]
+
+
+def test_promote_and_status_name_each_files_own_cell_and_job(cipub, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    root = _feedstock(tmp_path / "feedstock")
+    _plan(cipub, root)
+    common = ("--target", "./channel")  # the default output dir: status reads its ledger there
+    built = cipub("build", "recipe", "--plan", "plan.json", "--only", JOB, "--no-upload", *common, cwd=root)
+    assert built.code == 0, built.err + built.out
+    for command in ("upload", "promote"):
+        done = cipub(command, "--manifest", "output/cipub-manifest.json", *common, cwd=root)
+        assert done.code == 0, done.err + done.out
+    promoted = manifest_mod.load(root / "output" / "cipub-manifest.json")
+    assert {p.filename for p in promoted.promotions} == {a.filename for a in promoted.artifacts}
+    cell_of = {a.filename: (a.variant_id, a.job) for a in promoted.artifacts}
+    status = cipub("status", "cfdemo-flavour", "libcfdemo", "--json", *common, cwd=root)
+    assert status.code == 0, status.err
+    files = json.loads(status.out)["files"]
+    assert {f["filename"]: (f.get("cell"), f.get("job")) for f in files} == cell_of
+    lemon = next(f for f in files if "lemon" in f["filename"])
+    assert (lemon["cell"], lemon["job"]) == ("linux-64-flavourlemon-sizel", JOB)
+    assert "cell: linux-64-flavourlemon-sizel (job linux-64-job)" in cipub("status", *common, cwd=root).out
