@@ -226,3 +226,30 @@ def test_promote_and_status_name_each_files_own_cell_and_job(cipub, tmp_path: Pa
     lemon = next(f for f in files if "lemon" in f["filename"])
     assert (lemon["cell"], lemon["job"]) == ("linux-64-flavourlemon-sizel", JOB)
     assert "cell: linux-64-flavourlemon-sizel (job linux-64-job)" in cipub("status", *common, cwd=root).out
+
+
+def test_the_gitlab_child_pipelines_build_jobs_build_the_plans_cells(cipub, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import base64
+    import shlex
+
+    import yaml
+
+    root = _feedstock(tmp_path / "feedstock")
+    _plan(cipub, root)
+    written = cipub("ci", "gitlab-pipeline", "plan.json", "--output", "pipeline.yml", cwd=root)
+    assert written.code == 0, written.err
+    pipeline = yaml.safe_load((root / "pipeline.yml").read_text())
+    build = pipeline["cipub-build"]
+    (jobs,) = [m["CIPUBCI_CELL"] for m in build["parallel"]["matrix"]]
+    assert jobs == [JOB]
+    # run the job's script as GitLab would (no pinning, no --conda-forge on its machine)
+    (root / "pinning" / "conda_build_config.yaml").unlink()
+    plan_file = root / "cipub-plan.json"
+    plan_file.write_bytes(base64.b64decode(pipeline["variables"]["CIPUBCI_PLAN_B64"]))
+    variables = {"CIPUBCI_CELL": JOB, "CIPUBCI_RECIPE": "recipe"}
+    (command,) = [line for line in build["script"] if line.startswith("cipub build ")]
+    for name, value in variables.items():
+        command = command.replace(f'"${name}"', value).replace(f"${name}", value)
+    built = cipub(*shlex.split(command)[1:], cwd=root)
+    assert built.code == 0, built.err + built.out
+    _check_built_as_planned(root, f"output/{JOB}")
