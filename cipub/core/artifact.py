@@ -194,15 +194,20 @@ _Scanned = tuple[dict[str, Any], tuple[str, ...], bool, dict[str, str] | None]
 
 
 def _hash_input(data: bytes) -> dict[str, str] | None:
-    """``info/hash_input.json`` as text values, or None when it is not a JSON object (it is
-    informative only: a package is not refused for it)."""
+    """``info/hash_input.json``'s single values as text (``true``, ``13``), or None when it is not
+    a JSON object (it is informative only: a package is not refused for it). Lists and mappings
+    are left out: they are not one variant value."""
     try:
         loaded = json.loads(data)
     except ValueError:
         return None
     if not isinstance(loaded, dict):
         return None
-    return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in loaded.items()}
+    return {
+        str(k): v if isinstance(v, str) else json.dumps(v)
+        for k, v in loaded.items()
+        if isinstance(v, str | int | float | bool)
+    }
 
 
 def _scan(path: Path, *, whole: bool = True) -> _Scanned:

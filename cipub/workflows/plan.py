@@ -108,16 +108,18 @@ def recipe_reading(
     environment for that platform (CF_CUDA_ENABLED: a pinning key such as arm_variant_type exists
     only then, and a recipe naming it cannot render without it). ``platform`` None: the first
     platform of the feedstock under ``--conda-forge``, else this machine's. ``need_pinning`` False
-    (a build from a plan file, whose values say what the pinning gave): ``--conda-forge`` without a
-    pinning on this machine reads the feedstock without one."""
+    (a build from a plan file, whose values say what the pinning and migrations gave):
+    ``--conda-forge`` without a pinning on this machine reads the recipe with the ``-m`` files only
+    (the feedstock's migrations, chosen against a pinning, cannot be chosen without one)."""
+    conda_forge = settings.conda_forge
     try:
         pinning = pinning_of(settings)
     except UsageError:
         if need_pinning:
             raise
-        pinning = None
+        pinning, conda_forge = None, False
     reading: dict[str, Any] = {"variant_files": [Path(p) for p in settings.variant_config], "pinning": pinning}
-    if settings.conda_forge:
+    if conda_forge:
         from cipub.recipe import find_recipe_file
         from cipub.recipe.feedstock import read_feedstock
 
