@@ -280,12 +280,20 @@ def _build_numbers(
 
 
 def _engine_request(
-    settings: Settings, recipe: Recipe, cell: CellChoice, number: int | None, reading: Mapping[str, Any]
+    settings: Settings,
+    recipe: Recipe,
+    cell: CellChoice,
+    number: int | None,
+    reading: Mapping[str, Any] | None = None,
 ) -> BuildRequest:
-    """What the engine is given: the variant files the recipe was read with (the pinning lowest,
-    the feedstock's migrations under ``--conda-forge``), the cell's values above them all, and a
+    """What the engine is given: the variant files the recipe was read with (``reading``, see
+    :func:`cipub.workflows.plan.recipe_reading`: the pinning lowest, the feedstock's migrations
+    under ``--conda-forge``; default the ``-m`` files), the cell's values above them all, and a
     job's cells as rows of one zip."""
     from cipub.engines import BuildRequest
+
+    if reading is None:
+        reading = {"variant_files": [Path(p) for p in settings.variant_config]}
 
     return BuildRequest(
         recipe=recipe,
