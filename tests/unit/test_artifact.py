@@ -164,3 +164,14 @@ def test_a_changed_file_is_checked_in_full_whatever_the_manifest_says(tmp_path: 
         read_artifact(pkg, checked_sha256=checked.sha256, checked_size=checked.size)
     with pytest.raises(InvalidPackageError, match="damaged or truncated"):
         read_artifact(pkg, checked_sha256=checked.sha256)  # no size given: the sha256 decides
+
+
+def test_hash_input_is_read_as_single_text_values() -> None:
+    from cipub.core.artifact import _hash_input
+
+    assert _hash_input(b'{"python": "3.12.* *_cpython", "flag": true, "n": 13, "zips": [1], "m": {}}') == {
+        "python": "3.12.* *_cpython",
+        "flag": "true",
+        "n": "13",
+    }
+    assert _hash_input(b"[1]") is None and _hash_input(b"not json") is None
