@@ -24,7 +24,6 @@ How cells are found, per target platform:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import re
 from collections import Counter
@@ -414,6 +413,8 @@ def _id_value(value: str) -> str:
 
 
 def _digest(platform: str, variant: Mapping[str, str]) -> str:
+    import hashlib  # only for long or clashing ids: OpenSSL's load is start-up every plan pays otherwise
+
     canonical = json.dumps([platform, sorted(variant.items())], separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:8]
 
