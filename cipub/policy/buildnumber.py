@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from cipub.core.decisions import BuildNumberDecision
 from cipub.core.errors import UsageError
-from cipub.core.manifest import BuildNumberDecision
 
 if TYPE_CHECKING:
     # the channel layer (channels.base, core.artifact) only where a channel is asked: a plan

@@ -32,8 +32,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cipub.core.decisions import BuildNumberDecision
 from cipub.core.errors import RecipeError, UsageError
-from cipub.core.manifest import BuildNumberDecision
 from cipub.recipe import Recipe, RecipeOutput, load_recipe, own_variant_file, stacked_variant_files, usage, v1
 from cipub.recipe.selectors import check_platform
 from cipub.recipe.v0 import default_compilers

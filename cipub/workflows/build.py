@@ -25,7 +25,8 @@ from cipub.workflows.target import (
 
 if TYPE_CHECKING:
     from cipub.channels.base import Channel
-    from cipub.core.manifest import BuildNumberDecision, Manifest, UploadReceipt
+    from cipub.core.decisions import BuildNumberDecision
+    from cipub.core.manifest import Manifest, UploadReceipt
     from cipub.engines import BuildRequest, Engine
     from cipub.engines.container import ContainerOptions
     from cipub.policy.cells import CellChoice
