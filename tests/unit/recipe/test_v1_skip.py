@@ -101,3 +101,48 @@ def test_single_output_skip_drops_the_variants_it_names(tmp_path: Path) -> None:
     config = variant_config_for(recipe, "linux-64", [variants], {})
     cells = cells_for_platform(recipe, "linux-64", config)
     assert sorted(c.combo.used["python"] for c in cells) == ["3.11", "3.12"]
+
+
+VERSIONS = ["3.6", "3.7", "3.7.0", "3.7.1", "3.10", "3.9", "3.12", "3.13.2", "3", "4.0", "10", "0.9", "1.0.0.0"]
+SPECS = [
+    "<3.7",
+    "<=3.7",
+    ">3.7",
+    ">=3.7",
+    "==3.7",
+    "!=3.7",
+    ">=3.8,<3.12",
+    ">= 3.8, < 3.12",
+    "<3",
+    "==3.7.0",
+    ">=3.10",
+    "<10",
+    # py-rattler decides these
+    "3.7.*",
+    "3.7",
+    "<3.7|>=3.12",
+    ">=3.7a1",
+    "~=3.7",
+    "",
+]
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_match_agrees_with_py_rattler(spec: str) -> None:
+    from rattler import Version, VersionSpec
+
+    for version in VERSIONS:
+        try:
+            expected = bool(VersionSpec(spec).matches(Version(version)))
+        except Exception:
+            expected = False
+        assert v1._match(f"{version}.* *_cpython", spec) is expected, (version, spec)
+
+
+def test_numeric_specs_need_no_py_rattler() -> None:
+    assert v1._plain_match("3.6", "<3.7") is True
+    assert v1._plain_match("3.10", ">=3.8,<3.12") is True
+    assert v1._plain_match("3.7", "==3.7.0") is True
+    for other in ("3.7.*", "<3.7|>=3.12", ">=3.7a1", "~=3.7"):
+        assert v1._plain_match("3.6", other) is None
+    assert v1._plain_match("3.6a1", "<3.7") is None
