@@ -19,6 +19,7 @@ from cipub.workflows.target import check_dependency_channels, open_target
 if TYPE_CHECKING:
     from cipub.policy.plan import Plan
     from cipub.recipe import Recipe
+    from cipub.recipe.feedstock import Feedstock
 
 FORMATS = ("text", "json", "github", "gitlab")
 
@@ -70,7 +71,7 @@ def plan(settings: Settings, job: PlanJob) -> PlanResult:
         target_platform=first_platform,
         overrides=job.variant_overrides,
         pinning=pinning,
-        **reading,
+        **{k: v for k, v in reading.items() if k != "feedstock"},
     )
     notes: list[str] = []
     arguments: dict[str, Any] = {
@@ -82,7 +83,7 @@ def plan(settings: Settings, job: PlanJob) -> PlanResult:
         "grouping": settings.grouping,
     }
     if settings.conda_forge and pinning is not None:
-        arguments.update(_conda_forge_arguments(settings, recipe, pinning, notes))
+        arguments.update(_conda_forge_arguments(settings, recipe, pinning, notes, reading.get("feedstock")))
     opened = None
     if job.build_numbers:
         try:
@@ -136,14 +137,19 @@ def _conda_forge_reading(settings: Settings, path: Path, pinning: Path | None, p
         "platform": chosen,
         "variant_files": [Path(p) for p in settings.variant_config] + list(feedstock.migrations),
         "environ": feedstock.environ(chosen, text) if chosen else None,
+        "feedstock": feedstock,
     }
 
 
-def _conda_forge_arguments(settings: Settings, recipe: Recipe, pinning: Path, notes: list[str]) -> dict[str, Any]:
-    """``--conda-forge``: what conda-smithy would read from the feedstock (see cipub.recipe.feedstock)."""
+def _conda_forge_arguments(
+    settings: Settings, recipe: Recipe, pinning: Path, notes: list[str], feedstock: Feedstock | None = None
+) -> dict[str, Any]:
+    """``--conda-forge``: what conda-smithy would read from the feedstock (see cipub.recipe.feedstock);
+    ``feedstock``: the one read for the first platform (read once: its migrations are parsed)."""
     from cipub.recipe.feedstock import read_feedstock
 
-    feedstock = read_feedstock(recipe.path, pinning=pinning)
+    if feedstock is None:
+        feedstock = read_feedstock(recipe.path, pinning=pinning)
     notes.append(feedstock.describe())
     recipe_text = recipe.path.read_text(encoding="utf-8", errors="replace")
     grouping = settings.grouping if settings.origin("grouping").kind != "default" else "conda-smithy"
