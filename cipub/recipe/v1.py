@@ -52,15 +52,30 @@ def _friendly(message: str) -> str:
 
 
 def parse_stage0(path: Path) -> Any:
-    """``Stage0Recipe.from_file``, with parse errors as RecipeError (exit 3) naming file and line."""
+    """``Stage0Recipe.from_file``, with parse errors as RecipeError (exit 3) naming file and line.
+
+    Parsed once per process for the same file and content: a plan reads the recipe, then renders
+    it for each platform, from the same parse (py-rattler-build's render leaves it as is).
+    """
     from rattler_build import Stage0Recipe
 
     try:
-        return Stage0Recipe.from_file(path)
+        key = (str(path.resolve()), path.read_bytes())
+        cached = _STAGE0.get(key)
+        if cached is not None:
+            return cached
+        parsed = Stage0Recipe.from_file(path)
     except OSError as exc:
         raise RecipeError(f"{path}: cannot read recipe ({exc})") from exc
     except Exception as exc:  # py-rattler-build raises its own exception types
         raise recipe_error(path, exc, "cannot parse recipe") from None
+    if len(_STAGE0) > 32:
+        _STAGE0.clear()
+    _STAGE0[key] = parsed
+    return parsed
+
+
+_STAGE0: dict[tuple[str, bytes], Any] = {}
 
 
 _TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
