@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from cipub import __version__
+from cipub.core.decisions import BuildNumberDecision
 from cipub.core.errors import StorageError, UsageError
 from cipub.core.files import write_atomically
 from cipub.core.options import DEFAULT_OUTPUT_DIR
@@ -84,17 +85,6 @@ class ArtifactEntry:
             variant_id=variant_id,
             job=job,
         )
-
-
-@dataclass
-class BuildNumberDecision:
-    name: str
-    version: str
-    recipe_number: int
-    channel_highest: int | None
-    chosen: int
-    reason: str
-    target: str | None = None
 
 
 @dataclass
