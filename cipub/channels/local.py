@@ -182,8 +182,8 @@ class LocalChannel(Batch):
         self._dirty: set[tuple[str, str]] = set()  # (label, subdir) to re-index
         self._sha_cache: dict[tuple[int, int, int], str] = {}
         self._build_numbers: dict[tuple[int, int, int], int | None] = {}
-        #: this batch's listing: label -> subdir -> the package file names, sorted (bisected by name)
-        self._listing: dict[str, dict[str, list[str]]] | None = None
+        #: this batch's listing: label -> subdir -> the package file names (sorted once queried twice)
+        self._listing: dict[str, dict[str, _Names]] | None = None
         #: copies written but not yet published: (temporary file, name, label), linked after one sync
         self._unpublished: list[tuple[Path, Path, str]] = []
         self._unpublished_keys: set[tuple[str, str]] = set()  # their (subdir, filename)
@@ -439,22 +439,21 @@ class LocalChannel(Batch):
             self._sha_cache[key] = file_digests(path)[0]
         return self._sha_cache[key]
 
-    def _list(self) -> dict[str, dict[str, list[str]]]:
+    def _list(self) -> dict[str, dict[str, _Names]]:
         """The channel's package file names, read once per batch (outside a batch: every time).
 
-        Names only, sorted: a lookup bisects to its package's names (O(log n) plus its own files),
-        and nothing per file is built for the other packages of a big channel (issue 12).
+        Names only: a lookup of one package scans the raw listing once for its prefix; a batch that
+        asks again (an upload of many files) sorts it once and bisects from then on (O(log n) plus
+        its own files). Nothing per file is built for the other packages of a big channel (issue 12).
         """
         if self._listing is not None:
             return self._listing
-        listing: dict[str, dict[str, list[str]]] = {}
+        listing: dict[str, dict[str, _Names]] = {}
         for label in self.labels():
             label_dir = self.label_dir(label)
             by_subdir = listing.setdefault(label, {})
             for subdir in self._subdirs(label_dir):
-                names = [n for n in os.listdir(label_dir / subdir) if n.endswith(PACKAGE_EXTENSIONS) and n[:1] != "."]  # noqa: PTH208 - names only, no Path per file
-                names.sort()
-                by_subdir[subdir] = names
+                by_subdir[subdir] = _Names(os.listdir(label_dir / subdir))  # noqa: PTH208 - names only, no Path per file
         if self.in_batch:
             self._listing = listing
         return listing
@@ -480,7 +479,7 @@ class LocalChannel(Batch):
         folded: dict[tuple[str, str], set[tuple[str, str]]] = {}
         for label, by_subdir in self._list().items():
             for subdir, names in by_subdir.items():
-                for fn in names:
+                for fn in names.sorted():
                     folded.setdefault((subdir, fn.casefold()), set()).add((label, fn))
         for _tmp, dest, label in self._unpublished:
             folded.setdefault((dest.parent.name, dest.name.casefold()), set()).add((label, dest.name))
@@ -492,7 +491,7 @@ class LocalChannel(Batch):
         """Keep this batch's listing in step with a write of our own (``dest`` is LABEL_DIR/SUBDIR/FILE)."""
         if self._listing is None:
             return
-        names = self._listing.setdefault(label, {}).setdefault(dest.parent.name, [])
+        names = self._listing.setdefault(label, {}).setdefault(dest.parent.name, _Names([])).sorted()
         i = bisect.bisect_left(names, dest.name)
         there = i < len(names) and names[i] == dest.name
         if present and not there:
@@ -510,7 +509,7 @@ class LocalChannel(Batch):
         """Is ``subdir/filename`` in any label (or about to be, in this batch)?"""
         if (subdir, filename) in self._unpublished_keys:
             return True
-        return any(_holds(by_subdir.get(subdir, []), filename) for by_subdir in self._list().values())
+        return any(subdir in by_subdir and by_subdir[subdir].holds(filename) for by_subdir in self._list().values())
 
     def _build_number(self, path: Path, sha256: str) -> int | None:
         """``_build_number``, once per file and process (hard-linked copies share the inode). The
@@ -577,7 +576,7 @@ class LocalChannel(Batch):
         found: dict[tuple[str, str], dict[str, Path]] = {}
         for label, by_subdir in self._list().items():
             for subdir, names in sorted(by_subdir.items()):
-                for fn in _of_name(names, name):
+                for fn in names.of_name(name):
                     if package_of(fn, name, version):
                         path = self.root / tree_path(label, subdir, fn)
                         if path.is_symlink():
@@ -838,10 +837,56 @@ def _flush_file(path: Path) -> None:
         os.close(fd)
 
 
-def _holds(names: list[str], filename: str) -> bool:
-    """Is ``filename`` in the sorted ``names``?"""
-    i = bisect.bisect_left(names, filename)
-    return i < len(names) and names[i] == filename
+def _is_package_name(filename: str) -> bool:
+    return filename.endswith(PACKAGE_EXTENSIONS) and filename[:1] != "."  # not a temporary .*.part
+
+
+class _Names:
+    """The package file names of one label/subdir directory, from one listing.
+
+    The raw listing answers the first query with one scan (a build-number lookup asks once, and
+    filtering and sorting 100,000 names cost as much again as listing them, issue 12); the second
+    query sorts it, once, and every later one bisects, so a batch of N files stays O(N log n).
+    """
+
+    __slots__ = ("_asked", "_raw", "_sorted")
+
+    def __init__(self, raw: list[str]) -> None:
+        self._raw = raw  # the directory's entries as listed: unfiltered, unsorted
+        self._sorted: list[str] | None = None
+        self._asked = False
+
+    def sorted(self) -> list[str]:
+        """The names, sorted (``_listed`` keeps this list in step with the batch's own writes)."""
+        if self._sorted is None:
+            names = [n for n in self._raw if _is_package_name(n)]
+            names.sort()
+            self._sorted, self._raw = names, []
+        return self._sorted
+
+    def _first_query(self) -> bool:
+        """True for the first query of a listing not sorted yet: one scan answers it."""
+        if self._sorted is None and not self._asked:
+            self._asked = True
+            return True
+        return False
+
+    def holds(self, filename: str) -> bool:
+        """Is ``filename`` among the names?"""
+        if self._first_query():
+            return _is_package_name(filename) and filename in self._raw
+        names = self.sorted()
+        i = bisect.bisect_left(names, filename)
+        return i < len(names) and names[i] == filename
+
+    def of_name(self, name: str) -> list[str]:
+        """The file names of package ``name``, sorted."""
+        if self._first_query():
+            prefix = f"{name}-"
+            return sorted(
+                n for n in self._raw if n.startswith(prefix) and _is_package_name(n) and _name_part(n) == name
+            )
+        return list(_of_name(self.sorted(), name))
 
 
 def _of_name(names: list[str], name: str) -> Iterator[str]:
