@@ -40,6 +40,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -460,8 +461,8 @@ class LocalChannel(Batch):
             shutil.rmtree(shadow, ignore_errors=True)
 
     # -- reading ------------------------------------------------------------------------------
-    def _sha256(self, path: Path) -> str:
-        st = path.stat()
+    def _sha256(self, path: Path, st: os.stat_result | None = None) -> str:
+        st = st or path.stat()
         key = (st.st_ino, st.st_size, st.st_mtime_ns)
         if key not in self._sha_cache:
             self._sha_cache[key] = file_digests(path)[0]
@@ -575,11 +576,11 @@ class LocalChannel(Batch):
             return True
         return any(subdir in by_subdir and by_subdir[subdir].holds(filename) for by_subdir in self._list().values())
 
-    def _build_number(self, path: Path, sha256: str) -> int | None:
+    def _build_number(self, path: Path, sha256: str, st: os.stat_result | None = None) -> int | None:
         """``_build_number``, once per file and process (hard-linked copies share the inode). The
         index record of the file answers when it describes these very bytes (its sha256 is the
         file's): the indexer read that build number from this content's info/index.json."""
-        st = path.stat()
+        st = st or path.stat()
         key = (st.st_ino, st.st_size, st.st_mtime_ns)
         if key not in self._build_numbers:
             record = self._index_records(path.parent).get(path.name)
@@ -602,18 +603,16 @@ class LocalChannel(Batch):
             self._indexed[directory] = records
         return records
 
-    def _junk_reason(self, label: str, subdir: str, path: Path) -> str | None:
+    def _junk_reason(self, label: str, subdir: str, path: Path, st: os.stat_result | None = None) -> str | None:
         """Why the listed package file ``path`` is junk (indexing skips it), or None if it is sound:
-        what the index lists at the same size, or this batch wrote from checked bytes, is sound."""
+        what the index lists at the same size, or this batch wrote from checked bytes, is sound.
+        ``st``: the file's lstat, taken by the caller (None: it could not be)."""
         if path in self._sound or path in self._vouched:
             return None
         if path in self._junk_paths:
             return self._junk_paths[path]
         records = self._index_records(path.parent)
-        try:
-            size: int | None = path.stat().st_size
-        except OSError:
-            size = None
+        size = st.st_size if st is not None and stat.S_ISREG(st.st_mode) else None
 
         def check(_name: str) -> None:
             read_artifact(path)
@@ -637,22 +636,26 @@ class LocalChannel(Batch):
         """Only the listed entries of package ``name``: never the whole index, never a re-scan.
         Files indexing would skip as junk (``junk_among``) are skipped here too, and reported."""
         self._publish()  # what this batch wrote is read back from its real names
-        found: dict[tuple[str, str], dict[str, Path]] = {}
+        found: dict[tuple[str, str], dict[str, tuple[Path, os.stat_result]]] = {}
         for label, by_subdir in self._list().items():
             for subdir, names in sorted(by_subdir.items()):
                 for fn in names.of_name(name):
                     if package_of(fn, name, version):
                         path = self.root / tree_path(label, subdir, fn)
-                        if path.is_symlink():
+                        try:  # one lstat per file answers all that follows (issue 12)
+                            st: os.stat_result | None = path.lstat()
+                        except OSError:
+                            st = None  # gone meanwhile, or unreadable: junk, as indexing would find it
+                        if st is not None and stat.S_ISLNK(st.st_mode):
                             raise _symlinked(self.display, path, self.root)
-                        if self._junk_reason(label, subdir, path) is not None:
+                        if self._junk_reason(label, subdir, path, st) is not None or st is None:
                             continue
-                        found.setdefault((subdir, fn), {})[label] = path
+                        found.setdefault((subdir, fn), {})[label] = (path, st)
         result = []
         for (subdir, fn), by_label in sorted(found.items()):
-            copies = {label: self._sha256(path) for label, path in by_label.items()}
+            copies = {label: self._sha256(path, st) for label, (path, st) in by_label.items()}
             first = next(iter(by_label))
-            build_number = self._build_number(by_label[first], copies[first])
+            build_number = self._build_number(by_label[first][0], copies[first], by_label[first][1])
             result.append(ChannelFile.from_copies(subdir, fn, copies, build_number=build_number))
         return result
 
