@@ -23,6 +23,9 @@ job's), which made its cost unbounded on a busy runner (issue 12). A file's sha2
 it is copied and its build number is the checked artifact's, so reading the batch back re-reads
 nothing it wrote; a file from an earlier batch takes its build number from the index record whose
 sha256 is the file's (the same bytes), and is opened only when no record vouches for it.
+A label/subdir's listing is saved in the user's cache (never in the channel) and reused while the
+directory's ctime is unchanged, so a lookup in a big channel that nothing changed reads no
+directory (``LocalChannel._names_of``).
 
 Crash safety: before the first write to a label/subdir, the pair is recorded in
 ``ROOT/.cipub-pending`` (replaced atomically); the record goes only after that batch's re-index.
@@ -491,9 +494,9 @@ class LocalChannel(Batch):
         """The entries of a label/subdir ``directory``.
 
         Listing costs about 0.4 us per entry (40 ms for 100,000 files), so on the filesystems of
-        ``LISTING_CACHE_FILESYSTEMS`` the sorted package names are saved in the user's cache under
-        the directory's (device, inode, mtime, ctime) and read back while those are unchanged (a
-        lookup then searches the saved names for its prefix: about 2 ms at 100,000 files). Any entry
+        ``LISTING_CACHE_FILESYSTEMS`` the entries are saved in the user's cache under the
+        directory's (device, inode, mtime, ctime) and read back while those are unchanged (a lookup
+        then searches the saved bytes for its prefix: about 2 ms at 100,000 files). Any entry
         another tool adds, removes or renames moves the directory's ctime, so the saved listing no
         longer matches and the directory is listed again. A listing is saved only when the directory
         had been unchanged for ``LISTING_QUIET_NS`` before it was listed: a change within the same
