@@ -135,6 +135,7 @@ def artifact_outputs(entries: Sequence[ArtifactEntry]) -> list[dict[str, Any]]:
             "size": a.size,
             "path": a.path,
             "variant_id": a.variant_id,
+            "job": a.job,
         }
         for a in entries
     ]

@@ -86,7 +86,11 @@ def _stdout_closed() -> StorageError:
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError):
         pass
-    return StorageError("standard output was closed before cipub finished writing to it")
+    return StorageError(
+        "standard output was closed before cipub finished writing to it",
+        hint="the command cipub's output was piped into stopped reading (such as `head`): redirect the"
+        " output to a file (`> out.txt`) to read all of it",
+    )
 
 
 def _storage_error(exc: OSError) -> StorageError:

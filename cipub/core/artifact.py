@@ -57,6 +57,10 @@ class Artifact:
     binary_files: tuple[str, ...] = ()
     has_python_files: bool = False
     index: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    #: ``info/hash_input.json``: the variant values the builder used for this file (the keys it
+    #: counted as used, as rattler-build and conda-build hash them); None when the package has none
+    #: or only ``info/`` up to index.json was read again
+    hash_input: dict[str, str] | None = field(default=None, compare=False, repr=False)
 
     @property
     def key(self) -> str:
@@ -218,8 +222,28 @@ def _small_component(zf: zipfile.ZipFile, info: zipfile.ZipInfo, zstd: Any) -> b
     return None  # more than IN_MEMORY_TAR_BYTES, or bytes after the frame: the streaming reader decides
 
 
-def _scan(path: Path, *, whole: bool = True) -> tuple[dict[str, Any], tuple[str, ...], bool]:
-    """Walk the whole archive once: index.json, binaries, integrity, hostile members.
+_Scanned = tuple[dict[str, Any], tuple[str, ...], bool, dict[str, str] | None]
+
+
+def _hash_input(data: bytes) -> dict[str, str] | None:
+    """``info/hash_input.json``'s single values as text (``true``, ``13``), or None when it is not
+    a JSON object (it is informative only: a package is not refused for it). Lists and mappings
+    are left out: they are not one variant value."""
+    try:
+        loaded = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(loaded, dict):
+        return None
+    return {
+        str(k): v if isinstance(v, str) else json.dumps(v)
+        for k, v in loaded.items()
+        if isinstance(v, str | int | float | bool)
+    }
+
+
+def _scan(path: Path, *, whole: bool = True) -> _Scanned:
+    """Walk the whole archive once: index.json, hash_input.json, binaries, integrity, hostile members.
 
     ``whole=False`` (for bytes checked in full before) stops at ``info/index.json``.
     """
@@ -230,6 +254,7 @@ def _scan(path: Path, *, whole: bool = True) -> tuple[dict[str, Any], tuple[str,
     limit = min(MAX_UNPACKED_BYTES, max(EXPANSION_FLOOR_BYTES, MAX_EXPANSION_RATIO * path.stat().st_size))
     layout = _Layout(path.name)
     paths_json: bytes | None = None
+    hash_input: dict[str, str] | None = None
     for tar, member in _iter_members(path, whole=whole):
         _check_tar_member(path.name, member, layout)
         total += member.size
@@ -248,6 +273,13 @@ def _scan(path: Path, *, whole: bool = True) -> tuple[dict[str, Any], tuple[str,
             index = json.loads(extracted.read(4 * 1024 * 1024))
             if not whole:
                 break
+            continue
+        if member.name == "info/hash_input.json" and member.isfile():
+            extracted = tar.extractfile(member)
+            if extracted is not None:
+                hash_input = _hash_input(extracted.read(1024 * 1024))
+                while extracted.read(_CHUNK):  # the rest still proves the member whole
+                    pass
             continue
         if member.name == "info/paths.json" and member.isfile():
             extracted = tar.extractfile(member)
@@ -273,7 +305,7 @@ def _scan(path: Path, *, whole: bool = True) -> tuple[dict[str, Any], tuple[str,
         layout.finish()
         if paths_json is not None:
             _check_paths_json(path.name, paths_json, layout)
-    return index, tuple(binaries), has_python
+    return index, tuple(binaries), has_python, hash_input
 
 
 def _check_paths_json(filename: str, data: bytes, layout: _Layout) -> None:
@@ -343,7 +375,7 @@ def noarch_kind(index: dict[str, Any]) -> str | None:
     return None
 
 
-def _scan_checked(path: Path, *, whole: bool = True) -> tuple[dict[str, Any], tuple[str, ...], bool]:
+def _scan_checked(path: Path, *, whole: bool = True) -> _Scanned:
     """``_scan``, with every way a damaged archive can fail turned into InvalidPackageError."""
     try:
         return _scan(path, whole=whole)
@@ -386,12 +418,10 @@ def read_artifact(path: str | Path, *, checked_sha256: str | None = None, checke
         return _artifact(path, scanned, digests.result())
 
 
-def _artifact(
-    path: Path, scanned: tuple[dict[str, Any], tuple[str, ...], bool], digests: tuple[str, str, int]
-) -> Artifact:
+def _artifact(path: Path, scanned: _Scanned, digests: tuple[str, str, int]) -> Artifact:
     """The metadata of a scanned package, after the checks that need its index."""
     name, version, build, _ext = split_filename(path.name)
-    index, binaries, has_python = scanned
+    index, binaries, has_python, hash_input = scanned
     sha256, md5, size = digests
 
     for key in ("name", "version", "build", "build_number"):
@@ -434,4 +464,5 @@ def _artifact(
         binary_files=binaries,
         has_python_files=has_python,
         index=index,
+        hash_input=hash_input,
     )

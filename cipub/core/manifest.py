@@ -49,8 +49,13 @@ class ArtifactEntry:
     sha256: str
     size: int
     path: str
+    #: the values of the plan cell this file was built for (see ``variant_id``)
     variant: dict[str, str] = field(default_factory=dict)
+    #: the plan cell this file was built for (``cipub build --only``), None without a plan
     variant_id: str | None = None
+    #: the plan job that built it, when one engine run built several cells (``--only JOB``, conda-smithy's
+    #: grouping); None otherwise (and then not written: manifests of single cells read as before)
+    job: str | None = None
 
     @property
     def key(self) -> str:
@@ -58,7 +63,11 @@ class ArtifactEntry:
 
     @classmethod
     def from_artifact(
-        cls, artifact: Artifact, variant: dict[str, str] | None = None, variant_id: str | None = None
+        cls,
+        artifact: Artifact,
+        variant: dict[str, str] | None = None,
+        variant_id: str | None = None,
+        job: str | None = None,
     ) -> ArtifactEntry:
         return cls(
             filename=artifact.filename,
@@ -73,6 +82,7 @@ class ArtifactEntry:
             path=str(artifact.path),
             variant=dict(variant or {}),
             variant_id=variant_id,
+            job=job,
         )
 
 
@@ -168,6 +178,8 @@ class Manifest:
             del data["container"]  # optional too: host builds read and write as before
         for entry, raw in zip(self.artifacts, data["artifacts"], strict=True):
             raw["path"] = self._portable_path(entry, relative_to)
+            if raw["job"] is None:
+                del raw["job"]  # optional: what a build of one cell writes is what earlier cipub wrote
         return data
 
     def _portable_path(self, entry: ArtifactEntry, relative_to: Path | None) -> str:

@@ -41,6 +41,13 @@ class BuildRequest:
     output_dir: Path
     variant_configs: tuple[Path, ...] = ()
     variant_overrides: Mapping[str, list[str]] = field(default_factory=lambda: MappingProxyType({}))
+    #: keys of ``variant_overrides`` the engine must advance together (one plan job's cells as rows)
+    zip_keys: tuple[tuple[str, ...], ...] = ()
+    #: the lowest-priority variant file, below the recipe's own (``--pinning``, ``--conda-forge``)
+    pinning: Path | None = None
+    #: what the variant files' selectors see besides this process's environment (conda-smithy's
+    #: ``BUILD_PLATFORM``, ``CF_CUDA_ENABLED`` under ``--conda-forge``)
+    variant_environ: Mapping[str, str] | None = None
     build_number: int | None = None
     target_platform: str | None = None
     channels: tuple[str, ...] = ("conda-forge",)
@@ -119,13 +126,13 @@ def new_package_files(output_dir: Path, before: Mapping[Path, FileStamp]) -> lis
 def effective_variant_files(request: BuildRequest, scratch: Path) -> list[Path]:
     """The ``-m`` files to hand the engine, checked first by cipub's own reader (exit 3, FILE:LINE).
 
-    Builders do not know conda-smithy migration files (``__migrator``): when one is among them,
-    cipub merges all the ``-m`` files for the target platform (as ``cipub plan`` does) into one
-    generated variant file. Otherwise the files go through unchanged.
+    Builders do not know conda-smithy migration files (``__migrator``), nor a pinning below the
+    recipe's own file: when one is among them (or ``request.pinning`` is given), cipub merges the
+    pinning, the recipe's own file and the ``-m`` files for the target platform (as ``cipub plan``
+    does) into one generated variant file. Otherwise the files go through unchanged. A build of several plan cells
+    in one run (``request.zip_keys``) gets one more file, last: :func:`job_variant_file`.
     """
-    import yaml
-
-    from cipub.recipe.variants import load_variant_files, parse_variant_file
+    from cipub.recipe.variants import parse_variant_file
 
     files = [Path(p) for p in request.variant_configs]
     platform = request.target_platform or request.recipe.target_platform
@@ -133,15 +140,48 @@ def effective_variant_files(request: BuildRequest, scratch: Path) -> list[Path]:
     for path in files:
         parsed = parse_variant_file(path, platform, recipe_format=request.recipe.format)
         migrations = migrations or parsed.migration is not None
-    if not migrations:
-        return files
-    config = load_variant_files(files, platform, recipe_format=request.recipe.format)
+    if migrations or request.pinning is not None:
+        files = [_merged(files, platform, request, scratch)]
+    if request.zip_keys:
+        files.append(job_variant_file(request, scratch))
+    return files
+
+
+def job_variant_file(request: BuildRequest, scratch: Path) -> Path:
+    """The variant file that makes the engine advance ``request.zip_keys`` together: their pinned
+    values (one per cell) and the zip. Every group's keys have the same number of values, so a zip
+    an earlier file defines among them (the pinning's python and numpy) has rows of equal length too."""
+    import yaml
+
+    zipped = {k for group in request.zip_keys for k in group}
+    pinned = request.variant_overrides
+    document: dict[str, object] = {k: [str(v) for v in vs] for k, vs in pinned.items() if k in zipped}
+    document["zip_keys"] = [list(group) for group in request.zip_keys]
+    path = scratch / "cipub_job_variants.yaml"
+    path.write_text(
+        "# written by cipub: one plan job's cells, one zip row each\n" + yaml.safe_dump(document), encoding="utf-8"
+    )
+    return path
+
+
+def _merged(files: Sequence[Path], platform: str, request: BuildRequest, scratch: Path) -> Path:
+    import yaml
+
+    from cipub.recipe import stacked_variant_files
+    from cipub.recipe.variants import load_variant_files
+
+    recipe = request.recipe
+    stacked = stacked_variant_files(recipe.directory, recipe.format, files, pinning=request.pinning)
+    lenient = [request.pinning] if request.pinning is not None else []
+    config = load_variant_files(
+        stacked, platform, recipe_format=recipe.format, environ=request.variant_environ, lenient=lenient
+    )
     document: dict[str, object] = dict(config.values)
     if config.zip_keys:
         document["zip_keys"] = config.zip_keys
     merged = scratch / "cipub_merged_variants.yaml"
     merged.write_text(
-        "# written by cipub: the -m files merged for " + platform + "\n" + yaml.safe_dump(document, sort_keys=True),
+        f"# written by cipub: the variant files merged for {platform}\n" + yaml.safe_dump(document, sort_keys=True),
         encoding="utf-8",
     )
-    return [merged]
+    return merged

@@ -216,3 +216,14 @@ def test_small_components_read_in_memory_and_streamed_agree(
         assert (framed.name, framed.build_number, framed.binary_files) == (got.name, 3, got.binary_files)
         with pytest.raises(InvalidPackageError, match="damaged or truncated"):
             read_artifact(_rewrite_component(pkg, component, _truncated))
+
+
+def test_hash_input_is_read_as_single_text_values() -> None:
+    from cipub.core.artifact import _hash_input
+
+    assert _hash_input(b'{"python": "3.12.* *_cpython", "flag": true, "n": 13, "zips": [1], "m": {}}') == {
+        "python": "3.12.* *_cpython",
+        "flag": "true",
+        "n": "13",
+    }
+    assert _hash_input(b"[1]") is None and _hash_input(b"not json") is None

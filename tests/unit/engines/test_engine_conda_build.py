@@ -246,3 +246,37 @@ def test_engine_writes_the_cell_variant_file(
     import yaml
 
     assert yaml.safe_load(log.read_text()) == {"python": ["3.12.* *_cpython"]}
+
+
+def test_the_engine_gets_the_pinning_below_the_recipes_own_file_and_a_jobs_cells_as_one_zip(tmp_path: Path) -> None:
+    import yaml
+
+    from cipub.engines.base import BuildRequest, effective_variant_files
+    from cipub.recipe import load_recipe
+
+    data = Path(__file__).resolve().parents[2] / "data" / "real-classes"
+    pinning = data / "pinning" / "conda_build_config.yaml"
+    recipe = load_recipe(data / "pinning-below-recipe", target_platform="linux-64", pinning=pinning)
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("python: ['3.13']\n")
+    request = BuildRequest(
+        recipe=recipe,
+        output_dir=tmp_path / "out",
+        variant_configs=(mine,),
+        variant_overrides={"python": ["3.11", "3.12"], "libfoo": ["2", "2"]},
+        zip_keys=(("python", "libfoo"),),
+        pinning=pinning,
+        target_platform="linux-64",
+    )
+    merged, job = effective_variant_files(request, tmp_path)
+    values = yaml.safe_load(merged.read_text())
+    # the recipe's own file above the pinning (libfoo 2, not 1), the -m file above both
+    assert values["libfoo"] == ["2"] and values["c_compiler"] == ["gcc"] and values["python"] == ["3.13"]
+    assert yaml.safe_load(job.read_text()) == {
+        "python": ["3.11", "3.12"],
+        "libfoo": ["2", "2"],
+        "zip_keys": [["python", "libfoo"]],
+    }
+    # a plain build (no pinning, no migration, no job) hands the -m files through unchanged
+    plain = BuildRequest(recipe=recipe, output_dir=tmp_path / "out", variant_configs=(mine,))
+    assert effective_variant_files(plain, tmp_path) == [mine]
