@@ -14,8 +14,9 @@ A local channel's listing is saved in the user's cache once its directory has be
 ``LISTING_QUIET_NS`` (2 s; ``cipub.channels.local``), and read back while the directory's ctime is
 unchanged. So each local channel, once made, is left alone that long (as a channel a lookup meets
 was last written earlier than that), then the first lookup, which lists the directory and saves
-the listing, is its own row ("first lookup after a change"), and the runs after it are the
-lookups of an unchanged channel: both ratios are reported.
+the listing, is its own row ("first lookup after a change", measured after each of several
+changes: what a fresh CI job with an empty cache pays), and the runs after it are the lookups of an
+unchanged channel: both ratios are reported, each against the goal.
 """
 
 from __future__ import annotations
@@ -103,8 +104,15 @@ def measure(work: Path, *, sizes: tuple[int, ...], runs: int) -> dict[str, Any]:
     for size in sizes:
         root = work / f"local-{size}"
         _local_channel(root, size, sources)
-        time.sleep(LISTING_QUIET_NS / 1e9 + 0.5)  # a channel as a lookup meets it: not written this instant
-        rows.append(lookups(str(root), f"local channel, {size:,} files", "cipub first lookup after a change", count=1))
+        first = Series(f"local channel, {size:,} files", "cipub first lookup after a change")
+        for _ in range(runs):
+            # a change another tool makes (the listing cache must miss), then the quiet time a channel
+            # a lookup meets has had: a fresh CI job's empty cache pays this every time
+            (root / "noarch" / ".touch").write_bytes(b"")
+            (root / "noarch" / ".touch").unlink()
+            time.sleep(LISTING_QUIET_NS / 1e9 + 0.5)
+            first.seconds.extend(lookups(str(root), first.case, first.tool, count=1).seconds)
+        rows.append(first)
         rows.append(lookups(str(root), f"local channel, {size:,} files", "cipub lookup"))
         # the whole user-facing command that does this lookup: start-up and recipe reading included
         plan = Series(f"local channel, {size:,} files", "cipub plan (whole command)")
@@ -146,10 +154,10 @@ def measure(work: Path, *, sizes: tuple[int, ...], runs: int) -> dict[str, Any]:
     firsts = [s for s in rows if s.tool == "cipub first lookup after a change"]
     ratios.append(
         {
-            "what": f"first lookup after a change at {sizes[-1]:,} / at {sizes[0]:,} files, local channel",
+            "what": f"first lookup after a change (cache miss) at {sizes[-1]:,} / at {sizes[0]:,} files, local",
             "value": round(firsts[-1].median_s / firsts[0].median_s, 3),
-            "goal": None,
-            "met": None,
+            "goal": "<= 2.0",
+            "met": firsts[-1].median_s / firsts[0].median_s <= 2.0,
         }
     )
     for kind in ("local channel", "anaconda server"):
@@ -188,6 +196,7 @@ def measure(work: Path, *, sizes: tuple[int, ...], runs: int) -> dict[str, Any]:
         "ratios": ratios,
         "setup": f"One package with {BUILDS} builds among filler packages ({PER_NAME} files each); the lookup in a "
         f"fresh process, timed around the call; median of {runs} runs. Local channels: left unchanged for "
-        f"{LISTING_QUIET_NS / 1e9:.0f} s once made, then one first lookup (lists the directory, saves the "
-        "listing in the user's cache), then the runs.",
+        f"{LISTING_QUIET_NS / 1e9:.0f} s after each change; the first lookup after a change (a cache miss: lists "
+        f"the directory, saves the listing in the user's cache; {runs} changes), then the runs on the unchanged "
+        "channel.",
     }
