@@ -139,3 +139,37 @@ def test_download_other_status_leaves_file_alone(tmp_path) -> None:
     got = client(handler).download("/get/f.conda", dest)
     assert (got.status, got.sha256, got.text) == (404, None, "no such file")
     assert not dest.exists()
+
+
+def test_clients_share_one_verifying_tls_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every client of the process (one per thread, one per host) uses the same TLS context, and it
+    verifies certificates and host names as httpx's default does."""
+    import ssl
+    import threading
+
+    import certifi
+
+    from cipub.core.transport import shared_ssl_context
+
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    first, second = HttpClient("https://one.example"), HttpClient("", what="storage")
+    contexts = []
+
+    def in_thread() -> None:
+        contexts.append(second.client._transport._pool._ssl_context)  # type: ignore[attr-defined]
+
+    thread = threading.Thread(target=in_thread)
+    thread.start()
+    thread.join()
+    context = first.client._transport._pool._ssl_context  # type: ignore[attr-defined]
+    assert contexts == [context]
+    assert context is shared_ssl_context()
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    # SSL_CERT_FILE is still honoured, as httpx honours it: another bundle, another context
+    monkeypatch.setenv("SSL_CERT_FILE", certifi.where())
+    assert shared_ssl_context() is not context
+    assert HttpClient("https://two.example").client._transport._pool._ssl_context is shared_ssl_context()  # type: ignore[attr-defined]
+    monkeypatch.setenv("SSL_CERT_FILE", "/nonexistent/ca.pem")
+    with pytest.raises(OSError):
+        shared_ssl_context()
