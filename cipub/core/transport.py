@@ -29,6 +29,7 @@ A hostile or broken server cannot hold cipub forever nor fill its memory or disk
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import hashlib
 import logging
@@ -289,9 +290,13 @@ class HttpClient:
             "auth": self._credentials,
             "event_hooks": {"request": [self._credentials.strip_foreign]},
         }
-        # One httpx client per thread: with parallel uploads sharing one connection pool, httpcore
-        # was seen closing a connection another thread was reading (EBADF, then a read-timeout stall).
-        self._local = threading.local()
+        # One request at a time per httpx client: with parallel uploads sharing one connection pool,
+        # httpcore was seen closing a connection another thread was reading (EBADF, then a
+        # read-timeout stall). A request leases an idle client (or makes one) and gives it back once
+        # its answer is read: a batch makes as many clients as it runs requests at once, not one per
+        # thread of each pool it starts (state, uploads, read-back), and their connections stay
+        # open from one phase to the next (a new client is a new TCP and TLS handshake).
+        self._idle: list[httpx.Client] = []
         self._clients: list[httpx.Client] = []
         self._clients_lock = threading.Lock()
 
@@ -328,15 +333,21 @@ class HttpClient:
             transport=transport,
         )
 
-    @property
-    def client(self) -> httpx.Client:
-        client: httpx.Client | None = getattr(self._local, "client", None)
+    @contextlib.contextmanager
+    def leased(self) -> Iterator[httpx.Client]:
+        """An httpx client for this thread alone until the block ends (see ``__init__``)."""
+        with self._clients_lock:
+            client = self._idle.pop() if self._idle else None
         if client is None:
             client = httpx.Client(**self._client_options, verify=shared_ssl_context())
-            self._local.client = client
             with self._clients_lock:
                 self._clients.append(client)
-        return client
+        try:
+            yield client
+        finally:
+            with self._clients_lock:
+                if any(c is client for c in self._clients):  # not closed meanwhile
+                    self._idle.append(client)
 
     @property
     def credentials(self) -> httpx.Headers:
@@ -350,10 +361,9 @@ class HttpClient:
 
     def close(self) -> None:
         with self._clients_lock:
-            clients, self._clients = self._clients, []
+            clients, self._clients, self._idle = self._clients, [], []
         for client in clients:
             client.close()
-        self._local = threading.local()
 
     def __enter__(self) -> HttpClient:
         return self
@@ -444,7 +454,9 @@ class HttpClient:
         for attempt in range(self.retries + 1):
             if attempt and landed is not None and landed():
                 log.info("%s %s: an earlier attempt landed; not sending again", method, _shown(url))
-                return httpx.Response(200, request=self.client.build_request(method, url), extensions={LANDED: True})
+                with self.leased() as client:
+                    made_up = client.build_request(method, url)
+                return httpx.Response(200, request=made_up, extensions={LANDED: True})
             ends = self._attempt_deadline(method, url)
             response: httpx.Response | None = None
             try:
@@ -452,12 +464,13 @@ class HttpClient:
                     kwargs["content"] = content_factory()
                 if "content" in kwargs:
                     kwargs["content"] = self._timed_body(kwargs["content"], ends)
-                built = self.client.build_request(method, url, timeout=self._timeout(ends), **kwargs)
-                response = self.client.send(built, stream=True, follow_redirects=follow_redirects)
-                try:
-                    self._read_bounded(response, limit, ends)
-                finally:
-                    response.close()
+                with self.leased() as client:
+                    built = client.build_request(method, url, timeout=self._timeout(ends), **kwargs)
+                    response = client.send(built, stream=True, follow_redirects=follow_redirects)
+                    try:
+                        self._read_bounded(response, limit, ends)
+                    finally:
+                        response.close()
             except httpx.TransportError as exc:
                 last_problem = f"{type(exc).__name__}: {scrub(str(exc)) or 'no detail'}"
                 response = None
@@ -514,7 +527,7 @@ class HttpClient:
                 ends = self.deadline  # a big file may take longer than one request_timeout
             status: int | None = None
             try:
-                with self.client.stream("GET", url, timeout=self._timeout(ends)) as response:
+                with self.leased() as client, client.stream("GET", url, timeout=self._timeout(ends)) as response:
                     status = response.status_code
                     if status in (401, 403):
                         self._read_bounded(response, MAX_ANSWER_BYTES, ends)
