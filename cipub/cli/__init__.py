@@ -19,7 +19,7 @@ import time
 import traceback
 from collections.abc import Iterator
 from types import FrameType
-from typing import Any
+from typing import Any, Final
 
 import typer
 
@@ -100,16 +100,54 @@ def _storage_error(exc: OSError) -> StorageError:
     return StorageError(f"{exc.strerror or exc}{where}", hint=hint)
 
 
-def _register_commands() -> None:
-    # Imported for their side effect of adding commands to ``app``.
-    from cipub.cli import build, publish, release  # noqa: F401
+#: the module of ``cipub.cli`` that registers each command (``ci``: the group). A run imports only
+#: the module of the command it runs, and typer builds only what that module registers (every
+#: command for ``cipub --help`` or a name that is none of these): importing and building all of
+#: them was ~12 ms of every command's start-up (benchmark B4). tests/unit/test_cli_shape.py checks
+#: this table against what the modules register.
+COMMAND_MODULES: Final = {
+    "build": "build",
+    "upload": "publish",
+    "promote": "publish",
+    "status": "release",
+    "yank": "release",
+    "prune": "release",
+    "plan": "plan",
+    "ci": "ci",
+}
+_OPTIONAL_MODULES: Final = ("plan", "ci")
 
-    for optional in ("plan", "ci"):
+
+def _register_commands(command: str | None = None) -> None:
+    """Import the modules that add commands to ``app``: the one of ``command``, else all."""
+    module = COMMAND_MODULES.get(command or "")
+    for name in [module] if module else dict.fromkeys(COMMAND_MODULES.values()):
         try:
-            __import__(f"cipub.cli.{optional}")
+            __import__(f"cipub.cli.{name}")
         except ModuleNotFoundError as exc:
-            if exc.name != f"cipub.cli.{optional}":
+            if name not in _OPTIONAL_MODULES or exc.name != f"cipub.cli.{name}":
                 raise
+
+
+def invoked_command(argv: list[str]) -> str | None:
+    """The command name in ``argv`` as click finds it: the first argument that is neither a global
+    option nor the value of one (``--color never``); None when there is none (``cipub --help``)."""
+    from cipub.core.options import GLOBAL_KEYS, OPTIONS, RETIRED_FLAGS
+
+    taking_values = set(RETIRED_FLAGS)
+    for key in GLOBAL_KEYS:
+        spec = OPTIONS[key]
+        if not (isinstance(spec.default, bool) or spec.count):
+            taking_values.update(spec.flags)
+    args = iter(argv)
+    for arg in args:
+        if arg == "--":
+            return next(args, None)
+        if not arg.startswith("-") or arg == "-":
+            return arg
+        if arg in taking_values:
+            next(args, None)
+    return None
 
 
 def _is_click_usage_error(exc: Exception) -> bool:
@@ -261,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     from cipub.core import activity
 
     install_masker(_mask_in_ci)  # before anything reads a token
-    _register_commands()
+    _register_commands(invoked_command(sys.argv[1:] if argv is None else argv))
     reset_state()
     activity.reset()
     try:
