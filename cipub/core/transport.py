@@ -62,9 +62,10 @@ def shared_ssl_context() -> ssl.SSLContext:
     """The verifying TLS context every client of this process shares: what httpx makes by default
     (certifi's bundle, or ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` when set, read when first needed),
     but made once per process instead of once per client. httpx loads the whole CA bundle for each
-    client it creates (~10 ms), and cipub makes a client per thread and per host: 11 % of the
-    samples of a 100-file upload (py-spy, benchmark B1). An SSLContext is safe to share between
-    threads; each connection still verifies the server's certificate and host name.
+    client it creates (~10 ms), and cipub makes several (one per request running at once, per
+    host): with a client per thread, 11 % of the samples of a 100-file upload (py-spy, benchmark
+    B1). An SSLContext is safe to share between threads; each connection still verifies the
+    server's certificate and host name.
     """
     key = (os.environ.get("SSL_CERT_FILE", ""), os.environ.get("SSL_CERT_DIR", ""))
     with _ssl_lock:
