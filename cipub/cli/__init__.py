@@ -19,7 +19,7 @@ import time
 import traceback
 from collections.abc import Iterator
 from types import FrameType
-from typing import Any
+from typing import Any, Final
 
 import typer
 
@@ -104,8 +104,12 @@ def _storage_error(exc: OSError) -> StorageError:
     return StorageError(f"{exc.strerror or exc}{where}", hint=hint)
 
 
-#: the module under cipub/cli that registers each command (or group) on ``app``, in help order
-COMMAND_MODULES: dict[str, str] = {
+#: the module of ``cipub.cli`` that registers each command (``ci``: the group). A run imports only
+#: the module of the command it runs, and typer builds only what that module registers (every
+#: command for ``cipub --help`` or a name that is none of these): importing and building all of
+#: them was ~12 ms of every command's start-up (benchmark B4). tests/unit/test_cli_shape.py checks
+#: this table against what the modules register.
+COMMAND_MODULES: Final = {
     "build": "build",
     "upload": "publish",
     "promote": "publish",
@@ -115,35 +119,41 @@ COMMAND_MODULES: dict[str, str] = {
     "plan": "plan",
     "ci": "ci",
 }
-_OPTIONAL_MODULES = ("plan", "ci")
-#: arguments after which every command must be known (help lists them, --version exits first)
-_NEEDS_ALL = frozenset({"--help", "-h", "--version"})
+_OPTIONAL_MODULES: Final = ("plan", "ci")
 
 
-def _register_commands(argv: list[str] | None = None) -> None:
-    """Import the command modules, each adding its commands to ``app``.
-
-    Given the arguments, only the modules of the command names among them: typer builds a click
-    command for every registered function on each run, and importing and building all eight
-    commands cost ~15 ms of a ``cipub plan`` that takes ~50 ms in py-rattler-build (benchmark B9).
-    The command typed is always among the names found (a value that happens to spell a command
-    only adds a module); with none found, or with --help/--version, every module is imported,
-    so help and click's "No such command" see them all. Commands are kept in help order however
-    they arrived (tests run many commands in one process).
-    """
-    modules = list(dict.fromkeys(COMMAND_MODULES.values()))
-    if argv is not None and not _NEEDS_ALL.intersection(argv):
-        named = {COMMAND_MODULES[a] for a in argv if a in COMMAND_MODULES}
-        if named:
-            modules = [m for m in modules if m in named]
-    for module in modules:
+def _register_commands(command: str | None = None) -> None:
+    """Import the modules that add commands to ``app``: the one of ``command``, else all."""
+    module = COMMAND_MODULES.get(command or "")
+    for name in [module] if module else dict.fromkeys(COMMAND_MODULES.values()):
         try:
-            __import__(f"cipub.cli.{module}")
+            __import__(f"cipub.cli.{name}")
         except ModuleNotFoundError as exc:
-            if module not in _OPTIONAL_MODULES or exc.name != f"cipub.cli.{module}":
+            if name not in _OPTIONAL_MODULES or exc.name != f"cipub.cli.{name}":
                 raise
     order = list(COMMAND_MODULES)
     app.registered_commands.sort(key=lambda info: order.index(info.name) if info.name in order else len(order))
+
+
+def invoked_command(argv: list[str]) -> str | None:
+    """The command name in ``argv`` as click finds it: the first argument that is neither a global
+    option nor the value of one (``--color never``); None when there is none (``cipub --help``)."""
+    from cipub.core.options import GLOBAL_KEYS, OPTIONS, RETIRED_FLAGS
+
+    taking_values = set(RETIRED_FLAGS)
+    for key in GLOBAL_KEYS:
+        spec = OPTIONS[key]
+        if not (isinstance(spec.default, bool) or spec.count):
+            taking_values.update(spec.flags)
+    args = iter(argv)
+    for arg in args:
+        if arg == "--":
+            return next(args, None)
+        if not arg.startswith("-") or arg == "-":
+            return arg
+        if arg in taking_values:
+            next(args, None)
+    return None
 
 
 def _is_click_usage_error(exc: Exception) -> bool:
@@ -295,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     from cipub.core import activity
 
     install_masker(_mask_in_ci)  # before anything reads a token
-    _register_commands(sys.argv[1:] if argv is None else list(argv))
+    _register_commands(invoked_command(sys.argv[1:] if argv is None else argv))
     reset_state()
     activity.reset()
     try:
