@@ -49,6 +49,8 @@ from cipub.recipe.variants import (
     check_zip_lengths,
     expand,
     load_variant_files,
+    parse_variant_file,
+    value_text,
 )
 
 PLAN_SCHEMA = 1
@@ -83,6 +85,11 @@ class PlanCell:
     outputs: tuple[str, ...] = ()
     #: the CI job that builds this cell (see ``Plan.grouping``); empty: a job of its own
     job: str = ""
+    #: the values of ``variant`` that are not text where the variant files set them, as
+    #: rattler-build reads them (an unquoted ``13`` or ``true``): the engine is given these, so a
+    #: cell built on its own gets the hash (build string) a whole-recipe build gives it.
+    #: ``variant`` keeps showing every value as text.
+    native: dict[str, Any] = field(default_factory=dict)
 
 
 #: one job per cell, or conda-smithy's: jobs split only over the keys every output uses
@@ -161,6 +168,7 @@ class Plan:
                         runner=str(c.get("runner", "")),
                         outputs=tuple(str(o) for o in c.get("outputs", ())),
                         job=str(c.get("job", "")),
+                        native=_natives(c.get("native", {})),
                     )
                     for c in data["cells"]
                 ],
@@ -176,6 +184,13 @@ class Plan:
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise UsageError(f"{source}: malformed plan ({type(exc).__name__}: {exc})") from None
+
+
+def _natives(data: Any) -> dict[str, Any]:
+    """A plan cell's ``native`` values: ints and booleans only (anything else is not a typed value)."""
+    if not isinstance(data, dict):
+        raise TypeError("native must be an object")
+    return {str(k): v for k, v in data.items() if isinstance(v, (bool, int))}
 
 
 # -- cells -----------------------------------------------------------------------------------------
@@ -225,6 +240,61 @@ def variant_config_for(
     apply_overrides(config, overrides)
     check_zip_lengths(config)
     return config
+
+
+#: per key, the values (by their text) that are not text as rattler-build reads them: ``{"vc": {"14": 14}}``
+Natives = dict[str, dict[str, Any]]
+
+
+def native_values(
+    recipe: Recipe,
+    platform: str,
+    variant_configs: Sequence[Path],
+    overrides: Mapping[str, Sequence[str]],
+    *,
+    environ: Mapping[str, str] | None = None,
+    pinning: Path | None = None,
+) -> Natives:
+    """The variant values of :func:`variant_config_for` that rattler-build reads as ints or booleans.
+
+    Each file is read by rattler-build itself (its readers of variants.yaml and of
+    conda_build_config.yaml type values differently), and a value counts only where rattler-build
+    and cipub read the same list of the key and the same value. The last file that sets a key
+    decides, as in the merge; a migration or ``--variant`` (text, as rattler-build's own
+    ``--variant``) leaves its keys text. A meta.yaml recipe: none (conda-build reads text).
+    """
+    if recipe.format != "v1":
+        return {}
+    files = stacked_variant_files(recipe.directory, recipe.format, variant_configs, pinning=pinning)
+    natives: Natives = {}
+    for path in files:
+        parsed = parse_variant_file(
+            Path(path), platform, recipe_format=recipe.format, environ=environ, later_duplicates_win=path == pinning
+        )
+        typed = {} if parsed.migration is not None else (v1.typed_values(Path(path), platform) or {})
+        for key, texts in parsed.config.values.items():
+            natives.pop(key, None)
+            loaded = typed.get(key)
+            if loaded is None or len(loaded) != len(texts):
+                continue
+            found = {text: value for text, value in zip(texts, loaded, strict=True) if _typed_as(text, value)}
+            if found:
+                natives[key] = found
+    for key in overrides:
+        natives.pop(key, None)
+    return natives
+
+
+def _typed_as(text: str, value: Any) -> bool:
+    """Is ``value`` (rattler-build's reading) an int or bool that cipub's ``text`` spells?"""
+    if isinstance(value, bool):
+        return text.strip().lower() == value_text(value)
+    if isinstance(value, int):
+        try:
+            return int(text) == value
+        except ValueError:
+            return False
+    return False  # text, or a float: a generated variants.yaml cannot give rattler-build a float
 
 
 def _noarch_kind(kinds: Sequence[str | None]) -> str | None:
@@ -473,11 +543,13 @@ def make_plan(
     homes = [check_platform(p, source="noarch_platforms") for p in noarch_platforms] or [noarch_platform]
 
     zip_keys: dict[str, list[list[str]]] = {}
+    natives: dict[str, Natives] = {}
 
     def cells_of(platform: str) -> list[_Cell]:
         env = environ_for(platform) if environ_for is not None else environ
         config = variant_config_for(recipe, platform, variant_configs, overrides, environ=env, pinning=pinning)
         zip_keys[platform] = config.zip_keys
+        natives[platform] = native_values(recipe, platform, variant_configs, overrides, environ=env, pinning=pinning)
         return cells_for_platform(recipe, platform, config, environ=env)
 
     per_platform = {p: cells_of(p) for p in wanted}
@@ -494,14 +566,14 @@ def make_plan(
             prefix = NOARCH_ID if len(built_on) <= 1 else f"{NOARCH_ID}-{home}"
             jobs = _job_ids(prefix, noarch_cells, grouping)
             for ident, job, cell in zip(assign_ids(prefix, noarch_cells), jobs, noarch_cells, strict=True):
-                plan_cells.append(_plan_cell(ident, home, cell, job))
+                plan_cells.append(_plan_cell(ident, home, cell, job, natives[home]))
     for platform in wanted:
         if platform in noarch_everywhere:
             continue
         cells = per_platform[platform]
         jobs = _job_ids(platform, cells, grouping)
         for ident, job, cell in zip(assign_ids(platform, cells), jobs, cells, strict=True):
-            plan_cells.append(_plan_cell(ident, platform, cell, job))
+            plan_cells.append(_plan_cell(ident, platform, cell, job, natives[platform]))
     if not plan_cells:
         raise RecipeError(
             f"{recipe.path}: nothing to build for {', '.join(wanted)}: every variant is skipped",
@@ -589,15 +661,18 @@ def job_variant(cells: Sequence[PlanCell], zip_keys: Sequence[Sequence[str]]) ->
     return {k: values[k] for k in keys if k in values}
 
 
-def _plan_cell(ident: str, platform: str, cell: _Cell, job: str = "") -> PlanCell:
+def _plan_cell(ident: str, platform: str, cell: _Cell, job: str = "", natives: Natives | None = None) -> PlanCell:
+    variant = dict(cell.combo.values)
+    typed = natives or {}
     return PlanCell(
         id=ident,
         platform=platform,
-        variant=dict(cell.combo.values),
+        variant=variant,
         noarch=cell.noarch,
         runner=GITHUB_RUNNERS.get(platform, "ubuntu-latest"),
         outputs=cell.outputs,
         job=job,
+        native={k: typed[k][v] for k, v in variant.items() if v in typed.get(k, {})},
     )
 
 
