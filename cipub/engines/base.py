@@ -194,7 +194,7 @@ def _merged(files: Sequence[Path], platform: str, request: BuildRequest, scratch
     import yaml
 
     from cipub.recipe import stacked_variant_files
-    from cipub.recipe.variants import load_variant_files
+    from cipub.recipe.variants import load_variant_files, typed_values
 
     recipe = request.recipe
     stacked = stacked_variant_files(recipe.directory, recipe.format, files, pinning=request.pinning)
@@ -202,7 +202,11 @@ def _merged(files: Sequence[Path], platform: str, request: BuildRequest, scratch
     config = load_variant_files(
         stacked, platform, recipe_format=recipe.format, environ=request.variant_environ, lenient=lenient
     )
-    document: dict[str, object] = dict(config.values)
+    # ints and booleans as rattler-build reads them in the files merged here (its hash input has types)
+    natives = typed_values(
+        stacked, platform, recipe_format=recipe.format, environ=request.variant_environ, lenient=lenient
+    )
+    document: dict[str, object] = {k: [natives.get(k, {}).get(v, v) for v in vs] for k, vs in config.values.items()}
     if config.zip_keys:
         document["zip_keys"] = config.zip_keys
     merged = scratch / "cipub_merged_variants.yaml"

@@ -44,13 +44,13 @@ if TYPE_CHECKING:
 
 from cipub.recipe.variants import (
     Combination,
+    Natives,
     VariantConfig,
     apply_overrides,
     check_zip_lengths,
     expand,
     load_variant_files,
-    parse_variant_file,
-    value_text,
+    typed_values,
 )
 
 PLAN_SCHEMA = 1
@@ -242,10 +242,6 @@ def variant_config_for(
     return config
 
 
-#: per key, the values (by their text) that are not text as rattler-build reads them: ``{"vc": {"14": 14}}``
-Natives = dict[str, dict[str, Any]]
-
-
 def native_values(
     recipe: Recipe,
     platform: str,
@@ -255,46 +251,15 @@ def native_values(
     environ: Mapping[str, str] | None = None,
     pinning: Path | None = None,
 ) -> Natives:
-    """The variant values of :func:`variant_config_for` that rattler-build reads as ints or booleans.
-
-    Each file is read by rattler-build itself (its readers of variants.yaml and of
-    conda_build_config.yaml type values differently), and a value counts only where rattler-build
-    and cipub read the same list of the key and the same value. The last file that sets a key
-    decides, as in the merge; a migration or ``--variant`` (text, as rattler-build's own
-    ``--variant``) leaves its keys text. A meta.yaml recipe: none (conda-build reads text).
-    """
-    if recipe.format != "v1":
-        return {}
+    """The values of :func:`variant_config_for` that rattler-build reads as ints or booleans
+    (:func:`cipub.recipe.variants.typed_values`); a ``--variant`` (text, as rattler-build's own
+    ``--variant``) leaves its keys text."""
     files = stacked_variant_files(recipe.directory, recipe.format, variant_configs, pinning=pinning)
-    natives: Natives = {}
-    for path in files:
-        parsed = parse_variant_file(
-            Path(path), platform, recipe_format=recipe.format, environ=environ, later_duplicates_win=path == pinning
-        )
-        typed = {} if parsed.migration is not None else (v1.typed_values(Path(path), platform) or {})
-        for key, texts in parsed.config.values.items():
-            natives.pop(key, None)
-            loaded = typed.get(key)
-            if loaded is None or len(loaded) != len(texts):
-                continue
-            found = {text: value for text, value in zip(texts, loaded, strict=True) if _typed_as(text, value)}
-            if found:
-                natives[key] = found
+    lenient = [pinning] if pinning is not None else []
+    natives = typed_values(files, platform, recipe_format=recipe.format, environ=environ, lenient=lenient)
     for key in overrides:
         natives.pop(key, None)
     return natives
-
-
-def _typed_as(text: str, value: Any) -> bool:
-    """Is ``value`` (rattler-build's reading) an int or bool that cipub's ``text`` spells?"""
-    if isinstance(value, bool):
-        return text.strip().lower() == value_text(value)
-    if isinstance(value, int):
-        try:
-            return int(text) == value
-        except ValueError:
-            return False
-    return False  # text, or a float: a generated variants.yaml cannot give rattler-build a float
 
 
 def _noarch_kind(kinds: Sequence[str | None]) -> str | None:

@@ -171,7 +171,7 @@ def single_output_skipped(stage0: Any, rendered: Any, target_platform: str) -> b
     return False
 
 
-def typed_values(path: Path, target_platform: str) -> dict[str, list[Any]] | None:
+def typed_file_values(path: Path, target_platform: str) -> dict[str, list[Any]] | None:
     """One variant file's values as rattler-build itself reads them for ``target_platform``, with
     their YAML types (``13`` an int, ``true`` a bool in a variants.yaml; its conda_build_config.yaml
     reader keeps block-list numbers as text), or None when rattler-build cannot read the file (a
