@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cipub.ci.provider import detect, report_outputs
-from cipub.core.manifest import ArtifactEntry, BuildNumberDecision, Manifest, PromotionReceipt, UploadReceipt
+from cipub.core.decisions import BuildNumberDecision
+from cipub.core.manifest import ArtifactEntry, Manifest, PromotionReceipt, UploadReceipt
 from cipub.core.secrets import scrub
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -8,15 +8,19 @@ read computes sha256/md5. Memory stays flat whatever the package size.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import posixpath
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cipub.core.errors import InvalidPackageError
+
+if TYPE_CHECKING:
+    import zipfile
 
 PACKAGE_EXTENSIONS = (".conda", ".tar.bz2")
 #: suffixes that mark compiled, platform-specific code (used for the noarch advice)
@@ -175,19 +179,47 @@ def _check_tar_member(filename: str, info: tarfile.TarInfo, layout: _Layout | No
         layout.add(info)
 
 
+#: a .conda component (a .tar.zst inside the zip) up to this size is read and decompressed in one
+#: call, not streamed: for the small packages of a big batch the streaming readers' set-up (a zip
+#: directory parsed per component, zstd file objects) cost as much as the tar walk (issue 12)
+IN_MEMORY_COMPONENT_BYTES = 8 * 1024 * 1024
+#: ... as long as it decompresses to no more than this; a bigger one is streamed, as before
+IN_MEMORY_TAR_BYTES = 64 * 1024 * 1024
+
+
 def _iter_members(path: Path, *, whole: bool = True) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]]:
+    import zipfile
+
     from conda_package_streaming import package_streaming  # lazy: start-up of commands that read no package
 
     with path.open("rb") as fileobj:
-        if path.name.endswith(".conda"):
-            components = [package_streaming.CondaComponent.info]
-            if whole:
-                components.append(package_streaming.CondaComponent.pkg)
-            for component in components:
+        if not path.name.endswith(".conda"):
+            yield from package_streaming.stream_conda_component(path.name, fileobj)
+            return
+        zf = zipfile.ZipFile(fileobj)  # one parse of the zip directory for both components
+        stem = path.name.rpartition(".")[0]
+        for component in ("info", "pkg") if whole else ("info",):
+            found = [info for info in zf.infolist() if info.filename.startswith(f"{component}-{stem}")]
+            tar = _small_component(zf, found[0], package_streaming.zstd) if len(found) == 1 else None
+            if tar is not None:
+                yield from package_streaming.tar_generator(io.BytesIO(tar))
+            else:  # big, missing, doubled, several frames: the streaming reader, and its errors
                 fileobj.seek(0)
                 yield from package_streaming.stream_conda_component(path.name, fileobj, component)
-        else:
-            yield from package_streaming.stream_conda_component(path.name, fileobj)
+
+
+def _small_component(zf: zipfile.ZipFile, info: zipfile.ZipInfo, zstd: Any) -> bytes | None:
+    """The tar inside a small .conda component, decompressed in memory; None: stream it instead."""
+    if zstd is None or max(info.file_size, info.compress_size) > IN_MEMORY_COMPONENT_BYTES:
+        return None
+    raw = zf.read(info)  # the whole member: its CRC is checked too
+    decompressor = zstd.ZstdDecompressor()
+    tar: bytes = decompressor.decompress(raw, IN_MEMORY_TAR_BYTES)
+    if decompressor.eof and not decompressor.unused_data:
+        return tar
+    if not decompressor.eof and decompressor.needs_input:  # the frame stops short: a truncated package
+        raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+    return None  # more than IN_MEMORY_TAR_BYTES, or bytes after the frame: the streaming reader decides
 
 
 _Scanned = tuple[dict[str, Any], tuple[str, ...], bool, dict[str, str] | None]

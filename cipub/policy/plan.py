@@ -24,7 +24,6 @@ How cells are found, per target platform:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import re
 from collections import Counter
@@ -33,9 +32,9 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cipub.core.decisions import BuildNumberDecision
 from cipub.core.errors import RecipeError, UsageError
-from cipub.core.manifest import BuildNumberDecision
-from cipub.recipe import Recipe, load_recipe, own_variant_file, stacked_variant_files, usage, v1
+from cipub.recipe import Recipe, RecipeOutput, load_recipe, own_variant_file, stacked_variant_files, usage, v1
 from cipub.recipe.selectors import check_platform
 from cipub.recipe.v0 import default_compilers
 
@@ -333,7 +332,9 @@ def _cells_from_outputs(
     return cells
 
 
-def _v1_cells(recipe: Recipe, platform: str, config: VariantConfig) -> list[_Cell]:
+def _v1_cells(
+    recipe: Recipe, platform: str, config: VariantConfig, rendered_outputs: list[RecipeOutput] | None = None
+) -> list[_Cell]:
     stage0 = v1.parse_stage0(recipe.path)
     # only the keys the recipe can name: the same variants, without a pinning's hundreds of keys
     needed = v1.referenced_keys(recipe.path, config.values)
@@ -352,6 +353,15 @@ def _v1_cells(recipe: Recipe, platform: str, config: VariantConfig) -> list[_Cel
         kind = str(noarch) if noarch in ("python", "generic") else None
         output = _Output(str(variant.recipe.package.name), values, kind)
         outputs.setdefault(output.identity, output)
+        if rendered_outputs is not None:
+            rendered_outputs.append(
+                RecipeOutput(
+                    output.name,
+                    str(variant.recipe.package.version),
+                    int(variant.recipe.build.number or 0),
+                    kind,
+                )
+            )
     if not outputs:
         return []
     cells = _cells_from_outputs(recipe, platform, config, list(outputs.values()))
@@ -428,11 +438,19 @@ def _drop_python_for_noarch(cells: list[_Cell], config_groups: list[list[str]]) 
 
 
 def cells_for_platform(
-    recipe: Recipe, platform: str, config: VariantConfig, *, environ: Mapping[str, str] | None = None
+    recipe: Recipe,
+    platform: str,
+    config: VariantConfig,
+    *,
+    environ: Mapping[str, str] | None = None,
+    rendered_outputs: list[RecipeOutput] | None = None,
 ) -> list[_Cell]:
-    """The cells of ``recipe`` on ``platform`` under ``config`` (:func:`variant_config_for`)."""
+    """The cells of ``recipe`` on ``platform`` under ``config`` (:func:`variant_config_for`).
+
+    ``rendered_outputs``, when given, receives each output of every variant a v1 render built
+    (the build numbers are decided from them: no second render of the same recipe)."""
     if recipe.format == "v1":
-        cells = _v1_cells(recipe, platform, config)
+        cells = _v1_cells(recipe, platform, config, rendered_outputs)
     else:
         cells = _v0_cells(recipe, platform, config, environ)
     return _drop_python_for_noarch(cells, config.zip_keys)
@@ -449,6 +467,8 @@ def _id_value(value: str) -> str:
 
 
 def _digest(platform: str, variant: Mapping[str, str]) -> str:
+    import hashlib  # only for long or clashing ids: OpenSSL's load is start-up every plan pays otherwise
+
     canonical = json.dumps([platform, sorted(variant.items())], separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:8]
 
@@ -509,13 +529,17 @@ def make_plan(
 
     zip_keys: dict[str, list[list[str]]] = {}
     natives: dict[str, Natives] = {}
+    #: per platform, the outputs its v1 render built (build numbers come from them)
+    rendered: dict[str, list[RecipeOutput]] = {}
 
     def cells_of(platform: str) -> list[_Cell]:
         env = environ_for(platform) if environ_for is not None else environ
         config = variant_config_for(recipe, platform, variant_configs, overrides, environ=env, pinning=pinning)
         zip_keys[platform] = config.zip_keys
         natives[platform] = native_values(recipe, platform, variant_configs, overrides, environ=env, pinning=pinning)
-        return cells_for_platform(recipe, platform, config, environ=env)
+        return cells_for_platform(
+            recipe, platform, config, environ=env, rendered_outputs=rendered.setdefault(platform, [])
+        )
 
     per_platform = {p: cells_of(p) for p in wanted}
     noarch_everywhere = [p for p, cells in per_platform.items() if cells and all(c.noarch for c in cells)]
@@ -566,12 +590,17 @@ def make_plan(
         recipe,
         sorted({c.platform for c in plan_cells}),
         channel,
-        lambda platform: load_recipe(
-            recipe.path,
-            target_platform=platform,
-            variant_files=variant_configs,
-            pinning=pinning,
-            environ=environ_for(platform) if environ_for is not None else environ,
+        lambda platform: (
+            rendered.get(platform)
+            or list(
+                load_recipe(
+                    recipe.path,
+                    target_platform=platform,
+                    variant_files=variant_configs,
+                    pinning=pinning,
+                    environ=environ_for(platform) if environ_for is not None else environ,
+                ).outputs
+            )
         ),
     )
     return plan
@@ -668,15 +697,17 @@ def _display_path(path: Path) -> str:
 
 
 def _decide_build_numbers(
-    recipe: Recipe, platforms: Sequence[str], channel: Channel | None, load: Callable[[str], Recipe]
+    recipe: Recipe, platforms: Sequence[str], channel: Channel | None, load: Callable[[str], list[RecipeOutput]]
 ) -> list[BuildNumberDecision]:
+    """One decision per (name, version) the recipe and each platform's outputs name, from the
+    highest build number any of them has (``load(platform)``: a platform's outputs)."""
     from cipub.policy.buildnumber import decide
 
     numbers: dict[tuple[str, str], int] = {}
     outputs = list(recipe.outputs)
     for platform in platforms:
         try:
-            outputs += load(platform).outputs
+            outputs += load(platform)
         except RecipeError:
             continue  # nothing to read for this platform without its variant: the others say enough
     for output in outputs:

@@ -26,7 +26,8 @@ from cipub.workflows.target import (
 if TYPE_CHECKING:
     from cipub.channels.base import Channel
     from cipub.core.artifact import Artifact
-    from cipub.core.manifest import ArtifactEntry, BuildNumberDecision, Manifest, UploadReceipt
+    from cipub.core.decisions import BuildNumberDecision
+    from cipub.core.manifest import ArtifactEntry, Manifest, UploadReceipt
     from cipub.engines import BuildRequest, Engine
     from cipub.engines.container import ContainerOptions
     from cipub.policy.cells import CellChoice

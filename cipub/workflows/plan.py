@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cipub.core.errors import UsageError, read_only
-from cipub.core.files import write_atomically
 from cipub.core.options import Settings
 from cipub.workflows.target import check_dependency_channels, open_target
 
@@ -76,6 +75,8 @@ def plan(settings: Settings, job: PlanJob) -> PlanResult:
     the_plan.channels = list(settings.channels)
     text = render(the_plan, job.format)
     if job.output is not None:
+        from cipub.core.files import write_atomically
+
         job.output.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(job.output, text)
     return PlanResult(the_plan, text, job.output)
@@ -169,13 +170,13 @@ def plan_arguments(
 
 def render(the_plan: Plan, fmt: str) -> str:
     """The plan as JSON, a GitHub matrix, a GitLab child pipeline, or a table for people."""
-    from cipub.ci import matrix
-
     if fmt == "json":
         return the_plan.to_json()
-    if fmt == "github":
-        return matrix.render_github_matrix(the_plan)
-    if fmt == "gitlab":
+    if fmt in ("github", "gitlab"):
+        from cipub.ci import matrix
+
+        if fmt == "github":
+            return matrix.render_github_matrix(the_plan)
         return matrix.render_gitlab_child_pipeline(the_plan)
     return _table(the_plan)
 

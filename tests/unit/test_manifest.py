@@ -187,6 +187,30 @@ def test_quick_check_never_accepts_what_jsonschema_rejects() -> None:
     assert checked > 100
 
 
+def test_a_located_file_is_remembered_only_for_the_same_entry_path_and_base(tmp_path: Path) -> None:
+    """artifact_path finds each file once (issue 12), but a new path or base is looked up again."""
+    from cipub.core.artifact import read_artifact
+    from tests.support.packages import make_package
+
+    first = make_package(tmp_path / "one", "demo", "1.0", 0)
+    man = m.Manifest(artifacts=[m.ArtifactEntry.from_artifact(read_artifact(first))])
+    entry = man.artifacts[0]
+    assert man.artifact_path(entry) == first
+    m.write(man, tmp_path / "out" / "cipub-manifest.json")  # the entry's path is now relative to out/
+    assert entry.path != str(first) and man.artifact_path(entry).resolve() == first.resolve()
+    loaded = m.load(tmp_path / "out" / "cipub-manifest.json")
+    assert loaded.artifact_path(loaded.artifacts[0]).resolve() == first.resolve()
+
+    second = tmp_path / "two" / first.name
+    second.parent.mkdir()
+    second.write_bytes(first.read_bytes())
+    entry.path = str(second)  # another path: found again, not the remembered one
+    assert man.artifact_path(entry) == second
+    man.base_dir = tmp_path / "two"
+    entry.path = first.name  # relative, against another base: found again
+    assert man.artifact_path(entry) == second
+
+
 def test_each_file_records_its_own_cell_and_the_job_only_when_one_run_built_several(tmp_path: Path) -> None:
     single = entry("single-1.0-h_0.conda")
     single.variant, single.variant_id = {"libfoo": "2"}, "linux-64-libfoo2"
