@@ -50,6 +50,7 @@ from cipub.recipe.variants import (
     expand,
     load_variant_files,
     typed_values,
+    value_text,
 )
 
 PLAN_SCHEMA = 1
@@ -333,12 +334,18 @@ def _cells_from_outputs(
 
 
 def _v1_cells(
-    recipe: Recipe, platform: str, config: VariantConfig, rendered_outputs: list[RecipeOutput] | None = None
+    recipe: Recipe,
+    platform: str,
+    config: VariantConfig,
+    rendered_outputs: list[RecipeOutput] | None = None,
+    natives: Natives | None = None,
 ) -> list[_Cell]:
     stage0 = v1.parse_stage0(recipe.path)
-    # only the keys the recipe can name: the same variants, without a pinning's hundreds of keys
+    # only the keys the recipe can name: the same variants, without a pinning's hundreds of keys;
+    # ints and booleans as the build sees them (a text "false" is true in ``skip: flag``)
     needed = v1.referenced_keys(recipe.path, config.values)
-    given = {k: v for k, v in config.values.items() if k in needed}
+    typed = natives or {}
+    given = {k: [typed.get(k, {}).get(v, v) for v in vs] for k, vs in config.values.items() if k in needed}
     zips = [kept for kept in ([k for k in g if k in needed] for g in config.zip_keys) if len(kept) > 1]
     try:
         rendered = v1.render_outputs(stage0, platform, given, zips or None)
@@ -348,7 +355,7 @@ def _v1_cells(
     for variant in rendered:
         if v1.single_output_skipped(stage0, variant, platform):
             continue
-        values = {str(k): str(v) for k, v in variant.variant.items() if k != "target_platform"}
+        values = {str(k): value_text(v) for k, v in variant.variant.items() if k != "target_platform"}
         noarch = variant.recipe.build.noarch
         kind = str(noarch) if noarch in ("python", "generic") else None
         output = _Output(str(variant.recipe.package.name), values, kind)
@@ -444,13 +451,15 @@ def cells_for_platform(
     *,
     environ: Mapping[str, str] | None = None,
     rendered_outputs: list[RecipeOutput] | None = None,
+    natives: Natives | None = None,
 ) -> list[_Cell]:
     """The cells of ``recipe`` on ``platform`` under ``config`` (:func:`variant_config_for`).
 
     ``rendered_outputs``, when given, receives each output of every variant a v1 render built
-    (the build numbers are decided from them: no second render of the same recipe)."""
+    (the build numbers are decided from them: no second render of the same recipe); ``natives``
+    (:func:`native_values`): the values a v1 render is given as ints and booleans."""
     if recipe.format == "v1":
-        cells = _v1_cells(recipe, platform, config, rendered_outputs)
+        cells = _v1_cells(recipe, platform, config, rendered_outputs, natives)
     else:
         cells = _v0_cells(recipe, platform, config, environ)
     return _drop_python_for_noarch(cells, config.zip_keys)
@@ -538,7 +547,12 @@ def make_plan(
         zip_keys[platform] = config.zip_keys
         natives[platform] = native_values(recipe, platform, variant_configs, overrides, environ=env, pinning=pinning)
         return cells_for_platform(
-            recipe, platform, config, environ=env, rendered_outputs=rendered.setdefault(platform, [])
+            recipe,
+            platform,
+            config,
+            environ=env,
+            rendered_outputs=rendered.setdefault(platform, []),
+            natives=natives[platform],
         )
 
     per_platform = {p: cells_of(p) for p in wanted}

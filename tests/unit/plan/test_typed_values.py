@@ -102,3 +102,22 @@ def test_the_merged_variant_file_keeps_the_files_ints_and_booleans(tmp_path: Pat
     values = yaml.safe_load(merged.read_text())
     # the recipe's own file above the pinning; the pinning's block-list number text, as rattler-build reads it
     assert values == {"flag": [True], "label": ["x"], "other": ["5"], "vnum": [13]}
+
+
+def test_the_plan_renders_with_the_typed_values_so_a_false_flag_does_not_skip(tmp_path: Path) -> None:
+    """rattler-build's build sees ``flag: [false]`` as false; rendered as the text "false" (truthy),
+    ``skip: flag`` held and the output vanished from the plan, though every build makes it."""
+    root = tmp_path / "r"
+    root.mkdir()
+    (root / "recipe.yaml").write_text(
+        'recipe:\n  name: sk\n  version: "1.0"\noutputs:\n'
+        "  - package:\n      name: sk-a\n    build:\n      skip: flag\n"
+        "  - package:\n      name: sk-b\n    build:\n      string: f${{ flag }}\n"
+    )
+    (root / "variants.yaml").write_text("flag: [true, false]\n")
+    recipe = load_recipe(root, target_platform="linux-64")
+    plan = make_plan(recipe, variant_configs=[], overrides={}, platforms=["linux-64"], channel=None)
+    assert sorted((c.variant["flag"], c.outputs) for c in plan.cells) == [
+        ("false", ("sk-a", "sk-b")),
+        ("true", ("sk-b",)),
+    ]
