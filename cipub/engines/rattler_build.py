@@ -30,6 +30,7 @@ from cipub.engines.base import (
     CONVERT_HINT,
     BuildRequest,
     effective_variant_files,
+    file_pinned_keys,
     new_package_files,
     package_files,
     unreachable_channel,
@@ -77,12 +78,16 @@ class RattlerBuildEngine:
 
 
 def _worker_request(request: BuildRequest, output_dir: Path, variant_files: list[Path]) -> dict[str, Any]:
+    in_file = set(file_pinned_keys(request))
     return {
         "recipe": str(request.recipe.path),
         "output_dir": str(output_dir),
         "build_num": request.build_number,
         "variant_config": [str(p) for p in variant_files],
-        "variant_overrides": {k: [str(v) for v in vs] for k, vs in request.variant_overrides.items()},
+        # what a variant file pins instead (values that must stay ints or booleans) is no override
+        "variant_overrides": {
+            k: [str(v) for v in vs] for k, vs in request.variant_overrides.items() if k not in in_file
+        },
         "target_platform": request.target_platform,
         "channel": list(request.channels),
         "run_tests": request.run_tests,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from cipub.core.artifact import Artifact
 from cipub.core.errors import BuildFailedError, UsageError
@@ -44,6 +45,9 @@ class CellChoice:
     cells: tuple[PlanCell, ...] = ()
     #: groups of ``overrides`` keys the engine advances together (a job's cells as rows of one zip)
     zip_keys: tuple[tuple[str, ...], ...] = ()
+    #: per key of ``overrides``, the values (by their text) the engine must be given as ints or
+    #: booleans (the cells' ``native`` values), so the build strings are a whole-recipe build's
+    natives: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def owns(self, output_name: str) -> bool:
         return not self.outputs or output_name in self.outputs
@@ -95,7 +99,18 @@ def choose(
         planned_builds=len(plan.cells),
         cells=tuple(members),
         zip_keys=zip_keys,
+        natives=cell_natives(members),
     )
+
+
+def cell_natives(members: Sequence[PlanCell]) -> dict[str, dict[str, Any]]:
+    """Per key, the typed values of ``members`` by their text (``{"vc": {"14": 14}}``)."""
+    natives: dict[str, dict[str, Any]] = {}
+    for cell in members:
+        for key, value in cell.native.items():
+            if key in cell.variant:
+                natives.setdefault(key, {})[str(cell.variant[key])] = value
+    return natives
 
 
 def job_rows(

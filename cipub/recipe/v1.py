@@ -190,3 +190,22 @@ def _condition_holds(condition: str, context: Mapping[str, Any]) -> bool:
     except (jinja2.TemplateError, TypeError):
         # names rattler-build would not know either, or values it cannot compare: not a reason to skip
         return False
+
+
+def typed_file_values(path: Path, target_platform: str) -> dict[str, list[Any]] | None:
+    """One variant file's values as rattler-build itself reads them for ``target_platform``, with
+    their YAML types (``13`` an int, ``true`` a bool in a variants.yaml; its conda_build_config.yaml
+    reader keeps block-list numbers as text), or None when rattler-build cannot read the file (a
+    conda-smithy migration). cipub reads variant values as text; the type is part of the hash
+    input rattler-build computes a build string from, so a build of one plan cell must hand the
+    engine ``13``, not ``"13"``, to get the file name a whole-recipe build gives."""
+    from rattler_build import JinjaConfig, PlatformConfig, VariantConfig
+
+    try:
+        config = VariantConfig.from_files_with_context(
+            [path], JinjaConfig(platform=PlatformConfig(target_platform=target_platform))
+        )
+        loaded: dict[str, list[Any]] = config.to_dict()
+    except Exception:  # py-rattler-build's own error types: the value stays text
+        return None
+    return loaded

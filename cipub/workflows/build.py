@@ -302,6 +302,7 @@ def _engine_request(
         variant_configs=tuple(Path(p) for p in reading.get("variant_files", ())),
         variant_overrides={k: list(v) for k, v in cell.overrides.items()},
         zip_keys=cell.zip_keys,
+        variant_natives={k: dict(v) for k, v in cell.natives.items()},
         pinning=reading.get("pinning"),
         variant_environ=reading.get("environ"),
         build_number=number,
