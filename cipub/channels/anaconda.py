@@ -7,11 +7,13 @@ Wire (the binstar REST API as anaconda-client speaks it; ``shared/reference/prot
 - Token: ``ANACONDA_API_TOKEN``, else ``BINSTAR_API_TOKEN``, else ``ANACONDA_API_KEY`` (the names
   anaconda-client and rattler-build read), or ``--token-file``; sent as ``Authorization: token T``.
   Reads of public packages work without one; writes fail at once (exit 5) naming the variables.
-- State: ``GET /release/OWNER/NAME/VERSION`` (its distributions, with labels and sha256): one
-  request per (name, version), whatever the number of files; ``GET /package/OWNER/NAME/files``
-  when no version is given (build-number lookup over every version).
+- State: one request per (name, version), whatever the number of files: ``GET /package/OWNER/NAME``
+  while the batch does not know the package (its record lists every file, with labels and
+  sha256, and a 404 says that neither the package nor the release exists), else
+  ``GET /release/OWNER/NAME/VERSION`` (its distributions: the read-back after an upload);
+  ``GET /package/OWNER/NAME/files`` when no version is given (build-number lookup).
 - Upload: create the package and the release if missing (``GET`` then ``POST``, as anaconda-client
-  does; a release the state query just found, or found absent, is not asked for again),
+  does; a package or release the state query just found, or found absent, is not asked for again),
   ``POST /stage/...`` with the label and the sha256, the S3 form POST (streamed from disk, never
   held in memory; no anaconda token is sent to the storage host), ``POST /commit/...``.
   A retried commit first asks ``GET /dist/...`` whether the file landed with our sha256.
@@ -108,7 +110,7 @@ class AnacondaChannel(HttpChannel):
     #: packages / releases known to exist during this batch, and a lock per key
     _known: set[tuple[str, ...]]
     _key_locks: dict[tuple[str, ...], threading.Lock]
-    #: releases the state query found absent in this batch (their GET need not be repeated)
+    #: packages and releases the state query found absent in this batch (their GET need not be repeated)
     _absent: set[tuple[str, ...]]
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -141,6 +143,12 @@ class AnacondaChannel(HttpChannel):
     # -- state --------------------------------------------------------------------------------
     def files(self, name: str, version: str | None = None) -> list[ChannelFile]:
         if version is not None:
+            with self._lock:
+                package_known = ("package", name) in self._known
+            if not package_known:
+                found = self._release_files_from_package(name, version)
+                if found is not None:
+                    return found
             response = self.http.request("GET", f"/release{self._release_path(name, version)}")
             key = ("release", name, version)
             if self._not_found(response, f"reading release {name} {version}"):
@@ -163,6 +171,51 @@ class AnacondaChannel(HttpChannel):
         found = []
         for listed in dists:
             channel_file = self._channel_file(name, self._complete(name, version, listed))
+            if channel_file is not None:
+                found.append(channel_file)
+        return found
+
+    def _release_files_from_package(self, name: str, version: str) -> list[ChannelFile] | None:
+        """The files of release ``version``, read from the package's record (``GET /package/OWNER/NAME``,
+        which lists every file of the package), while this batch does not know whether the package
+        exists: the same answer says that too. A 404 means neither the package nor the release is
+        there, so an upload skips both GETs before creating them (the release's GET was already
+        skipped after a 404 from ``/release``; the package's was not: 8 requests per new package
+        where rattler-build's uploader makes 7). In the common case, a new version of a package, the
+        upload read this record anyway (its existence check). Once the package is known, the smaller
+        release record is read (the read-back after the upload). None: the record lists no files
+        (not every server of this protocol may put them there), so the release record decides.
+        """
+        what = f"reading package {name}"
+        response = self.http.request("GET", f"/package/{segment(self.owner)}/{segment(name)}")
+        package, release = ("package", name), ("release", name, version)
+        if self._not_found(response, what):
+            with self._lock:
+                self._absent.update({package, release})
+            return []
+        if response.status_code != 200:
+            raise self._fail(response, what)
+        record = self.http.parse(response, dict, what)
+        listed = record.get("files")
+        if not isinstance(listed, list):
+            return None
+        dists = [
+            d
+            for d in listed
+            if isinstance(d, dict) and str(d.get("version") or as_dict(d.get("attrs")).get("version") or "") == version
+        ]
+        versions = record.get("versions")
+        with self._lock:
+            self._known.add(package)
+            self._absent.discard(package)
+            if dists or (isinstance(versions, list) and version in versions):
+                self._known.add(release)
+                self._absent.discard(release)
+            elif isinstance(versions, list):  # the record lists its releases, and not this one
+                self._absent.add(release)
+        found = []
+        for dist in dists:
+            channel_file = self._channel_file(name, self._complete(name, version, dist))
             if channel_file is not None:
                 found.append(channel_file)
         return found
@@ -247,9 +300,13 @@ class AnacondaChannel(HttpChannel):
         return response.status_code == 200
 
     def _ensure_package(self, artifact: Artifact, about: Callable[[], dict[str, Any]]) -> None:
+        key = ("package", artifact.name)
+
         def create() -> None:
             path = f"/package/{segment(self.owner)}/{segment(artifact.name)}"
-            if self._exists(path, f"package {artifact.name}"):
+            with self._lock:
+                just_read_absent = key in self._absent
+            if not just_read_absent and self._exists(path, f"package {artifact.name}"):
                 return
             info = about()
             attrs = {key: info.get(key) for key in _ABOUT_KEYS}
@@ -272,7 +329,7 @@ class AnacondaChannel(HttpChannel):
             if created.status_code not in (200, 201, 409):
                 raise self._fail(created, f"creating package {artifact.name}")
 
-        self._once(("package", artifact.name), create)
+        self._once(key, create)
 
     def _ensure_release(self, artifact: Artifact, about: Callable[[], dict[str, Any]]) -> None:
         key = ("release", artifact.name, artifact.version)

@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
@@ -481,15 +480,3 @@ def find_file(files: Iterable[ChannelFile], subdir: str, filename: str) -> Chann
         if f.subdir == subdir and f.filename == filename:
             return f
     return None
-
-
-def parse_local_path(target: str) -> Path | None:
-    """``./channel``, ``/srv/conda`` or ``file:///srv/conda`` -> Path; None for other schemes."""
-    if target.startswith("file://"):
-        path = target[len("file://") :]
-        if not path.startswith("/"):
-            raise UsageError(f"{target!r}: a file:// target needs an absolute path (file:///srv/conda)")
-        return Path(path)
-    if "://" in target:
-        return None
-    return Path(target)

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from cipub.channels.base import parse_local_path
 from cipub.core.errors import UsageError
 from cipub.core.limits import RetryBudget
 from cipub.core.secrets import Secret, read_token, redact_url, refuse_credentials
@@ -206,6 +205,18 @@ def check_dependency_channel(raw: str) -> str:
             hint=f"publish with --target {shown}; -c/--channel names dependency channels (conda-forge, URLs, paths)",
         )
     return raw
+
+
+def parse_local_path(target: str) -> Path | None:
+    """``./channel``, ``/srv/conda`` or ``file:///srv/conda`` -> Path; None for other schemes."""
+    if target.startswith("file://"):
+        path = target[len("file://") :]
+        if not path.startswith("/"):
+            raise UsageError(f"{target!r}: a file:// target needs an absolute path (file:///srv/conda)")
+        return Path(path)
+    if "://" in target:
+        return None
+    return Path(target)
 
 
 _FORMS_HINT = (

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cipub.ci.provider import detect, report_outputs
-from cipub.core.manifest import ArtifactEntry, BuildNumberDecision, Manifest, PromotionReceipt, UploadReceipt
+from cipub.core.decisions import BuildNumberDecision
+from cipub.core.manifest import ArtifactEntry, Manifest, PromotionReceipt, UploadReceipt
 from cipub.core.secrets import scrub
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -135,6 +136,7 @@ def artifact_outputs(entries: Sequence[ArtifactEntry]) -> list[dict[str, Any]]:
             "size": a.size,
             "path": a.path,
             "variant_id": a.variant_id,
+            "job": a.job,
         }
         for a in entries
     ]

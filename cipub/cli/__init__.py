@@ -19,7 +19,7 @@ import time
 import traceback
 from collections.abc import Iterator
 from types import FrameType
-from typing import Any
+from typing import Any, Final
 
 import typer
 
@@ -86,7 +86,11 @@ def _stdout_closed() -> StorageError:
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError):
         pass
-    return StorageError("standard output was closed before cipub finished writing to it")
+    return StorageError(
+        "standard output was closed before cipub finished writing to it",
+        hint="the command cipub's output was piped into stopped reading (such as `head`): redirect the"
+        " output to a file (`> out.txt`) to read all of it",
+    )
 
 
 def _storage_error(exc: OSError) -> StorageError:
@@ -100,8 +104,12 @@ def _storage_error(exc: OSError) -> StorageError:
     return StorageError(f"{exc.strerror or exc}{where}", hint=hint)
 
 
-#: the module that adds each command to ``app``, in the order ``cipub --help`` lists them
-_COMMAND_MODULES = {
+#: the module of ``cipub.cli`` that registers each command (``ci``: the group). A run imports only
+#: the module of the command it runs, and typer builds only what that module registers (every
+#: command for ``cipub --help`` or a name that is none of these): importing and building all of
+#: them was ~12 ms of every command's start-up (benchmark B4). tests/unit/test_cli_shape.py checks
+#: this table against what the modules register.
+COMMAND_MODULES: Final = {
     "build": "build",
     "upload": "publish",
     "promote": "publish",
@@ -111,27 +119,41 @@ _COMMAND_MODULES = {
     "plan": "plan",
     "ci": "ci",
 }
+_OPTIONAL_MODULES: Final = ("plan", "ci")
 
 
-def _register_commands(argv: list[str] | None = None) -> None:
-    """Import the command modules (each adds its commands to ``app``).
-
-    ``cipub build ...``: the first argument names the command, so only its module is imported and
-    typer builds only its options (the other modules and typer's work on their options were 20-35 ms
-    of every command's start-up, issue 12, B4/B7). Anything else (``--help``, a global option first,
-    a typo) gets every command, so help and "No such command" stay whole.
-    """
-    first = argv[0] if argv else None
-    modules = [_COMMAND_MODULES[first]] if first in _COMMAND_MODULES else list(dict.fromkeys(_COMMAND_MODULES.values()))
-    for name in modules:
+def _register_commands(command: str | None = None) -> None:
+    """Import the modules that add commands to ``app``: the one of ``command``, else all."""
+    module = COMMAND_MODULES.get(command or "")
+    for name in [module] if module else dict.fromkeys(COMMAND_MODULES.values()):
         try:
             __import__(f"cipub.cli.{name}")
         except ModuleNotFoundError as exc:
-            if exc.name != f"cipub.cli.{name}" or name not in ("plan", "ci"):
+            if name not in _OPTIONAL_MODULES or exc.name != f"cipub.cli.{name}":
                 raise
-    # in one process (tests) a later full import must still list the commands in their usual order
-    order = list(_COMMAND_MODULES)
-    app.registered_commands.sort(key=lambda c: order.index(c.name) if c.name in order else len(order))
+    order = list(COMMAND_MODULES)
+    app.registered_commands.sort(key=lambda info: order.index(info.name) if info.name in order else len(order))
+
+
+def invoked_command(argv: list[str]) -> str | None:
+    """The command name in ``argv`` as click finds it: the first argument that is neither a global
+    option nor the value of one (``--color never``); None when there is none (``cipub --help``)."""
+    from cipub.core.options import GLOBAL_KEYS, OPTIONS, RETIRED_FLAGS
+
+    taking_values = set(RETIRED_FLAGS)
+    for key in GLOBAL_KEYS:
+        spec = OPTIONS[key]
+        if not (isinstance(spec.default, bool) or spec.count):
+            taking_values.update(spec.flags)
+    args = iter(argv)
+    for arg in args:
+        if arg == "--":
+            return next(args, None)
+        if not arg.startswith("-") or arg == "-":
+            return arg
+        if arg in taking_values:
+            next(args, None)
+    return None
 
 
 def _is_click_usage_error(exc: Exception) -> bool:
@@ -283,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     from cipub.core import activity
 
     install_masker(_mask_in_ci)  # before anything reads a token
-    _register_commands(sys.argv[1:] if argv is None else argv)
+    _register_commands(invoked_command(sys.argv[1:] if argv is None else argv))
     reset_state()
     activity.reset()
     try:

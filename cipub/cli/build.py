@@ -30,6 +30,9 @@ Examples:
 
     cipub plan recipe/ --format github > matrix.json          # in CI: one job per group ...
     cipub build recipe/ --plan plan.json --only linux-64-python3.12   # ... each builds its cells
+
+    # one job of a conda-forge feedstock, planned as `cipub plan --conda-forge` plans it
+    cipub build recipe/ --conda-forge --pinning conda_build_config.yaml --only linux-64-job
 """
 
 
@@ -43,6 +46,9 @@ Examples:
         "container_memory",
         "container_timeout",
         "variant_config",
+        "pinning",
+        "conda_forge",
+        "grouping",
         "platforms",
         "output_dir",
         "manifest",

@@ -8,15 +8,19 @@ read computes sha256/md5. Memory stays flat whatever the package size.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import posixpath
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cipub.core.errors import InvalidPackageError
+
+if TYPE_CHECKING:
+    import zipfile
 
 PACKAGE_EXTENSIONS = (".conda", ".tar.bz2")
 #: suffixes that mark compiled, platform-specific code (used for the noarch advice)
@@ -53,6 +57,10 @@ class Artifact:
     binary_files: tuple[str, ...] = ()
     has_python_files: bool = False
     index: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    #: ``info/hash_input.json``: the variant values the builder used for this file (the keys it
+    #: counted as used, as rattler-build and conda-build hash them); None when the package has none
+    #: or only ``info/`` up to index.json was read again
+    hash_input: dict[str, str] | None = field(default=None, compare=False, repr=False)
 
     @property
     def key(self) -> str:
@@ -171,23 +179,71 @@ def _check_tar_member(filename: str, info: tarfile.TarInfo, layout: _Layout | No
         layout.add(info)
 
 
+#: a .conda component (a .tar.zst inside the zip) up to this size is read and decompressed in one
+#: call, not streamed: for the small packages of a big batch the streaming readers' set-up (a zip
+#: directory parsed per component, zstd file objects) cost as much as the tar walk (issue 12)
+IN_MEMORY_COMPONENT_BYTES = 8 * 1024 * 1024
+#: ... as long as it decompresses to no more than this; a bigger one is streamed, as before
+IN_MEMORY_TAR_BYTES = 64 * 1024 * 1024
+
+
 def _iter_members(path: Path, *, whole: bool = True) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]]:
+    import zipfile
+
     from conda_package_streaming import package_streaming  # lazy: start-up of commands that read no package
 
     with path.open("rb") as fileobj:
-        if path.name.endswith(".conda"):
-            components = [package_streaming.CondaComponent.info]
-            if whole:
-                components.append(package_streaming.CondaComponent.pkg)
-            for component in components:
+        if not path.name.endswith(".conda"):
+            yield from package_streaming.stream_conda_component(path.name, fileobj)
+            return
+        zf = zipfile.ZipFile(fileobj)  # one parse of the zip directory for both components
+        stem = path.name.rpartition(".")[0]
+        for component in ("info", "pkg") if whole else ("info",):
+            found = [info for info in zf.infolist() if info.filename.startswith(f"{component}-{stem}")]
+            tar = _small_component(zf, found[0], package_streaming.zstd) if len(found) == 1 else None
+            if tar is not None:
+                yield from package_streaming.tar_generator(io.BytesIO(tar))
+            else:  # big, missing, doubled, several frames: the streaming reader, and its errors
                 fileobj.seek(0)
                 yield from package_streaming.stream_conda_component(path.name, fileobj, component)
-        else:
-            yield from package_streaming.stream_conda_component(path.name, fileobj)
 
 
-def _scan(path: Path, *, whole: bool = True) -> tuple[dict[str, Any], tuple[str, ...], bool]:
-    """Walk the whole archive once: index.json, binaries, integrity, hostile members.
+def _small_component(zf: zipfile.ZipFile, info: zipfile.ZipInfo, zstd: Any) -> bytes | None:
+    """The tar inside a small .conda component, decompressed in memory; None: stream it instead."""
+    if zstd is None or max(info.file_size, info.compress_size) > IN_MEMORY_COMPONENT_BYTES:
+        return None
+    raw = zf.read(info)  # the whole member: its CRC is checked too
+    decompressor = zstd.ZstdDecompressor()
+    tar: bytes = decompressor.decompress(raw, IN_MEMORY_TAR_BYTES)
+    if decompressor.eof and not decompressor.unused_data:
+        return tar
+    if not decompressor.eof and decompressor.needs_input:  # the frame stops short: a truncated package
+        raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+    return None  # more than IN_MEMORY_TAR_BYTES, or bytes after the frame: the streaming reader decides
+
+
+_Scanned = tuple[dict[str, Any], tuple[str, ...], bool, dict[str, str] | None]
+
+
+def _hash_input(data: bytes) -> dict[str, str] | None:
+    """``info/hash_input.json``'s single values as text (``true``, ``13``), or None when it is not
+    a JSON object (it is informative only: a package is not refused for it). Lists and mappings
+    are left out: they are not one variant value."""
+    try:
+        loaded = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(loaded, dict):
+        return None
+    return {
+        str(k): v if isinstance(v, str) else json.dumps(v)
+        for k, v in loaded.items()
+        if isinstance(v, str | int | float | bool)
+    }
+
+
+def _scan(path: Path, *, whole: bool = True) -> _Scanned:
+    """Walk the whole archive once: index.json, hash_input.json, binaries, integrity, hostile members.
 
     ``whole=False`` (for bytes checked in full before) stops at ``info/index.json``.
     """
@@ -198,6 +254,7 @@ def _scan(path: Path, *, whole: bool = True) -> tuple[dict[str, Any], tuple[str,
     limit = min(MAX_UNPACKED_BYTES, max(EXPANSION_FLOOR_BYTES, MAX_EXPANSION_RATIO * path.stat().st_size))
     layout = _Layout(path.name)
     paths_json: bytes | None = None
+    hash_input: dict[str, str] | None = None
     for tar, member in _iter_members(path, whole=whole):
         _check_tar_member(path.name, member, layout)
         total += member.size
@@ -216,6 +273,13 @@ def _scan(path: Path, *, whole: bool = True) -> tuple[dict[str, Any], tuple[str,
             index = json.loads(extracted.read(4 * 1024 * 1024))
             if not whole:
                 break
+            continue
+        if member.name == "info/hash_input.json" and member.isfile():
+            extracted = tar.extractfile(member)
+            if extracted is not None:
+                hash_input = _hash_input(extracted.read(1024 * 1024))
+                while extracted.read(_CHUNK):  # the rest still proves the member whole
+                    pass
             continue
         if member.name == "info/paths.json" and member.isfile():
             extracted = tar.extractfile(member)
@@ -241,7 +305,7 @@ def _scan(path: Path, *, whole: bool = True) -> tuple[dict[str, Any], tuple[str,
         layout.finish()
         if paths_json is not None:
             _check_paths_json(path.name, paths_json, layout)
-    return index, tuple(binaries), has_python
+    return index, tuple(binaries), has_python, hash_input
 
 
 def _check_paths_json(filename: str, data: bytes, layout: _Layout) -> None:
@@ -318,7 +382,7 @@ def noarch_kind(index: dict[str, Any]) -> str | None:
     return None
 
 
-def _scan_checked(path: Path, *, whole: bool = True) -> tuple[dict[str, Any], tuple[str, ...], bool]:
+def _scan_checked(path: Path, *, whole: bool = True) -> _Scanned:
     """``_scan``, with every way a damaged archive can fail turned into InvalidPackageError."""
     try:
         return _scan(path, whole=whole)
@@ -361,12 +425,10 @@ def read_artifact(path: str | Path, *, checked_sha256: str | None = None, checke
         return _artifact(path, scanned, digests.result())
 
 
-def _artifact(
-    path: Path, scanned: tuple[dict[str, Any], tuple[str, ...], bool], digests: tuple[str, str, int]
-) -> Artifact:
+def _artifact(path: Path, scanned: _Scanned, digests: tuple[str, str, int]) -> Artifact:
     """The metadata of a scanned package, after the checks that need its index."""
     name, version, build, _ext = split_filename(path.name)
-    index, binaries, has_python = scanned
+    index, binaries, has_python, hash_input = scanned
     sha256, md5, size = digests
 
     for key in ("name", "version", "build", "build_number"):
@@ -409,4 +471,5 @@ def _artifact(
         binary_files=binaries,
         has_python_files=has_python,
         index=index,
+        hash_input=hash_input,
     )

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from cipub import __version__
+from cipub.core.decisions import BuildNumberDecision
 from cipub.core.errors import StorageError, UsageError
 from cipub.core.files import write_atomically
 from cipub.core.options import DEFAULT_OUTPUT_DIR
@@ -49,8 +50,13 @@ class ArtifactEntry:
     sha256: str
     size: int
     path: str
+    #: the values of the plan cell this file was built for (see ``variant_id``)
     variant: dict[str, str] = field(default_factory=dict)
+    #: the plan cell this file was built for (``cipub build --only``), None without a plan
     variant_id: str | None = None
+    #: the plan job that built it, when one engine run built several cells (``--only JOB``, conda-smithy's
+    #: grouping); None otherwise (and then not written: manifests of single cells read as before)
+    job: str | None = None
 
     @property
     def key(self) -> str:
@@ -58,7 +64,11 @@ class ArtifactEntry:
 
     @classmethod
     def from_artifact(
-        cls, artifact: Artifact, variant: dict[str, str] | None = None, variant_id: str | None = None
+        cls,
+        artifact: Artifact,
+        variant: dict[str, str] | None = None,
+        variant_id: str | None = None,
+        job: str | None = None,
     ) -> ArtifactEntry:
         return cls(
             filename=artifact.filename,
@@ -73,18 +83,8 @@ class ArtifactEntry:
             path=str(artifact.path),
             variant=dict(variant or {}),
             variant_id=variant_id,
+            job=job,
         )
-
-
-@dataclass
-class BuildNumberDecision:
-    name: str
-    version: str
-    recipe_number: int
-    channel_highest: int | None
-    chosen: int
-    reason: str
-    target: str | None = None
 
 
 @dataclass
@@ -168,6 +168,8 @@ class Manifest:
             del data["container"]  # optional too: host builds read and write as before
         for entry, raw in zip(self.artifacts, data["artifacts"], strict=True):
             raw["path"] = self._portable_path(entry, relative_to)
+            if raw["job"] is None:
+                del raw["job"]  # optional: what a build of one cell writes is what earlier cipub wrote
         return data
 
     def _portable_path(self, entry: ArtifactEntry, relative_to: Path | None) -> str:
@@ -182,7 +184,28 @@ class Manifest:
             return str(located)
 
     def artifact_path(self, entry: ArtifactEntry) -> Path:
-        """Where the package file of ``entry`` is on this machine (best guess if moved)."""
+        """Where the package file of ``entry`` is on this machine (best guess if moved).
+
+        Found once per entry, path and base: a command asks several times per file (check, upload,
+        the manifest's and the ledger's relative paths), a few stats each (issue 12).
+        """
+        known = self._found().get(id(entry))
+        if known is not None and known[0] is entry and known[1] == entry.path and known[2] == self.base_dir:
+            return known[3]
+        located, exists = self._locate(entry)
+        if exists:
+            self._remember(entry, located)
+        return located
+
+    def _found(self) -> dict[int, tuple[ArtifactEntry, str, Path | None, Path]]:
+        """id(entry) -> (entry, its path, the base, where its file was found); not a field (not written)."""
+        found: dict[int, tuple[ArtifactEntry, str, Path | None, Path]] = self.__dict__.setdefault("_found_files", {})
+        return found
+
+    def _remember(self, entry: ArtifactEntry, located: Path) -> None:
+        self._found()[id(entry)] = (entry, entry.path, self.base_dir, located)
+
+    def _locate(self, entry: ArtifactEntry) -> tuple[Path, bool]:
         path = Path(entry.path)
         candidates = [path] if path.is_absolute() else []
         if self.base_dir is not None:
@@ -194,8 +217,8 @@ class Manifest:
         candidates.append(path)
         for candidate in candidates:
             if candidate.is_file():
-                return candidate
-        return candidates[0]
+                return candidate, True
+        return candidates[0], False
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "manifest") -> Manifest:
@@ -221,15 +244,25 @@ class Manifest:
         return None
 
 
+#: values ``_plain`` passes through as they are
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _plain(value: Any) -> Any:
     """``dataclasses.asdict`` for JSON-shaped dataclasses, without its deep copy of every value
-    (it dominated writing a manifest of 1,000 files and their receipts)."""
-    if hasattr(value, "__dataclass_fields__"):
-        return {name: _plain(getattr(value, name)) for name in value.__dataclass_fields__}
+    (it dominated writing a manifest of 1,000 files and their receipts); scalars are taken as they
+    are, without a call each (a receipt is a dozen of them)."""
+    fields = getattr(value, "__dataclass_fields__", None)
+    if fields is not None:
+        plain = {}
+        for name in fields:
+            v = getattr(value, name)
+            plain[name] = v if type(v) in _SCALARS else _plain(v)
+        return plain
     if isinstance(value, list | tuple):
-        return type(value)(_plain(v) for v in value)
+        return type(value)(v if type(v) in _SCALARS else _plain(v) for v in value)
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: v if type(v) in _SCALARS else _plain(v) for k, v in value.items()}
     return value
 
 
@@ -409,9 +442,13 @@ def write(manifest: Manifest, path: str | Path) -> Path:
     write_atomically(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
     # From now on relative paths in this object mean what the file says (each path is located once:
     # finding a moved package costs a few stats per file, issue 12).
+    located = [manifest.artifact_path(entry) for entry in manifest.artifacts]  # found by to_dict
     for entry, raw in zip(manifest.artifacts, data["artifacts"], strict=True):
         entry.path = raw["path"]
     manifest.base_dir = path.parent
+    for entry, where in zip(manifest.artifacts, located, strict=True):
+        if where.is_absolute():
+            manifest._remember(entry, where)  # the same file, now named relative to the manifest
     return path
 
 

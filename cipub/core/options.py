@@ -322,7 +322,7 @@ class Settings:
         "--conda-forge",
         help="Plan the recipe's feedstock as conda-smithy does: conda-forge.yml (platforms, build_platform, "
         "os_version, noarch_platforms), the pinning (--pinning, default $CONDA_PREFIX/conda_build_config.yaml) "
-        "and the migrations in .ci_support/migrations.",
+        "and the migrations in .ci_support/migrations; build reads it the same way.",
     )
     grouping: str = setting(
         "cells",

@@ -188,6 +188,10 @@ def _config_table(path: Path) -> dict[str, Any] | None:
     A ``cipub.toml`` holding both top-level settings and ``[tool.cipub]`` is refused: one of the
     two would be ignored without a word.
     """
+    if path.name == "pyproject.toml" and "cipub" not in path.read_text(encoding="utf-8", errors="replace"):
+        # a project's pyproject.toml without a word of cipub has no [tool.cipub]: not parsed (every
+        # command in a Python project would pay tomllib's import and the parse, ~4 ms)
+        return None
     data = _read_toml(path)
     tool = data.get("tool", {})
     if not isinstance(tool, dict):

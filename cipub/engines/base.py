@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from cipub.core.artifact import PACKAGE_EXTENSIONS
 
@@ -43,6 +43,16 @@ class BuildRequest:
     output_dir: Path
     variant_configs: tuple[Path, ...] = ()
     variant_overrides: Mapping[str, list[str]] = field(default_factory=lambda: MappingProxyType({}))
+    #: keys of ``variant_overrides`` the engine must advance together (one plan job's cells as rows)
+    zip_keys: tuple[tuple[str, ...], ...] = ()
+    #: per key of ``variant_overrides``, the values (by their text) to give the engine as ints or
+    #: booleans, as the variant files have them (a plan cell's ``native`` values)
+    variant_natives: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
+    #: the lowest-priority variant file, below the recipe's own (``--pinning``, ``--conda-forge``)
+    pinning: Path | None = None
+    #: what the variant files' selectors see besides this process's environment (conda-smithy's
+    #: ``BUILD_PLATFORM``, ``CF_CUDA_ENABLED`` under ``--conda-forge``)
+    variant_environ: Mapping[str, str] | None = None
     build_number: int | None = None
     target_platform: str | None = None
     channels: tuple[str, ...] = ("conda-forge",)
@@ -129,13 +139,14 @@ def new_package_files(output_dir: Path, before: Mapping[Path, FileStamp]) -> lis
 def effective_variant_files(request: BuildRequest, scratch: Path) -> list[Path]:
     """The ``-m`` files to hand the engine, checked first by cipub's own reader (exit 3, FILE:LINE).
 
-    Builders do not know conda-smithy migration files (``__migrator``): when one is among them,
-    cipub merges all the ``-m`` files for the target platform (as ``cipub plan`` does) into one
-    generated variant file. Otherwise the files go through unchanged.
+    Builders do not know conda-smithy migration files (``__migrator``), nor a pinning below the
+    recipe's own file: when one is among them (or ``request.pinning`` is given), cipub merges the
+    pinning, the recipe's own file and the ``-m`` files for the target platform (as ``cipub plan``
+    does) into one generated variant file. Otherwise the files go through unchanged. A build of several plan cells
+    in one run (``request.zip_keys``), or of values that must reach the engine as ints or booleans
+    (``request.variant_natives``), gets one more file, last: :func:`job_variant_file`.
     """
-    import yaml
-
-    from cipub.recipe.variants import load_variant_files, parse_variant_file
+    from cipub.recipe.variants import parse_variant_file
 
     files = [Path(p) for p in request.variant_configs]
     platform = request.target_platform or request.recipe.target_platform
@@ -143,15 +154,74 @@ def effective_variant_files(request: BuildRequest, scratch: Path) -> list[Path]:
     for path in files:
         parsed = parse_variant_file(path, platform, recipe_format=request.recipe.format)
         migrations = migrations or parsed.migration is not None
-    if not migrations:
-        return files
-    config = load_variant_files(files, platform, recipe_format=request.recipe.format)
-    document: dict[str, object] = dict(config.values)
+    if migrations or request.pinning is not None:
+        files = [_merged(files, platform, request, scratch)]
+    if file_pinned_keys(request):
+        files.append(job_variant_file(request, scratch))
+    return files
+
+
+def typed_value(request: BuildRequest, key: str, value: object) -> Any:
+    """A pinned value as the engine must see it: the variant files' int or boolean, else its text."""
+    return request.variant_natives.get(key, {}).get(str(value), str(value))
+
+
+def file_pinned_keys(request: BuildRequest) -> list[str]:
+    """The keys of ``request.variant_overrides`` that :func:`job_variant_file` pins, not the overrides.
+
+    The zipped keys, and every key once one value must be an int or a boolean: rattler-build's
+    overrides are text, and the type is part of the hash input its build string is made from (an
+    unquoted ``13`` in a variants.yaml gives another hash than ``"13"``). A later variant file
+    replaces a key's values as an override does, so the build's values are the same.
+    """
+    zipped = {k for group in request.zip_keys for k in group}
+    pinned = request.variant_overrides
+    typed = any(str(v) in request.variant_natives.get(k, {}) for k, vs in pinned.items() for v in vs)
+    return [k for k in pinned if typed or k in zipped]
+
+
+def job_variant_file(request: BuildRequest, scratch: Path) -> Path:
+    """The variant file that pins :func:`file_pinned_keys`: their values (for a job, one per cell;
+    ints and booleans as the variant files have them) and the zip of ``request.zip_keys``. Every
+    group's keys have the same number of values, so a zip an earlier file defines among them (the
+    pinning's python and numpy) has rows of equal length too."""
+    import yaml
+
+    pinned = request.variant_overrides
+    document: dict[str, object] = {
+        k: [typed_value(request, k, v) for v in pinned[k]] for k in file_pinned_keys(request)
+    }
+    if request.zip_keys:
+        document["zip_keys"] = [list(group) for group in request.zip_keys]
+    path = scratch / "cipub_job_variants.yaml"
+    path.write_text(
+        "# written by cipub: one plan job's cells, one zip row each\n" + yaml.safe_dump(document), encoding="utf-8"
+    )
+    return path
+
+
+def _merged(files: Sequence[Path], platform: str, request: BuildRequest, scratch: Path) -> Path:
+    import yaml
+
+    from cipub.recipe import stacked_variant_files
+    from cipub.recipe.variants import load_variant_files, typed_values
+
+    recipe = request.recipe
+    stacked = stacked_variant_files(recipe.directory, recipe.format, files, pinning=request.pinning)
+    lenient = [request.pinning] if request.pinning is not None else []
+    config = load_variant_files(
+        stacked, platform, recipe_format=recipe.format, environ=request.variant_environ, lenient=lenient
+    )
+    # ints and booleans as rattler-build reads them in the files merged here (its hash input has types)
+    natives = typed_values(
+        stacked, platform, recipe_format=recipe.format, environ=request.variant_environ, lenient=lenient
+    )
+    document: dict[str, object] = {k: [natives.get(k, {}).get(v, v) for v in vs] for k, vs in config.values.items()}
     if config.zip_keys:
         document["zip_keys"] = config.zip_keys
     merged = scratch / "cipub_merged_variants.yaml"
     merged.write_text(
-        "# written by cipub: the -m files merged for " + platform + "\n" + yaml.safe_dump(document, sort_keys=True),
+        f"# written by cipub: the variant files merged for {platform}\n" + yaml.safe_dump(document, sort_keys=True),
         encoding="utf-8",
     )
-    return [merged]
+    return merged

@@ -45,6 +45,7 @@ from cipub.engines.base import (
     BUILD_LOG,
     BuildRequest,
     effective_variant_files,
+    file_pinned_keys,
     new_package_files,
     package_files,
 )
@@ -592,12 +593,16 @@ class ContainerRattlerBuildEngine:
                 channels.append(target)
             else:
                 channels.append(channel)
+        in_file = set(file_pinned_keys(request))
         worker = {
             "recipe": f"{C_RECIPE}/{recipe_file.name}",
             "output_dir": C_OUTPUT,
             "build_num": request.build_number,
             "variant_config": mapped_variants,
-            "variant_overrides": {k: [str(v) for v in vs] for k, vs in request.variant_overrides.items()},
+            # as the in-process engine: what the generated variant file pins is no override
+            "variant_overrides": {
+                k: [str(v) for v in vs] for k, vs in request.variant_overrides.items() if k not in in_file
+            },
             "target_platform": request.target_platform,
             "channel": channels,
             "run_tests": request.run_tests,

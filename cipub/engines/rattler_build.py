@@ -33,6 +33,7 @@ from cipub.engines.base import (
     BuildRequest,
     FileStamp,
     effective_variant_files,
+    file_pinned_keys,
     new_package_files,
     package_files,
     unreachable_channel,
@@ -83,8 +84,8 @@ class RattlerBuildEngine:
             BuildLog(output_dir / BUILD_LOG, request.log) as log,
         ):
             variant_files = effective_variant_files(request, Path(scratch))
-            worker, self._worker = self._worker, None
             worker_request = _worker_request(request, output_dir, variant_files)
+            worker, self._worker = self._worker, None
             _run_worker(worker or _rattler_worker.start(), worker_request, log, request, before)
         built = new_package_files(output_dir, before)
         if not built:
@@ -97,12 +98,16 @@ class RattlerBuildEngine:
 
 
 def _worker_request(request: BuildRequest, output_dir: Path, variant_files: list[Path]) -> dict[str, Any]:
+    in_file = set(file_pinned_keys(request))
     return {
         "recipe": str(request.recipe.path),
         "output_dir": str(output_dir),
         "build_num": request.build_number,
         "variant_config": [str(p) for p in variant_files],
-        "variant_overrides": {k: [str(v) for v in vs] for k, vs in request.variant_overrides.items()},
+        # what a variant file pins instead (values that must stay ints or booleans) is no override
+        "variant_overrides": {
+            k: [str(v) for v in vs] for k, vs in request.variant_overrides.items() if k not in in_file
+        },
         "target_platform": request.target_platform,
         "channel": list(request.channels),
         "run_tests": request.run_tests,
@@ -242,8 +247,12 @@ def _run_worker(
     before: Mapping[Path, FileStamp],
 ) -> None:
     output_dir = Path(worker_request["output_dir"])
-    follower = ScriptLogFollower(output_dir / "bld")
-    watch = PackageWatch(output_dir, before, request.on_package)
+    try:
+        follower = ScriptLogFollower(output_dir / "bld")
+        watch = PackageWatch(output_dir, before, request.on_package)
+    except BaseException:
+        _stop(proc)  # started ahead, it must not outlive a build that cannot run
+        raise
     assert proc.stdin is not None and proc.stdout is not None
     events: list[dict[str, Any]] = []
     lines: queue.Queue[str | None] = queue.Queue()

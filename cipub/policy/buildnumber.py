@@ -9,15 +9,22 @@ A build job of a pipeline reuses the numbers its plan decided (:func:`from_plan`
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
-from cipub.channels.base import Channel, ChannelFile, valid_build_number
+from cipub.core.decisions import BuildNumberDecision
 from cipub.core.errors import UsageError
-from cipub.core.manifest import BuildNumberDecision
-from cipub.recipe import RecipeOutput
+
+if TYPE_CHECKING:
+    # the channel layer (channels.base, core.artifact) only where a channel is asked: a plan
+    # without a target decides from the recipe alone (start-up, benchmark B9)
+    from cipub.channels.base import Channel, ChannelFile
+    from cipub.recipe import RecipeOutput
 
 
 def highest(files: Iterable[ChannelFile]) -> int | None:
     """The highest valid build number among ``files`` (one no package may carry is passed over)."""
+    from cipub.channels.base import valid_build_number
+
     numbers = [n for f in files if (n := valid_build_number(f.build_number)) is not None]
     return max(numbers) if numbers else None
 

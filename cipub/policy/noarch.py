@@ -14,12 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from conda_package_streaming import package_streaming
-
-from cipub.core.artifact import Artifact
 from cipub.recipe import Recipe
 
 if TYPE_CHECKING:
+    from cipub.core.artifact import Artifact
     from cipub.policy.plan import Plan
 
 #: dependency names that tie a package to a platform (virtual packages start with "__")
@@ -67,6 +65,9 @@ def compiled_members(artifact: Artifact) -> list[str]:
     """Compiled files in the package: by suffix (from the reader) and by executable magic bytes."""
     if artifact.binary_files:
         return list(artifact.binary_files)
+    # imported here: ``cipub plan`` asks only for the plan advice, which reads no package
+    from conda_package_streaming import package_streaming
+
     found: list[str] = []
     with artifact.path.open("rb") as fileobj:
         if artifact.filename.endswith(".conda"):

@@ -24,7 +24,6 @@ How cells are found, per target platform:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import re
 from collections import Counter
@@ -33,9 +32,9 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cipub.core.decisions import BuildNumberDecision
 from cipub.core.errors import RecipeError, UsageError
-from cipub.core.manifest import BuildNumberDecision
-from cipub.recipe import Recipe, load_recipe, own_variant_file, stacked_variant_files, usage, v1
+from cipub.recipe import Recipe, RecipeOutput, load_recipe, own_variant_file, stacked_variant_files, usage, v1
 from cipub.recipe.selectors import check_platform
 from cipub.recipe.v0 import default_compilers
 
@@ -44,11 +43,14 @@ if TYPE_CHECKING:
 
 from cipub.recipe.variants import (
     Combination,
+    Natives,
     VariantConfig,
     apply_overrides,
     check_zip_lengths,
     expand,
     load_variant_files,
+    typed_values,
+    value_text,
 )
 
 PLAN_SCHEMA = 1
@@ -83,6 +85,11 @@ class PlanCell:
     outputs: tuple[str, ...] = ()
     #: the CI job that builds this cell (see ``Plan.grouping``); empty: a job of its own
     job: str = ""
+    #: the values of ``variant`` that are not text where the variant files set them, as
+    #: rattler-build reads them (an unquoted ``13`` or ``true``): the engine is given these, so a
+    #: cell built on its own gets the hash (build string) a whole-recipe build gives it.
+    #: ``variant`` keeps showing every value as text.
+    native: dict[str, Any] = field(default_factory=dict)
 
 
 #: one job per cell, or conda-smithy's: jobs split only over the keys every output uses
@@ -161,6 +168,7 @@ class Plan:
                         runner=str(c.get("runner", "")),
                         outputs=tuple(str(o) for o in c.get("outputs", ())),
                         job=str(c.get("job", "")),
+                        native=_natives(c.get("native", {})),
                     )
                     for c in data["cells"]
                 ],
@@ -176,6 +184,13 @@ class Plan:
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise UsageError(f"{source}: malformed plan ({type(exc).__name__}: {exc})") from None
+
+
+def _natives(data: Any) -> dict[str, Any]:
+    """A plan cell's ``native`` values: ints and booleans only (anything else is not a typed value)."""
+    if not isinstance(data, dict):
+        raise TypeError("native must be an object")
+    return {str(k): v for k, v in data.items() if isinstance(v, (bool, int))}
 
 
 # -- cells -----------------------------------------------------------------------------------------
@@ -225,6 +240,26 @@ def variant_config_for(
     apply_overrides(config, overrides)
     check_zip_lengths(config)
     return config
+
+
+def native_values(
+    recipe: Recipe,
+    platform: str,
+    variant_configs: Sequence[Path],
+    overrides: Mapping[str, Sequence[str]],
+    *,
+    environ: Mapping[str, str] | None = None,
+    pinning: Path | None = None,
+) -> Natives:
+    """The values of :func:`variant_config_for` that rattler-build reads as ints or booleans
+    (:func:`cipub.recipe.variants.typed_values`); a ``--variant`` (text, as rattler-build's own
+    ``--variant``) leaves its keys text."""
+    files = stacked_variant_files(recipe.directory, recipe.format, variant_configs, pinning=pinning)
+    lenient = [pinning] if pinning is not None else []
+    natives = typed_values(files, platform, recipe_format=recipe.format, environ=environ, lenient=lenient)
+    for key in overrides:
+        natives.pop(key, None)
+    return natives
 
 
 def _noarch_kind(kinds: Sequence[str | None]) -> str | None:
@@ -298,11 +333,19 @@ def _cells_from_outputs(
     return cells
 
 
-def _v1_cells(recipe: Recipe, platform: str, config: VariantConfig) -> list[_Cell]:
+def _v1_cells(
+    recipe: Recipe,
+    platform: str,
+    config: VariantConfig,
+    rendered_outputs: list[RecipeOutput] | None = None,
+    natives: Natives | None = None,
+) -> list[_Cell]:
     stage0 = v1.parse_stage0(recipe.path)
-    # only the keys the recipe can name: the same variants, without a pinning's hundreds of keys
+    # only the keys the recipe can name: the same variants, without a pinning's hundreds of keys;
+    # ints and booleans as the build sees them (a text "false" is true in ``skip: flag``)
     needed = v1.referenced_keys(recipe.path, config.values)
-    given = {k: v for k, v in config.values.items() if k in needed}
+    typed = natives or {}
+    given = {k: [typed.get(k, {}).get(v, v) for v in vs] for k, vs in config.values.items() if k in needed}
     zips = [kept for kept in ([k for k in g if k in needed] for g in config.zip_keys) if len(kept) > 1]
     try:
         rendered = v1.render_outputs(stage0, platform, given, zips or None)
@@ -312,11 +355,20 @@ def _v1_cells(recipe: Recipe, platform: str, config: VariantConfig) -> list[_Cel
     for variant in rendered:
         if v1.single_output_skipped(stage0, variant, platform):
             continue
-        values = {str(k): str(v) for k, v in variant.variant.items() if k != "target_platform"}
+        values = {str(k): value_text(v) for k, v in variant.variant.items() if k != "target_platform"}
         noarch = variant.recipe.build.noarch
         kind = str(noarch) if noarch in ("python", "generic") else None
         output = _Output(str(variant.recipe.package.name), values, kind)
         outputs.setdefault(output.identity, output)
+        if rendered_outputs is not None:
+            rendered_outputs.append(
+                RecipeOutput(
+                    output.name,
+                    str(variant.recipe.package.version),
+                    int(variant.recipe.build.number or 0),
+                    kind,
+                )
+            )
     if not outputs:
         return []
     cells = _cells_from_outputs(recipe, platform, config, list(outputs.values()))
@@ -393,11 +445,21 @@ def _drop_python_for_noarch(cells: list[_Cell], config_groups: list[list[str]]) 
 
 
 def cells_for_platform(
-    recipe: Recipe, platform: str, config: VariantConfig, *, environ: Mapping[str, str] | None = None
+    recipe: Recipe,
+    platform: str,
+    config: VariantConfig,
+    *,
+    environ: Mapping[str, str] | None = None,
+    rendered_outputs: list[RecipeOutput] | None = None,
+    natives: Natives | None = None,
 ) -> list[_Cell]:
-    """The cells of ``recipe`` on ``platform`` under ``config`` (:func:`variant_config_for`)."""
+    """The cells of ``recipe`` on ``platform`` under ``config`` (:func:`variant_config_for`).
+
+    ``rendered_outputs``, when given, receives each output of every variant a v1 render built
+    (the build numbers are decided from them: no second render of the same recipe); ``natives``
+    (:func:`native_values`): the values a v1 render is given as ints and booleans."""
     if recipe.format == "v1":
-        cells = _v1_cells(recipe, platform, config)
+        cells = _v1_cells(recipe, platform, config, rendered_outputs, natives)
     else:
         cells = _v0_cells(recipe, platform, config, environ)
     return _drop_python_for_noarch(cells, config.zip_keys)
@@ -414,6 +476,8 @@ def _id_value(value: str) -> str:
 
 
 def _digest(platform: str, variant: Mapping[str, str]) -> str:
+    import hashlib  # only for long or clashing ids: OpenSSL's load is start-up every plan pays otherwise
+
     canonical = json.dumps([platform, sorted(variant.items())], separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:8]
 
@@ -473,12 +537,23 @@ def make_plan(
     homes = [check_platform(p, source="noarch_platforms") for p in noarch_platforms] or [noarch_platform]
 
     zip_keys: dict[str, list[list[str]]] = {}
+    natives: dict[str, Natives] = {}
+    #: per platform, the outputs its v1 render built (build numbers come from them)
+    rendered: dict[str, list[RecipeOutput]] = {}
 
     def cells_of(platform: str) -> list[_Cell]:
         env = environ_for(platform) if environ_for is not None else environ
         config = variant_config_for(recipe, platform, variant_configs, overrides, environ=env, pinning=pinning)
         zip_keys[platform] = config.zip_keys
-        return cells_for_platform(recipe, platform, config, environ=env)
+        natives[platform] = native_values(recipe, platform, variant_configs, overrides, environ=env, pinning=pinning)
+        return cells_for_platform(
+            recipe,
+            platform,
+            config,
+            environ=env,
+            rendered_outputs=rendered.setdefault(platform, []),
+            natives=natives[platform],
+        )
 
     per_platform = {p: cells_of(p) for p in wanted}
     noarch_everywhere = [p for p, cells in per_platform.items() if cells and all(c.noarch for c in cells)]
@@ -494,14 +569,14 @@ def make_plan(
             prefix = NOARCH_ID if len(built_on) <= 1 else f"{NOARCH_ID}-{home}"
             jobs = _job_ids(prefix, noarch_cells, grouping)
             for ident, job, cell in zip(assign_ids(prefix, noarch_cells), jobs, noarch_cells, strict=True):
-                plan_cells.append(_plan_cell(ident, home, cell, job))
+                plan_cells.append(_plan_cell(ident, home, cell, job, natives[home]))
     for platform in wanted:
         if platform in noarch_everywhere:
             continue
         cells = per_platform[platform]
         jobs = _job_ids(platform, cells, grouping)
         for ident, job, cell in zip(assign_ids(platform, cells), jobs, cells, strict=True):
-            plan_cells.append(_plan_cell(ident, platform, cell, job))
+            plan_cells.append(_plan_cell(ident, platform, cell, job, natives[platform]))
     if not plan_cells:
         raise RecipeError(
             f"{recipe.path}: nothing to build for {', '.join(wanted)}: every variant is skipped",
@@ -529,12 +604,17 @@ def make_plan(
         recipe,
         sorted({c.platform for c in plan_cells}),
         channel,
-        lambda platform: load_recipe(
-            recipe.path,
-            target_platform=platform,
-            variant_files=variant_configs,
-            pinning=pinning,
-            environ=environ_for(platform) if environ_for is not None else environ,
+        lambda platform: (
+            rendered.get(platform)
+            or list(
+                load_recipe(
+                    recipe.path,
+                    target_platform=platform,
+                    variant_files=variant_configs,
+                    pinning=pinning,
+                    environ=environ_for(platform) if environ_for is not None else environ,
+                ).outputs
+            )
         ),
     )
     return plan
@@ -589,15 +669,18 @@ def job_variant(cells: Sequence[PlanCell], zip_keys: Sequence[Sequence[str]]) ->
     return {k: values[k] for k in keys if k in values}
 
 
-def _plan_cell(ident: str, platform: str, cell: _Cell, job: str = "") -> PlanCell:
+def _plan_cell(ident: str, platform: str, cell: _Cell, job: str = "", natives: Natives | None = None) -> PlanCell:
+    variant = dict(cell.combo.values)
+    typed = natives or {}
     return PlanCell(
         id=ident,
         platform=platform,
-        variant=dict(cell.combo.values),
+        variant=variant,
         noarch=cell.noarch,
         runner=GITHUB_RUNNERS.get(platform, "ubuntu-latest"),
         outputs=cell.outputs,
         job=job,
+        native={k: typed[k][v] for k, v in variant.items() if v in typed.get(k, {})},
     )
 
 
@@ -628,15 +711,17 @@ def _display_path(path: Path) -> str:
 
 
 def _decide_build_numbers(
-    recipe: Recipe, platforms: Sequence[str], channel: Channel | None, load: Callable[[str], Recipe]
+    recipe: Recipe, platforms: Sequence[str], channel: Channel | None, load: Callable[[str], list[RecipeOutput]]
 ) -> list[BuildNumberDecision]:
+    """One decision per (name, version) the recipe and each platform's outputs name, from the
+    highest build number any of them has (``load(platform)``: a platform's outputs)."""
     from cipub.policy.buildnumber import decide
 
     numbers: dict[tuple[str, str], int] = {}
     outputs = list(recipe.outputs)
     for platform in platforms:
         try:
-            outputs += load(platform).outputs
+            outputs += load(platform)
         except RecipeError:
             continue  # nothing to read for this platform without its variant: the others say enough
     for output in outputs:

@@ -12,7 +12,8 @@ file gets one ``status``:
 
 ``labels`` lists every label the target holds the file under (with that copy's sha256), and
 ``ledger`` what the project's ledger says (``built``, ``staged``, ``promoted``, ``yanked``,
-``pruned``, ``failed``), empty for files the ledger does not know.
+``pruned``, ``failed``), empty for files the ledger does not know. ``cell`` (and ``job``) name the
+plan cell the ledger's build of that file was made for (``cipub build --only``), when it was.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ class FileStatus(PackageIdentity):
     status: str
     labels: dict[str, str | None] = field(default_factory=dict)
     ledger: tuple[str, ...] = ()
+    #: the plan cell (and job, when one run built several cells) the file was built for, per the ledger
+    cell: str | None = None
+    job: str | None = None
 
     @property
     def key(self) -> str:
@@ -56,12 +60,23 @@ def _ledger_words(facts: LedgerFacts, key: str, sha: str | None) -> tuple[str, .
     return tuple(dict.fromkeys(words))
 
 
+def _cells(facts: LedgerFacts) -> dict[tuple[str, str | None], tuple[str, str | None]]:
+    """(key, sha256) and (key, None) -> the plan cell and job the ledger's build of that file names."""
+    found: dict[tuple[str, str | None], tuple[str, str | None]] = {}
+    for (key, sha), (entry, _record) in facts.known.items():
+        if entry.variant_id:
+            found.setdefault((key, sha), (entry.variant_id, entry.job))
+            found.setdefault((key, None), (entry.variant_id, entry.job))
+    return found
+
+
 def file_statuses(
     files: Iterable[ChannelFile], facts: LedgerFacts, names: set[str], *, staging: str, release: str, broken: str
 ) -> list[FileStatus]:
     """One row per file of ``names``: those on the target, then those only in the ledger."""
     rows: list[FileStatus] = []
     seen: set[str] = set()
+    cells = _cells(facts)
     for f in sorted(files, key=lambda f: (f.name, f.version, f.build_number, f.key)):
         if f.name not in names or f.key in seen:
             continue
@@ -87,6 +102,7 @@ def file_statuses(
                 status,
                 labels,
                 _ledger_words(facts, f.key, f.sha256),
+                *cells.get((f.key, f.sha256), (None, None)),
             )
         )
     for (key, sha), (entry, _record) in sorted(facts.known.items()):
@@ -105,6 +121,8 @@ def file_statuses(
                 "only-in-ledger",
                 {},
                 _ledger_words(facts, key, sha),
+                entry.variant_id,
+                entry.job,
             )
         )
     return rows
@@ -145,6 +163,9 @@ def status_document(
                 "status": r.status,
                 "labels": r.labels,
                 "ledger": list(r.ledger),
+                # optional: a file built without a plan cell reads as before
+                **({"cell": r.cell} if r.cell else {}),
+                **({"job": r.job} if r.job else {}),
             }
             for r in rows
         ],

@@ -90,14 +90,23 @@ _BASE = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
 
 
 def _load_yaml(path: Path, loader: Any = _SAFE) -> Any:
+    return _load_yaml_text(_read_text(path), path, loader)
+
+
+def _read_text(path: Path) -> str:
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 - safe loaders only
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RecipeError(f"{path}: cannot read ({exc})") from None
+
+
+def _load_yaml_text(text: str, path: Path, loader: Any = _SAFE) -> Any:
+    try:
+        return yaml.load(text, Loader=loader)  # noqa: S506 - safe loaders only
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
         raise RecipeError(f"{path}{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
-    except OSError as exc:
-        raise RecipeError(f"{path}: cannot read ({exc})") from None
 
 
 def _platform_map(value: Any, path: Path, key: str) -> dict[str, str]:
@@ -108,9 +117,9 @@ def _platform_map(value: Any, path: Path, key: str) -> dict[str, str]:
     return {_platform(k): str(v) for k, v in value.items() if v is not None}
 
 
-def _migration_identity(path: Path) -> tuple[str | None, str, bool]:
+def _migration_identity(path: Path, text: str | None = None) -> tuple[str | None, str, bool]:
     """(migrator_ts, migration_number, use_local) as conda-smithy reads them (all as text)."""
-    data = _load_yaml(path, _BASE) or {}
+    data = (_load_yaml(path, _BASE) if text is None else _load_yaml_text(text, path, _BASE)) or {}
     migrator = data.get("__migrator") or {} if isinstance(data, dict) else {}
     ts = data.get("migrator_ts") if isinstance(data, dict) else None
     number = str(migrator.get("migration_number", "1")) if isinstance(migrator, dict) else "1"
@@ -129,17 +138,24 @@ def choose_migrations(local_dir: Path, pinning: Path | None) -> tuple[list[Path]
     """(migrations to apply, expired ones), as conda-smithy's ``set_migration_fns`` chooses them."""
     local = sorted(local_dir.glob("*.yaml")) if local_dir.is_dir() else []
     upstream_dir = pinning_migrations_dir(pinning) if pinning is not None else None
-    if upstream_dir is None:
+    if upstream_dir is None or not local:
         return local, []
+    identities = {path: _migration_identity(path) for path in local}
+    wanted = {ts for ts, _, use_local in identities.values() if ts is not None and not use_local}
     upstream: dict[str, tuple[Path, str]] = {}
-    for path in sorted(upstream_dir.glob("*.yaml")):
-        ts, number, _ = _migration_identity(path)
+    for path in sorted(upstream_dir.glob("*.yaml")) if wanted else []:
+        text = _read_text(path)
+        if not any(ts in text for ts in wanted):
+            # its migrator_ts, read as text, can be none of the feedstock's: no need to parse it
+            # (an installed pinning holds dozens of migrations; the feedstock names a few)
+            continue
+        ts, number, _ = _migration_identity(path, text)
         if ts is not None:
             upstream[ts] = (path, number)
     chosen: list[Path] = []
     expired: list[Path] = []
     for path in local:
-        ts, number, use_local = _migration_identity(path)
+        ts, number, use_local = identities[path]
         if use_local or ts is None:
             chosen.append(path)
         elif ts in upstream:

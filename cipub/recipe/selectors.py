@@ -421,12 +421,16 @@ def select_lines(
     """
     kept: list[str] = []
     line_map: list[int] = []
+    #: a pinning repeats a few dozen selectors over ~1,000 lines; the namespace is the same for all
+    decided: dict[str, bool] = {}
     for number, line in enumerate(text.splitlines(), start=1):
-        match = SELECTOR_LINE.match(line)
+        match = SELECTOR_LINE.match(line) if "#" in line else None
         if match and match.group("body").strip() and not match.group("body").lstrip().startswith("#"):
             selector = match.group("selector")
             try:
-                keep = evaluate(selector, namespace, unknown_is_false=unknown_is_false)
+                keep = decided.get(selector)
+                if keep is None:
+                    keep = decided[selector] = evaluate(selector, namespace, unknown_is_false=unknown_is_false)
             except SelectorError as exc:
                 raise RecipeError(
                     f"{source}:{number}: selector [{selector.strip()}]: {exc}",

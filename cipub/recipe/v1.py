@@ -50,15 +50,30 @@ def _friendly(message: str) -> str:
 
 
 def parse_stage0(path: Path) -> Any:
-    """``Stage0Recipe.from_file``, with parse errors as RecipeError (exit 3) naming file and line."""
+    """``Stage0Recipe.from_file``, with parse errors as RecipeError (exit 3) naming file and line.
+
+    Parsed once per process for the same file and content: a plan reads the recipe, then renders
+    it for each platform, from the same parse (py-rattler-build's render leaves it as is).
+    """
     from rattler_build import Stage0Recipe
 
     try:
-        return Stage0Recipe.from_file(path)
+        key = (str(path.resolve()), path.read_bytes())
+        cached = _STAGE0.get(key)
+        if cached is not None:
+            return cached
+        parsed = Stage0Recipe.from_file(path)
     except OSError as exc:
         raise RecipeError(f"{path}: cannot read recipe ({exc})") from exc
     except Exception as exc:  # py-rattler-build raises its own exception types
         raise recipe_error(path, exc, "cannot parse recipe") from None
+    if len(_STAGE0) > 32:
+        _STAGE0.clear()
+    _STAGE0[key] = parsed
+    return parsed
+
+
+_STAGE0: dict[tuple[str, bytes], Any] = {}
 
 
 _TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
@@ -148,9 +163,6 @@ def single_output_skipped(stage0: Any, rendered: Any, target_platform: str) -> b
         conditions = [conditions]
     if not conditions:
         return False
-    import jinja2.sandbox
-
-    env = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.StrictUndefined)
     context: dict[str, Any] = dict(platform_namespace(target_platform))
     for key, value in dict(getattr(rendered.recipe, "context", None) or {}).items():
         context[str(key)] = _skip_value(value)
@@ -162,10 +174,38 @@ def single_output_skipped(stage0: Any, rendered: Any, target_platform: str) -> b
             if condition:
                 return True
             continue
-        try:
-            if env.compile_expression(str(condition))(**context):
-                return True
-        except (jinja2.TemplateError, TypeError):
-            # names rattler-build would not know either, or values it cannot compare: not a reason to skip
-            continue
+        if _condition_holds(str(condition), context):
+            return True
     return False
+
+
+def _condition_holds(condition: str, context: Mapping[str, Any]) -> bool:
+    """One ``skip:`` expression, as Jinja evaluates it; an error (an undefined name, values that
+    cannot be compared) is not a reason to skip."""
+    import jinja2.sandbox
+
+    env = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.StrictUndefined)
+    try:
+        return bool(env.compile_expression(condition)(**context))
+    except (jinja2.TemplateError, TypeError):
+        # names rattler-build would not know either, or values it cannot compare: not a reason to skip
+        return False
+
+
+def typed_file_values(path: Path, target_platform: str) -> dict[str, list[Any]] | None:
+    """One variant file's values as rattler-build itself reads them for ``target_platform``, with
+    their YAML types (``13`` an int, ``true`` a bool in a variants.yaml; its conda_build_config.yaml
+    reader keeps block-list numbers as text), or None when rattler-build cannot read the file (a
+    conda-smithy migration). cipub reads variant values as text; the type is part of the hash
+    input rattler-build computes a build string from, so a build of one plan cell must hand the
+    engine ``13``, not ``"13"``, to get the file name a whole-recipe build gives."""
+    from rattler_build import JinjaConfig, PlatformConfig, VariantConfig
+
+    try:
+        config = VariantConfig.from_files_with_context(
+            [path], JinjaConfig(platform=PlatformConfig(target_platform=target_platform))
+        )
+        loaded: dict[str, list[Any]] = config.to_dict()
+    except Exception:  # py-rattler-build's own error types: the value stays text
+        return None
+    return loaded

@@ -471,6 +471,66 @@ def load_variant_files(
     return config
 
 
+#: per key, the values (by their text) that are not text as rattler-build reads them: ``{"vc": {"14": 14}}``
+Natives = dict[str, dict[str, Any]]
+
+
+def typed_values(
+    files: Sequence[Path],
+    target_platform: str,
+    *,
+    recipe_format: str,
+    environ: Mapping[str, str] | None = None,
+    lenient: Iterable[Path] = (),
+) -> Natives:
+    """The values of :func:`load_variant_files` that rattler-build reads as ints or booleans.
+
+    cipub reads variant values as text; rattler-build keeps their YAML type, and the type is part of
+    the hash input its build string is made from. Each file is read by rattler-build itself (its
+    variants.yaml and conda_build_config.yaml readers type differently: block-list numbers in a
+    conda_build_config.yaml stay text), and a value counts only where rattler-build and cipub read
+    the same list of the key and the same value. The last file that sets a key decides, as in the
+    merge; a migration (conda-smithy's, text) leaves its keys text. A meta.yaml recipe: none
+    (conda-build reads text).
+    """
+    if recipe_format != "v1":
+        return {}
+    from cipub.recipe.v1 import typed_file_values
+
+    lenient_files = {Path(p) for p in lenient}
+    natives: Natives = {}
+    for path in files:
+        parsed = parse_variant_file(
+            Path(path),
+            target_platform,
+            recipe_format=recipe_format,
+            environ=environ,
+            later_duplicates_win=Path(path) in lenient_files,
+        )
+        typed = {} if parsed.migration is not None else (typed_file_values(Path(path), target_platform) or {})
+        for key, texts in parsed.config.values.items():
+            natives.pop(key, None)
+            loaded = typed.get(key)
+            if loaded is None or len(loaded) != len(texts):
+                continue
+            found = {text: value for text, value in zip(texts, loaded, strict=True) if _typed_as(text, value)}
+            if found:
+                natives[key] = found
+    return natives
+
+
+def _typed_as(text: str, value: Any) -> bool:
+    """Is ``value`` (rattler-build's reading) an int or bool that cipub's ``text`` spells?"""
+    if isinstance(value, bool):
+        return text.strip().lower() == value_text(value)
+    if isinstance(value, int):
+        try:
+            return int(text) == value
+        except ValueError:
+            return False
+    return False  # text, or a float: a generated variants.yaml cannot give rattler-build a float
+
+
 def parse_override(text: str) -> tuple[str, list[str]]:
     """``KEY=V1,V2`` -> (KEY, [V1, V2]); a bad spelling is the command line's fault: UsageError."""
     from cipub.core.errors import UsageError

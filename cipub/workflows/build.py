@@ -11,7 +11,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cipub.core.errors import BuildFailedError, UsageError
 from cipub.core.options import Settings
@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
     from cipub.channels.base import Channel
     from cipub.core.artifact import Artifact
-    from cipub.core.manifest import BuildNumberDecision, Manifest, UploadReceipt
+    from cipub.core.decisions import BuildNumberDecision
+    from cipub.core.manifest import ArtifactEntry, Manifest, UploadReceipt
     from cipub.engines import BuildRequest, Engine
     from cipub.engines.container import ContainerOptions
     from cipub.engines.rattler_build import RattlerBuildEngine
@@ -141,21 +142,13 @@ def _build(
 ) -> BuildResult:
     from cipub.engines import select_engine
     from cipub.policy.buildnumber import engine_number, needs_channel
-    from cipub.recipe import load_recipe
 
     try:
-        recipe = load_recipe(
-            job.recipe,
-            target_platform=job.platform,
-            variant_files=[Path(p) for p in settings.variant_config],
-            overrides=job.variant_overrides,
-            pinning=Path(settings.pinning) if settings.pinning else None,
-        )
+        recipe, cell, planned, plan_channels, reading = _recipe_and_cell(settings, job)
         # an unknown or missing engine fails before any lookup
         engine = select_engine(settings.engine, recipe, container)
         if early is not None and type(engine) is type(early):
             engine = early  # the same engine, its worker already started
-        cell, planned, plan_channels = _choose_cell(settings, job, recipe)
     except UsageError:
         raise  # a refused command (a meta.yaml for rattler-build, an unknown --only cell) changes nothing
     except BaseException:
@@ -171,7 +164,7 @@ def _build(
     if channel is not None and job.upload and not job.dry_run:
         require_write_credentials(channel)  # before the build: a missing token costs seconds, not a build
     decisions = _build_numbers(recipe, job, planned, channel, report)
-    request = _engine_request(settings, recipe, cell, engine_number(decisions, job.build_number))
+    request = _engine_request(settings, recipe, cell, engine_number(decisions, job.build_number), reading)
     if job.dry_run:
         return _dry_run(settings, job, engine, request, cell=cell, decisions=decisions, report=report)
     _keep_secrets_from_the_build(report)
@@ -266,36 +259,45 @@ def one_platform(platforms: tuple[str, ...]) -> str | None:
     return platforms[0] if platforms else None
 
 
-def _choose_cell(
-    settings: Settings, job: BuildJob, recipe: Recipe
-) -> tuple[CellChoice, list[BuildNumberDecision], list[str]]:
-    """The part of the matrix to build, and the build numbers and dependency channels a plan file
-    decided (if one is given)."""
+def _recipe_and_cell(
+    settings: Settings, job: BuildJob
+) -> tuple[Recipe, CellChoice, list[BuildNumberDecision], list[str], dict[str, Any]]:
+    """The recipe, the part of the matrix to build, the build numbers and dependency channels a plan
+    file decided (if one is given), and the variant files the recipe is read with.
+
+    The recipe is read as ``cipub plan`` reads it (:func:`cipub.workflows.plan.recipe_reading`:
+    the pinning, ``-m`` files, and under ``--conda-forge`` the feedstock's migrations), for the
+    chosen cell's platform and pinned to the cell's values: a CI job that builds from the plan
+    file needs no pinning to read the recipe, since the plan's values say what it would give.
+    ``--only`` without ``--plan`` plans as ``cipub plan`` does (same settings, same cells).
+    """
     from cipub.policy import cells
+    from cipub.policy.plan import make_plan
+    from cipub.recipe import load_recipe
+    from cipub.recipe.selectors import current_platform
+    from cipub.workflows.plan import load_plan, plan_arguments, recipe_reading
+
+    def read(platform: str | None, overrides: Mapping[str, Sequence[str]]) -> tuple[Recipe, dict[str, Any]]:
+        chosen, reading = recipe_reading(
+            settings, job.recipe, platform or current_platform(), need_pinning=job.plan_file is None
+        )
+        return load_recipe(job.recipe, target_platform=chosen, overrides=overrides, **reading), reading
 
     if not (job.only or job.plan_file):
-        return cells.whole_recipe(job.variant_overrides, job.platform), [], []
-    plan_channels: list[str] = []
+        recipe, reading = read(job.platform, job.variant_overrides)
+        return recipe, cells.whole_recipe(job.variant_overrides, job.platform), [], [], reading
     if job.plan_file:
-        from cipub.workflows.plan import load_plan
-
         the_plan = load_plan(job.plan_file)
         planned = list(the_plan.build_numbers)
         plan_channels = list(the_plan.channels)
     else:
-        from cipub.policy.plan import make_plan
-
-        the_plan = make_plan(
-            recipe,
-            variant_configs=[Path(p) for p in settings.variant_config],
-            overrides=job.variant_overrides,
-            platforms=list(settings.platforms) or ([job.platform] if job.platform else []),
-            noarch_platform=settings.noarch_platform,
-            channel=None,
-        )
-        planned = []
+        recipe, _ = read(job.platform, job.variant_overrides)
+        the_plan = make_plan(recipe, channel=None, **plan_arguments(settings, recipe, job.variant_overrides, []))
+        planned, plan_channels = [], []
     chosen = cells.choose(the_plan, job.only, overrides=job.variant_overrides, platform=job.platform)
-    return chosen, planned, plan_channels
+    platform = chosen.target_platform or (chosen.cells[0].platform if chosen.cells else job.platform)
+    recipe, reading = read(platform, chosen.overrides)
+    return recipe, chosen, planned, plan_channels, reading
 
 
 def _build_numbers(
@@ -321,14 +323,31 @@ def _build_numbers(
     return decisions
 
 
-def _engine_request(settings: Settings, recipe: Recipe, cell: CellChoice, number: int | None) -> BuildRequest:
+def _engine_request(
+    settings: Settings,
+    recipe: Recipe,
+    cell: CellChoice,
+    number: int | None,
+    reading: Mapping[str, Any] | None = None,
+) -> BuildRequest:
+    """What the engine is given: the variant files the recipe was read with (``reading``, see
+    :func:`cipub.workflows.plan.recipe_reading`: the pinning lowest, the feedstock's migrations
+    under ``--conda-forge``; default the ``-m`` files), the cell's values above them all, and a
+    job's cells as rows of one zip."""
     from cipub.engines import BuildRequest
+
+    if reading is None:
+        reading = {"variant_files": [Path(p) for p in settings.variant_config]}
 
     return BuildRequest(
         recipe=recipe,
         output_dir=Path(settings.output_dir),
-        variant_configs=tuple(Path(p) for p in settings.variant_config),
+        variant_configs=tuple(Path(p) for p in reading.get("variant_files", ())),
         variant_overrides={k: list(v) for k, v in cell.overrides.items()},
+        zip_keys=cell.zip_keys,
+        variant_natives={k: dict(v) for k, v in cell.natives.items()},
+        pinning=reading.get("pinning"),
+        variant_environ=reading.get("environ"),
         build_number=number,
         target_platform=cell.target_platform,
         channels=tuple(settings.channels),
@@ -375,7 +394,7 @@ def _run_engine(
 ) -> Manifest:
     """Build, keep what this cell publishes, and describe it in a manifest (with the noarch advice)."""
     from cipub.core import activity
-    from cipub.core.manifest import ArtifactEntry, Manifest
+    from cipub.core.manifest import Manifest
     from cipub.policy.cells import split_owned
     from cipub.policy.noarch import advise
 
@@ -394,7 +413,7 @@ def _run_engine(
     if not artifacts:
         raise BuildFailedError(f"{engine.name} finished but produced no package in {request.output_dir}")
     manifest = Manifest(
-        artifacts=[ArtifactEntry.from_artifact(a, dict(cell.variant), cell.id) for a in artifacts],
+        artifacts=[_entry(cell, a) for a in artifacts],
         build_numbers=decisions,
         recipe=str(request.recipe.path),
         engine=engine.name,
@@ -408,6 +427,19 @@ def _run_engine(
     for note in manifest.notes:
         report.say(f"note: {note}")
     return manifest
+
+
+def _entry(choice: CellChoice, artifact: Artifact) -> ArtifactEntry:
+    """The manifest entry of one built file: the plan cell it was built for and that cell's values
+    (each file of a job its own cell), and the job when one run built several cells."""
+    from cipub.core.manifest import ArtifactEntry
+    from cipub.policy.cells import attribute
+
+    own = attribute(choice, artifact)  # BuildFailedError when the file is no cell's of the plan
+    job = choice.id if len(choice.cells) > 1 else None
+    if own is None:
+        return ArtifactEntry.from_artifact(artifact, dict(choice.variant), choice.id, job)
+    return ArtifactEntry.from_artifact(artifact, dict(own.variant), own.id, job)
 
 
 class _EarlyChecks:

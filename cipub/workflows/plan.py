@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cipub.core.errors import UsageError, read_only
-from cipub.core.files import write_atomically
 from cipub.core.options import Settings
 from cipub.workflows.target import check_dependency_channels, open_target
 
@@ -55,35 +54,10 @@ def plan(settings: Settings, job: PlanJob) -> PlanResult:
     if job.format not in FORMATS:
         raise UsageError(f"--format {job.format!r}: choose one of {', '.join(FORMATS)}")
     check_dependency_channels(settings)
-    pinning = Path(settings.pinning) if settings.pinning else None
-    if settings.conda_forge:
-        pinning = _conda_forge_pinning(settings)
-    first_platform = (settings.platforms or [None])[0]
-    reading: dict[str, Any] = {"variant_files": [Path(p) for p in settings.variant_config]}
-    if settings.conda_forge:
-        # read the recipe as conda-smithy would for that platform: its migrations, and what it sets
-        # before the pinning's selectors are read (CF_CUDA_ENABLED: a pinning key such as
-        # arm_variant_type exists only then, and a recipe naming it cannot render without it)
-        reading = _conda_forge_reading(settings, Path(job.recipe), pinning, first_platform)
-        first_platform = reading.pop("platform")
-    recipe = load_recipe(
-        job.recipe,
-        target_platform=first_platform,
-        overrides=job.variant_overrides,
-        pinning=pinning,
-        **reading,
-    )
+    first_platform, reading = recipe_reading(settings, Path(job.recipe), (settings.platforms or [None])[0])
+    recipe = load_recipe(job.recipe, target_platform=first_platform, overrides=job.variant_overrides, **reading)
     notes: list[str] = []
-    arguments: dict[str, Any] = {
-        "variant_configs": [Path(p) for p in settings.variant_config],
-        "overrides": job.variant_overrides,
-        "platforms": list(settings.platforms),
-        "noarch_platform": settings.noarch_platform,
-        "pinning": pinning,
-        "grouping": settings.grouping,
-    }
-    if settings.conda_forge and pinning is not None:
-        arguments.update(_conda_forge_arguments(settings, recipe, pinning, notes))
+    arguments = plan_arguments(settings, recipe, job.variant_overrides, notes)
     opened = None
     if job.build_numbers:
         try:
@@ -101,15 +75,20 @@ def plan(settings: Settings, job: PlanJob) -> PlanResult:
     the_plan.channels = list(settings.channels)
     text = render(the_plan, job.format)
     if job.output is not None:
+        from cipub.core.files import write_atomically
+
         job.output.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(job.output, text)
     return PlanResult(the_plan, text, job.output)
 
 
-def _conda_forge_pinning(settings: Settings) -> Path:
-    """``--pinning``, else conda-forge-pinning installed in ``$CONDA_PREFIX`` (where conda-smithy finds it)."""
+def pinning_of(settings: Settings) -> Path | None:
+    """The pinning a plan (and a build of its cells) reads: ``--pinning``; under ``--conda-forge``
+    conda-forge-pinning installed in ``$CONDA_PREFIX`` when not given (where conda-smithy finds it)."""
     if settings.pinning:
         return Path(settings.pinning)
+    if not settings.conda_forge:
+        return None
     if os.environ.get("CONDA_PREFIX"):
         installed = Path(os.environ["CONDA_PREFIX"]) / "conda_build_config.yaml"
         if installed.is_file():
@@ -121,50 +100,83 @@ def _conda_forge_pinning(settings: Settings) -> Path:
     )
 
 
-def _conda_forge_reading(settings: Settings, path: Path, pinning: Path | None, platform: str | None) -> dict[str, Any]:
-    """What ``load_recipe`` is given under ``--conda-forge``: the first platform planned, the
-    feedstock's migrations after the ``-m`` files, and conda-smithy's environment for that platform."""
-    from cipub.recipe import find_recipe_file
-    from cipub.recipe.feedstock import read_feedstock
+def recipe_reading(
+    settings: Settings, path: Path, platform: str | None, *, need_pinning: bool = True
+) -> tuple[str | None, dict[str, Any]]:
+    """(target platform, the other ``load_recipe`` arguments) with which ``cipub plan`` reads the
+    recipe, and a build of its cells reads it too: the ``-m`` files and the pinning; under
+    ``--conda-forge`` also the feedstock's migrations after the ``-m`` files and conda-smithy's
+    environment for that platform (CF_CUDA_ENABLED: a pinning key such as arm_variant_type exists
+    only then, and a recipe naming it cannot render without it). ``platform`` None: the first
+    platform of the feedstock under ``--conda-forge``, else this machine's. ``need_pinning`` False
+    (a build from a plan file, whose values say what the pinning and migrations gave):
+    ``--conda-forge`` without a pinning on this machine reads the recipe with the ``-m`` files only
+    (the feedstock's migrations, chosen against a pinning, cannot be chosen without one)."""
+    conda_forge = settings.conda_forge
+    try:
+        pinning = pinning_of(settings)
+    except UsageError:
+        if need_pinning:
+            raise
+        pinning, conda_forge = None, False
+    reading: dict[str, Any] = {"variant_files": [Path(p) for p in settings.variant_config], "pinning": pinning}
+    if conda_forge:
+        from cipub.recipe import find_recipe_file
+        from cipub.recipe.feedstock import read_feedstock
 
-    recipe_file, _ = find_recipe_file(path)
-    feedstock = read_feedstock(recipe_file, pinning=pinning)
-    chosen = platform or (feedstock.platforms[0] if feedstock.platforms else None)
-    text = recipe_file.read_text(encoding="utf-8", errors="replace")
-    return {
-        "platform": chosen,
-        "variant_files": [Path(p) for p in settings.variant_config] + list(feedstock.migrations),
-        "environ": feedstock.environ(chosen, text) if chosen else None,
-    }
+        recipe_file, _ = find_recipe_file(path)
+        feedstock = read_feedstock(recipe_file, pinning=pinning)
+        platform = platform or (feedstock.platforms[0] if feedstock.platforms else None)
+        text = recipe_file.read_text(encoding="utf-8", errors="replace")
+        reading["variant_files"] += list(feedstock.migrations)
+        reading["environ"] = feedstock.environ(platform, text) if platform else None
+    return platform, reading
 
 
-def _conda_forge_arguments(settings: Settings, recipe: Recipe, pinning: Path, notes: list[str]) -> dict[str, Any]:
-    """``--conda-forge``: what conda-smithy would read from the feedstock (see cipub.recipe.feedstock)."""
-    from cipub.recipe.feedstock import read_feedstock
-
-    feedstock = read_feedstock(recipe.path, pinning=pinning)
-    notes.append(feedstock.describe())
-    recipe_text = recipe.path.read_text(encoding="utf-8", errors="replace")
-    grouping = settings.grouping if settings.origin("grouping").kind != "default" else "conda-smithy"
-    return {
-        "grouping": grouping,
+def plan_arguments(
+    settings: Settings, recipe: Recipe, overrides: Mapping[str, Sequence[str]], notes: list[str]
+) -> dict[str, Any]:
+    """The ``make_plan`` arguments (all but the channel) of ``cipub plan`` for these settings; a
+    build with ``--only`` and no ``--plan`` plans with them too, so it builds the cell ``cipub plan``
+    shows. Under ``--conda-forge``: what conda-smithy would read from the feedstock (see
+    cipub.recipe.feedstock), with a note saying so."""
+    pinning = pinning_of(settings)
+    arguments: dict[str, Any] = {
+        "variant_configs": [Path(p) for p in settings.variant_config],
+        "overrides": overrides,
+        "platforms": list(settings.platforms),
+        "noarch_platform": settings.noarch_platform,
         "pinning": pinning,
-        "variant_configs": [Path(p) for p in settings.variant_config] + list(feedstock.migrations),
-        "platforms": list(settings.platforms) or list(feedstock.platforms),
-        "noarch_platforms": list(feedstock.noarch_platforms),
-        "environ_for": lambda platform: feedstock.environ(platform, recipe_text),
+        "grouping": settings.grouping,
     }
+    if settings.conda_forge and pinning is not None:
+        from cipub.recipe.feedstock import read_feedstock
+
+        feedstock = read_feedstock(recipe.path, pinning=pinning)
+        notes.append(feedstock.describe())
+        recipe_text = recipe.path.read_text(encoding="utf-8", errors="replace")
+        grouping = settings.grouping if settings.origin("grouping").kind != "default" else "conda-smithy"
+        arguments.update(
+            {
+                "grouping": grouping,
+                "variant_configs": [Path(p) for p in settings.variant_config] + list(feedstock.migrations),
+                "platforms": list(settings.platforms) or list(feedstock.platforms),
+                "noarch_platforms": list(feedstock.noarch_platforms),
+                "environ_for": lambda platform: feedstock.environ(platform, recipe_text),
+            }
+        )
+    return arguments
 
 
 def render(the_plan: Plan, fmt: str) -> str:
     """The plan as JSON, a GitHub matrix, a GitLab child pipeline, or a table for people."""
-    from cipub.ci import matrix
-
     if fmt == "json":
         return the_plan.to_json()
-    if fmt == "github":
-        return matrix.render_github_matrix(the_plan)
-    if fmt == "gitlab":
+    if fmt in ("github", "gitlab"):
+        from cipub.ci import matrix
+
+        if fmt == "github":
+            return matrix.render_github_matrix(the_plan)
         return matrix.render_gitlab_child_pipeline(the_plan)
     return _table(the_plan)
 

@@ -241,6 +241,11 @@ def promote(
             "note: --attest signs only for a cross-target promotion (--to-target); the files keep the "
             "attestations they were uploaded with"
         )
+    if settings.to_target and not settings.attest and manifest.attestations:
+        report.say(
+            "note: the files' attestations name the source channel and are not copied to "
+            f"{_shown_target(settings.to_target)}; pass --attest (with its key or identity) to sign for it"
+        )
     if settings.require_attestation:
         _require_attestations(settings, channel, manifest, report)
     # where the promoted files must show in the index: the destination of a cross-target promotion

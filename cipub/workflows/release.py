@@ -96,7 +96,8 @@ def status(settings: Settings, selectors: Sequence[str], *, broken: str, report:
     for r in rows:
         labels = ", ".join(r.labels) or "-"
         ledger = ", ".join(r.ledger) or "not in the ledger"
-        report.say(f"{r.status:<15} {r.key}  labels: {labels}  ledger: {ledger}")
+        cell = f"  cell: {r.cell}" + (f" (job {r.job})" if r.job else "") if r.cell else ""
+        report.say(f"{r.status:<15} {r.key}  labels: {labels}  ledger: {ledger}{cell}")
     for path, reason in sorted(junk.items()):
         report.say(f"{'junk':<15} {path}  skipped: {reason} (not a package; remove it by hand)")
     doc = status_document(

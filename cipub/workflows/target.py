@@ -73,11 +73,14 @@ def with_target_label(settings: Settings) -> Settings:
 
 def check_dependency_channels(settings: Settings) -> None:
     """Refuse a ``-c`` value that can only be a publish target (the old meaning of ``-c``)."""
-    if not settings.channels:
-        return  # nothing to check: no channel layer to import (start-up, issue 12)
+    urls = [c for c in settings.channels if "://" in c]
+    if not urls:
+        # names and paths (conda-forge, ./local) are never a publish target nor carry a credential:
+        # nothing to check, no channel layer to import (start-up, issue 12; benchmark B9)
+        return
     from cipub.channels.target import check_dependency_channel
 
-    for channel in settings.channels:
+    for channel in urls:
         check_dependency_channel(channel)
 
 

@@ -57,6 +57,9 @@ def test_release_without_labels_or_sha256_falls_back_to_the_per_file_record() ->
     full = dist(basename, sha, ["main", "test"])
 
     def handler(request: httpx.Request) -> httpx.Response:
+        # the package's record (read first, while the package is not known) lists the same bare file
+        if request.url.path == "/package/alice/demo":
+            return httpx.Response(200, json={"files": [{"basename": basename, "version": "1.0"}]})
         if request.url.path == "/release/alice/demo/1.0":
             return httpx.Response(200, json={"distributions": [{"basename": basename, "version": "1.0"}]})
         if request.url.path == f"/dist/alice/demo/1.0/{basename}":
@@ -64,8 +67,9 @@ def test_release_without_labels_or_sha256_falls_back_to_the_per_file_record() ->
         return httpx.Response(404, json={"error": "no"})
 
     with channel(handler) as chan:
-        [found] = chan.files("demo", "1.0")
-    assert found.sha256 == sha and found.labels == frozenset({"main", "test"})
+        for _record in ("package", "release"):
+            [found] = chan.files("demo", "1.0")
+            assert found.sha256 == sha and found.labels == frozenset({"main", "test"})
 
 
 def test_psm_label_the_token_may_not_create_says_what_to_create(tmp_path) -> None:  # type: ignore[no-untyped-def]

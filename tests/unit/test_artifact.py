@@ -164,3 +164,66 @@ def test_a_changed_file_is_checked_in_full_whatever_the_manifest_says(tmp_path: 
         read_artifact(pkg, checked_sha256=checked.sha256, checked_size=checked.size)
     with pytest.raises(InvalidPackageError, match="damaged or truncated"):
         read_artifact(pkg, checked_sha256=checked.sha256)  # no size given: the sha256 decides
+
+
+def _rewrite_component(package: Path, component: str, rewrite: object) -> Path:
+    """A copy of the .conda ``package`` whose ``component`` (info/pkg) .tar.zst bytes are
+    ``rewrite(tar_bytes)`` (the zip itself stays valid: its CRC is of the new bytes)."""
+    import zipfile
+
+    import backports.zstd as zstd
+
+    out = package.parent / "rewritten" / package.name
+    out.parent.mkdir(exist_ok=True)
+    with zipfile.ZipFile(package) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.startswith(f"{component}-"):
+                data = rewrite(zstd.decompress(data))  # type: ignore[operator]
+            dst.writestr(info, data)
+    return out
+
+
+def _frames(tar: bytes) -> bytes:
+    import backports.zstd as zstd
+
+    half = len(tar) // 2
+    return zstd.compress(tar[:half]) + zstd.compress(tar[half:])  # one tar in two zstd frames
+
+
+def _truncated(tar: bytes) -> bytes:
+    import backports.zstd as zstd
+
+    whole = zstd.compress(tar)
+    return whole[: len(whole) - 8]
+
+
+@pytest.mark.parametrize("in_memory", [True, False])
+def test_small_components_read_in_memory_and_streamed_agree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_memory: bool
+) -> None:
+    """Components are decompressed in one call up to IN_MEMORY_COMPONENT_BYTES (issue 12), else
+    streamed: the same packages pass, with the same metadata, and the same damage is refused."""
+    from cipub.core import artifact
+
+    if not in_memory:
+        monkeypatch.setattr(artifact, "IN_MEMORY_COMPONENT_BYTES", -1)
+    pkg = make_package(tmp_path, "demo", "1.0", 3, files={"bin/tool.so": "x" * 5000, "lib/a.py": "print(1)"})
+    got = read_artifact(pkg)
+    assert (got.name, got.build_number, got.binary_files, got.has_python_files) == ("demo", 3, ("bin/tool.so",), True)
+    for component in ("info", "pkg"):
+        framed = read_artifact(_rewrite_component(pkg, component, _frames))  # several frames: streamed
+        assert (framed.name, framed.build_number, framed.binary_files) == (got.name, 3, got.binary_files)
+        with pytest.raises(InvalidPackageError, match="damaged or truncated"):
+            read_artifact(_rewrite_component(pkg, component, _truncated))
+
+
+def test_hash_input_is_read_as_single_text_values() -> None:
+    from cipub.core.artifact import _hash_input
+
+    assert _hash_input(b'{"python": "3.12.* *_cpython", "flag": true, "n": 13, "zips": [1], "m": {}}') == {
+        "python": "3.12.* *_cpython",
+        "flag": "true",
+        "n": "13",
+    }
+    assert _hash_input(b"[1]") is None and _hash_input(b"not json") is None

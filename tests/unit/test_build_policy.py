@@ -9,8 +9,9 @@ import pytest
 
 from cipub.channels.local import LocalChannel
 from cipub.core.artifact import read_artifact
+from cipub.core.decisions import BuildNumberDecision
 from cipub.core.errors import UsageError
-from cipub.core.manifest import ArtifactEntry, BuildNumberDecision, Manifest
+from cipub.core.manifest import ArtifactEntry, Manifest
 from cipub.core.settings import resolve
 from cipub.policy import cells
 from cipub.policy.buildnumber import check_request, decide_outputs, engine_number, from_plan, needs_channel

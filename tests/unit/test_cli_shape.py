@@ -142,23 +142,47 @@ def test_a_real_command_imports_no_pydantic_and_nothing_it_does_not_use(tmp_path
     assert done.stdout.splitlines()[-1] == "exit 2 imported: ", done.stdout + done.stderr
 
 
-def test_a_named_command_loads_only_its_own_module_and_help_still_lists_all_in_order(tmp_path: Path) -> None:
-    """``cipub promote ...`` imports cipub.cli.publish alone (typer builds only its options, issue 12);
-    ``--help`` afterwards, in the same process, still lists every command in the usual order."""
+def test_the_command_table_names_the_module_of_every_command() -> None:
+    import typer.main
+
+    from cipub.cli import COMMAND_MODULES, _register_commands, app
+
+    _register_commands()
+    registered = {info.name: info.callback.__module__ for info in app.registered_commands if info.callback}
+    registered |= {group.name: "cipub.cli.ci" for group in app.registered_groups}
+    assert registered == {name: f"cipub.cli.{module}" for name, module in COMMAND_MODULES.items()}
+    assert set(typer.main.get_command(app).commands) == set(COMMAND_MODULES)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("argv", "modules"),
+    [
+        (["--color", "never", "promote", "--manifest", "{missing}"], ["publish"]),
+        (["-v", "status", "--manifest", "{missing}"], ["release"]),
+        (["--help"], ["build", "ci", "plan", "publish", "release"]),
+        (["no-such-command"], ["build", "ci", "plan", "publish", "release"]),
+    ],
+)
+def test_a_run_imports_the_module_of_its_command_only(tmp_path: Path, argv: list[str], modules: list[str]) -> None:
+    """Start-up (B4): a command does not import, nor have typer build, the others; --help and an
+    unknown name still see every command (the list, and click's "No such command")."""
+    args = [a.format(missing=tmp_path / "none.json") for a in argv]
     code = (
         "import sys\n"
         "from cipub.cli import main\n"
-        f"code = main(['promote', '--manifest', {str(tmp_path / 'none.json')!r}, '--target', {str(tmp_path / 'c')!r},"
-        " '--from', 'test', '--to', 'main'])\n"
-        "others = ('cipub.cli.build', 'cipub.cli.release', 'cipub.cli.plan', 'cipub.cli.ci')\n"
-        "others = [m for m in others if m in sys.modules]\n"
-        "print('exit', code, 'others:', ','.join(others))\n"
-        "main(['--help'])\n"
+        f"code = main({args!r})\n"
+        "print('exit', code, sorted(m.split('.')[2] for m in sys.modules if m.count('.') == 2 and"
+        " m.startswith('cipub.cli.') and not m.startswith('cipub.cli._')))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
-    assert "exit 2 others: \n" in done.stdout, done.stdout + done.stderr
-    listed = [line.split()[0] for line in done.stdout.split("Commands:")[1].splitlines() if line.startswith("  ")]
-    assert listed == ["build", "upload", "promote", "status", "yank", "prune", "plan", "ci"]
+    *_, last = done.stdout.splitlines()
+    assert last.endswith(str(modules)), done.stdout + done.stderr
+    if argv == ["--help"]:
+        assert all(f"  {name}" in done.stdout for name in ("build", "upload", "promote", "plan", "ci", "yank"))
+    elif argv[0] == "no-such-command":
+        assert "No such command 'no-such-command'" in done.stderr
+    else:
+        assert last.startswith("exit 2 "), done.stdout + done.stderr
 
 
 def test_reading_a_v1_recipe_needs_neither_jinja2_nor_yaml(tmp_path: Path) -> None:

@@ -214,3 +214,4 @@ def test_a_pipe_closed_mid_output_exits_10_also_unbuffered(tmp_path: Path, unbuf
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 10, err
     assert err.count("cipub: error: standard output was closed") == 1 and "Traceback" not in err, err
+    assert "redirect the output to a file" in err, err

@@ -185,3 +185,49 @@ def test_quick_check_never_accepts_what_jsonschema_rejects() -> None:
             if m.conforms(data, m.schema()):
                 assert validator.is_valid(data), path
     assert checked > 100
+
+
+def test_a_located_file_is_remembered_only_for_the_same_entry_path_and_base(tmp_path: Path) -> None:
+    """artifact_path finds each file once (issue 12), but a new path or base is looked up again."""
+    from cipub.core.artifact import read_artifact
+    from tests.support.packages import make_package
+
+    first = make_package(tmp_path / "one", "demo", "1.0", 0)
+    man = m.Manifest(artifacts=[m.ArtifactEntry.from_artifact(read_artifact(first))])
+    entry = man.artifacts[0]
+    assert man.artifact_path(entry) == first
+    m.write(man, tmp_path / "out" / "cipub-manifest.json")  # the entry's path is now relative to out/
+    assert entry.path != str(first) and man.artifact_path(entry).resolve() == first.resolve()
+    loaded = m.load(tmp_path / "out" / "cipub-manifest.json")
+    assert loaded.artifact_path(loaded.artifacts[0]).resolve() == first.resolve()
+
+    second = tmp_path / "two" / first.name
+    second.parent.mkdir()
+    second.write_bytes(first.read_bytes())
+    entry.path = str(second)  # another path: found again, not the remembered one
+    assert man.artifact_path(entry) == second
+    man.base_dir = tmp_path / "two"
+    entry.path = first.name  # relative, against another base: found again
+    assert man.artifact_path(entry) == second
+
+
+def test_each_file_records_its_own_cell_and_the_job_only_when_one_run_built_several(tmp_path: Path) -> None:
+    single = entry("single-1.0-h_0.conda")
+    single.variant, single.variant_id = {"libfoo": "2"}, "linux-64-libfoo2"
+    grouped = entry("grouped-1.0-h_0.conda", "b" * 64)
+    grouped.variant, grouped.variant_id, grouped.job = {"flavour": "lemon"}, "linux-64-flavourlemon", "linux-64-job"
+    written = m.write(m.Manifest(artifacts=[single, grouped]), tmp_path / "cipub-manifest.json")
+    raw = json.loads(written.read_text())["artifacts"]
+    # a one-cell build writes what earlier cipub wrote (no "job"): older readers still read it
+    assert "job" not in raw[0] and raw[1]["job"] == "linux-64-job"
+    jsonschema.validate(json.loads(written.read_text()), m.schema())
+    loaded = m.load(written)
+    assert [(a.variant_id, a.job, a.variant) for a in loaded.artifacts] == [
+        ("linux-64-libfoo2", None, {"libfoo": "2"}),
+        ("linux-64-flavourlemon", "linux-64-job", {"flavour": "lemon"}),
+    ]
+    # the job is a text or null, like the cell id
+    data = json.loads(written.read_text())
+    data["artifacts"][1]["job"] = 3
+    with pytest.raises(UsageError, match="job"):
+        m.Manifest.from_dict(data)

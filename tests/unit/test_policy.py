@@ -176,3 +176,47 @@ def test_a_yanked_file_is_not_promoted_again_by_its_manifest() -> None:
     decision = decide_promotion(entry(), yanked, "test", "main")
     assert decision.action == "refuse"
     assert decision.problem is not None and "was yanked" in decision.problem
+
+
+class UploadChannel(MemoryChannel):
+    """An empty channel that takes uploads (or, with ``state_error``, cannot be read)."""
+
+    max_parallel = 2
+
+    def __init__(self, state_error: Exception | None = None) -> None:
+        super().__init__({})
+        self.state_error = state_error
+        self.uploaded: list[str] = []
+
+    def files(self, name: str, version: str | None = None) -> list[ChannelFile]:
+        if self.state_error is not None:
+            raise self.state_error
+        return super().files(name, version)
+
+    def upload(self, artifact: Artifact, label: str) -> None:
+        self.uploaded.append(artifact.filename)
+        self.labels.setdefault(label, {})[f"{artifact.subdir}/{artifact.filename}"] = artifact.sha256
+
+
+def test_upload_checks_every_file_before_writing_and_says_the_plans_error_first(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A bad file stops the batch before any write; when the state cannot be read either, that
+    error is the one said (the plan comes first)."""
+    from cipub.core.artifact import read_artifact
+    from cipub.core.errors import InvalidPackageError, NetworkError
+    from cipub.policy.publish import upload
+    from tests.support.packages import make_package
+
+    paths = [make_package(tmp_path, name, "1.0", 0) for name in ("first", "second", "third")]
+    manifest = Manifest(artifacts=[ArtifactEntry.from_artifact(read_artifact(p)) for p in paths])
+    assert [r.state for r in upload(manifest, UploadChannel(), "test")] == ["uploaded"] * 3
+
+    paths[1].write_bytes(paths[1].read_bytes()[:-100])  # truncated after the manifest was written
+    manifest.uploads.clear()
+    channel = UploadChannel()
+    with pytest.raises(InvalidPackageError, match="second-1.0.*damaged or truncated"):
+        upload(manifest, channel, "test")
+    assert channel.uploaded == []
+    unreachable = UploadChannel(NetworkError("memory: unreachable"))
+    with pytest.raises(NetworkError, match="unreachable"):
+        upload(manifest, unreachable, "test")
+    assert unreachable.uploaded == []

@@ -139,3 +139,71 @@ def test_download_other_status_leaves_file_alone(tmp_path) -> None:
     got = client(handler).download("/get/f.conda", dest)
     assert (got.status, got.sha256, got.text) == (404, None, "no such file")
     assert not dest.exists()
+
+
+def _tls_context(client: HttpClient) -> object:
+    with client.leased() as leased:
+        return leased._transport._pool._ssl_context  # type: ignore[attr-defined]
+
+
+def test_clients_share_one_verifying_tls_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every client of the process (one per request at a time, one per host) uses the same TLS
+    context, and it verifies certificates and host names as httpx's default does."""
+    import ssl
+    import threading
+
+    import certifi
+
+    from cipub.core.transport import shared_ssl_context
+
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    first, second = HttpClient("https://one.example"), HttpClient("", what="storage")
+    contexts = []
+    thread = threading.Thread(target=lambda: contexts.append(_tls_context(second)))
+    thread.start()
+    thread.join()
+    context = _tls_context(first)
+    assert contexts == [context]
+    assert context is shared_ssl_context()
+    assert isinstance(context, ssl.SSLContext)
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    # SSL_CERT_FILE is still honoured, as httpx honours it: another bundle, another context
+    monkeypatch.setenv("SSL_CERT_FILE", certifi.where())
+    assert shared_ssl_context() is not context
+    assert _tls_context(HttpClient("https://two.example")) is shared_ssl_context()
+    monkeypatch.setenv("SSL_CERT_FILE", "/nonexistent/ca.pem")
+    with pytest.raises(OSError):
+        shared_ssl_context()
+
+
+def test_requests_share_clients_but_never_at_the_same_time() -> None:
+    """A client serves one request at a time; requests from threads that come and go reuse the
+    idle ones, so a batch opens as many clients (connections) as it runs requests at once."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    inside = threading.Semaphore(0)
+    release = threading.Event()
+    busy: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/hold":
+            inside.release()
+            release.wait(5)
+        return httpx.Response(200, json={})
+
+    http = client(handler)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        held = [pool.submit(http.request, "GET", "/hold") for _ in range(3)]
+        for _ in range(3):
+            assert inside.acquire(timeout=5)  # three requests at once: three clients
+        busy.append(len(http._clients))
+        release.set()
+        assert all(f.result().status_code == 200 for f in held)
+    for _round in range(3):  # new threads each round, as each phase of a batch starts its own pool
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            assert all(r.status_code == 200 for r in pool.map(lambda _i: http.request("GET", "/x"), range(10)))
+    assert busy == [3] and len(http._clients) == 3
+    http.close()
+    assert http._clients == [] and http.request("GET", "/x").status_code == 200

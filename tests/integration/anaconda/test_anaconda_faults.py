@@ -93,7 +93,7 @@ def test_a_server_that_always_fails_gets_exactly_the_retry_budget(
     server.faults = None
     assert result.code == 7, result.err
     # the first request (the state query) is tried once and retried 3 times, then cipub stops
-    assert server.requests == [("GET", f"/release/{anaconda.owner}/unlucky/1.0")] * 4
+    assert server.requests == [("GET", f"/package/{anaconda.owner}/unlucky")] * 4
     assert anaconda.state() == {}
 
 

@@ -260,8 +260,9 @@ def test_cipub_upload_speaks_like_anaconda_client(
     # cipub, by design: no HEAD / or GET /user/OWNER (an absent owner or a bad token shows on the
     # first real request, with the server's message); the existence check is one state query per
     # (name, version) that returns every file with its labels and sha256, instead of GET /dist per
-    # file without them (so the release's GET before its creation is not repeated); and a
-    # read-back of the same release verifies label and sha256 at the end.
-    release = ("GET", "/release/OWNER/seqdemo/0.1")
-    assert ours == [release, *[call for call in upload if call != release], release]
+    # file without them: the package's record, whose 404 also says the release is absent (so
+    # neither GET before their creation is repeated); and a read-back of the release verifies
+    # label and sha256 at the end.
+    package, release = ("GET", "/package/OWNER/seqdemo"), ("GET", "/release/OWNER/seqdemo/0.1")
+    assert ours == [package, *[call for call in upload if call not in (package, release)], release]
     assert anaconda_srv.truth(client_owner) == anaconda.state() == {"test": {key: anaconda.state()["test"][key]}}

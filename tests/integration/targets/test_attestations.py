@@ -1008,3 +1008,24 @@ def test_signing_for_a_second_target_keeps_the_first_targets_documents(tmp_path:
     for entry in entries:
         document = manifest.parent / entry["document"]
         assert hashlib.sha256(document.read_bytes()).hexdigest() == entry["document_sha256"], entry
+
+
+def test_cross_target_promotion_without_attest_says_the_destination_gets_none(
+    tmp_path: Path, cipub: Cli, sigstore: LocalSigstore, token_file: Path
+) -> None:
+    """The source's attestations name the source channel: they are not copied, and the user is told
+    (a cold reviewer expected them to follow the files)."""
+    staging, production = tmp_path / "staging", tmp_path / "production"
+    pkg = make_package(tmp_path / "build")
+    manifest = write_manifest(tmp_path, pkg)
+    up = cipub(
+        "upload", "--manifest", str(manifest), "--target", str(staging), *keyless(sigstore, token_file), cwd=tmp_path
+    )
+    assert up.code == 0, up.err
+    promoted = cipub(
+        "promote", "--manifest", str(manifest), "--target", str(staging), "--to-target", str(production), cwd=tmp_path
+    )
+    assert promoted.code == 0, promoted.err
+    assert "attestations name the source channel and are not copied" in promoted.out + promoted.err
+    assert (production / "noarch" / pkg.name).is_file()
+    assert not list((production / "noarch").glob(f"{pkg.name}.sigs*"))

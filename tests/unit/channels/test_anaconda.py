@@ -138,31 +138,52 @@ def test_a_refused_token_is_an_auth_error_with_the_servers_words_only() -> None:
 
 
 def test_files_reads_labels_and_sha256_and_skips_what_is_not_conda() -> None:
+    """From the package's record while the package is not known yet (its files of other versions
+    left out), from the release's record once it is: the same answer either way."""
     good = "a" * 64
+    release = [
+        dist("noarch/demo-1.0-h0_0.conda", good, ["main", "test"]),
+        dist("linux-64/demo-1.0-h1_3.tar.bz2", "None", ["test"]),  # an old record
+        {"basename": "demo-1.0.tar.gz", "sha256": good, "labels": ["main"], "version": "1.0"},  # pypi file
+    ]
+    older = dist("noarch/demo-0.9-h0_7.conda", good, ["main"], version="0.9")
+    asked = []
 
     def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.path)
+        if request.url.path == "/package/alice/demo":
+            return httpx.Response(200, json={"versions": ["0.9", "1.0"], "files": [older, *release]})
         if request.url.path == "/release/alice/demo/1.0":
-            return httpx.Response(
-                200,
-                json={
-                    "distributions": [
-                        dist("noarch/demo-1.0-h0_0.conda", good, ["main", "test"]),
-                        dist("linux-64/demo-1.0-h1_3.tar.bz2", "None", ["test"]),  # an old record
-                        {"basename": "demo-1.0.tar.gz", "sha256": good, "labels": ["main"]},  # pypi file
-                    ]
-                },
-            )
+            return httpx.Response(200, json={"distributions": release})
         assert request.url.path == "/package/alice/demo/files"
-        return httpx.Response(200, json=[dist("noarch/demo-0.9-h0_7.conda", good, ["main"], version="0.9")])
+        return httpx.Response(200, json=[older])
 
     chan = channel(handler)
-    files = chan.files("demo", "1.0")
-    assert [(f.key, f.build_number, f.sha256, f.labels) for f in files] == [
+    expected = [
         ("noarch/demo-1.0-h0_0.conda", 0, good, frozenset({"main", "test"})),
         ("linux-64/demo-1.0-h1_3.tar.bz2", 3, None, frozenset({"test"})),  # unknown content: never identical
     ]
-    [older] = chan.files("demo")
-    assert (older.version, older.build_number) == ("0.9", 7)
+    for _ in range(2):
+        files = chan.files("demo", "1.0")
+        assert [(f.key, f.build_number, f.sha256, f.labels) for f in files] == expected
+    assert asked == ["/package/alice/demo", "/release/alice/demo/1.0"]
+    [old] = chan.files("demo")
+    assert (old.version, old.build_number) == ("0.9", 7)
+
+
+def test_a_package_record_without_its_files_leaves_the_answer_to_the_release() -> None:
+    good = "a" * 64
+    asked = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.path)
+        if request.url.path == "/package/alice/demo":
+            return httpx.Response(200, json={"name": "demo"})  # no "files": not this server's way
+        return httpx.Response(200, json={"distributions": [dist("noarch/demo-1.0-h0_0.conda", good, ["main"])]})
+
+    [found] = channel(handler).files("demo", "1.0")
+    assert (found.key, found.sha256) == ("noarch/demo-1.0-h0_0.conda", good)
+    assert asked == ["/package/alice/demo", "/release/alice/demo/1.0"]
 
 
 class FakeServer:
@@ -294,25 +315,28 @@ def test_multipart_body_streams_and_announces_its_exact_length(tmp_path: Path) -
 
 
 def test_upload_reuses_what_the_state_query_learned(art: Artifact) -> None:
-    """Release absent -> one GET for the package, none for the release; present -> neither."""
+    """The state query reads the package's record: a 404 there means neither package nor release
+    exists, so the upload creates both without asking again; a record that lists the release means
+    neither is created; one that does not list it, the release only, without asking."""
     server = FakeServer(art.path.read_bytes())
     with channel(server) as chan:
         assert chan.files("demo", "1.0") == []
         chan.upload(art, "test")
-    assert [c for c in server.calls if c[0] == "GET"] == [
-        ("GET", "/release/alice/demo/1.0"),
-        ("GET", "/package/alice/demo"),
-    ]
-    assert ("POST", "/release/alice/demo/1.0") in server.calls
+    assert [c for c in server.calls if c[0] == "GET"] == [("GET", "/package/alice/demo")]
+    assert {("POST", "/package/alice/demo"), ("POST", "/release/alice/demo/1.0")} <= set(server.calls)
 
-    def present(request: httpx.Request) -> httpx.Response:
-        if request.method == "GET" and request.url.path == "/release/alice/demo/1.0":
-            return httpx.Response(200, json={"distributions": []})
-        return server(request)
+    for versions, created in ((["0.9", "1.0"], []), (["0.9"], [("POST", "/release/alice/demo/1.0")])):
 
-    server.calls.clear()
-    server.committed = None
-    with channel(present) as chan:
-        chan.files("demo", "1.0")
-        chan.upload(art, "test")
-    assert not any(path.startswith(("/package/", "/release/")) for _m, path in server.calls)
+        def present(request: httpx.Request, versions: list[str] = versions) -> httpx.Response:
+            if request.method == "GET" and request.url.path == "/package/alice/demo":
+                server.calls.append(("GET", request.url.path))
+                return httpx.Response(200, json={"versions": versions, "files": []})
+            return server(request)
+
+        server.calls.clear()
+        server.committed = None
+        with channel(present) as chan:
+            chan.files("demo", "1.0")
+            chan.upload(art, "test")
+        writes = [c for c in server.calls if c[1].startswith(("/package/", "/release/"))]
+        assert writes == [("GET", "/package/alice/demo"), *created]

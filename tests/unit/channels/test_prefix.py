@@ -198,7 +198,8 @@ def test_token_sources(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     ):
         monkeypatch.delenv(name, raising=False)
     anonymous = open_target(target, TargetOptions())  # public channels can be read without a token
-    assert "authorization" not in anonymous.http.client.headers
+    with anonymous.http.leased() as client:
+        assert "authorization" not in client.headers
     with pytest.raises(AuthError, match="PREFIX_API_KEY") as failed:
         anonymous.upload(pkg(tmp_path), "test")
     assert failed.value.exit_code == 5 and "id-token" in (failed.value.hint or "")

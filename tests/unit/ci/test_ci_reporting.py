@@ -13,8 +13,9 @@ import pytest
 
 from cipub.ci import provider, reports
 from cipub.cli import main
+from cipub.core.decisions import BuildNumberDecision
 from cipub.core.errors import UsageError
-from cipub.core.manifest import ArtifactEntry, BuildNumberDecision, Manifest, PromotionReceipt, UploadReceipt
+from cipub.core.manifest import ArtifactEntry, Manifest, PromotionReceipt, UploadReceipt
 from cipub.core.secrets import Secret, install_masker
 from cipub.policy.plan import Plan, PlanCell
 from tests.support.github_runner import masks_in, parse_output_file

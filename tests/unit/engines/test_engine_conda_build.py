@@ -246,3 +246,90 @@ def test_engine_writes_the_cell_variant_file(
     import yaml
 
     assert yaml.safe_load(log.read_text()) == {"python": ["3.12.* *_cpython"]}
+
+
+def test_the_engine_gets_the_pinning_below_the_recipes_own_file_and_a_jobs_cells_as_one_zip(tmp_path: Path) -> None:
+    import yaml
+
+    from cipub.engines.base import BuildRequest, effective_variant_files
+    from cipub.recipe import load_recipe
+
+    data = Path(__file__).resolve().parents[2] / "data" / "real-classes"
+    pinning = data / "pinning" / "conda_build_config.yaml"
+    recipe = load_recipe(data / "pinning-below-recipe", target_platform="linux-64", pinning=pinning)
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("python: ['3.13']\n")
+    request = BuildRequest(
+        recipe=recipe,
+        output_dir=tmp_path / "out",
+        variant_configs=(mine,),
+        variant_overrides={"python": ["3.11", "3.12"], "libfoo": ["2", "2"]},
+        zip_keys=(("python", "libfoo"),),
+        pinning=pinning,
+        target_platform="linux-64",
+    )
+    merged, job = effective_variant_files(request, tmp_path)
+    values = yaml.safe_load(merged.read_text())
+    # the recipe's own file above the pinning (libfoo 2, not 1), the -m file above both
+    assert values["libfoo"] == ["2"] and values["c_compiler"] == ["gcc"] and values["python"] == ["3.13"]
+    assert yaml.safe_load(job.read_text()) == {
+        "python": ["3.11", "3.12"],
+        "libfoo": ["2", "2"],
+        "zip_keys": [["python", "libfoo"]],
+    }
+    # a plain build (no pinning, no migration, no job) hands the -m files through unchanged
+    plain = BuildRequest(recipe=recipe, output_dir=tmp_path / "out", variant_configs=(mine,))
+    assert effective_variant_files(plain, tmp_path) == [mine]
+
+
+def test_a_v0_cell_reaches_conda_build_as_text_as_before(
+    cipub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """conda-build reads variant values as text: a meta.yaml cell whose conda_build_config.yaml has
+    an unquoted 13 and true has no typed (``native``) values, and ``--only`` hands conda-build the
+    cell's values in its one variant file, as text, after the recipe's own file (no rattler-build
+    job file)."""
+    import json
+
+    import yaml
+
+    recipe = tmp_path / "recipe"
+    recipe.mkdir()
+    (recipe / "meta.yaml").write_text(
+        'package:\n  name: typedv0\n  version: "1.0"\nbuild:\n  number: 0\n  string: v{{ vnum }}_{{ flag }}_0\n'
+    )
+    (recipe / "conda_build_config.yaml").write_text("vnum:\n  - 13\n  - 14\nflag:\n  - true\n")
+    planned = cipub(
+        "plan", "recipe", "-p", "linux-64", "--no-build-numbers", "--format", "json", "--output", "plan.json",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert planned.code == 0, planned.err
+    cells = json.loads((tmp_path / "plan.json").read_text())["cells"]
+    assert [(c["variant"], c["native"]) for c in cells] == [
+        ({"vnum": "13", "flag": "true"}, {}),
+        ({"vnum": "14", "flag": "true"}, {}),
+    ]
+    package = make_package(
+        tmp_path / "pkg", "typedv0", "1.0", 0, subdir="linux-64", noarch=None, build_string="v13_true_0"
+    )
+    log = tmp_path / "variant-files.txt"
+    _fake_conda(
+        tmp_path / "bin",
+        f'while [ $# -gt 0 ]; do if [ "$1" = "-m" ]; then echo "== $(basename "$2")" >> {log}; cat "$2" >> {log}; fi; '
+        "shift; done\n"
+        f"mkdir -p {tmp_path}/out/linux-64 && cp {package} {tmp_path}/out/linux-64/\n",
+    )
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:/usr/bin:/bin")
+    built = cipub(
+        "build", "recipe", "--engine", "conda-build", "--plan", "plan.json", "--only", cells[0]["id"],
+        "--no-upload", "--output-dir", "out",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert built.code == 0, built.err + built.out
+    given = log.read_text().split("== ")
+    assert [part.splitlines()[0] for part in given if part] == ["cipub_variant.yaml"]
+    assert yaml.safe_load(given[-1].split("\n", 1)[1]) == {
+        "flag": ["true"],
+        "target_platform": ["linux-64"],
+        "vnum": ["13"],
+    }

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from cipub.ci.matrix import gitlab_child_pipeline, render_github_matrix
-from cipub.core.errors import UsageError
+from cipub.core.artifact import Artifact
+from cipub.core.errors import BuildFailedError, UsageError
 from cipub.policy import cells
 from cipub.policy.plan import Plan, PlanCell, job_variant, make_plan
 from cipub.recipe import load_recipe
@@ -64,12 +65,15 @@ def test_building_a_job_pins_every_value_of_its_cells_and_publishes_all_their_ou
     plan = Plan.from_json(_grouped(["linux-64"]).to_json())  # what a CI job reads back
     choice = cells.choose(plan, "linux-64-job", overrides={}, platform=None)
     assert choice.id == "linux-64-job" and choice.target_platform == "linux-64"
-    assert dict(choice.overrides) == {"c_compiler": ["gcc"], "python": ["3.11", "3.12"]}
+    # one value per cell, the keys zipped: the engine builds the job's two cells, no other combination
+    assert dict(choice.overrides) == {"c_compiler": ["gcc", "gcc"], "python": ["3.11", "3.12"]}
+    assert [sorted(group) for group in choice.zip_keys] == [["c_compiler", "python"]]
+    assert [c.id for c in choice.cells] == ["linux-64-python3.11", "linux-64-python3.12"]
     assert choice.variant == {"c_compiler": "gcc"}
     assert sorted(choice.outputs) == ["demo-tools", "libdemo", "py-demo"]
     # a cell of the job can still be built on its own
     one = cells.choose(plan, "linux-64-python3.12", overrides={}, platform=None)
-    assert dict(one.overrides)["python"] == ["3.12"]
+    assert dict(one.overrides)["python"] == ["3.12"] and one.zip_keys == ()
 
 
 def test_a_job_refuses_a_variant_that_contradicts_one_of_its_cells() -> None:
@@ -108,3 +112,64 @@ def test_job_variant_keeps_zip_partners_aligned() -> None:
     }
     # without the zip, each key is its own list of distinct values
     assert job_variant(members, [])["numpy"] == ["2"]
+
+
+def test_a_jobs_cells_are_rows_of_one_zip_never_the_product_of_their_values() -> None:
+    # the pinning zips flavour with size: (mint, s) and (lemon, l) are the cells. The values alone
+    # (flavour [mint, lemon], size [s, l]) would make an engine without that zip build four.
+    members = [
+        _cell("a", "j", libfoo="2", flavour="mint", size="s"),
+        _cell("b", "j", libfoo="2", flavour="lemon", size="l"),
+    ]
+    values, zips = cells.job_rows(members, {})
+    assert values == {"libfoo": ["2", "2"], "flavour": ["mint", "lemon"], "size": ["s", "l"]}
+    assert zips == (("libfoo", "flavour", "size"),)
+    # a key only some cells have keeps the job's values, outside the zip
+    members.append(_cell("c", "j", libfoo="2", flavour="mint"))
+    values, zips = cells.job_rows(members, {"size": ["s", "l"]})
+    assert zips == (("libfoo", "flavour"),) and values["size"] == ["s", "l"]
+
+
+def _built(name: str, hash_input: dict[str, str] | None) -> Artifact:
+    return Artifact(
+        Path(f"{name}.conda"),
+        f"{name}-1-h0_0.conda",
+        name,
+        "1",
+        "h0_0",
+        0,
+        "linux-64",
+        None,
+        "0" * 64,
+        "",
+        0,
+        hash_input=hash_input,
+    )
+
+
+def _job_choice() -> cells.CellChoice:
+    mint = _cell("linux-64-mint", "linux-64-job", ("lib", "flavoured"), libfoo="2", flavour="mint")
+    lemon = _cell("linux-64-lemon", "linux-64-job", ("flavoured",), libfoo="2", flavour="lemon")
+    return cells.CellChoice(id="linux-64-job", variant={"libfoo": "2"}, cells=(mint, lemon))
+
+
+def test_each_file_of_a_job_is_given_its_own_cell_from_the_values_it_was_built_with() -> None:
+    choice = _job_choice()
+    lemon = cells.attribute(choice, _built("flavoured", {"flavour": "lemon", "libfoo": "2", "target_platform": "x"}))
+    assert lemon is not None and lemon.id == "linux-64-lemon"
+    # an output using fewer keys is built once for the job: it is the cell's that publishes it
+    lib = cells.attribute(choice, _built("lib", {"libfoo": "2", "target_platform": "linux-64"}))
+    assert lib is not None and lib.id == "linux-64-mint"
+    # without info/hash_input.json: the one owner, else unknown (the job's shared values stand)
+    assert cells.attribute(choice, _built("lib", None)).id == "linux-64-mint"  # type: ignore[union-attr]
+    assert cells.attribute(choice, _built("flavoured", None)) is None
+
+
+def test_a_file_built_with_values_no_cell_of_the_job_has_is_refused() -> None:
+    with pytest.raises(BuildFailedError, match=r"built with flavour=mint libfoo=1, which is no cell of 'linux-64-job'"):
+        cells.attribute(_job_choice(), _built("flavoured", {"flavour": "mint", "libfoo": "1"}))
+    # a one-cell build is checked too: the built file must carry the cell's values
+    one = cells.CellChoice(id="linux-64-mint", cells=(_job_choice().cells[0],))
+    with pytest.raises(BuildFailedError, match="the build did not use the plan's variant"):
+        cells.attribute(one, _built("lib", {"libfoo": "1"}))
+    assert cells.attribute(one, _built("lib", {"libfoo": "2"})) is not None

@@ -98,6 +98,23 @@ def test_item2_migrations_are_chosen_as_conda_smithy() -> None:
     assert [p.name for p in expired] == ["over.yaml"]
 
 
+def test_only_the_pinning_migrations_a_feedstock_names_are_parsed(tmp_path: Path) -> None:
+    from cipub.recipe.feedstock import choose_migrations
+
+    local = tmp_path / "feedstock" / ".ci_support" / "migrations"
+    upstream = tmp_path / "pinning" / "migrations"
+    local.mkdir(parents=True)
+    upstream.mkdir(parents=True)
+    (tmp_path / "pinning" / "conda_build_config.yaml").write_text("python: ['3.12']\n")
+    (local / "py.yaml").write_text("migrator_ts: 1727634007\n__migrator:\n  migration_number: 1\n")
+    (upstream / "py.yaml").write_text("__migrator:\n  migration_number: 1\nmigrator_ts: 1727634007\n")
+    # dozens of others in an installed pinning; this one is not even valid YAML: never parsed
+    (upstream / "other.yaml").write_text("migrator_ts: 1600000000\n__migrator: [unclosed\n")
+    chosen, expired = choose_migrations(local, tmp_path / "pinning" / "conda_build_config.yaml")
+    assert chosen == [upstream / "py.yaml"]
+    assert expired == []
+
+
 def test_class2_v1_recipes_are_read_by_py_rattler_build_only() -> None:
     # rattler-build's own filter in context:, and a skip: naming a context: variable (python 3.11)
     recipe = load_recipe(DATA / "rattler-filters", target_platform="linux-64")
