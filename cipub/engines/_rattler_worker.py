@@ -110,36 +110,14 @@ def _build(request: dict[str, Any]) -> list[Path]:
     return new_package_files(output_dir, before)
 
 
-def _has_tests(path: Path) -> bool:
-    """Whether the package carries recipe tests; True unless its ``info/`` says for certain that it
-    has none. py-rattler-build's ``test_count``/``run_tests`` extract the whole archive even to find
-    no tests (1.5-2.8 s for a 100 MB package, issue 12); ``info/`` of a ``.conda`` is a small
-    separate member. rattler-build writes ``info/tests/tests.yaml`` (``[]`` for none); conda-build's
-    tests live in ``info/test/``."""
-    if path.suffix != ".conda":
-        return True
-    from conda_package_streaming.package_streaming import stream_conda_info
-
-    listed: bytes | None = None
-    try:
-        with path.open("rb") as raw:
-            for tar, member in stream_conda_info(str(path), raw):
-                if member.name.startswith("info/test/"):
-                    return True
-                if member.name == "info/tests/tests.yaml":
-                    extracted = tar.extractfile(member)
-                    listed = extracted.read(64) if extracted is not None else None
-    except Exception:  # unreadable here: let py-rattler-build decide (and report)
-        return True
-    return listed is None or listed.strip() not in (b"[]", b"")
-
-
 def _test(packages: list[Path], channels: list[str]) -> bool:
     """Run every package's recipe tests; report the first failing one. True when all passed."""
     from rattler_build import Package
 
+    from cipub.core.artifact import carries_recipe_tests
+
     for path in packages:
-        if not _has_tests(path):
+        if not carries_recipe_tests(path):
             _emit("log", line=f"{path.name}: no recipe tests", level="info")
             continue
         _emit("log", line=f"testing {path.name}", level="info")

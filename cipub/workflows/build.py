@@ -406,7 +406,13 @@ def _run_engine(
         with report.stream(f"building {request.recipe.path}") as log:
             built = engine.build(replace(request, log=log, on_package=checks.start, on_started=checks.prepare))
         if request.run_tests and engine.name == "rattler-build":
-            report.say("recipe tests: passed")
+            from cipub.core.artifact import carries_recipe_tests
+
+            tested = sum(1 for p in built if carries_recipe_tests(p))
+            if tested:
+                report.say(f"recipe tests: passed ({tested} of {len(built)} package(s) have tests)")
+            else:
+                report.say("recipe tests: none (the recipe defines no tests for its package(s))")
         artifacts, skipped = split_owned(cell, [checks.result(p) for p in built])
     for a in skipped:
         report.say(f"not in this cell's outputs (published by another cell): {a.key}")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cipub.engines._rattler_worker import _has_tests
+from cipub.core.artifact import carries_recipe_tests as _has_tests
 from tests.conftest import REPO
 from tests.support.packages import make_package
 

@@ -174,3 +174,18 @@ def test_a_signal_during_a_build_stops_it_with_one_line_and_a_rerun_converges(
     assert len(channel_packages(tmp_path)) == 1
     promoted = cipub("promote", cwd=tmp_path)
     assert promoted.returncode == 0, promoted.stderr
+
+
+def test_the_build_says_whether_recipe_tests_ran(tmp_path: Path) -> None:
+    """"passed" only when there were tests to pass (a cold reviewer saw it for a recipe without any)."""
+    untested, tested = tmp_path / "a", tmp_path / "b"
+    untested.mkdir()
+    tested.mkdir()
+    write_recipe(untested, "untested", ["echo building"])
+    none = cipub("build", "recipe", cwd=untested)
+    assert none.returncode == 0, none.stderr
+    assert "recipe tests: none" in none.stdout and "recipe tests: passed" not in none.stdout
+    write_recipe(tested, "tested", ["echo building"], tests=["echo fine"])
+    ran = cipub("build", "recipe", cwd=tested)
+    assert ran.returncode == 0, ran.stderr
+    assert "recipe tests: passed (1 of 1 package(s) have tests)" in ran.stdout
