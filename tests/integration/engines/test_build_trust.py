@@ -177,7 +177,7 @@ def test_a_signal_during_a_build_stops_it_with_one_line_and_a_rerun_converges(
 
 
 def test_the_build_says_whether_recipe_tests_ran(tmp_path: Path) -> None:
-    """"passed" only when there were tests to pass (a cold reviewer saw it for a recipe without any)."""
+    """ "passed" only when there were tests to pass (a cold reviewer saw it for a recipe without any)."""
     untested, tested = tmp_path / "a", tmp_path / "b"
     untested.mkdir()
     tested.mkdir()
