@@ -173,3 +173,16 @@ def test_a_file_built_with_values_no_cell_of_the_job_has_is_refused() -> None:
     with pytest.raises(BuildFailedError, match="the build did not use the plan's variant"):
         cells.attribute(one, _built("lib", {"libfoo": "1"}))
     assert cells.attribute(one, _built("lib", {"libfoo": "2"})) is not None
+
+
+def test_the_table_names_the_job_ids_that_only_takes() -> None:
+    """`cipub plan`'s default (table) output lists each grouped job and its cells: the id
+    `cipub build --only` needs was only in the JSON and CI formats (a cold reviewer's finding)."""
+    from cipub.workflows.plan import render
+
+    table = render(_grouped(["linux-64"]), "text")
+    assert "1 job(s) (`cipub build --only JOB` builds one), grouped:" in table
+    assert "  linux-64-job: linux-64-python3.11, linux-64-python3.12" in table
+    recipe = load_recipe(DATA / "derived-keys", target_platform="linux-64")
+    ungrouped = make_plan(recipe, variant_configs=[], overrides={}, platforms=["linux-64"], channel=None)
+    assert "job(s)" not in render(ungrouped, "text")
