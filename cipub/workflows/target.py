@@ -149,4 +149,28 @@ def load_manifests(paths: Sequence[Path], settings: Settings) -> tuple[Manifest,
     loaded = [manifest_mod.load(p) for p in chosen]
     if len(loaded) == 1:
         return loaded[0], chosen[0]
-    return manifest_mod.merge(loaded), settings.manifest_path
+    merged = manifest_mod.merge(loaded)
+    _refuse_replacing_another_manifest(Path(settings.manifest_path), chosen, merged)
+    return merged, Path(settings.manifest_path)
+
+
+def _refuse_replacing_another_manifest(path: Path, inputs: Sequence[Path], merged: Manifest) -> None:
+    """A merge is written to the settings' manifest path: never over a manifest of other files (a
+    local build's), which the next plain ``cipub upload``/``promote`` would then no longer see. The
+    same merge again (the same files and sha256s: a re-run) may replace its own receipts."""
+    from cipub.core import manifest as manifest_mod
+    from cipub.core.errors import CipubError, UsageError
+
+    if not path.exists() or any(path.resolve() == Path(p).resolve() for p in inputs):
+        return
+    try:
+        there = {(e.key, e.sha256) for e in manifest_mod.load(path).artifacts}
+    except CipubError:
+        there = None
+    if there == {(e.key, e.sha256) for e in merged.artifacts}:
+        return
+    raise UsageError(
+        f"{path} holds another manifest; the merge of {len(inputs)} manifests would replace it",
+        hint="give the merge its own place with --output-dir DIR (then `cipub promote --output-dir DIR`), "
+        f"or move {path} away first",
+    )

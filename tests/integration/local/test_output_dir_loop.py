@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import CliResult
 from tests.integration.local.test_local_loop import TEMPLATE, run
 
 pytestmark = pytest.mark.integration
@@ -36,3 +38,43 @@ def test_an_unusable_output_dir_is_refused_before_the_channel_changes(tmp_path: 
     assert refused.returncode == 10, refused.stderr
     assert "ledger directory" in refused.stderr and "nothing was changed" in refused.stderr
     assert not (tmp_path / ".cipub" / "channel").exists()
+
+
+def test_a_merge_never_replaces_another_manifest_at_the_default_path(
+    tmp_path: Path, cipub: Callable[..., CliResult]
+) -> None:
+    """`upload --manifest a --manifest b` writes the merge to the default manifest path: over a local
+    build's manifest there it would lose it (a cold reviewer's finding). Refused before anything is
+    sent; a re-run of the same merge, or a merge with its own --output-dir, works."""
+    import json
+
+    from cipub.core import manifest as manifest_mod
+    from cipub.core.artifact import read_artifact
+    from cipub.core.manifest import ArtifactEntry, Manifest
+    from tests.support.packages import make_package
+
+    cells = []
+    for n in (1, 2):
+        pkg = make_package(tmp_path / f"cell{n}", "merged", "1.0", n)
+        path = tmp_path / f"cell{n}" / "cipub-manifest.json"
+        manifest_mod.write(Manifest(artifacts=[ArtifactEntry.from_artifact(read_artifact(pkg))]), path)
+        cells += ["--manifest", str(path)]
+    own = make_package(tmp_path / "output", "mine", "1.0", 0)
+    default = tmp_path / "output" / "cipub-manifest.json"
+    manifest_mod.write(Manifest(artifacts=[ArtifactEntry.from_artifact(read_artifact(own))]), default)
+    before = default.read_bytes()
+    channel = tmp_path / "channel"
+
+    refused = cipub("upload", *cells, "--target", str(channel), cwd=tmp_path)
+    assert refused.code == 2, refused.err
+    assert "holds another manifest" in refused.err and "--output-dir" in refused.err
+    assert default.read_bytes() == before
+    assert not list(channel.rglob("*.conda"))
+
+    elsewhere = cipub("upload", *cells, "--target", str(channel), "--output-dir", "merged", cwd=tmp_path)
+    assert elsewhere.code == 0, elsewhere.err
+    again = cipub("upload", *cells, "--target", str(channel), "--output-dir", "merged", cwd=tmp_path)
+    assert again.code == 0, again.err
+    names = {a["filename"] for a in json.loads((tmp_path / "merged" / "cipub-manifest.json").read_text())["artifacts"]}
+    assert names == {"merged-1.0-h0000000_1.conda", "merged-1.0-h0000000_2.conda"}
+    assert default.read_bytes() == before
