@@ -508,10 +508,9 @@ class LocalChannel(Batch):
         started = time.time_ns()
         st = directory.stat()
         key = b"%s %d %d %d %d\n" % (LISTING_FORMAT, st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
-        with suppress(OSError):
-            saved = cache.read_bytes()
-            if saved.startswith(key):
-                return _Names.saved(saved, len(key) - 1)
+        saved = _read_saved_listing(cache)
+        if saved is not None and saved.startswith(key):
+            return _Names.saved(saved, len(key) - 1)
         listed = os.listdir(directory)  # noqa: PTH208 - names only, no Path per file
         if max(st.st_mtime_ns, st.st_ctime_ns) < started - LISTING_QUIET_NS:
             _save_listing(cache, key, listed)
@@ -909,6 +908,31 @@ def _flush_file(path: Path) -> None:
 
 def _is_package_name(filename: str) -> bool:
     return filename.endswith(PACKAGE_EXTENSIONS) and filename[:1] != "."  # not a temporary .*.part
+
+
+#: a saved listing larger than this is not read (about 35 bytes per entry: 2 million entries)
+LISTING_MAX_BYTES = 64 * 1024 * 1024
+
+
+def _read_saved_listing(cache: Path) -> bytes | None:
+    """The saved listing's bytes, or None: only a regular file (never a link, a FIFO that would
+    block, or a device such as /dev/zero that never ends) of at most ``LISTING_MAX_BYTES``."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(cache, flags)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > LISTING_MAX_BYTES:
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(LISTING_MAX_BYTES + 1)
+        return data if len(data) <= LISTING_MAX_BYTES else None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def _save_listing(cache: Path, key: bytes, names: list[str]) -> None:
