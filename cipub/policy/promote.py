@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from cipub.channels.base import Channel, ChannelFile, find_file
-from cipub.core.errors import CipubError, UsageError, VerificationError
+from cipub.core.errors import CipubError, ConflictError, UsageError, VerificationError
 from cipub.core.manifest import ArtifactEntry, Manifest, PromotionReceipt
 from cipub.policy.publish import Progress, batch_entries, channel_state, now_carries, verify_labels
 
@@ -34,6 +34,8 @@ class PromotionDecision:
     action: Literal["promote", "already", "refuse"]
     file: ChannelFile | None
     problem: str = ""
+    #: refused because the destination label holds other bytes under the name (exit 6, not 8)
+    conflict: bool = False
 
 
 #: the label ``cipub yank`` gives a file; a yanked file is never promoted again by a manifest
@@ -59,7 +61,9 @@ def decide_promotion(
         problem = f"{key} in label {from_label!r} is not the file that was built (sha256 differs)"
         return PromotionDecision(entry, "refuse", file, problem)
     if to_label in file.labels:
-        return PromotionDecision(entry, "refuse", file, f"{key} in label {to_label!r} has different content")
+        return PromotionDecision(
+            entry, "refuse", file, f"{key} in label {to_label!r} has different content", conflict=True
+        )
     return PromotionDecision(entry, "promote", file)
 
 
@@ -99,10 +103,15 @@ def promote(
         ]
         problems = [d.problem for d in decisions if d.action == "refuse"]
         if problems:
-            raise VerificationError(
-                "cannot promote: " + "; ".join(problems) + " — nothing was changed",
-                hint=_refusal_hint(decisions, from_label),
-            )
+            message = "cannot promote: " + "; ".join(problems) + " — nothing was changed"
+            if all(d.conflict for d in decisions if d.action == "refuse"):
+                # the built file is staged as it should be; the destination holds another one
+                raise ConflictError(
+                    message,
+                    hint=f"{to_label!r} already holds other bytes under that name and files are never "
+                    "overwritten: rebuild (the default bumps the build number), upload and promote that",
+                )
+            raise VerificationError(message, hint=_refusal_hint(decisions, from_label))
         todo = [d for d in decisions if d.action == "promote"]
         done = [d for d in decisions if d.action == "already"]
         receipts: list[PromotionReceipt] = []

@@ -286,3 +286,21 @@ def test_the_index_leaves_no_scratch_directory_in_a_label(tmp_path: Path, chan: 
     upload(manifest_of(make_package(tmp_path, "demo", "1.0", 0)), chan, "test")
     assert not (chan.label_dir("test") / ".tmp").exists()
     assert (chan.label_dir("test") / "noarch" / "repodata.json").is_file()
+
+
+def test_promotion_onto_other_bytes_in_the_destination_is_a_conflict(tmp_path: Path, chan: LocalChannel) -> None:
+    """The built file is staged as it should be, but `main` holds other bytes under its name (copied in
+    by hand): exit 6 (conflict), with a hint about `main`, not exit 8 about `test` (a cold reviewer's find)."""
+    import shutil
+
+    built = make_package(tmp_path / "a", "demo", "1.0", 0, payload="built")
+    other = make_package(tmp_path / "b", "demo", "1.0", 0, payload="other")
+    m = manifest_of(built)
+    upload(m, chan, "test")
+    (chan.root / "noarch").mkdir(parents=True, exist_ok=True)
+    shutil.copy(other, chan.root / "noarch" / built.name)
+    before = snapshot(chan.root)
+    with pytest.raises(ConflictError, match="in label 'main' has different content") as refused:
+        promote(m, chan, "test", "main")
+    assert "'main' already holds other bytes" in (refused.value.hint or "")
+    assert snapshot(chan.root) == before
