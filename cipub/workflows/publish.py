@@ -65,7 +65,10 @@ def upload(
     recording = _recording(settings, "upload", manifest, dry_run)
     signing = wants_signing(settings, report)
     signed = sign_for_upload(settings, manifest, channel, found_at, report) if signing and not dry_run else []
-    activity.now(f"uploading to {channel.display}", "each file is either complete on the target or absent")
+    activity.now(
+        f"uploading to {channel.display}",
+        "each file is either complete on the target or absent (the label's index may lag until then)",
+    )
     with (
         report.progress(
             len(manifest.artifacts), "uploading", total_bytes=sum(a.size for a in manifest.artifacts)
@@ -233,7 +236,12 @@ def promote(
     )
     activity.now(
         f"promoting on {channel.display}",
-        f"each file is in {settings.promote_to} with its sha256 or not yet; {settings.promote_from} is untouched",
+        f"each file is in {settings.promote_to} with its sha256 or not yet; "
+        + (
+            f"a file leaves {settings.promote_from} only once it is in {settings.promote_to}"
+            if move
+            else f"{settings.promote_from} is untouched"
+        ),
     )
     recording = _recording(settings, "promote", manifest, dry_run)
     if settings.attest and not settings.to_target:
