@@ -13,8 +13,9 @@ BUILD_HELP = """Build a recipe, record what was built in a manifest, and upload 
 
 The build number is decided before building: one more than the highest build of the same
 name and version anywhere on the target (unless the recipe's number is higher). -c/--channel
-names the channels dependencies are solved from (default conda-forge); --target says where
-the packages are published.
+names the channels dependencies are solved from (default conda-forge), unless the variant
+config's channel_sources name them (a conda-forge pinning does: those are used, as conda-smithy
+builds; a different explicit -c is refused); --target says where the packages are published.
 recipe.yaml builds in-process with rattler-build (no conda needed); meta.yaml uses conda-build.
 
 Examples:

@@ -470,7 +470,14 @@ FLAGS: Final = (
     Option("variant", (), "Override a variant key; repeatable.", ("--variant",), "KEY=V1,V2"),
     Option("platform", None, "Target platform, e.g. linux-64.", ("--platform",), "SUBDIR"),
     Option("only", None, "Build only this cell, or this job's cells, of the plan (see cipub plan).", ("--only",), "ID"),
-    Option("plan_file", None, "Plan from `cipub plan --format json`: reuse its build numbers.", ("--plan",), "FILE"),
+    Option(
+        "plan_file",
+        None,
+        "Plan from `cipub plan --format json`: build its cell or job given with --only, with the plan's values "
+        "(variants, zip, migrations as planned) and build numbers.",
+        ("--plan",),
+        "FILE",
+    ),
     Option("build_number", None, "Use exactly this number.", ("--build-number",), "N", min=0, max=2**31 - 1),
     Option("no_bump", False, "Keep the recipe's build number.", ("--no-bump",)),
     Option("no_upload", False, "Build and write the manifest; upload nothing.", ("--no-upload",)),

@@ -161,6 +161,46 @@ def effective_variant_files(request: BuildRequest, scratch: Path) -> list[Path]:
     return files
 
 
+#: the variant key that names a build's dependency channels (conda-smithy, rattler-build)
+CHANNEL_SOURCES = "channel_sources"
+
+
+def variant_channel_sources(request: BuildRequest) -> tuple[str, ...]:
+    """The dependency channels the build's variant config names in ``channel_sources``; () if none.
+
+    conda-forge's pinning gives every build its channels this way (``channel_sources:
+    [conda-forge]``; a value lists several, comma-separated, highest priority first): conda-smithy
+    passes no ``-c`` for them, and rattler-build takes its channels from there, refusing channels
+    given beside them. Read as the engine gets the config: the cell's value (``variant_overrides``)
+    above the ``-m`` files, above the recipe's own variant file, above the pinning. The values of a
+    job's cells are joined in order, each channel once.
+    """
+    from cipub.recipe import stacked_variant_files
+    from cipub.recipe.variants import load_variant_files
+
+    values = request.variant_overrides.get(CHANNEL_SOURCES)
+    if values is None:
+        recipe = request.recipe
+        platform = request.target_platform or recipe.target_platform
+        files = stacked_variant_files(recipe.directory, recipe.format, request.variant_configs, pinning=request.pinning)
+        lenient = [request.pinning] if request.pinning is not None else []
+        config = load_variant_files(
+            files, platform, recipe_format=recipe.format, environ=request.variant_environ, lenient=lenient
+        )
+        values = config.values.get(CHANNEL_SOURCES, [])
+    channels = (c.strip() for value in values for c in str(value).split(","))
+    return tuple(dict.fromkeys(c for c in channels if c))
+
+
+def engine_channels(request: BuildRequest) -> tuple[list[str] | None, list[str]]:
+    """What to give rattler-build as its channels (None: the variant config's ``channel_sources``
+    name them), and the channels the recipe tests solve from besides the build's output folder."""
+    sources = variant_channel_sources(request)
+    if sources:
+        return None, list(sources)
+    return list(request.channels), list(request.channels)
+
+
 def typed_value(request: BuildRequest, key: str, value: object) -> Any:
     """A pinned value as the engine must see it: the variant files' int or boolean, else its text."""
     return request.variant_natives.get(key, {}).get(str(value), str(value))

@@ -45,6 +45,7 @@ from cipub.engines.base import (
     BUILD_LOG,
     BuildRequest,
     effective_variant_files,
+    engine_channels,
     file_pinned_keys,
     new_package_files,
     package_files,
@@ -584,11 +585,14 @@ class ContainerRattlerBuildEngine:
                 target = f"/cipub/variants/{i}-{path.name}"
                 volumes[str(path)] = {"bind": target, "mode": "ro"}
                 mapped_variants.append(target)
+        to_engine, test_given = engine_channels(request)
         channels = []
-        for i, channel in enumerate(request.channels):
+        for i, channel in enumerate(test_given):
             local = Path(channel.removeprefix("file://")).expanduser()
             if "://" not in channel.removeprefix("file://") and local.is_dir():
-                target = f"/cipub/channels/{i}"
+                # channel_sources are read from the variant file inside the container: a local
+                # one is mounted where that file names it
+                target = f"/cipub/channels/{i}" if to_engine is not None else str(local.absolute())
                 volumes[str(local.resolve())] = {"bind": target, "mode": "ro"}
                 channels.append(target)
             else:
@@ -604,7 +608,8 @@ class ContainerRattlerBuildEngine:
                 k: [str(v) for v in vs] for k, vs in request.variant_overrides.items() if k not in in_file
             },
             "target_platform": request.target_platform,
-            "channel": channels,
+            # None: the variant config's channel_sources name them (rattler-build refuses both)
+            "channel": channels if to_engine is not None else None,
             "run_tests": request.run_tests,
             "test_channels": [f"file://{C_OUTPUT}", *channels],
         }

@@ -33,6 +33,7 @@ from cipub.engines.base import (
     BuildRequest,
     FileStamp,
     effective_variant_files,
+    engine_channels,
     file_pinned_keys,
     new_package_files,
     package_files,
@@ -99,6 +100,8 @@ class RattlerBuildEngine:
 
 def _worker_request(request: BuildRequest, output_dir: Path, variant_files: list[Path]) -> dict[str, Any]:
     in_file = set(file_pinned_keys(request))
+    # channel_sources in the variant config name the build's channels (rattler-build refuses both)
+    channels, test_channels = engine_channels(request)
     return {
         "recipe": str(request.recipe.path),
         "output_dir": str(output_dir),
@@ -109,10 +112,10 @@ def _worker_request(request: BuildRequest, output_dir: Path, variant_files: list
             k: [str(v) for v in vs] for k, vs in request.variant_overrides.items() if k not in in_file
         },
         "target_platform": request.target_platform,
-        "channel": list(request.channels),
+        "channel": channels,
         "run_tests": request.run_tests,
         # the output folder first: the package under test and its siblings are there (offline too)
-        "test_channels": [output_dir.as_uri(), *request.channels],
+        "test_channels": [output_dir.as_uri(), *test_channels],
     }
 
 
@@ -342,7 +345,7 @@ def _network_failure(lines: list[str], request: BuildRequest, what: str, also: s
     last = next((line for line in reversed(lines) if line.strip()), "")
     if not any(failure in last for failure in _ENVIRONMENT_FAILURES):
         return None
-    unreachable = unreachable_channel(request.channels)
+    unreachable = unreachable_channel(engine_channels(request)[1])
     if unreachable is None:
         return None
     channel, reason = unreachable

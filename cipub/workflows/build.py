@@ -51,7 +51,8 @@ class BuildJob:
     variant_overrides: Mapping[str, Sequence[str]] = field(default_factory=dict)
     #: build only this cell of the plan
     only: str | None = None
-    #: a plan from ``cipub plan --format json``: its cells and build numbers are reused
+    #: a plan from ``cipub plan --format json``: the cell or job ``only`` is built with the plan's
+    #: values (the cell's variant, a job's cells as one zip) and its build numbers; needs ``only``
     plan_file: Path | None = None
     #: use exactly this build number
     build_number: int | None = None
@@ -80,7 +81,9 @@ def check_job(job: BuildJob, settings: Settings) -> None:
     if job.plan_file:
         from cipub.workflows.plan import load_plan
 
-        load_plan(job.plan_file)  # a missing or broken plan is refused before the manifest moves aside
+        the_plan = load_plan(job.plan_file)  # a missing or broken plan is refused before the manifest moves aside
+        if not job.only:
+            _refuse_plan_without_only(job.plan_file, the_plan)
     if job.upload:
         check_label_settings(settings)
     if not job.dry_run:
@@ -92,6 +95,21 @@ def check_job(job: BuildJob, settings: Settings) -> None:
         # (export SRC_DIR="..."): `$`, backticks or `"` there would run as shell code.
         if any(ch in str(value.absolute()) for ch in '$`"'):
             raise UsageError(f'{what} {str(value)!r} contains $, ` or "; refusing it', hint="rename the directory")
+
+
+def _refuse_plan_without_only(path: Path, the_plan: Any) -> None:
+    """``--plan`` fixes a cell's (or a job's) values and build numbers: it names what to build only
+    with ``--only``. Building "the recipe" with the plan's numbers but the build machine's values
+    would build something the plan did not plan (a migration's value lost, another platform's cells)."""
+    jobs = list(dict.fromkeys(c.job for c in the_plan.cells if c.job))
+    ids = jobs or [c.id for c in the_plan.cells]
+    shown = ", ".join(ids[:8]) + (f", ... ({len(ids)} in all)" if len(ids) > 8 else "")
+    raise UsageError(
+        f"--plan {path} builds one of its {'jobs' if jobs else 'cells'} with the plan's values: give --only "
+        f"{'JOB' if jobs else 'CELL'} ({shown})",
+        hint="`cipub build RECIPE --plan PLAN --only ID`, as each CI job of the plan runs it; without --plan, "
+        "`cipub build` builds the recipe with this machine's variant files",
+    )
 
 
 def build(settings: Settings, job: BuildJob, report: Reporter = SILENT) -> BuildResult:
@@ -149,6 +167,7 @@ def _build(
         engine = select_engine(settings.engine, recipe, container)
         if early is not None and type(engine) is type(early):
             engine = early  # the same engine, its worker already started
+        sources = _channel_sources(settings, _engine_request(settings, recipe, cell, None, reading), plan_channels)
     except UsageError:
         raise  # a refused command (a meta.yaml for rattler-build, an unknown --only cell) changes nothing
     except BaseException:
@@ -165,6 +184,10 @@ def _build(
         require_write_credentials(channel)  # before the build: a missing token costs seconds, not a build
     decisions = _build_numbers(recipe, job, planned, channel, report)
     request = _engine_request(settings, recipe, cell, engine_number(decisions, job.build_number), reading)
+    if sources:
+        # the variant config's channel_sources are the build's channels (conda-smithy's rule): the
+        # engines take them from there (conda-build: as its -c), and the messages name them
+        request = replace(request, channels=sources)
     if job.dry_run:
         return _dry_run(settings, job, engine, request, cell=cell, decisions=decisions, report=report)
     _keep_secrets_from_the_build(report)
@@ -200,6 +223,39 @@ def _build(
         manifest_mod.write(manifest, path)
     reports.report_manifest("build", manifest, {"manifest": str(path)})
     return BuildResult(manifest, path)
+
+
+def _channel_sources(settings: Settings, request: BuildRequest, plan_channels: Sequence[str]) -> tuple[str, ...]:
+    """The build's channels when its variant config names them in ``channel_sources`` (conda-forge's
+    pinning does, for every cell); () when it does not and ``-c`` decides.
+
+    As conda-smithy builds a feedstock, ``channel_sources`` decide: the default channels and a plan's
+    give way to them (with a note when they differ). Channels given explicitly (``-c``,
+    ``CIPUB_CHANNELS``, the config file) that differ are refused (exit 2), naming both: a build from
+    other channels than the feedstock's is asked for by changing ``channel_sources``.
+    """
+    from cipub.engines.base import CHANNEL_SOURCES, variant_channel_sources
+
+    sources = variant_channel_sources(request)
+    if not sources or sources == tuple(settings.channels):
+        return sources
+    origin = settings.origin("channels")
+    shown = ", ".join(map(_shown_channel, sources))
+    if origin.kind != "default":
+        given = ", ".join(map(_shown_channel, settings.channels))
+        raise UsageError(
+            f"the variant config names this build's channels (channel_sources: {shown}) and "
+            f"-c/--channel ({settings.sources['channels']}) names others: {given}",
+            hint=f"drop -c to build from {shown}, as conda-smithy does; to build from other channels, set "
+            f"{CHANNEL_SOURCES} in a -m file (above the pinning) or with --variant {CHANNEL_SOURCES}=CHANNEL",
+        )
+    if plan_channels and tuple(plan_channels) != sources:
+        logging.getLogger("cipub.workflows.build").warning(
+            "the variant config's channel_sources (%s) are this build's channels, not the plan's (%s)",
+            shown,
+            ", ".join(map(_shown_channel, plan_channels)),
+        )
+    return sources
 
 
 def _set_aside_earlier_manifest(settings: Settings, job: BuildJob, report: Reporter) -> None:

@@ -296,3 +296,19 @@ def test_conda_build_in_an_image_with_conda_uses_the_adapter_argv(
         timeout=120,
     )
     assert proc.returncode == 4 and "--container" in proc.stderr
+
+
+def test_a_container_build_solves_from_a_local_channel_named_by_channel_sources(
+    podman: podman_support.Podman, tmp_path: Path
+) -> None:
+    """The pinning's channel_sources name a local channel holding the host and test dependency:
+    in the container it is mounted where the variant file names it, and no -c is passed beside it."""
+    from tests.integration.plan.test_build_channel_sources import PIN, _feedstock
+
+    root = _feedstock(tmp_path)
+    args = ("build", "recipe", "--conda-forge", *PIN, "--only", "noarch", "--no-upload", "--output-dir", "out")
+    built = run(podman, *args, "--container", podman.image, "--json", cwd=root)
+    assert built.returncode == 0, built.stderr
+    [artifact] = json.loads(built.stdout)["artifacts"]
+    package = read_artifact(root / "out" / artifact["subdir"] / artifact["filename"])
+    assert any(d.startswith("cfdep-host") for d in package.index["depends"])

@@ -37,7 +37,18 @@ def test_build_without_aws_credentials_stops_before_building(
     assert plan.code == 0, plan.err
     (tmp_path / "plan.json").write_text(plan.out)
 
-    result = cipub("build", "recipe", "--plan", "plan.json", "--target", "s3://bucket/prefix", cwd=tmp_path, env=env)
+    result = cipub(
+        "build",
+        "recipe",
+        "--plan",
+        "plan.json",
+        "--only",
+        "noarch",
+        "--target",
+        "s3://bucket/prefix",
+        cwd=tmp_path,
+        env=env,
+    )
     assert result.code == 5, result.err
     assert said in result.err
     assert "building" not in result.err  # refused before the build, not at its upload

@@ -333,3 +333,26 @@ def test_a_v0_cell_reaches_conda_build_as_text_as_before(
         "target_platform": ["linux-64"],
         "vnum": ["13"],
     }
+
+
+def test_conda_build_gets_the_channel_sources_as_its_channels(
+    cipub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """conda-build does not read channel_sources; conda-smithy's CI setup makes them its channels.
+    A meta.yaml whose conda_build_config.yaml names them gets them as -c, not the default channels."""
+    recipe = tmp_path / "recipe"
+    recipe.mkdir()
+    (recipe / "meta.yaml").write_text('package:\n  name: srcv0\n  version: "1.0"\nbuild:\n  number: 0\n')
+    (recipe / "conda_build_config.yaml").write_text("channel_sources:\n  - ./mirror,conda-forge/label/dev\n")
+    package = make_package(tmp_path / "pkg", "srcv0", "1.0", 0)
+    log = tmp_path / "argv.txt"
+    _fake_conda(
+        tmp_path / "bin",
+        f'printf "%s\\n" "$@" > {log}\nmkdir -p {tmp_path}/out/noarch && cp {package} {tmp_path}/out/noarch/\n',
+    )
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:/usr/bin:/bin")
+    built = cipub("build", "recipe", "--engine", "conda-build", "--no-upload", "--output-dir", "out", cwd=tmp_path)
+    assert built.code == 0, built.err + built.out
+    argv = log.read_text().splitlines()
+    channels = [argv[i + 1] for i, arg in enumerate(argv) if arg == "-c"]
+    assert channels == ["./mirror", "conda-forge/label/dev"]
