@@ -14,6 +14,9 @@ STATUS_HELP = """Where each file of some packages is: which labels of the target
 staged but not promoted, which are only in the ledger.
 
 Name recipes (paths), manifests (*.json) or package names; none: every package in the ledger.
+A recipe or manifest stands for its package names: every file of those packages is shown (--json:
+with the sha256 the target holds); `cipub promote --manifest M --dry-run` checks a manifest's own
+files by sha256.
 --json prints one document (schema cipub/schemas/status-1.schema.json).
 
 Examples:
