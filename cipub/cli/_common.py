@@ -99,7 +99,9 @@ class Output:
         self.as_json = as_json
 
     def say(self, message: str) -> None:
-        if not state.quiet:
+        from cipub.workflows.report import Result
+
+        if not state.quiet or isinstance(message, Result):  # -q: errors and results
             typer.echo(message, err=self.as_json)
 
     def warn(self, message: str) -> None:

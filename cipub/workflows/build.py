@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from cipub.core.errors import BuildFailedError, UsageError
 from cipub.core.options import Settings
-from cipub.workflows.report import SILENT, Reporter
+from cipub.workflows.report import SILENT, Reporter, Result
 from cipub.workflows.target import (
     check_dependency_channels,
     check_label_settings,
@@ -207,7 +207,7 @@ def _build(
     # record of every build, so the next build's manifest never makes this one unpromotable.
     path = manifest_mod.write(manifest, settings.manifest_path)
     add_record(settings, "build", manifest)
-    report.say(f"manifest  {path}")
+    report.say(Result(f"manifest  {path}"))
     if job.upload:
         assert channel is not None
         from cipub.workflows.publish import publish_signed, sign_for_upload, wants_signing
@@ -485,7 +485,7 @@ def _run_engine(
         manifest.container = {"image": info.image, "digest": info.digest}
     manifest.notes.extend(advise(request.recipe, artifacts, planned_builds=cell.planned_builds))
     for a in artifacts:
-        report.say(f"built     {a.key}  sha256 {a.sha256[:12]}  build {a.build_number}")
+        report.say(Result(f"built     {a.key}  sha256 {a.sha256[:12]}  build {a.build_number}"))
     for note in manifest.notes:
         report.say(f"note: {note}")
     return manifest

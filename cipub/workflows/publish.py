@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from cipub.core.errors import AuthError, UsageError
 from cipub.core.options import Settings
 from cipub.core.secrets import redact_url
-from cipub.workflows.report import SILENT, Reporter
+from cipub.workflows.report import SILENT, Reporter, Result
 from cipub.workflows.target import load_manifests, open_target, require_write_credentials, target_options
 
 if TYPE_CHECKING:
@@ -81,7 +81,9 @@ def upload(
         fresh = {f"{r.subdir}/{r.filename}" for r in receipts if r.state in ("uploaded", "label-added")}
         publish_signed(settings, channel, signed, found_at, report, fresh=fresh)
     counts = {state: sum(1 for r in receipts if r.state == state) for state in {r.state for r in receipts}}
-    report.say(("dry run: " if dry_run else "done: ") + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    report.say(
+        Result(("dry run: " if dry_run else "done: ") + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    )
     if write_to is not None:
         manifest_mod.write(manifest, write_to)
     reports.report_manifest("upload", manifest, {"manifest": str(write_to)} if write_to else None)
@@ -279,9 +281,11 @@ def promote(
         _wait_for_the_index(settings, indexed, manifest, receipts, report, options=options)
     done = Published(manifest, receipts, None if dry_run else write_to)
     if dry_run:
-        report.say(f"dry run: would promote {done.count('planned')}, {done.count('already-promoted')} already there")
+        report.say(
+            Result(f"dry run: would promote {done.count('planned')}, {done.count('already-promoted')} already there")
+        )
     else:
-        report.say(f"done: {done.count('promoted')} promoted, {done.count('already-promoted')} already there")
+        report.say(Result(f"done: {done.count('promoted')} promoted, {done.count('already-promoted')} already there"))
     if done.manifest_path is not None:
         manifest_mod.write(manifest, done.manifest_path)
     reports.report_manifest("promote", manifest, {"manifest": str(write_to)} if done.manifest_path else None)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from cipub.core.errors import UsageError, read_only
 from cipub.core.options import Settings
-from cipub.workflows.report import SILENT, Reporter
+from cipub.workflows.report import SILENT, Reporter, Result
 
 if TYPE_CHECKING:
     from cipub.channels.base import Channel, ChannelFile
@@ -97,7 +97,7 @@ def status(settings: Settings, selectors: Sequence[str], *, broken: str, report:
         labels = ", ".join(r.labels) or "-"
         ledger = ", ".join(r.ledger) or "not in the ledger"
         cell = f"  cell: {r.cell}" + (f" (job {r.job})" if r.job else "") if r.cell else ""
-        report.say(f"{r.status:<15} {r.key}  labels: {labels}  ledger: {ledger}{cell}")
+        report.say(Result(f"{r.status:<15} {r.key}  labels: {labels}  ledger: {ledger}{cell}"))
     for path, reason in sorted(junk.items()):
         report.say(f"{'junk':<15} {path}  skipped: {reason} (not a package; remove it by hand)")
     doc = status_document(
@@ -109,7 +109,7 @@ def status(settings: Settings, selectors: Sequence[str], *, broken: str, report:
         ledger=str(ledger_path(settings)),
         junk=junk,
     )
-    report.say("summary: " + (", ".join(f"{n} {s}" for s, n in sorted(doc["summary"].items())) or "no files"))
+    report.say(Result("summary: " + (", ".join(f"{n} {s}" for s, n in sorted(doc["summary"].items())) or "no files")))
     from cipub.ci import reports
 
     reports.report_status(doc)
@@ -193,9 +193,9 @@ def yank(
     if not dry_run:
         add_record(settings, "yank", Manifest(), actions=actions)
     if dry_run:
-        report.say(f"dry run: would yank {run.count('planned')}, {run.count('already-yanked')} already yanked")
+        report.say(Result(f"dry run: would yank {run.count('planned')}, {run.count('already-yanked')} already yanked"))
     else:
-        report.say(f"done: {run.count('yanked')} yanked, {run.count('already-yanked')} already yanked")
+        report.say(Result(f"done: {run.count('yanked')} yanked, {run.count('already-yanked')} already yanked"))
     from cipub.ci import reports
 
     reports.report_label_actions("yank", actions, channel.display)
@@ -247,7 +247,7 @@ def prune(
         add_record(settings, "prune", Manifest(), actions=actions)
     kept = sum(1 for d in decisions if d.action == "keep")
     verb = "removed" if apply else "would remove"
-    report.say(f"done: {verb} {len(actions)}, kept {kept}")
+    report.say(Result(f"done: {verb} {len(actions)}, kept {kept}"))
     from cipub.ci import reports
 
     reports.report_label_actions("prune", actions, channel.display)

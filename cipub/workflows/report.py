@@ -6,6 +6,14 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
 
+
+class Result(str):
+    """A line that is an outcome (what was built, uploaded, promoted; a status row), not progress:
+    ``-q`` still prints it (errors and results)."""
+
+    __slots__ = ()
+
+
 #: called once per finished item of a long step (one uploaded file, one promoted file)
 Step = Callable[[str], None]
 

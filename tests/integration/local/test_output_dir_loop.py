@@ -78,3 +78,19 @@ def test_a_merge_never_replaces_another_manifest_at_the_default_path(
     names = {a["filename"] for a in json.loads((tmp_path / "merged" / "cipub-manifest.json").read_text())["artifacts"]}
     assert names == {"merged-1.0-h0000000_1.conda", "merged-1.0-h0000000_2.conda"}
     assert default.read_bytes() == before
+
+
+def test_quiet_prints_results_only(tmp_path: Path, cipub: Callable[..., CliResult]) -> None:
+    """`-q` is "errors and results": the outcome lines stay, progress goes (it printed nothing at all)."""
+    from tests.support.packages import make_package
+
+    pkg = make_package(tmp_path / "made", "quietpkg", "1.0", 0)
+    channel = str(tmp_path / "channel")
+    up = cipub("-q", "upload", str(pkg), "--target", channel, cwd=tmp_path)
+    assert up.code == 0, up.err
+    assert up.out.splitlines() == ["done: 1 uploaded"], up.out
+    status = cipub("-q", "status", "quietpkg", "--target", channel, cwd=tmp_path)
+    assert status.code == 0, status.err
+    lines = status.out.splitlines()
+    assert lines[0].startswith("staged") and "quietpkg-1.0-h0000000_0.conda" in lines[0], status.out
+    assert lines[-1].startswith("summary: 1 staged"), status.out
