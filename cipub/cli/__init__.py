@@ -170,9 +170,10 @@ def _report_usage_error(exc: Exception, argv: list[str]) -> int:
         message = str(exc.format_message())  # type: ignore[attr-defined]
     except Exception:  # a click error of an unexpected shape: its own rendering still says it
         message = ""
-    if not message or type(exc).__name__ == "NoArgsIsHelpError" or "\n" in message:
+    if not message or type(exc).__name__ == "NoArgsIsHelpError":
         exc.show()  # type: ignore[attr-defined]
         return code
+    message = " ".join(message.split())  # click lists choices on lines of their own
     ctx = getattr(exc, "ctx", None)
     command = str(getattr(ctx, "command_path", "") or "cipub")
     if command == "cipub":

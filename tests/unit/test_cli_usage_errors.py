@@ -71,3 +71,19 @@ def test_an_invalid_port_in_a_url_option_is_a_usage_error_that_hides_it(
     assert "has an invalid port" in result.err and "cipub: hint:" in result.err, result.err
     assert "SEKport" not in result.err + result.out and "99999" not in result.err, result.err
     assert "internal error" not in result.err
+
+
+def test_a_missing_choice_argument_is_cipubs_two_lines() -> None:
+    """click lists a choice argument's values on lines of their own, and cipub printed click's raw
+    usage block for it (`cipub ci init` without github|gitlab): one error line and a hint now."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "cipub", "ci", "init", "--target", "x"], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        "cipub: error: Missing argument 'github|gitlab'. Choose from: github, gitlab",
+        "cipub: hint: 'cipub ci init -h' shows its options and arguments",
+    ], proc.stderr
