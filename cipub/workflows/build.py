@@ -8,7 +8,7 @@ the upload acts on the manifest only.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -163,7 +163,8 @@ def _build(
     channel = open_target(settings) if job.upload or lookup else None
     if channel is not None and job.upload and not job.dry_run:
         require_write_credentials(channel)  # before the build: a missing token costs seconds, not a build
-    decisions = _build_numbers(recipe, job, planned, channel, report)
+    siblings = lambda: _variant_numbers(settings, job, recipe)  # noqa: E731
+    decisions = _build_numbers(recipe, job, planned, channel, report, cell=cell, variant_numbers=siblings)
     request = _engine_request(settings, recipe, cell, engine_number(decisions, job.build_number), reading)
     if job.dry_run:
         return _dry_run(settings, job, engine, request, cell=cell, decisions=decisions, report=report)
@@ -306,21 +307,74 @@ def _build_numbers(
     planned: list[BuildNumberDecision],
     channel: Channel | None,
     report: Reporter,
+    *,
+    cell: CellChoice,
+    variant_numbers: Callable[[], list[BuildNumberDecision]] = list,
 ) -> list[BuildNumberDecision]:
-    from cipub.policy.buildnumber import decide_outputs, from_plan
+    """The numbers this build uses: the plan's for its cells, or decided now from the channel.
+
+    Decided now, a bump (the channel has the recipe's number) asks ``variant_numbers()`` (the
+    recipe numbers of every variant, from a plan made without a channel) whether the variants have
+    numbers of their own: then they move up together (:func:`~cipub.policy.buildnumber.decide_variants`),
+    and this build keeps the decisions of its own cells (all of them for the whole recipe).
+    """
+    from cipub.policy.buildnumber import decide_outputs, decide_variants, from_plan
 
     if planned:
-        decisions = from_plan(planned, recipe.outputs)
+        # the numbers the plan chose for the cells this build makes (variants may differ)
+        numbers = {name: set(n.values()) for name, n in _cell_numbers(cell).items()}
+        decisions = from_plan(planned, recipe.outputs, numbers)
         report.say("build number from the plan: " + ", ".join(f"{d.name} {d.version} -> {d.chosen}" for d in decisions))
         return decisions
     if channel is not None:
         with channel:  # entered even when the numbers are given: a target that cannot be used fails now
             decisions = decide_outputs(channel, recipe.outputs, explicit=job.build_number, no_bump=job.no_bump)
+            if any(d.chosen != d.recipe_number for d in decisions) and job.build_number is None:
+                found: dict[tuple[str, str], set[int]] = {}
+                for d in variant_numbers():
+                    found.setdefault((d.name, d.version), set()).add(d.recipe_number)
+                own = {name: set(n.values()) for name, n in _cell_numbers(cell).items()}
+                redecided: list[BuildNumberDecision] = []
+                for d in decisions:
+                    variants = found.get((d.name, d.version), set())
+                    if len(variants) < 2:
+                        redecided.append(d)
+                        continue
+                    mine = own.get(d.name)
+                    redecided += [
+                        v
+                        for v in decide_variants(channel, d.name, d.version, variants)
+                        if mine is None or v.recipe_number in mine
+                    ]
+                decisions = redecided
     else:
         decisions = decide_outputs(None, recipe.outputs, explicit=job.build_number, no_bump=job.no_bump)
     for d in decisions:
         report.say(f"build number for {d.name} {d.version}: {d.chosen} ({d.reason})")
     return decisions
+
+
+def _cell_numbers(cell: CellChoice) -> dict[str, dict[str, int]]:
+    """Per output name, the number the plan chose for it in each cell this build makes (by cell id)."""
+    numbers: dict[str, dict[str, int]] = {}
+    for member in cell.cells:
+        for name, number in member.build_numbers.items():
+            numbers.setdefault(name, {})[member.id] = number
+    return numbers
+
+
+def _variant_numbers(settings: Settings, job: BuildJob, recipe: Recipe) -> list[BuildNumberDecision]:
+    """The recipe number of every variant of every output (a plan without a channel decides each
+    as the recipe says); empty when the recipe cannot be planned (the build says why)."""
+    from cipub.core.errors import CipubError
+    from cipub.policy.plan import make_plan
+    from cipub.workflows.plan import plan_arguments
+
+    try:
+        the_plan = make_plan(recipe, channel=None, **plan_arguments(settings, recipe, job.variant_overrides, []))
+    except CipubError:
+        return []
+    return the_plan.build_numbers
 
 
 def _engine_request(
