@@ -181,6 +181,6 @@ def engine_number(decisions: list[BuildNumberDecision], explicit: int | None) ->
         raise UsageError(
             f"{name}: the variants this build makes need build numbers {', '.join(map(str, numbers))}, "
             "and one engine run gives every variant the same number",
-            hint="build each cell on its own: cipub build --only CELL (with --plan FILE in a pipeline; cipub plan lists them)",
+            hint="build each cell on its own: cipub build --only CELL (cipub plan lists them; --plan FILE in CI)",
         )
     return unify(decisions)

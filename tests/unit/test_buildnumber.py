@@ -106,3 +106,31 @@ def test_one_engine_run_never_gives_bumped_variants_one_number() -> None:
     assert engine_number([_decision(105, 206)], None) == 206
     with pytest.raises(UsageError, match="106, 206"):
         engine_number([_decision(5, 106), _decision(105, 206)], None)
+
+
+def test_a_plan_from_before_per_cell_numbers_still_reads_and_builds_with_its_one_number() -> None:
+    import json
+
+    from cipub.ci.reports import plan_outputs
+    from cipub.policy.plan import Plan
+
+    old = {
+        "schema": 1,
+        "recipe": "recipe",
+        "recipe_format": "v1",
+        "platforms": ["linux-64"],
+        "noarch_platform": "linux-64",
+        "cells": [{"id": "linux-64", "platform": "linux-64", "variant": {}, "noarch": None, "runner": "ubuntu-latest"}],
+        "build_numbers": [
+            {"name": "demo", "version": "1.0", "recipe_number": 0, "channel_highest": 4, "chosen": 5, "reason": "r"}
+        ],
+    }
+    plan = Plan.from_json(json.dumps(old))
+    assert plan.cells[0].build_numbers == {}
+    outputs = [RecipeOutput("demo", "1.0", 0, None)]
+    assert [d.chosen for d in from_plan(plan.build_numbers, outputs, {})] == [5]
+    assert plan_outputs(plan)["build-number"] == "5"
+    # variants with numbers of their own: no single number to report, the highest per package
+    plan.build_numbers = [_decision(5, 106), _decision(105, 206)]
+    assert plan_outputs(plan)["build-number"] == ""
+    assert plan_outputs(plan)["build-numbers"] == {"demo-1.0": 206}
