@@ -126,3 +126,41 @@ def test_a_bump_moves_every_variant_by_one_offset(cipub, tmp_path: Path) -> None
     assert whole.code == 2, whole.err + whole.out
     assert "need build numbers 101, 201" in whole.err
     assert not list((tmp_path / "whole").rglob("*.conda"))
+
+
+def test_a_variant_numbered_below_the_one_read_first_is_bumped_too(cipub, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # the recipe is read for its first variant (vanilla, 100, above the channel's 0), but choc's 0 is
+    # on the channel: both move by 1, a build of one cell without a plan says so, and the whole recipe
+    # (one engine run) is refused rather than built with a reused 0
+    (tmp_path / "recipe").mkdir()
+    (tmp_path / "recipe" / "recipe.yaml").write_text(RECIPE)
+    (tmp_path / "recipe" / "variants.yaml").write_text("flavor: [vanilla, choc]\n")
+    channel = open_channel(str(tmp_path / "channel"), TargetOptions())
+    with channel:
+        old = make_package(
+            tmp_path / "old", "trivfeed", "1.0.0", 0, subdir="linux-64", noarch=None, build_string="choc_hold_0"
+        )
+        channel.upload(read_artifact(old), "main")
+    for ident, number in (("linux-64-flavorchoc", 1), ("linux-64-flavorvanilla", 101)):
+        built = cipub(
+            "build", "recipe", "--only", ident, "-p", "linux-64", "--no-upload", "--output-dir", ident,
+            "--manifest", f"{ident}/cipub-manifest.json", "--target", "./channel", cwd=tmp_path,
+        )  # fmt: skip
+        assert built.code == 0, built.err + built.out
+        (entry,) = manifest_mod.load(tmp_path / ident / "cipub-manifest.json").artifacts
+        assert entry.build_number == number
+        assert f"build number for trivfeed 1.0.0: {number} (" in built.out + built.err
+    whole = cipub(
+        "build",
+        "recipe",
+        "-p",
+        "linux-64",
+        "--no-upload",
+        "--output-dir",
+        "whole",
+        "--target",
+        "./channel",
+        cwd=tmp_path,
+    )
+    assert whole.code == 2, whole.err + whole.out
+    assert "need build numbers 1, 101" in whole.err
