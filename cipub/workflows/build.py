@@ -144,7 +144,7 @@ def _build(
     from cipub.policy.buildnumber import engine_number, needs_channel
 
     try:
-        recipe, cell, planned, plan_channels, reading = _recipe_and_cell(settings, job)
+        recipe, cell, planned, plan_channels, reading, unplanned = _recipe_and_cell(settings, job)
         # an unknown or missing engine fails before any lookup
         engine = select_engine(settings.engine, recipe, container)
         if early is not None and type(engine) is type(early):
@@ -163,7 +163,8 @@ def _build(
     channel = open_target(settings) if job.upload or lookup else None
     if channel is not None and job.upload and not job.dry_run:
         require_write_credentials(channel)  # before the build: a missing token costs seconds, not a build
-    siblings = lambda: _variant_numbers(settings, job, recipe)  # noqa: E731
+    # every variant's recipe number: from the plan --only was chosen from, else planned when needed
+    siblings = (lambda: unplanned) if unplanned is not None else (lambda: _variant_numbers(settings, job, recipe))
     decisions = _build_numbers(recipe, job, planned, channel, report, cell=cell, variant_numbers=siblings)
     request = _engine_request(settings, recipe, cell, engine_number(decisions, job.build_number), reading)
     if job.dry_run:
@@ -262,9 +263,10 @@ def one_platform(platforms: tuple[str, ...]) -> str | None:
 
 def _recipe_and_cell(
     settings: Settings, job: BuildJob
-) -> tuple[Recipe, CellChoice, list[BuildNumberDecision], list[str], dict[str, Any]]:
+) -> tuple[Recipe, CellChoice, list[BuildNumberDecision], list[str], dict[str, Any], list[BuildNumberDecision] | None]:
     """The recipe, the part of the matrix to build, the build numbers and dependency channels a plan
-    file decided (if one is given), and the variant files the recipe is read with.
+    file decided (if one is given), the variant files the recipe is read with, and for ``--only``
+    without ``--plan`` the plan's decisions made without a channel (every variant's recipe number).
 
     The recipe is read as ``cipub plan`` reads it (:func:`cipub.workflows.plan.recipe_reading`:
     the pinning, ``-m`` files, and under ``--conda-forge`` the feedstock's migrations), for the
@@ -286,7 +288,8 @@ def _recipe_and_cell(
 
     if not (job.only or job.plan_file):
         recipe, reading = read(job.platform, job.variant_overrides)
-        return recipe, cells.whole_recipe(job.variant_overrides, job.platform), [], [], reading
+        return recipe, cells.whole_recipe(job.variant_overrides, job.platform), [], [], reading, None
+    unplanned: list[BuildNumberDecision] | None = None
     if job.plan_file:
         the_plan = load_plan(job.plan_file)
         planned = list(the_plan.build_numbers)
@@ -295,10 +298,11 @@ def _recipe_and_cell(
         recipe, _ = read(job.platform, job.variant_overrides)
         the_plan = make_plan(recipe, channel=None, **plan_arguments(settings, recipe, job.variant_overrides, []))
         planned, plan_channels = [], []
+        unplanned = list(the_plan.build_numbers)
     chosen = cells.choose(the_plan, job.only, overrides=job.variant_overrides, platform=job.platform)
     platform = chosen.target_platform or (chosen.cells[0].platform if chosen.cells else job.platform)
     recipe, reading = read(platform, chosen.overrides)
-    return recipe, chosen, planned, plan_channels, reading
+    return recipe, chosen, planned, plan_channels, reading, unplanned
 
 
 def _build_numbers(
@@ -329,7 +333,9 @@ def _build_numbers(
     if channel is not None:
         with channel:  # entered even when the numbers are given: a target that cannot be used fails now
             decisions = decide_outputs(channel, recipe.outputs, explicit=job.build_number, no_bump=job.no_bump)
-            if any(d.chosen != d.recipe_number for d in decisions) and job.build_number is None:
+            # the channel has builds of this version: the variants' numbers decide together (a
+            # variant numbered below the one read here may need a bump this one does not)
+            if any(d.channel_highest is not None for d in decisions) and job.build_number is None and not job.no_bump:
                 found: dict[tuple[str, str], set[int]] = {}
                 for d in variant_numbers():
                     found.setdefault((d.name, d.version), set()).add(d.recipe_number)
@@ -472,6 +478,8 @@ def _run_engine(
         report.say(f"not in this cell's outputs (published by another cell): {a.key}")
     if not artifacts:
         raise BuildFailedError(f"{engine.name} finished but produced no package in {request.output_dir}")
+    if request.build_number is None:
+        decisions = _with_variant_numbers(decisions, artifacts, report)
     manifest = Manifest(
         artifacts=[_entry(cell, a) for a in artifacts],
         build_numbers=decisions,
@@ -487,6 +495,27 @@ def _run_engine(
     for note in manifest.notes:
         report.say(f"note: {note}")
     return manifest
+
+
+def _with_variant_numbers(
+    decisions: list[BuildNumberDecision], artifacts: Sequence[Artifact], report: Reporter
+) -> list[BuildNumberDecision]:
+    """A recipe built as written makes each variant with its own number (``number: 5`` plus 100
+    for ``nompi``): a number no decision names (the recipe was read for one variant) gets one of
+    its own, so the manifest and the messages say every number built."""
+    from cipub.core.decisions import BuildNumberDecision
+
+    result = list(decisions)
+    for a in artifacts:
+        if any((d.name, d.version, d.chosen) == (a.name, a.version, a.build_number) for d in result):
+            continue
+        base = next((d for d in result if (d.name, d.version) == (a.name, a.version)), None)
+        if base is None:
+            continue
+        reason, number = f"{base.reason}, of this variant", a.build_number
+        result.append(BuildNumberDecision(a.name, a.version, number, base.channel_highest, number, reason, base.target))
+        report.say(f"build number for {a.name} {a.version}: {number} ({reason})")
+    return result
 
 
 def _entry(choice: CellChoice, artifact: Artifact) -> ArtifactEntry:
