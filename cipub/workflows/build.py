@@ -163,8 +163,11 @@ def _build(
     channel = open_target(settings) if job.upload or lookup else None
     if channel is not None and job.upload and not job.dry_run:
         require_write_credentials(channel)  # before the build: a missing token costs seconds, not a build
-    # every variant's recipe number: from the plan --only was chosen from, else planned when needed
-    siblings = (lambda: unplanned) if unplanned is not None else (lambda: _variant_numbers(settings, job, recipe))
+
+    def siblings() -> list[BuildNumberDecision]:
+        """Every variant's recipe number: the plan's ``--only`` chose from, else planned now."""
+        return unplanned if unplanned is not None else _variant_numbers(settings, job, recipe, reading)
+
     decisions = _build_numbers(recipe, job, planned, channel, report, cell=cell, variant_numbers=siblings)
     request = _engine_request(settings, recipe, cell, engine_number(decisions, job.build_number), reading)
     if job.dry_run:
@@ -369,12 +372,24 @@ def _cell_numbers(cell: CellChoice) -> dict[str, dict[str, int]]:
     return numbers
 
 
-def _variant_numbers(settings: Settings, job: BuildJob, recipe: Recipe) -> list[BuildNumberDecision]:
+def _variant_numbers(
+    settings: Settings, job: BuildJob, recipe: Recipe, reading: Mapping[str, Any]
+) -> list[BuildNumberDecision]:
     """The recipe number of every variant of every output (a plan without a channel decides each
-    as the recipe says); empty when the recipe cannot be planned (the build says why)."""
+    as the recipe says); empty when the recipe cannot be planned (the build says why), or has one
+    variant only (no variant file to read: nothing to render again)."""
     from cipub.core.errors import CipubError
     from cipub.policy.plan import make_plan
+    from cipub.recipe import own_variant_file
     from cipub.workflows.plan import plan_arguments
+
+    if not (
+        reading.get("variant_files")
+        or reading.get("pinning")
+        or job.variant_overrides
+        or own_variant_file(recipe.directory, recipe.format)
+    ):
+        return []
 
     try:
         the_plan = make_plan(recipe, channel=None, **plan_arguments(settings, recipe, job.variant_overrides, []))
