@@ -99,6 +99,9 @@ def test_a_bump_moves_every_variant_by_one_offset(cipub, tmp_path: Path) -> None
     assert numbers["linux-64-flavorvanilla"] - numbers["linux-64-flavorchoc"] == 100
     assert "-> 101" in built["linux-64-flavorchoc"][1]
     assert "-> 201" in built["linux-64-flavorvanilla"][1]
+    table = cipub("plan", "recipe", "-p", "linux-64", "--target", "./channel", cwd=tmp_path)
+    assert "flavor=choc  build trivfeed=101" in table.out
+    assert "flavor=vanilla  build trivfeed=201" in table.out
 
     # a build of one cell without a plan decides alike (the other variants' numbers counted)
     alone = cipub(
