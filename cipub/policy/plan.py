@@ -132,7 +132,12 @@ class Plan:
     def ids(self) -> list[str]:
         return [c.id for c in self.cells]
 
-    def build_number_for(self, name: str, version: str) -> int | None:
+    def build_number_for(self, name: str, version: str, cell: str | None = None) -> int | None:
+        """The number chosen for (name, version): in cell ``cell`` when given (variants may have
+        numbers of their own), else the first decision's (the lowest variant's)."""
+        for c in self.cells:
+            if c.id == cell and name in c.build_numbers:
+                return c.build_numbers[name]
         for decision in self.build_numbers:
             if (decision.name, decision.version) == (name, version):
                 return decision.chosen

@@ -127,6 +127,7 @@ def test_a_plan_from_before_per_cell_numbers_still_reads_and_builds_with_its_one
     }
     plan = Plan.from_json(json.dumps(old))
     assert plan.cells[0].build_numbers == {}
+    assert plan.build_number_for("demo", "1.0", "linux-64") == 5
     outputs = [RecipeOutput("demo", "1.0", 0, None)]
     assert [d.chosen for d in from_plan(plan.build_numbers, outputs, {})] == [5]
     assert plan_outputs(plan)["build-number"] == "5"
