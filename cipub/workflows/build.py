@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from cipub.engines.container import ContainerOptions
     from cipub.engines.rattler_build import RattlerBuildEngine
     from cipub.policy.cells import CellChoice
+    from cipub.policy.plan import PlanCell
     from cipub.recipe import Recipe
 
 
@@ -169,9 +170,14 @@ def _build(
         return unplanned if unplanned is not None else _variant_numbers(settings, job, recipe, reading)
 
     decisions = _build_numbers(recipe, job, planned, channel, report, cell=cell, variant_numbers=siblings)
-    request = _engine_request(settings, recipe, cell, engine_number(decisions, job.build_number), reading)
+    runs = [
+        (part, numbers, _engine_request(settings, recipe, part, engine_number(numbers, job.build_number), reading))
+        for part, numbers in _engine_runs(cell, decisions, job.build_number)
+    ]
     if job.dry_run:
-        return _dry_run(settings, job, engine, request, cell=cell, decisions=decisions, report=report)
+        for part, numbers, request in runs:
+            result = _dry_run(settings, job, engine, request, cell=part, decisions=numbers, report=report)
+        return BuildResult(replace(result.manifest, build_numbers=decisions), None)
     _keep_secrets_from_the_build(report)
     from cipub.ci import reports
     from cipub.core import manifest as manifest_mod
@@ -180,7 +186,7 @@ def _build(
     from cipub.workflows.ledger import add_record, recorded
 
     try:
-        manifest = _run_engine(engine, request, cell, decisions, report)
+        manifest = _combined([_run_engine(engine, request, part, numbers, report) for part, numbers, request in runs])
     except CipubError as exc:
         attempt = Manifest(build_numbers=decisions, recipe=str(recipe.path), engine=engine.name)
         add_record(settings, "build", attempt, error=exc)
@@ -361,6 +367,49 @@ def _build_numbers(
     for d in decisions:
         report.say(f"build number for {d.name} {d.version}: {d.chosen} ({d.reason})")
     return decisions
+
+
+def _engine_runs(
+    cell: CellChoice, decisions: list[BuildNumberDecision], explicit: int | None
+) -> list[tuple[CellChoice, list[BuildNumberDecision]]]:
+    """The engine runs this build needs: one, unless the cells of a job were given different numbers
+    by a bump (variants with numbers of their own, moved up together): one engine run gives every
+    variant the same number, so each group of cells with the same numbers is a run of its own."""
+    from cipub.policy.cells import cell_natives, job_rows
+
+    bumped = any(d.chosen != d.recipe_number for d in decisions)
+    groups: dict[tuple[tuple[str, int], ...], list[PlanCell]] = {}
+    for member in cell.cells:
+        groups.setdefault(tuple(sorted(member.build_numbers.items())), []).append(member)
+    if explicit is not None or not bumped or len(groups) < 2:
+        return [(cell, decisions)]
+    runs: list[tuple[CellChoice, list[BuildNumberDecision]]] = []
+    for key, members in groups.items():
+        numbers = dict(key)
+        rows, zip_keys = job_rows(members, {k: list(v) for k, v in cell.overrides.items()})
+        part = replace(
+            cell,
+            variant={k: v for k, v in members[0].variant.items() if all(c.variant.get(k) == v for c in members)},
+            outputs=()
+            if any(not c.outputs for c in members)
+            else tuple(dict.fromkeys(o for c in members for o in c.outputs)),
+            overrides={**cell.overrides, **rows},
+            cells=tuple(members),
+            zip_keys=zip_keys,
+            natives=cell_natives(members),
+        )
+        runs.append((part, [d for d in decisions if d.name not in numbers or d.chosen == numbers[d.name]]))
+    return runs
+
+
+def _combined(manifests: list[Manifest]) -> Manifest:
+    """One manifest of the engine runs of one build (their files, decisions and notes)."""
+    first = manifests[0]
+    for other in manifests[1:]:
+        first.artifacts.extend(other.artifacts)
+        first.build_numbers.extend(d for d in other.build_numbers if d not in first.build_numbers)
+        first.notes.extend(n for n in other.notes if n not in first.notes)
+    return first
 
 
 def _cell_numbers(cell: CellChoice) -> dict[str, dict[str, int]]:

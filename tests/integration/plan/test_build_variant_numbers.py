@@ -167,3 +167,61 @@ def test_a_variant_numbered_below_the_one_read_first_is_bumped_too(cipub, tmp_pa
     )
     assert whole.code == 2, whole.err + whole.out
     assert "need build numbers 1, 101" in whole.err
+
+
+JOB_RECIPE = """\
+context:
+  version: "1.0.0"
+recipe:
+  name: trivjob
+  version: ${{ version }}
+outputs:
+  - package:
+      name: trivjob-lib
+    build:
+      number: ${{ 100 if flavor == "vanilla" else 0 }}
+      string: ${{ flavor }}_h${{ hash }}_${{ build_number }}
+      script:
+        - mkdir -p $PREFIX/share/trivjob
+        - echo "${{ flavor }}" > $PREFIX/share/trivjob/flavor
+  - package:
+      name: trivjob-data
+    build:
+      number: 3
+      script:
+        - mkdir -p $PREFIX/share/trivjob-data
+        - echo data > $PREFIX/share/trivjob-data/data
+"""
+
+
+def test_a_job_of_cells_with_different_bumped_numbers_builds_each_number_in_its_own_run(cipub, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # trivjob-data uses no key: conda-smithy's grouping makes both flavors one job
+    (tmp_path / "recipe").mkdir()
+    (tmp_path / "recipe" / "recipe.yaml").write_text(JOB_RECIPE)
+    (tmp_path / "recipe" / "variants.yaml").write_text("flavor: [choc, vanilla]\n")
+    channel = open_channel(str(tmp_path / "channel"), TargetOptions())
+    with channel:
+        for number, flavor in ((0, "choc"), (100, "vanilla")):
+            old = make_package(
+                tmp_path / "old" / flavor, "trivjob-lib", "1.0.0", number, subdir="linux-64", noarch=None,
+                build_string=f"{flavor}_hold_{number}",
+            )  # fmt: skip
+            channel.upload(read_artifact(old), "main")
+    planned = cipub(
+        "plan", "recipe", "-p", "linux-64", "--grouping", "conda-smithy", "--target", "./channel",
+        "--format", "json", "--output", "plan.json", cwd=tmp_path,
+    )  # fmt: skip
+    assert planned.code == 0, planned.err
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    (job,) = {c["job"] for c in plan["cells"]}
+    assert job
+    assert [c["build_numbers"]["trivjob-lib"] for c in plan["cells"]] == [101, 201]
+    built = cipub(
+        "build", "recipe", "--plan", "plan.json", "--only", job, "--no-upload", "--output-dir", "dist",
+        "--manifest", "dist/cipub-manifest.json", cwd=tmp_path,
+    )  # fmt: skip
+    assert built.code == 0, built.err + built.out
+    m = manifest_mod.load(tmp_path / "dist" / "cipub-manifest.json")
+    libs = {a.variant["flavor"]: a.build_number for a in m.artifacts if a.name == "trivjob-lib"}
+    assert libs == {"choc": 101, "vanilla": 201}
+    assert [a.name for a in m.artifacts].count("trivjob-data") == 1  # published once, by the job
