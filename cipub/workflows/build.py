@@ -186,7 +186,8 @@ def _build(
     from cipub.workflows.ledger import add_record, recorded
 
     try:
-        manifest = _combined([_run_engine(engine, request, part, numbers, report) for part, numbers, request in runs])
+        built = [_run_engine(engine, request, part, numbers, report) for part, numbers, request in runs]
+        manifest = _combined(cell, built)
     except CipubError as exc:
         attempt = Manifest(build_numbers=decisions, recipe=str(recipe.path), engine=engine.name)
         add_record(settings, "build", attempt, error=exc)
@@ -402,9 +403,13 @@ def _engine_runs(
     return runs
 
 
-def _combined(manifests: list[Manifest]) -> Manifest:
-    """One manifest of the engine runs of one build (their files, decisions and notes)."""
+def _combined(cell: CellChoice, manifests: list[Manifest]) -> Manifest:
+    """One manifest of the engine runs of one build (their files, decisions and notes); each file
+    of a job's runs names the job, as one run of the whole job would."""
     first = manifests[0]
+    if len(manifests) > 1 and len(cell.cells) > 1:
+        for m in manifests:
+            m.artifacts = [replace(a, job=cell.id) for a in m.artifacts]
     for other in manifests[1:]:
         first.artifacts.extend(other.artifacts)
         first.build_numbers.extend(d for d in other.build_numbers if d not in first.build_numbers)

@@ -225,3 +225,4 @@ def test_a_job_of_cells_with_different_bumped_numbers_builds_each_number_in_its_
     libs = {a.variant["flavor"]: a.build_number for a in m.artifacts if a.name == "trivjob-lib"}
     assert libs == {"choc": 101, "vanilla": 201}
     assert [a.name for a in m.artifacts].count("trivjob-data") == 1  # published once, by the job
+    assert {a.job for a in m.artifacts} == {job}
