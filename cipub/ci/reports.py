@@ -112,14 +112,24 @@ def _latest(receipts: Iterable[UploadReceipt | PromotionReceipt]) -> dict[str, A
 
 
 def _build_numbers(manifest: Manifest) -> dict[str, int]:
-    numbers = {f"{d.name}-{d.version}": d.chosen for d in manifest.build_numbers}
+    numbers = _highest(manifest.build_numbers)
     for a in manifest.artifacts:
         numbers.setdefault(f"{a.name}-{a.version}", a.build_number)
     return numbers
 
 
-def _single(numbers: Mapping[str, int]) -> str:
-    distinct = set(numbers.values())
+def _highest(decisions: Iterable[BuildNumberDecision]) -> dict[str, int]:
+    """Per ``name-version``, the highest number chosen (variants may have numbers of their own)."""
+    numbers: dict[str, int] = {}
+    for d in decisions:
+        key = f"{d.name}-{d.version}"
+        numbers[key] = max(numbers.get(key, d.chosen), d.chosen)
+    return numbers
+
+
+def _single(numbers: Mapping[str, int], others: Iterable[int] = ()) -> str:
+    """The one build number of everything, or empty when there are several (variants' own ones too)."""
+    distinct = set(numbers.values()) | set(others)
     return str(distinct.pop()) if len(distinct) == 1 else ""
 
 
@@ -147,9 +157,10 @@ def manifest_outputs(
 ) -> dict[str, Any]:
     """The outputs a command publishes (same names on every provider)."""
     numbers = _build_numbers(manifest)
+    every = [d.chosen for d in manifest.build_numbers] + [a.build_number for a in manifest.artifacts]
     outputs: dict[str, Any] = {
         "command": command,
-        "build-number": _single(numbers),
+        "build-number": _single(numbers, every),
         "build-numbers": numbers,
         "artifacts": artifact_outputs(manifest.artifacts),
     }
@@ -215,13 +226,13 @@ def report_manifest(command: str, manifest: Manifest, extra_outputs: Mapping[str
 def plan_outputs(plan: Plan, plan_path: str | None = None) -> dict[str, Any]:
     from cipub.ci.matrix import render_github_matrix  # only plans have a matrix: uploads do not pay for it
 
-    numbers = {f"{d.name}-{d.version}": d.chosen for d in plan.build_numbers}
+    numbers = _highest(plan.build_numbers)
     outputs: dict[str, Any] = {
         "command": "plan",
         "matrix": render_github_matrix(plan).strip(),
         "ids": plan.ids,
         "cells": len(plan.cells),
-        "build-number": _single(numbers),
+        "build-number": _single(numbers, [d.chosen for d in plan.build_numbers]),
         "build-numbers": numbers,
     }
     if plan_path is not None:

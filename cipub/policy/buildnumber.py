@@ -4,11 +4,18 @@ next = highest build number of (name, version) across every label and subdir of 
 one — unless the recipe's own number is already higher. ``--build-number N`` sets it outright and
 ``--no-bump`` keeps the recipe's number (a collision then fails cleanly at upload as a conflict).
 A build job of a pipeline reuses the numbers its plan decided (:func:`from_plan`).
+
+Variants with numbers of their own (conda-forge's ``number: 5`` plus 100 for ``nompi``, so the
+solver prefers one variant) keep them and the gaps between them (:func:`decide_variants`): every
+number of the (name, version) moves up by one offset k >= 0, the smallest that puts each of them
+above every build number the channel has for that name and version (k = 0 when the channel has
+nothing at or above the lowest; else k = highest - lowest + 1). A number above the channel's
+highest is never a reused one, and each variant's new build sorts above all its older ones.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from cipub.core.decisions import BuildNumberDecision
@@ -65,6 +72,51 @@ def decide(
     )
 
 
+def decide_variants(
+    channel: Channel | None,
+    name: str,
+    version: str,
+    recipe_numbers: Iterable[int],
+    *,
+    explicit: int | None = None,
+    no_bump: bool = False,
+) -> list[BuildNumberDecision]:
+    """One decision per distinct number the (name, version) has across variants, lowest first.
+
+    One number: exactly :func:`decide`. Several: each keeps its recipe number plus one offset k
+    (the gaps between variants kept), k the smallest with every ``number + k`` above the channel's
+    highest build of (name, version); without a channel, or with ``--no-bump``, k = 0;
+    ``--build-number N`` sets N for all (what was asked).
+    """
+    numbers = sorted(set(recipe_numbers)) or [0]
+    if len(numbers) == 1 or explicit is not None or no_bump or channel is None:
+        return [decide(channel, name, version, n, explicit=explicit, no_bump=no_bump) for n in numbers]
+    target = channel.display
+    shown = "/".join(map(str, numbers))
+    top = highest(channel.files(name, version))
+    low = numbers[0]
+    if top is None or top < low:
+        reason = (
+            "not on the channel yet: the recipe's number"
+            if top is None
+            else f"the recipe's number is above the channel's {top}"
+        )
+        return [BuildNumberDecision(name, version, n, top, n, f"{reason} (variants {shown})", target) for n in numbers]
+    k = top - low + 1
+    return [
+        BuildNumberDecision(
+            name,
+            version,
+            n,
+            top,
+            n + k,
+            f"channel has build {top}: variants {shown} bumped by {k} to {'/'.join(str(m + k) for m in numbers)}",
+            target,
+        )
+        for n in numbers
+    ]
+
+
 def unify(decisions: list[BuildNumberDecision]) -> int | None:
     """One engine call builds every output with one number: the highest any output needs."""
     return max((d.chosen for d in decisions), default=None)
@@ -92,10 +144,22 @@ def decide_outputs(
     return [decide(channel, o.name, o.version, o.build_number, explicit=explicit, no_bump=no_bump) for o in outputs]
 
 
-def from_plan(planned: Sequence[BuildNumberDecision], outputs: Iterable[RecipeOutput]) -> list[BuildNumberDecision]:
-    """The plan's decisions for the outputs this recipe builds (a plan may cover other outputs too)."""
+def from_plan(
+    planned: Sequence[BuildNumberDecision],
+    outputs: Iterable[RecipeOutput],
+    cell_numbers: Mapping[str, Collection[int]] | None = None,
+) -> list[BuildNumberDecision]:
+    """The plan's decisions for the outputs this recipe builds (a plan may cover other outputs too).
+
+    ``cell_numbers`` (output name -> the numbers the plan chose for the cells being built): of a
+    (name, version) whose variants have numbers of their own, only those cells' decisions. A plan
+    that records no per-cell numbers (written before them) gives every decision of the output.
+    """
     wanted = {(o.name, o.version) for o in outputs}
-    return [d for d in planned if (d.name, d.version) in wanted]
+    chosen = cell_numbers or {}
+    return [
+        d for d in planned if (d.name, d.version) in wanted and (d.name not in chosen or d.chosen in chosen[d.name])
+    ]
 
 
 def engine_number(decisions: list[BuildNumberDecision], explicit: int | None) -> int | None:
@@ -103,7 +167,20 @@ def engine_number(decisions: list[BuildNumberDecision], explicit: int | None) ->
 
     When every output keeps its recipe's number, the engine builds the recipe as written (or with
     ``--build-number`` when given); otherwise every output gets the highest number any one needs.
+    One engine run cannot give variants of one output different numbers: when a bump would need
+    that (a job of cells whose numbers differ), UsageError: build each cell on its own.
     """
     if all(d.chosen == d.recipe_number for d in decisions):
         return explicit
+    per_name: dict[str, set[int]] = {}
+    for d in decisions:
+        per_name.setdefault(d.name, set()).add(d.chosen)
+    split = {name: sorted(n) for name, n in per_name.items() if len(n) > 1}
+    if split:
+        name, numbers = next(iter(split.items()))
+        raise UsageError(
+            f"{name}: the variants this build makes need build numbers {', '.join(map(str, numbers))}, "
+            "and one engine run gives every variant the same number",
+            hint="build each cell on its own: cipub build --only CELL (cipub plan lists them; --plan FILE in CI)",
+        )
     return unify(decisions)

@@ -90,6 +90,10 @@ class PlanCell:
     #: cell built on its own gets the hash (build string) a whole-recipe build gives it.
     #: ``variant`` keeps showing every value as text.
     native: dict[str, Any] = field(default_factory=dict)
+    #: per output this cell builds, the build number the plan chose for it (variants of one
+    #: output may have numbers of their own: ``number: 5`` plus 100 for ``nompi``); empty in a
+    #: plan written before per-cell numbers (then ``Plan.build_numbers`` has one per output)
+    build_numbers: dict[str, int] = field(default_factory=dict)
 
 
 #: one job per cell, or conda-smithy's: jobs split only over the keys every output uses
@@ -128,7 +132,12 @@ class Plan:
     def ids(self) -> list[str]:
         return [c.id for c in self.cells]
 
-    def build_number_for(self, name: str, version: str) -> int | None:
+    def build_number_for(self, name: str, version: str, cell: str | None = None) -> int | None:
+        """The number chosen for (name, version): in cell ``cell`` when given (variants may have
+        numbers of their own), else the first decision's (the lowest variant's)."""
+        for c in self.cells:
+            if c.id == cell and name in c.build_numbers:
+                return c.build_numbers[name]
         for decision in self.build_numbers:
             if (decision.name, decision.version) == (name, version):
                 return decision.chosen
@@ -169,6 +178,7 @@ class Plan:
                         outputs=tuple(str(o) for o in c.get("outputs", ())),
                         job=str(c.get("job", "")),
                         native=_natives(c.get("native", {})),
+                        build_numbers={str(k): int(v) for k, v in c.get("build_numbers", {}).items()},
                     )
                     for c in data["cells"]
                 ],
@@ -206,6 +216,8 @@ class _Cell:
     #: the keys every output of the recipe uses (conda-smithy splits jobs only over these);
     #: None: not known, every key counts
     common_keys: frozenset[str] | None = None
+    #: (name, version, recipe build number) of each output this cell builds, as rendered for it
+    numbers: tuple[tuple[str, str, int], ...] = ()
 
 
 def recipe_variant_file(recipe: Recipe) -> Path | None:
@@ -275,6 +287,8 @@ class _Output:
     name: str
     values: dict[str, str]
     noarch: str | None
+    version: str = ""
+    number: int = 0
 
     @property
     def identity(self) -> tuple[str, frozenset[tuple[str, str]]]:
@@ -318,7 +332,8 @@ def _cells_from_outputs(
             continue
         claimed.update(o.identity for o in fresh)
         names = tuple(dict.fromkeys(o.name for o in fresh))
-        cells.append(_Cell(platform, combo, _noarch_kind([o.noarch for o in matching]), names))
+        numbers = tuple(dict.fromkeys((o.name, o.version, o.number) for o in matching))
+        cells.append(_Cell(platform, combo, _noarch_kind([o.noarch for o in matching]), names, numbers=numbers))
     lost = [o for o in outputs if o.identity not in claimed]
     if lost:
         first = lost[0]
@@ -358,17 +373,11 @@ def _v1_cells(
         values = {str(k): value_text(v) for k, v in variant.variant.items() if k != "target_platform"}
         noarch = variant.recipe.build.noarch
         kind = str(noarch) if noarch in ("python", "generic") else None
-        output = _Output(str(variant.recipe.package.name), values, kind)
+        version, number = str(variant.recipe.package.version), int(variant.recipe.build.number or 0)
+        output = _Output(str(variant.recipe.package.name), values, kind, version, number)
         outputs.setdefault(output.identity, output)
         if rendered_outputs is not None:
-            rendered_outputs.append(
-                RecipeOutput(
-                    output.name,
-                    str(variant.recipe.package.version),
-                    int(variant.recipe.build.number or 0),
-                    kind,
-                )
-            )
+            rendered_outputs.append(RecipeOutput(output.name, version, number, kind))
     if not outputs:
         return []
     cells = _cells_from_outputs(recipe, platform, config, list(outputs.values()))
@@ -409,7 +418,7 @@ def _v0_cells(recipe: Recipe, platform: str, config: VariantConfig, environ: Map
             if not (mixed and kind and name in published_noarch)
         )
         published_noarch.update(n for n, k in zip(rendered.names, rendered.noarch, strict=True) if k)
-        cells.append(_Cell(platform, combo, _noarch_kind(rendered.noarch), names))
+        cells.append(_Cell(platform, combo, _noarch_kind(rendered.noarch), names, numbers=rendered.numbers))
     if len(evidence) < 2:
         return cells
     # A key some outputs' requirements show and others' do not is not used by every output; a key
@@ -436,7 +445,7 @@ def _drop_python_for_noarch(cells: list[_Cell], config_groups: list[list[str]]) 
                 {k: v for k, v in cell.combo.used.items() if k not in drop},
                 {k: v for k, v in cell.combo.partners.items() if k not in drop},
             )
-            kept = _Cell(cell.platform, combo, cell.noarch, cell.outputs, cell.common_keys)
+            kept = dataclasses.replace(cell, combo=combo)
         key = (kept.platform, frozenset(kept.combo.used.items()))
         if key not in seen:
             seen.add(key)
@@ -558,6 +567,8 @@ def make_plan(
     per_platform = {p: cells_of(p) for p in wanted}
     noarch_everywhere = [p for p, cells in per_platform.items() if cells and all(c.noarch for c in cells)]
     plan_cells: list[PlanCell] = []
+    #: per plan cell id: (name, version, recipe number) of each output it builds
+    cell_numbers: dict[str, tuple[tuple[str, str, int], ...]] = {}
     if noarch_everywhere:
         for home in homes:
             if home not in per_platform:
@@ -570,6 +581,7 @@ def make_plan(
             jobs = _job_ids(prefix, noarch_cells, grouping)
             for ident, job, cell in zip(assign_ids(prefix, noarch_cells), jobs, noarch_cells, strict=True):
                 plan_cells.append(_plan_cell(ident, home, cell, job, natives[home]))
+                cell_numbers[ident] = cell.numbers
     for platform in wanted:
         if platform in noarch_everywhere:
             continue
@@ -577,6 +589,7 @@ def make_plan(
         jobs = _job_ids(platform, cells, grouping)
         for ident, job, cell in zip(assign_ids(platform, cells), jobs, cells, strict=True):
             plan_cells.append(_plan_cell(ident, platform, cell, job, natives[platform]))
+            cell_numbers[ident] = cell.numbers
     if not plan_cells:
         raise RecipeError(
             f"{recipe.path}: nothing to build for {', '.join(wanted)}: every variant is skipped",
@@ -616,8 +629,16 @@ def make_plan(
                 ).outputs
             )
         ),
+        [n for numbers in cell_numbers.values() for n in numbers],
     )
+    plan.cells = [replace(c, build_numbers=_chosen_for(plan.build_numbers, cell_numbers[c.id])) for c in plan.cells]
     return plan
+
+
+def _chosen_for(decisions: Sequence[BuildNumberDecision], numbers: Sequence[tuple[str, str, int]]) -> dict[str, int]:
+    """Per output a cell builds, the number chosen for its recipe number there."""
+    chosen = {(d.name, d.version, d.recipe_number): d.chosen for d in decisions}
+    return {key[0]: chosen[key] for key in numbers if key in chosen}
 
 
 def _job_ids(prefix: str, cells: Sequence[_Cell], grouping: str) -> list[str]:
@@ -711,23 +732,38 @@ def _display_path(path: Path) -> str:
 
 
 def _decide_build_numbers(
-    recipe: Recipe, platforms: Sequence[str], channel: Channel | None, load: Callable[[str], list[RecipeOutput]]
+    recipe: Recipe,
+    platforms: Sequence[str],
+    channel: Channel | None,
+    load: Callable[[str], list[RecipeOutput]],
+    cell_numbers: Sequence[tuple[str, str, int]] = (),
 ) -> list[BuildNumberDecision]:
-    """One decision per (name, version) the recipe and each platform's outputs name, from the
-    highest build number any of them has (``load(platform)``: a platform's outputs)."""
-    from cipub.policy.buildnumber import decide
+    """The decisions for every (name, version) the recipe and each platform's outputs name
+    (``load(platform)``: a platform's outputs): one per distinct number the cells render for it
+    (``cell_numbers``: (name, version, number) of each cell's outputs; variants may have numbers of
+    their own, see :func:`cipub.policy.buildnumber.decide_variants`). A (name, version) no cell
+    says the number of gets one, from the highest number any output has."""
+    from cipub.policy.buildnumber import decide_variants
 
-    numbers: dict[tuple[str, str], int] = {}
     outputs = list(recipe.outputs)
     for platform in platforms:
         try:
             outputs += load(platform)
         except RecipeError:
             continue  # nothing to read for this platform without its variant: the others say enough
+    from_cells: dict[tuple[str, str], set[int]] = {}
+    for name, version, number in cell_numbers:
+        from_cells.setdefault((name, version), set()).add(number)
+    highest: dict[tuple[str, str], int] = {}
     for output in outputs:
         key = (output.name, output.version)
-        numbers[key] = max(numbers.get(key, 0), output.build_number)
-    return [decide(channel, name, version, number) for (name, version), number in numbers.items()]
+        highest[key] = max(highest.get(key, 0), output.build_number)
+    keys = list(dict.fromkeys([*highest, *from_cells]))
+    return [
+        d
+        for name, version in keys
+        for d in decide_variants(channel, name, version, from_cells.get((name, version)) or {highest[name, version]})
+    ]
 
 
 def select_cell(plan: Plan, only: str) -> PlanCell:

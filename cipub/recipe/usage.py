@@ -224,6 +224,8 @@ class RenderedVariant:
     #: per output (same order): the keys its own requirements show it uses (a bare name, a
     #: compiler or stdlib package of that key's value); what Jinja or a selector uses is not here
     evidence: tuple[frozenset[str], ...] = ()
+    #: per output (same order): its name, version and build number as rendered for this variant
+    numbers: tuple[tuple[str, str, int], ...] = ()
 
 
 def render_variant(
@@ -246,7 +248,10 @@ def render_variant(
     noarch: list[str | None] = []
     names: list[str] = []
     evidence: list[frozenset[str]] = []
+    numbers: list[tuple[str, str, int]] = []
     known_set = set(known)
+    top_version = str(v0.section(data, "package", path=path).get("version") or "").strip()
+    top_number = _number(build, 0, path)
     if isinstance(outputs, list) and outputs:
         for output in outputs:
             if not isinstance(output, dict):
@@ -256,14 +261,28 @@ def render_variant(
                 noarch.append(v0.noarch_of(out_build))
                 names.append(str(output.get("name", "")))
                 evidence.append(_output_evidence(output, variant, target_platform, known_set))
+                version = str(output.get("version") or "").strip() or top_version
+                numbers.append((names[-1], version, _number(out_build, top_number, path)))
         if not noarch:
             return RenderedVariant(True, (), frozenset())
     else:
         noarch.append(v0.noarch_of(build))
         names.append(str(v0.section(data, "package", path=path).get("name", "")))
         evidence.append(_output_evidence(data, variant, target_platform, known_set))
+        numbers.append((names[-1], top_version, top_number))
     keys = frozenset((requirement_names(data) | bare_items(rendered.selected.text)) - build_only(data)) & known_set
-    return RenderedVariant(False, tuple(noarch), keys, tuple(names), tuple(evidence))
+    return RenderedVariant(False, tuple(noarch), keys, tuple(names), tuple(evidence), tuple(numbers))
+
+
+def _number(build: Mapping[str, Any], default: int, path: Path) -> int:
+    """``build/number`` as rendered for the variant; a number this render cannot read counts as
+    ``default`` (reading the recipe for the build says what is wrong with it)."""
+    from cipub.recipe import v0
+
+    try:
+        return v0.build_number_of(build, default, path=path)
+    except RecipeError:
+        return default
 
 
 def _output_evidence(

@@ -8,7 +8,7 @@ the upload acts on the manifest only.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from cipub.engines.container import ContainerOptions
     from cipub.engines.rattler_build import RattlerBuildEngine
     from cipub.policy.cells import CellChoice
+    from cipub.policy.plan import PlanCell
     from cipub.recipe import Recipe
 
 
@@ -162,7 +163,7 @@ def _build(
     from cipub.policy.buildnumber import engine_number, needs_channel
 
     try:
-        recipe, cell, planned, plan_channels, reading = _recipe_and_cell(settings, job)
+        recipe, cell, planned, plan_channels, reading, unplanned = _recipe_and_cell(settings, job)
         # an unknown or missing engine fails before any lookup
         engine = select_engine(settings.engine, recipe, container)
         if early is not None and type(engine) is type(early):
@@ -182,14 +183,24 @@ def _build(
     channel = open_target(settings) if job.upload or lookup else None
     if channel is not None and job.upload and not job.dry_run:
         require_write_credentials(channel)  # before the build: a missing token costs seconds, not a build
-    decisions = _build_numbers(recipe, job, planned, channel, report)
-    request = _engine_request(settings, recipe, cell, engine_number(decisions, job.build_number), reading)
+
+    def siblings() -> list[BuildNumberDecision]:
+        """Every variant's recipe number: the plan's ``--only`` chose from, else planned now."""
+        return unplanned if unplanned is not None else _variant_numbers(settings, job, recipe, reading)
+
+    decisions = _build_numbers(recipe, job, planned, channel, report, cell=cell, variant_numbers=siblings)
+    runs = [
+        (part, numbers, _engine_request(settings, recipe, part, engine_number(numbers, job.build_number), reading))
+        for part, numbers in _engine_runs(cell, decisions, job.build_number)
+    ]
     if sources:
         # the variant config's channel_sources are the build's channels (conda-smithy's rule): the
         # engines take them from there (conda-build: as its -c), and the messages name them
-        request = replace(request, channels=sources)
+        runs = [(part, numbers, replace(request, channels=sources)) for part, numbers, request in runs]
     if job.dry_run:
-        return _dry_run(settings, job, engine, request, cell=cell, decisions=decisions, report=report)
+        for part, numbers, request in runs:
+            result = _dry_run(settings, job, engine, request, cell=part, decisions=numbers, report=report)
+        return BuildResult(replace(result.manifest, build_numbers=decisions), None)
     _keep_secrets_from_the_build(report)
     from cipub.ci import reports
     from cipub.core import manifest as manifest_mod
@@ -198,7 +209,8 @@ def _build(
     from cipub.workflows.ledger import add_record, recorded
 
     try:
-        manifest = _run_engine(engine, request, cell, decisions, report)
+        built = [_run_engine(engine, request, part, numbers, report) for part, numbers, request in runs]
+        manifest = _combined(cell, built)
     except CipubError as exc:
         attempt = Manifest(build_numbers=decisions, recipe=str(recipe.path), engine=engine.name)
         add_record(settings, "build", attempt, error=exc)
@@ -317,9 +329,10 @@ def one_platform(platforms: tuple[str, ...]) -> str | None:
 
 def _recipe_and_cell(
     settings: Settings, job: BuildJob
-) -> tuple[Recipe, CellChoice, list[BuildNumberDecision], list[str], dict[str, Any]]:
+) -> tuple[Recipe, CellChoice, list[BuildNumberDecision], list[str], dict[str, Any], list[BuildNumberDecision] | None]:
     """The recipe, the part of the matrix to build, the build numbers and dependency channels a plan
-    file decided (if one is given), and the variant files the recipe is read with.
+    file decided (if one is given), the variant files the recipe is read with, and for ``--only``
+    without ``--plan`` the plan's decisions made without a channel (every variant's recipe number).
 
     The recipe is read as ``cipub plan`` reads it (:func:`cipub.workflows.plan.recipe_reading`:
     the pinning, ``-m`` files, and under ``--conda-forge`` the feedstock's migrations), for the
@@ -341,7 +354,8 @@ def _recipe_and_cell(
 
     if not (job.only or job.plan_file):
         recipe, reading = read(job.platform, job.variant_overrides)
-        return recipe, cells.whole_recipe(job.variant_overrides, job.platform), [], [], reading
+        return recipe, cells.whole_recipe(job.variant_overrides, job.platform), [], [], reading, None
+    unplanned: list[BuildNumberDecision] | None = None
     if job.plan_file:
         the_plan = load_plan(job.plan_file)
         planned = list(the_plan.build_numbers)
@@ -350,10 +364,11 @@ def _recipe_and_cell(
         recipe, _ = read(job.platform, job.variant_overrides)
         the_plan = make_plan(recipe, channel=None, **plan_arguments(settings, recipe, job.variant_overrides, []))
         planned, plan_channels = [], []
+        unplanned = list(the_plan.build_numbers)
     chosen = cells.choose(the_plan, job.only, overrides=job.variant_overrides, platform=job.platform)
     platform = chosen.target_platform or (chosen.cells[0].platform if chosen.cells else job.platform)
     recipe, reading = read(platform, chosen.overrides)
-    return recipe, chosen, planned, plan_channels, reading
+    return recipe, chosen, planned, plan_channels, reading, unplanned
 
 
 def _build_numbers(
@@ -362,21 +377,135 @@ def _build_numbers(
     planned: list[BuildNumberDecision],
     channel: Channel | None,
     report: Reporter,
+    *,
+    cell: CellChoice,
+    variant_numbers: Callable[[], list[BuildNumberDecision]] = list,
 ) -> list[BuildNumberDecision]:
-    from cipub.policy.buildnumber import decide_outputs, from_plan
+    """The numbers this build uses: the plan's for its cells, or decided now from the channel.
+
+    Decided now, a bump (the channel has the recipe's number) asks ``variant_numbers()`` (the
+    recipe numbers of every variant, from a plan made without a channel) whether the variants have
+    numbers of their own: then they move up together (:func:`~cipub.policy.buildnumber.decide_variants`),
+    and this build keeps the decisions of its own cells (all of them for the whole recipe).
+    """
+    from cipub.policy.buildnumber import decide_outputs, decide_variants, from_plan
 
     if planned:
-        decisions = from_plan(planned, recipe.outputs)
+        # the numbers the plan chose for the cells this build makes (variants may differ)
+        numbers = {name: set(n.values()) for name, n in _cell_numbers(cell).items()}
+        decisions = from_plan(planned, recipe.outputs, numbers)
         report.say("build number from the plan: " + ", ".join(f"{d.name} {d.version} -> {d.chosen}" for d in decisions))
         return decisions
     if channel is not None:
         with channel:  # entered even when the numbers are given: a target that cannot be used fails now
             decisions = decide_outputs(channel, recipe.outputs, explicit=job.build_number, no_bump=job.no_bump)
+            # the channel has builds of this version: the variants' numbers decide together (a
+            # variant numbered below the one read here may need a bump this one does not)
+            if any(d.channel_highest is not None for d in decisions) and job.build_number is None and not job.no_bump:
+                found: dict[tuple[str, str], set[int]] = {}
+                for d in variant_numbers():
+                    found.setdefault((d.name, d.version), set()).add(d.recipe_number)
+                own = {name: set(n.values()) for name, n in _cell_numbers(cell).items()}
+                redecided: list[BuildNumberDecision] = []
+                for d in decisions:
+                    variants = found.get((d.name, d.version), set())
+                    if len(variants) < 2:
+                        redecided.append(d)
+                        continue
+                    mine = own.get(d.name)
+                    redecided += [
+                        v
+                        for v in decide_variants(channel, d.name, d.version, variants)
+                        if mine is None or v.recipe_number in mine
+                    ]
+                decisions = redecided
     else:
         decisions = decide_outputs(None, recipe.outputs, explicit=job.build_number, no_bump=job.no_bump)
     for d in decisions:
         report.say(f"build number for {d.name} {d.version}: {d.chosen} ({d.reason})")
     return decisions
+
+
+def _engine_runs(
+    cell: CellChoice, decisions: list[BuildNumberDecision], explicit: int | None
+) -> list[tuple[CellChoice, list[BuildNumberDecision]]]:
+    """The engine runs this build needs: one, unless the cells of a job were given different numbers
+    by a bump (variants with numbers of their own, moved up together): one engine run gives every
+    variant the same number, so each group of cells with the same numbers is a run of its own."""
+    from cipub.policy.cells import cell_natives, job_rows
+
+    bumped = any(d.chosen != d.recipe_number for d in decisions)
+    groups: dict[tuple[tuple[str, int], ...], list[PlanCell]] = {}
+    for member in cell.cells:
+        groups.setdefault(tuple(sorted(member.build_numbers.items())), []).append(member)
+    if explicit is not None or not bumped or len(groups) < 2:
+        return [(cell, decisions)]
+    runs: list[tuple[CellChoice, list[BuildNumberDecision]]] = []
+    for key, members in groups.items():
+        numbers = dict(key)
+        rows, zip_keys = job_rows(members, {k: list(v) for k, v in cell.overrides.items()})
+        part = replace(
+            cell,
+            variant={k: v for k, v in members[0].variant.items() if all(c.variant.get(k) == v for c in members)},
+            outputs=()
+            if any(not c.outputs for c in members)
+            else tuple(dict.fromkeys(o for c in members for o in c.outputs)),
+            overrides={**cell.overrides, **rows},
+            cells=tuple(members),
+            zip_keys=zip_keys,
+            natives=cell_natives(members),
+        )
+        runs.append((part, [d for d in decisions if d.name not in numbers or d.chosen == numbers[d.name]]))
+    return runs
+
+
+def _combined(cell: CellChoice, manifests: list[Manifest]) -> Manifest:
+    """One manifest of the engine runs of one build (their files, decisions and notes); each file
+    of a job's runs names the job, as one run of the whole job would."""
+    first = manifests[0]
+    if len(manifests) > 1 and len(cell.cells) > 1:
+        for m in manifests:
+            m.artifacts = [replace(a, job=cell.id) for a in m.artifacts]
+    for other in manifests[1:]:
+        first.artifacts.extend(other.artifacts)
+        first.build_numbers.extend(d for d in other.build_numbers if d not in first.build_numbers)
+        first.notes.extend(n for n in other.notes if n not in first.notes)
+    return first
+
+
+def _cell_numbers(cell: CellChoice) -> dict[str, dict[str, int]]:
+    """Per output name, the number the plan chose for it in each cell this build makes (by cell id)."""
+    numbers: dict[str, dict[str, int]] = {}
+    for member in cell.cells:
+        for name, number in member.build_numbers.items():
+            numbers.setdefault(name, {})[member.id] = number
+    return numbers
+
+
+def _variant_numbers(
+    settings: Settings, job: BuildJob, recipe: Recipe, reading: Mapping[str, Any]
+) -> list[BuildNumberDecision]:
+    """The recipe number of every variant of every output (a plan without a channel decides each
+    as the recipe says); empty when the recipe cannot be planned (the build says why), or has one
+    variant only (no variant file to read: nothing to render again)."""
+    from cipub.core.errors import CipubError
+    from cipub.policy.plan import make_plan
+    from cipub.recipe import own_variant_file
+    from cipub.workflows.plan import plan_arguments
+
+    if not (
+        reading.get("variant_files")
+        or reading.get("pinning")
+        or job.variant_overrides
+        or own_variant_file(recipe.directory, recipe.format)
+    ):
+        return []
+
+    try:
+        the_plan = make_plan(recipe, channel=None, **plan_arguments(settings, recipe, job.variant_overrides, []))
+    except CipubError:
+        return []
+    return the_plan.build_numbers
 
 
 def _engine_request(
@@ -474,6 +603,8 @@ def _run_engine(
         report.say(f"not in this cell's outputs (published by another cell): {a.key}")
     if not artifacts:
         raise BuildFailedError(f"{engine.name} finished but produced no package in {request.output_dir}")
+    if request.build_number is None:
+        decisions = _with_variant_numbers(decisions, artifacts, report)
     manifest = Manifest(
         artifacts=[_entry(cell, a) for a in artifacts],
         build_numbers=decisions,
@@ -489,6 +620,27 @@ def _run_engine(
     for note in manifest.notes:
         report.say(f"note: {note}")
     return manifest
+
+
+def _with_variant_numbers(
+    decisions: list[BuildNumberDecision], artifacts: Sequence[Artifact], report: Reporter
+) -> list[BuildNumberDecision]:
+    """A recipe built as written makes each variant with its own number (``number: 5`` plus 100
+    for ``nompi``): a number no decision names (the recipe was read for one variant) gets one of
+    its own, so the manifest and the messages say every number built."""
+    from cipub.core.decisions import BuildNumberDecision
+
+    result = list(decisions)
+    for a in artifacts:
+        if any((d.name, d.version, d.chosen) == (a.name, a.version, a.build_number) for d in result):
+            continue
+        base = next((d for d in result if (d.name, d.version) == (a.name, a.version)), None)
+        if base is None:
+            continue
+        reason, number = f"{base.reason}, of this variant", a.build_number
+        result.append(BuildNumberDecision(a.name, a.version, number, base.channel_highest, number, reason, base.target))
+        report.say(f"build number for {a.name} {a.version}: {number} ({reason})")
+    return result
 
 
 def _entry(choice: CellChoice, artifact: Artifact) -> ArtifactEntry:

@@ -7,6 +7,7 @@ adds the noarch advice, renders the plan in the asked format and writes it.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -184,10 +185,15 @@ def render(the_plan: Plan, fmt: str) -> str:
 def _table(the_plan: Plan) -> str:
     width = max(len(c.id) for c in the_plan.cells)
     lines = [f"{the_plan.recipe}: {len(the_plan.cells)} cell(s)"]
+    # outputs whose variants have numbers of their own: each cell says its number
+    counts = Counter(d.name for d in the_plan.build_numbers)
     for cell in the_plan.cells:
         variant = " ".join(f"{k}={v}" for k, v in sorted(cell.variant.items())) or "-"
         kind = f"noarch: {cell.noarch}" if cell.noarch else cell.platform
-        lines.append(f"  {cell.id:<{width}}  {kind:<16}  runner {cell.runner:<16}  {variant}")
+        own = " ".join(f"{n}={b}" for n, b in cell.build_numbers.items() if counts[n] > 1)
+        lines.append(
+            f"  {cell.id:<{width}}  {kind:<16}  runner {cell.runner:<16}  {variant}" + (f"  build {own}" if own else "")
+        )
     grouped = [j for j in the_plan.jobs if len(the_plan.job_cells(j)) > 1]
     if grouped:
         # the ids `cipub build --only` takes for a job are otherwise only in the JSON/CI formats
