@@ -57,6 +57,23 @@ def console(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _load_note(doc: dict[str, Any]) -> str:
+    """The machine's load during the run, stated (a shared machine slows both sides of a ratio, not
+    always alike), and the commit measured."""
+    m = doc["machine"]
+    start, end = (m.get("load_average") or [None, None])[:2]
+    if start is None:
+        return ""
+    during = ", ".join(
+        f"{r['id']} {r['load'][0]}" for r in doc["scenarios"] if r.get("load") and r["load"][0] is not None
+    )
+    commit = f" Commit measured: `{m['commit']}`." if m.get("commit") else ""
+    return (
+        f"**Machine load.** 1-minute load average {start} at the start and {end} at the end, on "
+        f"{m['cpus']} CPUs; at the start of each scenario: {during}.{commit}\n"
+    )
+
+
 def markdown(doc: dict[str, Any]) -> str:
     m = doc["machine"]
     out = [
@@ -68,6 +85,7 @@ def markdown(doc: dict[str, Any]) -> str:
         "127.0.0.1; each tool runs as a fresh process, as a user runs it. Medians of the runs listed; "
         "every run is listed too, so the spread shows (the machine may run other work at the same time; "
         "B4, B6 and B7 interleave the tools' runs so that such noise hits them alike).\n",
+        _load_note(doc),
         "## Goals\n",
     ]
     goal_rows = []

@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     scenarios = _scenarios(opts.quick)
     wanted = [s.strip().upper() for s in opts.only.split(",")] if opts.only else list(scenarios)
     started = time.time()
+    load_at_start = _load()
     results: list[dict[str, Any]] = []
     failures = 0
     with tempfile.TemporaryDirectory(prefix="cipub-bench-") as tmp:
@@ -64,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             work = Path(tmp) / sid
             work.mkdir()
             t0 = time.time()
+            load_before = _load()
             print(f"[{sid}] running...", flush=True)
             try:
                 result = scenarios[sid](work)
@@ -76,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                     "traceback": traceback.format_exc()[-4000:],
                 }
             result["seconds"] = round(time.time() - t0, 1)
+            result["load"] = [load_before, _load()]
             results.append(result)
             print(report.console(result), flush=True)
     doc = {
@@ -88,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
             "cpu_model": _cpu_model(),
+            # other work on the machine skews seconds more than ratios (each pair is interleaved)
+            "load_average": [load_at_start, _load()],
+            "commit": _commit(),
         },
         "scenarios": results,
     }
@@ -111,3 +117,28 @@ def _cpu_model() -> str:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _load() -> float | None:
+    """The 1-minute load average (None where the platform has none)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
+def _commit() -> str | None:
+    """The commit measured (None outside a git checkout)."""
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=Path(__file__).parent,
+        )
+    except OSError:
+        return None
+    return out.stdout.strip() or None
