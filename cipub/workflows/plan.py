@@ -86,7 +86,7 @@ def pinning_of(settings: Settings) -> Path | None:
     """The pinning a plan (and a build of its cells) reads: ``--pinning``; under ``--conda-forge``
     conda-forge-pinning installed in ``$CONDA_PREFIX`` when not given (where conda-smithy finds it)."""
     if settings.pinning:
-        return Path(settings.pinning)
+        return checked_pinning(Path(settings.pinning))
     if not settings.conda_forge:
         return None
     if os.environ.get("CONDA_PREFIX"):
@@ -97,6 +97,18 @@ def pinning_of(settings: Settings) -> Path | None:
         "--conda-forge: no pinning file",
         hint="pass --pinning FILE (conda-forge-pinning's conda_build_config.yaml), "
         "or install conda-forge-pinning in $CONDA_PREFIX",
+    )
+
+
+def checked_pinning(path: Path) -> Path:
+    """``--pinning``'s file; UsageError (exit 2, as no pinning at all) when it is missing or a directory."""
+    if path.is_file():
+        return path
+    what = "is a directory" if path.is_dir() else "does not exist"
+    raise UsageError(
+        f"--pinning {path}: {what}",
+        hint="pass the pinning file itself: conda-forge-pinning's conda_build_config.yaml "
+        "(in the pinning feedstock's recipe/, or $CONDA_PREFIX/conda_build_config.yaml where it is installed)",
     )
 
 
@@ -116,7 +128,7 @@ def recipe_reading(
     try:
         pinning = pinning_of(settings)
     except UsageError:
-        if need_pinning:
+        if need_pinning or settings.pinning:  # a --pinning given that is no file is wrong in any build
             raise
         pinning, conda_forge = None, False
     reading: dict[str, Any] = {"variant_files": [Path(p) for p in settings.variant_config], "pinning": pinning}
