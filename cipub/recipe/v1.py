@@ -192,13 +192,24 @@ def _condition_holds(condition: str, context: Mapping[str, Any]) -> bool:
         return False
 
 
-def typed_file_values(path: Path, target_platform: str) -> dict[str, list[Any]] | None:
+def typed_file_values(path: Path, target_platform: str, *, as_cbc: bool = False) -> dict[str, list[Any]] | None:
     """One variant file's values as rattler-build itself reads them for ``target_platform``, with
     their YAML types (``13`` an int, ``true`` a bool in a variants.yaml; its conda_build_config.yaml
     reader keeps block-list numbers as text), or None when rattler-build cannot read the file (a
     conda-smithy migration). cipub reads variant values as text; the type is part of the hash
     input rattler-build computes a build string from, so a build of one plan cell must hand the
-    engine ``13``, not ``"13"``, to get the file name a whole-recipe build gives."""
+    engine ``13``, not ``"13"``, to get the file name a whole-recipe build gives.
+
+    ``as_cbc``: read it as a file named conda_build_config.yaml (the pinning, under any name):
+    rattler-build tells its two readers apart by the file name, so it reads a copy of that name."""
+    if as_cbc:
+        import shutil
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="cipub-pinning-") as scratch:
+            alias = Path(scratch) / "conda_build_config.yaml"
+            shutil.copyfile(path, alias)
+            return typed_file_values(alias, target_platform)
     from rattler_build import JinjaConfig, PlatformConfig, VariantConfig
 
     try:
