@@ -52,7 +52,15 @@ def plan(settings: Settings, job: PlanJob) -> PlanResult:
     from cipub.recipe import load_recipe
 
     if job.format not in FORMATS:
-        raise UsageError(f"--format {job.format!r}: choose one of {', '.join(FORMATS)}")
+        raise UsageError(
+            f"--format {job.format!r}: choose one of {', '.join(FORMATS)}",
+            hint="text: a table for people; json: the plan file for `cipub build --plan`; github, gitlab: a CI matrix",
+        )
+    plan_mod.check_grouping(settings.grouping, _named(settings, "grouping", "--grouping"))
+    if job.output is not None and job.output.is_dir():
+        # said before the recipe is rendered (a large one takes a while), and naming the path given
+        example = job.output / ("plan.json" if job.format == "json" else "plan.txt")
+        raise UsageError(f"--output {job.output}: is a directory", hint=f"give the file to write, such as {example}")
     check_dependency_channels(settings)
     first_platform, reading = recipe_reading(settings, Path(job.recipe), (settings.platforms or [None])[0])
     recipe = load_recipe(job.recipe, target_platform=first_platform, overrides=job.variant_overrides, **reading)
@@ -80,6 +88,16 @@ def plan(settings: Settings, job: PlanJob) -> PlanResult:
         job.output.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(job.output, text)
     return PlanResult(the_plan, text, job.output)
+
+
+def _named(settings: Settings, key: str, flag: str) -> str:
+    """How an error names setting ``key``: its flag, environment variable, or config file and key."""
+    origin = settings.origin(key)
+    if origin.kind == "env":
+        return origin.where
+    if origin.kind == "file":
+        return f"{origin.where}: {key.replace('_', '-')} ="
+    return flag
 
 
 def pinning_of(settings: Settings) -> Path | None:
@@ -203,6 +221,26 @@ def _table(the_plan: Plan) -> str:
     for d in the_plan.build_numbers:
         lines.append(f"build number {d.name} {d.version}: {d.chosen} ({d.reason})")
     return "\n".join(lines) + "\n"
+
+
+def check_plan_recipe(the_plan: Plan, recipe: Recipe, source: Path) -> None:
+    """Refuse a plan written for another recipe (or another version of it): its cells and build
+    numbers are that recipe's. The packages tell, not the path: a plan travels between checkouts.
+    A plan that records no build numbers (not one ``cipub plan`` writes) has nothing to compare."""
+    planned = {(d.name, d.version) for d in the_plan.build_numbers}
+    built = set(recipe.names_versions)
+    if not planned or planned & built:
+        return
+
+    def shown(pairs: set[tuple[str, str]]) -> str:
+        return ", ".join(f"{name} {version}" for name, version in sorted(pairs))
+
+    raise UsageError(
+        f"plan {source} was written for {the_plan.recipe} ({shown(planned)}), "
+        f"not for the recipe being built, {recipe.path} ({shown(built)})",
+        hint="write the plan for this recipe (`cipub plan RECIPE --format json --output FILE`), "
+        "or build the recipe the plan names",
+    )
 
 
 def load_plan(path: Path) -> Plan:
