@@ -32,13 +32,13 @@ def first_line(message: str) -> str:
     return lines[0] if lines else message
 
 
-def recipe_error(path: Path, exc: BaseException, what: str) -> RecipeError:
+def recipe_error(path: Path, exc: BaseException, what: str, hint: str | None = None) -> RecipeError:
     """A RecipeError ``FILE:LINE: what: detail`` from a py-rattler-build exception."""
     message = str(exc)
     line = error_line(message)
     where = f"{path}:{line}" if line else str(path)
     detail = _friendly(message)
-    return RecipeError(f"{where}: {what}: {detail}")
+    return RecipeError(f"{where}: {what}: {detail}", hint=hint)
 
 
 def _friendly(message: str) -> str:
@@ -66,7 +66,12 @@ def parse_stage0(path: Path) -> Any:
     except OSError as exc:
         raise RecipeError(f"{path}: cannot read recipe ({exc})") from exc
     except Exception as exc:  # py-rattler-build raises its own exception types
-        raise recipe_error(path, exc, "cannot parse recipe") from None
+        raise recipe_error(
+            path,
+            exc,
+            "cannot parse recipe",
+            hint="fix the recipe at that line (rattler-build's recipe.yaml format: https://rattler.build/latest/reference/recipe_file/)",
+        ) from None
     if len(_STAGE0) > 32:
         _STAGE0.clear()
     _STAGE0[key] = parsed

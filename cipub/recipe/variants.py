@@ -44,6 +44,8 @@ SPECIAL_KEYS = frozenset(
 )
 MIGRATION_KEYS = frozenset({"__migrator", "migrator_ts"})
 CBC_NAME = "conda_build_config.yaml"
+#: the hint of a variant file that is not YAML
+YAML_HINT = "fix the YAML syntax at that line of the variant file"
 
 
 def value_text(value: Any) -> str:
@@ -154,7 +156,7 @@ def _construct(node: yaml.Node, path: Path, selected: SelectedText) -> Any:
         return _StringNumberLoader("").construct_object(node, deep=True)
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise RecipeError(f"{_where(path, selected, node)}: {problem}") from None
+        raise RecipeError(f"{_where(path, selected, node)}: {problem}", hint=YAML_HINT) from None
 
 
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -270,7 +272,7 @@ def parse_variant_text(
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{selected.source_line(mark.line + 1)}" if mark is not None else str(path)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise RecipeError(f"{where}: invalid YAML in variant file: {problem}") from None
+        raise RecipeError(f"{where}: invalid YAML in variant file: {problem}", hint=YAML_HINT) from None
     config = VariantConfig()
     if root is None or (isinstance(root, yaml.ScalarNode) and root.tag == "tag:yaml.org,2002:null"):
         return ParsedFile(config, None)
