@@ -231,3 +231,14 @@ def test_cli_plan_errors_have_a_hint(cipub: Cli, tmp_path: Path, args: list[str]
     assert result.code == code, result.err
     hints = [line for line in result.err.splitlines() if line.startswith("cipub: hint: ")]
     assert len(hints) == 1, result.err
+
+
+def test_cli_build_from_a_plan_refuses_a_pinning_that_is_no_file(cipub: Cli, tmp_path: Path) -> None:
+    # a build from a plan needs no pinning, but one given that does not exist is a mistake all the same
+    root = _project(tmp_path)
+    planned = cipub("plan", "recipe", "-p", "linux-64", "--no-build-numbers", "-f", "json", "-o", "p.json", cwd=root)
+    assert planned.code == 0, planned.err
+    only = ["--only", "linux-64-flavourmint"]
+    result = cipub("build", "recipe", "--plan", "p.json", *only, "--pinning", "gone.yaml", "--no-upload", cwd=root)
+    assert result.code == 2, result.err
+    assert "--pinning gone.yaml: does not exist" in result.err
