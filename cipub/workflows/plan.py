@@ -253,6 +253,15 @@ def load_plan(path: Path) -> Plan:
         raise UsageError(
             f"plan {path} does not exist", hint="write one with `cipub plan RECIPE --format json --output FILE`"
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read plan {path}: {exc}") from None
+    except IsADirectoryError:
+        raise UsageError(
+            f"plan {path} is a directory", hint="pass the file `cipub plan RECIPE --format json --output FILE` wrote"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"plan {path} is not UTF-8 text (byte {exc.start}: {exc.reason})",
+            hint="write it again with `cipub plan RECIPE --format json --output FILE`",
+        ) from None
+    except OSError as exc:
+        raise UsageError(f"cannot read plan {path}: {exc.strerror or exc}") from None
     return Plan.from_json(text, source=str(path))

@@ -242,3 +242,18 @@ def test_cli_build_from_a_plan_refuses_a_pinning_that_is_no_file(cipub: Cli, tmp
     result = cipub("build", "recipe", "--plan", "p.json", *only, "--pinning", "gone.yaml", "--no-upload", cwd=root)
     assert result.code == 2, result.err
     assert "--pinning gone.yaml: does not exist" in result.err
+
+
+@pytest.mark.parametrize("kind", ["directory", "binary"])
+def test_a_plan_path_that_is_no_plan_text_is_a_usage_error_with_a_hint(tmp_path: Path, kind: str) -> None:
+    from cipub.workflows.plan import load_plan
+
+    path = tmp_path / "p.json"
+    if kind == "directory":
+        path.mkdir()
+    else:
+        path.write_bytes(b"\xff\xfe{}")
+    with pytest.raises(UsageError) as caught:
+        load_plan(path)
+    assert ("is a directory" if kind == "directory" else "is not UTF-8 text") in caught.value.message
+    assert "cipub plan RECIPE --format json" in (caught.value.hint or "")
