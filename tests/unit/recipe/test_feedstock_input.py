@@ -107,6 +107,8 @@ def test_valid_settings_are_read(tmp_path: Path) -> None:
     feedstock = read_feedstock(root / "recipe", pinning=_pinning(tmp_path))
     assert feedstock.platforms == ("linux-64", "osx-64", "win-64", "linux-aarch64", "osx-arm64")
     assert feedstock.build_platforms == {"osx-arm64": "osx-64"}
+    # conda-smithy: os.environ["BUILD_PLATFORM"] = build_platform[...].replace("_", "-")
+    assert feedstock.environ("osx-arm64", META)["BUILD_PLATFORM"] == "osx-64"
     assert feedstock.os_versions == {"linux-64": "alma9"}
     assert feedstock.noarch_platforms == ("linux-64", "win-64")
 
