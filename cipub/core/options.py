@@ -308,14 +308,16 @@ class Settings:
         "-m",
         metavar="FILE",
         path="path",
-        help="Variant config file(s) (conda_build_config.yaml, variants.yaml); later files win.",
+        help="Variant config file(s) (conda_build_config.yaml, variants.yaml); later files win. Read as the "
+        "recipe's builder reads them: # [selector] lines in every file for a meta.yaml (conda-build), only in a "
+        "file named conda_build_config.yaml for a recipe.yaml (rattler-build).",
     )
     pinning: str = setting(
         "",
         "--pinning",
         metavar="FILE",
         help="The lowest-priority variant file, below the recipe's own (conda-build's -e): "
-        "conda-forge-pinning's conda_build_config.yaml.",
+        "conda-forge-pinning's conda_build_config.yaml, read as one (# [selector] lines) whatever its name.",
     )
     conda_forge: bool = setting(
         False,

@@ -100,6 +100,16 @@ class PlanCell:
 GROUPINGS = ("cells", "conda-smithy")
 
 
+def check_grouping(grouping: str, source: str = "--grouping") -> str:
+    """``grouping`` if it is one of GROUPINGS; UsageError (exit 2) saying what each one does otherwise."""
+    if grouping not in GROUPINGS:
+        raise UsageError(
+            f"{source} {grouping!r}: choose one of {', '.join(GROUPINGS)}",
+            hint="cells: one CI job per cell; conda-smithy: jobs split only over the keys every output uses",
+        )
+    return grouping
+
+
 @dataclass
 class Plan:
     recipe: str
@@ -156,50 +166,185 @@ class Plan:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise UsageError(f"{source}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+            raise UsageError(f"{source}: not valid JSON (line {exc.lineno}: {exc.msg})", hint=REPLAN_HINT) from None
         if not isinstance(data, dict) or data.get("schema") != PLAN_SCHEMA:
             raise UsageError(
                 f"{source}: not a cipub plan (schema {PLAN_SCHEMA})",
                 hint="write one with `cipub plan RECIPE --format json --output plan.json`",
             )
+        return cls.from_dict(data, source=source)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "plan") -> Plan:
+        """The plan ``data`` (a JSON plan's document), every field checked: a plan file is read by
+        every build job, and a value of the wrong kind must not reach a package name or an engine.
+        UsageError (exit 2) naming the field, with a hint to write the plan again."""
+        check = _PlanReader(source)
+        cells = [check.cell(c, f"cells[{i}]") for i, c in enumerate(check.list_of(data, "cells", required=True))]
+        if not cells:
+            raise check.error("cells", "is empty: a plan has at least one cell")
+        duplicates = sorted(ident for ident, n in Counter(c.id for c in cells).items() if n > 1)
+        if duplicates:
+            raise check.error("cells", f"id {duplicates[0]!r} is given to several cells")
+        grouping = check.text(data, "grouping", default="cells")
+        if grouping not in GROUPINGS:
+            raise check.error("grouping", f"{grouping!r} is none of {', '.join(GROUPINGS)}")
+        recipe_format = check.text(data, "recipe_format")
+        if recipe_format not in ("v0", "v1"):
+            raise check.error("recipe_format", f"{recipe_format!r} is neither v0 nor v1")
+        return cls(
+            recipe=check.text(data, "recipe"),
+            recipe_format=recipe_format,
+            platforms=[check.text_item(p, f"platforms[{i}]") for i, p in enumerate(check.list_of(data, "platforms"))],
+            noarch_platform=check.text(data, "noarch_platform"),
+            cells=cells,
+            build_numbers=[
+                check.decision(b, f"build_numbers[{i}]") for i, b in enumerate(check.list_of(data, "build_numbers"))
+            ],
+            channel=check.text(data, "channel", default=None, nullable=True),
+            notes=[check.text_item(n, f"notes[{i}]") for i, n in enumerate(check.list_of(data, "notes"))],
+            channels=[check.text_item(c, f"channels[{i}]") for i, c in enumerate(check.list_of(data, "channels"))],
+            grouping=grouping,
+            job_variants=check.job_variants(data.get("job_variants", {})),
+        )
+
+
+#: what a cell or job id is made of (see assign_ids: platform, keys and cleaned values, a hash)
+_ID = re.compile(r"[A-Za-z0-9._-]+")
+#: the hint of every malformed plan: plans are written by cipub, not by hand
+REPLAN_HINT = "write the plan again with `cipub plan RECIPE --format json --output FILE` rather than editing it"
+
+
+class _PlanReader:
+    """The checks of :meth:`Plan.from_dict`, each error naming the plan file and the field."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def error(self, where: str, problem: str) -> UsageError:
+        return UsageError(f"{self.source}: malformed plan: {where} {problem}", hint=REPLAN_HINT)
+
+    def _kind(self, value: Any) -> str:
+        return "null" if value is None else f"{json.dumps(value)[:40]} ({type(value).__name__})"
+
+    def text_item(self, value: Any, where: str) -> str:
+        if not isinstance(value, str):
+            raise self.error(where, f"must be text, not {self._kind(value)}")
+        return value
+
+    def text(self, data: Mapping[str, Any], key: str, *, default: Any = ..., nullable: bool = False) -> Any:
+        if key not in data:
+            if default is ...:
+                raise self.error(key, "is missing")
+            return default
+        value = data[key]
+        if value is None and nullable:
+            return None
+        return self.text_item(value, key)
+
+    def list_of(self, data: Mapping[str, Any], key: str, *, required: bool = False, where: str = "") -> list[Any]:
+        where = f"{where}.{key}" if where else key
+        if key not in data:
+            if required:
+                raise self.error(where, "is missing")
+            return []
+        value = data[key]
+        if not isinstance(value, list):
+            raise self.error(where, f"must be a list, not {self._kind(value)}")
+        return value
+
+    def mapping(self, value: Any, where: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.error(where, f"must be an object, not {self._kind(value)}")
+        return value
+
+    def number(self, value: Any, where: str, *, nullable: bool = False) -> Any:
+        if value is None and nullable:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise self.error(where, f"must be a build number (an integer, 0 or more), not {self._kind(value)}")
+        return value
+
+    def cell(self, value: Any, where: str) -> PlanCell:
+        cell = self.mapping(value, where)
+        for key in ("id", "platform", "variant"):
+            if key not in cell:
+                raise self.error(f"{where}.{key}", "is missing")
+        ident = self.ident(cell["id"], f"{where}.id")
+        variant = {
+            self.text_item(k, f"{where}.variant key"): self.text_item(v, f"{where}.variant.{k}")
+            for k, v in self.mapping(cell["variant"], f"{where}.variant").items()
+        }
+        if "" in variant:
+            raise self.error(f"{where}.variant", "has an empty key")
+        noarch = cell.get("noarch")
+        if noarch is not None and noarch not in ("python", "generic"):
+            raise self.error(f"{where}.noarch", f"must be null, python or generic, not {self._kind(noarch)}")
+        native = self.mapping(cell.get("native", {}), f"{where}.native")
+        return PlanCell(
+            id=ident,
+            platform=self.platform(cell["platform"], f"{where}.platform"),
+            variant=variant,
+            noarch=noarch,
+            runner=self.text_item(cell.get("runner", ""), f"{where}.runner"),
+            outputs=tuple(
+                self.text_item(o, f"{where}.outputs[{i}]")
+                for i, o in enumerate(self.list_of(cell, "outputs", where=where))
+            ),
+            job=self.ident(cell["job"], f"{where}.job") if cell.get("job") else "",
+            native=_natives(native),
+            build_numbers={
+                self.text_item(k, f"{where}.build_numbers key"): self.number(v, f"{where}.build_numbers.{k}")
+                for k, v in self.mapping(cell.get("build_numbers", {}), f"{where}.build_numbers").items()
+            },
+        )
+
+    def ident(self, value: Any, where: str) -> str:
+        """A cell or job id: what ``cipub plan`` writes (it names CI jobs and output directories)."""
+        ident = self.text_item(value, where)
+        if not _ID.fullmatch(ident):
+            raise self.error(where, f"{ident!r} is not an id cipub writes (letters, digits, '.', '_', '-')")
+        return ident
+
+    def platform(self, value: Any, where: str) -> str:
         try:
-            return cls(
-                recipe=str(data["recipe"]),
-                recipe_format=str(data["recipe_format"]),
-                platforms=[str(p) for p in data["platforms"]],
-                noarch_platform=str(data["noarch_platform"]),
-                cells=[
-                    PlanCell(
-                        id=str(c["id"]),
-                        platform=str(c["platform"]),
-                        variant={str(k): str(v) for k, v in c["variant"].items()},
-                        noarch=c.get("noarch"),
-                        runner=str(c.get("runner", "")),
-                        outputs=tuple(str(o) for o in c.get("outputs", ())),
-                        job=str(c.get("job", "")),
-                        native=_natives(c.get("native", {})),
-                        build_numbers={str(k): int(v) for k, v in c.get("build_numbers", {}).items()},
-                    )
-                    for c in data["cells"]
-                ],
-                build_numbers=[BuildNumberDecision(**b) for b in data.get("build_numbers", [])],
-                channel=data.get("channel"),
-                notes=[str(n) for n in data.get("notes", [])],
-                channels=[str(c) for c in data.get("channels", [])],
-                grouping=str(data.get("grouping", "cells")),
-                job_variants={
-                    str(j): {str(k): [str(v) for v in vs] for k, vs in m.items()}
-                    for j, m in data.get("job_variants", {}).items()
-                },
-            )
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise UsageError(f"{source}: malformed plan ({type(exc).__name__}: {exc})") from None
+            return check_platform(self.text_item(value, where), source=where)
+        except UsageError as exc:
+            raise self.error(where, f"{value!r} is not a conda platform") from exc
+
+    def decision(self, value: Any, where: str) -> BuildNumberDecision:
+        entry = self.mapping(value, where)
+        fields = {f.name for f in dataclasses.fields(BuildNumberDecision)}
+        unknown = sorted(set(entry) - fields)
+        if unknown:
+            raise self.error(f"{where}.{unknown[0]}", "is no field of a build number decision")
+        for key in ("name", "version", "recipe_number", "chosen"):
+            if key not in entry:
+                raise self.error(f"{where}.{key}", "is missing")
+        return BuildNumberDecision(
+            name=self.text_item(entry["name"], f"{where}.name"),
+            version=self.text_item(entry["version"], f"{where}.version"),
+            recipe_number=self.number(entry["recipe_number"], f"{where}.recipe_number"),
+            channel_highest=self.number(entry.get("channel_highest"), f"{where}.channel_highest", nullable=True),
+            chosen=self.number(entry["chosen"], f"{where}.chosen"),
+            reason=self.text_item(entry.get("reason", ""), f"{where}.reason"),
+            target=None if entry.get("target") is None else self.text_item(entry["target"], f"{where}.target"),
+        )
+
+    def job_variants(self, value: Any) -> dict[str, dict[str, list[str]]]:
+        jobs: dict[str, dict[str, list[str]]] = {}
+        for job, keys in self.mapping(value, "job_variants").items():
+            where = f"job_variants.{job}"
+            jobs[job] = {}
+            for key, values in self.mapping(keys, where).items():
+                if not isinstance(values, list):
+                    raise self.error(f"{where}.{key}", f"must be a list, not {self._kind(values)}")
+                jobs[job][key] = [self.text_item(v, f"{where}.{key}[{i}]") for i, v in enumerate(values)]
+        return jobs
 
 
-def _natives(data: Any) -> dict[str, Any]:
+def _natives(data: Mapping[str, Any]) -> dict[str, Any]:
     """A plan cell's ``native`` values: ints and booleans only (anything else is not a typed value)."""
-    if not isinstance(data, dict):
-        raise TypeError("native must be an object")
     return {str(k): v for k, v in data.items() if isinstance(v, (bool, int))}
 
 
@@ -365,7 +510,12 @@ def _v1_cells(
     try:
         rendered = v1.render_outputs(stage0, platform, given, zips or None)
     except Exception as exc:  # py-rattler-build's own error types
-        raise v1.recipe_error(recipe.path, exc, f"cannot render for {platform}") from None
+        raise v1.recipe_error(
+            recipe.path,
+            exc,
+            f"cannot render for {platform}",
+            hint="give the variant files the build reads (-m FILE, --pinning FILE, or --conda-forge)",
+        ) from None
     outputs: dict[tuple[str, frozenset[tuple[str, str]]], _Output] = {}
     for variant in rendered:
         if v1.single_output_skipped(stage0, variant, platform):
@@ -539,8 +689,7 @@ def make_plan(
     ``grouping``: ``cells`` (a job per cell) or ``conda-smithy`` (a job per combination of the keys
     every output uses: a library with Python bindings is built once per job, not once per python).
     """
-    if grouping not in GROUPINGS:
-        raise UsageError(f"grouping {grouping!r}: choose one of {', '.join(GROUPINGS)}")
+    check_grouping(grouping)
     wanted = list(dict.fromkeys(check_platform(p, source="--platform") for p in platforms)) or [recipe.target_platform]
     noarch_platform = check_platform(noarch_platform, source="noarch_platform")
     homes = [check_platform(p, source="noarch_platforms") for p in noarch_platforms] or [noarch_platform]
@@ -772,8 +921,7 @@ def select_cell(plan: Plan, only: str) -> PlanCell:
         if cell.id == only:
             return cell
     raise UsageError(
-        f"--only {only!r}: no such cell in the plan for {plan.recipe}",
-        hint="valid ids: " + ", ".join(plan.ids),
+        f"--only {only!r}: no such cell in the plan for {plan.recipe}", hint=_valid_ids_hint(only, plan.ids, [])
     )
 
 
@@ -788,5 +936,24 @@ def select_cells(plan: Plan, only: str) -> list[PlanCell]:
     grouped = [j for j in plan.jobs if len(plan.job_cells(j)) > 1]
     raise UsageError(
         f"--only {only!r}: no such cell or job in the plan for {plan.recipe}",
-        hint="valid ids: " + ", ".join(plan.ids) + (f"; jobs: {', '.join(grouped)}" if grouped else ""),
+        hint=_valid_ids_hint(only, plan.ids, grouped),
     )
+
+
+def _id_spelling(ident: str) -> str:
+    """An id without its separators and case: conda-smithy's ``.ci_support`` file ``linux_64_mpinompi``
+    (``.yaml``) and cipub's ``linux-64-mpinompi`` spell the same cell."""
+    return re.sub(r"[-_.]", "", ident.removesuffix(".yaml")).lower()
+
+
+def _valid_ids_hint(only: str, ids: Sequence[str], jobs: Sequence[str]) -> str:
+    """The ids ``--only`` takes, led by the one ``only`` most likely meant."""
+    import difflib
+
+    if not ids:
+        return "the plan has no cells: write it again with `cipub plan RECIPE --format json --output FILE`"
+    candidates = [*ids, *jobs]
+    same = [c for c in candidates if _id_spelling(c) == _id_spelling(only)]
+    close = same or difflib.get_close_matches(only, candidates, n=1)
+    meant = f"did you mean {close[0]}? " if close else ""
+    return f"{meant}valid ids: {', '.join(ids)}" + (f"; jobs: {', '.join(jobs)}" if jobs else "")

@@ -86,14 +86,21 @@ def find_recipe_file(path: Path) -> tuple[Path, RecipeFormat]:
             hint="pass the directory that holds the recipe (see recipes-template/ for examples)",
         )
     if not path.exists():
-        raise RecipeError(f"{path}: no such recipe file or directory")
+        raise RecipeError(
+            f"{path}: no such recipe file or directory",
+            hint="pass the recipe's directory (holding recipe.yaml or meta.yaml) or the file itself, "
+            "relative to the current directory",
+        )
     if path.name in RECIPE_FILES:
         return path, RECIPE_FILES[path.name]
     if path.suffix in (".yaml", ".yml"):
         # Any other YAML file is taken as a v1 recipe unless it looks like a Jinja2 meta.yaml.
         text = path.read_text(encoding="utf-8", errors="replace")
         return path, ("v0" if "{%" in text or "{{ " in text.replace("${{", "") else "v1")
-    raise RecipeError(f"{path}: not a recipe (expected recipe.yaml or meta.yaml)")
+    raise RecipeError(
+        f"{path}: not a recipe (expected recipe.yaml or meta.yaml)",
+        hint="pass the recipe's directory or its recipe.yaml / meta.yaml",
+    )
 
 
 def load_recipe(

@@ -214,7 +214,11 @@ def render_meta_yaml(
         mark = getattr(exc, "problem_mark", None)
         where = f":{selected.source_line(mark.line + 1)}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise RecipeError(f"{path}{where}: invalid YAML after rendering: {problem}") from None
+        raise RecipeError(
+            f"{path}{where}: invalid YAML after rendering: {problem}",
+            hint="fix the YAML at that line of the recipe (Jinja2 and # [selector] lines are applied first: "
+            "check what they leave there)",
+        ) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -32,13 +32,13 @@ def first_line(message: str) -> str:
     return lines[0] if lines else message
 
 
-def recipe_error(path: Path, exc: BaseException, what: str) -> RecipeError:
+def recipe_error(path: Path, exc: BaseException, what: str, hint: str | None = None) -> RecipeError:
     """A RecipeError ``FILE:LINE: what: detail`` from a py-rattler-build exception."""
     message = str(exc)
     line = error_line(message)
     where = f"{path}:{line}" if line else str(path)
     detail = _friendly(message)
-    return RecipeError(f"{where}: {what}: {detail}")
+    return RecipeError(f"{where}: {what}: {detail}", hint=hint)
 
 
 def _friendly(message: str) -> str:
@@ -66,7 +66,12 @@ def parse_stage0(path: Path) -> Any:
     except OSError as exc:
         raise RecipeError(f"{path}: cannot read recipe ({exc})") from exc
     except Exception as exc:  # py-rattler-build raises its own exception types
-        raise recipe_error(path, exc, "cannot parse recipe") from None
+        raise recipe_error(
+            path,
+            exc,
+            "cannot parse recipe",
+            hint="fix the recipe at that line (rattler-build's recipe.yaml format: https://rattler.build/latest/reference/recipe_file/)",
+        ) from None
     if len(_STAGE0) > 32:
         _STAGE0.clear()
     _STAGE0[key] = parsed
@@ -192,13 +197,24 @@ def _condition_holds(condition: str, context: Mapping[str, Any]) -> bool:
         return False
 
 
-def typed_file_values(path: Path, target_platform: str) -> dict[str, list[Any]] | None:
+def typed_file_values(path: Path, target_platform: str, *, as_cbc: bool = False) -> dict[str, list[Any]] | None:
     """One variant file's values as rattler-build itself reads them for ``target_platform``, with
     their YAML types (``13`` an int, ``true`` a bool in a variants.yaml; its conda_build_config.yaml
     reader keeps block-list numbers as text), or None when rattler-build cannot read the file (a
     conda-smithy migration). cipub reads variant values as text; the type is part of the hash
     input rattler-build computes a build string from, so a build of one plan cell must hand the
-    engine ``13``, not ``"13"``, to get the file name a whole-recipe build gives."""
+    engine ``13``, not ``"13"``, to get the file name a whole-recipe build gives.
+
+    ``as_cbc``: read it as a file named conda_build_config.yaml (the pinning, under any name):
+    rattler-build tells its two readers apart by the file name, so it reads a copy of that name."""
+    if as_cbc:
+        import shutil
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="cipub-pinning-") as scratch:
+            alias = Path(scratch) / "conda_build_config.yaml"
+            shutil.copyfile(path, alias)
+            return typed_file_values(alias, target_platform)
     from rattler_build import JinjaConfig, PlatformConfig, VariantConfig
 
     try:

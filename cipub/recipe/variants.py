@@ -5,6 +5,10 @@ The rules follow conda-build and rattler-build:
 * Files are read for one target platform. A file named ``conda_build_config.yaml`` (and, for meta.yaml
   recipes, every file: conda-build reads them all that way) has ``# [selector]`` lines; other files
   are rattler-build ``variants.yaml`` files, whose list items may be ``if:/then:/else:`` mappings.
+  So a ``-m`` file is read as its recipe's builder reads it: for a meta.yaml recipe with selectors
+  whatever its name (conda-build), for a recipe.yaml by its name (rattler-build: selectors only in a
+  file named ``conda_build_config.yaml``). The pinning (``--pinning``) is conda-forge-pinning's
+  ``conda_build_config.yaml`` whatever it is called here: always read with selectors.
 * Later files win key by key (the whole list of a key is replaced, ``zip_keys`` too);
   ``--variant KEY=V1,V2`` overrides win over every file.
 * conda-smithy migration files (a ``__migrator`` mapping) may be given as variant files too: a
@@ -40,6 +44,8 @@ SPECIAL_KEYS = frozenset(
 )
 MIGRATION_KEYS = frozenset({"__migrator", "migrator_ts"})
 CBC_NAME = "conda_build_config.yaml"
+#: the hint of a variant file that is not YAML
+YAML_HINT = "fix the YAML syntax at that line of the variant file"
 
 
 def value_text(value: Any) -> str:
@@ -119,9 +125,10 @@ _CbcLoader.yaml_implicit_resolvers = _keeping(
 _FastCbcLoader.yaml_implicit_resolvers = _CbcLoader.yaml_implicit_resolvers
 
 
-def is_cbc_format(path: Path, recipe_format: str) -> bool:
-    """conda-build reads every file with selectors; rattler-build only files named conda_build_config.yaml."""
-    return recipe_format == "v0" or path.name == CBC_NAME
+def is_cbc_format(path: Path, recipe_format: str, *, pinning: bool = False) -> bool:
+    """conda-build reads every file with selectors; rattler-build only files named conda_build_config.yaml.
+    The pinning is conda-forge-pinning's conda_build_config.yaml, whatever its name here."""
+    return pinning or recipe_format == "v0" or path.name == CBC_NAME
 
 
 _MIGRATOR_LINE = re.compile(r"^__migrator\s*:", re.MULTILINE)
@@ -149,7 +156,7 @@ def _construct(node: yaml.Node, path: Path, selected: SelectedText) -> Any:
         return _StringNumberLoader("").construct_object(node, deep=True)
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise RecipeError(f"{_where(path, selected, node)}: {problem}") from None
+        raise RecipeError(f"{_where(path, selected, node)}: {problem}", hint=YAML_HINT) from None
 
 
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -265,7 +272,7 @@ def parse_variant_text(
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{selected.source_line(mark.line + 1)}" if mark is not None else str(path)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise RecipeError(f"{where}: invalid YAML in variant file: {problem}") from None
+        raise RecipeError(f"{where}: invalid YAML in variant file: {problem}", hint=YAML_HINT) from None
     config = VariantConfig()
     if root is None or (isinstance(root, yaml.ScalarNode) and root.tag == "tag:yaml.org,2002:null"):
         return ParsedFile(config, None)
@@ -325,10 +332,13 @@ def parse_variant_file(
     *,
     recipe_format: str = "v0",
     environ: Mapping[str, str] | None = None,
-    later_duplicates_win: bool = False,
+    pinning: bool = False,
 ) -> ParsedFile:
     """One variant file for ``target_platform``. Parsed once per process for the same file (size,
-    mtime), platform and environment: a plan reads the pinning for every platform several times."""
+    mtime), platform and environment: a plan reads the pinning for every platform several times.
+
+    ``pinning``: the file is the pinning (conda-forge-pinning's conda_build_config.yaml, whatever its
+    name): read with selectors, and a key given twice takes its later value, as conda-build reads it."""
     try:
         stat = path.stat()
         seen_environ = os.environ if environ is None else environ
@@ -337,9 +347,9 @@ def parse_variant_file(
             stat.st_mtime_ns,
             stat.st_size,
             target_platform,
-            is_cbc_format(path, recipe_format),
+            is_cbc_format(path, recipe_format, pinning=pinning),
             frozenset(seen_environ.items()),
-            later_duplicates_win,
+            pinning,
         )
     except FileNotFoundError:
         raise RecipeError(f"{path}: variant file does not exist") from None
@@ -351,15 +361,20 @@ def parse_variant_file(
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise RecipeError(f"{path}: variant file does not exist") from None
-        except (OSError, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError as exc:
+            raise RecipeError(
+                f"{path}: variant file is not UTF-8 text (byte {exc.start}: {exc.reason})",
+                hint="save the file as UTF-8",
+            ) from None
+        except OSError as exc:
             raise RecipeError(f"{path}: cannot read variant file ({exc})") from None
         cached = parse_variant_text(
             text,
             path,
             target_platform,
-            cbc_format=is_cbc_format(path, recipe_format) or is_migration_text(text),
+            cbc_format=is_cbc_format(path, recipe_format, pinning=pinning) or is_migration_text(text),
             environ=environ,
-            later_duplicates_win=later_duplicates_win,
+            later_duplicates_win=pinning,
         )
         if len(_PARSED) > 256:
             _PARSED.clear()
@@ -448,8 +463,9 @@ def load_variant_files(
 ) -> VariantConfig:
     """Merge ``files`` (later wins), then apply migrations in ``migrator_ts`` order.
 
-    In the ``lenient`` files (the pinning) a key given twice takes its later value, as conda-build's
-    YAML reading does; elsewhere it is an error."""
+    The ``lenient`` files are the pinning: read as a conda_build_config.yaml whatever their name,
+    and a key given twice takes its later value, as conda-build's YAML reading does (elsewhere an
+    error)."""
     config = VariantConfig()
     migrations: list[Migration] = []
     lenient_files = {Path(p) for p in lenient}
@@ -459,7 +475,7 @@ def load_variant_files(
             target_platform,
             recipe_format=recipe_format,
             environ=environ,
-            later_duplicates_win=Path(path) in lenient_files,
+            pinning=Path(path) in lenient_files,
         )
         if parsed.migration is not None:
             migrations.append(parsed.migration)
@@ -505,9 +521,12 @@ def typed_values(
             target_platform,
             recipe_format=recipe_format,
             environ=environ,
-            later_duplicates_win=Path(path) in lenient_files,
+            pinning=Path(path) in lenient_files,
         )
-        typed = {} if parsed.migration is not None else (typed_file_values(Path(path), target_platform) or {})
+        typed: dict[str, list[Any]] = {}
+        if parsed.migration is None:
+            cbc = Path(path) in lenient_files and Path(path).name != CBC_NAME
+            typed = typed_file_values(Path(path), target_platform, as_cbc=cbc) or {}
         for key, texts in parsed.config.values.items():
             natives.pop(key, None)
             loaded = typed.get(key)

@@ -368,6 +368,10 @@ def _recipe_and_cell(
     chosen = cells.choose(the_plan, job.only, overrides=job.variant_overrides, platform=job.platform)
     platform = chosen.target_platform or (chosen.cells[0].platform if chosen.cells else job.platform)
     recipe, reading = read(platform, chosen.overrides)
+    if job.plan_file:
+        from cipub.workflows.plan import check_plan_recipe
+
+        check_plan_recipe(the_plan, recipe, job.plan_file)
     return recipe, chosen, planned, plan_channels, reading, unplanned
 
 

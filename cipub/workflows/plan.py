@@ -53,7 +53,15 @@ def plan(settings: Settings, job: PlanJob) -> PlanResult:
     from cipub.recipe import load_recipe
 
     if job.format not in FORMATS:
-        raise UsageError(f"--format {job.format!r}: choose one of {', '.join(FORMATS)}")
+        raise UsageError(
+            f"--format {job.format!r}: choose one of {', '.join(FORMATS)}",
+            hint="text: a table for people; json: the plan file for `cipub build --plan`; github, gitlab: a CI matrix",
+        )
+    plan_mod.check_grouping(settings.grouping, _named(settings, "grouping", "--grouping"))
+    if job.output is not None and job.output.is_dir():
+        # said before the recipe is rendered (a large one takes a while), and naming the path given
+        example = job.output / ("plan.json" if job.format == "json" else "plan.txt")
+        raise UsageError(f"--output {job.output}: is a directory", hint=f"give the file to write, such as {example}")
     check_dependency_channels(settings)
     first_platform, reading = recipe_reading(settings, Path(job.recipe), (settings.platforms or [None])[0])
     recipe = load_recipe(job.recipe, target_platform=first_platform, overrides=job.variant_overrides, **reading)
@@ -83,11 +91,21 @@ def plan(settings: Settings, job: PlanJob) -> PlanResult:
     return PlanResult(the_plan, text, job.output)
 
 
+def _named(settings: Settings, key: str, flag: str) -> str:
+    """How an error names setting ``key``: its flag, environment variable, or config file and key."""
+    origin = settings.origin(key)
+    if origin.kind == "env":
+        return origin.where
+    if origin.kind == "file":
+        return f"{origin.where}: {key.replace('_', '-')} ="
+    return flag
+
+
 def pinning_of(settings: Settings) -> Path | None:
     """The pinning a plan (and a build of its cells) reads: ``--pinning``; under ``--conda-forge``
     conda-forge-pinning installed in ``$CONDA_PREFIX`` when not given (where conda-smithy finds it)."""
     if settings.pinning:
-        return Path(settings.pinning)
+        return checked_pinning(Path(settings.pinning))
     if not settings.conda_forge:
         return None
     if os.environ.get("CONDA_PREFIX"):
@@ -98,6 +116,18 @@ def pinning_of(settings: Settings) -> Path | None:
         "--conda-forge: no pinning file",
         hint="pass --pinning FILE (conda-forge-pinning's conda_build_config.yaml), "
         "or install conda-forge-pinning in $CONDA_PREFIX",
+    )
+
+
+def checked_pinning(path: Path) -> Path:
+    """``--pinning``'s file; UsageError (exit 2, as no pinning at all) when it is missing or a directory."""
+    if path.is_file():
+        return path
+    what = "is a directory" if path.is_dir() else "does not exist"
+    raise UsageError(
+        f"--pinning {path}: {what}",
+        hint="pass the pinning file itself: conda-forge-pinning's conda_build_config.yaml "
+        "(in the pinning feedstock's recipe/, or $CONDA_PREFIX/conda_build_config.yaml where it is installed)",
     )
 
 
@@ -117,7 +147,7 @@ def recipe_reading(
     try:
         pinning = pinning_of(settings)
     except UsageError:
-        if need_pinning:
+        if need_pinning or settings.pinning:  # a --pinning given that is no file is wrong in any build
             raise
         pinning, conda_forge = None, False
     reading: dict[str, Any] = {"variant_files": [Path(p) for p in settings.variant_config], "pinning": pinning}
@@ -205,6 +235,26 @@ def _table(the_plan: Plan) -> str:
     return "\n".join(lines) + "\n"
 
 
+def check_plan_recipe(the_plan: Plan, recipe: Recipe, source: Path) -> None:
+    """Refuse a plan written for another recipe (or another version of it): its cells and build
+    numbers are that recipe's. The packages tell, not the path: a plan travels between checkouts.
+    A plan that records no build numbers (not one ``cipub plan`` writes) has nothing to compare."""
+    planned = {(d.name, d.version) for d in the_plan.build_numbers}
+    built = set(recipe.names_versions)
+    if not planned or planned & built:
+        return
+
+    def shown(pairs: set[tuple[str, str]]) -> str:
+        return ", ".join(f"{name} {version}" for name, version in sorted(pairs))
+
+    raise UsageError(
+        f"plan {source} was written for {the_plan.recipe} ({shown(planned)}), "
+        f"not for the recipe being built, {recipe.path} ({shown(built)})",
+        hint="write the plan for this recipe (`cipub plan RECIPE --format json --output FILE`), "
+        "or build the recipe the plan names",
+    )
+
+
 def load_plan(path: Path) -> Plan:
     """A plan written by ``cipub plan --format json``; UsageError (exit 2) saying how to make one."""
     from cipub.policy.plan import Plan
@@ -215,6 +265,15 @@ def load_plan(path: Path) -> Plan:
         raise UsageError(
             f"plan {path} does not exist", hint="write one with `cipub plan RECIPE --format json --output FILE`"
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read plan {path}: {exc}") from None
+    except IsADirectoryError:
+        raise UsageError(
+            f"plan {path} is a directory", hint="pass the file `cipub plan RECIPE --format json --output FILE` wrote"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"plan {path} is not UTF-8 text (byte {exc.start}: {exc.reason})",
+            hint="write it again with `cipub plan RECIPE --format json --output FILE`",
+        ) from None
+    except OSError as exc:
+        raise UsageError(f"cannot read plan {path}: {exc.strerror or exc}") from None
     return Plan.from_json(text, source=str(path))
