@@ -184,3 +184,30 @@ def engine_number(decisions: list[BuildNumberDecision], explicit: int | None) ->
             hint="build each cell on its own: cipub build --only CELL (cipub plan lists them; --plan FILE in CI)",
         )
     return unify(decisions)
+
+
+def refuse_split_bumps(decisions: Sequence[BuildNumberDecision], output_names: Collection[str]) -> None:
+    """A recipe with several outputs cannot have variants with numbers of their own moved up: one
+    engine run gives every output of a variant one number, so a sibling pinned with
+    ``pin_subpackage`` would carry another variant's number and the published package could not be
+    installed. UsageError (exit 2) saying how to get past the channel's numbers instead."""
+    if len(set(output_names)) < 2:
+        return
+    numbers: dict[tuple[str, str], set[int]] = {}
+    bumped: set[tuple[str, str]] = set()
+    for d in decisions:
+        numbers.setdefault((d.name, d.version), set()).add(d.recipe_number)
+        if d.chosen != d.recipe_number:
+            bumped.add((d.name, d.version))
+    for key in bumped:
+        if len(numbers[key]) > 1:
+            name, version = key
+            top = max(d.channel_highest or 0 for d in decisions if (d.name, d.version) == key)
+            raise UsageError(
+                f"{name} {version}: its variants have build numbers of their own "
+                f"({'/'.join(map(str, sorted(numbers[key])))}) and the channel already has build {top}; "
+                "in a recipe with several outputs cipub cannot move them up without breaking the pins "
+                "between its outputs",
+                hint="raise the recipe's build number past the channel's (the variants keep their gaps), "
+                "or pass --build-number N (every variant gets N)",
+            )

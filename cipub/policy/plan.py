@@ -892,7 +892,7 @@ def _decide_build_numbers(
     (``cell_numbers``: (name, version, number) of each cell's outputs; variants may have numbers of
     their own, see :func:`cipub.policy.buildnumber.decide_variants`). A (name, version) no cell
     says the number of gets one, from the highest number any output has."""
-    from cipub.policy.buildnumber import decide_variants
+    from cipub.policy.buildnumber import decide_variants, refuse_split_bumps
 
     outputs = list(recipe.outputs)
     for platform in platforms:
@@ -908,11 +908,13 @@ def _decide_build_numbers(
         key = (output.name, output.version)
         highest[key] = max(highest.get(key, 0), output.build_number)
     keys = list(dict.fromkeys([*highest, *from_cells]))
-    return [
+    decisions = [
         d
         for name, version in keys
         for d in decide_variants(channel, name, version, from_cells.get((name, version)) or {highest[name, version]})
     ]
+    refuse_split_bumps(decisions, [o.name for o in outputs])
+    return decisions
 
 
 def select_cell(plan: Plan, only: str) -> PlanCell:

@@ -392,7 +392,7 @@ def _build_numbers(
     numbers of their own: then they move up together (:func:`~cipub.policy.buildnumber.decide_variants`),
     and this build keeps the decisions of its own cells (all of them for the whole recipe).
     """
-    from cipub.policy.buildnumber import decide_outputs, decide_variants, from_plan
+    from cipub.policy.buildnumber import decide_outputs, decide_variants, from_plan, refuse_split_bumps
 
     if planned:
         # the numbers the plan chose for the cells this build makes (variants may differ)
@@ -417,11 +417,9 @@ def _build_numbers(
                         redecided.append(d)
                         continue
                     mine = own.get(d.name)
-                    redecided += [
-                        v
-                        for v in decide_variants(channel, d.name, d.version, variants)
-                        if mine is None or v.recipe_number in mine
-                    ]
+                    every = decide_variants(channel, d.name, d.version, variants)
+                    refuse_split_bumps(every, [o.name for o in recipe.outputs])
+                    redecided += [v for v in every if mine is None or v.recipe_number in mine]
                 decisions = redecided
     else:
         decisions = decide_outputs(None, recipe.outputs, explicit=job.build_number, no_bump=job.no_bump)

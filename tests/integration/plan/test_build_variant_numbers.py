@@ -194,8 +194,11 @@ outputs:
 """
 
 
-def test_a_job_of_cells_with_different_bumped_numbers_builds_each_number_in_its_own_run(cipub, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    # trivjob-data uses no key: conda-smithy's grouping makes both flavors one job
+def test_a_recipe_with_several_outputs_is_not_bumped_variant_by_variant(cipub, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """One engine run gives every output of a variant one number: moving per-variant numbers up by
+    an offset gave trivjob-data (no number of its own) another variant's number, and a sibling's
+    pin_subpackage named a build that was never published (a cold reviewer's find). Refused with
+    exit 2, before anything is built, with the ways past it; --build-number N still builds."""
     (tmp_path / "recipe").mkdir()
     (tmp_path / "recipe" / "recipe.yaml").write_text(JOB_RECIPE)
     (tmp_path / "recipe" / "variants.yaml").write_text("flavor: [choc, vanilla]\n")
@@ -211,18 +214,21 @@ def test_a_job_of_cells_with_different_bumped_numbers_builds_each_number_in_its_
         "plan", "recipe", "-p", "linux-64", "--grouping", "conda-smithy", "--target", "./channel",
         "--format", "json", "--output", "plan.json", cwd=tmp_path,
     )  # fmt: skip
-    assert planned.code == 0, planned.err
-    plan = json.loads((tmp_path / "plan.json").read_text())
-    (job,) = {c["job"] for c in plan["cells"]}
-    assert job
-    assert [c["build_numbers"]["trivjob-lib"] for c in plan["cells"]] == [101, 201]
-    built = cipub(
-        "build", "recipe", "--plan", "plan.json", "--only", job, "--no-upload", "--output-dir", "dist",
-        "--manifest", "dist/cipub-manifest.json", cwd=tmp_path,
+    assert planned.code == 2, planned.err
+    assert "cannot move them up without breaking the pins between its outputs" in planned.err
+    assert "--build-number N" in planned.err
+    assert not (tmp_path / "plan.json").exists()
+    alone = cipub(
+        "build", "recipe", "--only", "linux-64-flavorchoc", "-p", "linux-64", "--no-upload",
+        "--output-dir", "alone", "--target", "./channel", cwd=tmp_path,
     )  # fmt: skip
-    assert built.code == 0, built.err + built.out
+    assert alone.code == 2, alone.err
+    assert "cannot move them up without breaking the pins" in alone.err
+    assert not list((tmp_path / "alone").rglob("*.conda"))
+    explicit = cipub(
+        "build", "recipe", "--build-number", "300", "-p", "linux-64", "--no-upload", "--output-dir", "dist",
+        "--target", "./channel", cwd=tmp_path,
+    )  # fmt: skip
+    assert explicit.code == 0, explicit.err + explicit.out
     m = manifest_mod.load(tmp_path / "dist" / "cipub-manifest.json")
-    libs = {a.variant["flavor"]: a.build_number for a in m.artifacts if a.name == "trivjob-lib"}
-    assert libs == {"choc": 101, "vanilla": 201}
-    assert [a.name for a in m.artifacts].count("trivjob-data") == 1  # published once, by the job
-    assert {a.job for a in m.artifacts} == {job}
+    assert {a.build_number for a in m.artifacts} == {300}
