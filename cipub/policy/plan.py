@@ -192,15 +192,22 @@ class Plan:
         recipe_format = check.text(data, "recipe_format")
         if recipe_format not in ("v0", "v1"):
             raise check.error("recipe_format", f"{recipe_format!r} is neither v0 nor v1")
+        decisions = [
+            check.decision(b, f"build_numbers[{i}]") for i, b in enumerate(check.list_of(data, "build_numbers"))
+        ]
+        chosen = {(d.name, d.chosen) for d in decisions}
+        for i, cell in enumerate(cells):
+            for name, number in cell.build_numbers.items():
+                if (name, number) not in chosen:
+                    # a cell's number is one the plan decided, or the build would use the recipe's
+                    raise check.error(f"cells[{i}].build_numbers.{name}", f"{number} is no number the plan decided")
         return cls(
             recipe=check.text(data, "recipe"),
             recipe_format=recipe_format,
             platforms=[check.text_item(p, f"platforms[{i}]") for i, p in enumerate(check.list_of(data, "platforms"))],
             noarch_platform=check.text(data, "noarch_platform"),
             cells=cells,
-            build_numbers=[
-                check.decision(b, f"build_numbers[{i}]") for i, b in enumerate(check.list_of(data, "build_numbers"))
-            ],
+            build_numbers=decisions,
             channel=check.text(data, "channel", default=None, nullable=True),
             notes=[check.text_item(n, f"notes[{i}]") for i, n in enumerate(check.list_of(data, "notes"))],
             channels=[check.text_item(c, f"channels[{i}]") for i, c in enumerate(check.list_of(data, "channels"))],

@@ -84,6 +84,8 @@ def _set(data: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
         ("build_numbers.0.name", None, "build_numbers[0].name must be text"),
         ("build_numbers.0.extra", 1, "build_numbers[0].extra is no field of a build number decision"),
         ("build_numbers", {"a": 1}, "build_numbers must be a list"),
+        ("cells.0.build_numbers", {"vanilla": 150}, "cells[0].build_numbers.vanilla 150 is no number the plan decided"),
+        ("cells.0.build_numbers", {"vanilla": -1}, "cells[0].build_numbers.vanilla must be a build number"),
         ("grouping", "bogus", "grouping 'bogus' is none of cells, conda-smithy"),
         ("recipe_format", "v9", "recipe_format 'v9' is neither v0 nor v1"),
         ("recipe", None, "recipe must be text"),
