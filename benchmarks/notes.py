@@ -81,6 +81,22 @@ behind a ~60 ms import; `cipub plan` pays the CLI start-up (B4, B1's typer/pydan
 the variant files itself in Python (selectors, zip_keys, migrations) before asking
 py-rattler-build which keys the recipe uses.
 """,
+    "B10": """\
+**Scaling.** Linear in cells: from 10 to 1,000 (3,000) cells cipub adds 0.7-0.8x the seconds the
+render adds (0.26-0.32 s against 0.25-0.30 s at 1,000 cells). `_cells_from_outputs` indexes the
+rendered outputs by their values; the last quadratic step was `make_plan` calling
+`Plan.job_cells` once per job (0.55 s of 1.66 s under cProfile at 3,000 cells; now
+`Plan.cells_by_job`, one pass). Above ~1,000 cells both sides' time is py-rattler-build's render
+(`render_recipe`: 0.26 s of cipub's 3,000-cell plan under cProfile) and JSON output. **What bounds
+the small plans**: start-up. At 10 cells cipub takes ~0.1 s against ~0.05 s; `-X importtime`
+shows typer (~32 ms) and PyYAML (~12 ms, through `cipub.recipe.variants`) on top of the
+`rattler_build` import both pay: the ~45 ms difference (B4, and issue 12's first item).
+**Multi-output**: 0.25 s for 20 outputs x 8 keys, 0.6 s with conda-forge's whole pinning (the
+render is handed only the keys the recipe names; issue 17's class 7 was the minutes). The check
+that every rendered output variant is published found outputs that pin a sibling exactly (a -dev
+split, a metapackage) published by the first cell only (64 of 72); fixed in
+`_pinned_sibling_values`.
+""",
     "B7": """\
 **What bounds it.** Inside `build_recipes` the time is py-rattler-build's own: timed around the
 call, the worker's call and the direct one take the same (100 MB: 3.45-3.87 s against 3.50-3.83 s;

@@ -28,7 +28,17 @@ from benchmarks.common import REPO
 
 
 def _scenarios(quick: bool) -> dict[str, Callable[[Path], dict[str, Any]]]:
-    from benchmarks import b1_upload, b2_promote, b3_lookup, b4_startup, b5_memory, b6_plan, b7_build, b8_local_loop
+    from benchmarks import (
+        b1_upload,
+        b2_promote,
+        b3_lookup,
+        b4_startup,
+        b5_memory,
+        b6_plan,
+        b7_build,
+        b8_local_loop,
+        b10_plan_scale,
+    )
 
     return {
         "B1": lambda w: b1_upload.measure(w, packages=20 if quick else 100, runs=1 if quick else 3),
@@ -39,6 +49,9 @@ def _scenarios(quick: bool) -> dict[str, Callable[[Path], dict[str, Any]]]:
         "B6": lambda w: b6_plan.measure(w, runs=2 if quick else 5),
         "B7": lambda w: b7_build.measure(w, runs=1 if quick else 3, mid_size=not quick),
         "B8": lambda w: b8_local_loop.measure(w, sizes=(10, 100, 1_000), runs=1 if quick else 3),
+        "B10": lambda w: b10_plan_scale.measure(
+            w, sizes=(10, 100, 1_000) if quick else (10, 100, 1_000, 3_000), runs=3 if quick else 5
+        ),
     }
 
 

@@ -58,8 +58,9 @@ def render_github_matrix(plan: Plan) -> str:
             hint="plan each platform separately (--platform) and use one matrix job per platform",
         )
     include = []
+    by_job = plan.cells_by_job()
     for job in jobs:
-        cells = plan.job_cells(job)
+        cells = by_job[job]
         cell = cells[0]
         include.append(
             {
@@ -138,8 +139,8 @@ def _matrix(plan: Plan, tags: Mapping[str, str]) -> list[dict[str, Any]]:
     if not tags:
         return [{"CIPUBCI_CELL": plan.jobs}]
     by_platform: dict[str, list[str]] = {}
-    for job in plan.jobs:
-        by_platform.setdefault(plan.job_cells(job)[0].platform, []).append(job)
+    for job, cells in plan.cells_by_job().items():
+        by_platform.setdefault(cells[0].platform, []).append(job)
     missing = sorted(p for p in by_platform if p not in tags)
     if missing:
         raise UsageError(

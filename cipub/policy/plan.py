@@ -138,6 +138,14 @@ class Plan:
         """The cells job ``job`` builds (empty: no such job)."""
         return [c for c in self.cells if (c.job or c.id) == job]
 
+    def cells_by_job(self) -> dict[str, list[PlanCell]]:
+        """Every job's cells, in plan order, in one pass (``job_cells`` per job is jobs x cells:
+        0.55 s of a 3,000-cell plan when make_plan did so)."""
+        members: dict[str, list[PlanCell]] = {}
+        for c in self.cells:
+            members.setdefault(c.job or c.id, []).append(c)
+        return members
+
     @property
     def ids(self) -> list[str]:
         return [c.id for c in self.cells]
@@ -500,6 +508,46 @@ def _cells_from_outputs(
     return cells
 
 
+def _pinned_sibling_values(rendered: Sequence[Any], known: set[str]) -> list[dict[str, str]]:
+    """For each rendered variant, the variant-file values it takes from the siblings it pins.
+
+    py-rattler-build reports a ``pin_subpackage``'d sibling as a derived key (``libfoo: "2.3.1
+    h1a2b3c4_0"``, the sibling's version and build string), not as the sibling's own keys: a
+    ``libfoo-dev`` pinning ``libfoo`` exactly is one package per ``libfoo`` variant, yet names no
+    key of the variant files, so every cell would seem to build the same one and only the first
+    would publish it (the others' builds, with another ``libfoo`` hash, never reached a channel).
+    The sibling's keys are inherited, through chains of pins, by looking its pin text up.
+    """
+    own: list[dict[str, str]] = []
+    by_pin: dict[tuple[str, str], int] = {}
+    for i, variant in enumerate(rendered):
+        own.append({str(k): value_text(v) for k, v in variant.variant.items() if k != "target_platform"})
+        name = str(variant.recipe.package.name)
+        pin = f"{variant.recipe.package.version} {variant.recipe.build.string or ''}"
+        by_pin.setdefault((name, pin), i)
+    resolved: dict[int, dict[str, str]] = {}
+
+    def inherit(i: int, seen: frozenset[int]) -> dict[str, str]:
+        if i in resolved:
+            return resolved[i]
+        values: dict[str, str] = {}
+        for key, value in own[i].items():
+            if key in known:
+                continue
+            sibling = by_pin.get((key, value), by_pin.get((key.replace("_", "-"), value)))
+            if sibling is None or sibling in seen:
+                continue
+            for k, v in inherit(sibling, seen | {i}).items():
+                values.setdefault(k, v)
+            for k, v in own[sibling].items():
+                if k in known:
+                    values.setdefault(k, v)
+        resolved[i] = values
+        return values
+
+    return [inherit(i, frozenset()) for i in range(len(rendered))]
+
+
 def _v1_cells(
     recipe: Recipe,
     platform: str,
@@ -523,11 +571,13 @@ def _v1_cells(
             f"cannot render for {platform}",
             hint="give the variant files the build reads (-m FILE, --pinning FILE, or --conda-forge)",
         ) from None
+    kept = [v for v in rendered if not v1.single_output_skipped(stage0, v, platform)]
+    inherited = _pinned_sibling_values(kept, set(config.values))
     outputs: dict[tuple[str, frozenset[tuple[str, str]]], _Output] = {}
-    for variant in rendered:
-        if v1.single_output_skipped(stage0, variant, platform):
-            continue
+    for variant, extra in zip(kept, inherited, strict=True):
         values = {str(k): value_text(v) for k, v in variant.variant.items() if k != "target_platform"}
+        for key, value in extra.items():
+            values.setdefault(key, value)
         noarch = variant.recipe.build.noarch
         kind = str(noarch) if noarch in ("python", "generic") else None
         version, number = str(variant.recipe.package.version), int(variant.recipe.build.number or 0)
@@ -760,8 +810,7 @@ def make_plan(
         channel=channel.display if channel is not None else None,
         grouping=grouping,
     )
-    for job in plan.jobs:
-        members = plan.job_cells(job)
+    for job, members in plan.cells_by_job().items():
         if len(members) > 1:
             plan.job_variants[job] = job_variant(members, zip_keys.get(members[0].platform, []))
     if grouping != "cells":
@@ -942,7 +991,7 @@ def select_cells(plan: Plan, only: str) -> list[PlanCell]:
     members = plan.job_cells(only)
     if members:
         return members
-    grouped = [j for j in plan.jobs if len(plan.job_cells(j)) > 1]
+    grouped = [j for j, members in plan.cells_by_job().items() if len(members) > 1]
     raise UsageError(
         f"--only {only!r}: no such cell or job in the plan for {plan.recipe}",
         hint=_valid_ids_hint(only, plan.ids, grouped),

@@ -224,12 +224,13 @@ def _table(the_plan: Plan) -> str:
         lines.append(
             f"  {cell.id:<{width}}  {kind:<16}  runner {cell.runner:<16}  {variant}" + (f"  build {own}" if own else "")
         )
-    grouped = [j for j in the_plan.jobs if len(the_plan.job_cells(j)) > 1]
+    by_job = the_plan.cells_by_job()
+    grouped = [j for j, members in by_job.items() if len(members) > 1]
     if grouped:
         # the ids `cipub build --only` takes for a job are otherwise only in the JSON/CI formats
         lines.append(f"{len(the_plan.jobs)} job(s) (`cipub build --only JOB` builds one), grouped:")
         for job in grouped:
-            lines.append(f"  {job}: {', '.join(c.id for c in the_plan.job_cells(job))}")
+            lines.append(f"  {job}: {', '.join(c.id for c in by_job[job])}")
     for d in the_plan.build_numbers:
         lines.append(f"build number {d.name} {d.version}: {d.chosen} ({d.reason})")
     return "\n".join(lines) + "\n"

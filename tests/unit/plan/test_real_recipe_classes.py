@@ -36,6 +36,17 @@ def test_class1_derived_keys_lose_no_output() -> None:
     assert all("libdemo" not in c.variant and "build_platform" not in c.variant for c in plan.cells)
 
 
+def test_class1_an_exact_pin_makes_a_package_per_variant_of_the_sibling() -> None:
+    # libcore-dev pins libcore exactly and names no variant key itself, libcore-tools pins
+    # libcore-dev: each is one package per flavor (another libcore hash), so each flavor's cell
+    # publishes its own, not only the first cell
+    plan = _plan("pinned-split", ["linux-64"])
+    by_flavor = {c.variant.get("flavor"): c.outputs for c in plan.cells}
+    assert set(by_flavor) == {"cpu", "gpu"}
+    for outputs in by_flavor.values():
+        assert sorted(outputs) == ["libcore", "libcore-dev", "libcore-tools"]
+
+
 def test_class1_an_output_matching_no_combination_is_an_error_naming_it() -> None:
     recipe = load_recipe(DATA / "derived-keys", target_platform="linux-64")
     config = VariantConfig({"python": ["3.11", "3.12"], "c_compiler": ["gcc"]})
