@@ -127,11 +127,33 @@ def render_outputs(
     return rendered
 
 
+#: a variant file whose one ``if:`` is rattler-build's ``match()`` on two variant values: read by
+#: rattler-build's own variant reader, its Jinja (the one a build's ``skip:`` runs) answers it
+_MATCH_YAML = "__cipub_match:\n  - if: match(__value, __spec)\n    then: [true]\n    else: [false]\n"
+
+
 def _match(value: Any, spec: str) -> bool:
-    """rattler-build's ``match(python, "<3.11")``: does the variant's version satisfy the spec."""
-    from rattler import Version, VersionSpec
+    """rattler-build's ``match(python, "<3.11")``: does the variant's version satisfy the spec.
+
+    Asked of py-rattler-build's own ``match`` (already imported for the render); py-rattler, whose
+    import alone is ~20 ms of a plan's start-up, is imported only for a spec rattler-build rejects
+    (``"3.7"``, no operator), which its lenient parser has always read here.
+    """
+    from rattler_build import JinjaConfig, VariantConfig
 
     text = str(value).split()[0].rstrip(".*") if value is not None else ""
+    try:
+        config = VariantConfig.from_yaml_with_context(
+            _MATCH_YAML, JinjaConfig(variant={"__value": text, "__spec": str(spec)})
+        )
+        return bool(config.to_dict()["__cipub_match"][0])
+    except Exception:  # py-rattler-build's own error types: a spec or version it does not parse
+        return _lenient_match(text, spec)
+
+
+def _lenient_match(text: str, spec: str) -> bool:
+    from rattler import Version, VersionSpec
+
     try:
         return bool(VersionSpec(str(spec)).matches(Version(text)))
     except Exception:  # an unparseable version matches nothing

@@ -218,3 +218,35 @@ def test_planning_a_v1_recipe_does_not_import_jinja2(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
     assert done.stdout.splitlines()[-1] == "exit 0 False", done.stdout + done.stderr
     assert len(json.loads((tmp_path / "plan.json").read_text())["cells"]) == 2
+
+
+def test_a_skip_with_match_is_answered_by_py_rattler_build_without_importing_py_rattler(tmp_path: Path) -> None:
+    # ``match()`` is rattler-build's own (py-rattler-build is loaded for the render already):
+    # py-rattler's import was ~20 ms of a plan of ujson-feedstock (issue 17, B9)
+    (tmp_path / "recipe.yaml").write_text(
+        "package:\n  name: tiny\n  version: '1.0'\nbuild:\n  number: 0\n  script: [echo]\n"
+        '  skip: match(python, "<3.12")\nrequirements:\n  host: [python]\n'
+    )
+    (tmp_path / "variants.yaml").write_text("python: ['3.11.* *_cpython', '3.12.* *_cpython', '3.13']\n")
+    code = (
+        "import sys\n"
+        "from cipub.cli import main\n"
+        f"code = main(['plan', {str(tmp_path)!r}, '-p', 'linux-64', '--no-build-numbers', '--format', 'json',"
+        f" '--output', {str(tmp_path / 'plan.json')!r}])\n"
+        "print('exit', code, 'rattler' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert done.stdout.splitlines()[-1] == "exit 0 False", done.stdout + done.stderr
+    cells = json.loads((tmp_path / "plan.json").read_text())["cells"]
+    assert sorted(c["variant"]["python"] for c in cells) == ["3.12.* *_cpython", "3.13"]
+
+
+def test_a_match_spec_rattler_build_rejects_is_still_read_leniently() -> None:
+    # ``match(python, "3.11")`` (no operator): rattler-build's parser refuses it, py-rattler's
+    # lenient one reads it as ``==3.11``, as cipub always has
+    from cipub.recipe.v1 import _match
+
+    assert _match("3.11.* *_cpython", "3.11") is True
+    assert _match("3.12.* *_cpython", "3.11") is False
+    assert _match("3.12.* *_cpython", ">=3.11") is True
+    assert _match("not a version!", ">=3.11") is False
