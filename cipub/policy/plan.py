@@ -571,7 +571,8 @@ def _v1_cells(
             f"cannot render for {platform}",
             hint="give the variant files the build reads (-m FILE, --pinning FILE, or --conda-forge)",
         ) from None
-    kept = [v for v in rendered if not v1.single_output_skipped(stage0, v, platform)]
+    skipped = v1.skipped_variants(stage0, rendered, platform)
+    kept = [v for v, skip in zip(rendered, skipped, strict=True) if not skip]
     inherited = _pinned_sibling_values(kept, set(config.values))
     outputs: dict[tuple[str, frozenset[tuple[str, str]]], _Output] = {}
     for variant, extra in zip(kept, inherited, strict=True):

@@ -7,6 +7,7 @@ given: the same files a build reads, so there is no second reader of v1 recipes 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -174,23 +175,30 @@ def _skip_value(value: Any, *, variant: bool = False) -> Any:
     return value
 
 
-def single_output_skipped(stage0: Any, rendered: Any, target_platform: str) -> bool:
-    """Does a single-output recipe's ``build: skip:`` hold for this rendered variant?
+def skipped_variants(stage0: Any, rendered: list[Any], target_platform: str) -> list[bool]:
+    """Does a single-output recipe's ``build: skip:`` hold, for each of ``rendered``?
 
     py-rattler-build's render applies ``skip`` to the outputs of multi-output recipes but not to a
     single-output recipe's top level, which its command line does skip; cipub evaluates it the same
     way (a list of expressions, any true one skips), seeing the variant and the ``context:``
     values py-rattler-build rendered for it (so rattler-build's filters were applied already).
+    The recipe's ``skip:`` is read once and each condition compiled once, however many variants
+    (cells) are asked about.
     """
     if type(stage0).__name__ != "SingleOutputRecipe":
-        return False
+        return [False] * len(rendered)
     build = stage0.to_dict().get("build") or {}
     conditions = build.get("skip") or []
     if isinstance(conditions, (str, bool)):
         conditions = [conditions]
     if not conditions:
-        return False
-    context: dict[str, Any] = dict(platform_namespace(target_platform))
+        return [False] * len(rendered)
+    platform = platform_namespace(target_platform)
+    return [_variant_skipped(conditions, platform, variant) for variant in rendered]
+
+
+def _variant_skipped(conditions: list[Any], platform: Mapping[str, Any], rendered: Any) -> bool:
+    context: dict[str, Any] = dict(platform)
     for key, value in dict(getattr(rendered.recipe, "context", None) or {}).items():
         context[str(key)] = _skip_value(value)
     for key, value in rendered.variant.items():
@@ -209,14 +217,35 @@ def single_output_skipped(stage0: Any, rendered: Any, target_platform: str) -> b
 def _condition_holds(condition: str, context: Mapping[str, Any]) -> bool:
     """One ``skip:`` expression, as Jinja evaluates it; an error (an undefined name, values that
     cannot be compared) is not a reason to skip."""
-    import jinja2.sandbox
+    import jinja2
 
-    env = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.StrictUndefined)
+    compiled = _compiled_condition(condition)
+    if compiled is None:
+        return False
     try:
-        return bool(env.compile_expression(condition)(**context))
+        return bool(compiled(**context))
     except (jinja2.TemplateError, TypeError):
         # names rattler-build would not know either, or values it cannot compare: not a reason to skip
         return False
+
+
+@functools.cache
+def _skip_environment() -> Any:
+    import jinja2.sandbox
+
+    return jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.StrictUndefined)
+
+
+@functools.cache
+def _compiled_condition(condition: str) -> Any:
+    """A ``skip:`` expression compiled once per process (a plan evaluates it for every variant), or
+    None when Jinja cannot parse it (not a reason to skip)."""
+    import jinja2
+
+    try:
+        return _skip_environment().compile_expression(condition)
+    except (jinja2.TemplateError, TypeError):
+        return None
 
 
 def typed_file_values(path: Path, target_platform: str, *, as_cbc: bool = False) -> dict[str, list[Any]] | None:
