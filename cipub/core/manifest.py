@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from cipub import __version__
 from cipub.core.decisions import BuildNumberDecision
 from cipub.core.errors import StorageError, UsageError
-from cipub.core.files import write_atomically
+from cipub.core.files import json_document, write_atomically
 from cipub.core.options import DEFAULT_OUTPUT_DIR
 
 if TYPE_CHECKING:
@@ -439,7 +439,7 @@ def write(manifest: Manifest, path: str | Path) -> Path:
     path = check_destination(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = manifest.to_dict(relative_to=path.parent)
-    write_atomically(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    write_atomically(path, json_document(data))
     # From now on relative paths in this object mean what the file says (each path is located once:
     # finding a moved package costs a few stats per file, issue 12).
     located = [manifest.artifact_path(entry) for entry in manifest.artifacts]  # found by to_dict
