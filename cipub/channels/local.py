@@ -233,6 +233,8 @@ class LocalChannel(Batch):
         self._beside: dict[Path, list[str]] = {}
         #: label/subdir directories found real (no link on the way) and inside ROOT, this batch
         self._checked_dirs: set[Path] = set()
+        #: label/subdir directories this batch made (or found there) to write into
+        self._made_dirs: set[Path] = set()
         #: package files found to be junk while listing (path -> why), and those found sound
         self._junk_paths: dict[Path, str] = {}
         self._sound: set[Path] = set()
@@ -386,6 +388,7 @@ class LocalChannel(Batch):
             self._indexed.clear()
             self._beside.clear()
             self._checked_dirs.clear()
+            self._made_dirs.clear()
             self._junk_paths.clear()
             self._sound.clear()
             if self._lock is not None:
@@ -692,7 +695,9 @@ class LocalChannel(Batch):
         sha256: str | None = None,
         build_number: int | None = None,
     ) -> None:
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        if dest.parent not in self._made_dirs:  # once per label/subdir and batch, not per file
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            self._made_dirs.add(dest.parent)
         if link:
             try:
                 os.link(source, dest)

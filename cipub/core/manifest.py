@@ -166,8 +166,9 @@ class Manifest:
             del data["attestations"]  # optional: manifests without attestations read as before
         if data["container"] is None:
             del data["container"]  # optional too: host builds read and write as before
+        base = relative_to.absolute() if relative_to is not None else None  # once, not per file (getcwd)
         for entry, raw in zip(self.artifacts, data["artifacts"], strict=True):
-            raw["path"] = self._portable_path(entry, relative_to)
+            raw["path"] = self._portable_path(entry, base)
             if raw["job"] is None:
                 del raw["job"]  # optional: what a build of one cell writes is what earlier cipub wrote
         return data
@@ -179,7 +180,7 @@ class Manifest:
             return entry.path
         located = self.artifact_path(entry).absolute()
         try:
-            return os.path.relpath(located, relative_to.absolute())
+            return os.path.relpath(located, relative_to if relative_to.is_absolute() else relative_to.absolute())
         except ValueError:  # another drive (Windows)
             return str(located)
 
