@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import cache
@@ -207,19 +208,25 @@ class Manifest:
         self._found()[id(entry)] = (entry, entry.path, self.base_dir, located)
 
     def _locate(self, entry: ArtifactEntry) -> tuple[Path, bool]:
-        path = Path(entry.path)
-        candidates = [path] if path.is_absolute() else []
-        if self.base_dir is not None:
-            candidates += [
-                self.base_dir / path,
-                self.base_dir / entry.subdir / entry.filename,
-                self.base_dir / entry.filename,
-            ]
-        candidates.append(path)
-        for candidate in candidates:
+        first: Path | None = None
+        for candidate in self._candidates(entry):
             if candidate.is_file():
                 return candidate, True
-        return candidates[0], False
+            first = first or candidate
+        assert first is not None  # there is always one
+        return first, False
+
+    def _candidates(self, entry: ArtifactEntry) -> Iterator[Path]:
+        """Where the file of ``entry`` may be, most likely first; each made only when the one before
+        is not there (a manifest of 1,000 files is located once per command, issue 12)."""
+        path = Path(entry.path)
+        if path.is_absolute():
+            yield path
+        if self.base_dir is not None:
+            yield self.base_dir / path
+            yield self.base_dir / entry.subdir / entry.filename
+            yield self.base_dir / entry.filename
+        yield path
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "manifest") -> Manifest:
