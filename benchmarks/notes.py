@@ -126,8 +126,8 @@ manifest and the ledger. Where the 1,000-package run goes (py-spy of the main th
 timed in-process, machine load 2-3.5 on 2 CPUs, branch `loopfast`): upload: the check about half
 (0.45-0.55 s: zipfile and tarfile walking 1 kB packages in pure Python, and a zstd context per
 component), copy + hash 0.2-0.3 s (creating 1,000 inodes: 20-370 us each, with the disk's other
-traffic), the flush 0.17 s (paired with and without it: +0.175 s wall, +0.174 s CPU; waiting for
-it at the end is 2-20 ms, it runs while the batch copies), re-index 0.15-0.2 s, manifest and ledger
+traffic), the flush 0.15-0.2 s (paired with and without it; waiting for it at the end is 2-20 ms,
+it runs while the batch copies, 16 files per task), re-index 0.15-0.2 s, manifest and ledger
 0.04 s; promote: re-index 0.15-0.2 s, reading the staged copies back by sha256 and verifying
 0.1 s, 1,000 links 0.05 s, manifest and ledger 0.05 s. `index_fs` is incremental (a label of 999
 indexed files with 1 new: 0.04 s): both tools index 1,000 new files twice here. Tried and not
