@@ -118,17 +118,27 @@ overlap with cipub's own), and py-rattler's import for the checks waits for the 
     "B8": """\
 **What bounds it.** The peer is one process that copies the files and indexes two labels, and
 neither checks a package nor makes a file durable. cipub is two processes (upload, then promote),
-each paying start-up (B4: about 0.15 s each, the whole of the 10-package gap), and per file it
+each paying start-up (B4: about 0.12-0.15 s each, most of the 10-package gap), and per file it
 checks the package in full (a manifest read from disk proves nothing about the file: decompress
-and walk every member, about 0.45 ms a small package here after this work's one-read path for
-small components), copies it to a temporary name and flushes it to disk (`fdatasync`, a few
+and walk every member), copies it to a temporary name and flushes it to disk (`fdatasync`, a few
 threads) before linking it in, reads each file back by sha256, and writes its receipts to the
-manifest and the ledger. In-process timings of the 1,000-package run (one process, quiet moment):
-upload 1.3-1.4 s, of which the check 0.51-0.53 s (0.62-0.65 s before this work), copy + flush +
-link 0.42-0.50 s, re-index 0.18 s, manifest and ledger writes 0.05 s (0.09-0.16 s before); promote
-0.39-0.41 s in all. The check and the flush are guarantees, and they alone take about as long as
-the peer's whole run: the 1.5 goal is missed by what cipub guarantees and the peer does not. What made it
-quadratic is gone (issue 12): a batch lists each label/subdir once and syncs only its own files
-(`strace -c` of uploading 100 files: getdents64 1,750 -> 110), so the ratio does not grow with N.
+manifest and the ledger. Where the 1,000-package run goes (py-spy of the main thread, and phases
+timed in-process, machine load 2-3.5 on 2 CPUs, branch `loopfast`): upload: the check about half
+(0.45-0.55 s: zipfile and tarfile walking 1 kB packages in pure Python, and a zstd context per
+component), copy + hash 0.2-0.3 s (creating 1,000 inodes: 20-370 us each, with the disk's other
+traffic), the flush 0.15-0.2 s (paired with and without it; waiting for it at the end is 2-20 ms,
+it runs while the batch copies, 16 files per task), re-index 0.15-0.2 s, manifest and ledger
+0.04 s; promote: re-index 0.15-0.2 s, reading the staged copies back by sha256 and verifying
+0.1 s, 1,000 links 0.05 s, manifest and ledger 0.05 s. `index_fs` is incremental (a label of 999
+indexed files with 1 new: 0.04 s): both tools index 1,000 new files twice here. Tried and not
+kept: the check on a thread pool sized to the CPUs (2 threads: 0.58 -> 0.74 s wall for 1,000
+checks, the walk holds the GIL), the check overlapped with copying in a second thread (upload
+1.10-1.36 -> 1.44-1.73 s, GIL contention), a 2-process pool for the check (no gain on the loaded
+machine: 0.52-0.61 -> 0.47-0.86 s), one read per small package (within noise), 16 or 32 flush
+threads or all flushes at the end (within noise), `os.sync` once per batch (not kept: it waits for
+every other process's dirty data; Python 3.11 has no `os.syncfs`). The check and the flush are
+guarantees and alone take about as long as the peer's whole run: the 1.5 goal is missed by what
+cipub guarantees and the peer does not. What made it quadratic is gone (issue 12): a batch lists
+each label/subdir once and syncs only its own files, so the ratio does not grow with N.
 """,
 }

@@ -28,3 +28,34 @@ def write_atomically(path: Path, data: str | bytes, *, mode: int | None = None, 
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def json_document(data: object) -> str:
+    """``data`` as the JSON text of a manifest or ledger record: each key of an object on its own
+    indented line, and each item of a list on one line of its own (an artifact, a receipt).
+
+    The same values as ``json.dumps(data, indent=2)``, readable and diffed line by line, but
+    encoded by json's C encoder: ``indent`` makes json fall back to its pure-Python encoder, which
+    took 50-100 ms for a manifest of 1,000 files and their receipts, written twice a command
+    (the manifest and the ledger record, issue 12).
+    """
+    parts: list[str] = []
+    _json_lines(data, "", parts)
+    parts.append("\n")
+    return "".join(parts)
+
+
+def _json_lines(value: object, indent: str, out: list[str]) -> None:
+    import json
+
+    inner = indent + "  "
+    if isinstance(value, dict) and value and all(isinstance(key, str) for key in value):
+        out.append("{")
+        for i, (key, item) in enumerate(value.items()):
+            out.append(("\n" if i == 0 else ",\n") + inner + json.dumps(key) + ": ")
+            _json_lines(item, inner, out)
+        out.append("\n" + indent + "}")
+    elif isinstance(value, list | tuple) and value:
+        out.append("[\n" + ",\n".join(inner + json.dumps(item) for item in value) + "\n" + indent + "]")
+    else:
+        out.append(json.dumps(value))

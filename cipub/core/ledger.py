@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 from cipub.core import manifest as manifest_mod
 from cipub.core.errors import UsageError
-from cipub.core.files import write_atomically
+from cipub.core.files import json_document, write_atomically
 from cipub.core.manifest import Manifest
 
 SCHEMA_VERSION = 1
@@ -127,7 +127,7 @@ def write(record: Record, ledger: Path) -> Path:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     record.id = record.id or f"{stamp}-{record.command}-{secrets.token_hex(4)}"
     path = ledger / f"{record.id}.json"
-    text = json.dumps(record.to_dict(ledger), indent=2) + "\n"
+    text = json_document(record.to_dict(ledger))
     if path.exists():  # a name is never reused (the random part makes this practically impossible)
         raise UsageError(f"ledger record {path} already exists; not replacing it")
     write_atomically(path, text)

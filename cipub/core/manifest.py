@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import cache
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from cipub import __version__
 from cipub.core.decisions import BuildNumberDecision
 from cipub.core.errors import StorageError, UsageError
-from cipub.core.files import write_atomically
+from cipub.core.files import json_document, write_atomically
 from cipub.core.options import DEFAULT_OUTPUT_DIR
 
 if TYPE_CHECKING:
@@ -166,8 +167,9 @@ class Manifest:
             del data["attestations"]  # optional: manifests without attestations read as before
         if data["container"] is None:
             del data["container"]  # optional too: host builds read and write as before
+        base = relative_to.absolute() if relative_to is not None else None  # once, not per file (getcwd)
         for entry, raw in zip(self.artifacts, data["artifacts"], strict=True):
-            raw["path"] = self._portable_path(entry, relative_to)
+            raw["path"] = self._portable_path(entry, base)
             if raw["job"] is None:
                 del raw["job"]  # optional: what a build of one cell writes is what earlier cipub wrote
         return data
@@ -179,7 +181,7 @@ class Manifest:
             return entry.path
         located = self.artifact_path(entry).absolute()
         try:
-            return os.path.relpath(located, relative_to.absolute())
+            return os.path.relpath(located, relative_to if relative_to.is_absolute() else relative_to.absolute())
         except ValueError:  # another drive (Windows)
             return str(located)
 
@@ -206,19 +208,25 @@ class Manifest:
         self._found()[id(entry)] = (entry, entry.path, self.base_dir, located)
 
     def _locate(self, entry: ArtifactEntry) -> tuple[Path, bool]:
-        path = Path(entry.path)
-        candidates = [path] if path.is_absolute() else []
-        if self.base_dir is not None:
-            candidates += [
-                self.base_dir / path,
-                self.base_dir / entry.subdir / entry.filename,
-                self.base_dir / entry.filename,
-            ]
-        candidates.append(path)
-        for candidate in candidates:
+        first: Path | None = None
+        for candidate in self._candidates(entry):
             if candidate.is_file():
                 return candidate, True
-        return candidates[0], False
+            first = first or candidate
+        assert first is not None  # there is always one
+        return first, False
+
+    def _candidates(self, entry: ArtifactEntry) -> Iterator[Path]:
+        """Where the file of ``entry`` may be, most likely first; each made only when the one before
+        is not there (a manifest of 1,000 files is located once per command, issue 12)."""
+        path = Path(entry.path)
+        if path.is_absolute():
+            yield path
+        if self.base_dir is not None:
+            yield self.base_dir / path
+            yield self.base_dir / entry.subdir / entry.filename
+            yield self.base_dir / entry.filename
+        yield path
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "manifest") -> Manifest:
@@ -439,7 +447,7 @@ def write(manifest: Manifest, path: str | Path) -> Path:
     path = check_destination(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = manifest.to_dict(relative_to=path.parent)
-    write_atomically(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    write_atomically(path, json_document(data))
     # From now on relative paths in this object mean what the file says (each path is located once:
     # finding a moved package costs a few stats per file, issue 12).
     located = [manifest.artifact_path(entry) for entry in manifest.artifacts]  # found by to_dict

@@ -231,3 +231,27 @@ def test_each_file_records_its_own_cell_and_the_job_only_when_one_run_built_seve
     data["artifacts"][1]["job"] = 3
     with pytest.raises(UsageError, match="job"):
         m.Manifest.from_dict(data)
+
+
+def test_a_written_manifest_and_ledger_record_hold_one_line_per_file_and_receipt(tmp_path: Path) -> None:
+    """Each artifact and receipt is one line (a diff of two manifests is a line per file), and the
+    text reads back as the same values."""
+    from cipub.core import ledger
+
+    entries = [
+        m.ArtifactEntry(f"p{i}-1.0-0.conda", "noarch", f"p{i}", "1.0", "0", 0, "generic", "ab" * 32, 10, f"p{i}.conda")
+        for i in range(3)
+    ]
+    manifest = m.Manifest(artifacts=entries)
+    manifest.uploads.append(m.UploadReceipt(entries[0].filename, "noarch", "ab" * 32, "/chan", "test", "uploaded"))
+    path = m.write(manifest, tmp_path / "cipub-manifest.json")
+    text = path.read_text(encoding="utf-8")
+    assert json.loads(text) == manifest.to_dict(relative_to=tmp_path)
+    lines = text.splitlines()
+    assert sum('"filename": "p' in line for line in lines) == 4  # 3 artifacts + 1 receipt, one line each
+    assert all(line.count('"filename"') <= 1 for line in lines)
+    record = ledger.write(ledger.Record("upload", manifest), tmp_path / "ledger")
+    record_lines = record.read_text(encoding="utf-8").splitlines()
+    assert sum('"filename": "p' in line for line in record_lines) == 4
+    (back,) = ledger.load(tmp_path / "ledger")
+    assert [(a.key, a.sha256) for a in back.manifest.artifacts] == [(a.key, a.sha256) for a in entries]
