@@ -54,6 +54,9 @@ Examples:
     cipub prune mypkg --superseded --older-than 30 --yes
 """
 
+STATUS_JSON_HELP = "Print one JSON document (schema status-1) on stdout, and no table."
+LABEL_RUN_JSON_HELP = "Print one JSON document (schema label-run-1: plan and actions) on stdout, and no summary."
+
 
 @command(
     app,
@@ -71,7 +74,7 @@ def status_command(
     ctx: typer.Context,
     selectors: list[str] = typer.Argument(None, metavar="[RECIPES_MANIFESTS_OR_NAMES]..."),
     broken_label: str = option("broken_label"),
-    as_json: bool = option("as_json"),
+    as_json: bool = option("as_json", help=STATUS_JSON_HELP),
 ) -> None:
     from cipub.cli._common import settings_and_output
     from cipub.workflows.release import status
@@ -97,7 +100,7 @@ def yank_command(
     remove_from: str = option("remove_from"),
     broken_label: str = option("broken_label"),
     dry_run: bool = option("dry_run"),
-    as_json: bool = option("as_json"),
+    as_json: bool = option("as_json", help=LABEL_RUN_JSON_HELP),
 ) -> None:
     from cipub.cli._common import settings_and_output
     from cipub.workflows.release import yank
@@ -133,7 +136,7 @@ def prune_command(
     older_than: int | None = option("older_than"),
     include_newest: bool = option("include_newest"),
     yes: bool = option("yes"),
-    as_json: bool = option("as_json"),
+    as_json: bool = option("as_json", help=LABEL_RUN_JSON_HELP),
 ) -> None:
     from cipub.cli._common import settings_and_output
     from cipub.workflows.release import prune

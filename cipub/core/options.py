@@ -460,7 +460,12 @@ FLAGS: Final = (
         env="CIPUB_CONFIG",
     ),
     Option("dry_run", False, "Print what would be done; change nothing.", ("--dry-run",)),
-    Option("as_json", False, "Print one JSON document (the manifest, schema 1) on stdout.", ("--json",)),
+    Option(
+        "as_json",
+        False,
+        "Print one JSON document (the manifest, schema 1) on stdout, and no outcome lines.",
+        ("--json",),
+    ),
     Option(
         "manifests",
         (),
