@@ -67,6 +67,7 @@ LABEL_RUN_JSON_HELP = "Print one JSON document (schema label-run-1: plan and act
         "promote_from",
         "promote_to",
         *TARGET_ACCESS,
+        "output_dir",
         "config",
     ),
 )
@@ -90,6 +91,7 @@ def status_command(
     settings=(
         "target",
         *TARGET_ACCESS,
+        "output_dir",
         "config",
     ),
 )
@@ -126,6 +128,7 @@ def yank_command(
         "target",
         "label",
         *TARGET_ACCESS,
+        "output_dir",
         "config",
     ),
 )

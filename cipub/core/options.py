@@ -291,7 +291,10 @@ class Settings:
         "-o",
         metavar="DIR",
         path="path",
-        help="Where the build writes packages, the manifest and the ledger; upload and promote read them there.",
+        help=(
+            "Where the build writes packages, the manifest and the ledger; upload, promote, status, yank,"
+            " prune and ci verify read them there."
+        ),
     )
     manifest: str = setting(
         "",
