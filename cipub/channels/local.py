@@ -604,12 +604,11 @@ class LocalChannel(Batch):
         """Is ``filename`` in ``label``/``subdir`` on disk though this batch's listing says it is not?
         Then the listing was wrong (a saved one that lies under the right key, or a tool that wrote
         without cipub's lock): the directory is listed again, and its saved listing removed."""
-        by_subdir = self._listing.get(label, {}) if self._listing is not None else {}
-        names = by_subdir.get(subdir)
-        if names is not None and names.holds(filename):
-            return False
+        names = self._list().get(label, {}).get(subdir)
+        if names is None or names.holds(filename):
+            return False  # no such directory when the labels were listed (that listing is the disk's)
         directory = self.label_dir(label) / subdir
-        if not os.path.lexists(directory / filename):
+        if not os.path.lexists(os.path.join(directory, filename)):  # noqa: PTH118 - no Path per file
             return False
         cache = self._listing_cache(directory)
         saved = names is not None and names.from_saved
