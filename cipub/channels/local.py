@@ -611,14 +611,13 @@ class LocalChannel(Batch):
         if not os.path.lexists(os.path.join(directory, filename)):  # noqa: PTH118 - no Path per file
             return False
         cache = self._listing_cache(directory)
-        saved = names is not None and names.from_saved
         log.warning(
-            "%s: %s is on disk, but the %s listing of %s left it out: listed the directory again%s",
+            "%s: %s is on disk, but the %s of %s left it out: listed the directory again%s",
             self.display,
             filename,
-            "saved" if saved else "earlier",
+            "saved listing" if names.from_saved else "listing taken earlier",
             tree_path(label, subdir),
-            f" and removed the saved listing {cache}" if saved and cache is not None else "",
+            f" and removed the saved listing {cache}" if names.from_saved and cache is not None else "",
         )
         if cache is not None:
             with suppress(OSError):

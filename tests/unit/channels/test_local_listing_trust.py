@@ -62,7 +62,9 @@ def _tamper(tmp_path: Path, left_out: str) -> Path:
     return saved
 
 
-def test_a_lying_saved_listing_is_a_conflict_before_any_write(tmp_path: Path, channel_root: Path) -> None:
+def test_a_lying_saved_listing_is_a_conflict_before_any_write(
+    tmp_path: Path, channel_root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     hidden = f"{NAME}-1.0-h0000000_1.conda"
     on_disk = channel_root / "label" / "test" / "noarch" / hidden
     before = _sha(on_disk)
@@ -80,6 +82,7 @@ def test_a_lying_saved_listing_is_a_conflict_before_any_write(tmp_path: Path, ch
     assert said == []  # found before anything was written: never "uploaded" for what was not linked
     assert _sha(on_disk) == before  # never overwritten
     assert not saved.exists()  # the lie is gone: the next lookup lists the directory
+    assert f"{hidden} is on disk, but the saved listing of label/test/noarch left it out" in caplog.text
     with LocalChannel(channel_root) as channel:
         assert decide(channel, NAME, "1.0", 0).chosen == 2
 
