@@ -380,6 +380,42 @@ class Channel(Protocol):
         ...
 
 
+@runtime_checkable
+class PublishesLater(Protocol):
+    """A channel whose ``upload``/``add_label`` may return before the file is visible under its name
+    (the local channel links a copy only once it is on disk, batched for speed)."""
+
+    def when_published(self, subdir: str, filename: str, then: Callable[[], None]) -> None:
+        """Call ``then`` once ``subdir/filename`` is published: at once if it is, later if it is
+        waiting, never if it never gets published (the batch failed first)."""
+        ...
+
+
+@runtime_checkable
+class ListsFromACache(Protocol):
+    """A channel whose listing may come from a cache that could be wrong (the local channel's saved
+    listings): the exact name of a file about to be written is looked up on the target itself."""
+
+    def found_unlisted(self, subdir: str, filename: str) -> bool:
+        """True when ``subdir/filename`` is on the target though the listing left it out (the
+        listing is then read again, so ``files`` tells the truth from here on)."""
+        ...
+
+
+def listing_left_out(channel: object, subdir: str, filename: str) -> bool:
+    """Did ``channel``'s listing leave out ``subdir/filename``, which is there (see :class:`ListsFromACache`)?"""
+    return isinstance(channel, ListsFromACache) and channel.found_unlisted(subdir, filename)
+
+
+def when_published(channel: object, subdir: str, filename: str, then: Callable[[], None]) -> None:
+    """``then`` once the file just written is published (at once on a channel that writes it whole):
+    an "uploaded" line is said only for a file that is there."""
+    if isinstance(channel, PublishesLater):
+        channel.when_published(subdir, filename, then)
+    else:
+        then()
+
+
 def tree_path(label: str, subdir: str | None = None, filename: str | None = None) -> str:
     """Where directory and bucket channels keep a label's files, as anaconda.org's conda URLs do:
     label ``main`` at the root (""), label ``L`` under ``label/L``; then ``<subdir>/<filename>``.

@@ -28,6 +28,20 @@ A label/subdir's listing is saved in the user's cache (never in the channel) and
 directory's ctime is unchanged, so a lookup in a big channel that nothing changed reads no
 directory (``LocalChannel._names_of``).
 
+Trust in saved listings: a saved listing is believed for reads when its key (the directory's
+device, inode, mtime and ctime, to the nanosecond) matches, and for nothing else. Its contents are
+not checked: a checksum or HMAC would only stop someone who cannot write the cache, and whoever can
+(the same user) can write the channel itself. So no write depends on it: before a file is uploaded
+its exact name (and its other format's) is looked up on disk in every label (``found_unlisted``:
+one lstat per label), a name the listing left out lists that directory again and removes the saved
+listing, and every write is create-only anyway (``os.link``). A lying listing (tampered, or
+written under the right key by something else) can therefore make a *read* wrong: ``cipub status``
+may miss a file, and a build-number lookup may miss a build and choose a number that exists. That
+build is then refused at upload as a conflict (exit 6) before anything is written, with the saved
+listing removed, so the re-run decides from the directory; an existing file is never overwritten
+and no "uploaded" line is printed for it (a file is said uploaded only once it is linked:
+``when_published``).
+
 Crash safety: before the first write to a label/subdir, the pair is recorded in
 ``ROOT/.cipub-pending`` (replaced atomically); the record goes only after that batch's re-index.
 A process killed between writing a file and indexing it leaves the record behind, so the next
@@ -47,7 +61,7 @@ import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -246,6 +260,8 @@ class LocalChannel(Batch):
         self._sound: set[Path] = set()
         #: junk passed over by ``files`` (``label/subdir/filename`` -> why), for ``cipub status``
         self.junk_seen: dict[str, str] = {}
+        #: (subdir, filename) of a copy not linked yet -> what to call once it is (``when_published``)
+        self._when_linked: dict[tuple[str, str], list[Callable[[], None]]] = {}
 
     # -- layout -----------------------------------------------------------------------------
     def label_dir(self, label: str) -> Path:
@@ -389,6 +405,7 @@ class LocalChannel(Batch):
                     self._remove_temporaries(touched)
             self._unpublished.clear()
             self._unpublished_keys.clear()
+            self._when_linked.clear()  # never linked: never said to be
             self._vouched.clear()
             self._folded = None
             self._indexed.clear()
@@ -586,6 +603,40 @@ class LocalChannel(Batch):
         if (subdir, filename) in self._unpublished_keys:
             return True
         return any(subdir in by_subdir and by_subdir[subdir].holds(filename) for by_subdir in self._list().values())
+
+    def found_unlisted(self, subdir: str, filename: str) -> bool:
+        """Is ``subdir/filename`` on disk in a label whose listing left it out? One lstat per label
+        (:class:`~cipub.channels.base.ListsFromACache`); every such listing is read again."""
+        return any([self._found_unlisted(label, subdir, filename) for label in self._list()])
+
+    def _found_unlisted(self, label: str, subdir: str, filename: str) -> bool:
+        """Is ``filename`` in ``label``/``subdir`` on disk though this batch's listing says it is not?
+        Then the listing was wrong (a saved one that lies under the right key, or a tool that wrote
+        without cipub's lock): the directory is listed again, and its saved listing removed."""
+        names = self._list().get(label, {}).get(subdir)
+        if names is None or names.holds(filename):
+            return False  # no such directory when the labels were listed (that listing is the disk's)
+        directory = self.label_dir(label) / subdir
+        if not os.path.lexists(os.path.join(directory, filename)):  # noqa: PTH118 - no Path per file
+            return False
+        cache = self._listing_cache(directory)
+        log.warning(
+            "%s: %s is on disk, but the %s of %s left it out: listed the directory again%s",
+            self.display,
+            filename,
+            "saved listing" if names.from_saved else "listing taken earlier",
+            tree_path(label, subdir),
+            f" and removed the saved listing {cache}" if names.from_saved and cache is not None else "",
+        )
+        if cache is not None:
+            with suppress(OSError):
+                cache.unlink(missing_ok=True)
+        if self._listing is not None:
+            with storage_errors(self.root):
+                by_subdir = self._listing.setdefault(label, {})
+                by_subdir[subdir] = _Names(os.listdir(directory))  # noqa: PTH208 - names only
+        self._folded = None  # the case-twin check is built from the listing again
+        return True
 
     def _build_number(self, path: Path, sha256: str, st: os.stat_result | None = None) -> int | None:
         """``_build_number``, once per file and process (hard-linked copies share the inode). The
@@ -797,28 +848,48 @@ class LocalChannel(Batch):
         each to its name."""
         if not self._unpublished:
             return
-        with storage_errors(self.root):
-            self._wait_for_syncs()
-            self._unpublished.reverse()  # pop() from the end, in the order written
-            while self._unpublished:
-                tmp, dest, label = self._unpublished.pop()
-                self._unpublished_keys.discard((dest.parent.name, dest.name))
-                try:
-                    os.link(tmp, dest)  # atomic, and fails if dest appeared meanwhile
-                except FileExistsError as exc:
-                    raise ConflictError(
-                        f"{dest.parent.name}/{dest.name} appeared meanwhile on {self.display}",
-                        hint=CONCURRENT_WRITE_HINT,
-                    ) from exc
-                finally:
-                    tmp.unlink(missing_ok=True)
-                self._listed(label, dest, present=True)
+        linked: list[tuple[str, str]] = []
+        try:
+            with storage_errors(self.root):
+                self._wait_for_syncs()
+                self._unpublished.reverse()  # pop() from the end, in the order written
+                while self._unpublished:
+                    tmp, dest, label = self._unpublished.pop()
+                    key = (dest.parent.name, dest.name)
+                    self._unpublished_keys.discard(key)
+                    try:
+                        os.link(tmp, dest)  # atomic, and fails if dest appeared meanwhile
+                    except FileExistsError as exc:
+                        self._when_linked.pop(key, None)
+                        raise ConflictError(
+                            f"{dest.parent.name}/{dest.name} appeared meanwhile on {self.display}",
+                            hint=CONCURRENT_WRITE_HINT,
+                        ) from exc
+                    finally:
+                        tmp.unlink(missing_ok=True)
+                    self._listed(label, dest, present=True)
+                    linked.append(key)
+        finally:  # what was linked is said to be, even when a later file failed
+            for key in linked:
+                for then in self._when_linked.pop(key, []):
+                    then()
+
+    def when_published(self, subdir: str, filename: str, then: Callable[[], None]) -> None:
+        """``then`` once ``subdir/filename`` is linked to its name (:class:`~cipub.channels.base.PublishesLater`):
+        an upload returns when its copy is written, and the copy is linked once it is on disk."""
+        key = (subdir, filename)
+        if key in self._unpublished_keys:
+            self._when_linked.setdefault(key, []).append(then)
+        else:
+            then()
 
     def upload(self, artifact: Artifact, label: str) -> None:
         self._require_lock()
         dest = self._path(label, artifact.subdir, artifact.filename)
-        # The listing answers "not there" for most files; only a file that is there is read.
+        # The listing answers "not there" for most files; only a file that is there is read. A
+        # listing is never trusted for a write: the exact name is looked up in every label first.
         exists = self._exists(artifact.subdir, artifact.filename)
+        exists = exists or self.found_unlisted(artifact.subdir, artifact.filename)
         existing = [f for f in self.files(artifact.name, artifact.version) if f.key == artifact.key] if exists else []
         if existing:
             copies = dict(existing[0].label_sha256)
@@ -865,6 +936,7 @@ class LocalChannel(Batch):
         try:
             self._create(source, dest, label, link=True)
         except FileExistsError as exc:
+            self._found_unlisted(label, file.subdir, file.filename)  # what the policy reads next is the disk's
             raise ConflictError(
                 f"{file.key} already exists in label {label!r} of {self.display}", hint=CONCURRENT_WRITE_HINT
             ) from exc
@@ -994,9 +1066,10 @@ class _Names:
     the second sorts it, once, and every later one bisects, so a batch of N files stays O(N log n).
     """
 
-    __slots__ = ("_asked", "_raw", "_saved", "_sorted", "_start")
+    __slots__ = ("_asked", "_raw", "_saved", "_sorted", "_start", "from_saved")
 
     def __init__(self, raw: list[str]) -> None:
+        self.from_saved = False  # read from the user's cache, not from the directory
         self._raw = raw  # the directory's entries as listed: unfiltered, unsorted
         self._saved: bytes | None = None  # or: a saved listing, from _start on: a newline, then each name
         self._start = 0  # and a newline after it
@@ -1007,7 +1080,7 @@ class _Names:
     def saved(cls, data: bytes, start: int) -> _Names:
         """The names saved in ``data`` from ``start`` on (``_save_listing``); searched where they are."""
         names = cls([])
-        names._saved, names._start = data, start
+        names._saved, names._start, names.from_saved = data, start, True
         return names
 
     def sorted(self) -> list[str]:

@@ -164,7 +164,8 @@ def _is_click_usage_error(exc: Exception) -> bool:
 def _report_usage_error(exc: Exception, argv: list[str]) -> int:
     """A bad option or argument, said in cipub's own two lines (``cipub: error:`` / ``cipub: hint:``)
     like every other usage error, with click's exit code (2 for usage, 1 for its other errors).
-    A group called without a command (``cipub``, ``cipub ci``) still shows its help, as click does."""
+    A group called without a command (``cipub``, ``cipub ci``) shows its help, as click does, and
+    then says so in the same two lines (click's help alone ended exit 2 with no error line)."""
     code = int(getattr(exc, "exit_code", 2))
     try:
         message = str(exc.format_message())  # type: ignore[attr-defined]
@@ -172,6 +173,8 @@ def _report_usage_error(exc: Exception, argv: list[str]) -> int:
         message = ""
     if not message or type(exc).__name__ == "NoArgsIsHelpError":
         exc.show()  # type: ignore[attr-defined]
+        if message:
+            _report_missing_command(getattr(exc, "ctx", None))
         return code
     message = " ".join(message.split())  # click lists choices on lines of their own
     ctx = getattr(exc, "ctx", None)
@@ -188,6 +191,15 @@ def _report_usage_error(exc: Exception, argv: list[str]) -> int:
         hint = f"'{command} -h' shows its options and arguments"
     report_error(UsageError(message, hint=hint))
     return code
+
+
+def _report_missing_command(ctx: Any) -> None:
+    """After a group's help: which commands it has, and where each one's options are."""
+    group = getattr(ctx, "command", None)
+    names = list(getattr(group, "commands", {}))
+    path = str(getattr(ctx, "command_path", "") or "cipub")
+    listed = f" (one of {', '.join(names)})" if names else ""
+    report_error(UsageError(f"Missing command{listed}.", hint=f"'{path} COMMAND -h' shows a command's options"))
 
 
 def _mask_in_ci(value: str) -> None:

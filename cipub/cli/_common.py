@@ -3,7 +3,10 @@
 On a terminal: the build log dimmed, uploads as a rich bar with bytes, rate and ETA. Elsewhere (CI
 logs): plain lines, one per file, and a heartbeat line when a step has been silent for
 :data:`HEARTBEAT_SECONDS` (CI watchdogs kill jobs that print nothing). ``-q`` hides the log and the
-progress lines; errors and ``--json`` documents are always printed.
+progress lines; errors and ``--json`` documents are always printed. With ``--json`` stdout is the
+document alone, and the outcome lines (:class:`~cipub.workflows.report.Result`: status rows, what
+was built, the summary) are not printed at all, since the document says them; progress, notes and
+the build log still go to stderr (unless ``-q``), with warnings and errors.
 """
 
 from __future__ import annotations
@@ -93,7 +96,8 @@ class Heartbeat:
 
 
 class Output:
-    """Human lines go to stdout, or to stderr when stdout carries ``--json``."""
+    """Human lines go to stdout; with ``--json`` the document does, its outcome lines are left out
+    (the document holds them) and the other lines (progress, notes) go to stderr."""
 
     def __init__(self, as_json: bool) -> None:
         self.as_json = as_json
@@ -101,7 +105,10 @@ class Output:
     def say(self, message: str) -> None:
         from cipub.workflows.report import Result
 
-        if not state.quiet or isinstance(message, Result):  # -q: errors and results
+        result = isinstance(message, Result)
+        if self.as_json and result:
+            return  # said by the document on stdout: a table on stderr too was the same thing twice
+        if not state.quiet or result:  # -q: errors and results
             typer.echo(message, err=self.as_json)
 
     def warn(self, message: str) -> None:

@@ -173,6 +173,7 @@ Examples:
         "target",
         "label",
         *TARGET_ACCESS,
+        "output_dir",
         "config",
         *REQUIRE_ATTESTATION,
     ),

@@ -54,6 +54,9 @@ Examples:
     cipub prune mypkg --superseded --older-than 30 --yes
 """
 
+STATUS_JSON_HELP = "Print one JSON document (schema status-1) on stdout, and no table."
+LABEL_RUN_JSON_HELP = "Print one JSON document (schema label-run-1: plan and actions) on stdout, and no summary."
+
 
 @command(
     app,
@@ -64,6 +67,7 @@ Examples:
         "promote_from",
         "promote_to",
         *TARGET_ACCESS,
+        "output_dir",
         "config",
     ),
 )
@@ -71,7 +75,7 @@ def status_command(
     ctx: typer.Context,
     selectors: list[str] = typer.Argument(None, metavar="[RECIPES_MANIFESTS_OR_NAMES]..."),
     broken_label: str = option("broken_label"),
-    as_json: bool = option("as_json"),
+    as_json: bool = option("as_json", help=STATUS_JSON_HELP),
 ) -> None:
     from cipub.cli._common import settings_and_output
     from cipub.workflows.release import status
@@ -87,6 +91,7 @@ def status_command(
     settings=(
         "target",
         *TARGET_ACCESS,
+        "output_dir",
         "config",
     ),
 )
@@ -97,7 +102,7 @@ def yank_command(
     remove_from: str = option("remove_from"),
     broken_label: str = option("broken_label"),
     dry_run: bool = option("dry_run"),
-    as_json: bool = option("as_json"),
+    as_json: bool = option("as_json", help=LABEL_RUN_JSON_HELP),
 ) -> None:
     from cipub.cli._common import settings_and_output
     from cipub.workflows.release import yank
@@ -123,6 +128,7 @@ def yank_command(
         "target",
         "label",
         *TARGET_ACCESS,
+        "output_dir",
         "config",
     ),
 )
@@ -133,7 +139,7 @@ def prune_command(
     older_than: int | None = option("older_than"),
     include_newest: bool = option("include_newest"),
     yes: bool = option("yes"),
-    as_json: bool = option("as_json"),
+    as_json: bool = option("as_json", help=LABEL_RUN_JSON_HELP),
 ) -> None:
     from cipub.cli._common import settings_and_output
     from cipub.workflows.release import prune

@@ -291,7 +291,10 @@ class Settings:
         "-o",
         metavar="DIR",
         path="path",
-        help="Where the build writes packages, the manifest and the ledger; upload and promote read them there.",
+        help=(
+            "Where the build writes packages, the manifest and the ledger; upload, promote, status, yank,"
+            " prune and ci verify read them there."
+        ),
     )
     manifest: str = setting(
         "",
@@ -460,7 +463,12 @@ FLAGS: Final = (
         env="CIPUB_CONFIG",
     ),
     Option("dry_run", False, "Print what would be done; change nothing.", ("--dry-run",)),
-    Option("as_json", False, "Print one JSON document (the manifest, schema 1) on stdout.", ("--json",)),
+    Option(
+        "as_json",
+        False,
+        "Print one JSON document (the manifest, schema 1) on stdout, and no outcome lines.",
+        ("--json",),
+    ),
     Option(
         "manifests",
         (),

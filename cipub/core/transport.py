@@ -106,6 +106,19 @@ def origin_of(url: httpx.URL | str) -> tuple[str, str, int | None]:
     return parsed.scheme, parsed.host, parsed.port or _DEFAULT_PORTS.get(parsed.scheme)
 
 
+@dataclass
+class _Attempt:
+    """One attempt of a request (:meth:`HttpClient._attempts`): why it failed, and the answer whose
+    ``Retry-After`` sets the pause before the next one."""
+
+    number: int
+    problem: str = ""
+    response: httpx.Response | None = None
+
+    def failed(self, problem: str, response: httpx.Response | None = None) -> None:
+        self.problem, self.response = problem, response
+
+
 class _DeadlinePassed(Exception):
     """An attempt (or the command) ran past its overall deadline while the body was moving."""
 
@@ -372,6 +385,34 @@ class HttpClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _attempts(self, method: str, url: str) -> Iterator[_Attempt]:
+        """The attempts of one request, the one retry loop of every HTTP call: after an attempt that
+        ``failed`` (the caller returns or raises on every other outcome) the backoff pause, honouring
+        the answer's ``Retry-After`` and logged for -v; once the retries are used up, exit 7 naming
+        the last problem."""
+        problem = ""
+        for number in range(self.retries + 1):
+            attempt = _Attempt(number)
+            yield attempt
+            problem = attempt.problem or problem
+            if number < self.retries:
+                delay = self._delay(number, attempt.response)
+                # detail (-v, --debug): by default the final NetworkError is the one line
+                log.info(
+                    "%s %s failed (%s); retry %d/%d in %.1fs",
+                    method,
+                    _shown(url),
+                    problem,
+                    number + 1,
+                    self.retries,
+                    delay,
+                )
+                self._pause(delay)
+        raise NetworkError(
+            f"{self.what}: {method} {_shown(url)} kept failing after {self.retries} retries ({problem})",
+            hint=RETRY_HINT,
+        )
+
     def _delay(self, attempt: int, response: httpx.Response | None) -> float:
         if response is not None:
             after = _retry_after(response)
@@ -451,15 +492,13 @@ class HttpClient:
         """
         limit = self.max_answer_bytes if max_bytes is None else max_bytes
         follow_redirects = kwargs.pop("follow_redirects", None)
-        last_problem = ""
-        for attempt in range(self.retries + 1):
-            if attempt and landed is not None and landed():
+        for attempt in self._attempts(method, url):
+            if attempt.number and landed is not None and landed():
                 log.info("%s %s: an earlier attempt landed; not sending again", method, _shown(url))
                 with self.leased() as client:
                     made_up = client.build_request(method, url)
                 return httpx.Response(200, request=made_up, extensions={LANDED: True})
             ends = self._attempt_deadline(method, url)
-            response: httpx.Response | None = None
             try:
                 if content_factory is not None:
                     kwargs["content"] = content_factory()
@@ -473,11 +512,9 @@ class HttpClient:
                     finally:
                         response.close()
             except httpx.TransportError as exc:
-                last_problem = f"{type(exc).__name__}: {scrub(str(exc)) or 'no detail'}"
-                response = None
+                attempt.failed(f"{type(exc).__name__}: {scrub(str(exc)) or 'no detail'}")
             except _DeadlinePassed:
-                last_problem = f"not done within the {self.request_timeout:g} s request_timeout (a trickling server?)"
-                response = None
+                attempt.failed(f"not done within the {self.request_timeout:g} s request_timeout (a trickling server?)")
             except _TooLarge as exc:
                 raise NetworkError(
                     f"{self.what}: {method} {_shown(url)} answered with more than {_mib(exc.limit)}; "
@@ -492,24 +529,8 @@ class HttpClient:
                     )
                 if response.status_code not in RETRY_STATUS:
                     return response
-                last_problem = f"HTTP {response.status_code} {server_message(response)}"
-            if attempt < self.retries:
-                delay = self._delay(attempt, response)
-                # detail (-v, --debug): by default the final NetworkError is the one line
-                log.info(
-                    "%s %s failed (%s); retry %d/%d in %.1fs",
-                    method,
-                    _shown(url),
-                    last_problem,
-                    attempt + 1,
-                    self.retries,
-                    delay,
-                )
-                self._pause(delay)
-        raise NetworkError(
-            f"{self.what}: {method} {_shown(url)} kept failing after {self.retries} retries ({last_problem})",
-            hint=RETRY_HINT,
-        )
+                attempt.failed(f"HTTP {response.status_code} {server_message(response)}", response)
+        raise AssertionError("unreachable: _attempts raises once the retries are used up")
 
     def download(self, url: str, dest: Path, *, max_bytes: int | None = None) -> Downloaded:
         """GET ``url`` streaming the body into ``dest`` (never whole in memory), with the same retries.
@@ -521,12 +542,10 @@ class HttpClient:
         one ``request_timeout``).
         """
         limit = self.max_download_bytes if max_bytes is None else max_bytes
-        last_problem = ""
-        for attempt in range(self.retries + 1):
+        for attempt in self._attempts("GET", url):
             ends = self._attempt_deadline("GET", url)
             if self.deadline is not None:
                 ends = self.deadline  # a big file may take longer than one request_timeout
-            status: int | None = None
             try:
                 with self.leased() as client, client.stream("GET", url, timeout=self._timeout(ends)) as response:
                     status = response.status_code
@@ -548,11 +567,9 @@ class HttpClient:
                     self._read_bounded(response, MAX_ANSWER_BYTES, ends)
                     if status not in RETRY_STATUS:
                         return Downloaded(status, response.headers, None, 0, response.text[:2000])
-                    last_problem = f"HTTP {status} {server_message(response)}"
-                    delay = self._delay(attempt, response)
+                    attempt.failed(f"HTTP {status} {server_message(response)}", response)
             except httpx.TransportError as exc:
-                last_problem = f"{type(exc).__name__}: {scrub(str(exc)) or 'no detail'}"
-                delay = self._delay(attempt, None)
+                attempt.failed(f"{type(exc).__name__}: {scrub(str(exc)) or 'no detail'}")
             except _DeadlinePassed:
                 dest.unlink(missing_ok=True)
                 raise NetworkError(
@@ -565,20 +582,7 @@ class HttpClient:
                     f"{self.what}: GET {_shown(url)} sent more than {_mib(exc.limit)}",
                     hint="raise max_download_mb (CIPUB_MAX_DOWNLOAD_MB) if packages are really this big",
                 ) from None
-            if attempt < self.retries:
-                log.info(
-                    "GET %s failed (%s); retry %d/%d in %.1fs",
-                    _shown(url),
-                    last_problem,
-                    attempt + 1,
-                    self.retries,
-                    delay,
-                )
-                self._pause(delay)
-        raise NetworkError(
-            f"{self.what}: GET {_shown(url)} kept failing after {self.retries} retries ({last_problem})",
-            hint=RETRY_HINT,
-        )
+        raise AssertionError("unreachable: _attempts raises once the retries are used up")
 
     def parse(self, response: httpx.Response, expect: type[dict[str, Any]] | type[list[Any]], action: str) -> Any:
         """The JSON body of ``response`` if it is a JSON ``expect`` (object or array), else exit 7

@@ -385,6 +385,15 @@ def recipe_variant_file(recipe: Recipe) -> Path | None:
     return own_variant_file(recipe.directory, recipe.format)
 
 
+def _variant_files(
+    recipe: Recipe, variant_configs: Sequence[Path], pinning: Path | None
+) -> tuple[list[Path], list[Path]]:
+    """The variant files a build of ``recipe`` reads, lowest priority first, and those read leniently
+    (the pinning file: keys the recipe never uses may hold anything)."""
+    files = stacked_variant_files(recipe.directory, recipe.format, variant_configs, pinning=pinning)
+    return files, [pinning] if pinning is not None else []
+
+
 def variant_config_for(
     recipe: Recipe,
     platform: str,
@@ -399,8 +408,7 @@ def variant_config_for(
     ``pinning`` is the lowest-priority file (conda-build's exclusive config file), below the
     recipe's own, which is below every ``-m`` file.
     """
-    files = stacked_variant_files(recipe.directory, recipe.format, variant_configs, pinning=pinning)
-    lenient = [pinning] if pinning is not None else []
+    files, lenient = _variant_files(recipe, variant_configs, pinning)
     config = load_variant_files(files, platform, recipe_format=recipe.format, environ=environ, lenient=lenient)
     if recipe.format == "v0":
         # conda-build's lowest layer (get_default_variant): its default compilers per platform, so a
@@ -426,8 +434,7 @@ def native_values(
     """The values of :func:`variant_config_for` that rattler-build reads as ints or booleans
     (:func:`cipub.recipe.variants.typed_values`); a ``--variant`` (text, as rattler-build's own
     ``--variant``) leaves its keys text."""
-    files = stacked_variant_files(recipe.directory, recipe.format, variant_configs, pinning=pinning)
-    lenient = [pinning] if pinning is not None else []
+    files, lenient = _variant_files(recipe, variant_configs, pinning)
     natives = typed_values(files, platform, recipe_format=recipe.format, environ=environ, lenient=lenient)
     for key in overrides:
         natives.pop(key, None)

@@ -16,10 +16,11 @@ the channel's state, so every kind of target decides alike; targets only do the 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Literal
 
-from cipub.channels.base import Channel, ChannelFile, find_file
+from cipub.channels.base import Channel, ChannelFile, find_file, when_published
 from cipub.core.errors import CipubError, ConflictError, UsageError, VerificationError
 from cipub.core.manifest import ArtifactEntry, Manifest, PromotionReceipt
 from cipub.policy.publish import Progress, batch_entries, channel_state, now_carries, verify_labels
@@ -141,7 +142,8 @@ def promote(
                 say(f"already   {d.entry.key} in {to_label} (promoted meanwhile by another run)")
                 receipt(d.entry, "already-promoted")
                 continue
-            say(f"promoted  {d.entry.key}: {from_label} -> {to_label}")
+            line = f"promoted  {d.entry.key}: {from_label} -> {to_label}"
+            when_published(channel, d.entry.subdir, d.entry.filename, functools.partial(say, line))
             receipt(d.entry, "promoted")
         for d in done:
             say(f"already   {d.entry.key} in {to_label}")

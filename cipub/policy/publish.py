@@ -12,13 +12,14 @@ manifest's sha256, or the command fails with exit 8.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from cipub.channels.base import Channel, ChannelFile, find_file
+from cipub.channels.base import Channel, ChannelFile, find_file, listing_left_out, when_published
 from cipub.core.artifact import PACKAGE_EXTENSIONS, Artifact, package_extension, read_artifact
 from cipub.core.errors import ConflictError, VerificationError
 from cipub.core.manifest import ArtifactEntry, Manifest, UploadReceipt
@@ -127,6 +128,16 @@ def _other_format(entry: ArtifactEntry, state: dict[str, list[ChannelFile]]) -> 
 def plan_upload(channel: Channel, manifest: Manifest, label: str) -> list[UploadAction]:
     entries = batch_entries(manifest.artifacts)
     state = channel_state(channel, entries)
+    # A listing that may come from a cache is not trusted to say a name is free: each name about to
+    # be written (and its other format's) is looked up exactly; one it left out is listed again.
+    unlisted = [
+        e
+        for e in entries
+        if e.key not in state
+        and any([listing_left_out(channel, e.subdir, f"{_stem(e.filename)}{ext}") for ext in PACKAGE_EXTENSIONS])
+    ]
+    if unlisted:
+        state.update(channel_state(channel, unlisted))
     actions = []
     for e in entries:
         other = _other_format(e, state)
@@ -233,15 +244,18 @@ def upload(
 
         def run(action: UploadAction) -> UploadReceipt:
             try:
+                entry = action.entry
                 if action.action == "upload":
-                    channel.upload(artifacts[action.entry.key], label)
-                    say(f"uploaded  {action.entry.key} -> {label}")
-                    return _receipt(action.entry, channel, label, "uploaded")
+                    channel.upload(artifacts[entry.key], label)
+                    line = f"uploaded  {entry.key} -> {label}"
+                    when_published(channel, entry.subdir, entry.filename, functools.partial(say, line))
+                    return _receipt(entry, channel, label, "uploaded")
                 if action.action == "add-label":
                     assert action.existing is not None
                     channel.add_label(action.existing, label, source_label=action.source_label)
-                    say(f"labelled  {action.entry.key} +{label} (identical file already there)")
-                    return _receipt(action.entry, channel, label, "label-added")
+                    line = f"labelled  {entry.key} +{label} (identical file already there)"
+                    when_published(channel, entry.subdir, entry.filename, functools.partial(say, line))
+                    return _receipt(entry, channel, label, "label-added")
             except (ConflictError, VerificationError):
                 # Another process may have written the very same file meanwhile: that is success.
                 if not now_carries(channel, action.entry, label):

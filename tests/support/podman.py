@@ -155,8 +155,15 @@ def start(workdir: Path) -> Iterator[Podman]:
         pytest.skip(f"Podman cannot run a container on this machine: {probe.stderr.strip()[-300:]}")
     socket = workdir / "podman.sock"
     log = (workdir / "podman-service.log").open("w")
+    # cwd: conmon, started by the service for each container, writes an empty file named "oom" into
+    # its working directory when the kernel kills the container for memory (the memory-limit test);
+    # from the checkout root, that file was committed once by accident (47845f4)
     service = subprocess.Popen(
-        ["podman", "system", "service", "--time=0", f"unix://{socket}"], env=env, stdout=log, stderr=log
+        ["podman", "system", "service", "--time=0", f"unix://{socket}"],
+        env=env,
+        stdout=log,
+        stderr=log,
+        cwd=workdir,
     )
     try:
         docker_host = f"unix://{socket}"

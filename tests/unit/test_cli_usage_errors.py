@@ -37,10 +37,20 @@ def test_click_usage_errors_speak_cipubs_format(
     assert "Usage:" not in result.err and "Try '" not in result.err and "Traceback" not in result.err
 
 
-def test_a_group_without_a_command_still_shows_its_help(cipub: Cli, tmp_path: Path) -> None:
-    result = cipub("ci", cwd=tmp_path)
+@pytest.mark.parametrize(("args", "command"), [(("ci",), "cipub ci"), ((), "cipub"), (("--debug", "ci"), "cipub ci")])
+def test_a_group_without_a_command_shows_its_help_and_says_what_is_missing(
+    cipub: Cli, tmp_path: Path, args: tuple[str, ...], command: str
+) -> None:
+    result = cipub(*args, cwd=tmp_path)
     assert result.code == 2, result.err
-    assert "Usage: cipub ci" in result.out + result.err and "init" in result.out + result.err
+    assert f"Usage: {command} " in result.err and "Commands:" in result.err
+    # then cipub's own two lines, last, as for a missing argument (`cipub ci init`)
+    error, hint = result.err.rstrip("\n").splitlines()[-2:]
+    assert error.startswith("cipub: error: Missing command (one of "), error
+    if command == "cipub ci":
+        assert "init, report-plan, gitlab-pipeline, verify" in error
+    assert hint == f"cipub: hint: '{command} COMMAND -h' shows a command's options"
+    assert "Traceback" not in result.err
 
 
 def test_uploading_a_file_that_does_not_exist_is_a_usage_error(cipub: Cli, tmp_path: Path) -> None:

@@ -184,6 +184,7 @@ def test_sigint_mid_build_leaves_no_container(podman: podman_support.Podman, tmp
 def test_missing_image_timeout_and_oom_are_errors_leaving_no_container(
     podman: podman_support.Podman, tmp_path: Path
 ) -> None:
+    had_oom = (Path.cwd() / "oom").exists()
     _slow_recipe(tmp_path)
     missing = run(
         podman, "build", "slow", "--container", "localhost/cipub-no-such-image:0", "--no-upload", cwd=tmp_path
@@ -217,6 +218,7 @@ def test_missing_image_timeout_and_oom_are_errors_leaving_no_container(
     assert proc.returncode == 4, proc.stderr
     assert "memory limit 300m" in proc.stderr
     assert cipub_containers(podman) == []
+    assert not (Path.cwd() / "oom").exists() or had_oom  # no stray file where the tests were started
 
 
 def test_conda_build_in_an_image_with_conda_uses_the_adapter_argv(
