@@ -56,8 +56,10 @@ from cipub.recipe.variants import (
 PLAN_SCHEMA = 1
 #: ids longer than this are cut and given a hash suffix (CI job names and paths stay manageable)
 MAX_ID_LENGTH = 64
-#: GitHub-hosted runner labels per target platform, as GitHub's runner-images list them (late 2025);
-#: the setting ``runners`` (``osx-64=LABEL``, env CIPUB_RUNNERS) overrides any of them
+#: GitHub-hosted runner labels per platform a job runs on (its build platform: the target platform
+#: unless conda-forge.yml's ``build_platform`` cross-compiles it on another), as GitHub's
+#: runner-images list them (late 2025); the setting ``runners`` (``osx-64=LABEL``, env CIPUB_RUNNERS)
+#: overrides any of them
 GITHUB_RUNNERS = {
     "linux-64": "ubuntu-latest",
     "linux-aarch64": "ubuntu-24.04-arm",
@@ -94,6 +96,14 @@ class PlanCell:
     #: output may have numbers of their own: ``number: 5`` plus 100 for ``nompi``); empty in a
     #: plan written before per-cell numbers (then ``Plan.build_numbers`` has one per output)
     build_numbers: dict[str, int] = field(default_factory=dict)
+    #: the platform the job runs on when it is not ``platform`` (conda-forge.yml's ``build_platform``:
+    #: osx-arm64 cross-compiled on osx-64); the runner is this platform's, the build targets ``platform``
+    build_platform: str = ""
+
+    @property
+    def runs_on(self) -> str:
+        """The platform of the machine that builds this cell."""
+        return self.build_platform or self.platform
 
 
 #: one job per cell, or conda-smithy's: jobs split only over the keys every output uses
@@ -296,6 +306,9 @@ class _PlanReader:
         if noarch is not None and noarch not in ("python", "generic"):
             raise self.error(f"{where}.noarch", f"must be null, python or generic, not {self._kind(noarch)}")
         native = self.mapping(cell.get("native", {}), f"{where}.native")
+        build_platform = ""
+        if cell.get("build_platform"):
+            build_platform = self.platform(cell["build_platform"], f"{where}.build_platform")
         return PlanCell(
             id=ident,
             platform=self.platform(cell["platform"], f"{where}.platform"),
@@ -312,6 +325,7 @@ class _PlanReader:
                 self.text_item(k, f"{where}.build_numbers key"): self.number(v, f"{where}.build_numbers.{k}")
                 for k, v in self.mapping(cell.get("build_numbers", {}), f"{where}.build_numbers").items()
             },
+            build_platform=build_platform,
         )
 
     def ident(self, value: Any, where: str) -> str:
@@ -736,6 +750,7 @@ def make_plan(
     noarch_platforms: Sequence[str] = (),
     environ_for: Callable[[str], Mapping[str, str]] | None = None,
     grouping: str = "cells",
+    build_platforms: Mapping[str, str] | None = None,
 ) -> Plan:
     """Plan ``recipe`` for ``platforms`` (default: the recipe's target platform).
 
@@ -744,7 +759,9 @@ def make_plan(
     ``environ_for(platform)`` the same per platform (conda-smithy's ``BUILD_PLATFORM``);
     ``noarch_platforms``: a noarch recipe is planned once on each (default: on ``noarch_platform``);
     ``grouping``: ``cells`` (a job per cell) or ``conda-smithy`` (a job per combination of the keys
-    every output uses: a library with Python bindings is built once per job, not once per python).
+    every output uses: a library with Python bindings is built once per job, not once per python);
+    ``build_platforms`` (conda-forge.yml's ``build_platform``): target platform -> the platform its
+    jobs run on (cross-compiling), whose runners they get.
     """
     check_grouping(grouping)
     wanted = list(dict.fromkeys(check_platform(p, source="--platform") for p in platforms)) or [recipe.target_platform]
@@ -837,6 +854,8 @@ def make_plan(
         [n for numbers in cell_numbers.values() for n in numbers],
     )
     plan.cells = [replace(c, build_numbers=_chosen_for(plan.build_numbers, cell_numbers[c.id])) for c in plan.cells]
+    if build_platforms:
+        with_runners(plan, {}, build_platforms=build_platforms)
     return plan
 
 
@@ -921,10 +940,19 @@ def parse_runners(items: Sequence[str]) -> dict[str, str]:
     return runners
 
 
-def with_runners(plan: Plan, runners: Mapping[str, str]) -> Plan:
-    """``plan`` with the runner of each overridden platform's cells replaced."""
-    if runners:
-        plan.cells = [replace(c, runner=runners.get(c.platform, c.runner)) for c in plan.cells]
+def with_runners(plan: Plan, runners: Mapping[str, str], *, build_platforms: Mapping[str, str] | None = None) -> Plan:
+    """``plan`` with each cell's runner chosen for the platform its job runs on: the target platform,
+    or the one ``build_platforms`` (conda-forge.yml's ``build_platform``) cross-compiles it on; from
+    GITHUB_RUNNERS, unless ``runners`` names that platform."""
+    cross = build_platforms or {}
+    cells = []
+    for c in plan.cells:
+        runs_on = cross.get(c.platform, c.runs_on)
+        default = GITHUB_RUNNERS.get(runs_on, "ubuntu-latest")
+        cells.append(
+            replace(c, build_platform=runs_on if runs_on != c.platform else "", runner=runners.get(runs_on, default))
+        )
+    plan.cells = cells
     return plan
 
 

@@ -564,6 +564,7 @@ def _dry_run(
     report.say(
         f"would build {request.recipe.path} with {engine.name} into {request.output_dir}"
         + (f" (cell {cell.id})" if cell.id else "")
+        + (f" for {request.target_platform}" if request.target_platform else "")
         + f", solving dependencies from {', '.join(map(_shown_channel, request.channels)) or 'no channel'}"
         + (f", build number {request.build_number}" if request.build_number is not None else "")
         + ("" if request.run_tests else ", without recipe tests")
