@@ -47,6 +47,7 @@ Examples:
         "target",
         "noarch_platform",
         "runners",
+        "gitlab_tags",
         "pinning",
         "conda_forge",
         "grouping",

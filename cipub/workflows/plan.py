@@ -78,7 +78,11 @@ def plan(settings: Settings, job: PlanJob) -> PlanResult:
             the_plan = plan_mod.make_plan(recipe, channel=opened, **arguments)
     else:
         the_plan = plan_mod.make_plan(recipe, channel=None, **arguments)
-    plan_mod.with_runners(the_plan, plan_mod.parse_runners(settings.runners))
+    plan_mod.with_runners(
+        the_plan,
+        plan_mod.parse_runners(settings.runners),
+        gitlab_tags=plan_mod.parse_gitlab_tags(settings.gitlab_tags, _named(settings, "gitlab_tags", "--gitlab-tag")),
+    )
     notes.extend(noarch.advise_plan(recipe, the_plan))
     the_plan.notes.extend(notes)
     the_plan.channels = list(settings.channels)
