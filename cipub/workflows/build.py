@@ -609,7 +609,8 @@ def _run_engine(
     if request.build_number is None:
         decisions = _with_variant_numbers(decisions, artifacts, report)
     manifest = Manifest(
-        artifacts=[_entry(cell, a) for a in artifacts],
+        # each file names the channels it was built from: verify installs it from the same ones
+        artifacts=[replace(_entry(cell, a), channels=list(request.channels)) for a in artifacts],
         build_numbers=decisions,
         recipe=str(request.recipe.path),
         engine=engine.name,
