@@ -189,6 +189,8 @@ def _build(
         return unplanned if unplanned is not None else _variant_numbers(settings, job, recipe, reading)
 
     decisions = _build_numbers(recipe, job, planned, channel, report, cell=cell, variant_numbers=siblings)
+    if planned and job.plan_file is not None:
+        _refuse_a_stale_plan(settings, job.plan_file, decisions, channel)
     runs = [
         (part, numbers, _engine_request(settings, recipe, part, engine_number(numbers, job.build_number), reading))
         for part, numbers in _engine_runs(cell, decisions, job.build_number)
@@ -235,6 +237,54 @@ def _build(
         manifest_mod.write(manifest, path)
     reports.report_manifest("build", manifest, {"manifest": str(path)})
     return BuildResult(manifest, path)
+
+
+def _refuse_a_stale_plan(
+    settings: Settings,
+    plan_file: Path,
+    decisions: list[BuildNumberDecision],
+    channel: Channel | None,
+) -> None:
+    """Before building: a plan whose numbers the target has moved past since it was written (another
+    build published one of them, or a higher one) is refused with exit 6 naming the plan file, the
+    number and the file now on the channel. Rebuilding the plan's number would only collide at upload
+    (exit 6 after the build) or publish a build that sorts below what is there.
+
+    A job that uploads has the target open already; one that does not (a CI build job, no token)
+    opens it to read, and builds on with a warning when it cannot (a private channel, no network):
+    the publish job's never-force check still stands. Only decisions the plan made by reading this
+    target are checked (a plan made without one, or with --build-number, promised nothing)."""
+    from cipub.core.errors import CipubError, ConflictError
+    from cipub.policy.buildnumber import published_since
+    from cipub.workflows.ledger import load_records
+
+    if not any(d.target is not None for d in decisions):
+        return
+    log = logging.getLogger("cipub.workflows.build")
+    known = {a.key for r in load_records(settings) for a in r.manifest.artifacts}
+    opened = channel
+    try:
+        if opened is None:
+            opened = open_target(settings)
+        with opened:
+            stale = published_since(opened, decisions, known)
+    except (CipubError, ImportError) as exc:
+        if channel is not None:
+            raise  # the target this build uploads to cannot be read: it fails as a lookup would
+        log.warning(
+            "could not check whether plan %s is still current on %s (%s); building on", plan_file, settings.target, exc
+        )
+        return
+    if not stale:
+        return
+    d, found = stale[0]
+    seen = "nothing" if d.channel_highest is None else f"build {d.channel_highest}"
+    raise ConflictError(
+        f"plan {plan_file} is out of date: it chose build {d.chosen} for {d.name} {d.version} when {d.target} had "
+        f"{seen}; the channel now has build {found.build_number} ({found.key}), published since",
+        hint="nothing was built: write the plan again (`cipub plan RECIPE --format json --output FILE`) and run "
+        "its jobs; its old number would collide with, or sort below, what is published",
+    )
 
 
 def _channel_sources(settings: Settings, request: BuildRequest, plan_channels: Sequence[str]) -> tuple[str, ...]:
