@@ -588,8 +588,21 @@ def _engine_request(
         build_number=number,
         target_platform=cell.target_platform,
         channels=tuple(settings.channels),
-        run_tests=settings.run_tests,
+        run_tests=settings.run_tests and _cross_compiled(cell.target_platform) is None,
     )
+
+
+def _cross_compiled(target_platform: str | None) -> str | None:
+    """This machine's platform when a build for ``target_platform`` cross-compiles here (an osx-arm64
+    cell on its build platform's osx-64 runner, conda-forge.yml ``build_platform``), else None. The
+    recipe tests of such a build cannot run here: they are skipped, as conda-smithy skips them and
+    rattler-build's ``--test native`` does (a noarch package is tested wherever it is built)."""
+    from cipub.recipe.selectors import current_platform
+
+    if target_platform is None or target_platform == "noarch":
+        return None
+    here = current_platform()
+    return here if here != target_platform else None
 
 
 def _shown_channel(channel: str) -> str:
@@ -639,7 +652,14 @@ def _run_engine(
     report.say(f"building {request.recipe.path} with {engine.name}" + (f" (cell {cell.id})" if cell.id else ""))
     activity.now(f"building {request.recipe.path}", "nothing was uploaded")
     if not request.run_tests:
-        report.say("recipe tests: skipped (--no-test / run-tests = false)")
+        here = _cross_compiled(request.target_platform)
+        if here is not None:
+            report.say(
+                f"recipe tests: skipped (built for {request.target_platform} on {here}, cross-compiling: "
+                "this machine cannot run its programs)"
+            )
+        else:
+            report.say("recipe tests: skipped (--no-test / run-tests = false)")
     with _EarlyChecks() as checks:
         with report.stream(f"building {request.recipe.path}") as log:
             built = engine.build(replace(request, log=log, on_package=checks.start, on_started=checks.prepare))
