@@ -551,7 +551,8 @@ FLAGS: Final = (
     Option(
         "runner_tags",
         "",
-        "Runner tag per platform.",
+        "Runner tags of the build jobs per platform they run on, overriding the plan's (a platform twice: "
+        "both tags; PLATFORM= : any runner).",
         ("--runner-tags",),
         "PLATFORM=TAG,...",
         env="CIPUBCI_RUNNER_TAGS",
