@@ -680,7 +680,7 @@ def _run_engine(
         decisions = _with_variant_numbers(decisions, artifacts, report)
     manifest = Manifest(
         # each file names the channels it was built from: verify installs it from the same ones
-        artifacts=[replace(_entry(cell, a), channels=list(request.channels)) for a in artifacts],
+        artifacts=[replace(_entry(cell, a), channels=_recordable(request.channels)) for a in artifacts],
         build_numbers=decisions,
         recipe=str(request.recipe.path),
         engine=engine.name,
@@ -694,6 +694,15 @@ def _run_engine(
     for note in manifest.notes:
         report.say(f"note: {note}")
     return manifest
+
+
+def _recordable(channels: Sequence[str]) -> list[str]:
+    """The build's channels as the manifest keeps them: all of them, or none when one carries what
+    could be a credential (``user:password@``, ``/t/TOKEN/``, a query): the manifest never holds a
+    secret, and verify then uses the channels setting, as for a manifest that names none."""
+    from cipub.core.secrets import redact_url
+
+    return list(channels) if all(redact_url(c) == c for c in channels) else []
 
 
 def _with_variant_numbers(

@@ -231,3 +231,13 @@ def test_each_file_records_its_own_cell_and_the_job_only_when_one_run_built_seve
     data["artifacts"][1]["job"] = 3
     with pytest.raises(UsageError, match="job"):
         m.Manifest.from_dict(data)
+
+
+def test_a_builds_channels_are_recorded_only_without_credentials() -> None:
+    """The manifest never holds a secret: channels with a token in the URL are not recorded (verify
+    then uses the channels setting, as for a manifest that names none)."""
+    from cipub.workflows.build import _recordable
+
+    assert _recordable(["conda-forge", "file:///srv/mirror"]) == ["conda-forge", "file:///srv/mirror"]
+    assert _recordable(["conda-forge", "https://conda.anaconda.org/t/abc123/private"]) == []
+    assert _recordable(["https://user:pw@mirror.example/c"]) == []
