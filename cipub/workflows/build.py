@@ -363,13 +363,17 @@ def _container_options(settings: Settings) -> ContainerOptions | None:
     return ContainerOptions(settings.container, settings.container_memory, settings.container_timeout)
 
 
-def one_platform(platforms: tuple[str, ...]) -> str | None:
+def one_platform(platforms: tuple[str, ...], *, only: str | None = None) -> str | None:
     """The build's target platform from the ``platforms`` setting: one, or None for this machine.
 
     ``build`` and ``plan`` share the setting (``--platform``, ``CIPUB_PLATFORMS``, config
-    ``platforms``), so a value set once applies to both; a build makes one platform at a time.
+    ``platforms``), so a value set once applies to both; a build makes one platform at a time. With
+    ``--only`` the chosen cell (or job) has its platform: several platforms are the plan's (the
+    GitLab include hands its ``platforms`` input to every job of the child pipeline), None here.
     """
     if len(platforms) > 1:
+        if only is not None:
+            return None
         raise UsageError(
             f"cipub build builds one platform at a time, not {', '.join(platforms)}",
             hint="cipub plan --platform A --platform B makes a cell per platform; build each with --only",

@@ -145,3 +145,22 @@ def test_the_include_runner_tags_override_the_plans_and_old_plans_get_the_defaul
     assert single["cipub-build"]["tags"] == ["saas-macos-medium-m1"] and single["cipub-publish"]["needs"] == [
         "cipub-build"
     ]
+
+
+def test_a_job_of_the_plan_builds_whatever_platforms_the_shared_setting_names(cipub: Cli, tmp_path: Path) -> None:
+    """The GitLab include hands its ``platforms`` input (CIPUB_PLATFORMS) to every child job: with
+    ``--only`` the cell has its platform, so several platforms there are the plan's, not an error."""
+    (tmp_path / "recipe").mkdir()
+    (tmp_path / "recipe" / "recipe.yaml").write_text(RECIPE)
+    (tmp_path / "cbc.yaml").write_text("c_compiler:\n  - clang\n")
+    env = {"CIPUB_PLATFORMS": "linux-64,osx-arm64", "CIPUB_VARIANT_CONFIG": "cbc.yaml"}
+    planned = cipub(
+        "plan", "recipe", "--no-build-numbers", "--format", "json", "--output", "plan.json", cwd=tmp_path, env=env
+    )
+    assert planned.code == 0, planned.err
+    built = cipub("build", "recipe", "--plan", "plan.json", "--only", "osx-arm64", "--dry-run", cwd=tmp_path, env=env)
+    assert built.code == 0, built.err
+    assert "(cell osx-arm64) for osx-arm64" in built.out
+    # without --only a build still makes one platform at a time
+    whole = cipub("build", "recipe", "--dry-run", cwd=tmp_path, env=env)
+    assert whole.code == 2 and "one platform at a time" in whole.err
