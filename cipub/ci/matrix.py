@@ -116,38 +116,47 @@ def unset_secrets_script() -> str:
     return f'for cipub_name in $({names}); do unset "$cipub_name" 2>/dev/null || true; done; unset cipub_name'
 
 
-def parse_runner_tags(text: str) -> dict[str, str]:
-    """``linux-64=docker,osx-arm64=mac`` -> {platform: tag}."""
-    tags: dict[str, str] = {}
-    for raw in text.replace("\n", ",").split(","):
-        item = raw.strip()
-        if not item:
-            continue
-        platform, sep, tag = item.partition("=")
-        if not sep or not platform.strip() or not tag.strip():
-            raise UsageError(f"runner tags: {item!r} is not PLATFORM=TAG", hint="e.g. linux-64=docker,osx-arm64=mac")
-        tags[platform.strip()] = tag.strip()
-    return tags
+def parse_runner_tags(text: str) -> dict[str, tuple[str, ...]]:
+    """``linux-64=docker,osx-arm64=mac`` (the include's ``runner-tags``) -> {platform: tags}, read as
+    the setting ``gitlab-tags`` is (a platform twice: both tags; ``PLATFORM=``: any runner)."""
+    from cipub.policy.plan import parse_gitlab_tags
+
+    items = [item.strip() for item in text.replace("\n", ",").split(",") if item.strip()]
+    return parse_gitlab_tags(items, source="runner tags")
 
 
 def _manifests(plan: Plan) -> str:
     return " ".join(f"--manifest={shlex.quote(f'output/{job}/cipub-manifest.json')}" for job in plan.jobs)
 
 
-def _matrix(plan: Plan, tags: Mapping[str, str]) -> list[dict[str, Any]]:
-    """``CIPUBCI_CELL``: one value per job of the plan (a cell id, or a job id of several cells)."""
-    if not tags:
-        return [{"CIPUBCI_CELL": plan.jobs}]
-    by_platform: dict[str, list[str]] = {}
+def _build_groups(plan: Plan, overrides: Mapping[str, tuple[str, ...]]) -> list[tuple[str, tuple[str, ...], list[str]]]:
+    """(job name, runner tags, the plan's job ids) of each build job of the child pipeline.
+
+    A plan job's tags are those of the platform it runs on (its cells' ``runs_on``): the include's
+    ``runner-tags`` for that platform, else the plan's (HOSTED_RUNNERS, or the setting ``gitlab-tags``).
+    All alike: one ``cipub-build`` job; else one per platform, ``cipub-build-PLATFORM``, each with
+    its own ``tags:`` (a matrix variable cannot leave a job untagged, nor give it several tags).
+    """
+    by_platform: dict[str, tuple[tuple[str, ...], list[str]]] = {}
+    missing: list[str] = []
     for job, cells in plan.cells_by_job().items():
-        by_platform.setdefault(cells[0].platform, []).append(job)
-    missing = sorted(p for p in by_platform if p not in tags)
+        runs_on = cells[0].runs_on
+        tags = overrides.get(runs_on, cells[0].runner_tags)
+        if tags is None:
+            missing.append(runs_on)
+            continue
+        by_platform.setdefault(runs_on, (tags, []))[1].append(job)
     if missing:
+        shown = ", ".join(dict.fromkeys(missing))
         raise UsageError(
-            f"runner tags: no tag for platform {', '.join(missing)}",
-            hint="give a tag for every platform of the plan, or none to run on any runner",
+            f"runner tags: no GitLab runner is known for platform {shown} (GitLab.com hosts none)",
+            hint=f'name your runner\'s tag: `gitlab-tags = ["{missing[0]}=TAG"]` in the config file (or '
+            f"cipub plan --gitlab-tag {missing[0]}=TAG), or the include's runner-tags input",
         )
-    return [{"CIPUBCI_CELL": ids, "CIPUBCI_RUNNER_TAG": tags[p]} for p, ids in by_platform.items()]
+    if len({tags for tags, _ in by_platform.values()}) <= 1:
+        tags = next(iter(by_platform.values()))[0] if by_platform else ()
+        return [("cipub-build", tags, plan.jobs)]
+    return [(f"cipub-build-{platform}", tags, jobs) for platform, (tags, jobs) in by_platform.items()]
 
 
 def gitlab_child_pipeline(
@@ -156,7 +165,7 @@ def gitlab_child_pipeline(
     promote_when: str = "manual",
     environment: str = "conda-main",
     verify: str = "install",
-    runner_tags: Mapping[str, str] | None = None,
+    runner_tags: Mapping[str, tuple[str, ...]] | None = None,
     attest: str = "sigstore",
 ) -> dict[str, Any]:
     attest = attest.strip()
@@ -173,23 +182,25 @@ def gitlab_child_pipeline(
             f"the plan has {len(plan.jobs)} jobs; a GitLab parallel:matrix takes at most {GITLAB_MAX_MATRIX}",
             hint="plan each platform in its own pipeline (inputs: platforms)",
         )
-    tags = dict(runner_tags or {})
     manifests = _manifests(plan)
-    build_job: dict[str, Any] = {
-        "extends": ".cipub",
-        "stage": "build",
-        "parallel": {"matrix": _matrix(plan, tags)},
-        "before_script": [unset_secrets_script(), *gitlab_install_script()],
-        "script": [
-            # The plan travels inside this pipeline: every job builds with the plan's numbers.
-            f'printf %s "$CIPUBCI_PLAN_B64" | base64 -d > {CHILD_PLAN_FILE}',
-            f'cipub build --plan {CHILD_PLAN_FILE} --only "$CIPUBCI_CELL" --no-upload'
-            ' --output-dir "output/$CIPUBCI_CELL" -- "$CIPUBCI_RECIPE"',
-        ],
-        "artifacts": {"paths": ["output/"], "expire_in": "1 week"},
-    }
-    if tags:
-        build_job["tags"] = ["$CIPUBCI_RUNNER_TAG"]
+    build_jobs: dict[str, dict[str, Any]] = {}
+    for name, tags, jobs in _build_groups(plan, dict(runner_tags or {})):
+        build_job: dict[str, Any] = {
+            "extends": ".cipub",
+            "stage": "build",
+            "parallel": {"matrix": [{"CIPUBCI_CELL": jobs}]},
+            "before_script": [unset_secrets_script(), *gitlab_install_script()],
+            "script": [
+                # The plan travels inside this pipeline: every job builds with the plan's numbers.
+                f'printf %s "$CIPUBCI_PLAN_B64" | base64 -d > {CHILD_PLAN_FILE}',
+                f'cipub build --plan {CHILD_PLAN_FILE} --only "$CIPUBCI_CELL" --no-upload'
+                ' --output-dir "output/$CIPUBCI_CELL" -- "$CIPUBCI_RECIPE"',
+            ],
+            "artifacts": {"paths": ["output/"], "expire_in": "1 week"},
+        }
+        if tags:
+            build_job["tags"] = list(tags)
+        build_jobs[name] = build_job
     manifest_artifacts = {
         "paths": ["output/*/cipub-manifest.json", "output/cipub-manifest.json"],
         "reports": {"dotenv": "cipub.env"},
@@ -198,7 +209,7 @@ def gitlab_child_pipeline(
     publish_job: dict[str, Any] = {
         "extends": ".cipub",
         "stage": "publish",
-        "needs": ["cipub-build"],
+        "needs": list(build_jobs),
         # One upload of every cell, never two publishes to the same channel at once.
         "resource_group": "cipub-publish",
         "script": [f"cipub upload {manifests}"],
@@ -217,7 +228,7 @@ def gitlab_child_pipeline(
             "CIPUBCI_PLAN_B64": base64.b64encode(plan.to_json().encode("utf-8")).decode("ascii"),
         },
         ".cipub": {"before_script": gitlab_install_script()},
-        "cipub-build": build_job,
+        **build_jobs,
         "cipub-publish": publish_job,
         "cipub-verify": {
             "extends": ".cipub",

@@ -86,7 +86,7 @@ def build_command(
     job = BuildJob(
         # none named: the project's recipe (setting `recipe`, from the project root)
         recipe=recipe_dir or Path(settings.recipe),
-        platform=one_platform(settings.platforms),
+        platform=one_platform(settings.platforms, only=only),
         variant_overrides=parse_overrides(variant),
         only=only,
         plan_file=plan_file,

@@ -30,6 +30,7 @@ Examples:
     #   runs-on: ${{ matrix.runner }}   ...   cipub build recipe/ --only ${{ matrix.id }}
 
     cipub plan recipe/ --format gitlab --output cells.yml    # a child pipeline for GitLab
+    cipub plan recipe/ --format gitlab --gitlab-tag osx-arm64=my-mac   # jobs of osx-arm64 on your runner
 
     # a conda-forge feedstock, as conda-smithy renders it (conda-forge.yml, pinning, migrations)
     cipub plan recipe/ --conda-forge --pinning conda-forge-pinning/recipe/conda_build_config.yaml
@@ -47,6 +48,7 @@ Examples:
         "target",
         "noarch_platform",
         "runners",
+        "gitlab_tags",
         "pinning",
         "conda_forge",
         "grouping",

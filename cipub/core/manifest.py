@@ -58,6 +58,9 @@ class ArtifactEntry:
     #: the plan job that built it, when one engine run built several cells (``--only JOB``, conda-smithy's
     #: grouping); None otherwise (and then not written: manifests of single cells read as before)
     job: str | None = None
+    #: the dependency channels the build solved from (its variant config's ``channel_sources``, or
+    #: ``-c``): ``cipub ci verify`` installs the file from them; empty (not written): not recorded
+    channels: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -172,6 +175,8 @@ class Manifest:
             raw["path"] = self._portable_path(entry, base)
             if raw["job"] is None:
                 del raw["job"]  # optional: what a build of one cell writes is what earlier cipub wrote
+            if not raw["channels"]:
+                del raw["channels"]  # optional too: a file uploaded on its own has no build to name
         return data
 
     def _portable_path(self, entry: ArtifactEntry, relative_to: Path | None) -> str:

@@ -368,6 +368,14 @@ class Settings:
         help="GitHub runner label of a platform's build jobs in the plan (osx-64=macos-15-large ...); repeatable.",
         shown_default="GitHub-hosted labels (osx-64: macos-15-intel)",
     )
+    gitlab_tags: tuple[str, ...] = setting(
+        (),
+        "--gitlab-tag",
+        metavar="PLATFORM=TAG",
+        help="GitLab runner tag of a platform's build jobs in the plan (osx-arm64=saas-macos-large-m2pro; "
+        "the platform twice: both tags; linux-64= : any runner); repeatable.",
+        shown_default="GitLab.com-hosted tags (linux-64: none, osx-arm64: saas-macos-medium-m1)",
+    )
     concurrency: int = setting(4, "--concurrency", "-j", metavar="N", min=1, max=64, help="Parallel uploads.")
     retries: int = setting(
         5, min=0, max=20, help="Retries of a failing HTTP request (5xx, timeouts) before giving up with exit 7."
@@ -551,7 +559,8 @@ FLAGS: Final = (
     Option(
         "runner_tags",
         "",
-        "Runner tag per platform.",
+        "Runner tags of the build jobs per platform they run on, overriding the plan's (a platform twice: "
+        "both tags; PLATFORM= : any runner).",
         ("--runner-tags",),
         "PLATFORM=TAG,...",
         env="CIPUBCI_RUNNER_TAGS",

@@ -211,3 +211,35 @@ def refuse_split_bumps(decisions: Sequence[BuildNumberDecision], output_names: C
                 hint="raise the recipe's build number past the channel's (the variants keep their gaps), "
                 "or pass --build-number N (every variant gets N)",
             )
+
+
+#: the reasons of decisions that did not compare with the channel (the number was asked for)
+_NOT_COMPARED = ("set by --build-number", "--no-bump")
+
+
+def published_since(
+    channel: Channel, planned: Sequence[BuildNumberDecision], known: Collection[str] = ()
+) -> list[tuple[BuildNumberDecision, ChannelFile]]:
+    """What makes a plan's numbers out of date: per decision the plan made by reading ``channel``,
+    the highest-numbered file of its (name, version) the channel has now and did not have then
+    (a number above the highest the plan saw). A file of one of the plan's own numbers that this
+    project built (``known``: ``subdir/filename`` from the ledger) is a sibling cell's, not news.
+    Empty: nothing was published since the plan, and its numbers are still the next ones."""
+    numbers: dict[tuple[str, str], set[int]] = {}
+    for d in planned:
+        numbers.setdefault((d.name, d.version), set()).add(d.chosen)
+    listed: dict[tuple[str, str], list[ChannelFile]] = {}
+    stale: list[tuple[BuildNumberDecision, ChannelFile]] = []
+    for d in planned:
+        if d.target is None or d.target != channel.display or d.reason.startswith(_NOT_COMPARED):
+            continue  # not decided from this channel: it promised nothing about it
+        key = (d.name, d.version)
+        if key not in listed:
+            listed[key] = channel.files(d.name, d.version)
+        seen = -1 if d.channel_highest is None else d.channel_highest
+        new = [
+            f for f in listed[key] if f.build_number > seen and not (f.key in known and f.build_number in numbers[key])
+        ]
+        if new:
+            stale.append((d, max(new, key=lambda f: (f.build_number, f.key))))
+    return stale

@@ -56,18 +56,44 @@ from cipub.recipe.variants import (
 PLAN_SCHEMA = 1
 #: ids longer than this are cut and given a hash suffix (CI job names and paths stay manageable)
 MAX_ID_LENGTH = 64
-#: GitHub-hosted runner labels per target platform, as GitHub's runner-images list them (late 2025);
-#: the setting ``runners`` (``osx-64=LABEL``, env CIPUB_RUNNERS) overrides any of them
-GITHUB_RUNNERS = {
-    "linux-64": "ubuntu-latest",
-    "linux-aarch64": "ubuntu-24.04-arm",
+
+
+@dataclass(frozen=True)
+class HostedRunner:
+    """Where a platform's build jobs run by default, on each CI provider cipub writes for."""
+
+    #: GitHub Actions ``runs-on`` label (GitHub-hosted, as GitHub's runner-images list them, late 2025)
+    github: str
+    #: GitLab ``tags:`` (GitLab.com's hosted runners); () runs on any runner: GitLab.com gives an
+    #: untagged job its small Linux x86-64 runner, a self-managed instance its untagged runners.
+    #: None: GitLab.com has no runner for it, the setting ``gitlab-tags`` must name one
+    gitlab: tuple[str, ...] | None
+
+
+#: The one table of default runners, by the platform a job runs on (its build platform: the target
+#: platform unless conda-forge.yml's ``build_platform`` cross-compiles it on another). The settings
+#: ``runners`` (GitHub, ``osx-64=LABEL``) and ``gitlab-tags`` (GitLab, ``osx-64=TAG``) override it.
+HOSTED_RUNNERS: Mapping[str, HostedRunner] = {
+    "linux-64": HostedRunner("ubuntu-latest", ()),
+    "linux-aarch64": HostedRunner("ubuntu-24.04-arm", ("saas-linux-small-arm64",)),
     # macos-13, the last free Intel label before, was retired on 2025-12-04; macos-15-intel is the
-    # free Intel (x64) image now ("macos-latest" and "macos-15" are arm64)
-    "osx-64": "macos-15-intel",
-    "osx-arm64": "macos-latest",
-    "win-64": "windows-latest",
-    "win-arm64": "windows-11-arm",
+    # free Intel (x64) image now ("macos-latest" and "macos-15" are arm64). GitLab.com has no Intel
+    # macOS runner: its osx-64 default is the Apple-silicon one (the build cross-compiles there).
+    "osx-64": HostedRunner("macos-15-intel", ("saas-macos-medium-m1",)),
+    "osx-arm64": HostedRunner("macos-latest", ("saas-macos-medium-m1",)),
+    "win-64": HostedRunner("windows-latest", ("saas-windows-medium-amd64",)),
+    "win-arm64": HostedRunner("windows-11-arm", None),
 }
+#: a platform the table does not name (linux-ppc64le ...): GitHub's default label, no GitLab runner
+FALLBACK_RUNNER = HostedRunner("ubuntu-latest", None)
+#: the GitHub column of HOSTED_RUNNERS
+GITHUB_RUNNERS = {platform: runner.github for platform, runner in HOSTED_RUNNERS.items()}
+
+
+def hosted_runner(platform: str) -> HostedRunner:
+    return HOSTED_RUNNERS.get(platform, FALLBACK_RUNNER)
+
+
 NOARCH_ID = "noarch"
 
 
@@ -94,6 +120,16 @@ class PlanCell:
     #: output may have numbers of their own: ``number: 5`` plus 100 for ``nompi``); empty in a
     #: plan written before per-cell numbers (then ``Plan.build_numbers`` has one per output)
     build_numbers: dict[str, int] = field(default_factory=dict)
+    #: the platform the job runs on when it is not ``platform`` (conda-forge.yml's ``build_platform``:
+    #: osx-arm64 cross-compiled on osx-64); the runners are this platform's, the build targets ``platform``
+    build_platform: str = ""
+    #: GitLab runner tags of the job (() any runner); None: no runner known for the platform
+    runner_tags: tuple[str, ...] | None = ()
+
+    @property
+    def runs_on(self) -> str:
+        """The platform of the machine that builds this cell."""
+        return self.build_platform or self.platform
 
 
 #: one job per cell, or conda-smithy's: jobs split only over the keys every output uses
@@ -296,9 +332,22 @@ class _PlanReader:
         if noarch is not None and noarch not in ("python", "generic"):
             raise self.error(f"{where}.noarch", f"must be null, python or generic, not {self._kind(noarch)}")
         native = self.mapping(cell.get("native", {}), f"{where}.native")
+        platform = self.platform(cell["platform"], f"{where}.platform")
+        build_platform = ""
+        if cell.get("build_platform"):
+            build_platform = self.platform(cell["build_platform"], f"{where}.build_platform")
+        if "runner_tags" not in cell:  # a plan written before GitLab tags were planned: the defaults
+            tags = hosted_runner(build_platform or platform).gitlab
+        elif cell["runner_tags"] is None:
+            tags = None
+        else:
+            tags = tuple(
+                self.text_item(t, f"{where}.runner_tags[{i}]")
+                for i, t in enumerate(self.list_of(cell, "runner_tags", where=where))
+            )
         return PlanCell(
             id=ident,
-            platform=self.platform(cell["platform"], f"{where}.platform"),
+            platform=platform,
             variant=variant,
             noarch=noarch,
             runner=self.text_item(cell.get("runner", ""), f"{where}.runner"),
@@ -312,6 +361,8 @@ class _PlanReader:
                 self.text_item(k, f"{where}.build_numbers key"): self.number(v, f"{where}.build_numbers.{k}")
                 for k, v in self.mapping(cell.get("build_numbers", {}), f"{where}.build_numbers").items()
             },
+            build_platform=build_platform,
+            runner_tags=tags,
         )
 
     def ident(self, value: Any, where: str) -> str:
@@ -744,6 +795,7 @@ def make_plan(
     noarch_platforms: Sequence[str] = (),
     environ_for: Callable[[str], Mapping[str, str]] | None = None,
     grouping: str = "cells",
+    build_platforms: Mapping[str, str] | None = None,
 ) -> Plan:
     """Plan ``recipe`` for ``platforms`` (default: the recipe's target platform).
 
@@ -752,7 +804,9 @@ def make_plan(
     ``environ_for(platform)`` the same per platform (conda-smithy's ``BUILD_PLATFORM``);
     ``noarch_platforms``: a noarch recipe is planned once on each (default: on ``noarch_platform``);
     ``grouping``: ``cells`` (a job per cell) or ``conda-smithy`` (a job per combination of the keys
-    every output uses: a library with Python bindings is built once per job, not once per python).
+    every output uses: a library with Python bindings is built once per job, not once per python);
+    ``build_platforms`` (conda-forge.yml's ``build_platform``): target platform -> the platform its
+    jobs run on (cross-compiling), whose runners they get.
     """
     check_grouping(grouping)
     wanted = list(dict.fromkeys(check_platform(p, source="--platform") for p in platforms)) or [recipe.target_platform]
@@ -845,6 +899,8 @@ def make_plan(
         [n for numbers in cell_numbers.values() for n in numbers],
     )
     plan.cells = [replace(c, build_numbers=_chosen_for(plan.build_numbers, cell_numbers[c.id])) for c in plan.cells]
+    if build_platforms:
+        with_runners(plan, {}, build_platforms=build_platforms)
     return plan
 
 
@@ -911,10 +967,11 @@ def _plan_cell(ident: str, platform: str, cell: _Cell, job: str = "", natives: N
         platform=platform,
         variant=variant,
         noarch=cell.noarch,
-        runner=GITHUB_RUNNERS.get(platform, "ubuntu-latest"),
+        runner=hosted_runner(platform).github,
         outputs=cell.outputs,
         job=job,
         native={k: typed[k][v] for k, v in variant.items() if v in typed.get(k, {})},
+        runner_tags=hosted_runner(platform).gitlab,
     )
 
 
@@ -929,10 +986,47 @@ def parse_runners(items: Sequence[str]) -> dict[str, str]:
     return runners
 
 
-def with_runners(plan: Plan, runners: Mapping[str, str]) -> Plan:
-    """``plan`` with the runner of each overridden platform's cells replaced."""
-    if runners:
-        plan.cells = [replace(c, runner=runners.get(c.platform, c.runner)) for c in plan.cells]
+def parse_gitlab_tags(items: Sequence[str], source: str = "gitlab-tags") -> dict[str, tuple[str, ...]]:
+    """``PLATFORM=TAG`` items (the setting ``gitlab-tags``) as {platform: tags}: a platform named
+    twice gets both tags (a runner needs every tag of a job); ``PLATFORM=`` alone: no tags (any runner)."""
+    tags: dict[str, tuple[str, ...]] = {}
+    for item in items:
+        platform, sep, tag = item.partition("=")
+        if not sep or not platform.strip():
+            raise UsageError(
+                f"{source}: {item!r} is not PLATFORM=TAG",
+                hint="e.g. osx-arm64=saas-macos-large-m2pro, or linux-64= for any runner",
+            )
+        key = check_platform(platform.strip(), source=source)
+        tags[key] = tags.get(key, ()) + ((tag.strip(),) if tag.strip() else ())
+    return tags
+
+
+def with_runners(
+    plan: Plan,
+    runners: Mapping[str, str],
+    *,
+    build_platforms: Mapping[str, str] | None = None,
+    gitlab_tags: Mapping[str, tuple[str, ...]] | None = None,
+) -> Plan:
+    """``plan`` with each cell's runners chosen for the platform its job runs on: the target platform,
+    or the one ``build_platforms`` (conda-forge.yml's ``build_platform``) cross-compiles it on; from
+    HOSTED_RUNNERS, unless ``runners`` (GitHub labels) or ``gitlab_tags`` name that platform."""
+    cross = build_platforms or {}
+    tags = gitlab_tags or {}
+    cells = []
+    for c in plan.cells:
+        runs_on = cross.get(c.platform, c.runs_on)
+        default = hosted_runner(runs_on)
+        cells.append(
+            replace(
+                c,
+                build_platform=runs_on if runs_on != c.platform else "",
+                runner=runners.get(runs_on, default.github),
+                runner_tags=tags.get(runs_on, default.gitlab),
+            )
+        )
+    plan.cells = cells
     return plan
 
 

@@ -189,6 +189,8 @@ def _build(
         return unplanned if unplanned is not None else _variant_numbers(settings, job, recipe, reading)
 
     decisions = _build_numbers(recipe, job, planned, channel, report, cell=cell, variant_numbers=siblings)
+    if planned and job.plan_file is not None:
+        _refuse_a_stale_plan(settings, job.plan_file, decisions, channel)
     runs = [
         (part, numbers, _engine_request(settings, recipe, part, engine_number(numbers, job.build_number), reading))
         for part, numbers in _engine_runs(cell, decisions, job.build_number)
@@ -235,6 +237,54 @@ def _build(
         manifest_mod.write(manifest, path)
     reports.report_manifest("build", manifest, {"manifest": str(path)})
     return BuildResult(manifest, path)
+
+
+def _refuse_a_stale_plan(
+    settings: Settings,
+    plan_file: Path,
+    decisions: list[BuildNumberDecision],
+    channel: Channel | None,
+) -> None:
+    """Before building: a plan whose numbers the target has moved past since it was written (another
+    build published one of them, or a higher one) is refused with exit 6 naming the plan file, the
+    number and the file now on the channel. Rebuilding the plan's number would only collide at upload
+    (exit 6 after the build) or publish a build that sorts below what is there.
+
+    A job that uploads has the target open already; one that does not (a CI build job, no token)
+    opens it to read, and builds on with a warning when it cannot (a private channel, no network):
+    the publish job's never-force check still stands. Only decisions the plan made by reading this
+    target are checked (a plan made without one, or with --build-number, promised nothing)."""
+    from cipub.core.errors import CipubError, ConflictError
+    from cipub.policy.buildnumber import published_since
+    from cipub.workflows.ledger import load_records
+
+    if not any(d.target is not None for d in decisions):
+        return
+    log = logging.getLogger("cipub.workflows.build")
+    known = {a.key for r in load_records(settings) for a in r.manifest.artifacts}
+    opened = channel
+    try:
+        if opened is None:
+            opened = open_target(settings)
+        with opened:
+            stale = published_since(opened, decisions, known)
+    except (CipubError, ImportError) as exc:
+        if channel is not None:
+            raise  # the target this build uploads to cannot be read: it fails as a lookup would
+        log.warning(
+            "could not check whether plan %s is still current on %s (%s); building on", plan_file, settings.target, exc
+        )
+        return
+    if not stale:
+        return
+    d, found = stale[0]
+    seen = "nothing" if d.channel_highest is None else f"build {d.channel_highest}"
+    raise ConflictError(
+        f"plan {plan_file} is out of date: it chose build {d.chosen} for {d.name} {d.version} when {d.target} had "
+        f"{seen}; the channel now has build {found.build_number} ({found.key}), published since",
+        hint="nothing was built: write the plan again (`cipub plan RECIPE --format json --output FILE`) and run "
+        "its jobs; its old number would collide with, or sort below, what is published",
+    )
 
 
 def _channel_sources(settings: Settings, request: BuildRequest, plan_channels: Sequence[str]) -> tuple[str, ...]:
@@ -313,13 +363,17 @@ def _container_options(settings: Settings) -> ContainerOptions | None:
     return ContainerOptions(settings.container, settings.container_memory, settings.container_timeout)
 
 
-def one_platform(platforms: tuple[str, ...]) -> str | None:
+def one_platform(platforms: tuple[str, ...], *, only: str | None = None) -> str | None:
     """The build's target platform from the ``platforms`` setting: one, or None for this machine.
 
     ``build`` and ``plan`` share the setting (``--platform``, ``CIPUB_PLATFORMS``, config
-    ``platforms``), so a value set once applies to both; a build makes one platform at a time.
+    ``platforms``), so a value set once applies to both; a build makes one platform at a time. With
+    ``--only`` the chosen cell (or job) has its platform: several platforms are the plan's (the
+    GitLab include hands its ``platforms`` input to every job of the child pipeline), None here.
     """
     if len(platforms) > 1:
+        if only is not None:
+            return None
         raise UsageError(
             f"cipub build builds one platform at a time, not {', '.join(platforms)}",
             hint="cipub plan --platform A --platform B makes a cell per platform; build each with --only",
@@ -538,8 +592,21 @@ def _engine_request(
         build_number=number,
         target_platform=cell.target_platform,
         channels=tuple(settings.channels),
-        run_tests=settings.run_tests,
+        run_tests=settings.run_tests and _cross_compiled(cell.target_platform) is None,
     )
+
+
+def _cross_compiled(target_platform: str | None) -> str | None:
+    """This machine's platform when a build for ``target_platform`` cross-compiles here (an osx-arm64
+    cell on its build platform's osx-64 runner, conda-forge.yml ``build_platform``), else None. The
+    recipe tests of such a build cannot run here: they are skipped, as conda-smithy skips them and
+    rattler-build's ``--test native`` does (a noarch package is tested wherever it is built)."""
+    from cipub.recipe.selectors import current_platform
+
+    if target_platform is None or target_platform == "noarch":
+        return None
+    here = current_platform()
+    return here if here != target_platform else None
 
 
 def _shown_channel(channel: str) -> str:
@@ -564,6 +631,7 @@ def _dry_run(
     report.say(
         f"would build {request.recipe.path} with {engine.name} into {request.output_dir}"
         + (f" (cell {cell.id})" if cell.id else "")
+        + (f" for {request.target_platform}" if request.target_platform else "")
         + f", solving dependencies from {', '.join(map(_shown_channel, request.channels)) or 'no channel'}"
         + (f", build number {request.build_number}" if request.build_number is not None else "")
         + ("" if request.run_tests else ", without recipe tests")
@@ -588,7 +656,14 @@ def _run_engine(
     report.say(f"building {request.recipe.path} with {engine.name}" + (f" (cell {cell.id})" if cell.id else ""))
     activity.now(f"building {request.recipe.path}", "nothing was uploaded")
     if not request.run_tests:
-        report.say("recipe tests: skipped (--no-test / run-tests = false)")
+        here = _cross_compiled(request.target_platform)
+        if here is not None:
+            report.say(
+                f"recipe tests: skipped (built for {request.target_platform} on {here}, cross-compiling: "
+                "this machine cannot run its programs)"
+            )
+        else:
+            report.say("recipe tests: skipped (--no-test / run-tests = false)")
     with _EarlyChecks() as checks:
         with report.stream(f"building {request.recipe.path}") as log:
             built = engine.build(replace(request, log=log, on_package=checks.start, on_started=checks.prepare))
@@ -608,7 +683,8 @@ def _run_engine(
     if request.build_number is None:
         decisions = _with_variant_numbers(decisions, artifacts, report)
     manifest = Manifest(
-        artifacts=[_entry(cell, a) for a in artifacts],
+        # each file names the channels it was built from: verify installs it from the same ones
+        artifacts=[replace(_entry(cell, a), channels=_recordable(request.channels)) for a in artifacts],
         build_numbers=decisions,
         recipe=str(request.recipe.path),
         engine=engine.name,
@@ -622,6 +698,15 @@ def _run_engine(
     for note in manifest.notes:
         report.say(f"note: {note}")
     return manifest
+
+
+def _recordable(channels: Sequence[str]) -> list[str]:
+    """The build's channels as the manifest keeps them: all of them, or none when one carries what
+    could be a credential (``user:password@``, ``/t/TOKEN/``, a query): the manifest never holds a
+    secret, and verify then uses the channels setting, as for a manifest that names none."""
+    from cipub.core.secrets import redact_url
+
+    return list(channels) if all(redact_url(c) == c for c in channels) else []
 
 
 def _with_variant_numbers(

@@ -78,7 +78,11 @@ def plan(settings: Settings, job: PlanJob) -> PlanResult:
             the_plan = plan_mod.make_plan(recipe, channel=opened, **arguments)
     else:
         the_plan = plan_mod.make_plan(recipe, channel=None, **arguments)
-    plan_mod.with_runners(the_plan, plan_mod.parse_runners(settings.runners))
+    plan_mod.with_runners(
+        the_plan,
+        plan_mod.parse_runners(settings.runners),
+        gitlab_tags=plan_mod.parse_gitlab_tags(settings.gitlab_tags, _named(settings, "gitlab_tags", "--gitlab-tag")),
+    )
     notes.extend(noarch.advise_plan(recipe, the_plan))
     the_plan.notes.extend(notes)
     the_plan.channels = list(settings.channels)
@@ -193,6 +197,7 @@ def plan_arguments(
                 "variant_configs": [Path(p) for p in settings.variant_config] + list(feedstock.migrations),
                 "platforms": list(settings.platforms) or list(feedstock.platforms),
                 "noarch_platforms": list(feedstock.noarch_platforms),
+                "build_platforms": dict(feedstock.build_platforms),
                 "environ_for": lambda platform: feedstock.environ(platform, recipe_text),
             }
         )
@@ -220,6 +225,8 @@ def _table(the_plan: Plan) -> str:
     for cell in the_plan.cells:
         variant = " ".join(f"{k}={v}" for k, v in sorted(cell.variant.items())) or "-"
         kind = f"noarch: {cell.noarch}" if cell.noarch else cell.platform
+        if cell.build_platform:  # cross-compiled (conda-forge.yml build_platform): its runner is that platform's
+            kind += f" on {cell.build_platform}"
         own = " ".join(f"{n}={b}" for n, b in cell.build_numbers.items() if counts[n] > 1)
         lines.append(
             f"  {cell.id:<{width}}  {kind:<16}  runner {cell.runner:<16}  {variant}" + (f"  build {own}" if own else "")

@@ -46,6 +46,8 @@ def verify(
     if mode not in VERIFY_MODES:
         raise UsageError(f"--mode {mode!r}: choose one of {', '.join(VERIFY_MODES)}")
     manifest, _ = load_manifests(manifests, settings)
+    if mode == "install":
+        _check_build_channels(settings, manifest)
     target = open_target(settings)
     report.say(f"verifying {len(manifest.artifacts)} file(s) in label {settings.label} of {target.display}")
     results = verify_release(
@@ -69,6 +71,23 @@ def verify(
         )
         report.say(f"verified {count} attestation(s) by {settings.require_attestation}")
     return results
+
+
+def _check_build_channels(settings: Settings, manifest: Manifest) -> None:
+    """Channels given explicitly (``CIPUB_CHANNELS``, ``channels`` in the config) that differ from
+    those a file was built from are refused (exit 2), as ``cipub build`` refuses them beside the
+    variant config's ``channel_sources``: a file verified from other channels than its build's says
+    nothing about whether it installs where it was built to install."""
+    if settings.origin("channels").kind == "default":
+        return
+    given = list(settings.channels)
+    for entry in manifest.artifacts:
+        if entry.channels and entry.channels != given:
+            raise UsageError(
+                f"{entry.key} was built from {', '.join(entry.channels)}; the channels setting "
+                f"({settings.sources['channels']}) names {', '.join(given)}",
+                hint="drop the channels setting: verify installs each file from the channels its build used",
+            )
 
 
 def _report_to_ci(results: Sequence[Checked], label: str) -> None:
@@ -238,10 +257,13 @@ def verify_release(
         from rattler import Subdir
 
         here = platform or str(Subdir.current())
-        sources = [install_url] + (list(dependency_channels) if mode == "install" else [])
         with tempfile.TemporaryDirectory(prefix="cipub-verify-pkgs-") as cache:
             for i, result in enumerate(results):
                 if result.ok and result.entry.subdir in (here, "noarch"):
+                    # the channels the file's build solved from (channel_sources, -c), as recorded
+                    # in the manifest; a manifest that names none: the channels setting
+                    dependencies = result.entry.channels or list(dependency_channels)
+                    sources = [install_url] + (dependencies if mode == "install" else [])
                     problem = install_exactly(result.entry, sources, here, Path(cache), credentials)
                     results[i] = Checked(result.entry, problem or "installed", problem is None)
     for r in results:

@@ -255,3 +255,13 @@ def test_a_written_manifest_and_ledger_record_hold_one_line_per_file_and_receipt
     assert sum('"filename": "p' in line for line in record_lines) == 4
     (back,) = ledger.load(tmp_path / "ledger")
     assert [(a.key, a.sha256) for a in back.manifest.artifacts] == [(a.key, a.sha256) for a in entries]
+
+
+def test_a_builds_channels_are_recorded_only_without_credentials() -> None:
+    """The manifest never holds a secret: channels with a token in the URL are not recorded (verify
+    then uses the channels setting, as for a manifest that names none)."""
+    from cipub.workflows.build import _recordable
+
+    assert _recordable(["conda-forge", "file:///srv/mirror"]) == ["conda-forge", "file:///srv/mirror"]
+    assert _recordable(["conda-forge", "https://conda.anaconda.org/t/abc123/private"]) == []
+    assert _recordable(["https://user:pw@mirror.example/c"]) == []

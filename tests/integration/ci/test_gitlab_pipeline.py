@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import REPO
 from tests.integration.ci.conftest import (
@@ -292,3 +293,32 @@ def test_hostile_gitlab_input_is_data(tmp_path: Path, name: str) -> None:
     channel = tmp_path / "channel"
     if channel.exists():
         assert all(p.resolve().is_relative_to(channel.resolve()) for p in channel.rglob("*"))
+
+
+def test_each_platform_gets_its_own_build_job_and_runner_tags(tmp_path: Path) -> None:
+    """Issue 17: jobs of two platforms are two build jobs, each with its platform's runner tags
+    (linux-aarch64 on GitLab.com's arm64 runner, linux-64 untagged), and publish waits for both.
+    gitlab-ci-local's shell executor ignores tags, so here the aarch64 job cross-compiles on this
+    machine (its recipe tests skipped); the child pipeline it ran is checked for the tags."""
+    channel = tmp_path / "channel"
+    inputs = {
+        "recipe": "recipe",
+        "target": str(channel),
+        "platforms": "linux-64,linux-aarch64",
+        "install": "none",
+        "verify": "isolated",
+        "attest": "none",
+    }
+    project = include_project(tmp_path, inputs)
+    run = run_gitlab_ci_local(project, home=tmp_path / "home")
+    assert run.returncode == 0, run.output[-6000:]
+    flavors = ["flavorred", "flavorblue"]
+    builds = [f"cipub-build-{p}: [{p}-{f}]" for p in ("linux-64", "linux-aarch64") for f in flavors]
+    assert_passed(run.output, ["cipub-plan", *builds, "cipub-publish", "cipub-verify"])
+    child = next((project / ".gitlab-ci-local").rglob("cipub-pipeline.yml"))
+    document = yaml.safe_load(child.read_text())
+    assert document["cipub-build-linux-aarch64"]["tags"] == ["saas-linux-small-arm64"]
+    assert "tags" not in document["cipub-build-linux-64"]
+    assert document["cipub-publish"]["needs"] == ["cipub-build-linux-64", "cipub-build-linux-aarch64"]
+    state = local_channel_state(channel)
+    assert sorted({key.split("/")[0] for key in state["test"]}) == ["linux-64", "linux-aarch64"]

@@ -119,7 +119,8 @@ def test_gitlab_files_pass_the_schema(tmp_path: Path) -> None:
         cells=[PlanCell("linux-64-a", "linux-64", {}, None, ""), PlanCell("osx-arm64-a", "osx-arm64", {}, None, "")],
     )
     child = tmp_path / "child.yml"
-    child.write_text(matrix.render_gitlab_child_pipeline(plan, runner_tags={"linux-64": "docker", "osx-arm64": "mac"}))
+    tags = {"linux-64": ("docker",), "osx-arm64": ("mac",)}
+    child.write_text(matrix.render_gitlab_child_pipeline(plan, runner_tags=tags))
     # signed by default (the publish job's id_tokens are schema-checked too), and unsigned
     unsigned = tmp_path / "child-unsigned.yml"
     unsigned.write_text(matrix.render_gitlab_child_pipeline(plan, attest="none"))

@@ -151,3 +151,32 @@ def test_plan_without_only_is_refused_naming_the_ids(cipub: Any, tmp_path: Path)
     assert refused.code == 2, refused.err
     assert "--only" in refused.err and "noarch" in refused.err
     assert not (root / "out").exists()
+
+
+def test_verify_installs_from_the_channels_the_build_used(cipub: Any, tmp_path: Path) -> None:
+    """conda-smithy's rule holds after the build too: the file's dependency (only in the
+    channel_sources channel) resolves from there when ``cipub ci verify`` installs it."""
+    root = _feedstock(tmp_path)
+    _plan(cipub, root)
+    target = ("--target", str(tmp_path / "published"))
+    built = cipub(
+        "build", "recipe", "--plan", "plan.json", "--only", "noarch", "--output-dir", "out", *target, cwd=root
+    )
+    assert built.code == 0, built.err + built.out
+    [entry] = manifest_mod.load(root / "out" / "cipub-manifest.json").artifacts
+    assert entry.channels == [(tmp_path / "deps").as_uri()]
+    verified = cipub("ci", "verify", "--manifest", "out/cipub-manifest.json", *target, cwd=root)
+    assert verified.code == 0, verified.err + verified.out
+    assert "installed" in verified.out + verified.err
+    # other channels named explicitly are refused, as the build refuses them
+    other = cipub(
+        "ci",
+        "verify",
+        "--manifest",
+        "out/cipub-manifest.json",
+        *target,
+        cwd=root,
+        env={"CIPUB_CHANNELS": "conda-forge"},
+    )
+    assert other.code == 2, other.err
+    assert f"was built from {(tmp_path / 'deps').as_uri()}" in other.err

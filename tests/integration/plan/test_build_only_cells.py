@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,14 +71,8 @@ def test_only_builds_each_cell_of_a_4_cell_plan(cipub, tmp_path: Path) -> None: 
     # noarch advice at plan time: compiler-free but no python requirement -> nothing said
     assert "could be" not in planned.err
 
-    # another pipeline publishes build 7 meanwhile: this pipeline's cells still build the planned 5
-    with channel:
-        other = make_package(tmp_path / "other", "cells", "1.0", 7, subdir="linux-64", payload="other")
-        channel.upload(read_artifact(other), "test")
-
-    manifests = []
-    for ident in ids:
-        built = cipub(
+    def build(ident: str) -> Any:
+        return cipub(
             "build",
             "recipe",
             "--plan",
@@ -93,8 +88,20 @@ def test_only_builds_each_cell_of_a_4_cell_plan(cipub, tmp_path: Path) -> None: 
             "./channel",
             cwd=tmp_path,
         )
+
+    manifests = []
+    for ident in ids:
+        built = build(ident)
         assert built.code == 0, built.err + built.out
         manifests.append(manifest_mod.load(tmp_path / "dist" / ident / "cipub-manifest.json"))
+    # another pipeline publishes build 7 meanwhile: the plan's 5 would now sort below it, so a job of
+    # this plan refuses before it builds (exit 6), rather than build and publish the planned 5
+    with channel:
+        other = make_package(tmp_path / "other", "cells", "1.0", 7, subdir="linux-64", payload="other")
+        channel.upload(read_artifact(other), "test")
+    refused = build(ids[0])
+    assert refused.code == 6, refused.err + refused.out
+    assert "plan plan.json is out of date" in refused.err and "now has build 7" in refused.err
 
     entries = [a for m in manifests for a in m.artifacts]
     assert len(entries) == 4

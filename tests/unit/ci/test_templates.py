@@ -300,13 +300,15 @@ def test_child_pipeline_builds_each_cell_and_publishes_them_together() -> None:
 def test_child_pipeline_runner_tags_per_platform() -> None:
     plan = make_plan(("l1", "linux-64"), ("m1", "osx-arm64"), ("l2", "linux-64"))
     doc = matrix.gitlab_child_pipeline(plan, runner_tags=matrix.parse_runner_tags("linux-64=docker, osx-arm64=mac"))
-    assert doc["cipub-build"]["parallel"]["matrix"] == [
-        {"CIPUBCI_CELL": ["l1", "l2"], "CIPUBCI_RUNNER_TAG": "docker"},
-        {"CIPUBCI_CELL": ["m1"], "CIPUBCI_RUNNER_TAG": "mac"},
-    ]
-    assert doc["cipub-build"]["tags"] == ["$CIPUBCI_RUNNER_TAG"]
-    with pytest.raises(UsageError, match="no tag for platform osx-arm64"):
-        matrix.gitlab_child_pipeline(plan, runner_tags={"linux-64": "docker"})
+    # a build job per platform, each with its own tags (a matrix variable cannot give several, or none)
+    assert doc["cipub-build-linux-64"]["parallel"]["matrix"] == [{"CIPUBCI_CELL": ["l1", "l2"]}]
+    assert doc["cipub-build-linux-64"]["tags"] == ["docker"]
+    assert doc["cipub-build-osx-arm64"]["parallel"]["matrix"] == [{"CIPUBCI_CELL": ["m1"]}]
+    assert doc["cipub-build-osx-arm64"]["tags"] == ["mac"]
+    assert doc["cipub-publish"]["needs"] == ["cipub-build-linux-64", "cipub-build-osx-arm64"]
+    # a platform not named keeps the plan's tags (make_plan's cells: none)
+    partial = matrix.gitlab_child_pipeline(plan, runner_tags={"linux-64": ("docker",)})
+    assert partial["cipub-build-linux-64"]["tags"] == ["docker"] and "tags" not in partial["cipub-build-osx-arm64"]
     with pytest.raises(UsageError, match="PLATFORM=TAG"):
         matrix.parse_runner_tags("linux-64")
 

@@ -52,11 +52,9 @@ def test_without_grouping_the_matrix_is_a_job_per_cell_as_before() -> None:
 
 def test_the_gitlab_matrix_and_manifests_are_per_job() -> None:
     plan = _grouped(["linux-64", "osx-64"])
-    document = gitlab_child_pipeline(plan, runner_tags={"linux-64": "docker", "osx-64": "mac"})
-    assert document["cipub-build"]["parallel"]["matrix"] == [
-        {"CIPUBCI_CELL": ["linux-64-job"], "CIPUBCI_RUNNER_TAG": "docker"},
-        {"CIPUBCI_CELL": ["osx-64-job"], "CIPUBCI_RUNNER_TAG": "mac"},
-    ]
+    document = gitlab_child_pipeline(plan, runner_tags={"linux-64": ("docker",), "osx-64": ("mac",)})
+    assert document["cipub-build-linux-64"]["parallel"]["matrix"] == [{"CIPUBCI_CELL": ["linux-64-job"]}]
+    assert document["cipub-build-osx-64"]["parallel"]["matrix"] == [{"CIPUBCI_CELL": ["osx-64-job"]}]
     upload = document["cipub-publish"]["script"][0]
     assert "output/linux-64-job/cipub-manifest.json" in upload and "python3.11" not in upload
 

@@ -204,9 +204,13 @@ def test_renderings(tmp_path: Path) -> None:
     assert [e["id"] for e in matrix["include"]] == plan.ids
     assert matrix["include"][-1]["runner"] == "windows-latest"
     gitlab = yaml.safe_load(render_gitlab_child_pipeline(plan))
-    assert gitlab["cipub-build"]["parallel"]["matrix"] == [{"CIPUBCI_CELL": plan.ids}]
+    # each platform's jobs on its own runners: win-64's on GitLab.com's Windows runner, not on Linux
+    linux = [i for i in plan.ids if i.startswith("linux-64")]
+    assert gitlab["cipub-build-linux-64"]["parallel"]["matrix"] == [{"CIPUBCI_CELL": linux}]
+    assert "tags" not in gitlab["cipub-build-linux-64"]
+    assert gitlab["cipub-build-win-64"]["tags"] == ["saas-windows-medium-amd64"]
     assert gitlab["variables"]["CIPUBCI_RECIPE"] == plan.recipe
-    assert set(gitlab) >= {"cipub-build", "cipub-publish", "cipub-verify", "cipub-promote"}
+    assert set(gitlab) >= {"cipub-build-win-64", "cipub-publish", "cipub-verify", "cipub-promote"}
 
 
 def test_nothing_to_build_is_a_recipe_error(tmp_path: Path) -> None:
