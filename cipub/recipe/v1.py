@@ -161,20 +161,6 @@ def _lenient_match(text: str, spec: str) -> bool:
         return False
 
 
-_INTEGER = re.compile(r"-?[0-9]+")
-
-
-def _skip_value(value: Any, *, variant: bool = False) -> Any:
-    """A value as rattler-build's Jinja sees it: ``true``/``false`` are booleans, and a variant
-    file's ``vc: [14]`` is the integer 14 there (``vc < 14`` compares numbers; cipub reads variant
-    values as text)."""
-    if isinstance(value, str):
-        if variant and _INTEGER.fullmatch(value):
-            return int(value)
-        return {"true": True, "false": False}.get(value, value)
-    return value
-
-
 def skipped_variants(stage0: Any, rendered: list[Any], target_platform: str) -> list[bool]:
     """Does a single-output recipe's ``build: skip:`` hold, for each of ``rendered``?
 
@@ -199,10 +185,11 @@ def skipped_variants(stage0: Any, rendered: list[Any], target_platform: str) -> 
 
 def _variant_skipped(conditions: list[Any], platform: Mapping[str, Any], rendered: Any) -> bool:
     context: dict[str, Any] = dict(platform)
-    for key, value in dict(getattr(rendered.recipe, "context", None) or {}).items():
-        context[str(key)] = _skip_value(value)
-    for key, value in rendered.variant.items():
-        context[str(key)] = _skip_value(value, variant=True)
+    # the values as py-rattler-build rendered them, with the types rattler-build's Jinja sees: a
+    # variant file's ``vc: ['9']`` is the text "9" there (``vc < 14`` is false: minijinja orders a
+    # string after every number), ``vc: [9]`` the number 9, a context's ``q: "false"`` a true text
+    context.update({str(k): v for k, v in dict(getattr(rendered.recipe, "context", None) or {}).items()})
+    context.update({str(k): v for k, v in rendered.variant.items()})
     context["match"] = _match
     for condition in conditions:
         if isinstance(condition, bool):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cipub.policy.plan import cells_for_platform, variant_config_for
+from cipub.policy.plan import cells_for_platform, native_values, variant_config_for
 from cipub.recipe import load_recipe
 
 
@@ -53,3 +53,56 @@ def test_each_skip_condition_is_compiled_once_however_many_variants(tmp_path: Pa
     cells = cells_for_platform(recipe, "linux-64", config)
     assert sorted(c.combo.used["python"] for c in cells) == ["3.11", "3.12", "3.13"]
     assert sorted(compiled) == ["python == '3.10'", "win and python == '3.11'"]
+
+
+def _rattler_build_jinja(expression: str, variant: dict[str, object]) -> bool:
+    """``expression`` as rattler-build's own Jinja (minijinja) evaluates it for ``variant``: the
+    ``if:`` of a variant file, read by py-rattler-build, is the same Jinja a build's ``skip:`` runs."""
+    from rattler_build import JinjaConfig, VariantConfig
+
+    text = f"__probe:\n  - if: {expression}\n    then: [true]\n    else: [false]\n"
+    loaded = VariantConfig.from_yaml_with_context(text, JinjaConfig(variant=variant)).to_dict()
+    return bool(loaded["__probe"][0])
+
+
+def _planned(tmp_path: Path, skip: str, variants_text: str, key: str = "vc") -> list[str]:
+    recipe_dir = tmp_path / "r"
+    recipe_dir.mkdir(exist_ok=True)
+    (recipe_dir / "recipe.yaml").write_text(
+        f"package: {{name: skiptyped, version: '1.0'}}\nbuild:\n  skip:\n    - {skip}\n"
+        f"  script: echo ${{{{ {key} }}}}\n"
+    )
+    variants = tmp_path / "variants.yaml"
+    variants.write_text(variants_text)
+    recipe = load_recipe(recipe_dir, target_platform="linux-64", variant_files=[variants])
+    config = variant_config_for(recipe, "linux-64", [variants], {})
+    natives = native_values(recipe, "linux-64", [variants], {})
+    return sorted(c.combo.used[key] for c in cells_for_platform(recipe, "linux-64", config, natives=natives))
+
+
+def test_a_quoted_number_in_a_variant_file_stays_text_in_skip(tmp_path: Path) -> None:
+    """``vc: ['9', '15']`` (quoted) is text for rattler-build, and ``vc < 14`` compares a string with
+    a number: minijinja does not convert one to the other, it orders values of different kinds by
+    kind (a number before a string), so ``"9" < 14`` is false and no variant is skipped; its
+    command line builds both (tests/integration/plan/test_skip_typed_values.py). cipub turned any
+    text that looked like an integer into an int first, and skipped ``vc=9``."""
+    from cipub.recipe.v1 import typed_file_values
+
+    variants = "vc: ['9', '15']\n"
+    assert _planned(tmp_path, "vc < 14", variants) == ["15", "9"]
+    typed = typed_file_values(tmp_path / "variants.yaml", "linux-64")
+    assert typed == {"vc": ["9", "15"]}  # rattler-build's own reading: text
+    assert not any(_rattler_build_jinja("vc < 14", {"vc": v}) for v in typed["vc"])
+
+
+def test_an_unquoted_number_in_a_variant_file_is_a_number_in_skip(tmp_path: Path) -> None:
+    """``vc: [9, 15]`` (unquoted) is the numbers 9 and 15 for rattler-build: ``vc < 14`` skips 9."""
+    assert _planned(tmp_path, "vc < 14", "vc: [9, 15]\n") == ["15"]
+    assert _rattler_build_jinja("vc < 14", {"vc": 9}) and not _rattler_build_jinja("vc < 14", {"vc": 15})
+
+
+def test_a_very_long_number_like_text_is_no_traceback(tmp_path: Path) -> None:
+    """5,000 digits, quoted: text for rattler-build (its build makes the package); cipub's int()
+    of it raised ValueError (Python's 4,300-digit limit), an internal error with exit 1."""
+    long = "9" * 5000
+    assert _planned(tmp_path, "vc < 14", f"vc: ['{long}']\n") == [long]
