@@ -133,6 +133,10 @@ def render_outputs(
 _MATCH_YAML = "__cipub_match:\n  - if: match(__value, __spec)\n    then: [true]\n    else: [false]\n"
 
 
+class _UnevaluableCondition(Exception):
+    """A ``skip:`` condition rattler-build cannot evaluate: its build does not skip for it."""
+
+
 def _match(value: Any, spec: str) -> bool:
     """rattler-build's ``match(python, "<3.11")``: does the variant's version satisfy the spec.
 
@@ -142,7 +146,12 @@ def _match(value: Any, spec: str) -> bool:
     """
     from rattler_build import JinjaConfig, VariantConfig
 
-    text = str(value).split()[0].rstrip(".*") if value is not None else ""
+    words = str(value).split() if value is not None else []
+    if not words:
+        # rattler-build's match fails on it ("malformed version string '': empty string"), and its
+        # build takes a skip: condition that fails to evaluate as not holding: not match(...) too
+        raise _UnevaluableCondition(f"match({value!r}, {spec!r}): an empty version")
+    text = words[0].rstrip(".*")
     try:
         config = VariantConfig.from_yaml_with_context(
             _MATCH_YAML, JinjaConfig(variant={"__value": text, "__spec": str(spec)})
@@ -211,8 +220,9 @@ def _condition_holds(condition: str, context: Mapping[str, Any]) -> bool:
         return False
     try:
         return bool(compiled(**context))
-    except (jinja2.TemplateError, TypeError):
-        # names rattler-build would not know either, or values it cannot compare: not a reason to skip
+    except (jinja2.TemplateError, TypeError, _UnevaluableCondition):
+        # names rattler-build would not know either, values it cannot compare, a match() it cannot
+        # evaluate: not a reason to skip
         return False
 
 

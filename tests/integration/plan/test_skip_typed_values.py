@@ -6,7 +6,9 @@ apply a single-output recipe's ``skip:``, its build does. rattler-build evaluate
 minijinja, which does not turn text into numbers: a quoted ``vc: ['9']`` is the string "9", and a
 string compared with a number is ordered by kind (every number before every string), so
 ``"9" < 14`` is false (the variant is built) and ``14 < 15`` compares numbers (``vc: [9, 15]``
-unquoted: 9 is skipped). A context's ``q: "false"`` is a non-empty string: true.
+unquoted: 9 is skipped). A context's ``q: "false"`` is a non-empty string: true. ``match()`` of an
+empty variant value is an error in rattler-build (``malformed version string '': empty string``),
+which its build does not report: the condition that called it does not hold.
 """
 
 from __future__ import annotations
@@ -62,6 +64,11 @@ def _built_values(recipe: Path, out: Path) -> list[str]:
         ("vc: ['9', '15']\n", "vc < 14", ["15", "9"]),  # text: "9" < 14 is false
         ("vc: [9, 15]\n", "vc < 14", ["15"]),  # numbers
         ("vc: ['9', '15']\n", "q and vc == '9'", ["15"]),  # the text "false" is true
+        # match() of an empty value fails in rattler-build: the condition does not hold, whatever
+        # surrounds it (not match(...) does not skip either); a true condition beside it still skips
+        ("vc: ['', '1']\n", "match(vc, '<3')", [""]),
+        ("vc: ['', '5']\n", "not match(vc, '<3')", [""]),
+        ("vc: ['', '5']\n", "match(vc, '<3') or vc == ''", ["", "5"]),  # the whole condition fails
     ],
 )
 def test_plan_keeps_the_variants_rattler_builds_build_makes(

@@ -106,3 +106,44 @@ def test_a_very_long_number_like_text_is_no_traceback(tmp_path: Path) -> None:
     of it raised ValueError (Python's 4,300-digit limit), an internal error with exit 1."""
     long = "9" * 5000
     assert _planned(tmp_path, "vc < 14", f"vc: ['{long}']\n") == [long]
+
+
+def test_match_of_an_empty_value_is_a_condition_that_does_not_hold(tmp_path: Path) -> None:
+    """rattler-build's ``match('', spec)`` fails (``malformed version string '': empty string``) and
+    its build takes the failed condition as not holding, silently (``not match(...)`` does not skip
+    either; tests/integration/plan/test_skip_typed_values.py builds it). cipub raised IndexError."""
+    import pytest
+
+    with pytest.raises(Exception, match="empty string"):
+        _rattler_build_jinja("match(python, '<3.11')", {"python": ""})
+    assert _planned(tmp_path, "match(python, '<3.11')", "python: ['', '3.10', '3.12']\n", "python") == ["", "3.12"]
+    assert _planned(tmp_path, "not match(python, '<3.11')", "python: ['', '3.12']\n", "python") == [""]
+    assert _planned(tmp_path, "match(python, '<3.11')", "python: ['   ']\n", "python") == ["   "]
+
+
+def test_hostile_variant_values_in_skip_are_no_traceback(tmp_path: Path, cipub) -> None:  # type: ignore[no-untyped-def]
+    """null, unicode, 5,000 digits, 10,000 letters: each variant is kept exactly when rattler-build's
+    own Jinja does not skip it (a condition it cannot evaluate, a match() of 'ünï' or of 5,000 digits,
+    does not hold; 'null', read by cipub as the text 'None', and the letters match '<3' there)."""
+    digits, letters = "9" * 5000, "x" * 10000
+    condition = "match(vc, '<3')"
+    values = f"vc: [null, 'ünï', '{digits}', '15', '{letters}']\n"
+    assert _planned(tmp_path, condition, values) == sorted(["ünï", digits, "15"])
+    assert _planned(tmp_path, "vc < 14", values) == sorted(["None", "ünï", digits, "15", letters])  # text < number
+
+    def rattler_build_skips(value: str) -> bool:
+        try:
+            return _rattler_build_jinja(condition, {"vc": value})
+        except Exception:  # rattler-build's build: a condition that fails does not hold
+            return False
+
+    assert [v for v in ["null", "None", "ünï", digits, "15", letters] if not rattler_build_skips(v)] == [
+        "ünï",
+        digits,
+        "15",
+    ]
+    # a list is no variant value: rattler-build refuses it too ("expected scalar but got non-scalar")
+    recipe_dir = tmp_path / "r"
+    (tmp_path / "variants.yaml").write_text("vc: [[1, 2]]\n")
+    done = cipub("plan", str(recipe_dir), "-m", str(tmp_path / "variants.yaml"), "-p", "linux-64", cwd=tmp_path)
+    assert done.code == 3 and "Traceback" not in done.err and "'vc'" in done.err, done.err
