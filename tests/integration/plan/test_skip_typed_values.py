@@ -8,7 +8,8 @@ string compared with a number is ordered by kind (every number before every stri
 ``"9" < 14`` is false (the variant is built) and ``14 < 15`` compares numbers (``vc: [9, 15]``
 unquoted: 9 is skipped). A context's ``q: "false"`` is a non-empty string: true. ``match()`` of an
 empty variant value is an error in rattler-build (``malformed version string '': empty string``),
-which its build does not report: the condition that called it does not hold.
+which its build does not report: the condition that called it does not hold; so does a spec its
+parser refuses (``match(vc, '3.7')``, no operator: "Did you mean '==3.7' or '3.7.*'?").
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ def _built_values(recipe: Path, out: Path) -> list[str]:
         ("vc: ['9', '15']\n", "vc < 14", ["15", "9"]),  # text: "9" < 14 is false
         ("vc: [9, 15]\n", "vc < 14", ["15"]),  # numbers
         ("vc: ['9', '15']\n", "q and vc == '9'", ["15"]),  # the text "false" is true
+        ("vc: ['9', '15']\n", "vc > 14 and vc != '15'", ["15"]),  # "9" > 14 is true (Jinja2: TypeError)
+        ("vc: ['3.7', '3.8']\n", "match(vc, '3.7')", ["3.7", "3.8"]),  # a spec rattler-build refuses
         # match() of an empty value fails in rattler-build: the condition does not hold, whatever
         # surrounds it (not match(...) does not skip either); a true condition beside it still skips
         ("vc: ['', '1']\n", "match(vc, '<3')", [""]),

@@ -1,5 +1,5 @@
-"""``skip:`` conditions of a v1 recipe drop exactly the variants they name (Jinja evaluates them;
-``match()`` is py-rattler's version matching)."""
+"""``skip:`` conditions of a v1 recipe drop exactly the variants they name, as rattler-build's own
+Jinja (minijinja, asked through py-rattler-build) evaluates them with the rendered, typed values."""
 
 from __future__ import annotations
 
@@ -25,34 +25,38 @@ def test_single_output_skip_drops_the_variants_it_names(tmp_path: Path) -> None:
     assert sorted(c.combo.used["python"] for c in cells) == ["3.11", "3.12"]
 
 
-def test_each_skip_condition_is_compiled_once_however_many_variants(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import jinja2.sandbox
-
+def test_each_set_of_named_values_is_asked_once_however_many_variants(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Six variants (python x numpy) and two conditions that name python only: rattler-build's Jinja
+    is asked about each python once per condition, not about every variant."""
     from cipub.recipe import v1
 
-    compiled: list[str] = []
-    original = jinja2.sandbox.SandboxedEnvironment.compile_expression
+    asked: list[tuple[str, tuple[tuple[str, object], ...]]] = []
+    original = v1._condition_holds
 
-    def counting(self, source, *args, **kwargs):  # type: ignore[no-untyped-def]
-        compiled.append(source)
-        return original(self, source, *args, **kwargs)
+    def counting(condition, target_platform, variables):  # type: ignore[no-untyped-def]
+        asked.append((condition, tuple(sorted(variables.items()))))
+        return original(condition, target_platform, variables)
 
-    monkeypatch.setattr(jinja2.sandbox.SandboxedEnvironment, "compile_expression", counting)
-    v1._compiled_condition.cache_clear()
+    monkeypatch.setattr(v1, "_condition_holds", counting)
     recipe_dir = tmp_path / "r"
     recipe_dir.mkdir()
     (recipe_dir / "recipe.yaml").write_text(
         "package: {name: skiponce, version: '1.0'}\n"
         "build:\n  skip:\n    - python == '3.10'\n    - win and python == '3.11'\n"
-        "requirements:\n  host: [python]\n"
+        "requirements:\n  host: [python, numpy]\n"
     )
     variants = tmp_path / "variants.yaml"
-    variants.write_text("python: ['3.10', '3.11', '3.12', '3.13']\n")
+    variants.write_text("python: ['3.10', '3.11']\nnumpy: ['1', '2', '3']\n")
     recipe = load_recipe(recipe_dir, target_platform="linux-64", variant_files=[variants])
     config = variant_config_for(recipe, "linux-64", [variants], {})
     cells = cells_for_platform(recipe, "linux-64", config)
-    assert sorted(c.combo.used["python"] for c in cells) == ["3.11", "3.12", "3.13"]
-    assert sorted(compiled) == ["python == '3.10'", "win and python == '3.11'"]
+    assert sorted(c.combo.used["numpy"] for c in cells) == ["1", "2", "3"]
+    assert {c.combo.used["python"] for c in cells} == {"3.11"}
+    assert sorted(asked) == [
+        ("python == '3.10'", (("python", "3.10"),)),
+        ("python == '3.10'", (("python", "3.11"),)),
+        ("win and python == '3.11'", (("python", "3.11"),)),
+    ]
 
 
 def _rattler_build_jinja(expression: str, variant: dict[str, object]) -> bool:
