@@ -20,10 +20,11 @@ pinning is YAML): those three imports alone are ~73 ms, a ratio of ~1.45 before 
 runs. On top: cipub's own modules (~12 ms, mostly dataclass creation and the options registry) and
 the work (~14 ms cold: the pinning parse ~4.5 ms per platform, the render, settings). Measured
 ~100 ms for ~50 ms, a ratio of ~2 (it was ~2.7 before the start-up work of the planrender branch).
-A recipe with a ``skip:`` (dbus, jq, libpng, ujson) adds Jinja2 (~20 ms to import; the expression
-is evaluated as rattler-build's command line does, which py-rattler-build's render does not do for a
-single-output recipe): ~2.4-2.5. ``match()`` in a skip used to import py-rattler too (~20 ms more,
-ujson ~2.5); it is py-rattler-build's own match now (planstart branch, ujson ~2.2).
+A recipe with a ``skip:`` (dbus, jq, libpng, ujson) used to add Jinja2 (~20 ms to import; the
+expression is evaluated as rattler-build's command line does, which py-rattler-build's render does
+not do for a single-output recipe): ~2.4-2.5; ``match()`` in a skip imported py-rattler too (~20 ms
+more, ujson ~2.5). Both are gone: each condition is asked of rattler-build's own Jinja through
+py-rattler-build (skipfix branch; <1 ms for ujson's 12 distinct questions, Jinja2 no longer imported).
 Both sides read different inputs: the peer the .ci_support files conda-smithy merged; cipub the
 whole pinning (read twice: by cipub, and by rattler-build for the value types, ~4 ms each), the
 recipe's own file and the migrations, which is conda-smithy's work plus the render.

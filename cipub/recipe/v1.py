@@ -7,7 +7,7 @@ given: the same files a build reads, so there is no second reader of v1 recipes 
 
 from __future__ import annotations
 
-import functools
+import json
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -15,7 +15,6 @@ from typing import Any
 
 from cipub.core.errors import RecipeError
 from cipub.core.secrets import secrets_hidden_from_environ
-from cipub.recipe.selectors import platform_namespace
 
 #: py-rattler-build puts spans in its messages: ``line: 3, column: 12`` or ``4:6: ...``
 _SPAN_LINE = re.compile(r"line: (\d+)")
@@ -128,62 +127,18 @@ def render_outputs(
     return rendered
 
 
-#: a variant file whose one ``if:`` is rattler-build's ``match()`` on two variant values: read by
-#: rattler-build's own variant reader, its Jinja (the one a build's ``skip:`` runs) answers it
-_MATCH_YAML = "__cipub_match:\n  - if: match(__value, __spec)\n    then: [true]\n    else: [false]\n"
-
-
-def _match(value: Any, spec: str) -> bool:
-    """rattler-build's ``match(python, "<3.11")``: does the variant's version satisfy the spec.
-
-    Asked of py-rattler-build's own ``match`` (already imported for the render); py-rattler, whose
-    import alone is ~20 ms of a plan's start-up, is imported only for a spec rattler-build rejects
-    (``"3.7"``, no operator), which its lenient parser has always read here.
-    """
-    from rattler_build import JinjaConfig, VariantConfig
-
-    text = str(value).split()[0].rstrip(".*") if value is not None else ""
-    try:
-        config = VariantConfig.from_yaml_with_context(
-            _MATCH_YAML, JinjaConfig(variant={"__value": text, "__spec": str(spec)})
-        )
-        return bool(config.to_dict()["__cipub_match"][0])
-    except Exception:  # py-rattler-build's own error types: a spec or version it does not parse
-        return _lenient_match(text, spec)
-
-
-def _lenient_match(text: str, spec: str) -> bool:
-    from rattler import Version, VersionSpec
-
-    try:
-        return bool(VersionSpec(str(spec)).matches(Version(text)))
-    except Exception:  # an unparseable version matches nothing
-        return False
-
-
-_INTEGER = re.compile(r"-?[0-9]+")
-
-
-def _skip_value(value: Any, *, variant: bool = False) -> Any:
-    """A value as rattler-build's Jinja sees it: ``true``/``false`` are booleans, and a variant
-    file's ``vc: [14]`` is the integer 14 there (``vc < 14`` compares numbers; cipub reads variant
-    values as text)."""
-    if isinstance(value, str):
-        if variant and _INTEGER.fullmatch(value):
-            return int(value)
-        return {"true": True, "false": False}.get(value, value)
-    return value
-
-
 def skipped_variants(stage0: Any, rendered: list[Any], target_platform: str) -> list[bool]:
     """Does a single-output recipe's ``build: skip:`` hold, for each of ``rendered``?
 
     py-rattler-build's render applies ``skip`` to the outputs of multi-output recipes but not to a
-    single-output recipe's top level, which its command line does skip; cipub evaluates it the same
-    way (a list of expressions, any true one skips), seeing the variant and the ``context:``
-    values py-rattler-build rendered for it (so rattler-build's filters were applied already).
-    The recipe's ``skip:`` is read once and each condition compiled once, however many variants
-    (cells) are asked about.
+    single-output recipe's top level, which its command line does skip. Each condition is asked of
+    rattler-build's own Jinja (minijinja, through a variant file's ``if:``, which py-rattler-build
+    evaluates with the same functions: ``match()``, the platform names), seeing the variant and the
+    ``context:`` values py-rattler-build rendered, with their types: ``"9" < 14`` is false and
+    ``"9" > 14`` true there (a string sorts after every number), a text ``"false"`` is true. A
+    condition rattler-build cannot evaluate (an undefined name, ``match()`` of an empty value or of a
+    spec without an operator) does not hold, as in its build. Each distinct set of the values a
+    condition can name is asked once, however many variants (cells) share it.
     """
     if type(stage0).__name__ != "SingleOutputRecipe":
         return [False] * len(rendered)
@@ -193,59 +148,47 @@ def skipped_variants(stage0: Any, rendered: list[Any], target_platform: str) -> 
         conditions = [conditions]
     if not conditions:
         return [False] * len(rendered)
-    platform = platform_namespace(target_platform)
-    return [_variant_skipped(conditions, platform, variant) for variant in rendered]
+    if any(c is True for c in conditions):
+        return [True] * len(rendered)
+    texts = [str(c) for c in conditions if not isinstance(c, bool)]
+    names = {name for text in texts for name in _NAME.findall(text)}
+    answers: dict[frozenset[tuple[str, Any]], bool] = {}
+    result: list[bool] = []
+    for variant in rendered:
+        values = {str(k): v for k, v in dict(getattr(variant.recipe, "context", None) or {}).items()}
+        values.update({str(k): v for k, v in variant.variant.items()})
+        # only scalars reach rattler-build's Jinja config (it refuses null and maps); the names a
+        # condition cannot mention do not change its answer
+        seen = frozenset(
+            (k, (type(v).__name__, v))
+            for k, v in values.items()
+            if k in names and isinstance(v, (str, int, float, bool))
+        )
+        if seen not in answers:
+            answers[seen] = any(_condition_holds(text, target_platform, {k: v for k, (_, v) in seen}) for text in texts)
+        result.append(answers[seen])
+    return result
 
 
-def _variant_skipped(conditions: list[Any], platform: Mapping[str, Any], rendered: Any) -> bool:
-    context: dict[str, Any] = dict(platform)
-    for key, value in dict(getattr(rendered.recipe, "context", None) or {}).items():
-        context[str(key)] = _skip_value(value)
-    for key, value in rendered.variant.items():
-        context[str(key)] = _skip_value(value, variant=True)
-    context["match"] = _match
-    for condition in conditions:
-        if isinstance(condition, bool):
-            if condition:
-                return True
-            continue
-        if _condition_holds(str(condition), context):
-            return True
-    return False
+#: the identifiers of a condition: a superset of the variables it reads (for the cache key only)
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def _condition_holds(condition: str, context: Mapping[str, Any]) -> bool:
-    """One ``skip:`` expression, as Jinja evaluates it; an error (an undefined name, values that
-    cannot be compared) is not a reason to skip."""
-    import jinja2
+def _condition_holds(condition: str, target_platform: str, variables: Mapping[str, Any]) -> bool:
+    """One ``skip:`` expression as rattler-build's Jinja evaluates it for ``variables``; a condition
+    it cannot evaluate does not hold (rattler-build's build does not skip for it)."""
+    from rattler_build import JinjaConfig, PlatformConfig, VariantConfig
 
-    compiled = _compiled_condition(condition)
-    if compiled is None:
-        return False
+    # a JSON string is a YAML double-quoted scalar: the expression reaches the ``if:`` unchanged
+    text = f"__cipub_skip:\n  - if: {json.dumps(condition)}\n    then: [true]\n    else: [false]\n"
+    platform = PlatformConfig(
+        target_platform=target_platform, build_platform=target_platform, host_platform=target_platform
+    )
     try:
-        return bool(compiled(**context))
-    except (jinja2.TemplateError, TypeError):
-        # names rattler-build would not know either, or values it cannot compare: not a reason to skip
+        config = VariantConfig.from_yaml_with_context(text, JinjaConfig(platform=platform, variant=dict(variables)))
+        return bool(config.to_dict()["__cipub_skip"][0])
+    except Exception:  # py-rattler-build's own error types: a condition it cannot evaluate
         return False
-
-
-@functools.cache
-def _skip_environment() -> Any:
-    import jinja2.sandbox
-
-    return jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.StrictUndefined)
-
-
-@functools.cache
-def _compiled_condition(condition: str) -> Any:
-    """A ``skip:`` expression compiled once per process (a plan evaluates it for every variant), or
-    None when Jinja cannot parse it (not a reason to skip)."""
-    import jinja2
-
-    try:
-        return _skip_environment().compile_expression(condition)
-    except (jinja2.TemplateError, TypeError):
-        return None
 
 
 def typed_file_values(path: Path, target_platform: str, *, as_cbc: bool = False) -> dict[str, list[Any]] | None:

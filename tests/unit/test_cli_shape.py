@@ -241,12 +241,12 @@ def test_a_skip_with_match_is_answered_by_py_rattler_build_without_importing_py_
     assert sorted(c["variant"]["python"] for c in cells) == ["3.12.* *_cpython", "3.13"]
 
 
-def test_a_match_spec_rattler_build_rejects_is_still_read_leniently() -> None:
-    # ``match(python, "3.11")`` (no operator): rattler-build's parser refuses it, py-rattler's
-    # lenient one reads it as ``==3.11``, as cipub always has
-    from cipub.recipe.v1 import _match
+def test_a_match_spec_rattler_build_rejects_does_not_skip() -> None:
+    # ``match(python, "3.11")`` (no operator): rattler-build's parser refuses it, and its build takes
+    # the condition as not holding (tests/integration/plan/test_skip_typed_values.py builds it);
+    # cipub read it leniently as ``==3.11`` with py-rattler and skipped
+    from cipub.recipe.v1 import _condition_holds
 
-    assert _match("3.11.* *_cpython", "3.11") is True
-    assert _match("3.12.* *_cpython", "3.11") is False
-    assert _match("3.12.* *_cpython", ">=3.11") is True
-    assert _match("not a version!", ">=3.11") is False
+    assert _condition_holds('match(python, "3.11")', "linux-64", {"python": "3.11.* *_cpython"}) is False
+    assert _condition_holds('match(python, ">=3.11")', "linux-64", {"python": "3.12.* *_cpython"}) is True
+    assert _condition_holds('match(python, ">=3.11")', "linux-64", {"python": "3.10.* *_cpython"}) is False
