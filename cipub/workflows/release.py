@@ -45,16 +45,20 @@ def _facts(settings: Settings, target: str) -> LedgerFacts:
     return facts(load_records(settings), target, settings.promote_from, settings.promote_to)
 
 
-def package_names(selectors: Sequence[str], facts: LedgerFacts) -> set[str]:
+def package_names(selectors: Sequence[str], facts: LedgerFacts, *, ledger: Path, target: str) -> set[str]:
     """Recipes (paths), manifests (``*.json`` files) and package names -> package names; none
-    given: every package the ledger knows."""
+    given: every package the ledger (at ``ledger``) knows on ``target``."""
     from cipub.core import manifest as manifest_mod
     from cipub.recipe import load_recipe
 
     if not selectors:
         names = {entry.name for entry, _record in facts.known.values()}
         if not names:
-            raise UsageError("the ledger records no package", hint="name a recipe, manifest or package")
+            raise UsageError(
+                f"the ledger ({ledger}) records no package on {target}",
+                hint="name a recipe, manifest or package, or pass the --output-dir the build wrote to "
+                "(its ledger is OUTPUT_DIR/cipub-ledger)",
+            )
         return names
     names = set()
     for s in selectors:
@@ -87,7 +91,7 @@ def status(settings: Settings, selectors: Sequence[str], *, broken: str, report:
 
     channel = open_with_labels(settings, broken)
     facts = _facts(settings, channel.display)
-    names = package_names(selectors, facts)
+    names = package_names(selectors, facts, ledger=ledger_path(settings), target=channel.display)
     staging, release = settings.promote_from, settings.promote_to
     from cipub.channels.base import junk_reported
 
@@ -215,7 +219,7 @@ def prune(
     """Remove old staged builds from the staging label (``settings.label``), by the rules given."""
     from cipub.core.manifest import Manifest
     from cipub.policy import prune as policy
-    from cipub.workflows.ledger import add_record
+    from cipub.workflows.ledger import add_record, ledger_path
 
     if not superseded and older_than is None:
         raise UsageError(
@@ -225,7 +229,7 @@ def prune(
     staging = settings.label
     channel = open_with_labels(settings, staging)
     facts = _facts(settings, channel.display)
-    names = package_names(selectors, facts)
+    names = package_names(selectors, facts, ledger=ledger_path(settings), target=channel.display)
     files = _files(channel, names)
     decisions = policy.decide_prune(
         files,
