@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from cipub.channels.base import Channel, ChannelFile
     from cipub.core.ledger import LabelAction
     from cipub.policy.ledger import LedgerFacts
+    from cipub.policy.status import FileStatus
     from cipub.policy.yank import YankDecision
 
 
@@ -96,6 +97,7 @@ def status(settings: Settings, selectors: Sequence[str], *, broken: str, report:
     from cipub.channels.base import junk_reported
 
     rows = file_statuses(_files(channel, names), facts, names, staging=staging, release=release, broken=broken)
+    _check_known(selectors, names, rows, target=channel.display, ledger=ledger_path(settings), report=report)
     junk = junk_reported(channel)  # passed over as indexing passes over them: never listed as packages
     for r in rows:
         labels = ", ".join(r.labels) or "-"
@@ -118,6 +120,32 @@ def status(settings: Settings, selectors: Sequence[str], *, broken: str, report:
 
     reports.report_status(doc)
     return doc
+
+
+def _check_known(
+    selectors: Sequence[str],
+    names: set[str],
+    rows: Sequence[FileStatus],
+    *,
+    target: str,
+    ledger: Path,
+    report: Reporter,
+) -> None:
+    """A package name that neither the target nor the ledger knows is an error (exit 2), as
+    ``conda search`` of an unknown package is (and ``cipub yank`` of an unknown spec): a typo must
+    not read as "published nowhere". A recipe's or manifest's package with no file yet only gets a
+    note: that is the answer to "has this been published?"."""
+    found = {r.name for r in rows}
+    typed = {s for s in selectors if not Path(s).exists()}  # the others are recipes and manifests
+    unknown = sorted(typed - found)
+    if unknown:
+        raise UsageError(
+            f"no package named {', '.join(unknown)} is on {target} (in any label) or in the ledger ({ledger})",
+            hint="check the name; `cipub status` with no name lists every package the ledger knows, and "
+            "--target names the channel it was published to",
+        )
+    for name in sorted(names - found - typed):
+        report.say(f"note: no file of {name} is on {target} or in the ledger ({ledger}) yet")
 
 
 @dataclass(frozen=True)
