@@ -102,6 +102,12 @@ def status(settings: Settings, selectors: Sequence[str], *, broken: str, report:
     for r in rows:
         labels = ", ".join(r.labels) or "-"
         ledger = ", ".join(r.ledger) or "not in the ledger"
+        if r.ledger_sha256:
+            when = "staged" if "staged" in r.ledger_other else "built"
+            ledger = (
+                f"{', '.join(r.ledger_other) or 'built'} for other bytes (sha256 {r.ledger_sha256[:12]}; the target's "
+                f"is {(r.sha256 or '')[:12]}: replaced after cipub {when} it?)"
+            )
         cell = f"  cell: {r.cell}" + (f" (job {r.job})" if r.job else "") if r.cell else ""
         report.say(Result(f"{r.status:<15} {r.key}  labels: {labels}  ledger: {ledger}{cell}"))
     for path, reason in sorted(junk.items()):

@@ -5,9 +5,14 @@ channel, the real CLI in-process."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import shutil
 from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from tests.conftest import CliResult
@@ -48,3 +53,26 @@ def test_a_recipe_without_files_yet_is_exit_0_with_a_note(cipub: Cipub, project:
     assert "note: no file of notbuilt is on ./.cipub/channel or in the ledger (output/cipub-ledger) yet" in (
         result.out + result.err
     )
+
+
+def test_a_replaced_staged_file_says_its_sha256_is_not_the_staged_one(cipub: Cipub, project: Path) -> None:
+    staged = project / ".cipub" / "channel" / "label" / "test" / "noarch" / "knownpkg-1.0-h0000000_0.conda"
+    other = make_package(project / "other", "knownpkg", "1.0", 0, payload="replaced")
+    ledger_sha = hashlib.sha256(staged.read_bytes()).hexdigest()
+    shutil.copyfile(other, staged)  # someone replaced the staged file on the channel
+    result = cipub("status", "knownpkg", cwd=project)
+    assert result.code == 0, result.err
+    row = next(line for line in result.out.splitlines() if "knownpkg-1.0" in line)
+    assert row.startswith("staged "), row
+    assert "not in the ledger" not in row, row
+    assert "ledger: built, staged for other bytes (sha256" in row, row
+    assert f"(sha256 {ledger_sha[:12]}; the target's is {hashlib.sha256(other.read_bytes()).hexdigest()[:12]}" in row
+
+    doc = json.loads(cipub("status", "knownpkg", "--json", cwd=project).out)
+    jsonschema.validate(doc, json.loads(resources.files("cipub").joinpath("schemas/status-1.schema.json").read_text()))
+    assert doc["files"][0]["ledger_sha256"] == ledger_sha and doc["files"][0]["ledger"] == []
+
+    promote = cipub("promote", cwd=project)
+    assert promote.code == 8, promote.err
+    assert "without --manifest" not in promote.err, promote.err
+    assert "cipub status knownpkg" in promote.err and "rebuild" in promote.err, promote.err
