@@ -141,6 +141,8 @@ def storage_errors(root: Path) -> Iterator[None]:
 
 #: how long a batch waits for another cipub process's lock on the channel, seconds
 LOCK_WAIT = 3600.0
+#: after this many seconds of waiting for that lock, one line says whose lock the batch waits for
+LOCK_NOTICE_AFTER = 1.0
 #: Linux filesystems that hold no files of their own (kernel views): a channel there can never be
 #: written, and writes may block or fail in ways no real disk does
 PSEUDO_FILESYSTEMS = frozenset(
@@ -333,7 +335,15 @@ class LocalChannel(Batch):
 
             lock = FileLock(self.root / LOCK_NAME)
             try:
-                lock.acquire(timeout=LOCK_WAIT)  # waits for the other cipub process's batch, bounded
+                try:
+                    lock.acquire(timeout=LOCK_NOTICE_AFTER)
+                except Timeout:  # held by another cipub process's batch: say so, then wait, bounded
+                    log.warning(
+                        "waiting for another cipub process holding %s (at most %.0f s) ...",
+                        self.root / LOCK_NAME,
+                        LOCK_WAIT,
+                    )
+                    lock.acquire(timeout=max(LOCK_WAIT - LOCK_NOTICE_AFTER, 0))
             except Timeout:
                 raise StorageError(
                     f"{self.display}: another process held the channel's lock ({LOCK_NAME}) for over "

@@ -167,6 +167,7 @@ def _report_usage_error(exc: Exception, argv: list[str]) -> int:
     A group called without a command (``cipub``, ``cipub ci``) shows its help, as click does, and
     then says so in the same two lines (click's help alone ended exit 2 with no error line)."""
     code = int(getattr(exc, "exit_code", 2))
+    _keep_close_options(exc)
     try:
         message = str(exc.format_message())  # type: ignore[attr-defined]
     except Exception:  # a click error of an unexpected shape: its own rendering still says it
@@ -191,6 +192,20 @@ def _report_usage_error(exc: Exception, argv: list[str]) -> int:
         hint = f"'{command} -h' shows its options and arguments"
     report_error(UsageError(message, hint=hint))
     return code
+
+
+def _keep_close_options(exc: Exception) -> None:
+    """click suggests options like an unknown one by comparing whole flags, so the shared ``--``
+    makes almost anything look close (``--bogus``: "Possible options: --verbose"). Keep only the
+    suggestions that are close without the dashes (difflib's own cutoff, as click uses)."""
+    from difflib import get_close_matches
+
+    possibilities = getattr(exc, "possibilities", None)
+    name = getattr(exc, "option_name", None)
+    if not possibilities or not isinstance(name, str):
+        return
+    bare = {str(p).lstrip("-"): p for p in possibilities}
+    exc.possibilities = [bare[m] for m in get_close_matches(name.lstrip("-"), list(bare))]  # type: ignore[attr-defined]
 
 
 def _report_missing_command(ctx: Any) -> None:

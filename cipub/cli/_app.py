@@ -68,7 +68,11 @@ def _apply_output_options(quiet: bool, verbose: int, color: str) -> None:
     if color not in COLOR_MODES:
         from cipub.core.errors import UsageError
 
-        raise UsageError(f"--color {color!r}: expected one of {', '.join(COLOR_MODES)}")
+        raise UsageError(
+            f"--color {color!r}: expected one of {', '.join(COLOR_MODES)}",
+            hint="pass --color auto, always or never (auto colours a terminal only; NO_COLOR turns colour off, "
+            "CLICOLOR_FORCE on); the value may also come from CIPUB_COLOR or the config file's color",
+        )
     state.quiet, state.verbose, state.color = quiet, verbose, color
 
 

@@ -19,6 +19,10 @@ with the sha256 the target holds); `cipub promote --manifest M --dry-run` checks
 files by sha256.
 --json prints one document (schema cipub/schemas/status-1.schema.json).
 
+A package name that neither the target nor the ledger knows is exit 2 (as `conda search` fails on
+an unknown package): a typo never reads as "published nowhere". A recipe or manifest whose packages
+have no file yet is exit 0, with a note.
+
 Examples:
 
     cipub status recipe/

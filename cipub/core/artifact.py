@@ -200,12 +200,52 @@ def _iter_members(path: Path, *, whole: bool = True) -> Iterator[tuple[tarfile.T
         stem = path.name.rpartition(".")[0]
         for component in ("info", "pkg") if whole else ("info",):
             found = [info for info in zf.infolist() if info.filename.startswith(f"{component}-{stem}")]
+            if not found and component == "info":
+                _refuse_renamed(path, zf)
             tar = _small_component(zf, found[0], package_streaming.zstd) if len(found) == 1 else None
             if tar is not None:
                 yield from package_streaming.tar_generator(io.BytesIO(tar))
             else:  # big, missing, doubled, several frames: the streaming reader, and its errors
                 fileobj.seek(0)
                 yield from package_streaming.stream_conda_component(path.name, fileobj, component)
+
+
+def _refuse_renamed(path: Path, zf: zipfile.ZipFile) -> None:
+    """A .conda without ``info-<its stem>.tar.zst`` but with one other info component: a package
+    renamed after it was built (conda finds the components by the file's name, so it cannot be
+    installed). Say what its info/index.json names it; anything else is left to the streaming
+    reader's error (damaged)."""
+    from conda_package_streaming import package_streaming
+
+    components = [
+        i.filename for i in zf.infolist() if i.filename.startswith("info-") and i.filename.endswith(".tar.zst")
+    ]
+    if len(components) != 1:
+        return
+    inner = components[0].removeprefix("info-").removesuffix(".tar.zst")
+    index: Any = None
+    with path.open("rb") as fileobj:
+        try:
+            for tar, member in package_streaming.stream_conda_component(f"{inner}.conda", fileobj, "info"):
+                if member.name == "info/index.json" and (extracted := tar.extractfile(member)) is not None:
+                    index = json.loads(extracted.read(4 * 1024 * 1024))
+                    break
+        except Exception:  # the inner component is damaged too: the caller's error says so
+            return
+    if not isinstance(index, dict):
+        return
+    name, version, build, ext = split_filename(path.name)
+    mismatches = [
+        f"{key} {index.get(key)!r} (file name says {said!r})"
+        for key, said in (("name", name), ("version", version), ("build", build))
+        if str(index.get(key)) != said
+    ]
+    said = f"its info/index.json says {', '.join(mismatches)}" if mismatches else f"its contents are named {inner}"
+    raise InvalidPackageError(
+        f"{path.name}: the file name does not match the package inside: {said}",
+        hint="a .conda keeps the name it was built with (conda finds its contents by it): rename it back to "
+        f"{inner}{ext}, or rebuild",
+    )
 
 
 def _small_component(zf: zipfile.ZipFile, info: zipfile.ZipInfo, zstd: Any) -> bytes | None:
@@ -427,7 +467,7 @@ def read_artifact(path: str | Path, *, checked_sha256: str | None = None, checke
 
 def _artifact(path: Path, scanned: _Scanned, digests: tuple[str, str, int]) -> Artifact:
     """The metadata of a scanned package, after the checks that need its index."""
-    name, version, build, _ext = split_filename(path.name)
+    name, version, build, ext = split_filename(path.name)
     index, binaries, has_python, hash_input = scanned
     sha256, md5, size = digests
 
@@ -441,7 +481,9 @@ def _artifact(path: Path, scanned: _Scanned, digests: tuple[str, str, int]) -> A
     ]
     if mismatches:
         raise InvalidPackageError(
-            f"{path.name}: info/index.json disagrees with the file name: " + ", ".join(mismatches)
+            f"{path.name}: info/index.json disagrees with the file name: " + ", ".join(mismatches),
+            hint=f"rename it back to {index['name']}-{index['version']}-{index['build']}{ext} (the name it was "
+            "built with), or rebuild",
         )
     check_index_json(path.name, index)
     noarch = noarch_kind(index)

@@ -59,7 +59,8 @@ def decide_promotion(
         labels = ", ".join(sorted(file.labels))
         return PromotionDecision(entry, "refuse", file, f"{key} is not in label {from_label!r} (it has: {labels})")
     if file.sha256_in(from_label) != entry.sha256:
-        problem = f"{key} in label {from_label!r} is not the file that was built (sha256 differs)"
+        there, built = (file.sha256_in(from_label) or "")[:12], entry.sha256[:12]
+        problem = f"{key} in label {from_label!r} is not the file that was built (sha256 {there} there, {built} built)"
         return PromotionDecision(entry, "refuse", file, problem)
     if to_label in file.labels:
         return PromotionDecision(
@@ -86,7 +87,10 @@ def promote(
     move: bool = False,
     dry_run: bool = False,
     progress: Progress | None = None,
+    from_ledger: bool = False,
 ) -> list[PromotionReceipt]:
+    """``from_ledger``: ``manifest`` is the ledger's staged set, not a manifest the user named
+    (the hint of a refusal differs)."""
     say = progress or (lambda _msg: None)
     if from_label == to_label:
         raise UsageError(
@@ -112,7 +116,7 @@ def promote(
                     hint=f"{to_label!r} already holds other bytes under that name and files are never "
                     "overwritten: rebuild (the default bumps the build number), upload and promote that",
                 )
-            raise VerificationError(message, hint=_refusal_hint(decisions, from_label))
+            raise VerificationError(message, hint=_refusal_hint(decisions, from_label, from_ledger=from_ledger))
         todo = [d for d in decisions if d.action == "promote"]
         done = [d for d in decisions if d.action == "already"]
         receipts: list[PromotionReceipt] = []
@@ -191,15 +195,24 @@ def remove_label(
     return [e for e, _f in carrying]
 
 
-def _refusal_hint(decisions: list[PromotionDecision], from_label: str) -> str:
+def _refusal_hint(decisions: list[PromotionDecision], from_label: str, *, from_ledger: bool = False) -> str:
     """Uploading again only helps when the files are simply not there yet; a different build under
-    the same name (a rebuild with the same number) would conflict."""
+    the same name (a rebuild with the same number) would conflict. Promoting without --manifest
+    already is the ledger's set: then the file on the target was replaced after cipub staged it."""
     if any(d.problem and "was yanked" in d.problem for d in decisions):
         return (
             "a yanked file stays out of promotion; build a new build number, or take the "
             f"{YANKED_LABEL!r} label off the file on the server if the yank was a mistake"
         )
-    if any(d.action == "refuse" and d.file is not None for d in decisions):
+    replaced = [d for d in decisions if d.action == "refuse" and d.file is not None]
+    if replaced and from_ledger:
+        names = " ".join(dict.fromkeys(d.entry.name for d in replaced))
+        return (
+            f"the file in {from_label!r} is not the one cipub staged (replaced on the target since?): "
+            f"`cipub status {names}` shows both sha256; files are never overwritten, so rebuild (the default "
+            "bumps the build number), which uploads a new file, and promote that"
+        )
+    if replaced:
         return (
             f"this manifest is not what {from_label!r} holds (a rebuild with the same build number?): "
             "`cipub promote` without --manifest promotes what the ledger staged; or rebuild (the default "

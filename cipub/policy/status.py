@@ -12,14 +12,16 @@ file gets one ``status``:
 
 ``labels`` lists every label the target holds the file under (with that copy's sha256), and
 ``ledger`` what the project's ledger says (``built``, ``staged``, ``promoted``, ``yanked``,
-``pruned``, ``failed``), empty for files the ledger does not know. ``cell`` (and ``job``) name the
-plan cell the ledger's build of that file was made for (``cipub build --only``), when it was.
+``pruned``, ``failed``), empty for files the ledger does not know; when the ledger recorded other
+bytes under the file's name (the file was replaced on the target), ``ledger_sha256`` is their
+sha256. ``cell`` (and ``job``) name the plan cell the ledger's build of that file was made for
+(``cipub build --only``), when it was.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cipub.channels.base import ChannelFile, PackageIdentity
@@ -36,6 +38,10 @@ class FileStatus(PackageIdentity):
     #: the plan cell (and job, when one run built several cells) the file was built for, per the ledger
     cell: str | None = None
     job: str | None = None
+    #: the sha256 the ledger recorded under this file name when it is not the target's (the file
+    #: was replaced on the target after cipub built or staged it), and the ledger's words for it
+    ledger_sha256: str | None = None
+    ledger_other: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -58,6 +64,17 @@ def _ledger_words(facts: LedgerFacts, key: str, sha: str | None) -> tuple[str, .
         if pair in facts.failed:
             words.append("failed")
     return tuple(dict.fromkeys(words))
+
+
+def _other_bytes(facts: LedgerFacts, key: str, sha: str | None) -> tuple[str | None, tuple[str, ...]]:
+    """The sha256 (and its ledger words) the ledger recorded under ``key`` other than ``sha``: the
+    staged one first. (None, ()) when the ledger knows ``sha`` itself or nothing under that name."""
+    if sha is None or _ledger_words(facts, key, sha):
+        return None, ()
+    others = sorted((p for p in facts.known if p[0] == key and p[1] != sha), key=lambda p: p not in facts.staged)
+    if not others:
+        return None, ()
+    return others[0][1], _ledger_words(facts, key, others[0][1])
 
 
 def _cells(facts: LedgerFacts) -> dict[tuple[str, str | None], tuple[str, str | None]]:
@@ -105,6 +122,9 @@ def file_statuses(
                 *cells.get((f.key, f.sha256), (None, None)),
             )
         )
+        ledger_sha, ledger_other = _other_bytes(facts, f.key, f.sha256)
+        if ledger_sha:
+            rows[-1] = replace(rows[-1], ledger_sha256=ledger_sha, ledger_other=ledger_other)
     for (key, sha), (entry, _record) in sorted(facts.known.items()):
         if entry.name not in names or key in seen:
             continue
@@ -166,6 +186,7 @@ def status_document(
                 # optional: a file built without a plan cell reads as before
                 **({"cell": r.cell} if r.cell else {}),
                 **({"job": r.job} if r.job else {}),
+                **({"ledger_sha256": r.ledger_sha256} if r.ledger_sha256 else {}),
             }
             for r in rows
         ],

@@ -275,6 +275,7 @@ def promote(
                 move=move,
                 dry_run=dry_run,
                 progress=step,
+                from_ledger=not manifests,
             )
     if not dry_run:
         options = index_options or target_options(settings)

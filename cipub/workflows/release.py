@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from cipub.channels.base import Channel, ChannelFile
     from cipub.core.ledger import LabelAction
     from cipub.policy.ledger import LedgerFacts
+    from cipub.policy.status import FileStatus
     from cipub.policy.yank import YankDecision
 
 
@@ -45,16 +46,20 @@ def _facts(settings: Settings, target: str) -> LedgerFacts:
     return facts(load_records(settings), target, settings.promote_from, settings.promote_to)
 
 
-def package_names(selectors: Sequence[str], facts: LedgerFacts) -> set[str]:
+def package_names(selectors: Sequence[str], facts: LedgerFacts, *, ledger: Path, target: str) -> set[str]:
     """Recipes (paths), manifests (``*.json`` files) and package names -> package names; none
-    given: every package the ledger knows."""
+    given: every package the ledger (at ``ledger``) knows on ``target``."""
     from cipub.core import manifest as manifest_mod
     from cipub.recipe import load_recipe
 
     if not selectors:
         names = {entry.name for entry, _record in facts.known.values()}
         if not names:
-            raise UsageError("the ledger records no package", hint="name a recipe, manifest or package")
+            raise UsageError(
+                f"the ledger ({ledger}) records no package on {target}",
+                hint="name a recipe, manifest or package, or pass the --output-dir the build wrote to "
+                "(its ledger is OUTPUT_DIR/cipub-ledger)",
+            )
         return names
     names = set()
     for s in selectors:
@@ -87,15 +92,22 @@ def status(settings: Settings, selectors: Sequence[str], *, broken: str, report:
 
     channel = open_with_labels(settings, broken)
     facts = _facts(settings, channel.display)
-    names = package_names(selectors, facts)
+    names = package_names(selectors, facts, ledger=ledger_path(settings), target=channel.display)
     staging, release = settings.promote_from, settings.promote_to
     from cipub.channels.base import junk_reported
 
     rows = file_statuses(_files(channel, names), facts, names, staging=staging, release=release, broken=broken)
+    _check_known(selectors, names, rows, target=channel.display, ledger=ledger_path(settings), report=report)
     junk = junk_reported(channel)  # passed over as indexing passes over them: never listed as packages
     for r in rows:
         labels = ", ".join(r.labels) or "-"
         ledger = ", ".join(r.ledger) or "not in the ledger"
+        if r.ledger_sha256:
+            when = "staged" if "staged" in r.ledger_other else "built"
+            ledger = (
+                f"{', '.join(r.ledger_other) or 'built'} for other bytes (sha256 {r.ledger_sha256[:12]}; the target's "
+                f"is {(r.sha256 or '')[:12]}: replaced after cipub {when} it?)"
+            )
         cell = f"  cell: {r.cell}" + (f" (job {r.job})" if r.job else "") if r.cell else ""
         report.say(Result(f"{r.status:<15} {r.key}  labels: {labels}  ledger: {ledger}{cell}"))
     for path, reason in sorted(junk.items()):
@@ -114,6 +126,32 @@ def status(settings: Settings, selectors: Sequence[str], *, broken: str, report:
 
     reports.report_status(doc)
     return doc
+
+
+def _check_known(
+    selectors: Sequence[str],
+    names: set[str],
+    rows: Sequence[FileStatus],
+    *,
+    target: str,
+    ledger: Path,
+    report: Reporter,
+) -> None:
+    """A package name that neither the target nor the ledger knows is an error (exit 2), as
+    ``conda search`` of an unknown package is (and ``cipub yank`` of an unknown spec): a typo must
+    not read as "published nowhere". A recipe's or manifest's package with no file yet only gets a
+    note: that is the answer to "has this been published?"."""
+    found = {r.name for r in rows}
+    typed = {s for s in selectors if not Path(s).exists()}  # the others are recipes and manifests
+    unknown = sorted(typed - found)
+    if unknown:
+        raise UsageError(
+            f"no package named {', '.join(unknown)} is on {target} (in any label) or in the ledger ({ledger})",
+            hint="check the name; `cipub status` with no name lists every package the ledger knows, and "
+            "--target names the channel it was published to",
+        )
+    for name in sorted(names - found - typed):
+        report.say(f"note: no file of {name} is on {target} or in the ledger ({ledger}) yet")
 
 
 @dataclass(frozen=True)
@@ -215,7 +253,7 @@ def prune(
     """Remove old staged builds from the staging label (``settings.label``), by the rules given."""
     from cipub.core.manifest import Manifest
     from cipub.policy import prune as policy
-    from cipub.workflows.ledger import add_record
+    from cipub.workflows.ledger import add_record, ledger_path
 
     if not superseded and older_than is None:
         raise UsageError(
@@ -225,7 +263,7 @@ def prune(
     staging = settings.label
     channel = open_with_labels(settings, staging)
     facts = _facts(settings, channel.display)
-    names = package_names(selectors, facts)
+    names = package_names(selectors, facts, ledger=ledger_path(settings), target=channel.display)
     files = _files(channel, names)
     decisions = policy.decide_prune(
         files,

@@ -77,8 +77,31 @@ def test_index_disagrees_with_filename(tmp_path: Path) -> None:
     pkg = make_package(tmp_path, "demo", "1.0", 0, tar_bz2=True)
     liar = pkg.with_name("other-1.0-h0000000_0.tar.bz2")
     pkg.rename(liar)
-    with pytest.raises(InvalidPackageError, match="disagrees with the file name: name 'demo'"):
+    with pytest.raises(InvalidPackageError, match="disagrees with the file name: name 'demo'") as info:
         read_artifact(liar)
+    assert info.value.hint and "rename it back to demo-1.0-h0000000_0.tar.bz2" in info.value.hint
+
+
+@pytest.mark.parametrize(
+    ("renamed", "said"),
+    [
+        ("other-1.0-h0_0.conda", "name 'demo' (file name says 'other'), build 'h0000000_0' (file name says 'h0_0')"),
+        ("demo-2.0-h0000000_0.conda", "version '1.0' (file name says '2.0')"),
+    ],
+)
+def test_a_renamed_conda_says_its_name_is_not_its_index_json(cipub, tmp_path: Path, renamed: str, said: str) -> None:  # type: ignore[no-untyped-def]
+    """A .conda finds its components by its file name (info-<stem>.tar.zst): renamed, it was called
+    damaged or truncated (conda_package_streaming's LookupError). It is a name that lies: exit 9."""
+    pkg = make_package(tmp_path, "demo", "1.0", 0)
+    liar = pkg.rename(pkg.with_name(renamed))
+    with pytest.raises(InvalidPackageError, match="the file name does not match the package inside") as info:
+        read_artifact(liar)
+    assert f"its info/index.json says {said}" in info.value.message
+    assert info.value.hint and "rename it back to demo-1.0-h0000000_0.conda" in info.value.hint
+    result = cipub("upload", str(liar), "--target", str(tmp_path / "chan"), cwd=tmp_path)
+    assert result.code == 9, result.err
+    assert "damaged" not in result.err and "truncated" not in result.err and "LookupError" not in result.err
+    assert "cipub: hint: " in result.err
 
 
 def test_noarch_claiming_platform_subdir(tmp_path: Path) -> None:

@@ -37,7 +37,11 @@ def test_the_ledger_is_read_under_the_output_dir(cipub: Cipub, project: Path, co
     from_env = cipub(*command, "--json", cwd=project, env={"CIPUB_OUTPUT_DIR": "cell"})
     assert from_env.code == 0, from_env.err
     default = cipub(*command, cwd=project)  # output/cipub-ledger holds nothing
-    assert default.code == 2 and "the ledger records no package" in default.err
+    assert default.code == 2 and "the ledger (output/cipub-ledger) records no package on ./.cipub" in default.err
+    elsewhere = cipub(*command, "--output-dir", "nope", cwd=project)  # the ledger it read is named
+    assert elsewhere.code == 2, elsewhere.err
+    assert "the ledger (nope/cipub-ledger) records no package" in elsewhere.err, elsewhere.err
+    assert "hint: " in elsewhere.err and "--output-dir" in elsewhere.err
 
 
 def test_yank_records_in_the_ledger_under_the_output_dir(cipub: Cipub, project: Path) -> None:

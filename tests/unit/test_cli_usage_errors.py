@@ -23,6 +23,11 @@ Cli = Callable[..., CliResult]
         (["prune", "--older-than", "abc"], "Invalid value for '--older-than'", "'cipub prune -h' shows its options"),
         (["ci", "init", "bogus"], "'bogus' is not one of 'github', 'gitlab'", "'cipub ci init -h' shows its options"),
         (["no-such-command"], "No such command 'no-such-command'", "'cipub -h' lists the commands"),
+        (["--bogus"], "No such option: --bogus", "'cipub -h' shows its options"),
+        (["upload", "--dry"], "No such option: --dry (Possible options: --dry-run)", "'cipub upload -h'"),
+        (["--colr", "never", "status"], "No such option: --colr (Possible options: --color)", "'cipub status -h'"),
+        (["--color", "blue", "status"], "--color 'blue': expected one of auto, always, never", "--color auto, always"),
+        (["status", "--color", "blue"], "--color 'blue': expected one of auto, always, never", "--color auto, always"),
     ],
 )
 def test_click_usage_errors_speak_cipubs_format(
@@ -35,6 +40,16 @@ def test_click_usage_errors_speak_cipubs_format(
     assert lines[0].startswith("cipub: error: ") and error in lines[0], result.err
     assert lines[1].startswith("cipub: hint: ") and hint in lines[1], result.err
     assert "Usage:" not in result.err and "Try '" not in result.err and "Traceback" not in result.err
+
+
+@pytest.mark.parametrize("args", [["--bogus"], ["upload", "--bogus"], ["status", "--x"]])
+def test_an_unknown_option_gets_no_suggestion_that_only_shares_the_dashes(
+    cipub: Cli, tmp_path: Path, args: list[str]
+) -> None:
+    """click compared whole flags, so ``--bogus`` was 'close' to ``--verbose``: no suggestion now."""
+    result = cipub(*args, cwd=tmp_path)
+    assert result.code == 2, result.err
+    assert "Possible option" not in result.err, result.err
 
 
 @pytest.mark.parametrize(("args", "command"), [(("ci",), "cipub ci"), ((), "cipub"), (("--debug", "ci"), "cipub ci")])

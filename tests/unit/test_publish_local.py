@@ -304,3 +304,25 @@ def test_promotion_onto_other_bytes_in_the_destination_is_a_conflict(tmp_path: P
         promote(m, chan, "test", "main")
     assert "'main' already holds other bytes" in (refused.value.hint or "")
     assert snapshot(chan.root) == before
+
+
+def test_waiting_for_a_held_channel_lock_says_whose_lock(
+    tmp_path: Path, cipub, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Another process holding the channel's lock made an upload wait silently (up to LOCK_WAIT):
+    after LOCK_NOTICE_AFTER one line says whose lock it waits for. Here the lock is never freed."""
+    from filelock import FileLock
+
+    import cipub.channels.local as local
+
+    monkeypatch.setattr(local, "LOCK_NOTICE_AFTER", 0.01, raising=False)
+    monkeypatch.setattr(local, "LOCK_WAIT", 0.2)
+    channel = tmp_path / "chan"
+    channel.mkdir()
+    pkg = make_package(tmp_path, "demo", "1.0", 0)
+    with FileLock(channel / local.LOCK_NAME):  # another process's batch (its own open file: flock)
+        result = cipub("upload", str(pkg), "--target", str(channel), cwd=tmp_path)
+    assert result.code == 10, result.err
+    assert "another process held the channel's lock" in result.err
+    waiting = [r.getMessage() for r in caplog.records if "waiting for another cipub process" in r.getMessage()]
+    assert waiting == [f"waiting for another cipub process holding {channel / local.LOCK_NAME} (at most 0 s) ..."]
