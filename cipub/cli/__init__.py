@@ -42,8 +42,8 @@ def report_error(exc: CipubError) -> None:
         for line in exc.details:
             typer.echo(scrub(f"cipub: | {line}"), err=True)
         typer.echo(scrub(f"cipub: error: {exc.message}"), err=True)
-        if exc.hint:
-            typer.echo(scrub(f"cipub: hint: {exc.hint}"), err=True)
+        if exc.next_step:
+            typer.echo(scrub(f"cipub: hint: {exc.next_step}"), err=True)
     except OSError:
         pass  # stderr is gone too: the exit code is all that is left to say it
     _summarize_failure(exc)
@@ -56,7 +56,7 @@ def _summarize_failure(exc: CipubError) -> None:
         return
     from cipub.ci.reports import report_failure  # a write failure only warns there
 
-    report_failure(exc.kind, exc.exit_code, exc.message, exc.hint, exc.details)
+    report_failure(exc.kind, exc.exit_code, exc.message, exc.next_step, exc.details)
 
 
 #: errors of the machine cipub runs on, not of cipub: each ends the command with exit 10

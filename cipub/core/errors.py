@@ -31,6 +31,8 @@ class CipubError(Exception):
     exit_code: ClassVar[int] = 1
     #: short name used in ``--json`` error documents and the README table
     kind: ClassVar[str] = "error"
+    #: said when a raise site gives no hint of its own: every error has a next step (README)
+    default_hint: ClassVar[str] = ""
 
     def __init__(self, message: str, *, hint: str | None = None, details: Sequence[str] = ()) -> None:
         super().__init__(message)
@@ -50,42 +52,67 @@ class CipubError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    @property
+    def next_step(self) -> str:
+        """The hint to show: the raise site's own, or the kind's default."""
+        return self.hint or self.default_hint
+
 
 class UsageError(CipubError, code=2, kind="usage"):
     """Bad command line, settings or configuration file."""
+
+    default_hint = "'cipub COMMAND -h' shows the command's options and what each accepts"
 
 
 class RecipeError(CipubError, code=3, kind="recipe"):
     """A recipe or variant configuration cannot be read or is inconsistent."""
 
+    default_hint = "fix the recipe or variant file named above; 'cipub plan RECIPE' shows how cipub reads it"
+
 
 class BuildFailedError(CipubError, code=4, kind="build"):
     """The build engine ran and failed, or is not available."""
+
+    default_hint = "the build log above shows the failing step; fix the recipe or its environment and re-run"
 
 
 class AuthError(CipubError, code=5, kind="auth"):
     """A token is missing, or the server refused it (401/403)."""
 
+    default_hint = "check the token named in the README's 'Credentials' section: set, not expired, with upload scope"
+
 
 class ConflictError(CipubError, code=6, kind="conflict"):
     """A different file with the same name already exists: cipub never overwrites."""
+
+    default_hint = (
+        "cipub never overwrites a file: build again with a new build number (cipub bumps it from the channel)"
+    )
 
 
 class NetworkError(CipubError, code=7, kind="network"):
     """The server could not be reached or kept failing after every retry."""
 
+    default_hint = "check the URL and the network, then re-run the same command: what already arrived counts as done"
+
 
 class VerificationError(CipubError, code=8, kind="verification"):
     """The channel does not hold what it should (sha256 or labels differ, a file is missing)."""
+
+    default_hint = "'cipub status NAME' shows what the target holds; nothing that fails its sha256 check is promoted"
 
 
 class InvalidPackageError(CipubError, code=9, kind="invalid-package"):
     """A package file is truncated, malformed, or its metadata disagrees with its name."""
 
+    default_hint = "rebuild the package: cipub never uploads a file that fails its check"
+
 
 class StorageError(CipubError, code=10, kind="storage"):
     """The machine cipub runs on failed it: disk full, a read-only or unwritable directory, a path
     that is a file, standard output closed early (``| head``)."""
+
+    default_hint = "free space, or fix the path or its permissions, then re-run the same command"
 
 
 #: code -> (class, meaning); the README table is generated from the same words. A class's code is

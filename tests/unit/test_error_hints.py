@@ -66,3 +66,20 @@ def test_a_read_only_commands_network_failure_does_not_speak_of_skipped_files(
     assert result.code == 7, result.err
     hint = _hint(result)
     assert "skipped" not in hint and "re-run later" in hint, hint
+
+
+def test_an_error_raised_without_a_hint_still_ends_with_its_kinds_next_step(capsys: pytest.CaptureFixture[str]) -> None:
+    """145 raise sites give no hint of their own; each kind's default is said for them, and a raise
+    site's own hint wins over it."""
+    from cipub.cli import report_error
+    from cipub.core import errors
+
+    kinds = [cls for _, (cls, _) in sorted(errors.EXIT_CODES.items()) if cls is not None]
+    assert len(kinds) == 9
+    for cls in kinds:
+        report_error(cls("something failed"))
+        err = capsys.readouterr().err.splitlines()
+        assert err[0] == "cipub: error: something failed"
+        assert err[1].startswith("cipub: hint: ") and len(err[1]) > len("cipub: hint: ") + 20, (cls, err)
+    report_error(errors.ConflictError("x", hint="its own"))
+    assert capsys.readouterr().err.splitlines()[1] == "cipub: hint: its own"
