@@ -56,7 +56,7 @@ def add_record(
 def recorded(settings: Settings, command: Command, manifest: Manifest) -> Iterator[None]:
     """Record the run of the block: ``ok`` with the manifest's receipts, or ``failed`` with the
     error (and re-raise it). A crash that kills the process records nothing (earlier records stay)."""
-    _writable(ledger_path(settings))  # before the block changes a channel, not after
+    check_writable(settings)  # before the block changes a channel, not after
     try:
         yield
     except CipubError as exc:
@@ -65,10 +65,15 @@ def recorded(settings: Settings, command: Command, manifest: Manifest) -> Iterat
     add_record(settings, command, manifest)
 
 
-def _writable(ledger: Path) -> None:
-    """Make the ledger directory, or refuse (exit 10) a place it cannot be written."""
+def check_writable(settings: Settings) -> None:
+    """Make the ledger directory, or refuse (exit 10) a place it cannot be written.
+
+    Every command that changes a channel (upload, promote, yank, prune) calls this before its first
+    change: a ledger that cannot take the record would otherwise leave the channel changed and the
+    history without it (the change done, exit 10, nothing recorded)."""
     import os
 
+    ledger = ledger_path(settings)
     try:
         ledger.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -171,7 +171,7 @@ def yank(
     """Mark the files of ``manifests`` or matching ``specs`` broken (:mod:`cipub.policy.yank`)."""
     from cipub.core.manifest import Manifest
     from cipub.policy import yank as policy
-    from cipub.workflows.ledger import add_record
+    from cipub.workflows.ledger import add_record, check_writable
     from cipub.workflows.target import load_manifests
 
     if bool(specs) == bool(manifests):
@@ -179,6 +179,8 @@ def yank(
             "name the files to yank: NAME=VERSION[=BUILD] specs, or --manifest PATH (not both)",
             hint="e.g. cipub yank mypkg=1.2.0 (`cipub status mypkg` lists what is published)",
         )
+    if not dry_run:
+        check_writable(settings)  # the yank is recorded: a ledger that cannot take it changes nothing
     channel = open_with_labels(settings, remove_from, broken)
     with channel:
         if manifests:
@@ -215,7 +217,7 @@ def prune(
     """Remove old staged builds from the staging label (``settings.label``), by the rules given."""
     from cipub.core.manifest import Manifest
     from cipub.policy import prune as policy
-    from cipub.workflows.ledger import add_record
+    from cipub.workflows.ledger import add_record, check_writable
 
     if not superseded and older_than is None:
         raise UsageError(
@@ -238,6 +240,8 @@ def prune(
     )
     if not apply:
         report.say("dry run (the default): nothing is removed until --yes")
+    elif any(d.action == "remove" for d in decisions):
+        check_writable(settings)  # the removals are recorded: a ledger that cannot take them removes nothing
     actions = policy.prune(channel, decisions, staging, apply=apply, progress=report.say)
     plan = [
         PlannedFile(d.file.subdir, d.file.filename, d.file.sha256_in(staging), d.action, d.reason) for d in decisions
