@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from cipub.channels.base import Channel, ChannelFile, find_file
+from cipub.channels.target import ledger_target
 from cipub.core.artifact import read_artifact
 from cipub.core.errors import ConflictError, UsageError, VerificationError
 from cipub.core.manifest import ArtifactEntry, Manifest, PromotionReceipt
@@ -67,7 +68,8 @@ def promote_across(
     say = progress or (lambda _msg: None)
     if not manifest.artifacts:
         raise UsageError("nothing to promote: the manifest lists no artifacts")
-    if source.display == dest.display:
+    # one channel in two spellings (./ch and $PWD/ch/) is one target, as the ledger counts it
+    if (ledger_target(source.display) or source.display) == (ledger_target(dest.display) or dest.display):
         raise UsageError("--to-target is --target: promote between labels with --from/--to instead")
     server_side = _server_side(source, dest)
     if not server_side and not isinstance(source, Fetches):

@@ -42,7 +42,7 @@ def _facts(settings: Settings, target: str) -> LedgerFacts:
     from cipub.policy.ledger import facts
     from cipub.workflows.ledger import load_records
 
-    return facts(load_records(settings), target, settings.promote_from, settings.promote_to)
+    return facts(load_records(settings), target, settings.promote_from, settings.promote_to, root=settings.project_root)
 
 
 def package_names(selectors: Sequence[str], facts: LedgerFacts) -> set[str]:
