@@ -26,7 +26,7 @@ from cipub.core.artifact import read_artifact
 from cipub.core.errors import ConflictError, UsageError, VerificationError
 from cipub.core.manifest import ArtifactEntry, Manifest, PromotionReceipt
 from cipub.policy.promote import decide_promotion
-from cipub.policy.publish import Progress, channel_state, decide_upload, verify_labels
+from cipub.policy.publish import Progress, channel_state, decide_upload, receipts_kept, verify_labels
 
 
 @runtime_checkable
@@ -116,22 +116,24 @@ def promote_across(
             )
 
         how = "server-side copy" if server_side else "downloaded, checked by sha256, uploaded"
-        for a in actions:
-            if a.action == "skip":
-                say(f"already   {a.entry.key} in {dest.display} {to_label}")
-                receipt(a.entry, "already-promoted", "identical file already there")
-            elif dry_run:
-                say(f"would copy {a.entry.key}: {source.display} {from_label} -> {dest.display} {to_label} ({how})")
-                receipt(a.entry, "planned", how)
-            elif a.action == "add-label":
-                assert a.existing is not None
-                dest.add_label(a.existing, to_label, source_label=a.source_label)
-                say(f"labelled  {a.entry.key} +{to_label} in {dest.display} (identical file already there)")
-                receipt(a.entry, "promoted", "identical file already there, label added")
-            else:
-                _copy(a.entry, sources[a.entry.key], source, dest, from_label, to_label, server_side)
-                say(f"copied    {a.entry.key}: {source.display} {from_label} -> {dest.display} {to_label}")
-                receipt(a.entry, "promoted", how)
+        # stopped midway (an error, Ctrl-C): the files already copied keep their receipts
+        with receipts_kept(manifest.promotions, lambda: receipts):
+            for a in actions:
+                if a.action == "skip":
+                    say(f"already   {a.entry.key} in {dest.display} {to_label}")
+                    receipt(a.entry, "already-promoted", "identical file already there")
+                elif dry_run:
+                    say(f"would copy {a.entry.key}: {source.display} {from_label} -> {dest.display} {to_label} ({how})")
+                    receipt(a.entry, "planned", how)
+                elif a.action == "add-label":
+                    assert a.existing is not None
+                    dest.add_label(a.existing, to_label, source_label=a.source_label)
+                    say(f"labelled  {a.entry.key} +{to_label} in {dest.display} (identical file already there)")
+                    receipt(a.entry, "promoted", "identical file already there, label added")
+                else:
+                    _copy(a.entry, sources[a.entry.key], source, dest, from_label, to_label, server_side)
+                    say(f"copied    {a.entry.key}: {source.display} {from_label} -> {dest.display} {to_label}")
+                    receipt(a.entry, "promoted", how)
         if not dry_run:
             verify_labels(dest, manifest.artifacts, to_label)
     manifest.promotions.extend(receipts)

@@ -23,7 +23,14 @@ from typing import Literal
 from cipub.channels.base import Channel, ChannelFile, find_file, when_published
 from cipub.core.errors import CipubError, ConflictError, UsageError, VerificationError
 from cipub.core.manifest import ArtifactEntry, Manifest, PromotionReceipt
-from cipub.policy.publish import Progress, batch_entries, channel_state, now_carries, verify_labels
+from cipub.policy.publish import (
+    Progress,
+    batch_entries,
+    channel_state,
+    now_carries,
+    receipts_kept,
+    verify_labels,
+)
 
 
 @dataclass(frozen=True)
@@ -130,29 +137,34 @@ def promote(
                 receipt(d.entry, "already-promoted")
             return receipts
 
-        for d in todo:
-            assert d.file is not None
-            try:
-                channel.add_label(d.file, to_label, source_label=from_label)
-            except CipubError:
-                # An identical promotion running at once may have got there first (and, with --move,
-                # taken the source away): the file in --to with the right bytes is the goal, not a failure.
-                if not now_carries(channel, d.entry, to_label):
-                    raise
-                say(f"already   {d.entry.key} in {to_label} (promoted meanwhile by another run)")
+        # stopped midway (an error, Ctrl-C): the files already promoted keep their receipts
+        with receipts_kept(manifest.promotions, lambda: receipts):
+            for d in todo:
+                assert d.file is not None
+                try:
+                    channel.add_label(d.file, to_label, source_label=from_label)
+                except CipubError:
+                    # An identical promotion running at once may have got there first (and, with
+                    # --move, taken the source away): the file in --to with the right bytes is the
+                    # goal, not a failure.
+                    if not now_carries(channel, d.entry, to_label):
+                        raise
+                    say(f"already   {d.entry.key} in {to_label} (promoted meanwhile by another run)")
+                    receipt(d.entry, "already-promoted")
+                    continue
+                line = f"promoted  {d.entry.key}: {from_label} -> {to_label}"
+                when_published(channel, d.entry.subdir, d.entry.filename, functools.partial(say, line))
+                receipt(d.entry, "promoted")
+            for d in done:
+                say(f"already   {d.entry.key} in {to_label}")
                 receipt(d.entry, "already-promoted")
-                continue
-            line = f"promoted  {d.entry.key}: {from_label} -> {to_label}"
-            when_published(channel, d.entry.subdir, d.entry.filename, functools.partial(say, line))
-            receipt(d.entry, "promoted")
-        for d in done:
-            say(f"already   {d.entry.key} in {to_label}")
-            receipt(d.entry, "already-promoted")
         verify_labels(channel, entries, to_label)
 
         if move:
-            for entry in remove_label(channel, entries, from_label, progress=say):
-                receipt(entry, "removed-from-source")
+            # the promotion is verified: stopped while removing the source label, it stays recorded
+            with receipts_kept(manifest.promotions, lambda: receipts):
+                for entry in remove_label(channel, entries, from_label, progress=say):
+                    receipt(entry, "removed-from-source")
             verify_labels(channel, entries, to_label)
     manifest.promotions.extend(receipts)
     return receipts

@@ -15,9 +15,11 @@ from __future__ import annotations
 import functools
 import threading
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 from cipub.channels.base import Channel, ChannelFile, find_file, listing_left_out, when_published
 from cipub.core.artifact import PACKAGE_EXTENSIONS, Artifact, package_extension, read_artifact
@@ -265,15 +267,44 @@ def upload(
             say(f"skipped   {action.entry.key} (identical, already in {label})")
             return _receipt(action.entry, channel, label, "skipped-identical")
 
+        finished: dict[str, UploadReceipt] = {}
+
+        def run_and_keep(action: UploadAction) -> UploadReceipt:
+            receipt = finished[action.entry.key] = run(action)
+            return receipt
+
         workers = max(1, min(channel.max_parallel, len(actions)))
-        if workers == 1:
-            receipts = [run(a) for a in actions]
-        else:
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cipub-upload") as pool:
-                receipts = list(pool.map(_stop_after_first_failure(run), actions))
+        # stopped midway (an error, Ctrl-C): the files already published keep their receipts
+        with receipts_kept(
+            manifest.uploads, lambda: [finished[a.entry.key] for a in actions if a.entry.key in finished]
+        ):
+            if workers == 1:
+                receipts = [run_and_keep(a) for a in actions]
+            else:
+                with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cipub-upload") as pool:
+                    receipts = list(pool.map(_stop_after_first_failure(run_and_keep), actions))
         verify_labels(channel, [a.entry for a in actions], label)
     manifest.uploads.extend(receipts)
     return receipts
+
+
+_R = TypeVar("_R")
+
+
+@contextmanager
+def receipts_kept(into: list[_R], finished: Callable[[], Iterable[_R]]) -> Iterator[None]:
+    """Run the block that publishes; when it stops early (an error, or SIGINT/SIGTERM raised in it),
+    add to ``into`` (the manifest's receipts) those of the work ``finished`` says was completed,
+    then let the exception go on. The ledger's record of the stopped run then says what it did
+    publish (:func:`cipub.workflows.ledger.recorded`), so ``cipub status`` and ``cipub promote`` see
+    those files before the run is repeated. Called after the block's worker threads have ended (an
+    executor's ``with`` inside the block waits for them), so a file a worker finished after the
+    interrupt is counted too. A block that completes adds nothing: its caller adds every receipt."""
+    try:
+        yield
+    except BaseException:
+        into.extend(finished())
+        raise
 
 
 class _NotStarted(Exception):

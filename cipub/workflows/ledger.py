@@ -31,11 +31,11 @@ def add_record(
     command: Command,
     manifest: Manifest,
     *,
-    error: CipubError | None = None,
+    error: CipubError | str | None = None,
     actions: Sequence[LabelAction] = (),
 ) -> Path:
     """Write one record of ``command`` (a snapshot of ``manifest`` as it is now), naming the
-    ``--target`` it acted on (normalised: never a secret)."""
+    ``--target`` it acted on (normalised: never a secret); ``error`` makes it a failed run's."""
     from cipub.channels.target import ledger_target
     from cipub.core import ledger
 
@@ -45,7 +45,7 @@ def add_record(
         command=command,
         manifest=manifest,
         outcome="failed" if error is not None else "ok",
-        error=error.message if error is not None else None,
+        error=error.message if isinstance(error, CipubError) else error,
         actions=list(actions),
         target=ledger_target(settings.target),
     )
@@ -55,14 +55,48 @@ def add_record(
 @contextmanager
 def recorded(settings: Settings, command: Command, manifest: Manifest) -> Iterator[None]:
     """Record the run of the block: ``ok`` with the manifest's receipts, or ``failed`` with the
-    error (and re-raise it). A crash that kills the process records nothing (earlier records stay)."""
+    error (and re-raise it).
+
+    A run stopped midway by SIGINT/SIGTERM (or by anything else that is not a cipub error) is
+    recorded too, as ``failed`` with an error that starts ``interrupted by SIGINT`` (the schema's
+    place for why a run failed: no new field, so older cipub reads the record), holding the receipts
+    of the files it did publish (:func:`cipub.policy.publish.receipts_kept`): those count as staged
+    or promoted at once. Writing that record never replaces the interrupt (the exit stays 130/143):
+    a record that cannot be written is a warning. A kill (SIGKILL, a crash) records nothing;
+    earlier records stay."""
     check_writable(settings)  # before the block changes a channel, not after
+    before = len(manifest.uploads) + len(manifest.promotions)
     try:
         yield
     except CipubError as exc:
         add_record(settings, command, manifest, error=exc)
         raise
+    except BaseException as exc:
+        done = len(manifest.uploads) + len(manifest.promotions) - before
+        try:
+            add_record(settings, command, manifest, error=_stopped(exc, command, done))
+        except (OSError, CipubError) as failure:
+            import logging
+
+            logging.getLogger("cipub.workflows.ledger").warning(
+                "the %s was stopped and its record could not be written: %s", command, failure
+            )
+        raise
     add_record(settings, command, manifest)
+
+
+def _stopped(exc: BaseException, command: Command, done: int) -> str:
+    """Why a run that raised no cipub error stopped, as its record says it."""
+    import signal
+
+    signum = getattr(exc, "signum", signal.SIGINT if isinstance(exc, KeyboardInterrupt) else None)
+    if isinstance(signum, int):
+        why = f"interrupted by {signal.Signals(signum).name}"
+    elif isinstance(exc, Exception):
+        why = f"stopped by an internal error ({type(exc).__name__})"
+    else:
+        why = f"stopped ({type(exc).__name__})"
+    return f"{why} after {done} file(s) of the {command} were done (they are recorded here); re-run it to finish"
 
 
 def check_writable(settings: Settings) -> None:
