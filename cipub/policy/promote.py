@@ -17,6 +17,7 @@ the channel's state, so every kind of target decides alike; targets only do the 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -171,12 +172,18 @@ def promote(
 
 
 def remove_label(
-    channel: Channel, entries: list[ArtifactEntry], label: str, *, progress: Progress | None = None
+    channel: Channel,
+    entries: list[ArtifactEntry],
+    label: str,
+    *,
+    progress: Progress | None = None,
+    removed: Callable[[ArtifactEntry], None] | None = None,
 ) -> list[ArtifactEntry]:
     """Take ``label`` off the files of ``entries`` that carry it, never a file's last copy.
 
     The channel is read afresh first; if any file would lose its last copy, nothing is removed
-    (VerificationError). Returns the entries whose label was removed, verified gone.
+    (VerificationError). Returns the entries whose label was removed, verified gone; ``removed``
+    is told of each as it goes (what a run stopped midway did).
     """
     say = progress or (lambda _msg: None)
     with channel:
@@ -199,6 +206,8 @@ def remove_label(
                 if not _gone(channel, e, label):  # removed meanwhile by an identical --move: fine
                     raise
             say(f"removed   {e.key} from {label}")
+            if removed is not None:
+                removed(e)
         verify_labels(channel, entries, label, absent=True)
     return [e for e, _f in carrying]
 

@@ -55,34 +55,49 @@ def add_record(
 @contextmanager
 def recorded(settings: Settings, command: Command, manifest: Manifest) -> Iterator[None]:
     """Record the run of the block: ``ok`` with the manifest's receipts, or ``failed`` with the
-    error (and re-raise it).
-
-    A run stopped midway by SIGINT/SIGTERM (or by anything else that is not a cipub error) is
-    recorded too, as ``failed`` with an error that starts ``interrupted by SIGINT`` (the schema's
-    place for why a run failed: no new field, so older cipub reads the record), holding the receipts
-    of the files it did publish (:func:`cipub.policy.publish.receipts_kept`): those count as staged
-    or promoted at once. Writing that record never replaces the interrupt (the exit stays 130/143):
-    a record that cannot be written is a warning. A kill (SIGKILL, a crash) records nothing;
-    earlier records stay."""
+    error (and re-raise it); a block stopped midway as :func:`recorded_if_stopped` says."""
     check_writable(settings)  # before the block changes a channel, not after
+    with recorded_if_stopped(settings, command, manifest):
+        yield
+    add_record(settings, command, manifest)
+
+
+@contextmanager
+def recorded_if_stopped(
+    settings: Settings, command: Command, manifest: Manifest, actions: Sequence[LabelAction] | None = None
+) -> Iterator[None]:
+    """When the block raises, record the run as ``failed`` (and re-raise): for an upload or a
+    promotion (``actions`` None) always, with the receipts the manifest holds by then; for a yank
+    or a prune (``actions``, filled as each file is done) only when it changed a file.
+
+    A run stopped by SIGINT/SIGTERM (or by anything else that is not a cipub error) is recorded
+    too, with an error that starts ``interrupted by SIGINT`` (the schema's place for why a run
+    failed: no new field, so older cipub reads the record), holding the receipts of the files it
+    did publish (:func:`cipub.policy.publish.receipts_kept`): those count as staged or promoted at
+    once. Writing that record never replaces the interrupt (the exit stays 130/143): a record that
+    cannot be written is a warning. A kill (SIGKILL, a crash) records nothing; earlier records stay."""
     before = len(manifest.uploads) + len(manifest.promotions)
     try:
         yield
-    except CipubError as exc:
-        add_record(settings, command, manifest, error=exc)
-        raise
     except BaseException as exc:
-        done = len(manifest.uploads) + len(manifest.promotions) - before
+        if actions is None:
+            done = len(manifest.uploads) + len(manifest.promotions) - before
+        else:
+            done = sum(1 for a in actions if a.state in ("yanked", "pruned"))
+            if not done:
+                raise
+        error: CipubError | str = exc if isinstance(exc, CipubError) else _stopped(exc, command, done)
         try:
-            add_record(settings, command, manifest, error=_stopped(exc, command, done))
+            add_record(settings, command, manifest, error=error, actions=actions or ())
         except (OSError, CipubError) as failure:
+            if isinstance(exc, CipubError):
+                raise
             import logging
 
             logging.getLogger("cipub.workflows.ledger").warning(
                 "the %s was stopped and its record could not be written: %s", command, failure
             )
         raise
-    add_record(settings, command, manifest)
 
 
 def _stopped(exc: BaseException, command: Command, done: int) -> str:
