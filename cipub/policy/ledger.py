@@ -187,9 +187,17 @@ def facts(
         entries = {(e.key, e.sha256): e for e in record.manifest.artifacts}
         # known/failed (and so never_staged) come from this target's records only; the receipts
         # below are filtered one by one (ever_promoted counts a promotion into any target)
+        # a run that failed (or was interrupted) midway did what its receipts say: those files
+        # are not its failures
+        completed = (
+            {(f"{u.subdir}/{u.filename}", u.sha256) for u in record.manifest.uploads if u.state in STAGED_STATES}
+            | {(f"{p.subdir}/{p.filename}", p.sha256) for p in record.manifest.promotions if p.state in PROMOTED_STATES}
+            if record.outcome == "failed"
+            else set()
+        )
         for pair, entry in (entries if here.owns(record) else {}).items():
             out.known.setdefault(pair, (entry, record))
-            if record.outcome == "failed":
+            if record.outcome == "failed" and pair not in completed:
                 failed.setdefault(pair, f"its {record.command} failed: {record.error or 'no detail'}")
         for u in record.manifest.uploads:
             pair = (f"{u.subdir}/{u.filename}", u.sha256)
