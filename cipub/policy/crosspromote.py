@@ -16,14 +16,15 @@ from one to the other.
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from cipub.channels.base import Channel, ChannelFile, find_file
+from cipub.channels.base import Channel, ChannelFile, find_file, when_published
 from cipub.channels.target import ledger_target
 from cipub.core.artifact import read_artifact
-from cipub.core.errors import ConflictError, UsageError, VerificationError
+from cipub.core.errors import CipubError, ConflictError, UsageError, VerificationError
 from cipub.core.manifest import ArtifactEntry, Manifest, PromotionReceipt
 from cipub.policy.promote import decide_promotion
 from cipub.policy.publish import Progress, channel_state, decide_upload, receipts_kept, verify_labels
@@ -74,7 +75,11 @@ def promote_across(
     server_side = _server_side(source, dest)
     if not server_side and not isinstance(source, Fetches):
         raise UsageError(f"cipub cannot read package bytes from {source.display} yet (cross-target source)")
-    with source, dest:
+    receipts: list[PromotionReceipt] = []
+    kept: list[PromotionReceipt] = []  # the receipts of what is on the destination already
+    # stopped midway (an error, Ctrl-C, also in a channel's exit): the files already copied keep
+    # their receipts (receipts_kept is entered before the channels, left after them)
+    with receipts_kept(manifest.promotions, lambda: kept), source, dest:
         src_state = channel_state(source, manifest.artifacts)
         sources = {}
         problems = []
@@ -99,43 +104,45 @@ def promote_across(
                 "; ".join(c.replace("the channel", dest.display) for c in conflicts) + " — nothing was copied",
                 hint="cipub never overwrites: the destination holds another build under that name",
             )
-        receipts: list[PromotionReceipt] = []
 
         def receipt(e: ArtifactEntry, state: str, how: str) -> None:
-            receipts.append(
-                PromotionReceipt(
-                    e.filename,
-                    e.subdir,
-                    e.sha256,
-                    dest.display,
-                    from_label,
-                    to_label,
-                    state,  # type: ignore[arg-type]
-                    message=f"from {source.display} ({how})",
-                )
+            done_here = PromotionReceipt(
+                e.filename,
+                e.subdir,
+                e.sha256,
+                dest.display,
+                from_label,
+                to_label,
+                state,  # type: ignore[arg-type]
+                message=f"from {source.display} ({how})",
             )
+            receipts.append(done_here)
+            # kept once it is on the destination (a local channel links its copies later)
+            when_published(dest, e.subdir, e.filename, functools.partial(kept.append, done_here))
 
         how = "server-side copy" if server_side else "downloaded, checked by sha256, uploaded"
-        # stopped midway (an error, Ctrl-C): the files already copied keep their receipts
-        with receipts_kept(manifest.promotions, lambda: receipts):
-            for a in actions:
-                if a.action == "skip":
-                    say(f"already   {a.entry.key} in {dest.display} {to_label}")
-                    receipt(a.entry, "already-promoted", "identical file already there")
-                elif dry_run:
-                    say(f"would copy {a.entry.key}: {source.display} {from_label} -> {dest.display} {to_label} ({how})")
-                    receipt(a.entry, "planned", how)
-                elif a.action == "add-label":
-                    assert a.existing is not None
-                    dest.add_label(a.existing, to_label, source_label=a.source_label)
-                    say(f"labelled  {a.entry.key} +{to_label} in {dest.display} (identical file already there)")
-                    receipt(a.entry, "promoted", "identical file already there, label added")
-                else:
-                    _copy(a.entry, sources[a.entry.key], source, dest, from_label, to_label, server_side)
-                    say(f"copied    {a.entry.key}: {source.display} {from_label} -> {dest.display} {to_label}")
-                    receipt(a.entry, "promoted", how)
+        for a in actions:
+            if a.action == "skip":
+                say(f"already   {a.entry.key} in {dest.display} {to_label}")
+                receipt(a.entry, "already-promoted", "identical file already there")
+            elif dry_run:
+                say(f"would copy {a.entry.key}: {source.display} {from_label} -> {dest.display} {to_label} ({how})")
+                receipt(a.entry, "planned", how)
+            elif a.action == "add-label":
+                assert a.existing is not None
+                dest.add_label(a.existing, to_label, source_label=a.source_label)
+                say(f"labelled  {a.entry.key} +{to_label} in {dest.display} (identical file already there)")
+                receipt(a.entry, "promoted", "identical file already there, label added")
+            else:
+                _copy(a.entry, sources[a.entry.key], source, dest, from_label, to_label, server_side)
+                say(f"copied    {a.entry.key}: {source.display} {from_label} -> {dest.display} {to_label}")
+                receipt(a.entry, "promoted", how)
         if not dry_run:
-            verify_labels(dest, manifest.artifacts, to_label)
+            try:
+                verify_labels(dest, manifest.artifacts, to_label)
+            except CipubError:
+                kept.clear()  # the destination does not hold them as it should: no receipt is kept
+                raise
     manifest.promotions.extend(receipts)
     return receipts
 

@@ -104,7 +104,11 @@ def promote(
     if not manifest.artifacts:
         raise UsageError("the manifest lists no artifacts: nothing to promote")
     entries = batch_entries(manifest.artifacts)
-    with channel:
+    receipts: list[PromotionReceipt] = []
+    kept: list[PromotionReceipt] = []  # the receipts of what is on the channel already
+    # stopped midway (an error, Ctrl-C, also in the channel's exit): the files already promoted
+    # keep their receipts (receipts_kept is entered before the channel, left after it)
+    with receipts_kept(manifest.promotions, lambda: kept), channel:
         state = channel_state(channel, entries)
         decisions = [
             decide_promotion(e, find_file(state.get(e.key, []), e.subdir, e.filename), from_label, to_label)
@@ -123,10 +127,11 @@ def promote(
             raise VerificationError(message, hint=_refusal_hint(decisions, from_label))
         todo = [d for d in decisions if d.action == "promote"]
         done = [d for d in decisions if d.action == "already"]
-        receipts: list[PromotionReceipt] = []
 
         def receipt(entry: ArtifactEntry, state: str) -> None:
-            receipts.append(_receipt(entry, channel, from_label, to_label, state))
+            receipts.append(done_here := _receipt(entry, channel, from_label, to_label, state))
+            # kept once it is on the channel (a local channel links its copies later)
+            when_published(channel, entry.subdir, entry.filename, functools.partial(kept.append, done_here))
 
         if dry_run:
             how = _how_labels_are_added(channel)
@@ -138,34 +143,34 @@ def promote(
                 receipt(d.entry, "already-promoted")
             return receipts
 
-        # stopped midway (an error, Ctrl-C): the files already promoted keep their receipts
-        with receipts_kept(manifest.promotions, lambda: receipts):
-            for d in todo:
-                assert d.file is not None
-                try:
-                    channel.add_label(d.file, to_label, source_label=from_label)
-                except CipubError:
-                    # An identical promotion running at once may have got there first (and, with
-                    # --move, taken the source away): the file in --to with the right bytes is the
-                    # goal, not a failure.
-                    if not now_carries(channel, d.entry, to_label):
-                        raise
-                    say(f"already   {d.entry.key} in {to_label} (promoted meanwhile by another run)")
-                    receipt(d.entry, "already-promoted")
-                    continue
-                line = f"promoted  {d.entry.key}: {from_label} -> {to_label}"
-                when_published(channel, d.entry.subdir, d.entry.filename, functools.partial(say, line))
-                receipt(d.entry, "promoted")
-            for d in done:
-                say(f"already   {d.entry.key} in {to_label}")
+        for d in todo:
+            assert d.file is not None
+            try:
+                channel.add_label(d.file, to_label, source_label=from_label)
+            except CipubError:
+                # An identical promotion running at once may have got there first (and, with --move,
+                # taken the source away): the file in --to with the right bytes is the goal, not a failure.
+                if not now_carries(channel, d.entry, to_label):
+                    raise
+                say(f"already   {d.entry.key} in {to_label} (promoted meanwhile by another run)")
                 receipt(d.entry, "already-promoted")
-        verify_labels(channel, entries, to_label)
+                continue
+            line = f"promoted  {d.entry.key}: {from_label} -> {to_label}"
+            when_published(channel, d.entry.subdir, d.entry.filename, functools.partial(say, line))
+            receipt(d.entry, "promoted")
+        for d in done:
+            say(f"already   {d.entry.key} in {to_label}")
+            receipt(d.entry, "already-promoted")
+        try:
+            verify_labels(channel, entries, to_label)
+        except CipubError:
+            kept.clear()  # --to does not hold them as it should: no receipt is kept
+            raise
 
         if move:
             # the promotion is verified: stopped while removing the source label, it stays recorded
-            with receipts_kept(manifest.promotions, lambda: receipts):
-                for entry in remove_label(channel, entries, from_label, progress=say):
-                    receipt(entry, "removed-from-source")
+            for entry in remove_label(channel, entries, from_label, progress=say):
+                receipt(entry, "removed-from-source")
             verify_labels(channel, entries, to_label)
     manifest.promotions.extend(receipts)
     return receipts

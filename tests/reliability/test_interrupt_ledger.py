@@ -3,8 +3,8 @@ receipts of the files it did publish (outcome ``failed``, error ``interrupted by
 ``cipub status`` and ``cipub promote`` see them before the upload is re-run. Before, the stopped
 upload left no record: status said "not in the ledger", promote "nothing staged".
 
-A real cipub process, paused (by a wrapper, not a sleep) at the start of its 6th of 12 uploads,
-is sent the signal by the test once it says so."""
+A real cipub process, paused (by a wrapper, not a sleep) at the start of its 6th of 12 uploads, or
+as the local channel links the copies it wrote, is sent the signal by the test once it says so."""
 
 from __future__ import annotations
 
@@ -28,20 +28,23 @@ import sys
 from cipub.channels.local import LocalChannel
 from cipub.cli import main
 
-real = LocalChannel.upload
+method, nth = sys.argv[1].split(":")
+real = getattr(LocalChannel, method)
 calls = 0
 
 
-def upload(self, artifact, label):
+def paused(self, *args, **kwargs):
     global calls
+    if method == "_publish" and not self._unpublished:
+        return real(self, *args, **kwargs)  # counted only when it has copies to link
     calls += 1
-    if calls == int(sys.argv[1]):
-        print("PAUSED at upload", calls, flush=True)
+    if calls == int(nth):
+        print("PAUSED at", method, calls, flush=True)
         sys.stdin.readline()  # the test sends a signal, never a line
-    return real(self, artifact, label)
+    return real(self, *args, **kwargs)
 
 
-LocalChannel.upload = upload
+setattr(LocalChannel, method, paused)
 sys.exit(main(sys.argv[2:]))
 """
 
@@ -50,13 +53,24 @@ def staged_on_disk(channel: Path) -> set[str]:
     return {p.name for p in (channel / "label" / "test" / "noarch").glob("*.conda")}
 
 
-@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_an_interrupted_upload_records_the_files_it_published(tmp_path: Path, signum: int, code: int) -> None:
+@pytest.mark.parametrize(
+    ("signum", "code", "pause", "published_by_then"),
+    [
+        (signal.SIGINT, 130, f"upload:{PAUSE_AT}", PAUSE_AT - 1),
+        (signal.SIGTERM, 143, f"upload:{PAUSE_AT}", PAUSE_AT - 1),
+        # every copy written, interrupted as the channel links them to their names: the batch still
+        # links what it wrote (each file complete or absent), and each linked file keeps its receipt
+        (signal.SIGINT, 130, "_publish:1", PACKAGES),
+    ],
+)
+def test_an_interrupted_upload_records_the_files_it_published(
+    tmp_path: Path, signum: int, code: int, pause: str, published_by_then: int
+) -> None:
     packages = [str(make_package(tmp_path / "pkgs", f"intr{i:02d}", "1.0", 0)) for i in range(PACKAGES)]
     wrapper = tmp_path / "pausing.py"
     wrapper.write_text(WRAPPER)
     proc = subprocess.Popen(
-        [sys.executable, str(wrapper), str(PAUSE_AT), "upload", *packages],
+        [sys.executable, str(wrapper), pause, "upload", *packages],
         cwd=tmp_path,
         env=cipub_env(),
         stdin=subprocess.PIPE,
@@ -79,10 +93,11 @@ def test_an_interrupted_upload_records_the_files_it_published(tmp_path: Path, si
 
     channel = tmp_path / ".cipub" / "channel"
     published = staged_on_disk(channel)
-    assert len(published) == PAUSE_AT - 1, sorted(published)
+    assert len(published) == published_by_then, sorted(published)
     records = [json.loads(p.read_text()) for p in sorted((tmp_path / "output" / "cipub-ledger").glob("*.json"))]
     assert [(r["command"], r["outcome"]) for r in records] == [("upload", "failed")], records
-    assert records[0]["error"].startswith(f"interrupted by {name} after {PAUSE_AT - 1} file(s)"), records[0]["error"]
+    assert records[0]["error"].startswith(f"interrupted by {name} after {published_by_then} file(s)"), records[0]
+
     receipts = records[0]["manifest"]["uploads"]
     assert {u["filename"] for u in receipts} == published
     assert {u["state"] for u in receipts} == {"uploaded"}
@@ -96,7 +111,7 @@ def test_an_interrupted_upload_records_the_files_it_published(tmp_path: Path, si
     assert {name for name, words in rows.items() if "failed" in words} == set(rows) - published
     planned = run_cipub("promote", "--dry-run", cwd=tmp_path)
     assert planned.returncode == 0, planned.stderr
-    assert f"would promote {PAUSE_AT - 1}" in planned.stdout, planned.stdout
+    assert f"would promote {published_by_then}" in planned.stdout, planned.stdout
 
     # the re-run finishes the rest, and promote then takes all of them
     again = run_cipub("upload", *packages, cwd=tmp_path)
