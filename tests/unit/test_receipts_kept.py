@@ -63,3 +63,28 @@ def test_an_interrupted_promotion_keeps_the_receipts_of_the_files_it_promoted() 
     with pytest.raises(KeyboardInterrupt):
         promote(manifest, channel, "test", "main")
     assert [(p.filename, p.state) for p in manifest.promotions] == [(names[0], "promoted"), (names[1], "promoted")]
+
+
+def test_ctrl_c_in_one_published_callback_still_tells_the_others(tmp_path: Path) -> None:
+    """The local channel links its copies at the end of the batch, then says so file by file; a
+    Ctrl-C arriving while one "uploaded" line is printed left the later files linked but never
+    said, so a stopped upload kept no receipt for them (150 linked, 45 receipts, by hand)."""
+    from cipub.channels.local import LocalChannel
+
+    paths = [make_package(tmp_path / "pkgs", f"said{i}", "1.0", 0) for i in range(4)]
+    channel = LocalChannel(tmp_path / "ch")
+    said: list[str] = []
+
+    def say(name: str) -> None:
+        if name.startswith("said1"):
+            raise KeyboardInterrupt
+        said.append(name)
+
+    with pytest.raises(KeyboardInterrupt), channel:
+        for path in paths:
+            artifact = read_artifact(path)
+            channel.upload(artifact, "test")
+            channel.when_published(artifact.subdir, artifact.filename, lambda n=artifact.filename: say(n))
+    linked = sorted(p.name for p in (tmp_path / "ch" / "label" / "test" / "noarch").glob("*.conda"))
+    assert len(linked) == 4
+    assert said == [n for n in linked if not n.startswith("said1")]
