@@ -880,9 +880,22 @@ class LocalChannel(Batch):
                     self._listed(label, dest, present=True)
                     linked.append(key)
         finally:  # what was linked is said to be, even when a later file failed
-            for key in linked:
-                for then in self._when_linked.pop(key, []):
+            self._say_linked(linked)
+
+    def _say_linked(self, linked: list[tuple[str, str]]) -> None:
+        """Call every ``when_published`` callback of the files ``linked``; one that raises (Ctrl-C
+        arriving while an "uploaded" line is printed) does not stop the others (a file linked but
+        never said would get no receipt: :func:`cipub.policy.publish.receipts_kept`). The first
+        exception is raised once all were called."""
+        first: BaseException | None = None
+        for key in linked:
+            for then in self._when_linked.pop(key, []):
+                try:
                     then()
+                except BaseException as exc:  # re-raised below, after the others
+                    first = first or exc
+        if first is not None:
+            raise first
 
     def when_published(self, subdir: str, filename: str, then: Callable[[], None]) -> None:
         """``then`` once ``subdir/filename`` is linked to its name (:class:`~cipub.channels.base.PublishesLater`):

@@ -153,27 +153,34 @@ def parse_target(raw: str) -> Target:
     raise UsageError(f"unsupported target {shown!r}", hint=_FORMS_HINT)
 
 
-def ledger_target(raw: str) -> str | None:
+def ledger_target(raw: str, *, base: Path | None = None) -> str | None:
     """The target as the ledger records it (``Record.target``): one spelling per channel, so that
-    ``./ch``, ``./ch/`` and ``/abs/ch`` (or ``quetz://HOST/C`` and ``quetz+https://host/C``) are one
-    target, and never a secret. None when ``raw`` is not a target (nothing to attribute it to).
+    ``./ch``, ``./ch/``, ``././ch``, ``../here/ch``, ``/abs/ch`` and ``file:///abs/ch`` (or
+    ``quetz://HOST/C`` and ``quetz+https://host/C/``) are one target, and never a secret. None when
+    ``raw`` is not a target (nothing to attribute it to).
 
-    A local directory is its resolved absolute path (``file://`` form); a server is its kind, its
-    base URL with the scheme and host in lower case and its owner/channel/repository, without a
-    label the URL names (a label of the same channel is the same target); an S3 target its bucket
-    and prefix. Credentials are refused by :func:`parse_target`; a server form is redacted anyway.
+    A local directory is its resolved absolute path (``file://`` form); a relative one is taken from
+    ``base`` (default: the working directory, as a ``--target`` flag is typed). A server is its
+    kind, its base URL with the scheme and host in lower case (the path keeps its case: servers
+    may tell ``C`` from ``c``), no trailing slash, and its owner/channel/repository, without a
+    label the URL names (a label of the same channel is the same target); an S3 target is
+    ``s3://BUCKET/PREFIX`` without a trailing slash (bucket and prefix keep their case, as S3
+    does). Credentials are refused by :func:`parse_target`; a server form is redacted anyway.
     """
     try:
         target = parse_target(raw)
     except UsageError:
         return None
     if target.kind == "local":
-        return Path(target.base).expanduser().resolve().as_uri()
+        path = Path(target.base).expanduser()
+        if base is not None and not path.is_absolute():
+            path = base / path
+        return path.resolve().as_uri()
     if target.kind == "s3":
         return redact_url(f"s3://{target.base}/{target.name}".rstrip("/"))
     parts = urlsplit(target.base)
-    base = f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
-    return redact_url(f"{target.kind}+{base}/{target.name}")
+    server = f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
+    return redact_url(f"{target.kind}+{server}/{target.name}")
 
 
 def _anaconda_org(raw: str, segments: list[str], shown: str) -> Target:

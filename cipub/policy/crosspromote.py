@@ -16,16 +16,18 @@ from one to the other.
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from cipub.channels.base import Channel, ChannelFile, find_file
+from cipub.channels.base import Channel, ChannelFile, find_file, when_published
+from cipub.channels.target import ledger_target
 from cipub.core.artifact import read_artifact
-from cipub.core.errors import ConflictError, UsageError, VerificationError
+from cipub.core.errors import CipubError, ConflictError, UsageError, VerificationError
 from cipub.core.manifest import ArtifactEntry, Manifest, PromotionReceipt
 from cipub.policy.promote import decide_promotion
-from cipub.policy.publish import Progress, channel_state, decide_upload, verify_labels
+from cipub.policy.publish import Progress, channel_state, decide_upload, receipts_kept, verify_labels
 
 
 @runtime_checkable
@@ -67,12 +69,17 @@ def promote_across(
     say = progress or (lambda _msg: None)
     if not manifest.artifacts:
         raise UsageError("nothing to promote: the manifest lists no artifacts")
-    if source.display == dest.display:
+    # one channel in two spellings (./ch and $PWD/ch/) is one target, as the ledger counts it
+    if (ledger_target(source.display) or source.display) == (ledger_target(dest.display) or dest.display):
         raise UsageError("--to-target is --target: promote between labels with --from/--to instead")
     server_side = _server_side(source, dest)
     if not server_side and not isinstance(source, Fetches):
         raise UsageError(f"cipub cannot read package bytes from {source.display} yet (cross-target source)")
-    with source, dest:
+    receipts: list[PromotionReceipt] = []
+    kept: list[PromotionReceipt] = []  # the receipts of what is on the destination already
+    # stopped midway (an error, Ctrl-C, also in a channel's exit): the files already copied keep
+    # their receipts (receipts_kept is entered before the channels, left after them)
+    with receipts_kept(manifest.promotions, lambda: kept), source, dest:
         src_state = channel_state(source, manifest.artifacts)
         sources = {}
         problems = []
@@ -97,21 +104,21 @@ def promote_across(
                 "; ".join(c.replace("the channel", dest.display) for c in conflicts) + " — nothing was copied",
                 hint="cipub never overwrites: the destination holds another build under that name",
             )
-        receipts: list[PromotionReceipt] = []
 
         def receipt(e: ArtifactEntry, state: str, how: str) -> None:
-            receipts.append(
-                PromotionReceipt(
-                    e.filename,
-                    e.subdir,
-                    e.sha256,
-                    dest.display,
-                    from_label,
-                    to_label,
-                    state,  # type: ignore[arg-type]
-                    message=f"from {source.display} ({how})",
-                )
+            done_here = PromotionReceipt(
+                e.filename,
+                e.subdir,
+                e.sha256,
+                dest.display,
+                from_label,
+                to_label,
+                state,  # type: ignore[arg-type]
+                message=f"from {source.display} ({how})",
             )
+            receipts.append(done_here)
+            # kept once it is on the destination (a local channel links its copies later)
+            when_published(dest, e.subdir, e.filename, functools.partial(kept.append, done_here))
 
         how = "server-side copy" if server_side else "downloaded, checked by sha256, uploaded"
         for a in actions:
@@ -131,7 +138,11 @@ def promote_across(
                 say(f"copied    {a.entry.key}: {source.display} {from_label} -> {dest.display} {to_label}")
                 receipt(a.entry, "promoted", how)
         if not dry_run:
-            verify_labels(dest, manifest.artifacts, to_label)
+            try:
+                verify_labels(dest, manifest.artifacts, to_label)
+            except CipubError:
+                kept.clear()  # the destination does not hold them as it should: no receipt is kept
+                raise
     manifest.promotions.extend(receipts)
     return receipts
 

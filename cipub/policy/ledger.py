@@ -23,8 +23,11 @@ fewer, files.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path, PurePath
+from urllib.parse import unquote, urlsplit
 
 from cipub.core.ledger import Record
 from cipub.core.manifest import ArtifactEntry
@@ -67,58 +70,138 @@ class LedgerFacts:
     last_promotion: list[ArtifactEntry] = field(default_factory=list)
 
 
-def names_target(record: Record, target: str) -> bool:
-    """Whether a receipt or action of ``record`` is on ``target`` (its display form)."""
-    m = record.manifest
-    return (
-        any(u.target == target for u in m.uploads)
-        or any(p.target == target for p in m.promotions)
-        or any(a.target == target for a in record.actions)
-    )
+class TargetIdentity:
+    """Which receipts, actions and records are about one target, whatever spelling they carry.
 
+    Receipts and actions carry the target as the command showed it (its ``--target`` as typed:
+    ``./.cipub/channel``, a URL through ``redact_url``); records of this cipub also carry the
+    normalised form (``Record.target``, :func:`cipub.channels.target.ledger_target`). Both are
+    compared as normalised forms, so ``./ch``, ``./ch/``, ``/abs/ch`` and ``file:///abs/ch`` are one
+    target, and ``quetz://HOST/C`` and ``quetz+https://host/C/`` another.
 
-def of_target(record: Record, target: str, target_id: str | None) -> bool:
-    """Whether ``record`` is about ``target`` (display form; ``target_id`` its normalised form,
-    :func:`cipub.channels.target.ledger_target`): it acted on that target, or wrote a receipt there
-    (a promotion from another target into this one).
+    A *relative* directory in a receipt was relative to the working directory of the command that
+    wrote it, which the ledger does not keep. It is taken as follows:
 
-    A record without a target (written by cipub before records named one) is attributed by its
-    receipts alone; one with no receipt either (a build, or a command that failed before writing
-    anything) cannot be attributed, and counts for every target, as it always did. That is the
-    conservative side: these records only feed ``known``/``failed``/``never_staged`` (notes and
-    ``cipub status`` rows, never what is promoted or pruned), and dropping them would hide a failed
-    or never-uploaded build from the target it was meant for, where counting them shows at most an
-    extra note on another target.
+    1. a record that names its target (``Record.target``, an absolute ``file://`` URL resolved when
+       the command ran) whose path ends with that relative path: the same directory (the receipts
+       of a run carry the spelling its ``Record.target`` was resolved from);
+    2. otherwise (a record of older cipub, which named no target): from ``root``, the project root
+       (the directory of ``cipub.toml`` / ``pyproject.toml``, from which cipub takes the default
+       ``./.cipub/channel``), else the working directory. That is what such a spelling meant: the
+       default target, or a ``--target`` typed in the project's directory.
     """
-    if names_target(record, target):
-        return True
-    if record.target is not None:
-        return target_id is not None and record.target == target_id
-    m = record.manifest
-    return not (m.uploads or m.promotions or record.actions)
+
+    def __init__(self, target: str, target_id: str | None = None, *, root: Path | None = None) -> None:
+        from cipub.channels.target import ledger_target
+
+        self.root = root
+        #: the target's normalised form; its spelling itself when it is not a target
+        self.id = target_id if target_id is not None else (ledger_target(target) or target)
+        self._seen: dict[tuple[str, str | None], str] = {}
+
+    def of(self, spelling: str, record: Record) -> str:
+        """The normalised form of ``spelling`` (a receipt's or action's target) in ``record``."""
+        key = (spelling, record.target)
+        found = self._seen.get(key)
+        if found is None:
+            found = self._seen[key] = self._identify(spelling, record.target)
+        return found
+
+    def _identify(self, spelling: str, acted_on: str | None) -> str:
+        from cipub.channels.target import ledger_target
+
+        relative = _relative_directory(spelling)
+        if relative and acted_on is not None and acted_on.startswith("file://"):
+            path = Path(unquote(urlsplit(acted_on).path))
+            if path.parts[-len(relative) :] == relative:
+                return acted_on
+        return ledger_target(spelling, base=self.root) or spelling
+
+    def names(self, record: Record) -> bool:
+        """Whether a receipt or action of ``record`` is on this target."""
+        m = record.manifest
+        return (
+            any(self.of(u.target, record) == self.id for u in m.uploads)
+            or any(self.of(p.target, record) == self.id for p in m.promotions)
+            or any(self.of(a.target, record) == self.id for a in record.actions)
+        )
+
+    def owns(self, record: Record) -> bool:
+        """Whether ``record`` is about this target: it acted on it, or wrote a receipt there (a
+        promotion from another target into this one).
+
+        A record without a target (written by cipub before records named one) is attributed by its
+        receipts alone; one with no receipt either (a build, or a command that failed before writing
+        anything) cannot be attributed, and counts for every target, as it always did. That is the
+        conservative side: these records only feed ``known``/``failed``/``never_staged`` (notes and
+        ``cipub status`` rows, never what is promoted or pruned), and dropping them would hide a failed
+        or never-uploaded build from the target it was meant for, where counting them shows at most an
+        extra note on another target.
+        """
+        if self.names(record):
+            return True
+        if record.target is not None:
+            return record.target == self.id
+        m = record.manifest
+        return not (m.uploads or m.promotions or record.actions)
+
+
+def _relative_directory(spelling: str) -> tuple[str, ...]:
+    """The parts of a relative directory target (``./a/b`` -> ``("a", "b")``, ``..`` and ``.``
+    dropped); () for anything else (an absolute path, ``~/x``, a ``file://`` or server URL)."""
+    from cipub.channels.target import parse_target
+    from cipub.core.errors import UsageError
+
+    if "://" in spelling or spelling.startswith("~"):
+        return ()
+    try:
+        target = parse_target(spelling)
+    except UsageError:
+        return ()
+    path = PurePath(os.path.normpath(target.base))
+    if target.kind != "local" or path.is_absolute():
+        return ()
+    return tuple(part for part in path.parts if part not in (".", ".."))
 
 
 def facts(
-    records: Iterable[Record], target: str, from_label: str, to_label: str, *, target_id: str | None = None
+    records: Iterable[Record],
+    target: str,
+    from_label: str,
+    to_label: str,
+    *,
+    target_id: str | None = None,
+    root: Path | None = None,
 ) -> LedgerFacts:
-    """What ``records`` say about ``target`` (its display form, as receipts carry it); ``target_id``
-    is its normalised form as records carry it (derived from ``target`` when not given)."""
-    from cipub.channels.target import ledger_target
+    """What ``records`` say about ``target`` (in any spelling: see :class:`TargetIdentity`, which
+    takes relative spellings of older records from ``root``); ``target_id`` is its normalised form
+    (derived from ``target`` when not given)."""
+    here = TargetIdentity(target, target_id, root=root)
 
-    target_id = target_id if target_id is not None else ledger_target(target)
+    def on_here(spelling: str, record: Record) -> bool:
+        return here.of(spelling, record) == here.id
+
     out = LedgerFacts()
     failed = out.failed
     for record in records:
         entries = {(e.key, e.sha256): e for e in record.manifest.artifacts}
         # known/failed (and so never_staged) come from this target's records only; the receipts
         # below are filtered one by one (ever_promoted counts a promotion into any target)
-        for pair, entry in (entries if of_target(record, target, target_id) else {}).items():
+        # a run that failed (or was interrupted) midway did what its receipts say: those files
+        # are not its failures
+        completed = (
+            {(f"{u.subdir}/{u.filename}", u.sha256) for u in record.manifest.uploads if u.state in STAGED_STATES}
+            | {(f"{p.subdir}/{p.filename}", p.sha256) for p in record.manifest.promotions if p.state in PROMOTED_STATES}
+            if record.outcome == "failed"
+            else set()
+        )
+        for pair, entry in (entries if here.owns(record) else {}).items():
             out.known.setdefault(pair, (entry, record))
-            if record.outcome == "failed":
+            if record.outcome == "failed" and pair not in completed:
                 failed.setdefault(pair, f"its {record.command} failed: {record.error or 'no detail'}")
         for u in record.manifest.uploads:
             pair = (f"{u.subdir}/{u.filename}", u.sha256)
-            if u.target == target and u.label == from_label and u.state in STAGED_STATES and pair in entries:
+            if on_here(u.target, record) and u.label == from_label and u.state in STAGED_STATES and pair in entries:
                 out.staged.pop(pair, None)
                 out.staged[pair] = (entries[pair], record)
         promoted_here = []
@@ -128,7 +211,7 @@ def facts(
                 # on any target: a file promoted into another channel (--to-target) is a release too,
                 # and prune never removes a file that was ever promoted
                 out.ever_promoted.add(pair)
-            if p.target == target and p.to_label == to_label and p.state in PROMOTED_STATES:
+            if on_here(p.target, record) and p.to_label == to_label and p.state in PROMOTED_STATES:
                 out.promoted.add(pair)
                 if pair in entries and p.from_label == from_label:
                     promoted_here.append(entries[pair])
@@ -136,9 +219,9 @@ def facts(
             out.last_promotion = list({(e.key, e.sha256): e for e in promoted_here}.values())
         for a in record.actions:
             pair = (a.key, a.sha256 or "")
-            if a.target == target and a.action == "yank" and a.state in YANKED_STATES:
+            if on_here(a.target, record) and a.action == "yank" and a.state in YANKED_STATES:
                 out.yanked.add(pair)
-            if a.target == target and a.action == "prune" and a.state == "pruned":
+            if on_here(a.target, record) and a.action == "prune" and a.state == "pruned":
                 out.pruned.add(pair)
     for pair in out.known:
         if pair not in out.staged:
@@ -159,10 +242,17 @@ class PromotionSet:
 
 
 def promotion_set(
-    records: list[Record], target: str, from_label: str, to_label: str, wanted: Wanted | None = None
+    records: list[Record],
+    target: str,
+    from_label: str,
+    to_label: str,
+    wanted: Wanted | None = None,
+    *,
+    root: Path | None = None,
 ) -> PromotionSet:
-    """The default promotion set (module docstring), with a note for every file left out."""
-    known = facts(records, target, from_label, to_label)
+    """The default promotion set (module docstring), with a note for every file left out; ``root``
+    as for :func:`facts`."""
+    known = facts(records, target, from_label, to_label, root=root)
     want = wanted or (lambda _e, _r: True)
     notes: list[str] = []
     pending: list[tuple[ArtifactEntry, Record]] = []

@@ -17,13 +17,21 @@ the channel's state, so every kind of target decides alike; targets only do the 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 from cipub.channels.base import Channel, ChannelFile, find_file, when_published
 from cipub.core.errors import CipubError, ConflictError, UsageError, VerificationError
 from cipub.core.manifest import ArtifactEntry, Manifest, PromotionReceipt
-from cipub.policy.publish import Progress, batch_entries, channel_state, now_carries, verify_labels
+from cipub.policy.publish import (
+    Progress,
+    batch_entries,
+    channel_state,
+    now_carries,
+    receipts_kept,
+    verify_labels,
+)
 
 
 @dataclass(frozen=True)
@@ -100,7 +108,11 @@ def promote(
     if not manifest.artifacts:
         raise UsageError("the manifest lists no artifacts: nothing to promote")
     entries = batch_entries(manifest.artifacts)
-    with channel:
+    receipts: list[PromotionReceipt] = []
+    kept: list[PromotionReceipt] = []  # the receipts of what is on the channel already
+    # stopped midway (an error, Ctrl-C, also in the channel's exit): the files already promoted
+    # keep their receipts (receipts_kept is entered before the channel, left after it)
+    with receipts_kept(manifest.promotions, lambda: kept), channel:
         state = channel_state(channel, entries)
         decisions = [
             decide_promotion(e, find_file(state.get(e.key, []), e.subdir, e.filename), from_label, to_label)
@@ -119,10 +131,11 @@ def promote(
             raise VerificationError(message, hint=_refusal_hint(decisions, from_label, from_ledger=from_ledger))
         todo = [d for d in decisions if d.action == "promote"]
         done = [d for d in decisions if d.action == "already"]
-        receipts: list[PromotionReceipt] = []
 
         def receipt(entry: ArtifactEntry, state: str) -> None:
-            receipts.append(_receipt(entry, channel, from_label, to_label, state))
+            receipts.append(done_here := _receipt(entry, channel, from_label, to_label, state))
+            # kept once it is on the channel (a local channel links its copies later)
+            when_published(channel, entry.subdir, entry.filename, functools.partial(kept.append, done_here))
 
         if dry_run:
             how = _how_labels_are_added(channel)
@@ -152,9 +165,14 @@ def promote(
         for d in done:
             say(f"already   {d.entry.key} in {to_label}")
             receipt(d.entry, "already-promoted")
-        verify_labels(channel, entries, to_label)
+        try:
+            verify_labels(channel, entries, to_label)
+        except CipubError:
+            kept.clear()  # --to does not hold them as it should: no receipt is kept
+            raise
 
         if move:
+            # the promotion is verified: stopped while removing the source label, it stays recorded
             for entry in remove_label(channel, entries, from_label, progress=say):
                 receipt(entry, "removed-from-source")
             verify_labels(channel, entries, to_label)
@@ -163,12 +181,18 @@ def promote(
 
 
 def remove_label(
-    channel: Channel, entries: list[ArtifactEntry], label: str, *, progress: Progress | None = None
+    channel: Channel,
+    entries: list[ArtifactEntry],
+    label: str,
+    *,
+    progress: Progress | None = None,
+    removed: Callable[[ArtifactEntry], None] | None = None,
 ) -> list[ArtifactEntry]:
     """Take ``label`` off the files of ``entries`` that carry it, never a file's last copy.
 
     The channel is read afresh first; if any file would lose its last copy, nothing is removed
-    (VerificationError). Returns the entries whose label was removed, verified gone.
+    (VerificationError). Returns the entries whose label was removed, verified gone; ``removed``
+    is told of each as it goes (what a run stopped midway did).
     """
     say = progress or (lambda _msg: None)
     with channel:
@@ -191,6 +215,8 @@ def remove_label(
                 if not _gone(channel, e, label):  # removed meanwhile by an identical --move: fine
                     raise
             say(f"removed   {e.key} from {label}")
+            if removed is not None:
+                removed(e)
         verify_labels(channel, entries, label, absent=True)
     return [e for e, _f in carrying]
 

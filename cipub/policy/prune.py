@@ -98,23 +98,31 @@ def prune(
     *,
     apply: bool,
     progress: Progress | None = None,
+    done: list[LabelAction] | None = None,
 ) -> list[LabelAction]:
-    """Report every decision; with ``apply``, remove the label from the files to remove, verified."""
+    """Report every decision; with ``apply``, remove the label from the files to remove, verified.
+
+    The actions go to ``done`` (returned), with ``apply`` as each file's label is removed: a run
+    stopped midway leaves there what it did, for the ledger."""
     say = progress or (lambda _msg: None)
-    actions: list[LabelAction] = []
+    actions: list[LabelAction] = done if done is not None else []
     for d in decisions:
         verb = ("remove" if apply else "would remove") if d.action == "remove" else "keep"
         say(f"{verb:<12} {d.file.key} from {staging}: {d.reason}")
     todo = [d.file for d in decisions if d.action == "remove"]
-    for f in todo:
-        sha = f.sha256_in(staging)
+
+    def act(f: ChannelFile, state: str) -> None:
         actions.append(
-            LabelAction("prune", "pruned" if apply else "planned", channel.display, staging, f.subdir, f.filename, sha)
+            LabelAction("prune", state, channel.display, staging, f.subdir, f.filename, f.sha256_in(staging))
         )
+
     if not apply or not todo:
+        for f in todo:
+            act(f, "planned")
         return actions
     with channel:
         for f in todo:
             channel.remove_label(f, staging)
+            act(f, "pruned")
         verify_labels(channel, [_as_entry(f, f.sha256_in(staging) or "") for f in todo], staging, absent=True)
     return actions

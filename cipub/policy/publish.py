@@ -15,13 +15,15 @@ from __future__ import annotations
 import functools
 import threading
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 from cipub.channels.base import Channel, ChannelFile, find_file, listing_left_out, when_published
 from cipub.core.artifact import PACKAGE_EXTENSIONS, Artifact, package_extension, read_artifact
-from cipub.core.errors import ConflictError, VerificationError
+from cipub.core.errors import CipubError, ConflictError, VerificationError
 from cipub.core.manifest import ArtifactEntry, Manifest, UploadReceipt
 
 Progress = Callable[[str], None]
@@ -216,8 +218,18 @@ def upload(
 ) -> list[UploadReceipt]:
     """Apply the policy; return one receipt per artifact (also appended to ``manifest.uploads``)."""
     say = progress or (lambda _msg: None)
-    with channel:
+    finished: dict[str, UploadReceipt] = {}  # by file, as each is published
+    order: dict[str, int] = {}
+    # Stopped midway (an error, Ctrl-C; also while the channel's index is written on the way out):
+    # the files already published keep their receipts. Entered before the channel, left after it.
+    with (
+        receipts_kept(
+            manifest.uploads, lambda: sorted(finished.values(), key=lambda r: order[f"{r.subdir}/{r.filename}"])
+        ),
+        channel,
+    ):
         actions = plan_upload(channel, manifest, label)
+        order.update((a.entry.key, i) for i, a in enumerate(actions))
         # Check every file before the first write, so a damaged file stops the batch untouched; and
         # before a conflict or a skip is decided on the manifest's word: an entry whose sha256 or
         # size is not the file's is a manifest that does not describe the file (exit 8), not a
@@ -265,15 +277,51 @@ def upload(
             say(f"skipped   {action.entry.key} (identical, already in {label})")
             return _receipt(action.entry, channel, label, "skipped-identical")
 
+        def run_and_keep(action: UploadAction) -> UploadReceipt:
+            receipt = run(action)
+            # kept once the file is on the channel under its name (a local channel links its
+            # copies later, in order; one never linked gets no receipt)
+            entry = action.entry
+            when_published(
+                channel, entry.subdir, entry.filename, functools.partial(finished.__setitem__, entry.key, receipt)
+            )
+            return receipt
+
         workers = max(1, min(channel.max_parallel, len(actions)))
         if workers == 1:
-            receipts = [run(a) for a in actions]
+            receipts = [run_and_keep(a) for a in actions]
         else:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cipub-upload") as pool:
-                receipts = list(pool.map(_stop_after_first_failure(run), actions))
-        verify_labels(channel, [a.entry for a in actions], label)
+                receipts = list(pool.map(_stop_after_first_failure(run_and_keep), actions))
+        try:
+            verify_labels(channel, [a.entry for a in actions], label)
+        except CipubError:
+            finished.clear()  # the label does not hold them as it should: no receipt is kept
+            raise
     manifest.uploads.extend(receipts)
     return receipts
+
+
+_R = TypeVar("_R")
+
+
+@contextmanager
+def receipts_kept(into: list[_R], finished: Callable[[], Iterable[_R]]) -> Iterator[None]:
+    """Run the block that publishes; when it stops early (an error, or SIGINT/SIGTERM raised in it),
+    add to ``into`` (the manifest's receipts) those of the work ``finished`` says was completed,
+    then let the exception go on. The ledger's record of the stopped run then says what it did
+    publish (:func:`cipub.workflows.ledger.recorded`), so ``cipub status`` and ``cipub promote`` see
+    those files before the run is repeated. Entered before the channel (``with receipts_kept(...),
+    channel:``) it also covers the channel's exit (a local channel writes its index then), and runs
+    after the block's worker threads have ended (an executor's ``with`` waits for them), so a file
+    a worker finished after the interrupt is counted too. A block whose verification fails clears
+    what ``finished`` returns (the channel does not hold the files as it should). A block that
+    completes adds nothing: its caller adds every receipt."""
+    try:
+        yield
+    except BaseException:
+        into.extend(finished())
+        raise
 
 
 class _NotStarted(Exception):

@@ -119,8 +119,12 @@ def yank(
     *,
     dry_run: bool = False,
     progress: Progress | None = None,
+    done: list[LabelAction] | None = None,
 ) -> list[LabelAction]:
-    """Decide for every file first (any refusal changes nothing), then label and verify."""
+    """Decide for every file first (any refusal changes nothing), then label and verify.
+
+    The actions go to ``done`` (returned) as each file is yanked: a run stopped midway leaves
+    there what it did, for the ledger."""
     say = progress or (lambda _msg: None)
     if remove_from == broken:
         raise UsageError(
@@ -131,7 +135,7 @@ def yank(
     problems = [d.problem for d in decisions if d.action == "refuse"]
     if problems:
         raise ConflictError("cannot yank: " + "; ".join(problems) + " — nothing was changed")
-    actions: list[LabelAction] = []
+    actions: list[LabelAction] = done if done is not None else []
 
     def act(f: ChannelFile, state: str) -> None:
         sha = f.sha256_in(remove_from) or f.sha256_in(broken) or f.sha256
@@ -153,10 +157,19 @@ def yank(
                 channel.add_label(f, broken, source_label=remove_from)
         entries = [_as_entry(f, f.sha256_in(remove_from) or "") for f in todo]
         verify_labels(channel, entries, broken)
-        remove_label(channel, entries, remove_from, progress=say)
+        by_key = {f.key: f for f in todo}
+        yanked: set[str] = set()
+
+        def off_the_label(e: ArtifactEntry) -> None:
+            # in broken (verified) and now off --remove-from: this file is yanked
+            act(by_key[e.key], "yanked")
+            yanked.add(e.key)
+
+        remove_label(channel, entries, remove_from, progress=say, removed=off_the_label)
         for f in todo:
             say(f"yanked    {f.key}: now in {broken}, no longer in {remove_from}")
-            act(f, "yanked")
+            if f.key not in yanked:  # already off it (removed meanwhile by another run)
+                act(f, "yanked")
     return actions
 
 

@@ -401,7 +401,9 @@ def _ledger_set(settings: Settings, target: str, selectors: Sequence[str], repor
     from cipub.workflows.ledger import ledger_path, load_records, wanted_by
 
     records = load_records(settings)
-    chosen = promotion_set(records, target, settings.promote_from, settings.promote_to, wanted_by(selectors))
+    chosen = promotion_set(
+        records, target, settings.promote_from, settings.promote_to, wanted_by(selectors), root=settings.project_root
+    )
     for note in chosen.notes:
         report.say(f"note: {note}")
     if not chosen.entries:

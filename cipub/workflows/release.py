@@ -9,6 +9,7 @@ in the ledger.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,7 +44,7 @@ def _facts(settings: Settings, target: str) -> LedgerFacts:
     from cipub.policy.ledger import facts
     from cipub.workflows.ledger import load_records
 
-    return facts(load_records(settings), target, settings.promote_from, settings.promote_to)
+    return facts(load_records(settings), target, settings.promote_from, settings.promote_to, root=settings.project_root)
 
 
 def package_names(selectors: Sequence[str], facts: LedgerFacts, *, ledger: Path, target: str) -> set[str]:
@@ -209,7 +210,7 @@ def yank(
     """Mark the files of ``manifests`` or matching ``specs`` broken (:mod:`cipub.policy.yank`)."""
     from cipub.core.manifest import Manifest
     from cipub.policy import yank as policy
-    from cipub.workflows.ledger import add_record
+    from cipub.workflows.ledger import add_record, check_writable, recorded_if_stopped
     from cipub.workflows.target import load_manifests
 
     if bool(specs) == bool(manifests):
@@ -217,6 +218,8 @@ def yank(
             "name the files to yank: NAME=VERSION[=BUILD] specs, or --manifest PATH (not both)",
             hint="e.g. cipub yank mypkg=1.2.0 (`cipub status mypkg` lists what is published)",
         )
+    if not dry_run:
+        check_writable(settings)  # the yank is recorded: a ledger that cannot take it changes nothing
     channel = open_with_labels(settings, remove_from, broken)
     with channel:
         if manifests:
@@ -225,7 +228,10 @@ def yank(
         else:
             files = policy.select_by_specs(channel, [policy.parse_spec(s) for s in specs], remove_from, broken)
         report.say(f"yanking {len(files)} file(s) on {channel.display}: +{broken}, -{remove_from}")
-        actions = policy.yank(channel, files, remove_from, broken, dry_run=dry_run, progress=report.say)
+        done: list[LabelAction] = []
+        # stopped midway: the files already yanked are recorded
+        with nullcontext() if dry_run else recorded_if_stopped(settings, "yank", Manifest(), done):
+            actions = policy.yank(channel, files, remove_from, broken, dry_run=dry_run, progress=report.say, done=done)
     plan = [_yank_plan(policy.decide_yank(f, remove_from, broken), remove_from, broken) for f in files]
     run = LabelRun(actions, plan, dry_run, {"remove_from": remove_from, "broken": broken})
     if not dry_run:
@@ -253,7 +259,7 @@ def prune(
     """Remove old staged builds from the staging label (``settings.label``), by the rules given."""
     from cipub.core.manifest import Manifest
     from cipub.policy import prune as policy
-    from cipub.workflows.ledger import add_record, ledger_path
+    from cipub.workflows.ledger import add_record, check_writable, ledger_path, recorded_if_stopped
 
     if not superseded and older_than is None:
         raise UsageError(
@@ -276,7 +282,12 @@ def prune(
     )
     if not apply:
         report.say("dry run (the default): nothing is removed until --yes")
-    actions = policy.prune(channel, decisions, staging, apply=apply, progress=report.say)
+    elif any(d.action == "remove" for d in decisions):
+        check_writable(settings)  # the removals are recorded: a ledger that cannot take them removes nothing
+    done: list[LabelAction] = []
+    # stopped midway: the files already pruned are recorded
+    with recorded_if_stopped(settings, "prune", Manifest(), done) if apply else nullcontext():
+        actions = policy.prune(channel, decisions, staging, apply=apply, progress=report.say, done=done)
     plan = [
         PlannedFile(d.file.subdir, d.file.filename, d.file.sha256_in(staging), d.action, d.reason) for d in decisions
     ]
