@@ -34,6 +34,7 @@ from cipub.channels.base import (
     MAIN_LABEL,
     Capabilities,
     ChannelFile,
+    Uploaded,
     check_filename,
     check_subdir,
     group_copies,
@@ -208,9 +209,10 @@ class ArtifactoryChannel(HttpChannel):
                 self._labels.add(label)
             self._repodata.pop((repo, subdir), None)
 
-    def upload(self, artifact: Artifact, label: str) -> None:
+    def upload(self, artifact: Artifact, label: str) -> Uploaded:
         repo = self.repo_for(label)
         path = self._path(artifact.subdir, artifact.filename)
+        done: Uploaded = "skipped-identical"  # the label's repository holds these bytes already
         if not self._same_or_conflict(repo, artifact.subdir, artifact.filename, artifact.sha256):
             response = self.http.request(
                 "PUT",
@@ -226,7 +228,9 @@ class ArtifactoryChannel(HttpChannel):
             if not response.is_success:
                 raise self._write_error(response, f"uploading {artifact.filename} to {repo}", repo, label)
             self._read_back(repo, artifact.subdir, artifact.filename, artifact.sha256, "upload")
+            done = "uploaded"
         self._wrote(label, repo, artifact.subdir)
+        return done
 
     def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> None:
         source_label, sha = file.source_copy(source_label)

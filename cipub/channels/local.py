@@ -74,6 +74,7 @@ from cipub.channels.base import (
     Batch,
     Capabilities,
     ChannelFile,
+    Uploaded,
     indexed_records,
     is_subdir,
     junk_among,
@@ -883,7 +884,7 @@ class LocalChannel(Batch):
         else:
             then()
 
-    def upload(self, artifact: Artifact, label: str) -> None:
+    def upload(self, artifact: Artifact, label: str) -> Uploaded:
         self._require_lock()
         dest = self._path(label, artifact.subdir, artifact.filename)
         # The listing answers "not there" for most files; only a file that is there is read. A
@@ -894,10 +895,12 @@ class LocalChannel(Batch):
         if existing:
             copies = dict(existing[0].label_sha256)
             if copies and set(copies.values()) == {artifact.sha256}:
-                # Written meanwhile (an identical upload running at once): the same bytes are no conflict.
+                # Written meanwhile (an identical upload running at once, which held the lock
+                # first): the same bytes are no conflict, and this call did not write them.
                 if label not in copies:
                     self.add_label(existing[0], label, source_label=sorted(copies)[0])
-                return
+                    return "label-added"
+                return "skipped-identical"
             raise ConflictError(
                 f"{artifact.key} already exists on {self.display}",
                 hint="cipub never overwrites; build with a new build number",
@@ -917,6 +920,7 @@ class LocalChannel(Batch):
             raise ConflictError(
                 f"{artifact.key} already exists in label {label!r} of {self.display}", hint=CONCURRENT_WRITE_HINT
             ) from exc
+        return "uploaded"
 
     def _case_twin(self, subdir: str, filename: str) -> str | None:
         """A file in any label whose name equals ``filename`` but for case (``X-1.0RC`` vs ``x-1.0rc``)."""

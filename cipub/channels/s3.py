@@ -46,6 +46,7 @@ from cipub.channels.base import (
     Batch,
     Capabilities,
     ChannelFile,
+    Uploaded,
     is_subdir,
     junk_among,
     package_of,
@@ -541,7 +542,7 @@ class S3Channel(Batch):
         return records
 
     # -- writing ----------------------------------------------------------------------------------
-    def upload(self, artifact: Artifact, label: str) -> None:
+    def upload(self, artifact: Artifact, label: str) -> Uploaded:
         key = self.key(label, artifact.subdir, artifact.filename)
         if artifact.size > MAX_SINGLE_OBJECT:
             raise InvalidPackageError(
@@ -567,11 +568,14 @@ class S3Channel(Batch):
                     },
                 )
 
+        done: Uploaded = "uploaded"
         try:
             self._call("upload", put)
         except _PreconditionFailed:
             self._check_same(key, artifact.sha256, label)
+            done = "skipped-identical"  # another run created it first (If-None-Match refused ours)
         self._wrote(label, artifact.subdir, sound_key=key)  # the checked artifact's bytes (sha256 sent)
+        return done
 
     def fetch(self, file: ChannelFile, label: str, dest: Path) -> None:
         """Download ``label``'s copy of ``file`` to ``dest`` (cross-target promotion)."""
