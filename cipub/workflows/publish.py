@@ -85,7 +85,7 @@ def upload(
         Result(("dry run: " if dry_run else "done: ") + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     )
     if write_to is not None:
-        manifest_mod.write(manifest, write_to)
+        manifest_mod.write_receipts(manifest, write_to)
     reports.report_manifest("upload", manifest, {"manifest": str(write_to)} if write_to else None)
     return Published(manifest, receipts, write_to)
 
@@ -287,7 +287,7 @@ def promote(
     else:
         report.say(Result(f"done: {done.count('promoted')} promoted, {done.count('already-promoted')} already there"))
     if done.manifest_path is not None:
-        manifest_mod.write(manifest, done.manifest_path)
+        manifest_mod.write_receipts(manifest, done.manifest_path)
     reports.report_manifest("promote", manifest, {"manifest": str(write_to)} if done.manifest_path else None)
     return done
 

@@ -304,3 +304,29 @@ def test_promotion_onto_other_bytes_in_the_destination_is_a_conflict(tmp_path: P
         promote(m, chan, "test", "main")
     assert "'main' already holds other bytes" in (refused.value.hint or "")
     assert snapshot(chan.root) == before
+
+
+def test_two_uploads_of_one_manifest_at_once_keep_both_runs_receipts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each run reads the manifest, uploads, and writes it back with its receipts: a run that read
+    the manifest before another wrote it must not drop the other's receipts (last writer wins)."""
+    from cipub.core import manifest as manifest_mod
+    from cipub.core.options import Settings
+    from cipub.policy import publish as publish_policy
+    from cipub.workflows.publish import upload as upload_workflow
+
+    path = manifest_mod.write(manifest_of(make_package(tmp_path, "both", "1.0", 0)), tmp_path / "out" / "m.json")
+    real = publish_policy.upload
+    meanwhile: list[str] = []
+
+    def racing(manifest: Manifest, channel: LocalChannel, label: str, **kwargs: object) -> object:
+        if not meanwhile:  # the first run has read the manifest: the other runs from start to end now
+            meanwhile.append(label)
+            upload_workflow(Settings(target=str(tmp_path / "other-channel"), label="other", manifest=str(path)))
+        return real(manifest, channel, label, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(publish_policy, "upload", racing)
+    upload_workflow(Settings(target=str(tmp_path / "channel"), label="test", manifest=str(path)))
+    written = manifest_mod.load(path)
+    assert sorted((r.label, r.state) for r in written.uploads) == [("other", "uploaded"), ("test", "uploaded")]
