@@ -61,11 +61,11 @@ import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cipub.channels import attestations
 from cipub.channels.base import (
@@ -211,11 +211,19 @@ def _listing_cache_root() -> Path | None:
     return root / "cipub" / "listings" if root.is_absolute() else None
 
 
-def run_index(coro: object) -> None:
-    """Run a py-rattler coroutine to completion from synchronous code."""
-    import asyncio  # only where an index is written: a lookup or a refused command never pays it
+def run_index(coro: Coroutine[Any, Any, Any]) -> None:
+    """Run a py-rattler coroutine to completion from synchronous code.
 
-    asyncio.run(coro)  # type: ignore[arg-type]
+    A signal (Ctrl-C: cipub's handler raises) can arrive before the event loop has started the
+    coroutine: it is closed then, so the interruption is reported by its one line and not followed
+    by Python's "coroutine 'index_fs' was never awaited" warning when it is collected.
+    """
+    try:
+        import asyncio  # only where an index is written: a lookup or a refused command never pays it
+
+        asyncio.run(coro)
+    finally:
+        coro.close()  # nothing for a coroutine that ran to its end
 
 
 class LocalChannel(Batch):
