@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from cipub.core.errors import UsageError, read_only
 from cipub.core.options import Settings
-from cipub.workflows.report import SILENT, Reporter, Result
+from cipub.workflows.report import SILENT, Reporter, Result, rows
 
 if TYPE_CHECKING:
     from cipub.channels.base import Channel, ChannelFile
@@ -187,7 +187,7 @@ def yank(
         else:
             files = policy.select_by_specs(channel, [policy.parse_spec(s) for s in specs], remove_from, broken)
         report.say(f"yanking {len(files)} file(s) on {channel.display}: +{broken}, -{remove_from}")
-        actions = policy.yank(channel, files, remove_from, broken, dry_run=dry_run, progress=report.say)
+        actions = policy.yank(channel, files, remove_from, broken, dry_run=dry_run, progress=rows(report.say))
     plan = [_yank_plan(policy.decide_yank(f, remove_from, broken), remove_from, broken) for f in files]
     run = LabelRun(actions, plan, dry_run, {"remove_from": remove_from, "broken": broken})
     if not dry_run:
@@ -238,7 +238,7 @@ def prune(
     )
     if not apply:
         report.say("dry run (the default): nothing is removed until --yes")
-    actions = policy.prune(channel, decisions, staging, apply=apply, progress=report.say)
+    actions = policy.prune(channel, decisions, staging, apply=apply, progress=rows(report.say))
     plan = [
         PlannedFile(d.file.subdir, d.file.filename, d.file.sha256_in(staging), d.action, d.reason) for d in decisions
     ]
