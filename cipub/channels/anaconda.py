@@ -482,9 +482,11 @@ class AnacondaChannel(HttpChannel):
         verb = "adding" if method == "POST" else "removing"
         raise self._fail(response, f"{verb} label {label!r} on {file.key}")
 
-    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> None:
-        """A label change: the file is stored once, whatever label it came from."""
+    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> bool:
+        """A label change: the file is stored once, whatever label it came from (the server's
+        answer is the same whether the label was there: True)."""
         self._label_op("POST", file, label)
+        return True
 
     def remove_label(self, file: ChannelFile, label: str) -> None:
         self._label_op("DELETE", file, label)

@@ -232,10 +232,11 @@ class ArtifactoryChannel(HttpChannel):
         self._wrote(label, repo, artifact.subdir)
         return done
 
-    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> None:
+    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> bool:
         source_label, sha = file.source_copy(source_label)
         source, dest = self.repo_for(source_label), self.repo_for(label)
-        if not self._same_or_conflict(dest, file.subdir, file.filename, sha):
+        there = self._same_or_conflict(dest, file.subdir, file.filename, sha)
+        if not there:
             response = self.http.request(
                 "POST",
                 f"/api/copy/{source}/{self._path(file.subdir, file.filename)}",
@@ -246,6 +247,7 @@ class ArtifactoryChannel(HttpChannel):
                 raise self._write_error(response, f"copying {file.key} from {source} to {dest}", dest, label)
             self._read_back(dest, file.subdir, file.filename, sha, "copy")
         self._wrote(label, dest, file.subdir)
+        return not there
 
     def remove_label(self, file: ChannelFile, label: str) -> None:
         repo = self.repo_for(label)

@@ -371,11 +371,15 @@ class Channel(Protocol):
         (``"skipped-identical"``, or ``"label-added"`` when they carried only other labels)."""
         ...
 
-    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> None:
+    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> bool:
         """Make ``file`` also carry ``label``, from its copy under ``source_label`` (chosen and
         checked by the policy; None only for a file that carries no label, which only native-label
         servers have). Label-less servers copy those bytes and check them by sha256; a different
-        file already under ``label`` is a ConflictError."""
+        file already under ``label`` is a ConflictError.
+
+        False when the target found the same bytes under ``label`` already (another run added the
+        label first), so that this run does not claim it; True when this call added it, or when the
+        target cannot tell (a native-label server's label change is idempotent and says nothing)."""
         ...
 
     def remove_label(self, file: ChannelFile, label: str) -> None:

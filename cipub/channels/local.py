@@ -938,7 +938,7 @@ class LocalChannel(Batch):
                 return f"{tree_path(label, subdir)}/{other}"
         return None
 
-    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> None:
+    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> bool:
         self._require_lock()
         source_label, _sha = file.source_copy(source_label)
         source = self._path(source_label, file.subdir, file.filename)
@@ -959,6 +959,7 @@ class LocalChannel(Batch):
                 self._beside.pop(dest.parent, None)
                 (dest.parent / signed.name).unlink(missing_ok=True)
                 os.link(signed, dest.parent / signed.name)
+        return True  # a name already there is a ConflictError above (the policy reads the disk then)
 
     def put_attestation(self, subdir: str, filename: str, label: str, kind: str, data: bytes) -> None:
         """Store a signed attestation beside the file in ``label`` (:mod:`cipub.channels.attestations`)."""

@@ -307,7 +307,7 @@ class PrefixChannel(HttpChannel):
             raise self._fail(response, f"reading {where}")
         return response.content
 
-    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> None:
+    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> bool:
         source_label, sha = file.source_copy(source_label)
         self._require_token()
         held = self.get_attestation(file.subdir, file.filename, source_label, "keyless")
@@ -324,12 +324,14 @@ class PrefixChannel(HttpChannel):
                 )
             with self._lock:
                 self._labels.add(label)
-            return
+            return False
         source = label_channel_name(self.name, source_label)
         with tempfile.TemporaryDirectory(prefix="cipub-prefix-") as tmp:
             path = Path(tmp) / check_filename(file.filename)
             size = self._download(source, file.subdir, file.filename, path, sha)
-            self._post(dest, file.subdir, path, filename=file.filename, sha256=sha, size=size, label=label)
+            return self._post(dest, file.subdir, path, filename=file.filename, sha256=sha, size=size, label=label) == (
+                "uploaded"
+            )
 
     def remove_label(self, file: ChannelFile, label: str) -> None:
         self._require_token()

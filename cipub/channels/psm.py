@@ -316,7 +316,7 @@ class PSMChannel(HttpChannel):
     def _items(self, file: ChannelFile) -> list[dict[str, str]]:
         return [{"name": file.name, "family": FAMILY, "ckey": file.key}]
 
-    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> None:
+    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> bool:
         source_label, sha = file.source_copy(source_label)
         self._require_token()
         self._ensure_place(label)
@@ -325,6 +325,7 @@ class PSMChannel(HttpChannel):
             body["target_subchannel"] = label
         self._bulk(source_label, body, f"copying {file.key} from {source_label!r} to {label!r}")
         self._expect(label, file.name, file.key, sha)
+        return True  # the bulk copy answers alike whether the copy was there
 
     def remove_label(self, file: ChannelFile, label: str) -> None:
         self._require_token()

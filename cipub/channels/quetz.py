@@ -338,7 +338,7 @@ class QuetzChannel(HttpChannel):
         """Download ``label``'s copy of ``file`` to ``dest`` (cross-target promotion)."""
         self._download(self._channel_for(label), file.subdir, file.filename, dest)
 
-    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> None:
+    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> bool:
         source_label, expected = file.source_copy(source_label)
         self._require_token()
         source = self._channel_for(source_label)
@@ -351,7 +351,10 @@ class QuetzChannel(HttpChannel):
                     f"{file.key} downloaded from Quetz channel {source!r} has sha256 {got}, expected {expected}",
                     hint="the copy on the server differs from what its index says; re-run, or check the server",
                 )
-            self._post_package(target, file, sha256=expected, size=size, body=lambda: file_chunks(copy))
+            return (
+                self._post_package(target, file, sha256=expected, size=size, body=lambda: file_chunks(copy))
+                == "uploaded"
+            )
 
     def remove_label(self, file: ChannelFile, label: str) -> None:
         self._require_token()

@@ -582,7 +582,7 @@ class S3Channel(Batch):
         key = self.key(label, file.subdir, file.filename)
         self._call("download", lambda: self.client.download_file(self.bucket, key, str(dest)))
 
-    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> None:
+    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> bool:
         source_label, sha = file.source_copy(source_label)
         source = self.key(source_label, file.subdir, file.filename)
         dest = self.key(label, file.subdir, file.filename)
@@ -590,9 +590,10 @@ class S3Channel(Batch):
         if existing is not None:
             self._check_same(dest, sha, label, existing)
             self._wrote(label, file.subdir)
-            return
+            return False
         conditional = {"IfNoneMatch": "*"} if self._copy_can_be_conditional() else {}
         # A 412 means someone (or an earlier attempt) created it: checked below like any copy.
+        copied = False
         with contextlib.suppress(_PreconditionFailed):
             self._call(
                 "copy",
@@ -605,9 +606,11 @@ class S3Channel(Batch):
                     **conditional,
                 ),
             )
+            copied = True
         self._check_same(dest, sha, label)
         self._copy_attestations(file, source_label, label)
         self._wrote(label, file.subdir, sound_key=dest)  # the same bytes as a sound file
+        return copied
 
     # -- attestations (issue 16): the local channel's layout, see cipub.channels.attestations ------
     def _attestation_objects(self, label: str, subdir: str, filename: str) -> list[tuple[str, str]]:

@@ -123,9 +123,12 @@ def promote_across(
                 receipt(a.entry, "planned", how)
             elif a.action == "add-label":
                 assert a.existing is not None
-                dest.add_label(a.existing, to_label, source_label=a.source_label)
-                say(f"labelled  {a.entry.key} +{to_label} in {dest.display} (identical file already there)")
-                receipt(a.entry, "promoted", "identical file already there, label added")
+                if dest.add_label(a.existing, to_label, source_label=a.source_label):
+                    say(f"labelled  {a.entry.key} +{to_label} in {dest.display} (identical file already there)")
+                    receipt(a.entry, "promoted", "identical file already there, label added")
+                else:  # the destination had it in --to by then: another run labelled it first
+                    say(f"already   {a.entry.key} in {dest.display} {to_label} (labelled meanwhile by another run)")
+                    receipt(a.entry, "already-promoted", "identical file labelled meanwhile by another run")
             elif (
                 _copy(a.entry, sources[a.entry.key], source, dest, from_label, to_label, server_side)
                 != "skipped-identical"

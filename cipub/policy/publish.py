@@ -260,7 +260,9 @@ def upload(
                     return _receipt(entry, channel, label, done)
                 if action.action == "add-label":
                     assert action.existing is not None
-                    channel.add_label(action.existing, label, source_label=action.source_label)
+                    if not channel.add_label(action.existing, label, source_label=action.source_label):
+                        say(f"skipped   {entry.key} (identical, labelled meanwhile by another run)")
+                        return _receipt(entry, channel, label, "skipped-identical")
                     line = f"labelled  {entry.key} +{label} (identical file already there)"
                     when_published(channel, entry.subdir, entry.filename, functools.partial(say, line))
                     return _receipt(entry, channel, label, "label-added")

@@ -133,10 +133,11 @@ class MemoryChannel:
     def upload(self, artifact: Artifact, label: str) -> Uploaded:
         raise AssertionError("promotion never uploads")
 
-    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> None:
+    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> bool:
         self.calls.append(("add", label, source_label))
         assert source_label is not None
         self.labels.setdefault(label, {})[file.key] = self.labels[source_label][file.key]
+        return True
 
     def remove_label(self, file: ChannelFile, label: str) -> None:
         self.calls.append(("remove", label, None))
