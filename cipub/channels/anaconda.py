@@ -33,7 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cipub.channels.base import MAIN_LABEL, Capabilities, ChannelFile, NameRule, as_dict, as_list
+from cipub.channels.base import MAIN_LABEL, Capabilities, ChannelFile, NameRule, Uploaded, as_dict, as_list
 from cipub.channels.http import Body, HttpChannel, file_form, segment
 from cipub.channels.target import Target, TargetOptions
 from cipub.core.artifact import Artifact
@@ -351,7 +351,7 @@ class AnacondaChannel(HttpChannel):
         self._once(key, create)
 
     # -- upload -------------------------------------------------------------------------------
-    def upload(self, artifact: Artifact, label: str) -> None:
+    def upload(self, artifact: Artifact, label: str) -> Uploaded:
         self._require_token()
         self.check_label(label)
         about_cache: list[dict[str, Any]] = []
@@ -364,10 +364,11 @@ class AnacondaChannel(HttpChannel):
         self._ensure_package(artifact, about)
         self._ensure_release(artifact, about)
         staged = self._stage(artifact, label)
-        if staged is None:
-            return
+        if isinstance(staged, str):
+            return staged
         self._store(artifact, staged)
         self._commit(artifact, label, str(staged["dist_id"]))
+        return "uploaded"
 
     def _file_path(self, kind: str, artifact: Artifact) -> str:
         # the basename keeps its slash, as anaconda-client sends it
@@ -375,7 +376,8 @@ class AnacondaChannel(HttpChannel):
             segment(artifact.filename)
         )
 
-    def _stage(self, artifact: Artifact, label: str) -> dict[str, Any] | None:
+    def _stage(self, artifact: Artifact, label: str) -> dict[str, Any] | Uploaded:
+        """The server's staging answer, or what was done when the file is there already (409)."""
         payload = {
             "distribution_type": "conda",
             "description": None,
@@ -397,11 +399,10 @@ class AnacondaChannel(HttpChannel):
                 )
             return staged
         if response.status_code == 409:
-            self._already_there(artifact, label)
-            return None
+            return self._already_there(artifact, label)
         raise self._refused(response, f"staging {artifact.key}")
 
-    def _already_there(self, artifact: Artifact, label: str) -> None:
+    def _already_there(self, artifact: Artifact, label: str) -> Uploaded:
         """The file exists (a parallel job, or an earlier attempt): fine only if it is ours."""
         existing = self._dist(artifact)
         if existing is None or existing.sha256 != artifact.sha256:
@@ -411,6 +412,8 @@ class AnacondaChannel(HttpChannel):
             )
         if label not in existing.labels:
             self._label_op("POST", existing, label)
+            return "label-added"
+        return "skipped-identical"
 
     def _store(self, artifact: Artifact, staged: dict[str, Any]) -> None:
         """The presigned form POST to the storage host, streamed from disk."""
@@ -479,9 +482,11 @@ class AnacondaChannel(HttpChannel):
         verb = "adding" if method == "POST" else "removing"
         raise self._fail(response, f"{verb} label {label!r} on {file.key}")
 
-    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> None:
-        """A label change: the file is stored once, whatever label it came from."""
+    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> bool:
+        """A label change: the file is stored once, whatever label it came from (the server's
+        answer is the same whether the label was there: True)."""
         self._label_op("POST", file, label)
+        return True
 
     def remove_label(self, file: ChannelFile, label: str) -> None:
         self._label_op("DELETE", file, label)

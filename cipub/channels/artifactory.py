@@ -34,6 +34,7 @@ from cipub.channels.base import (
     MAIN_LABEL,
     Capabilities,
     ChannelFile,
+    Uploaded,
     check_filename,
     check_subdir,
     group_copies,
@@ -208,9 +209,10 @@ class ArtifactoryChannel(HttpChannel):
                 self._labels.add(label)
             self._repodata.pop((repo, subdir), None)
 
-    def upload(self, artifact: Artifact, label: str) -> None:
+    def upload(self, artifact: Artifact, label: str) -> Uploaded:
         repo = self.repo_for(label)
         path = self._path(artifact.subdir, artifact.filename)
+        done: Uploaded = "skipped-identical"  # the label's repository holds these bytes already
         if not self._same_or_conflict(repo, artifact.subdir, artifact.filename, artifact.sha256):
             response = self.http.request(
                 "PUT",
@@ -226,12 +228,15 @@ class ArtifactoryChannel(HttpChannel):
             if not response.is_success:
                 raise self._write_error(response, f"uploading {artifact.filename} to {repo}", repo, label)
             self._read_back(repo, artifact.subdir, artifact.filename, artifact.sha256, "upload")
+            done = "uploaded"
         self._wrote(label, repo, artifact.subdir)
+        return done
 
-    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> None:
+    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> bool:
         source_label, sha = file.source_copy(source_label)
         source, dest = self.repo_for(source_label), self.repo_for(label)
-        if not self._same_or_conflict(dest, file.subdir, file.filename, sha):
+        there = self._same_or_conflict(dest, file.subdir, file.filename, sha)
+        if not there:
             response = self.http.request(
                 "POST",
                 f"/api/copy/{source}/{self._path(file.subdir, file.filename)}",
@@ -242,6 +247,7 @@ class ArtifactoryChannel(HttpChannel):
                 raise self._write_error(response, f"copying {file.key} from {source} to {dest}", dest, label)
             self._read_back(dest, file.subdir, file.filename, sha, "copy")
         self._wrote(label, dest, file.subdir)
+        return not there
 
     def remove_label(self, file: ChannelFile, label: str) -> None:
         repo = self.repo_for(label)

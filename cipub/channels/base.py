@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
 
 from cipub.core.artifact import PACKAGE_EXTENSIONS, Artifact, split_filename
 from cipub.core.errors import InvalidPackageError, UsageError, VerificationError
@@ -327,6 +327,13 @@ class Batch:
         """Called when the outermost batch ends; ``exc`` is the failure that ended it, if any."""
 
 
+#: what ``Channel.upload`` did, so that what the upload reports is what happened: ``"uploaded"``
+#: (this call wrote the bytes), ``"skipped-identical"`` (the same bytes were already there in the
+#: label: another run wrote them meanwhile), ``"label-added"`` (the same bytes were there under
+#: another label only, and this call made them carry the label too)
+Uploaded = Literal["uploaded", "skipped-identical", "label-added"]
+
+
 @runtime_checkable
 class Channel(Protocol):
     """A publishing target. Used as a context manager around a batch of operations.
@@ -358,16 +365,21 @@ class Channel(Protocol):
         """Every file of package ``name`` (optionally one version), across all labels and subdirs."""
         ...
 
-    def upload(self, artifact: Artifact, label: str) -> None:
+    def upload(self, artifact: Artifact, label: str) -> Uploaded:
         """Create ``artifact`` on the channel carrying ``label``. ConflictError if the name is taken
-        by other bytes; identical bytes already there count as done."""
+        by other bytes; identical bytes already there count as done, and the answer says so
+        (``"skipped-identical"``, or ``"label-added"`` when they carried only other labels)."""
         ...
 
-    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> None:
+    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> bool:
         """Make ``file`` also carry ``label``, from its copy under ``source_label`` (chosen and
         checked by the policy; None only for a file that carries no label, which only native-label
         servers have). Label-less servers copy those bytes and check them by sha256; a different
-        file already under ``label`` is a ConflictError."""
+        file already under ``label`` is a ConflictError.
+
+        False when the target found the same bytes under ``label`` already (another run added the
+        label first), so that this run does not claim it; True when this call added it, or when the
+        target cannot tell (a native-label server's label change is idempotent and says nothing)."""
         ...
 
     def remove_label(self, file: ChannelFile, label: str) -> None:

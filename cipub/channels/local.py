@@ -61,11 +61,11 @@ import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cipub.channels import attestations
 from cipub.channels.base import (
@@ -74,6 +74,7 @@ from cipub.channels.base import (
     Batch,
     Capabilities,
     ChannelFile,
+    Uploaded,
     indexed_records,
     is_subdir,
     junk_among,
@@ -212,11 +213,19 @@ def _listing_cache_root() -> Path | None:
     return root / "cipub" / "listings" if root.is_absolute() else None
 
 
-def run_index(coro: object) -> None:
-    """Run a py-rattler coroutine to completion from synchronous code."""
-    import asyncio  # only where an index is written: a lookup or a refused command never pays it
+def run_index(coro: Coroutine[Any, Any, Any]) -> None:
+    """Run a py-rattler coroutine to completion from synchronous code.
 
-    asyncio.run(coro)  # type: ignore[arg-type]
+    A signal (Ctrl-C: cipub's handler raises) can arrive before the event loop has started the
+    coroutine: it is closed then, so the interruption is reported by its one line and not followed
+    by Python's "coroutine 'index_fs' was never awaited" warning when it is collected.
+    """
+    try:
+        import asyncio  # only where an index is written: a lookup or a refused command never pays it
+
+        asyncio.run(coro)
+    finally:
+        coro.close()  # nothing for a coroutine that ran to its end
 
 
 class LocalChannel(Batch):
@@ -906,7 +915,7 @@ class LocalChannel(Batch):
         else:
             then()
 
-    def upload(self, artifact: Artifact, label: str) -> None:
+    def upload(self, artifact: Artifact, label: str) -> Uploaded:
         self._require_lock()
         dest = self._path(label, artifact.subdir, artifact.filename)
         # The listing answers "not there" for most files; only a file that is there is read. A
@@ -917,10 +926,12 @@ class LocalChannel(Batch):
         if existing:
             copies = dict(existing[0].label_sha256)
             if copies and set(copies.values()) == {artifact.sha256}:
-                # Written meanwhile (an identical upload running at once): the same bytes are no conflict.
+                # Written meanwhile (an identical upload running at once, which held the lock
+                # first): the same bytes are no conflict, and this call did not write them.
                 if label not in copies:
                     self.add_label(existing[0], label, source_label=sorted(copies)[0])
-                return
+                    return "label-added"
+                return "skipped-identical"
             raise ConflictError(
                 f"{artifact.key} already exists on {self.display}",
                 hint="cipub never overwrites; build with a new build number",
@@ -940,6 +951,7 @@ class LocalChannel(Batch):
             raise ConflictError(
                 f"{artifact.key} already exists in label {label!r} of {self.display}", hint=CONCURRENT_WRITE_HINT
             ) from exc
+        return "uploaded"
 
     def _case_twin(self, subdir: str, filename: str) -> str | None:
         """A file in any label whose name equals ``filename`` but for case (``X-1.0RC`` vs ``x-1.0rc``)."""
@@ -949,7 +961,7 @@ class LocalChannel(Batch):
                 return f"{tree_path(label, subdir)}/{other}"
         return None
 
-    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> None:
+    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> bool:
         self._require_lock()
         source_label, _sha = file.source_copy(source_label)
         source = self._path(source_label, file.subdir, file.filename)
@@ -970,6 +982,7 @@ class LocalChannel(Batch):
                 self._beside.pop(dest.parent, None)
                 (dest.parent / signed.name).unlink(missing_ok=True)
                 os.link(signed, dest.parent / signed.name)
+        return True  # a name already there is a ConflictError above (the policy reads the disk then)
 
     def put_attestation(self, subdir: str, filename: str, label: str, kind: str, data: bytes) -> None:
         """Store a signed attestation beside the file in ``label`` (:mod:`cipub.channels.attestations`)."""

@@ -35,6 +35,7 @@ from cipub.channels.base import (
     MAIN_LABEL,
     Capabilities,
     ChannelFile,
+    Uploaded,
     check_filename,
     group_copies,
     int_or_none,
@@ -235,7 +236,10 @@ class PrefixChannel(HttpChannel):
             if self._subdirs is not None and subdir not in self._subdirs:
                 self._subdirs = sorted({*self._subdirs, subdir})
 
-    def _post(self, chan: str, subdir: str, path: Path, *, filename: str, sha256: str, size: int, label: str) -> None:
+    def _post(
+        self, chan: str, subdir: str, path: Path, *, filename: str, sha256: str, size: int, label: str
+    ) -> Uploaded:
+        """Create the file in ``chan``; identical bytes already there (409) count as done, and say so."""
         self._require_token()
         check_filename(filename)
         attestation = self._attestations.get((subdir, filename, sha256))
@@ -256,7 +260,7 @@ class PrefixChannel(HttpChannel):
             self._expect_write(chan, subdir, filename, sha256, label)
             found = self._sha_on_server(chan, subdir, filename)
             if found == sha256:
-                return
+                return "skipped-identical"
             if found is None:
                 raise VerificationError(
                     f"{self.display}: {chan} says {subdir}/{filename} exists, but its index does not show it",
@@ -269,10 +273,11 @@ class PrefixChannel(HttpChannel):
         if not response.is_success:
             raise self._refused(response, f"uploading {filename} to {chan}", missing=f"channel {chan!r}", label=label)
         self._expect_write(chan, subdir, filename, sha256, label)
+        return "uploaded"
 
-    def upload(self, artifact: Artifact, label: str) -> None:
+    def upload(self, artifact: Artifact, label: str) -> Uploaded:
         chan = label_channel_name(self.name, self.check_label(label))
-        self._post(
+        return self._post(
             chan,
             artifact.subdir,
             artifact.path,
@@ -302,7 +307,7 @@ class PrefixChannel(HttpChannel):
             raise self._fail(response, f"reading {where}")
         return response.content
 
-    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> None:
+    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> bool:
         source_label, sha = file.source_copy(source_label)
         self._require_token()
         held = self.get_attestation(file.subdir, file.filename, source_label, "keyless")
@@ -319,12 +324,14 @@ class PrefixChannel(HttpChannel):
                 )
             with self._lock:
                 self._labels.add(label)
-            return
+            return False
         source = label_channel_name(self.name, source_label)
         with tempfile.TemporaryDirectory(prefix="cipub-prefix-") as tmp:
             path = Path(tmp) / check_filename(file.filename)
             size = self._download(source, file.subdir, file.filename, path, sha)
-            self._post(dest, file.subdir, path, filename=file.filename, sha256=sha, size=size, label=label)
+            return self._post(dest, file.subdir, path, filename=file.filename, sha256=sha, size=size, label=label) == (
+                "uploaded"
+            )
 
     def remove_label(self, file: ChannelFile, label: str) -> None:
         self._require_token()

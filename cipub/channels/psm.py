@@ -40,6 +40,7 @@ from cipub.channels.base import (
     Capabilities,
     ChannelFile,
     NameRule,
+    Uploaded,
     as_dict,
     as_list,
     group_copies,
@@ -265,18 +266,19 @@ class PSMChannel(HttpChannel):
             )
 
     # -- writing ------------------------------------------------------------------------------
-    def upload(self, artifact: Artifact, label: str) -> None:
+    def upload(self, artifact: Artifact, label: str) -> Uploaded:
         self._require_token()
         self._ensure_place(label)
         # PSM may replace an existing file on upload: look at this exact file right before.
         there = self._file_sha(label, artifact.name, artifact.key)
         if there == artifact.sha256:
-            return
+            return "skipped-identical"
         if there is not None:
             raise ConflictError(
                 f"{artifact.key} already exists in label {label!r} of {self.display} with different content",
                 hint="cipub never overwrites; build with a new build number",
             )
+        done: Uploaded = "uploaded"
         with artifact.path.open("rb") as fh:  # httpx streams it, and rewinds it for each retry
             response = self.http.request(
                 "POST",
@@ -294,11 +296,13 @@ class PSMChannel(HttpChannel):
                     f"{artifact.key} already exists in label {label!r} with different content",
                     hint="cipub never overwrites; build with a new build number",
                 )
+            done = "skipped-identical"  # another run created it between the look and the upload
         elif response.status_code == 404:
             raise self._missing_channel()
         elif not response.is_success:  # 200 and 201 both mean created (anaconda-client accepts both)
             raise self._refused(response, f"uploading {artifact.filename}")
         self._expect(label, artifact.name, artifact.key, artifact.sha256)
+        return done
 
     def _bulk(self, label: str, body: dict[str, Any], what: str, *, gone_is_done: bool = False) -> None:
         response = self.http.request("PUT", f"{self._place(label)}/artifacts/bulk", json=body)
@@ -312,7 +316,7 @@ class PSMChannel(HttpChannel):
     def _items(self, file: ChannelFile) -> list[dict[str, str]]:
         return [{"name": file.name, "family": FAMILY, "ckey": file.key}]
 
-    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> None:
+    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> bool:
         source_label, sha = file.source_copy(source_label)
         self._require_token()
         self._ensure_place(label)
@@ -321,6 +325,7 @@ class PSMChannel(HttpChannel):
             body["target_subchannel"] = label
         self._bulk(source_label, body, f"copying {file.key} from {source_label!r} to {label!r}")
         self._expect(label, file.name, file.key, sha)
+        return True  # the bulk copy answers alike whether the copy was there
 
     def remove_label(self, file: ChannelFile, label: str) -> None:
         self._require_token()

@@ -43,6 +43,7 @@ from cipub.channels.base import (
     Capabilities,
     ChannelFile,
     NameRule,
+    Uploaded,
     as_dict,
     group_copies,
     int_or_none,
@@ -268,9 +269,9 @@ class QuetzChannel(HttpChannel):
         sha256: str,
         size: int,
         body: Callable[[], Any],
-    ) -> None:
+    ) -> Uploaded:
         """Create one file (a new build, or a copy of a channel's file) in one channel; identical
-        bytes already there count as done."""
+        bytes already there count as done, and the answer says so."""
         name, subdir, filename, build_number = file.name, file.subdir, file.filename, file.build_number
 
         def landed() -> bool:
@@ -285,12 +286,14 @@ class QuetzChannel(HttpChannel):
             content_factory=body,
             landed=landed,
         )
+        done: Uploaded = "uploaded"
         if response.status_code == 409:
             if self._copy_sha(channel_name, name, subdir, filename) != sha256:
                 raise ConflictError(
                     f"{subdir}/{filename} already exists in Quetz channel {channel_name!r} with different content",
                     hint="cipub never overwrites; build with a new build number",
                 )
+            done = "skipped-identical"  # another run created it first
         elif response.status_code == 406:
             raise VerificationError(
                 f"Quetz received {filename} with a different sha256 than was sent "
@@ -307,11 +310,12 @@ class QuetzChannel(HttpChannel):
                 names.add(name)
         record = {"platform": subdir, "filename": filename, "build_number": build_number, "info": {"sha256": sha256}}
         self._wrote(channel_name, name, record, subdir, filename, new=new)
+        return done
 
-    def upload(self, artifact: Artifact, label: str) -> None:
+    def upload(self, artifact: Artifact, label: str) -> Uploaded:
         self._require_token()
         channel_name = self._ensure_channel(label)
-        self._post_package(
+        return self._post_package(
             channel_name,
             artifact,
             sha256=artifact.sha256,
@@ -334,7 +338,7 @@ class QuetzChannel(HttpChannel):
         """Download ``label``'s copy of ``file`` to ``dest`` (cross-target promotion)."""
         self._download(self._channel_for(label), file.subdir, file.filename, dest)
 
-    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> None:
+    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> bool:
         source_label, expected = file.source_copy(source_label)
         self._require_token()
         source = self._channel_for(source_label)
@@ -347,7 +351,10 @@ class QuetzChannel(HttpChannel):
                     f"{file.key} downloaded from Quetz channel {source!r} has sha256 {got}, expected {expected}",
                     hint="the copy on the server differs from what its index says; re-run, or check the server",
                 )
-            self._post_package(target, file, sha256=expected, size=size, body=lambda: file_chunks(copy))
+            return (
+                self._post_package(target, file, sha256=expected, size=size, body=lambda: file_chunks(copy))
+                == "uploaded"
+            )
 
     def remove_label(self, file: ChannelFile, label: str) -> None:
         self._require_token()

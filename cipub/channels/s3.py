@@ -46,6 +46,7 @@ from cipub.channels.base import (
     Batch,
     Capabilities,
     ChannelFile,
+    Uploaded,
     is_subdir,
     junk_among,
     package_of,
@@ -541,7 +542,7 @@ class S3Channel(Batch):
         return records
 
     # -- writing ----------------------------------------------------------------------------------
-    def upload(self, artifact: Artifact, label: str) -> None:
+    def upload(self, artifact: Artifact, label: str) -> Uploaded:
         key = self.key(label, artifact.subdir, artifact.filename)
         if artifact.size > MAX_SINGLE_OBJECT:
             raise InvalidPackageError(
@@ -567,18 +568,21 @@ class S3Channel(Batch):
                     },
                 )
 
+        done: Uploaded = "uploaded"
         try:
             self._call("upload", put)
         except _PreconditionFailed:
             self._check_same(key, artifact.sha256, label)
+            done = "skipped-identical"  # another run created it first (If-None-Match refused ours)
         self._wrote(label, artifact.subdir, sound_key=key)  # the checked artifact's bytes (sha256 sent)
+        return done
 
     def fetch(self, file: ChannelFile, label: str, dest: Path) -> None:
         """Download ``label``'s copy of ``file`` to ``dest`` (cross-target promotion)."""
         key = self.key(label, file.subdir, file.filename)
         self._call("download", lambda: self.client.download_file(self.bucket, key, str(dest)))
 
-    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> None:
+    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> bool:
         source_label, sha = file.source_copy(source_label)
         source = self.key(source_label, file.subdir, file.filename)
         dest = self.key(label, file.subdir, file.filename)
@@ -586,9 +590,10 @@ class S3Channel(Batch):
         if existing is not None:
             self._check_same(dest, sha, label, existing)
             self._wrote(label, file.subdir)
-            return
+            return False
         conditional = {"IfNoneMatch": "*"} if self._copy_can_be_conditional() else {}
         # A 412 means someone (or an earlier attempt) created it: checked below like any copy.
+        copied = False
         with contextlib.suppress(_PreconditionFailed):
             self._call(
                 "copy",
@@ -601,9 +606,11 @@ class S3Channel(Batch):
                     **conditional,
                 ),
             )
+            copied = True
         self._check_same(dest, sha, label)
         self._copy_attestations(file, source_label, label)
         self._wrote(label, file.subdir, sound_key=dest)  # the same bytes as a sound file
+        return copied
 
     # -- attestations (issue 16): the local channel's layout, see cipub.channels.attestations ------
     def _attestation_objects(self, label: str, subdir: str, filename: str) -> list[tuple[str, str]]:

@@ -5,7 +5,8 @@ logs): plain lines, one per file, and a heartbeat line when a step has been sile
 :data:`HEARTBEAT_SECONDS` (CI watchdogs kill jobs that print nothing). ``-q`` hides the log and the
 progress lines; errors and ``--json`` documents are always printed. With ``--json`` stdout is the
 document alone, and the outcome lines (:class:`~cipub.workflows.report.Result`: status rows, what
-was built, the summary) are not printed at all, since the document says them; progress, notes and
+was built, the summary; and :class:`~cipub.workflows.report.Row`: each file's uploaded / promoted /
+yanked / kept row) are not printed at all, since the document says them; progress, notes and
 the build log still go to stderr (unless ``-q``), with warnings and errors.
 """
 
@@ -103,10 +104,10 @@ class Output:
         self.as_json = as_json
 
     def say(self, message: str) -> None:
-        from cipub.workflows.report import Result
+        from cipub.workflows.report import Result, Row
 
         result = isinstance(message, Result)
-        if self.as_json and result:
+        if self.as_json and (result or isinstance(message, Row)):
             return  # said by the document on stdout: a table on stderr too was the same thing twice
         if not state.quiet or result:  # -q: errors and results
             typer.echo(message, err=self.as_json)

@@ -77,7 +77,7 @@ def upload_command(
 
     settings, out = settings_and_output(ctx, as_json)
     result = upload(settings, files=files or [], manifests=manifests, dry_run=dry_run, report=out)
-    out.document(result.manifest.to_dict())
+    out.document(result.document())
 
 
 @command(
@@ -113,4 +113,4 @@ def promote_command(
 
     settings, out = settings_and_output(ctx, as_json)
     result = promote(settings, manifests=manifests, selectors=selectors or [], move=move, dry_run=dry_run, report=out)
-    out.document(result.manifest.to_dict())
+    out.document(result.document())

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from cipub import __version__
 from cipub.core.decisions import BuildNumberDecision
@@ -463,6 +463,55 @@ def write(manifest: Manifest, path: str | Path) -> Path:
         if where.is_absolute():
             manifest._remember(entry, where)  # the same file, now named relative to the manifest
     return path
+
+
+def lock_path(path: str | Path) -> Path:
+    """The lock file beside a manifest that :func:`write_receipts` holds while it reads and writes."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.lock")
+
+
+def _receipt_key(record: UploadReceipt | PromotionReceipt | AttestationRecord) -> tuple[Any, ...]:
+    return (type(record).__name__, *_plain(record).values())
+
+
+def write_receipts(manifest: Manifest, path: str | Path) -> Path:
+    """Write ``manifest`` after an upload or a promotion without losing another process's receipts.
+
+    Two commands acting on one manifest at once (two uploads of one build) each read it, add their
+    receipts and write it: the second write would drop the first's receipts. So the read-merge-write
+    runs under an exclusive lock beside the file (``filelock``), and the receipts and attestation
+    records the file holds by then and ``manifest`` lacks are kept, in the file's order, before this
+    run's own. A file that now describes other artifacts (a new build replaced it meanwhile) or cannot
+    be read is not merged with: ``manifest`` is written as before.
+    """
+    from filelock import FileLock  # imported by a real upload or promotion only (start-up, issue 12)
+
+    path = check_destination(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(lock_path(path)):
+        try:
+            there = load(path) if path.is_file() else None
+        except (UsageError, StorageError):
+            there = None
+        if there is not None and {(e.key, e.sha256) for e in there.artifacts} == {
+            (e.key, e.sha256) for e in manifest.artifacts
+        }:
+            manifest.uploads[:] = _union(there.uploads, manifest.uploads)
+            manifest.promotions[:] = _union(there.promotions, manifest.promotions)
+            manifest.attestations[:] = _union(there.attestations, manifest.attestations)
+        return write(manifest, path)
+
+
+R = TypeVar("R", UploadReceipt, PromotionReceipt, AttestationRecord)
+
+
+def _union(there: list[R], ours: list[R]) -> list[R]:
+    """``there`` followed by those of ``ours`` it does not hold (records are compared whole)."""
+    seen = {_receipt_key(r) for r in there}
+    kept = list(there)
+    kept.extend(r for r in ours if _receipt_key(r) not in seen)
+    return kept
 
 
 def merge(manifests: list[Manifest]) -> Manifest:

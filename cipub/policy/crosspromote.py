@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from cipub.channels.base import Channel, ChannelFile, find_file, when_published
+from cipub.channels.base import Channel, ChannelFile, Uploaded, find_file, when_published
 from cipub.channels.target import ledger_target
 from cipub.core.artifact import read_artifact
 from cipub.core.errors import CipubError, ConflictError, UsageError, VerificationError
@@ -130,13 +130,21 @@ def promote_across(
                 receipt(a.entry, "planned", how)
             elif a.action == "add-label":
                 assert a.existing is not None
-                dest.add_label(a.existing, to_label, source_label=a.source_label)
-                say(f"labelled  {a.entry.key} +{to_label} in {dest.display} (identical file already there)")
-                receipt(a.entry, "promoted", "identical file already there, label added")
-            else:
+                if dest.add_label(a.existing, to_label, source_label=a.source_label):
+                    say(f"labelled  {a.entry.key} +{to_label} in {dest.display} (identical file already there)")
+                    receipt(a.entry, "promoted", "identical file already there, label added")
+                else:  # the destination had it in --to by then: another run labelled it first
+                    say(f"already   {a.entry.key} in {dest.display} {to_label} (labelled meanwhile by another run)")
+                    receipt(a.entry, "already-promoted", "identical file labelled meanwhile by another run")
+            elif (
                 _copy(a.entry, sources[a.entry.key], source, dest, from_label, to_label, server_side)
+                != "skipped-identical"
+            ):
                 say(f"copied    {a.entry.key}: {source.display} {from_label} -> {dest.display} {to_label}")
                 receipt(a.entry, "promoted", how)
+            else:  # the destination had these bytes by then: another run copied them first
+                say(f"already   {a.entry.key} in {dest.display} {to_label} (copied meanwhile by another run)")
+                receipt(a.entry, "already-promoted", "identical file written meanwhile by another run")
         if not dry_run:
             try:
                 verify_labels(dest, manifest.artifacts, to_label)
@@ -155,12 +163,13 @@ def _copy(  # noqa: PLR0917 - one call site, every argument named there
     from_label: str,
     to_label: str,
     server_side: bool,
-) -> None:
+) -> Uploaded:
+    """Copy the file into ``dest``; what the destination's upload says it did."""
     assert file is not None
     if server_side:
         assert isinstance(source, CopiesFromOwner) and isinstance(dest, CopiesFromOwner)
         dest.copy_from_owner(source.owner, file, from_label, to_label)
-        return
+        return "uploaded"
     assert isinstance(source, Fetches)
     with tempfile.TemporaryDirectory(prefix="cipub-copy-") as scratch:
         path = Path(scratch) / entry.filename
@@ -172,4 +181,4 @@ def _copy(  # noqa: PLR0917 - one call site, every argument named there
                 " — nothing was uploaded for it",
                 hint="re-run the same command: finished files are skipped",
             )
-        dest.upload(artifact, to_label)
+        return dest.upload(artifact, to_label)

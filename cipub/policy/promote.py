@@ -150,12 +150,14 @@ def promote(
         for d in todo:
             assert d.file is not None
             try:
-                channel.add_label(d.file, to_label, source_label=from_label)
+                added = channel.add_label(d.file, to_label, source_label=from_label)
             except CipubError:
                 # An identical promotion running at once may have got there first (and, with --move,
                 # taken the source away): the file in --to with the right bytes is the goal, not a failure.
                 if not now_carries(channel, d.entry, to_label):
                     raise
+                added = False
+            if not added:  # the target found it there: another run promoted it, not this one
                 say(f"already   {d.entry.key} in {to_label} (promoted meanwhile by another run)")
                 receipt(d.entry, "already-promoted")
                 continue

@@ -258,13 +258,23 @@ def upload(
             try:
                 entry = action.entry
                 if action.action == "upload":
-                    channel.upload(artifacts[entry.key], label)
-                    line = f"uploaded  {entry.key} -> {label}"
+                    done = channel.upload(artifacts[entry.key], label)
+                    if done == "skipped-identical":
+                        # planned as absent, found there under the lock or by the server's answer:
+                        # another run wrote these bytes first, and this one must not claim them
+                        say(f"skipped   {entry.key} (identical, written meanwhile by another run)")
+                        return _receipt(entry, channel, label, "skipped-identical")
+                    if done == "label-added":
+                        line = f"labelled  {entry.key} +{label} (identical file written meanwhile by another run)"
+                    else:
+                        line = f"uploaded  {entry.key} -> {label}"
                     when_published(channel, entry.subdir, entry.filename, functools.partial(say, line))
-                    return _receipt(entry, channel, label, "uploaded")
+                    return _receipt(entry, channel, label, done)
                 if action.action == "add-label":
                     assert action.existing is not None
-                    channel.add_label(action.existing, label, source_label=action.source_label)
+                    if not channel.add_label(action.existing, label, source_label=action.source_label):
+                        say(f"skipped   {entry.key} (identical, labelled meanwhile by another run)")
+                        return _receipt(entry, channel, label, "skipped-identical")
                     line = f"labelled  {entry.key} +{label} (identical file already there)"
                     when_published(channel, entry.subdir, entry.filename, functools.partial(say, line))
                     return _receipt(entry, channel, label, "label-added")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from cipub.core.errors import BuildFailedError, UsageError
 from cipub.core.options import Settings
-from cipub.workflows.report import SILENT, Reporter, Result
+from cipub.workflows.report import SILENT, Reporter, Result, rows
 from cipub.workflows.target import (
     check_dependency_channels,
     check_label_settings,
@@ -813,7 +813,7 @@ def _upload(manifest: Manifest, channel: Channel, label: str, report: Reporter, 
     ) as step:
         try:
             # every file was checked in full by this process when the build wrote the manifest
-            return upload(manifest, channel, label, progress=step, checked_here=True)
+            return upload(manifest, channel, label, progress=rows(step), checked_here=True)
         except ConflictError as exc:
             if job.no_bump or job.build_number is not None:
                 flag = "--no-bump" if job.no_bump else "--build-number"

@@ -11,12 +11,12 @@ from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cipub.core.errors import AuthError, UsageError
 from cipub.core.options import Settings
 from cipub.core.secrets import redact_url
-from cipub.workflows.report import SILENT, Reporter, Result
+from cipub.workflows.report import SILENT, Reporter, Result, rows
 from cipub.workflows.target import load_manifests, open_target, require_write_credentials, target_options
 
 if TYPE_CHECKING:
@@ -36,9 +36,22 @@ class Published:
     receipts: Sequence[UploadReceipt | PromotionReceipt]
     #: where the manifest with its new receipts was written; None for a dry run
     manifest_path: Path | None
+    dry_run: bool = False
 
     def count(self, state: str) -> int:
         return sum(1 for r in self.receipts if r.state == state)
+
+    def document(self) -> dict[str, Any]:
+        """The ``--json`` document: the manifest (schema ``manifest-1``); a dry run's also holds
+        ``dry_run`` and the ``plan`` (a receipt per file saying what would be done), as yank's and
+        prune's documents do, since a dry run records no receipt in the manifest."""
+        from dataclasses import asdict
+
+        data = self.manifest.to_dict()
+        if self.dry_run:
+            data["dry_run"] = True
+            data["plan"] = [asdict(r) for r in self.receipts]
+        return data
 
 
 def upload(
@@ -75,7 +88,7 @@ def upload(
         ) as step,
         recording,
     ):
-        receipts = upload_manifest(manifest, channel, settings.label, dry_run=dry_run, progress=step)
+        receipts = upload_manifest(manifest, channel, settings.label, dry_run=dry_run, progress=rows(step))
     if signed:
         # the files this upload put in the label: an attestation found beside one of them is stale
         fresh = {f"{r.subdir}/{r.filename}" for r in receipts if r.state in ("uploaded", "label-added")}
@@ -85,9 +98,9 @@ def upload(
         Result(("dry run: " if dry_run else "done: ") + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     )
     if write_to is not None:
-        manifest_mod.write(manifest, write_to)
+        manifest_mod.write_receipts(manifest, write_to)
     reports.report_manifest("upload", manifest, {"manifest": str(write_to)} if write_to else None)
-    return Published(manifest, receipts, write_to)
+    return Published(manifest, receipts, write_to, dry_run=dry_run)
 
 
 def _attest_dir(settings: Settings, found_at: Path | None) -> Path:
@@ -264,7 +277,7 @@ def promote(
     with report.progress(len(manifest.artifacts), "promoting") as step, recording:
         if settings.to_target:
             receipts, indexed, index_options = _promote_across(
-                settings, manifest, channel, move=move, dry_run=dry_run, progress=step
+                settings, manifest, channel, move=move, dry_run=dry_run, progress=rows(step)
             )
         else:
             receipts = promote_manifest(
@@ -274,13 +287,13 @@ def promote(
                 settings.promote_to,
                 move=move,
                 dry_run=dry_run,
-                progress=step,
+                progress=rows(step),
                 from_ledger=not manifests,
             )
     if not dry_run:
         options = index_options or target_options(settings)
         _wait_for_the_index(settings, indexed, manifest, receipts, report, options=options)
-    done = Published(manifest, receipts, None if dry_run else write_to)
+    done = Published(manifest, receipts, None if dry_run else write_to, dry_run=dry_run)
     if dry_run:
         report.say(
             Result(f"dry run: would promote {done.count('planned')}, {done.count('already-promoted')} already there")
@@ -288,7 +301,7 @@ def promote(
     else:
         report.say(Result(f"done: {done.count('promoted')} promoted, {done.count('already-promoted')} already there"))
     if done.manifest_path is not None:
-        manifest_mod.write(manifest, done.manifest_path)
+        manifest_mod.write_receipts(manifest, done.manifest_path)
     reports.report_manifest("promote", manifest, {"manifest": str(write_to)} if done.manifest_path else None)
     return done
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from cipub.core.errors import UsageError, read_only
 from cipub.core.options import Settings
-from cipub.workflows.report import SILENT, Reporter, Result
+from cipub.workflows.report import SILENT, Reporter, Result, rows
 
 if TYPE_CHECKING:
     from cipub.channels.base import Channel, ChannelFile
@@ -231,7 +231,9 @@ def yank(
         done: list[LabelAction] = []
         # stopped midway: the files already yanked are recorded
         with nullcontext() if dry_run else recorded_if_stopped(settings, "yank", Manifest(), done):
-            actions = policy.yank(channel, files, remove_from, broken, dry_run=dry_run, progress=report.say, done=done)
+            actions = policy.yank(
+                channel, files, remove_from, broken, dry_run=dry_run, progress=rows(report.say), done=done
+            )
     plan = [_yank_plan(policy.decide_yank(f, remove_from, broken), remove_from, broken) for f in files]
     run = LabelRun(actions, plan, dry_run, {"remove_from": remove_from, "broken": broken})
     if not dry_run:
@@ -287,7 +289,7 @@ def prune(
     done: list[LabelAction] = []
     # stopped midway: the files already pruned are recorded
     with recorded_if_stopped(settings, "prune", Manifest(), done) if apply else nullcontext():
-        actions = policy.prune(channel, decisions, staging, apply=apply, progress=report.say, done=done)
+        actions = policy.prune(channel, decisions, staging, apply=apply, progress=rows(report.say), done=done)
     plan = [
         PlannedFile(d.file.subdir, d.file.filename, d.file.sha256_in(staging), d.action, d.reason) for d in decisions
     ]

@@ -14,8 +14,20 @@ class Result(str):
     __slots__ = ()
 
 
+class Row(str):
+    """A per-file outcome line (uploaded, promoted, yanked, kept ...) that the ``--json`` document
+    holds: not printed with ``--json``; otherwise a progress line (``-q`` hides it)."""
+
+    __slots__ = ()
+
+
 #: called once per finished item of a long step (one uploaded file, one promoted file)
 Step = Callable[[str], None]
+
+
+def rows(step: Step) -> Step:
+    """``step``, each line it is given marked a :class:`Row` (the policies' per-file lines)."""
+    return lambda line: step(Row(line))
 
 
 class Reporter(Protocol):

@@ -128,12 +128,12 @@ def test_an_interrupted_upload_starts_no_further_file(tmp_path: Path) -> None:
     started: list[str] = []
 
     class Interrupting(LocalChannel):
-        def upload(self, artifact: Any, label: str) -> None:
+        def upload(self, artifact: Any, label: str) -> Any:
             started.append(artifact.filename)
             if len(started) == 1:
                 raise Stop  # as SIGINT arriving during the first file
             time.sleep(2.0)  # long enough, even on a loaded machine, for the cancel to land first
-            super().upload(artifact, label)
+            return super().upload(artifact, label)
 
     channel = Interrupting(tmp_path / "ch")
     channel.max_parallel = 2

@@ -9,7 +9,7 @@ from typing import ClassVar
 
 import pytest
 
-from cipub.channels.base import Capabilities, Channel, ChannelFile
+from cipub.channels.base import Capabilities, Channel, ChannelFile, Uploaded
 from cipub.core.artifact import Artifact
 from cipub.core.errors import VerificationError
 from cipub.core.manifest import ArtifactEntry, Manifest
@@ -130,13 +130,14 @@ class MemoryChannel:
                 found.setdefault(key, {})[label] = sha
         return [ChannelFile.from_copies(*key.split("/"), by, build_number=None) for key, by in sorted(found.items())]
 
-    def upload(self, artifact: Artifact, label: str) -> None:
+    def upload(self, artifact: Artifact, label: str) -> Uploaded:
         raise AssertionError("promotion never uploads")
 
-    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> None:
+    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> bool:
         self.calls.append(("add", label, source_label))
         assert source_label is not None
         self.labels.setdefault(label, {})[file.key] = self.labels[source_label][file.key]
+        return True
 
     def remove_label(self, file: ChannelFile, label: str) -> None:
         self.calls.append(("remove", label, None))
@@ -193,9 +194,10 @@ class UploadChannel(MemoryChannel):
             raise self.state_error
         return super().files(name, version)
 
-    def upload(self, artifact: Artifact, label: str) -> None:
+    def upload(self, artifact: Artifact, label: str) -> Uploaded:
         self.uploaded.append(artifact.filename)
         self.labels.setdefault(label, {})[f"{artifact.subdir}/{artifact.filename}"] = artifact.sha256
+        return "uploaded"
 
 
 def test_upload_checks_every_file_before_writing_and_says_the_plans_error_first(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -326,3 +326,29 @@ def test_waiting_for_a_held_channel_lock_says_whose_lock(
     assert "another process held the channel's lock" in result.err
     waiting = [r.getMessage() for r in caplog.records if "waiting for another cipub process" in r.getMessage()]
     assert waiting == [f"waiting for another cipub process holding {channel / local.LOCK_NAME} (at most 0 s) ..."]
+
+
+def test_two_uploads_of_one_manifest_at_once_keep_both_runs_receipts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each run reads the manifest, uploads, and writes it back with its receipts: a run that read
+    the manifest before another wrote it must not drop the other's receipts (last writer wins)."""
+    from cipub.core import manifest as manifest_mod
+    from cipub.core.options import Settings
+    from cipub.policy import publish as publish_policy
+    from cipub.workflows.publish import upload as upload_workflow
+
+    path = manifest_mod.write(manifest_of(make_package(tmp_path, "both", "1.0", 0)), tmp_path / "out" / "m.json")
+    real = publish_policy.upload
+    meanwhile: list[str] = []
+
+    def racing(manifest: Manifest, channel: LocalChannel, label: str, **kwargs: object) -> object:
+        if not meanwhile:  # the first run has read the manifest: the other runs from start to end now
+            meanwhile.append(label)
+            upload_workflow(Settings(target=str(tmp_path / "other-channel"), label="other", manifest=str(path)))
+        return real(manifest, channel, label, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(publish_policy, "upload", racing)
+    upload_workflow(Settings(target=str(tmp_path / "channel"), label="test", manifest=str(path)))
+    written = manifest_mod.load(path)
+    assert sorted((r.label, r.state) for r in written.uploads) == [("other", "uploaded"), ("test", "uploaded")]

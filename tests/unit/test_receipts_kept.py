@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cipub.channels.base import ChannelFile
+from cipub.channels.base import ChannelFile, Uploaded
 from cipub.core.artifact import Artifact, read_artifact
 from cipub.core.errors import NetworkError
 from cipub.core.manifest import ArtifactEntry, Manifest
@@ -25,10 +25,10 @@ class FailsOn(UploadChannel):
         super().__init__()
         self.bad = bad
 
-    def upload(self, artifact: Artifact, label: str) -> None:
+    def upload(self, artifact: Artifact, label: str) -> Uploaded:
         if artifact.filename.startswith(self.bad):
             raise NetworkError("memory: connection reset")
-        super().upload(artifact, label)
+        return super().upload(artifact, label)
 
 
 def test_a_failed_upload_keeps_the_receipts_of_the_files_it_uploaded(tmp_path: Path) -> None:
@@ -49,10 +49,10 @@ class InterruptedAt(MemoryChannel):
         super().__init__(labels)
         self.nth = nth
 
-    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> None:
+    def add_label(self, file: ChannelFile, label: str, *, source_label: str | None) -> bool:
         if len(self.calls) + 1 == self.nth:
             raise KeyboardInterrupt
-        super().add_label(file, label, source_label=source_label)
+        return super().add_label(file, label, source_label=source_label)
 
 
 def test_an_interrupted_promotion_keeps_the_receipts_of_the_files_it_promoted() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,17 @@ def _gone(pid: int) -> bool:
     return False
 
 
+def _environ_after_exec(pid: int) -> list[bytes]:
+    """The worker's environment once it is the worker: read between fork and exec (a loaded
+    machine), /proc/PID/environ is empty, and the test failed on an empty list, not a secret."""
+    deadline = time.monotonic() + 120
+    while True:
+        entries = [e for e in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0") if e]
+        if entries or time.monotonic() > deadline:
+            return entries
+        time.sleep(0.01)
+
+
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads /proc/<pid>/environ")
 def test_a_prestarted_worker_holds_no_secret_and_ends_on_close(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MY_DEPLOY_TOKEN", "prestart-canary-5d1e")
@@ -30,7 +42,7 @@ def test_a_prestarted_worker_holds_no_secret_and_ends_on_close(monkeypatch: pyte
     monkeypatch.setenv("CIPUB_HARMLESS", "kept")
     worker = start_ahead()
     engine = RattlerBuildEngine(worker)
-    environ = Path(f"/proc/{worker.pid}/environ").read_bytes().split(b"\0")
+    environ = _environ_after_exec(worker.pid)
     assert b"CIPUB_HARMLESS=kept" in environ
     assert not [entry for entry in environ if b"prestart-canary" in entry]
     engine.close()
